@@ -1,0 +1,31 @@
+# Two commands: `make book` and `make test`. Both create .venv (Python 3.11) and install the pins if needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+SEEDS  ?= 0 1 2
+
+.PHONY: book test notebooks sine-results clean
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+book: $(STAMP)  ## build the Jupyter Book (warnings are errors)
+	$(BIN)/jupyter-book build book/ -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/book/_build/html/index.html"
+
+test: $(STAMP)  ## the whole suite: unit tests, the book build + browser check, nbval over every notebook
+	$(BIN)/python -m pytest tests book --nbval --nbval-current-env --sanitize-with book/nbval-sanitize.cfg
+
+notebooks: $(STAMP)  ## re-execute the chapters in place so their stored outputs match the committed results
+	$(BIN)/python -m reptile.runner refresh book/*.ipynb
+
+sine-results: $(STAMP)  ## the paper-protocol sine runs for SEEDS (minutes per seed on a CPU)
+	$(BIN)/python -m reptile.runner run book/sine.ipynb --seeds $(SEEDS) -p preset paper -p recompute True --jobs 2
+
+clean:
+	rm -rf book/_build runs

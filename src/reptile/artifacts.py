@@ -1,0 +1,241 @@
+"""One function per paper artifact, each rebuilt from stored results without re-running anything.
+
+The paper's own numbers live in :mod:`reptile.paper`; everything here is computed from run records.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .stats import mean_ci95, std
+
+METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML", "joint": "Joint training"}
+METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple", "joint": "tab:gray"}
+STEP_STYLES = {"0": ("pre-update", ":"), "1": ("after 1 step", "--"), "32": ("after 32 steps", "-")}
+
+
+def _methods(runs: Sequence[dict]) -> list[str]:
+    if not runs:
+        raise ValueError("no runs to show: run the experiment first (recompute=True)")
+    return list(runs[0]["methods"])
+
+
+def run_summary(runs: Sequence[dict]) -> str:
+    """One line on what the numbers rest on: configuration, seeds, budget, evaluation tasks."""
+    r0 = runs[0]
+    cfg = r0["config"]
+    iters = sorted({m["outer_iters"] for m in cfg["methods"].values()})
+    seeds = [r["seed"] for r in runs]
+    return (f"sine/{r0['name']}: {len(runs)} seed(s) {seeds}, {', '.join(f'{i:,}' for i in iters)} outer "
+            f"iterations, {cfg['eval_tasks']} held-out tasks per seed, {cfg['activation']} MLP "
+            f"1 -> {' -> '.join(map(str, cfg['hidden']))} -> 1")
+
+
+# ------------------------------------------------------------------------------------------------------ table
+
+
+def sine_mse_stats(runs: Sequence[dict], steps: Sequence[int] = (0, 1, 32)) -> pd.DataFrame:
+    """Long table of the test MSE after each step: mean and 95% CI over all (seed, task) pairs, and the standard
+    deviation of the per-seed means."""
+    rows = []
+    for m in _methods(runs):
+        for s in steps:
+            pooled, seed_means = [], []
+            for r in runs:
+                vals = r["methods"][m]["eval"]["mse_tasks"][str(s)]
+                pooled += vals
+                seed_means.append(sum(vals) / len(vals))
+            mean, ci = mean_ci95(pooled)
+            rows.append({"method": m, "steps": s, "mse": mean, "ci95": ci, "seed_std": std(seed_means),
+                         "tasks": len(pooled), "seeds": len(runs)})
+    return pd.DataFrame(rows)
+
+
+def sine_table(runs: Sequence[dict], steps: Sequence[int] = (0, 1, 32)) -> pd.DataFrame:
+    """The chapter's table: MSE on the 50-point grid after 0, 1 and 32 steps, ``mean ± 95% CI``."""
+    st = sine_mse_stats(runs, steps)
+    table = {}
+    for m, g in st.groupby("method", sort=False):
+        table[METHOD_LABELS[m]] = {f"MSE after {s} step{'s' if s != 1 else ''}": f"{row.mse:.3f} ± {row.ci95:.3f}"
+                                   for s, row in zip(g["steps"], g.itertuples())}
+    df = pd.DataFrame(table).T
+    df.index.name = f"{st['tasks'].iloc[0]} tasks, {st['seeds'].iloc[0]} seeds"
+    return df
+
+
+def zero_function_mse(amplitude=(0.1, 5.0)) -> float:
+    """Expected MSE of the prediction f = 0: ``E[a^2 sin^2(x + b)] = E[a^2] / 2`` for ``a ~ U[lo, hi]``, ``b`` uniform
+    over a period. The floor that joint training cannot go below before adaptation."""
+    lo, hi = amplitude
+    return (hi**3 - lo**3) / (3 * (hi - lo)) / 2
+
+
+def prediction_rms(runs: Sequence[dict], method: str, step: str = "0") -> float:
+    """Root mean square of the network's output over [-5, 5] at ``step``, averaged over the stored figure tasks and
+    seeds: how close to the zero function the initialisation is."""
+    vals = []
+    for r in runs:
+        for t in r["methods"][method]["figure"]:
+            p = np.asarray(t["prediction"][step])
+            vals.append(float(np.sqrt(np.mean(p**2))))
+    return float(np.mean(vals))
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+
+
+def _panel(ax, task: dict, method: str, title: bool = True) -> None:
+    x = np.asarray(task["x"])
+    ax.plot(x, task["a"] * np.sin(x + task["b"]), color="black", lw=1.5, label="true function")
+    for step, (label, ls) in STEP_STYLES.items():
+        if step in task["prediction"]:
+            ax.plot(x, task["prediction"][step], ls=ls, color=METHOD_COLORS[method], lw=1.5, label=label)
+    ax.scatter(task["x_support"], task["y_support"], color="tab:red", zorder=3, s=18, label="10 sampled points")
+    ax.set_xlim(x.min(), x.max())
+    if title:
+        ax.set_title(METHOD_LABELS[method])
+
+
+def figure1(runs: Sequence[dict], seed: int | None = None, task: int = 0):
+    """Figure 1: MAML and Reptile on the same held-out sine task, before and after 1 and 32 SGD steps on 10 points."""
+    run = _pick(runs, seed)
+    methods = [m for m in ("maml", "reptile") if m in run["methods"]]
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 3.6), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], methods):
+        _panel(ax, run["methods"][m]["figure"][task], m)
+        ax.set_xlabel("x")
+    axes[0][0].set_ylabel("y")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Figure 1 (seed {run['seed']}, held-out task {task})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sine_predictions(runs: Sequence[dict], seed: int | None = None):
+    """Every method (columns) on every stored held-out task (rows)."""
+    run = _pick(runs, seed)
+    methods = _methods(runs)
+    n_tasks = len(run["methods"][methods[0]]["figure"])
+    fig, axes = plt.subplots(n_tasks, len(methods), figsize=(3.4 * len(methods), 2.6 * n_tasks), sharex=True,
+                             sharey="row", squeeze=False)
+    for i in range(n_tasks):
+        for j, m in enumerate(methods):
+            _panel(axes[i][j], run["methods"][m]["figure"][i], m, title=i == 0)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def sine_adaptation_curves(runs: Sequence[dict]):
+    """Test MSE against the number of SGD steps on the 10 points, mean over seeds with the min-max band."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for m in _methods(runs):
+        curves = np.array([r["methods"][m]["eval"]["mse_by_step"] for r in runs])
+        steps = np.arange(curves.shape[1])
+        ax.plot(steps, curves.mean(0), color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+        if len(runs) > 1:
+            ax.fill_between(steps, curves.min(0), curves.max(0), color=METHOD_COLORS[m], alpha=0.2)
+    ax.axhline(zero_function_mse(), color="black", ls=":", lw=1, label="f = 0")
+    ax.set_xlabel("SGD steps on the 10 sampled points")
+    ax.set_ylabel("MSE on [-5, 5]")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sine_learning_curves(runs: Sequence[dict]):
+    """Held-out MSE before adaptation and after 32 steps, against outer iterations (mean over seeds)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, key, title in zip(axes, ("mse_step0", "mse_step32"), ("before adaptation", "after 32 steps")):
+        for m in _methods(runs):
+            its = np.asarray(runs[0]["methods"][m]["curve"]["iteration"])
+            vals = np.array([r["methods"][m]["curve"][key] for r in runs])
+            ax.plot(its, vals.mean(0), color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+        ax.axhline(zero_function_mse(), color="black", ls=":", lw=1)
+        ax.set_title(f"held-out MSE {title}")
+        ax.set_xlabel("outer iteration")
+        ax.set_yscale("log")
+    axes[0].set_ylabel("MSE")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _pick(runs: Sequence[dict], seed: int | None) -> dict[str, Any]:
+    _methods(runs)
+    if seed is None:
+        return runs[0]
+    for r in runs:
+        if r["seed"] == seed:
+            return r
+    raise ValueError(f"seed {seed} not among the stored seeds {[r['seed'] for r in runs]}")
+
+
+def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """Where each stored run came from."""
+    rows = []
+    for r in runs:
+        e = r["environment"]
+        rows.append({"experiment": f"{r['experiment']}/{r['name']}", "seed": r["seed"], "device": e["device"],
+                     "torch": e["packages"].get("torch"), "python": e["python"],
+                     "commit": (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""),
+                     "date": e["date"][:10], "wall time (s)": round(r["wall_seconds"])})
+    return pd.DataFrame(rows)
+
+
+
+
+def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
+    st = sine_mse_stats(runs).set_index(["method", "steps"])
+    out = {"zero_mse": f"{zero_function_mse():.2f}", "n_seeds": str(len(runs)),
+           "n_tasks": str(int(st["tasks"].iloc[0]))}
+    for m in _methods(runs):
+        for s in (0, 1, 32):
+            out[f"{m}_mse{s}"] = f"{st.loc[(m, s), 'mse']:.3f}"
+        out[f"{m}_rms0"] = f"{prediction_rms(runs, m):.2f}"
+    return out
+
+
+# The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
+PAPER_ARTIFACTS = [
+    ("Section 3, Figure 1: sine-wave regression", "sine", "paper"),
+    ("Section 4.1: Taylor-expansion identities", "section4", None),
+    ("Section 4.2, Figure 2: solution manifolds", "manifold", None),
+    ("Table 1: Mini-ImageNet", "miniimagenet", None),
+    ("Table 2: Omniglot", "omniglot", None),
+    ("Section 5.2, Figure 3: gradient combinations", "gradcomb", None),
+]
+
+
+def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """For each paper artifact: the stored configurations and seeds, or 'not yet run'."""
+    rows = []
+    for label, experiment, _ in PAPER_ARTIFACTS:
+        mine = [r for r in runs if r["experiment"] == experiment]
+        if not mine:
+            rows.append({"paper artifact": label, "stored runs": "not yet run"})
+            continue
+        by_name: dict[str, list[int]] = {}
+        for r in mine:
+            by_name.setdefault(r["name"], []).append(r["seed"])
+        rows.append({"paper artifact": label,
+                     "stored runs": "; ".join(f"{n}: seeds {s}" for n, s in sorted(by_name.items()))})
+    return pd.DataFrame(rows).set_index("paper artifact")
+
+
+def package_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """Distinct (python, packages, device) combinations among the stored runs, with how many runs each."""
+    combos: dict[tuple, int] = {}
+    for r in runs:
+        e = r["environment"]
+        key = (("python", e["python"]), ("device", e["device_name"]),
+               *sorted((k, v or "-") for k, v in e["packages"].items()))
+        combos[key] = combos.get(key, 0) + 1
+    return pd.DataFrame([{**dict(k), "runs": n} for k, n in combos.items()])

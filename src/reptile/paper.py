@@ -1,0 +1,35 @@
+"""The paper's own numbers, in one place, labelled as the paper's (Nichol & Schulman 2018, first arXiv version).
+
+Source: ``PROTOCOL.md`` (which transcribes the seed text's tables; Table 1 is Mini-ImageNet, Table 2 Omniglot).
+Values are accuracies in percent, ``(mean, plus-minus)``; MAML rows are quoted by the paper from Finn et al.
+Nothing else in the package types in a result: everything else is computed from runs in ``results/``.
+"""
+
+from __future__ import annotations
+
+PAPER = "Nichol & Schulman (2018), arXiv:1803.02999v1"
+
+# Table 1: Mini-ImageNet, 5-way
+TABLE1 = {
+    "columns": ["1-shot 5-way", "5-shot 5-way"],
+    "rows": {
+        "MAML + Transduction": [(48.70, 1.84), (63.11, 0.92)],
+        "first-order MAML + Transduction": [(48.07, 1.75), (63.15, 0.91)],
+        "Reptile": [(45.79, 0.44), (61.98, 0.69)],
+        "Reptile + Transduction": [(48.21, 0.69), (66.00, 0.62)],
+    },
+}
+
+# Table 2: Omniglot
+TABLE2 = {
+    "columns": ["1-shot 5-way", "5-shot 5-way", "1-shot 20-way", "5-shot 20-way"],
+    "rows": {
+        "MAML + Transduction": [(98.7, 0.4), (99.9, 0.1), (95.8, 0.3), (98.9, 0.2)],
+        "first-order MAML + Transduction": [(98.3, 0.5), (99.2, 0.2), (89.4, 0.5), (97.9, 0.1)],
+        "Reptile": [(95.32, 0.05), (98.87, 0.02), (88.27, 0.30), (97.07, 0.12)],
+        "Reptile + Transduction": [(97.97, 0.08), (99.47, 0.04), (89.36, 0.20), (97.47, 0.10)],
+    },
+}
+
+# Section 3 reports no numbers for the sine case study, only Figure 1 (MAML and Reptile after 0, 1 and 32 steps).
+SINE = None

@@ -1,0 +1,121 @@
+"""The results store: one JSON file per run, written atomically, with the environment that produced it.
+
+Layout: ``<results root>/<experiment>/<config name>/seed-<seed>.json``. The root is the ``results_dir`` argument,
+else ``$REPTILE_RESULTS``, else the repository's ``results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_VERSION = 1
+
+
+def results_root(results_dir: str | os.PathLike | None = None) -> Path:
+    if results_dir is not None:
+        return Path(results_dir)
+    if os.environ.get("REPTILE_RESULTS"):
+        return Path(os.environ["REPTILE_RESULTS"])
+    if (REPO_ROOT / "pyproject.toml").exists():
+        return REPO_ROOT / "results"
+    return Path.cwd() / "results"
+
+
+def run_path(experiment: str, name: str, seed: int, results_dir=None) -> Path:
+    return results_root(results_dir) / experiment / name / f"seed-{seed}.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers see the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_run(record: dict[str, Any], path: Path) -> Path:
+    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=False) + "\n").encode())
+    return path
+
+
+def load_runs(experiment: str, name: str, results_dir=None) -> list[dict[str, Any]]:
+    """Every seed found for ``experiment``/``name``, sorted by seed."""
+    folder = results_root(results_dir) / experiment / name
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("seed-*.json"))]
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when present, else the CPU. Otherwise any name ``torch.device`` accepts."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src")
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What produced a result: package versions, device, commit, machine."""
+    pkgs = {}
+    for name in ("torch", "torchvision", "numpy", "matplotlib", "pandas", "jupyter-book", "papermill", "nbval"):
+        try:
+            pkgs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pkgs[name] = None
+    env = {
+        "python": sys.version.split()[0],
+        "packages": pkgs,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **git_commit(),
+    }
+    return env
+
+
+def load_all(results_dir=None) -> list[dict[str, Any]]:
+    """Every run stored under the results root, sorted by experiment, configuration and seed."""
+    root = results_root(results_dir)
+    runs = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/seed-*.json"))]
+    return sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"]))

@@ -1,0 +1,166 @@
+"""The sine-wave case study end to end: train every method for one seed, evaluate, store one JSON.
+
+``run(config, seed)`` trains Reptile, MAML, first-order MAML and joint training from the same initialisation on
+the same sequence of tasks, then fine-tunes each on the same held-out tasks (``eval_shots`` points, ``eval_iters``
+full-batch SGD steps) and records the MSE on the 50-point grid after every step.
+``load_or_run`` is what the chapter calls: it loads stored seeds and runs only what is missing (or everything,
+when told to recompute).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from . import results as R
+from .config import SINE_PRESETS, SineConfig, resolve
+from .core import MetaLearner, finetune_losses
+from .sine import SineTasks, init_mlp, mlp, mse_loss_fn
+from .train import save_checkpoint, train
+
+EXPERIMENT = "sine"
+RECORD_STEPS = (0, 1, 32)  # the steps the paper's Figure 1 shows
+FIGURE_POINTS = 200  # x values on which Figure 1's curves are drawn
+EVAL_SEED_OFFSET = 10_000  # held-out tasks come from generators seeded apart from the training tasks
+CURVE_SEED_OFFSET = 20_000
+
+
+def checkpoint_root(checkpoint_dir=None) -> Path:
+    if checkpoint_dir is not None:
+        return Path(checkpoint_dir)
+    if os.environ.get("REPTILE_CHECKPOINTS"):
+        return Path(os.environ["REPTILE_CHECKPOINTS"])
+    return R.REPO_ROOT / "checkpoints" if (R.REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "checkpoints"
+
+
+def _validate_seed(seed: Any) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return seed
+
+
+def _r(values) -> list[float]:
+    """Six significant digits: what float32 results carry, at a third of the JSON size."""
+    return [float(f"{v:.6g}") for v in values]
+
+
+def _heldout(dist: SineTasks, n: int, shots: int, seed: int, device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    a, b = dist.sample(n, g)
+    xs = dist.points(n, shots, g)
+    grid = dist.grid().expand(n, -1)
+    return {k: v.to(device) for k, v in dict(a=a, b=b, xs=xs, ys=SineTasks.f(a, b, xs), grid=grid,
+                                               gy=SineTasks.f(a, b, grid)).items()}
+
+
+def _finetune(loss_fn, phi, h, steps: int, lr: float) -> torch.Tensor:
+    """MSE on the grid after 0..steps SGD steps on the sampled points, one row per task."""
+    return finetune_losses(loss_fn, phi, (h["xs"][..., None], h["ys"][..., None]),
+                           (h["grid"][..., None], h["gy"][..., None]), steps, lr)
+
+
+def _figure_predictions(cfg: SineConfig, loss_fn, phi, h, dist: SineTasks) -> list[dict[str, Any]]:
+    """For the first ``figure_tasks`` held-out tasks: the points and the prediction after each recorded step."""
+    xplot = torch.linspace(*dist.x_range, FIGURE_POINTS, device=phi[0].device)[:, None]
+    out = []
+    for t in range(cfg.figure_tasks):
+        x, y = h["xs"][t][:, None], h["ys"][t][:, None]
+        w = phi
+        preds = {}
+        for step in range(cfg.eval_iters + 1):
+            if step in RECORD_STEPS:
+                preds[str(step)] = _r(mlp(w, xplot, cfg.activation).squeeze(1).tolist())
+            if step < cfg.eval_iters:
+                w = tuple(p.detach().requires_grad_(True) for p in w)
+                g = torch.autograd.grad(loss_fn(w, (x, y)), w)
+                w = tuple((p - cfg.eval_lr * gi).detach() for p, gi in zip(w, g))
+        out.append({"a": float(h["a"][t]), "b": float(h["b"][t]), "x_support": _r(x.squeeze(1).tolist()),
+                    "y_support": _r(y.squeeze(1).tolist()), "x": _r(xplot.squeeze(1).tolist()), "prediction": preds})
+    return out
+
+
+def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, checkpoint_dir=None,
+        progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate every method of ``cfg`` for ``seed``; write and return the run's record."""
+    seed = _validate_seed(seed)
+    dev = R.resolve_device(device)
+    started = time.perf_counter()
+    dist = SineTasks(grid_points=cfg.grid_points)
+    loss_fn = mse_loss_fn(cfg.activation)
+    heldout = _heldout(dist, cfg.eval_tasks, cfg.eval_shots, EVAL_SEED_OFFSET + seed, dev)
+    curve_tasks = _heldout(dist, cfg.curve_tasks, cfg.eval_shots, CURVE_SEED_OFFSET + seed, dev)
+    ckpt_dir = checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
+
+    def sample_tasks(g: torch.Generator, n: int):
+        a, b = dist.sample(n, g)
+        return [dist.training_task(a[i], b[i], device=dev) for i in range(n)]
+
+    def curve_eval(learner: MetaLearner) -> dict[str, float]:
+        losses = _finetune(loss_fn, learner.phi, curve_tasks, cfg.eval_iters, cfg.eval_lr)
+        return {f"mse_step{s}": _r([losses[:, s].mean()])[0] for s in RECORD_STEPS if s <= cfg.eval_iters}
+
+    methods: dict[str, Any] = {}
+    for name, mc in cfg.methods.items():
+        learner = MetaLearner(loss_fn, init_mlp(cfg.hidden, seed, device=dev), mc,
+                              torch.Generator().manual_seed(seed))
+        trained = train(learner, lambda g: sample_tasks(g, mc.meta_batch), torch.Generator().manual_seed(seed),
+                        mc.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
+                        checkpoint=ckpt_dir / f"{name}.pt", checkpoint_every=cfg.checkpoint_every,
+                        label=f"sine/{cfg.name} seed {seed} {name}", progress=progress)
+        losses = _finetune(loss_fn, learner.phi, heldout, cfg.eval_iters, cfg.eval_lr)
+        methods[name] = {
+            "train_seconds": round(trained["train_seconds"], 3),
+            "seconds_per_outer_iter": trained["train_seconds"] / mc.outer_iters,
+            "curve": trained["curve"],
+            "eval": {
+                "mse_by_step": _r(losses.mean(0).tolist()),
+                "mse_tasks": {str(s): _r(losses[:, s].tolist()) for s in RECORD_STEPS if s <= cfg.eval_iters},
+            },
+            "figure": _figure_predictions(cfg, loss_fn, learner.phi, heldout, dist),
+        }
+        save_checkpoint(ckpt_dir / f"{name}-final.pt", {"phi": learner.phi, "config": mc.to_dict()})
+    record = {
+        "schema": R.SCHEMA_VERSION,
+        "experiment": EXPERIMENT,
+        "name": cfg.name,
+        "digest": cfg.digest(),
+        "seed": seed,
+        "config": cfg.to_dict(),
+        "methods": methods,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "environment": R.environment(dev),
+    }
+    R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+    for name in cfg.methods:  # the run is stored: its resume points are no longer needed
+        (ckpt_dir / f"{name}.pt").unlink(missing_ok=True)
+    return record
+
+
+def load_or_run(preset: str = "paper", seeds=(0,), recompute: bool = False, overrides: Mapping[str, Any] | None = None,
+                methods: list[str] | None = None, device: str = "auto", results_dir=None, checkpoint_dir=None,
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Make sure ``seeds`` exist for the (possibly overridden) preset, running what is missing, then return every
+    seed stored for that configuration (not only ``seeds``), so the chapter aggregates all of them.
+
+    Everything is validated before any training starts.
+    """
+    cfg = resolve(SINE_PRESETS, preset, overrides, methods)
+    seeds = [_validate_seed(s) for s in ([seeds] if isinstance(seeds, int) else list(seeds))]
+    R.resolve_device(device)
+    for seed in seeds:
+        path = R.run_path(EXPERIMENT, cfg.name, seed, results_dir)
+        if recompute or not path.exists():
+            if progress:
+                print(f"running sine/{cfg.name} seed {seed} -> {path}", file=sys.stderr, flush=True)
+            run(cfg, seed, device, results_dir, checkpoint_dir, progress)
+    runs = R.load_runs(EXPERIMENT, cfg.name, results_dir)
+    stale = [r["seed"] for r in runs if r["digest"] != cfg.digest()]
+    if stale:
+        raise ValueError(f"results for sine/{cfg.name} seeds {stale} were made with another configuration than the "
+                         f"preset now defines; rerun them with recompute=True or move them away")
+    return runs
