@@ -16,7 +16,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 book: $(STAMP)  ## build the Jupyter Book (warnings are errors)
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
-	@echo "The book is at file://$(CURDIR)/book/_build/html/index.html"
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## the whole suite: unit tests, the book build + browser check, nbval over every notebook
 	$(BIN)/python -m pytest tests book --nbval --nbval-current-env --sanitize-with book/nbval-sanitize.cfg
@@ -28,4 +28,4 @@ sine-results: $(STAMP)  ## the paper-protocol sine runs for SEEDS (minutes per s
 	$(BIN)/python -m reptile.runner run book/sine.ipynb --seeds $(SEEDS) -p preset paper -p recompute True --jobs 2
 
 clean:
-	rm -rf book/_build runs
+	rm -rf _build book/_build runs

@@ -268,18 +268,21 @@ def finetune_losses(
     steps: int,
     lr: float,
 ) -> Tensor:
-    """Full-batch SGD fine-tuning of ``phi`` on many tasks at once (``torch.func.vmap`` over the leading dimension of
-    ``support`` and ``evaluate``). Returns the loss on ``evaluate`` after 0, 1, ..., ``steps`` steps, shape
-    ``(tasks, steps + 1)``. Used for test-time evaluation, where each task is independent."""
-    from torch.func import grad, vmap
+    """Full-batch SGD fine-tuning of ``phi`` on many independent tasks at once. ``support`` and ``evaluate`` hold
+    one task per leading index; each task gets its own copy of the weights (the forward pass is vectorised with
+    ``torch.func.vmap``, and the sum of the per-task losses has the per-task gradients). Returns the loss on
+    ``evaluate`` after 0, 1, ..., ``steps`` steps, shape ``(tasks, steps + 1)``."""
+    from torch.func import vmap
 
-    def one(sx, sy, ex, ey):
-        w = phi
-        out = [loss_fn(w, (ex, ey))]
-        for _ in range(steps):
-            g = grad(loss_fn)(w, (sx, sy))
-            w = tuple(p - lr * gi for p, gi in zip(w, g))
-            out.append(loss_fn(w, (ex, ey)))
-        return torch.stack(out)
-
-    return vmap(one)(support[0], support[1], evaluate[0], evaluate[1]).detach()
+    batched_loss = vmap(loss_fn)
+    n = len(support[0])
+    w = tuple(p.detach().unsqueeze(0).expand(n, *p.shape).clone() for p in phi)
+    out = []
+    for step in range(steps + 1):
+        with torch.no_grad():
+            out.append(batched_loss(w, evaluate))
+        if step < steps:
+            w = P.requires_grad(w)
+            grads = torch.autograd.grad(batched_loss(w, support).sum(), w)
+            w = tuple((p - lr * g).detach() for p, g in zip(w, grads))
+    return torch.stack(out, dim=1)

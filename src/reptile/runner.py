@@ -37,7 +37,7 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: 
     os.environ.update(env_threads)
     output.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-                        progress_bar=False, log_output=True, stderr_file=sys.stderr)
+                        progress_bar=False, log_output=True)
     return output
 
 

@@ -90,6 +90,7 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
     seed = _validate_seed(seed)
     dev = R.resolve_device(device)
     started = time.perf_counter()
+    env = R.environment(dev)  # before training: the commit and tree state of the code that runs
     dist = SineTasks(grid_points=cfg.grid_points)
     loss_fn = mse_loss_fn(cfg.activation)
     heldout = _heldout(dist, cfg.eval_tasks, cfg.eval_shots, EVAL_SEED_OFFSET + seed, dev)
@@ -133,7 +134,7 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
         "config": cfg.to_dict(),
         "methods": methods,
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "environment": R.environment(dev),
+        "environment": env,
     }
     R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
     for name in cfg.methods:  # the run is stored: its resume points are no longer needed

@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+
+from reptile.artifacts import zero_function_mse
+from reptile.sine import SineTasks, init_mlp, mlp, mse_loss_fn
+from reptile.tasks import Task, minibatch_indices
+
+
+def test_minibatches_are_without_replacement_and_straddle_epochs():
+    n, b, k = 10, 4, 7  # 28 samples drawn: epochs of 10, batches cross epoch boundaries
+    batches = list(minibatch_indices(n, b, k, torch.Generator().manual_seed(0)))
+    assert len(batches) == k and all(len(x) == b for x in batches)
+    stream = torch.cat(batches)
+    for e in range(2):  # each full epoch is a permutation of all samples
+        assert sorted(stream[e * n:(e + 1) * n].tolist()) == list(range(n))
+    assert len(set(stream[20:].tolist())) == 8  # the partial third epoch repeats nothing
+
+
+def test_minibatches_depend_only_on_the_generator():
+    a = list(minibatch_indices(50, 10, 5, torch.Generator().manual_seed(3)))
+    b = list(minibatch_indices(50, 10, 5, torch.Generator().manual_seed(3)))
+    c = list(minibatch_indices(50, 10, 5, torch.Generator().manual_seed(4)))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize("bad,match", [(0, r"inner batch size 0 must be in \[1, 10\]"),
+                                       (11, r"inner batch size 11 must be in \[1, 10\]")])
+def test_minibatch_size_must_fit_the_task(bad, match):
+    with pytest.raises(ValueError, match=match):
+        list(minibatch_indices(10, bad, 1, torch.Generator()))
+
+
+def test_task_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="3 inputs but 2 targets"):
+        Task(torch.zeros(3, 1), torch.zeros(2, 1))
+
+
+def test_sine_task_distribution():
+    d = SineTasks()
+    a, b = d.sample(20000, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert 0.1 <= a.min() and a.max() <= 5.0 and 0 <= b.min() and b.max() <= 2 * math.pi
+    assert a.mean() == pytest.approx(2.55, abs=0.05) and b.mean() == pytest.approx(math.pi, abs=0.05)
+    x = d.grid()
+    assert len(x) == 50 and x[0] == -5 and x[-1] == 5
+    task = d.training_task(2.0, 0.5)
+    torch.testing.assert_close(task.y[:, 0], 2.0 * torch.sin(x + 0.5))
+    # the mean task function is zero, and E[MSE of f = 0] = E[a^2] / 2
+    grid = x.double().expand(20000, -1)
+    ys = SineTasks.f(a, b, grid)
+    assert ys.mean(0).abs().max() < 0.06
+    assert (ys**2).mean() == pytest.approx(zero_function_mse(), rel=0.02)
+    assert zero_function_mse() == pytest.approx((5**3 - 0.1**3) / (3 * 4.9) / 2, rel=1e-12)
+
+
+def test_mlp_shapes_and_seeded_init():
+    p1, p2, p3 = init_mlp((64, 64), 0), init_mlp((64, 64), 0), init_mlp((64, 64), 1)
+    assert [tuple(p.shape) for p in p1] == [(64, 1), (64,), (64, 64), (64,), (1, 64), (1,)]
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+    assert not torch.equal(p1[0], p3[0])
+    out = mlp(p1, torch.zeros(5, 1))
+    assert out.shape == (5, 1)
+    relu = mse_loss_fn("relu")(p1, (torch.ones(3, 1), torch.zeros(3, 1)))
+    tanh = mse_loss_fn("tanh")(p1, (torch.ones(3, 1), torch.zeros(3, 1)))
+    assert relu.item() != tanh.item()
