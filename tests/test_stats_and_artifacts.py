@@ -1,0 +1,38 @@
+import math
+
+import pytest
+
+from reptile.artifacts import coverage_table, sine_mse_stats
+from reptile.stats import mean_ci95, std, t975
+
+
+def test_mean_ci95_by_hand():
+    m, h = mean_ci95([1.0, 2.0, 4.0])
+    s = math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
+    assert m == pytest.approx(7 / 3, abs=1e-15)
+    assert h == pytest.approx(4.303 * s / math.sqrt(3), abs=1e-12)
+    assert math.isnan(mean_ci95([5.0])[1])
+    assert t975(1000) == 1.96
+    assert std([1.0, 3.0]) == pytest.approx(math.sqrt(2), abs=1e-15)
+    with pytest.raises(ValueError, match="degrees of freedom must be >= 1, got 0"):
+        t975(0)
+
+
+def _record(seed, values):
+    return {"seed": seed, "experiment": "sine", "name": "x",
+            "methods": {"reptile": {"eval": {"mse_tasks": {"0": values, "1": values, "32": values}}}}}
+
+
+def test_sine_stats_pool_seeds_and_tasks():
+    runs = [_record(0, [1.0, 2.0]), _record(1, [3.0, 6.0])]
+    st = sine_mse_stats(runs, steps=(32,)).iloc[0]
+    assert st["mse"] == pytest.approx(3.0) and st["median"] == pytest.approx(2.5)
+    assert st["tasks"] == 4 and st["seeds"] == 2
+    assert st["seed_std"] == pytest.approx(std([1.5, 4.5]))
+    assert st["ci95"] == pytest.approx(mean_ci95([1.0, 2.0, 3.0, 6.0])[1])
+
+
+def test_coverage_marks_what_is_not_run():
+    table = coverage_table([_record(0, [1.0]), _record(2, [1.0])])
+    assert table.loc["Section 3, Figure 1: sine-wave regression", "stored runs"] == "x: seeds [0, 2]"
+    assert table.loc["Table 2: Omniglot", "stored runs"] == "not yet run"
