@@ -15,7 +15,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 book: $(STAMP)  ## build the Jupyter Book (warnings are errors)
-	$(BIN)/jupyter-book build book/ -W -n --keep-going
+	$(BIN)/jupyter-book build --all book/ -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## the whole suite: unit tests, the book build + browser check, nbval over every notebook

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .results import pick_run
 from .stats import mean_ci95, std
 
 METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML", "joint": "Joint training"}
@@ -114,7 +115,7 @@ def figure1(runs: Sequence[dict], seed: int | None = None, task: int | None = No
     """Figure 1: MAML and Reptile on the same held-out sine task, before and after 1 and 32 SGD steps on 10 points.
 
     ``task`` indexes the stored figure tasks; by default the one with the largest amplitude, the most legible."""
-    run = _pick(runs, seed)
+    run = pick_run(runs, seed)
     methods = [m for m in ("maml", "reptile") if m in run["methods"]]
     if task is None:
         stored = run["methods"][methods[0]]["figure"]
@@ -132,7 +133,7 @@ def figure1(runs: Sequence[dict], seed: int | None = None, task: int | None = No
 
 def sine_predictions(runs: Sequence[dict], seed: int | None = None):
     """Every method (columns) on every stored held-out task (rows)."""
-    run = _pick(runs, seed)
+    run = pick_run(runs, seed)
     methods = _methods(runs)
     n_tasks = len(run["methods"][methods[0]]["figure"])
     fig, axes = plt.subplots(n_tasks, len(methods), figsize=(3.4 * len(methods), 2.6 * n_tasks), sharex=True,
@@ -180,15 +181,6 @@ def sine_learning_curves(runs: Sequence[dict]):
     fig.tight_layout()
     return fig
 
-
-def _pick(runs: Sequence[dict], seed: int | None) -> dict[str, Any]:
-    _methods(runs)
-    if seed is None:
-        return runs[0]
-    for r in runs:
-        if r["seed"] == seed:
-            return r
-    raise ValueError(f"seed {seed} not among the stored seeds {[r['seed'] for r in runs]}")
 
 
 def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
@@ -246,11 +238,14 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
 
 
 def package_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """Distinct (python, packages, device) combinations among the stored runs, with how many runs each."""
-    combos: dict[tuple, int] = {}
+    """Python, device and package versions (rows) of each distinct environment among the stored runs (columns)."""
+    combos: dict[tuple, list[str]] = {}
     for r in runs:
         e = r["environment"]
         key = (("python", e["python"]), ("device", e["device_name"]),
                *sorted((k, v or "-") for k, v in e["packages"].items()))
-        combos[key] = combos.get(key, 0) + 1
-    return pd.DataFrame([{**dict(k), "runs": n} for k, n in combos.items()])
+        combos.setdefault(key, []).append(f"{r['experiment']}/{r['name']}")
+    columns = {}
+    for i, (key, names) in enumerate(combos.items(), start=1):
+        columns[f"environment {i} ({len(names)} runs)"] = dict(key)
+    return pd.DataFrame(columns)

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .core import MetaConfig, _check
+from .core import MetaConfig
+from .validate import check
 
 SINE_METHODS = ("reptile", "maml", "fomaml", "joint")
 
@@ -38,22 +39,22 @@ class SineConfig:
     checkpoint_every: int = 2000  # outer iterations between checkpoints
 
     def __post_init__(self) -> None:
-        _check(self.activation in ("tanh", "relu"), f"unknown activation {self.activation!r}; allowed: tanh, relu")
-        _check(len(self.hidden) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden),
+        check(self.activation in ("tanh", "relu"), f"unknown activation {self.activation!r}; allowed: tanh, relu")
+        check(len(self.hidden) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden),
                f"hidden must be a non-empty list of integers >= 1, got {self.hidden!r}")
-        _check(len(self.methods) >= 1, "at least one method is needed")
+        check(len(self.methods) >= 1, "at least one method is needed")
         for m in self.methods:
-            _check(m in SINE_METHODS, f"unknown method {m!r}; allowed: {', '.join(SINE_METHODS)}")
+            check(m in SINE_METHODS, f"unknown method {m!r}; allowed: {', '.join(SINE_METHODS)}")
         for name in ("grid_points", "eval_tasks", "eval_shots", "eval_iters", "curve_every", "curve_tasks",
                      "checkpoint_every"):
             v = getattr(self, name)
-            _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                    f"{name} must be an integer >= 1, got {v!r}")
-        _check(0 <= self.figure_tasks <= self.eval_tasks,
+        check(0 <= self.figure_tasks <= self.eval_tasks,
                f"figure_tasks must be in [0, eval_tasks={self.eval_tasks}], got {self.figure_tasks!r}")
-        _check(isinstance(self.eval_lr, (int, float)) and self.eval_lr > 0, f"eval_lr must be > 0, got {self.eval_lr!r}")
+        check(isinstance(self.eval_lr, (int, float)) and self.eval_lr > 0, f"eval_lr must be > 0, got {self.eval_lr!r}")
         for m, c in self.methods.items():
-            _check(c.inner_batch <= self.grid_points,
+            check(c.inner_batch <= self.grid_points,
                    f"{m}.inner_batch={c.inner_batch} does not fit the task's {self.grid_points} grid points; "
                    f"allowed: 1..{self.grid_points}")
 
@@ -133,14 +134,14 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
     ms = dict(cfg.methods)
     if methods is not None:
         unknown = [m for m in methods if m not in ms]
-        _check(not unknown and len(methods) > 0,
+        check(not unknown and len(methods) > 0,
                f"unknown or empty methods {methods!r}; allowed: a non-empty subset of {', '.join(ms)}")
         ms = {m: ms[m] for m in methods}
     top_changes: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if "." in key:
             m, f = key.split(".", 1)
-            _check(m in ms and f in meta_fields,
+            check(m in ms and f in meta_fields,
                    f"unknown parameter {key!r}; allowed: <method>.<field> with method in {', '.join(ms)} "
                    f"and field in {', '.join(sorted(meta_fields))}")
             ms[m] = dataclasses.replace(ms[m], **{f: _coerce(value, getattr(ms[m], f))})

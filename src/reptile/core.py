@@ -28,6 +28,7 @@ from .optim import Adam, SGD, State, detach_state, make_optimizer
 from .params import Params
 from .schedule import linear_anneal
 from .tasks import Task, minibatch_indices
+from .validate import check
 
 LossFn = Callable[[Params, tuple[Tensor, Tensor]], Tensor]
 
@@ -62,25 +63,21 @@ class MetaConfig:
         return d
 
 
-def _check(cond: bool, message: str) -> None:
-    if not cond:
-        raise ValueError(message)
-
 
 def validate_meta_config(c: MetaConfig) -> None:
     """Every field checked, each error naming the value and what is allowed."""
-    _check(c.algorithm in ALGORITHMS, f"unknown algorithm {c.algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
-    _check(c.inner_optimizer in OPTIMIZERS, f"unknown inner_optimizer {c.inner_optimizer!r}; allowed: sgd, adam")
-    _check(c.outer_optimizer in OPTIMIZERS, f"unknown outer_optimizer {c.outer_optimizer!r}; allowed: sgd, adam")
+    check(c.algorithm in ALGORITHMS, f"unknown algorithm {c.algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
+    check(c.inner_optimizer in OPTIMIZERS, f"unknown inner_optimizer {c.inner_optimizer!r}; allowed: sgd, adam")
+    check(c.outer_optimizer in OPTIMIZERS, f"unknown outer_optimizer {c.outer_optimizer!r}; allowed: sgd, adam")
     for name in ("inner_lr", "outer_step"):
         v = getattr(c, name)
-        _check(isinstance(v, (int, float)) and v > 0, f"{name} must be a number > 0, got {v!r}")
+        check(isinstance(v, (int, float)) and v > 0, f"{name} must be a number > 0, got {v!r}")
     for name in ("inner_iters", "inner_batch", "meta_batch", "outer_iters"):
         v = getattr(c, name)
-        _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
+        check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
     for name in ("inner_betas", "outer_betas"):
         b = getattr(c, name)
-        _check(len(b) == 2 and all(0 <= x < 1 for x in b), f"{name} must be two numbers in [0, 1), got {b!r}")
+        check(len(b) == 2 and all(0 <= x < 1 for x in b), f"{name} must be two numbers in [0, 1), got {b!r}")
 
 
 # ----------------------------------------------------------------------------------------------- inner loop

@@ -12,10 +12,11 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -54,6 +55,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def make_record(experiment: str, config: Any, seed: int, env: dict[str, Any], started: float,
+                **metrics: Any) -> dict[str, Any]:
+    """The fields every stored run has, around the experiment's own ``metrics``. ``started`` is the
+    ``time.perf_counter()`` at the start of the run; ``env`` the :func:`environment` taken then."""
+    return {"schema": SCHEMA_VERSION, "experiment": experiment, "name": config.name, "digest": config.digest(),
+            "seed": seed, "config": config.to_dict(), **metrics,
+            "wall_seconds": round(time.perf_counter() - started, 3), "environment": env}
+
+
 def save_run(record: dict[str, Any], path: Path) -> Path:
     atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=False) + "\n").encode())
     return path
@@ -64,6 +74,59 @@ def load_runs(experiment: str, name: str, results_dir=None) -> list[dict[str, An
     folder = results_root(results_dir) / experiment / name
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob("seed-*.json"))]
     return sorted(runs, key=lambda r: r["seed"])
+
+
+def validate_seed(seed: Any) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return seed
+
+
+def validate_seeds(seeds: Any) -> list[int]:
+    """An integer or a non-empty list of integers >= 0."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    return [validate_seed(s) for s in seeds]
+
+
+def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, compute: Callable[[int], Any],
+                    results_dir=None, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
+    """The compute-or-load step every chapter shares.
+
+    Validates ``seeds``, ``recompute`` and ``device`` before any work; calls ``compute(seed)`` (which writes the
+    run's file) for each seed that is not stored yet, or for all of them with ``recompute``; then returns every seed
+    stored for ``config.name``, refusing files written with another configuration (a different ``config.digest()``).
+    """
+    seeds = validate_seeds(seeds)
+    if not isinstance(recompute, bool):
+        raise ValueError(f"recompute must be True or False, got {recompute!r}")
+    resolve_device(device)
+    for seed in seeds:
+        path = run_path(experiment, config.name, seed, results_dir)
+        if recompute or not path.exists():
+            if progress:
+                print(f"running {experiment}/{config.name} seed {seed} -> {path}", file=sys.stderr, flush=True)
+            compute(seed)
+    runs = load_runs(experiment, config.name, results_dir)
+    stale = [r["seed"] for r in runs if r["digest"] != config.digest()]
+    if stale:
+        raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
+                         f"than the preset now defines; rerun them with recompute=True or move them away")
+    return runs
+
+
+def pick_run(runs: Sequence[dict[str, Any]], seed: int | None = None) -> dict[str, Any]:
+    """The run of ``seed`` among ``runs`` (the first one if ``seed`` is None)."""
+    if not runs:
+        raise ValueError("no runs to show: run the experiment first (load_or_run)")
+    if seed is None:
+        return runs[0]
+    for r in runs:
+        if r["seed"] == seed:
+            return r
+    raise ValueError(f"seed {seed!r} not among the stored seeds {[r['seed'] for r in runs]}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -87,7 +150,7 @@ def git_commit() -> dict[str, Any]:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"commit": None, "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src")
+        dirty = git("status", "--porcelain", "--untracked-files=normal", "--", "src")
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

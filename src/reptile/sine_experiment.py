@@ -38,12 +38,6 @@ def checkpoint_root(checkpoint_dir=None) -> Path:
     return R.REPO_ROOT / "checkpoints" if (R.REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "checkpoints"
 
 
-def _validate_seed(seed: Any) -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return seed
-
-
 def _r(values) -> list[float]:
     """Six significant digits: what float32 results carry, at a third of the JSON size."""
     return [float(f"{v:.6g}") for v in values]
@@ -87,7 +81,7 @@ def _figure_predictions(cfg: SineConfig, loss_fn, phi, h, dist: SineTasks) -> li
 def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, checkpoint_dir=None,
         progress: bool = True) -> dict[str, Any]:
     """Train and evaluate every method of ``cfg`` for ``seed``; write and return the run's record."""
-    seed = _validate_seed(seed)
+    seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
     started = time.perf_counter()
     env = R.environment(dev)  # before training: the commit and tree state of the code that runs
@@ -125,17 +119,7 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
             "figure": _figure_predictions(cfg, loss_fn, learner.phi, heldout, dist),
         }
         save_checkpoint(ckpt_dir / f"{name}-final.pt", {"phi": learner.phi, "config": mc.to_dict()})
-    record = {
-        "schema": R.SCHEMA_VERSION,
-        "experiment": EXPERIMENT,
-        "name": cfg.name,
-        "digest": cfg.digest(),
-        "seed": seed,
-        "config": cfg.to_dict(),
-        "methods": methods,
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "environment": env,
-    }
+    record = R.make_record(EXPERIMENT, cfg, seed, env, started, methods=methods)
     R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
     for name in cfg.methods:  # the run is stored: its resume points are no longer needed
         (ckpt_dir / f"{name}.pt").unlink(missing_ok=True)
@@ -151,17 +135,6 @@ def load_or_run(preset: str = "paper", seeds=(0,), recompute: bool = False, over
     Everything is validated before any training starts.
     """
     cfg = resolve(SINE_PRESETS, preset, overrides, methods)
-    seeds = [_validate_seed(s) for s in ([seeds] if isinstance(seeds, int) else list(seeds))]
-    R.resolve_device(device)
-    for seed in seeds:
-        path = R.run_path(EXPERIMENT, cfg.name, seed, results_dir)
-        if recompute or not path.exists():
-            if progress:
-                print(f"running sine/{cfg.name} seed {seed} -> {path}", file=sys.stderr, flush=True)
-            run(cfg, seed, device, results_dir, checkpoint_dir, progress)
-    runs = R.load_runs(EXPERIMENT, cfg.name, results_dir)
-    stale = [r["seed"] for r in runs if r["digest"] != cfg.digest()]
-    if stale:
-        raise ValueError(f"results for sine/{cfg.name} seeds {stale} were made with another configuration than the "
-                         f"preset now defines; rerun them with recompute=True or move them away")
-    return runs
+    return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
+                             lambda seed: run(cfg, seed, device, results_dir, checkpoint_dir, progress),
+                             results_dir, device, progress)

@@ -1,0 +1,914 @@
+"""Section 4.2 and Figure 2: Reptile converges towards a point near all solution manifolds.
+
+Notation follows the paper. A task ``tau`` has a loss ``L_tau`` whose minimisers form its solution manifold
+``W*_tau``; ``D(phi, W*_tau)`` is the Euclidean distance from ``phi`` to it and ``W*_tau(phi)`` the closest point
+(Equation 20). Reptile with the exact projection is SGD on the mean squared distance (Equations 18-23)::
+
+    E_tau[1/2 D(phi, W*_tau)^2]                                   (18)
+    grad = E_tau[phi - W*_tau(phi)]                               (19-20)
+    phi <- phi + eps (W*_tau(phi) - phi)                          (21-23)
+
+In practice ``W*_tau(phi)`` is replaced by ``SGD(L_tau, phi, k)``, k gradient steps from ``phi`` (partial
+minimisation). Three task families make every target exact:
+
+* ``lines``: rank-1 regression tasks in the plane, ``L(w) = 1/2 s^2 (n.w - c)^2``; ``W*`` is the line ``n.w = c``.
+* ``circles``: range-measurement tasks, ``L(w) = 1/2 s^2 (||w - c|| - R)^2``; ``W*`` is a circle.
+* ``subspaces``: under-determined linear regression in ``R^d``, ``L(w) = 1/2 ||A w - b||^2 / m`` with ``A`` of
+  rank ``r < d``; ``W*`` is the affine subspace ``{w : A w = b}`` of dimension ``d - r``.
+
+On all three, k full-batch gradient steps have a closed form, ``W = W*(phi) + T_k (phi - W*(phi))`` (``T_k`` is
+``(I - alpha H)^k`` for the affine tasks and ``(1 - alpha s^2)^k`` for the circles), so the fixed point of
+partial-minimisation Reptile is itself the minimiser of a weighted problem: ``E_tau[M_tau (phi - p_tau)] = 0`` with
+``M_tau = I - T_k``. For ``k = 1``, ``M_tau = alpha H_tau`` and the fixed point is the minimiser of the expected loss
+(Equation 1: one-step Reptile is SGD on ``E_tau[L_tau]``); as ``k`` grows, ``M_tau`` tends to the normal-space
+projector ``P_tau`` and the fixed point to the minimiser of Equation 18.
+
+``run(config, seed)`` computes everything for one seed and writes one JSON; ``load_or_run`` is what the chapter
+calls. The figure and table functions rebuild everything from the stored records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from . import results as R
+from .core import MetaConfig, MetaLearner
+from .tasks import Task
+from .validate import check, is_int, is_number
+
+EXPERIMENT = "manifolds"
+FAMILIES = ("lines", "circles", "subspaces")
+FAMILY_LABELS = {"lines": "lines in R^2", "circles": "circles in R^2", "subspaces": "subspaces in R^d"}
+DTYPE = torch.float64
+PATH_DENSE = 60  # the serial paths are stored at every iteration up to here, then at PATH_SPARSE log-spaced ones
+PATH_SPARSE = 80
+CURVE_KS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000)  # the dense fixed-point curve
+TINY = 1e-6  # distances below this are shown as "< 1e-6" (their exact value is rounding, machine-dependent)
+
+
+# ---------------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class ManifoldConfig:
+    """One Section 4.2 experiment: three task families, Reptile's settings, the k values of the table."""
+
+    name: str = "default"
+    # -- family 'lines': rank-1 regression tasks in R^2. Each task is (angle of its unit normal n in degrees,
+    #    offset c, scale s): L(w) = 1/2 s^2 (n.w - c)^2, W* the line n.w = c. Scales differ so that the expected loss
+    #    (which weights a task by s^2) and the mean squared distance (which does not) have different minimisers.
+    lines: tuple[tuple[float, float, float], ...] = ((90.0, 1.0, 0.5), (210.0, 0.6, 1.0), (330.0, 1.4, 2.0))
+    lines_start: tuple[float, float] = (-2.5, 2.8)  # phi_0 of the runs on the lines
+    # -- family 'circles': (centre x, centre y, radius R, scale s): L(w) = 1/2 s^2 (||w - c|| - R)^2, W* the circle.
+    #    Two disjoint circles, as in Figure 2's two curved manifolds. () leaves the family out.
+    circles: tuple[tuple[float, float, float, float], ...] = ((-2.0, 0.0, 0.8, 0.5), (1.9, 0.8, 1.4, 2.0))
+    circles_start: tuple[float, float] = (-1.0, 2.6)  # phi_0 of the runs on the circles
+    # -- family 'subspaces': under-determined regression in R^d, L(w) = 1/2 ||A w - b||^2 / m, rank(A) = r < d.
+    dim: int = 10  # d; 0 leaves the family out
+    rank: int = 5  # r, the rank of every A_tau: W*_tau is an affine subspace of dimension d - r
+    subspaces: int = 6  # number of tasks (needs subspaces * rank >= dim for a unique minimiser)
+    rows: int = 6  # m >= r, rows of A_tau (the task's samples; the inner loop is full-batch over them)
+    scale_range: tuple[float, float] = (0.5, 2.0)  # s_tau, log-uniform: the eigenvalues of H_tau = A^T A / m are
+    cond: float = 2.0  # s_tau^2 * [1/cond, ..., 1] (cond: H_tau's condition number on its row space)
+    problem_seed: int = 1  # draws the subspace tasks: the same problem for every run seed
+    # -- Reptile
+    inner_lr: float = 0.25  # alpha, the inner SGD step; alpha * s^2 <= 1 for every task (monotone inner loop)
+    inner_iters: int = 5  # k, inner SGD steps in the serial runs drawn in Figure 2
+    outer_step: float = 0.5  # eps_0, the serial runs' first outer step
+    outer_decay: float = 10.0  # t_0: the serial outer step decays as eps_t = eps_0 t_0 / (t_0 + t)
+    outer_iters: int = 2000  # T, serial outer iterations (Algorithm 1), one task drawn uniformly each
+    batch_outer_step: float = 1.0  # eps of the batched runs (Algorithm 2 over all tasks: deterministic)
+    batch_max_iters: int = 4000  # cap on the batched runs' outer iterations
+    batch_tol: float = 1e-10  # a batched run stops when ||phi_{t+1} - phi_t|| < batch_tol
+    k_values: tuple[int, ...] = (1, 2, 5, 20, 100)  # the k of the table: fixed points and batched Reptile
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.loads(json.dumps(d))  # tuples -> lists, all the way down
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ManifoldConfig":
+        return cls(**{k: _coerce(v, getattr(cls, k, None)) for k, v in d.items()})
+
+    def digest(self) -> str:
+        """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    def families(self) -> tuple[str, ...]:
+        return tuple(f for f, on in zip(FAMILIES, (len(self.lines) > 0, len(self.circles) > 0, self.dim > 0)) if on)
+
+
+
+
+
+def _is_point(v: Any) -> bool:
+    return isinstance(v, (tuple, list)) and len(v) == 2 and all(is_number(x) for x in v)
+
+
+def validate_config(c: ManifoldConfig) -> None:
+    """Every field checked, each error naming the value and what is allowed."""
+    for name in ("inner_iters", "outer_iters", "batch_max_iters", "rows", "subspaces", "problem_seed"):
+        v = getattr(c, name)
+        low = 0 if name == "problem_seed" else 1
+        check(is_int(v) and v >= low, f"{name} must be an integer >= {low}, got {v!r}")
+    for name in ("inner_lr", "outer_step", "outer_decay", "batch_outer_step", "batch_tol"):
+        v = getattr(c, name)
+        check(is_number(v) and v > 0, f"{name} must be a number > 0, got {v!r}")
+    for name in ("outer_step", "batch_outer_step"):
+        v = getattr(c, name)
+        check(v <= 1, f"{name} must be in (0, 1] (eps interpolates between phi and W), got {v!r}")
+    ks = c.k_values
+    check(isinstance(ks, (tuple, list)) and len(ks) >= 1 and all(is_int(k) and k >= 1 for k in ks)
+           and len(set(ks)) == len(ks), f"k_values must be distinct integers >= 1, got {ks!r}")
+    check(isinstance(c.lines, (tuple, list)) and all(isinstance(t, (tuple, list)) and len(t) == 3
+                                                       and all(is_number(x) for x in t) and t[2] > 0 for t in c.lines),
+           f"lines must be a list of (angle in degrees, offset, scale > 0), got {c.lines!r}")
+    if c.lines:
+        check(len(c.lines) >= 2 and len({round(t[0] % 180.0, 9) for t in c.lines}) >= 2,
+               f"lines needs at least two non-parallel lines (a unique minimiser), got {c.lines!r}")
+    check(_is_point(c.lines_start), f"lines_start must be a point (x, y), got {c.lines_start!r}")
+    check(isinstance(c.circles, (tuple, list)) and all(isinstance(t, (tuple, list)) and len(t) == 4
+                                                         and all(is_number(x) for x in t) and t[2] > 0 and t[3] > 0
+                                                         for t in c.circles),
+           f"circles must be a list of (centre x, centre y, radius > 0, scale > 0), got {c.circles!r}")
+    check(len(c.circles) != 1, "circles needs 0 (family left out) or at least 2 circles, got 1")
+    check(_is_point(c.circles_start), f"circles_start must be a point (x, y), got {c.circles_start!r}")
+    for cx, cy, _, _ in c.circles:
+        check(math.dist((cx, cy), tuple(c.circles_start)) > 1e-6,
+               f"circles_start {c.circles_start!r} is a circle's centre, where W*(phi) is not defined")
+    check(is_int(c.dim) and c.dim >= 0, f"dim must be an integer >= 0 (0 leaves the family out), got {c.dim!r}")
+    if c.dim > 0:
+        check(is_int(c.rank) and 1 <= c.rank < c.dim, f"rank must be an integer in [1, dim - 1 = {c.dim - 1}], "
+                                                        f"got {c.rank!r}")
+        check(c.rows >= c.rank, f"rows must be >= rank = {c.rank}, got {c.rows!r}")
+        check(c.subspaces * c.rank >= c.dim, f"subspaces * rank must be >= dim = {c.dim} for a unique minimiser, "
+                                              f"got {c.subspaces} * {c.rank}")
+        sr = c.scale_range
+        check(isinstance(sr, (tuple, list)) and len(sr) == 2 and all(is_number(x) for x in sr) and 0 < sr[0] <= sr[1],
+               f"scale_range must be (low, high) with 0 < low <= high, got {sr!r}")
+        check(is_number(c.cond) and c.cond >= 1, f"cond must be a number >= 1, got {c.cond!r}")
+    if ks and c.families() == ():
+        raise ValueError("every family is left out (lines = (), circles = (), dim = 0); keep at least one")
+    scales = [t[2] for t in c.lines] + [t[3] for t in c.circles] + ([c.scale_range[1]] if c.dim > 0 else [])
+    if scales and is_number(c.inner_lr):
+        top = max(scales)
+        check(c.inner_lr * top**2 <= 1 + 1e-12,
+               f"inner_lr={c.inner_lr!r} is too large: alpha * s^2 must be <= 1 for every task so that the inner SGD "
+               f"approaches W* without overshooting; allowed: inner_lr <= {1 / top**2:.6g} (largest scale {top})")
+
+
+def _coerce(value: Any, like: Any) -> Any:
+    """Lists from JSON/YAML become tuples (nested: tuples of tuples) where the field holds a tuple."""
+    if isinstance(like, tuple) and isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+PRESETS: dict[str, ManifoldConfig] = {
+    # What the book shows: three families, 2,000 serial iterations, k in (1, 2, 5, 20, 100). Seconds on one core.
+    "default": ManifoldConfig(name="default"),
+    # The test suite's smoke run: fewer serial iterations and k values, a smaller subspace problem.
+    "ci": ManifoldConfig(name="ci", outer_iters=300, dim=5, rank=3, subspaces=3, rows=3, problem_seed=1,
+                         k_values=(1, 5, 20)),
+}
+
+
+def resolve(preset: str, overrides: Mapping[str, Any] | None = None) -> ManifoldConfig:
+    """The preset named ``preset`` with ``overrides`` (field name -> value) applied and validated. A customised
+    config is renamed ``<preset>-custom-<digest>`` so that its results never mix with the preset's."""
+    check(isinstance(preset, str) and preset in PRESETS, f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    cfg = PRESETS[preset]
+    allowed = [f.name for f in dataclasses.fields(cfg) if f.name != "name"]
+    check(overrides is None or isinstance(overrides, Mapping), f"overrides must be a dict, got {overrides!r}")
+    changes = {}
+    for key, value in (overrides or {}).items():
+        check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
+        changes[key] = _coerce(value, getattr(cfg, key))
+    new = dataclasses.replace(cfg, **changes)
+    if new.digest() != cfg.digest():
+        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
+    return new
+
+
+# ------------------------------------------------------------------------------------------ the task families
+
+
+def affine_loss(params: tuple[Tensor, ...], batch: tuple[Tensor, Tensor]) -> Tensor:
+    """``L_tau(w) = 1/2 ||A w - b||^2 / m`` on a batch of rows ``(A, b)``: the regression loss of lines/subspaces."""
+    (w,) = params
+    a, b = batch
+    return 0.5 * ((a @ w - b) ** 2).mean()
+
+
+def circle_loss(params: tuple[Tensor, ...], batch: tuple[Tensor, Tensor]) -> Tensor:
+    """``L_tau(w) = 1/2 s^2 (||w - c|| - R)^2``, the squared error of a range measurement ``R`` from a beacon ``c``.
+    A row of ``x`` is ``(c_x, c_y, s)``, ``y`` holds ``R``. Its minimisers are the circle of radius R about c."""
+    (w,) = params
+    x, radius = batch
+    c, s = x[:, :2], x[:, 2]
+    return 0.5 * (s**2 * (torch.linalg.vector_norm(w - c, dim=1) - radius) ** 2).mean()
+
+
+class AffineFamily:
+    """Tasks ``L_tau(w) = 1/2 ||A_tau w - b_tau||^2 / m`` with consistent ``b_tau`` (``b in range(A)``), so that
+    ``W*_tau = {w : A_tau w = b_tau}`` is an affine subspace of dimension ``d - rank(A_tau)``."""
+
+    kind = "affine"
+
+    def __init__(self, A: Sequence[Tensor], b: Sequence[Tensor]):
+        self.A = [a.to(DTYPE) for a in A]
+        self.b = [v.to(DTYPE) for v in b]
+        self.n, self.dim = len(self.A), self.A[0].shape[1]
+        self.pinv = [torch.linalg.pinv(a) for a in self.A]
+        self.P = [pi @ a for pi, a in zip(self.pinv, self.A)]  # projector onto the normal space row(A_tau)
+        self.p = [pi @ v for pi, v in zip(self.pinv, self.b)]  # the point of W*_tau nearest the origin
+        self.H = [a.T @ a / len(a) for a in self.A]  # the Hessian of L_tau
+        self.g = [a.T @ v / len(a) for a, v in zip(self.A, self.b)]
+
+    def project(self, phi: Tensor, i: int) -> Tensor:
+        """``W*_tau(phi)``, the closest point of ``W*_tau`` to ``phi`` (Equation 20): ``phi - A^+ (A phi - b)``."""
+        return phi - self.pinv[i] @ (self.A[i] @ phi - self.b[i])
+
+    def loss(self, phi: Tensor, i: int) -> Tensor:
+        return 0.5 * ((self.A[i] @ phi - self.b[i]) ** 2).mean()
+
+    def tasks(self) -> list[Task]:
+        """One :class:`Task` per tau: its rows of ``A`` are the inputs, ``b`` the targets (loss :func:`affine_loss`)."""
+        return [Task(a, v) for a, v in zip(self.A, self.b)]
+
+    loss_fn = staticmethod(affine_loss)
+
+    def weighted_point(self, M: Sequence[Tensor]) -> Tensor:
+        """The solution of ``sum_tau M_tau (phi - p_tau) = 0`` (a linear system, solved directly)."""
+        lhs = sum(M)
+        rhs = sum(m @ p for m, p in zip(M, self.p))
+        return torch.linalg.solve(lhs, rhs)
+
+    def distance_minimiser(self) -> Tensor:
+        """The minimiser of Equation 18: ``sum_tau P_tau (phi - p_tau) = 0``."""
+        return self.weighted_point(self.P)
+
+    def loss_minimiser(self) -> Tensor:
+        """The minimiser of ``E_tau[L_tau]``: least squares on the stacked system ``(A_tau / sqrt(m)) w = b_tau /
+        sqrt(m)``."""
+        A = torch.cat([a / math.sqrt(len(a)) for a in self.A])
+        b = torch.cat([v / math.sqrt(len(v)) for v in self.b])
+        return torch.linalg.lstsq(A, b[:, None], driver="gelsd").solution[:, 0]
+
+    def inner_map(self, phi: Tensor, i: int, alpha: float, k: int) -> Tensor:
+        """``SGD(L_tau, phi, k)`` with full-batch steps, in closed form:
+        ``W*(phi) + (I - alpha H)^k (phi - W*(phi))``."""
+        T = torch.linalg.matrix_power(torch.eye(self.dim, dtype=DTYPE) - alpha * self.H[i], k)
+        w_star = self.project(phi, i)
+        return w_star + T @ (phi - w_star)
+
+    def fixed_point(self, alpha: float, k: int) -> Tensor:
+        """Where partial-minimisation Reptile converges: ``E_tau[M_tau (phi - p_tau)] = 0`` with
+        ``M_tau = I - (I - alpha H_tau)^k``. ``k = 1`` gives ``alpha E[H] phi = alpha E[g]``, the expected-loss
+        minimiser; ``k -> infinity`` gives ``M_tau -> P_tau``, Equation 18's minimiser."""
+        eye = torch.eye(self.dim, dtype=DTYPE)
+        return self.weighted_point([eye - torch.linalg.matrix_power(eye - alpha * h, k) for h in self.H])
+
+
+class CircleFamily:
+    """Tasks ``L_tau(w) = 1/2 s_tau^2 (||w - c_tau|| - R_tau)^2``, whose solution manifolds are circles. The
+    minimisers of Equation 18, of the expected loss and the partial-minimisation fixed points are found with a
+    generic optimiser (L-BFGS); Reptile is never used for them."""
+
+    kind = "circle"
+
+    def __init__(self, centres: Tensor, radii: Tensor, scales: Tensor):
+        self.c, self.radius, self.s = centres.to(DTYPE), radii.to(DTYPE), scales.to(DTYPE)
+        self.n, self.dim = len(self.c), 2
+
+    def project(self, phi: Tensor, i: int) -> Tensor:
+        """``W*_tau(phi) = c + R (phi - c) / ||phi - c||`` (Equation 20; undefined at the centre)."""
+        v = phi - self.c[i]
+        return self.c[i] + self.radius[i] * v / torch.linalg.vector_norm(v)
+
+    def loss(self, phi: Tensor, i: int) -> Tensor:
+        return 0.5 * self.s[i] ** 2 * (torch.linalg.vector_norm(phi - self.c[i]) - self.radius[i]) ** 2
+
+    def tasks(self) -> list[Task]:
+        return [Task(torch.cat([self.c[i], self.s[i : i + 1]])[None], self.radius[i : i + 1]) for i in range(self.n)]
+
+    loss_fn = staticmethod(circle_loss)
+
+    def weighted_point(self, weights: Sequence[float], start: Tensor | None = None) -> Tensor:
+        """The minimiser of ``sum_tau w_tau / 2 D(phi, W*_tau)^2`` by L-BFGS from the weighted mean of the centres."""
+        wt = torch.as_tensor(list(weights), dtype=DTYPE)
+        x = (wt[:, None] * self.c).sum(0) / wt.sum() if start is None else start.clone()
+        x = x.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([x], lr=1, max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
+                                history_size=20, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            f = 0.5 * (wt * (torch.linalg.vector_norm(x - self.c, dim=1) - self.radius) ** 2).sum()
+            f.backward()
+            return f
+
+        for _ in range(5):
+            opt.step(closure)
+            if x.grad is not None and float(torch.linalg.vector_norm(x.grad)) < 1e-13:
+                break
+        return x.detach()
+
+    def distance_minimiser(self) -> Tensor:
+        """The minimiser of Equation 18 (all weights 1)."""
+        return self.weighted_point([1.0] * self.n)
+
+    def loss_minimiser(self) -> Tensor:
+        """The minimiser of ``E_tau[L_tau]``: the same problem weighted by ``s_tau^2``."""
+        return self.weighted_point((self.s**2).tolist())
+
+    def inner_map(self, phi: Tensor, i: int, alpha: float, k: int) -> Tensor:
+        """``SGD(L_tau, phi, k)``: each step moves along the ray from the centre and multiplies ``||phi - c|| - R`` by
+        ``1 - alpha s^2``, so ``W = W*(phi) + (1 - alpha s^2)^k (phi - W*(phi))``."""
+        w_star = self.project(phi, i)
+        return w_star + (1 - alpha * self.s[i] ** 2) ** k * (phi - w_star)
+
+    def fixed_point(self, alpha: float, k: int) -> Tensor:
+        """Where partial-minimisation Reptile converges: the minimiser of ``E[(1 - (1 - alpha s^2)^k) / 2 D^2]``."""
+        return self.weighted_point((1 - (1 - alpha * self.s**2) ** k).tolist())
+
+
+Family = AffineFamily | CircleFamily
+
+
+def lines_family(lines: Sequence[Sequence[float]]) -> AffineFamily:
+    """``(angle, c, s)`` -> ``A = s n^T`` (one row), ``b = s c``: ``L(w) = 1/2 s^2 (n.w - c)^2``, ``W*`` the line."""
+    A, b = [], []
+    for angle, c, s in lines:
+        n = torch.tensor([math.cos(math.radians(angle)), math.sin(math.radians(angle))], dtype=DTYPE)
+        A.append(s * n[None])
+        b.append(torch.tensor([s * c], dtype=DTYPE))
+    return AffineFamily(A, b)
+
+
+def circles_family(circles: Sequence[Sequence[float]]) -> CircleFamily:
+    t = torch.tensor([list(c) for c in circles], dtype=DTYPE)
+    return CircleFamily(t[:, :2], t[:, 2], t[:, 3])
+
+
+def subspace_family(dim: int, rank: int, n_tasks: int, rows: int, scale_range: Sequence[float], cond: float,
+                    seed: int) -> AffineFamily:
+    """``n_tasks`` regression tasks in ``R^dim``: ``A = sqrt(m) U diag(sqrt(h)) V^T`` with ``U``, ``V`` random
+    orthonormal (m x r, d x r), ``h = s^2 [1/cond .. 1]`` (so ``H = A^T A / m = V diag(h) V^T``), ``s`` log-uniform
+    in ``scale_range``; ``b = A w_tau`` with ``w_tau ~ N(0, I)`` (the task is consistent: ``min L_tau = 0``)."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = math.log(scale_range[0]), math.log(scale_range[1])
+    A, b = [], []
+    for _ in range(n_tasks):
+        V = torch.linalg.qr(torch.randn(dim, rank, generator=g, dtype=DTYPE))[0]
+        U = torch.linalg.qr(torch.randn(rows, rank, generator=g, dtype=DTYPE))[0]
+        s = math.exp(lo + (hi - lo) * float(torch.rand((), generator=g, dtype=DTYPE)))
+        h = s**2 * torch.logspace(-math.log10(cond), 0, rank, dtype=DTYPE)
+        a = math.sqrt(rows) * U @ torch.diag(h.sqrt()) @ V.T
+        A.append(a)
+        b.append(a @ torch.randn(dim, generator=g, dtype=DTYPE))
+    return AffineFamily(A, b)
+
+
+def build_family(cfg: ManifoldConfig, family: str) -> Family:
+    if family == "lines":
+        return lines_family(cfg.lines)
+    if family == "circles":
+        return circles_family(cfg.circles)
+    if family == "subspaces":
+        return subspace_family(cfg.dim, cfg.rank, cfg.subspaces, cfg.rows, cfg.scale_range, cfg.cond,
+                               cfg.problem_seed)
+    raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
+
+
+def start_point(cfg: ManifoldConfig, family: str) -> Tensor:
+    """phi_0: the configured point in the plane, the origin in R^d."""
+    if family == "lines":
+        return torch.tensor(cfg.lines_start, dtype=DTYPE)
+    if family == "circles":
+        return torch.tensor(cfg.circles_start, dtype=DTYPE)
+    return torch.zeros(cfg.dim, dtype=DTYPE)
+
+
+def distance(fam: Family, phi: Tensor, i: int) -> Tensor:
+    """``D(phi, W*_tau)``."""
+    return torch.linalg.vector_norm(phi - fam.project(phi, i))
+
+
+def mean_sq_distance(fam: Family, phi: Tensor) -> float:
+    """Equation 18's objective, ``E_tau[1/2 D(phi, W*_tau)^2]``, tasks uniform."""
+    return float(sum(0.5 * distance(fam, phi, i) ** 2 for i in range(fam.n)) / fam.n)
+
+
+def expected_loss(fam: Family, phi: Tensor) -> float:
+    """``E_tau[L_tau(phi)]``, tasks uniform."""
+    return float(sum(fam.loss(phi, i) for i in range(fam.n)) / fam.n)
+
+
+def distance_gradient(fam: Family, phi: Tensor) -> Tensor:
+    """Equations 19-20: ``grad E_tau[1/2 D^2] = E_tau[phi - W*_tau(phi)]``. Zero at Equation 18's minimiser."""
+    return sum(phi - fam.project(phi, i) for i in range(fam.n)) / fam.n
+
+
+def normal_residual_check(fam: AffineFamily, phi: Tensor, i: int) -> tuple[float, float]:
+    """For the projection of ``phi`` onto ``W*_tau``: the residual ``||A W - b||`` (on the manifold) and the largest
+    component of ``phi - W`` along the manifold, ``||(I - P_tau)(phi - W)||`` (orthogonal to it). Both ~ 0."""
+    w = fam.project(phi, i)
+    eye = torch.eye(fam.dim, dtype=DTYPE)
+    return (float(torch.linalg.vector_norm(fam.A[i] @ w - fam.b[i])),
+            float(torch.linalg.vector_norm((eye - fam.P[i]) @ (phi - w))))
+
+
+# ------------------------------------------------------------------------------------------------- Reptile
+
+
+def serial_step_size(t: int, eps0: float, t0: float) -> float:
+    """The serial runs' outer step, ``eps_t = eps_0 t_0 / (t_0 + t)``: sum eps = infinity, sum eps^2 < infinity
+    (Robbins-Monro), so the stochastic iterates converge. (A linear anneal to 0 leaves an O(T^-1/4) error.)"""
+    return eps0 * t0 / (t0 + t)
+
+
+@dataclass
+class DecayingReptile(MetaLearner):
+    """:class:`MetaLearner` with the outer step :func:`serial_step_size` instead of a linear anneal."""
+
+    decay: float = 10.0
+
+    def outer_step_size(self) -> float:
+        return serial_step_size(self.iteration, self.config.outer_step, self.decay)
+
+
+def task_order(n_tasks: int, iters: int, seed: int) -> list[int]:
+    """The serial runs' task sequence: ``iters`` draws, uniform over the ``n_tasks`` tasks; both variants share it."""
+    return torch.randint(n_tasks, (iters,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def reptile_exact_serial(fam: Family, phi0: Tensor, order: Sequence[int], eps0: float, t0: float) -> Tensor:
+    """Reptile with the exact projection, one task per iteration: ``phi <- phi + eps_t (W*_tau(phi) - phi)``
+    (Equations 21-23). Returns every iterate, shape ``(len(order) + 1, d)``."""
+    path = [phi0.clone()]
+    phi = phi0.clone()
+    for t, i in enumerate(order):
+        phi = phi + serial_step_size(t, eps0, t0) * (fam.project(phi, i) - phi)
+        path.append(phi)
+    return torch.stack(path)
+
+
+def reptile_partial_serial(fam: Family, phi0: Tensor, order: Sequence[int], cfg: ManifoldConfig, seed: int,
+                           k: int | None = None) -> Tensor:
+    """Reptile with partial minimisation (Algorithm 1) through :class:`reptile.core.MetaLearner`: ``W = SGD(L_tau,
+    phi, k)``, k full-batch SGD steps of ``alpha``, then ``phi <- phi + eps_t (W - phi)``. Returns every iterate."""
+    tasks = fam.tasks()
+    mc = MetaConfig(algorithm="reptile", inner_optimizer="sgd", inner_lr=cfg.inner_lr,
+                    inner_iters=cfg.inner_iters if k is None else k, inner_batch=len(tasks[0]), meta_batch=1,
+                    outer_optimizer="sgd", outer_step=cfg.outer_step, outer_iters=len(order), anneal=False)
+    learner = DecayingReptile(fam.loss_fn, (phi0.clone(),), mc, torch.Generator().manual_seed(seed),
+                              decay=cfg.outer_decay)
+    path = [phi0.clone()]
+    for i in order:
+        learner.meta_step([tasks[i]])
+        path.append(learner.phi[0].clone())
+    return torch.stack(path)
+
+
+def reptile_exact_batched(fam: Family, phi0: Tensor, eps: float, max_iters: int, tol: float) -> tuple[Tensor, int]:
+    """Algorithm 2 over all tasks with the exact projection: ``phi <- phi + eps E_tau[W*_tau(phi) - phi]``, i.e.
+    gradient descent on Equation 18 with step ``eps``; no sampling noise. Stops when a step is below ``tol``."""
+    phi = phi0.clone()
+    for it in range(1, max_iters + 1):
+        step = -eps * distance_gradient(fam, phi)
+        phi = phi + step
+        if torch.linalg.vector_norm(step) < tol:
+            return phi, it
+    return phi, max_iters
+
+
+def reptile_partial_batched(fam: Family, phi0: Tensor, alpha: float, k: int, eps: float, max_iters: int,
+                            tol: float) -> tuple[Tensor, int]:
+    """Algorithm 2 over all tasks with ``W_tau = SGD(L_tau, phi, k)``, through :class:`MetaLearner`
+    (``meta_batch`` = all tasks, constant ``eps``): deterministic, so it converges to the partial-minimisation fixed
+    point itself. Stops when a step is below ``tol``."""
+    tasks = fam.tasks()
+    mc = MetaConfig(algorithm="reptile", inner_optimizer="sgd", inner_lr=alpha, inner_iters=k,
+                    inner_batch=len(tasks[0]), meta_batch=len(tasks), outer_optimizer="sgd", outer_step=eps,
+                    outer_iters=max_iters, anneal=False)
+    learner = MetaLearner(fam.loss_fn, (phi0.clone(),), mc, torch.Generator().manual_seed(0))
+    for it in range(1, max_iters + 1):
+        before = learner.phi[0]
+        learner.meta_step(tasks)
+        if torch.linalg.vector_norm(learner.phi[0] - before) < tol:
+            return learner.phi[0], it
+    return learner.phi[0], max_iters
+
+
+# ---------------------------------------------------------------------------------------------------- run
+
+
+def path_indices(iters: int) -> list[int]:
+    """Iterations at which the serial paths are stored: every one up to PATH_DENSE, then log-spaced to the end."""
+    dense = set(range(min(iters, PATH_DENSE) + 1))
+    sparse = np.unique(np.geomspace(max(PATH_DENSE, 1), iters, PATH_SPARSE).round().astype(int)) if iters > PATH_DENSE \
+        else []
+    return sorted(dense | {int(i) for i in sparse} | {iters})
+
+
+
+def _vec(x: Tensor) -> list[float]:
+    return [float(v) for v in x]
+
+
+def _r(x: Tensor) -> list[float]:
+    return [float(f"{float(v):.6g}") for v in x]
+
+
+def _dist(a: Tensor, b: Tensor) -> float:
+    return float(torch.linalg.vector_norm(a - b))
+
+
+def describe(fam: Family, family: str) -> dict[str, Any]:
+    """What the figure needs to draw the manifolds (2-D), and the task scales."""
+    if isinstance(fam, CircleFamily):
+        return {"centres": [_vec(c) for c in fam.c], "radii": _vec(fam.radius), "scales": _vec(fam.s)}
+    out: dict[str, Any] = {"dim": fam.dim, "rank": [int(torch.linalg.matrix_rank(a)) for a in fam.A],
+                           "scales": [math.sqrt(float(torch.linalg.eigvalsh(h)[-1])) for h in fam.H]}
+    if family == "lines":
+        out["normals"] = [_vec(a[0] / torch.linalg.vector_norm(a[0])) for a in fam.A]
+        out["offsets"] = [float(b[0] / torch.linalg.vector_norm(a[0])) for a, b in zip(fam.A, fam.b)]
+    return out
+
+
+def run_family(cfg: ManifoldConfig, family: str, seed: int) -> dict[str, Any]:
+    """Every number for one family and seed: the two reference points, the partial-minimisation fixed points, the
+    serial paths of both variants (Figure 2) and the batched runs (table)."""
+    fam = build_family(cfg, family)
+    phi0 = start_point(cfg, family)
+    phi_D, phi_L = fam.distance_minimiser(), fam.loss_minimiser()
+    k = cfg.inner_iters
+    fixed = {kk: fam.fixed_point(cfg.inner_lr, kk) for kk in sorted(set(cfg.k_values) | set(CURVE_KS) | {k})}
+    order = task_order(fam.n, cfg.outer_iters, seed * 1000 + FAMILIES.index(family))
+    exact = reptile_exact_serial(fam, phi0, order, cfg.outer_step, cfg.outer_decay)
+    partial = reptile_partial_serial(fam, phi0, order, cfg, seed)
+    idx = path_indices(cfg.outer_iters)
+
+    def dists(phi: Tensor, with_k: bool = False) -> dict[str, float]:
+        d = {"to_phi_D": _dist(phi, phi_D), "to_phi_L": _dist(phi, phi_L)}
+        if with_k:
+            d["to_phi_k"] = _dist(phi, fixed[k])
+        return d
+
+    b_exact, n_exact = reptile_exact_batched(fam, phi0, cfg.batch_outer_step, cfg.batch_max_iters, cfg.batch_tol)
+    batched = {"exact": {"phi": _vec(b_exact), "iterations": n_exact, **dists(b_exact)}, "partial": {}}
+    k_rows = []
+    for kk in sorted(set(cfg.k_values) | {k}):
+        phi_b, n_b = reptile_partial_batched(fam, phi0, cfg.inner_lr, kk, cfg.batch_outer_step, cfg.batch_max_iters,
+                                             cfg.batch_tol)
+        batched["partial"][str(kk)] = {"phi": _vec(phi_b), "iterations": n_b, **dists(phi_b),
+                                       "to_phi_k": _dist(phi_b, fixed[kk])}
+        if kk in cfg.k_values:
+            k_rows.append({"k": kk, "fixed_to_phi_D": _dist(fixed[kk], phi_D),
+                           "fixed_to_phi_L": _dist(fixed[kk], phi_L), "batched_to_phi_k": _dist(phi_b, fixed[kk]),
+                           "batched_iterations": n_b})
+    return {
+        "dim": fam.dim,
+        "n_tasks": fam.n,
+        "tasks": describe(fam, family),
+        "start": _vec(phi0),
+        "phi_D": _vec(phi_D),
+        "phi_L": _vec(phi_L),
+        "objective": {"mean_sq_distance_at_phi_D": mean_sq_distance(fam, phi_D),
+                      "mean_sq_distance_at_phi_L": mean_sq_distance(fam, phi_L),
+                      "expected_loss_at_phi_D": expected_loss(fam, phi_D),
+                      "expected_loss_at_phi_L": expected_loss(fam, phi_L),
+                      "gradient_norm_at_phi_D": float(torch.linalg.vector_norm(distance_gradient(fam, phi_D)))},
+        "gap": _dist(phi_D, phi_L),
+        "fixed_points": {str(kk): _vec(v) for kk, v in fixed.items()},
+        "serial": {"k": k, "iterations": idx, "exact": [_r(exact[i]) for i in idx],
+                   "partial": [_r(partial[i]) for i in idx],
+                   "final": {"exact": {"phi": _vec(exact[-1]), **dists(exact[-1])},
+                             "partial": {"phi": _vec(partial[-1]), **dists(partial[-1], with_k=True)}}},
+        "batched": batched,
+        "k_table": k_rows,
+    }
+
+
+def run(cfg: ManifoldConfig, seed: int, device: str = "auto", results_dir=None, progress: bool = True
+        ) -> dict[str, Any]:
+    """Compute every family of ``cfg`` for ``seed``; write and return the run's record. Everything runs on the CPU
+    in float64 (the problems are tiny); ``device`` is resolved and recorded."""
+    seed = R.validate_seed(seed)
+    dev = R.resolve_device(device)
+    started = time.perf_counter()
+    env = R.environment(dev)
+    families = {}
+    for family in cfg.families():
+        t = time.perf_counter()
+        families[family] = run_family(cfg, family, seed)
+        if progress:
+            print(f"[manifolds/{cfg.name} seed {seed}] {family}: {time.perf_counter() - t:.1f}s", file=sys.stderr,
+                  flush=True)
+    record = R.make_record(EXPERIMENT, cfg, seed, env, started, families=families)
+    R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+    return record
+
+
+def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
+                overrides: Mapping[str, Any] | None = None, results_dir=None, device: str = "auto",
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Make sure ``seeds`` exist for the (possibly overridden) preset, computing what is missing, then return every
+    seed stored for that configuration. Everything is validated before any work starts."""
+    cfg = resolve(preset, overrides)
+    return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
+                             results_dir, device, progress)
+
+
+# ------------------------------------------------------------------------------------- figures and tables
+# Everything below rebuilds from stored records; nothing is recomputed.
+
+VARIANT_COLORS = {"exact": "tab:orange", "partial": "tab:blue"}
+TASK_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def _check_runs(runs: Sequence[dict]) -> None:
+    if not runs:
+        raise ValueError("no runs to show: run the experiment first (load_or_run)")
+
+
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"< {TINY:.0e}" if abs(x) < TINY else f"{x:.{digits}f}"
+
+
+def run_summary(runs: Sequence[dict]) -> str:
+    """One line on what the numbers rest on."""
+    _check_runs(runs)
+    c = runs[0]["config"]
+    fams = ", ".join(f"{f} ({v['n_tasks']} tasks in R^{v['dim']})" for f, v in runs[0]["families"].items())
+    return (f"manifolds/{runs[0]['name']}: {len(runs)} seed(s) {[r['seed'] for r in runs]}; {fams}; alpha = "
+            f"{c['inner_lr']}, serial: T = {c['outer_iters']:,}, k = {c['inner_iters']}, eps_t = {c['outer_step']} * "
+            f"{c['outer_decay']:g} / ({c['outer_decay']:g} + t); k table: {c['k_values']}")
+
+
+def _draw_manifolds(ax, family: str, fam: dict, lim: tuple[float, float, float, float]) -> None:
+    t = fam["tasks"]
+    x0, x1, y0, y1 = lim
+    if family == "lines":
+        span = 2 * max(x1 - x0, y1 - y0)
+        for i, (n, c, s) in enumerate(zip(t["normals"], t["offsets"], t["scales"])):
+            n = np.asarray(n)
+            p, d = c * n, np.array([-n[1], n[0]])
+            pts = p + np.linspace(-span, span, 2)[:, None] * d
+            ax.plot(pts[:, 0], pts[:, 1], color=TASK_COLORS[i % 6], lw=2.2, alpha=0.8,
+                    label=f"$W^*_{i + 1}$ ($s = {s:g}$)")
+    else:
+        th = np.linspace(0, 2 * np.pi, 300)
+        for i, (c, r, s) in enumerate(zip(t["centres"], t["radii"], t["scales"])):
+            ax.plot(c[0] + r * np.cos(th), c[1] + r * np.sin(th), color=TASK_COLORS[i % 6], lw=2.2, alpha=0.8,
+                    label=f"$W^*_{i + 1}$ ($s = {s:g}$)")
+
+
+def _limits(family: str, fam: dict, margin: float = 0.45) -> tuple[float, float, float, float]:
+    pts = [fam["start"], fam["phi_D"], fam["phi_L"]]
+    if family == "circles":
+        for c, r in zip(fam["tasks"]["centres"], fam["tasks"]["radii"]):
+            pts += [[c[0] - r, c[1] - r], [c[0] + r, c[1] + r]]
+    else:  # the paths and the corners where two lines cross
+        pts += fam["serial"]["exact"] + fam["serial"]["partial"]
+        n, c = np.asarray(fam["tasks"]["normals"]), np.asarray(fam["tasks"]["offsets"])
+        for i in range(len(n)):
+            for j in range(i + 1, len(n)):
+                if abs(np.linalg.det(n[[i, j]])) > 1e-9:
+                    pts.append(np.linalg.solve(n[[i, j]], c[[i, j]]).tolist())
+    a = np.asarray(pts)
+    lo, hi = a.min(0) - margin, a.max(0) + margin
+    return lo[0], hi[0], lo[1], hi[1]
+
+
+def _panel(ax, family: str, fam: dict, early: int = 25) -> None:
+    lim = _limits(family, fam)
+    _draw_manifolds(ax, family, fam, lim)
+    k = fam["serial"]["k"]
+    its = fam["serial"]["iterations"]
+    n_early = sum(1 for i in its if i <= early)
+    for variant, label in (("exact", "Reptile, exact projection $W^*_\\tau(\\phi)$"),
+                           ("partial", f"Reptile, $k = {k}$ SGD steps (MetaLearner)")):
+        p = np.asarray(fam["serial"][variant])
+        col = VARIANT_COLORS[variant]
+        ax.plot(p[:n_early, 0], p[:n_early, 1], "-o", color=col, ms=3.5, lw=1.1, alpha=0.9, label=label)
+        ax.plot(p[n_early - 1:, 0], p[n_early - 1:, 1], "-", color=col, lw=0.8, alpha=0.6)
+    fp = sorted(((int(kk), v) for kk, v in fam["fixed_points"].items()), key=lambda kv: kv[0])
+    fpa = np.asarray([v for _, v in fp] + [fam["phi_D"]])
+    ax.plot(fpa[:, 0], fpa[:, 1], ":", color="0.35", lw=1.4, zorder=4,
+            label="fixed points of $k$-step Reptile, $k = 1 \\to \\infty$")
+    span = max(lim[1] - lim[0], lim[3] - lim[2])
+    for kk, v in fp:  # label k = 5 and k = 20 where they stand clear of the two reference points
+        clear = min(np.linalg.norm(np.subtract(v, fam["phi_D"])), np.linalg.norm(np.subtract(v, fam["phi_L"])))
+        if kk in (5, 20) and clear > 0.03 * span:
+            ax.plot(*v, "s", color="0.35", ms=4, zorder=5)
+            off, ha = ((7, -3), "left") if family == "lines" else ((0, -14), "center")
+            ax.annotate(f"$k={kk}$", v, textcoords="offset points", xytext=off, ha=ha, fontsize=8, color="0.25")
+    ax.plot(*fam["start"], "o", color="black", ms=7, mfc="white", zorder=6, label="$\\phi_0$")
+    ax.plot(*fam["phi_L"], "X", color="tab:red", ms=12, mec="white", zorder=7,
+            label="argmin $E_\\tau[L_\\tau]$ (= $k = 1$ fixed point)")
+    ax.plot(*fam["phi_D"], "*", color="black", ms=17, mec="white", zorder=7,
+            label="argmin $E_\\tau[\\frac{1}{2}D(\\phi, W^*_\\tau)^2]$ (Eq. 18)")
+    ax.set_xlim(lim[0], lim[1])
+    ax.set_ylim(lim[2], lim[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$\\phi_1$")
+    ax.set_ylabel("$\\phi_2$")
+
+
+def figure2(runs: Sequence[dict], seed: int | None = None):
+    """Figure 2: the iterates of serial Reptile (one task drawn uniformly per iteration) moving towards the solution
+    manifolds and converging near the point of Equation 18, for the lines and the circles. Both variants share the
+    task sequence; the first iterates are dotted, the rest of the path is a thin line."""
+    run = R.pick_run(runs, seed)
+    fams = [f for f in ("lines", "circles") if f in run["families"]]
+    check(len(fams) > 0, "figure2 needs a 2-D family (lines or circles) in the runs")
+    fig, axes = plt.subplots(1, len(fams), figsize=(6.2 * len(fams), 6.0), squeeze=False)
+    for ax, f, tag in zip(axes[0], fams, "ab"):
+        _panel(ax, f, run["families"][f])
+        ax.set_title(f"({tag}) {run['families'][f]['n_tasks']} {f}", fontsize=11)
+    handles, labels = {}, {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if not lab.startswith("$W^*"):
+                handles.setdefault(lab, h)
+        ax.legend([h for h, lab in zip(*ax.get_legend_handles_labels()) if lab.startswith("$W^*")],
+                  [lab for lab in ax.get_legend_handles_labels()[1] if lab.startswith("$W^*")],
+                  loc="upper right", fontsize=8, framealpha=0.9)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.suptitle(f"Figure 2: Reptile's iterates (seed {run['seed']}, {run['config']['outer_iters']:,} iterations)",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return fig
+
+
+def convergence_figure(runs: Sequence[dict]):
+    """Distance of the serial iterates to the point of Equation 18 (exact projection) and to the k-step fixed point
+    (partial minimisation) against the iteration, one line per seed, for every family. The dotted line is the bias
+    of k-step Reptile, ``||phi_k - phi_D||``: the partial-minimisation iterates settle there, not at ``phi_D``."""
+    _check_runs(runs)
+    fams = list(runs[0]["families"])
+    fig, axes = plt.subplots(1, len(fams), figsize=(4.6 * len(fams), 3.8), squeeze=False, sharey=True)
+    for ax, f in zip(axes[0], fams):
+        for j, r in enumerate(runs):
+            fam = r["families"][f]
+            k = fam["serial"]["k"]
+            its = np.asarray(fam["serial"]["iterations"])
+            its = np.maximum(its, 0.7)  # iteration 0 at the left edge of the log axis
+            d_ref = np.asarray(fam["phi_D"])
+            d_k = np.asarray(fam["fixed_points"][str(k)])
+            ex = np.linalg.norm(np.asarray(fam["serial"]["exact"]) - d_ref, axis=1)
+            pa_k = np.linalg.norm(np.asarray(fam["serial"]["partial"]) - d_k, axis=1)
+            pa_d = np.linalg.norm(np.asarray(fam["serial"]["partial"]) - d_ref, axis=1)
+            first = j == 0
+            ax.plot(its, ex, color=VARIANT_COLORS["exact"], lw=1,
+                    label="exact: $\\|\\phi_t - \\phi_D\\|$" if first else None)
+            ax.plot(its, pa_k, color=VARIANT_COLORS["partial"], lw=1,
+                    label=f"$k = {k}$: $\\|\\phi_t - \\phi_k\\|$" if first else None)
+            ax.plot(its, pa_d, color=VARIANT_COLORS["partial"], lw=1, ls="--",
+                    label=f"$k = {k}$: $\\|\\phi_t - \\phi_D\\|$" if first else None)
+        fam = runs[0]["families"][f]
+        phi_k = np.asarray(fam["fixed_points"][str(fam["serial"]["k"])])
+        bias = float(np.linalg.norm(phi_k - np.asarray(fam["phi_D"])))
+        ax.axhline(bias, color="0.3", ls=":", lw=1.2, label="$\\|\\phi_k - \\phi_D\\|$")
+        ax.axhline(fam["gap"], color="tab:red", ls=":", lw=1.2, label="$\\|\\phi_L - \\phi_D\\|$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{f} ({fam['n_tasks']} tasks in $R^{{{fam['dim']}}}$)", fontsize=10)
+        ax.set_xlabel("outer iteration $t$")
+    axes[0][0].set_ylabel("distance")
+    axes[0][-1].legend(fontsize=7.5, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def fixed_point_figure(runs: Sequence[dict]):
+    """Where k-step Reptile converges, as k grows: ``||phi_k - phi_D||`` and ``||phi_k - phi_L||`` relative to
+    ``||phi_L - phi_D||`` (closed form, lines), and batched Reptile through MetaLearner (markers)."""
+    run = R.pick_run(runs, None)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for j, (f, fam) in enumerate(run["families"].items()):
+        col = ("tab:green", "tab:purple", "tab:brown")[j % 3]
+        phi_D, phi_L, gap = np.asarray(fam["phi_D"]), np.asarray(fam["phi_L"]), fam["gap"]
+        ks = sorted(int(k) for k in fam["fixed_points"])
+        fp = np.asarray([fam["fixed_points"][str(k)] for k in ks])
+        ax.plot(ks, np.linalg.norm(fp - phi_D, axis=1) / gap, color=col, label=f"{f}: $\\|\\phi_k - \\phi_D\\|$")
+        ax.plot(ks, np.linalg.norm(fp - phi_L, axis=1) / gap, color=col, ls="--",
+                label=f"{f}: $\\|\\phi_k - \\phi_L\\|$")
+        bk = sorted(int(k) for k in fam["batched"]["partial"])
+        bp = np.asarray([fam["batched"]["partial"][str(k)]["phi"] for k in bk])
+        ax.plot(bk, np.linalg.norm(bp - phi_D, axis=1) / gap, "o", color=col, mfc="none", ms=7)
+    ax.plot([], [], "o", color="0.3", mfc="none", label="Reptile, Algorithm 2 (MetaLearner)")
+    ax.set_xscale("log")
+    ax.set_xlabel("inner SGD steps $k$")
+    ax.set_ylabel("distance / $\\|\\phi_L - \\phi_D\\|$")
+    ax.set_ylim(-0.03, 1.05)
+    ax.legend(fontsize=7.5, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def _serial_mean(runs: Sequence[dict], family: str, variant: str, key: str) -> float:
+    return float(np.mean([r["families"][family]["serial"]["final"][variant][key] for r in runs]))
+
+
+def distance_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """Distances from where each variant ends to the two reference points: ``phi_D`` (Equation 18's minimiser) and
+    ``phi_L`` (the expected loss's). Serial rows are means over the seeds; batched rows are deterministic."""
+    _check_runs(runs)
+    rows = []
+    for f, fam in runs[0]["families"].items():
+        k = fam["serial"]["k"]
+        bk = fam["batched"]["partial"][str(k)]
+        T = runs[0]["config"]["outer_iters"]
+        rows += [
+            (f, "phi_L, the expected-loss minimiser", fam["gap"], 0.0, None),
+            (f, f"serial Reptile, exact W*, T = {T}", _serial_mean(runs, f, "exact", "to_phi_D"),
+             _serial_mean(runs, f, "exact", "to_phi_L"), None),
+            (f, f"serial Reptile, k = {k}, T = {T}", _serial_mean(runs, f, "partial", "to_phi_D"),
+             _serial_mean(runs, f, "partial", "to_phi_L"), _serial_mean(runs, f, "partial", "to_phi_k")),
+            (f, "batched Reptile (Alg. 2), exact W*", fam["batched"]["exact"]["to_phi_D"],
+             fam["batched"]["exact"]["to_phi_L"], None),
+            (f, f"batched Reptile (Alg. 2), k = {k}", bk["to_phi_D"], bk["to_phi_L"], bk["to_phi_k"]),
+        ]
+    df = pd.DataFrame([{"family": f, "point": p, "‖φ − φ_D‖": _fmt(a), "‖φ − φ_L‖": _fmt(b),
+                        "‖φ − φ_k‖": "" if c is None else _fmt(c)} for f, p, a, b, c in rows])
+    return df.set_index(["family", "point"])
+
+
+def k_table(runs: Sequence[dict]) -> pd.DataFrame:
+    """The fixed point ``phi_k`` of k-step Reptile for each k of the config (closed form), its distance to the two
+    reference points, and how far batched Reptile (Algorithm 2 through MetaLearner) ends from it."""
+    _check_runs(runs)
+    rows = []
+    for f, fam in runs[0]["families"].items():
+        for row in fam["k_table"]:
+            rows.append({"family": f, "k": str(row["k"]), "‖φ_k − φ_D‖": _fmt(row["fixed_to_phi_D"]),
+                         "‖φ_k − φ_L‖": _fmt(row["fixed_to_phi_L"]),
+                         "‖φ_k − φ_D‖ / ‖φ_L − φ_D‖": f"{row['fixed_to_phi_D'] / fam['gap']:.3f}",
+                         "Reptile (Alg. 2): ‖φ − φ_k‖": _fmt(row["batched_to_phi_k"]),
+                         "outer iterations": row["batched_iterations"]})
+        ex = fam["batched"]["exact"]
+        rows.append({"family": f, "k": "∞ (exact W*)", "‖φ_k − φ_D‖": _fmt(0.0), "‖φ_k − φ_L‖": _fmt(fam["gap"]),
+                     "‖φ_k − φ_D‖ / ‖φ_L − φ_D‖": f"{0.0:.3f}", "Reptile (Alg. 2): ‖φ − φ_k‖": _fmt(ex["to_phi_D"]),
+                     "outer iterations": ex["iterations"]})
+    return pd.DataFrame(rows).set_index(["family", "k"])
+
+
+def key_numbers(runs: Sequence[dict]) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
+    _check_runs(runs)
+    r0 = runs[0]
+    c = r0["config"]
+    out = {"n_seeds": str(len(runs)), "outer_iters": f"{c['outer_iters']:,}", "k": str(c["inner_iters"]),
+           "alpha": f"{c['inner_lr']:g}", "eps0": f"{c['outer_step']:g}", "t0": f"{c['outer_decay']:g}",
+           "kmax": str(max(c["k_values"])), "kmin": str(min(c["k_values"]))}
+    worst_batched = 0.0
+    for f, fam in r0["families"].items():
+        rows = {row["k"]: row for row in fam["k_table"]}
+        out[f"{f}_gap"] = f"{fam['gap']:.3f}"
+        out[f"{f}_dim"] = str(fam["dim"])
+        out[f"{f}_n"] = str(fam["n_tasks"])
+        if "rank" in fam["tasks"]:
+            out[f"{f}_rank"] = str(fam["tasks"]["rank"][0])
+            out[f"{f}_manifold_dim"] = str(fam["dim"] - fam["tasks"]["rank"][0])
+        for v, key in (("exact", "to_phi_D"), ("exact", "to_phi_L"), ("partial", "to_phi_D"), ("partial", "to_phi_L"),
+                       ("partial", "to_phi_k")):
+            out[f"{f}_serial_{v}_{key[3:]}"] = _fmt(_serial_mean(runs, f, v, key), 3)
+        out[f"{f}_kmin_to_L"] = _fmt(rows[min(rows)]["fixed_to_phi_L"], 3)
+        out[f"{f}_kmax_to_D"] = _fmt(rows[max(rows)]["fixed_to_phi_D"], 3)
+        phi_k = np.asarray(fam["fixed_points"][str(c["inner_iters"])])
+        k_to_D = float(np.linalg.norm(phi_k - np.asarray(fam["phi_D"])))
+        out[f"{f}_k_to_D"] = _fmt(k_to_D, 3)
+        out[f"{f}_k_frac"] = f"{k_to_D / fam['gap']:.2f}"
+        obj = fam["objective"]
+        out[f"{f}_msd_D"] = f"{obj['mean_sq_distance_at_phi_D']:.3f}"
+        out[f"{f}_msd_L"] = f"{obj['mean_sq_distance_at_phi_L']:.3f}"
+        out[f"{f}_loss_D"] = f"{obj['expected_loss_at_phi_D']:.3f}"
+        out[f"{f}_loss_L"] = f"{obj['expected_loss_at_phi_L']:.3f}"
+        worst_batched = max([worst_batched, fam["batched"]["exact"]["to_phi_D"]]
+                            + [row["batched_to_phi_k"] for row in fam["k_table"]])
+    out["batched_worst"] = _fmt(worst_batched)
+    out["wall_seconds"] = f"{np.mean([r['wall_seconds'] for r in runs]):.0f}"
+    return out

@@ -1,0 +1,894 @@
+"""Section 4.1: the leading-order expansion of the Reptile, MAML and first-order MAML gradients, checked numerically.
+
+Two SGD steps of size ``alpha`` from ``phi = phi_0``, first on minibatch loss ``L0``, then on ``L1`` (Eqs 4-6)::
+
+    phi_1 = phi_0 - alpha L0'(phi_0)
+    g_Reptile = (phi_0 - phi_2) / alpha = L0'(phi_0) + L1'(phi_1)                          (Eq 9)
+              = L0' + L1' - alpha L1'' L0' + O(alpha^2)                                     (Eq 10)
+    g_MAML    = d/dphi_0 L1(phi_1) = (I - alpha L0''(phi_0)) L1'(phi_1)                      (Eq 11)
+              = L1' - alpha L1'' L0' - alpha L0'' L1' + O(alpha^2)                          (Eq 13)
+    g_FOMAML  = L1'(phi_1) = L1' - alpha L1'' L0' + O(alpha^2)                              (Eq 14)
+
+(derivatives without an argument are taken at ``phi``). In expectation over the task and the minibatches, with
+``AvgGrad = E[L0'(phi)]`` and ``AvgGradInner = E[L0''(phi) L1'(phi)] = 1/2 E[d/dphi (L0'(phi) . L1'(phi))]``::
+
+    E[g_Reptile] = 2 AvgGrad -   alpha AvgGradInner + O(alpha^2)                            (Eq 15)
+    E[g_MAML]    =   AvgGrad - 2 alpha AvgGradInner + O(alpha^2)                            (Eq 16)
+    E[g_FOMAML]  =   AvgGrad -   alpha AvgGradInner + O(alpha^2)                            (Eq 17)
+
+Beyond the paper, the same expansion for ``k`` minibatches ``L_0 .. L_{k-1}`` (``k`` SGD steps for Reptile; ``k - 1``
+inner steps and a meta-gradient on ``L_{k-1}`` for MAML and first-order MAML, so that ``k = 2`` is the paper's case)::
+
+    g_Reptile = sum_i L_i'(phi_i)   = sum_i L_i' - alpha sum_{j<i} L_i'' L_j' + O(alpha^2)
+    g_FOMAML  = L_{k-1}'(phi_{k-1}) = L_{k-1}' - alpha sum_{j<k-1} L_{k-1}'' L_j' + O(alpha^2)
+    g_MAML    = (I - alpha L_0''(phi_0)) ... (I - alpha L_{k-2}''(phi_{k-2})) L_{k-1}'(phi_{k-1})
+              = L_{k-1}' - alpha sum_{j<k-1} (L_{k-1}'' L_j' + L_j'' L_{k-1}') + O(alpha^2)
+
+    E[g_Reptile] = k AvgGrad - alpha k(k-1)/2 AvgGradInner + O(alpha^2)
+    E[g_FOMAML]  =   AvgGrad - alpha (k-1)    AvgGradInner + O(alpha^2)
+    E[g_MAML]    =   AvgGrad - alpha 2(k-1)   AvgGradInner + O(alpha^2)
+
+Everything here is float64 and pure: the exact gradients come from running the SGD steps, the leading-order forms
+from gradients and Hessian-vector products at ``phi`` (``torch.func``: forward-over-reverse ``jvp(grad)``), and the
+Monte Carlo estimates vectorise over sampled tasks with ``torch.func.vmap``. ``run`` computes everything for one seed
+and stores one JSON; the figure and table functions rebuild the chapter from stored records only.
+
+Monte Carlo with common random numbers: for each sampled task and minibatches we compute the exact gradient *and*
+the per-sample estimates of AvgGrad and AvgGradInner, symmetrised over the orderings of the minibatches (rotations
+and reversals), so that ``g - (c_grad AvgGrad - alpha c_inner AvgGradInner)`` is ``O(alpha^2)`` sample by sample and
+its mean shrinks like ``alpha^2`` with a standard error that shrinks with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from torch.func import grad, jvp, vmap
+
+from . import results as R
+from .sine import SineTasks, init_mlp, mse_loss_fn
+from .validate import check, is_int, is_number
+
+EXPERIMENT = "taylor"
+METHODS = ("reptile", "maml", "fomaml")
+METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML"}
+METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple"}
+DTYPE = torch.float64
+# generators of the different parts are seeded apart (seed + offset), so each part's draws are its own
+DRAW_OFFSET, LOGISTIC_OFFSET, MC_OFFSET, K_OFFSET = 10_000, 20_000, 30_000, 40_000
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+
+
+
+@dataclass(frozen=True)
+class TaylorConfig:
+    """Section 4.1 checked numerically. Every computation is float64."""
+
+    name: str = "default"
+    hidden: tuple[int, ...] = (16, 16)  # sine MLP 1 -> 16 -> 16 -> 1, tanh (smooth, so L'' exists everywhere)
+    grid_points: int = 50  # a sine task's samples: 50 equally spaced x in [-5, 5] (Section 3)
+    batch: int = 10  # minibatch size; L_0, L_1, ... are disjoint minibatches of one task (no replacement)
+    logistic_dim: int = 4  # the second model: logistic regression on this many Gaussian features (+ a bias)
+    logistic_points: int = 50  # samples per logistic-regression task
+    alpha_min: float = 1e-3  # step sizes alpha: n_alphas values, log-spaced over [alpha_min, alpha_max]
+    alpha_max: float = 1e-1
+    n_alphas: int = 9
+    mc_samples: int = 2000  # (task, L0, L1) draws for Equations 15-17 and the AvgGradInner identity
+    k_max: int = 5  # the k-step expansion for k = 1..k_max (k_max * batch <= grid_points: disjoint minibatches)
+    k_samples: int = 400  # (task, L_0..L_{k_max-1}) draws for the fitted k-step coefficients
+    k_alpha: float = 1e-4  # the k-step coefficients are fitted at k_alpha and 2 k_alpha, then taken to alpha -> 0
+    k_alpha_min: float = 1e-4  # per-draw k-step check: n_alphas values over [k_alpha_min, k_alpha_max] (k steps
+    k_alpha_max: float = 1e-2  # move phi about k times as far as one, so the asymptotic range starts lower)
+    se_groups: int = 10  # standard errors of fitted coefficients: the spread of the fits on this many groups of draws
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.name, str) and self.name != "", f"name must be a non-empty string, got {self.name!r}")
+        hidden = tuple(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden
+        check(isinstance(hidden, tuple) and len(hidden) >= 1 and all(is_int(h) and h >= 1 for h in hidden),
+               f"hidden must be a non-empty list of integers >= 1, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", hidden)
+        for name in ("grid_points", "batch", "logistic_dim", "logistic_points", "n_alphas", "mc_samples", "k_max",
+                     "k_samples", "se_groups"):
+            v = getattr(self, name)
+            check(is_int(v) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("alpha_min", "alpha_max", "k_alpha", "k_alpha_min", "k_alpha_max"):
+            v = getattr(self, name)
+            check(is_number(v) and 0 < v <= 1, f"{name} must be a number in (0, 1], got {v!r}")
+            object.__setattr__(self, name, float(v))
+        check(self.alpha_min < self.alpha_max,
+               f"alpha_min must be < alpha_max, got alpha_min={self.alpha_min!r}, alpha_max={self.alpha_max!r}")
+        check(self.k_alpha_min < self.k_alpha_max, f"k_alpha_min must be < k_alpha_max, got "
+               f"k_alpha_min={self.k_alpha_min!r}, k_alpha_max={self.k_alpha_max!r}")
+        check(2 * self.k_alpha <= 1, f"k_alpha must be <= 0.5 (it is also used doubled), got {self.k_alpha!r}")
+        check(self.n_alphas >= 3, f"n_alphas must be >= 3 (a slope needs points), got {self.n_alphas!r}")
+        check(2 <= self.k_max <= self.grid_points // self.batch,
+               f"k_max must be in [2, grid_points // batch = {self.grid_points // self.batch}] (disjoint "
+               f"minibatches of {self.batch} from {self.grid_points} points), got {self.k_max!r}")
+        check(2 * self.batch <= self.logistic_points,
+               f"logistic_points must be >= 2 * batch = {2 * self.batch}, got {self.logistic_points!r}")
+        check(self.se_groups >= 2, f"se_groups must be >= 2, got {self.se_groups!r}")
+        for name in ("mc_samples", "k_samples"):
+            v = getattr(self, name)
+            check(v >= 2 * self.se_groups, f"{name} must be >= 2 * se_groups = {2 * self.se_groups}, got {v!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TaylorConfig":
+        return cls(**{**d, "hidden": tuple(d["hidden"])})
+
+    def digest(self) -> str:
+        """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    def alphas(self) -> list[float]:
+        """The step sizes of the exact-vs-leading-order and Equations 15-17 checks."""
+        return np.geomspace(self.alpha_min, self.alpha_max, self.n_alphas).tolist()
+
+    def k_alphas(self) -> list[float]:
+        """The step sizes of the per-draw k-step check."""
+        return np.geomspace(self.k_alpha_min, self.k_alpha_max, self.n_alphas).tolist()
+
+
+TAYLOR_PRESETS: dict[str, TaylorConfig] = {
+    # What the chapter shows: 9 step sizes over two decades, 2,000 Monte Carlo draws, k = 1..5 (seconds on a CPU).
+    "default": TaylorConfig(name="default"),
+    # Seconds: the test suite's run. A smaller network and fewer draws, the same checks.
+    "ci": TaylorConfig(name="ci", hidden=(8, 8), n_alphas=5, mc_samples=200, k_max=3, k_samples=60, se_groups=5),
+}
+
+
+def resolve_config(preset: str = "default", overrides: Mapping[str, Any] | None = None) -> TaylorConfig:
+    """The preset named ``preset`` with ``overrides`` (field name -> value) applied and validated. A customised
+    config is renamed ``<preset>-custom-<digest>`` so its results never mix with the preset's."""
+    if not isinstance(preset, str) or preset not in TAYLOR_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(TAYLOR_PRESETS)}")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ValueError(f"overrides must be a dict of parameter -> value, got {overrides!r}")
+    cfg = TAYLOR_PRESETS[preset]
+    allowed = [f.name for f in dataclasses.fields(TaylorConfig) if f.name != "name"]
+    for key in overrides or {}:
+        check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
+    new = dataclasses.replace(cfg, **dict(overrides or {}))  # __post_init__ validates the values
+    if new.digest() != cfg.digest():
+        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
+    return new
+
+
+# ------------------------------------------------------------------------------------------ models and tasks
+
+LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]  # L(phi, x, y): a flat parameter vector and a minibatch
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A model and a task distribution: the minibatch loss ``L(phi, x, y)`` of a flat float64 parameter vector, the
+    point ``phi`` where the expansion is taken, and ``sample(n, k, generator)``, which draws ``n`` tasks and ``k``
+    disjoint minibatches of each (without replacement), as ``xs, ys`` with leading shape ``(n, k, batch)``."""
+
+    name: str
+    label: str
+    loss: LossFn
+    phi: Tensor
+    sample: Callable[[int, int, torch.Generator], tuple[Tensor, Tensor]]
+
+
+def _disjoint_minibatches(n: int, points: int, k: int, batch: int, generator: torch.Generator) -> Tensor:
+    """Indices ``(n, k, batch)``: for each task, ``k`` disjoint minibatches from a random permutation of its points."""
+    perm = torch.argsort(torch.rand(n, points, generator=generator, dtype=DTYPE), dim=1)
+    return perm[:, : k * batch].reshape(n, k, batch)
+
+
+def sine_problem(cfg: TaylorConfig, seed: int, device=None) -> Problem:
+    """The sine tasks of Section 3 (``a sin(x + b)`` on the 50-point grid) and a tanh MLP at its PyTorch default
+    initialisation (``init_mlp``, seeded), with the MSE loss of ``reptile.sine``."""
+    params = init_mlp(cfg.hidden, seed, dtype=DTYPE, device=device)
+    shapes, sizes = [p.shape for p in params], [p.numel() for p in params]
+    mse = mse_loss_fn("tanh")
+
+    def loss(phi: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        return mse(tuple(t.reshape(s) for t, s in zip(torch.split(phi, sizes), shapes)), (x, y))
+
+    dist = SineTasks(grid_points=cfg.grid_points)
+    grid = dist.grid(DTYPE)
+
+    def sample(n: int, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        a, b = dist.sample(n, generator, dtype=DTYPE)
+        x = grid[_disjoint_minibatches(n, cfg.grid_points, k, cfg.batch, generator)]
+        y = a[:, None, None] * torch.sin(x + b[:, None, None])
+        return x[..., None].to(device), y[..., None].to(device)
+
+    label = f"sine MLP 1-{'-'.join(map(str, cfg.hidden))}-1 (tanh)"
+    return Problem("sine_mlp", label, loss, torch.cat([p.reshape(-1) for p in params]), sample)
+
+
+def logistic_problem(cfg: TaylorConfig, seed: int, device=None) -> Problem:
+    """Logistic regression: a task is a weight vector ``w ~ N(0, 4 I)`` and ``logistic_points`` samples
+    ``x ~ N(0, I)``, ``y ~ Bernoulli(sigmoid(w . x))``; the loss is the mean cross-entropy of ``sigmoid(theta . x + c)``
+    with ``phi = (theta, c) ~ N(0, 0.25 I)`` (seeded)."""
+    d = cfg.logistic_dim
+    phi = 0.5 * torch.randn(d + 1, generator=torch.Generator().manual_seed(seed + LOGISTIC_OFFSET), dtype=DTYPE)
+
+    def loss(phi: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        z = x @ phi[:-1] + phi[-1]
+        return (torch.nn.functional.softplus(z) - y * z).mean()
+
+    def sample(n: int, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        w = 2.0 * torch.randn(n, d, generator=generator, dtype=DTYPE)
+        x = torch.randn(n, cfg.logistic_points, d, generator=generator, dtype=DTYPE)
+        y = torch.bernoulli(torch.sigmoid(torch.einsum("npd,nd->np", x, w)), generator=generator)
+        idx = _disjoint_minibatches(n, cfg.logistic_points, k, cfg.batch, generator)
+        rows = torch.arange(n)[:, None, None]
+        return x[rows, idx].to(device), y[rows, idx].to(device)
+
+    return Problem("logistic", f"logistic regression, {d} features", loss, phi.to(device), sample)
+
+
+# --------------------------------------------------------------------------------------------- derivatives
+
+
+def hvp(loss: LossFn, phi: Tensor, v: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """The Hessian-vector product ``L''(phi) v`` (forward-over-reverse: the directional derivative of ``L'``)."""
+    return jvp(lambda p: grad(loss)(p, x, y), (phi,), (v,))[1]
+
+
+def sgd_steps(loss: LossFn, phi: Tensor, xs: Tensor, ys: Tensor, alpha: float) -> tuple[list[Tensor], list[Tensor]]:
+    """``phi_0 = phi``, ``phi_{i+1} = phi_i - alpha L_i'(phi_i)`` (Eqs 4-6, for as many steps as minibatches).
+    Returns ``[phi_0 .. phi_{k-1}]`` and ``[L_0'(phi_0) .. L_{k-1}'(phi_{k-1})]``."""
+    phis, grads = [phi], []
+    for i in range(len(xs)):
+        grads.append(grad(loss)(phis[i], xs[i], ys[i]))
+        if i < len(xs) - 1:
+            phis.append(phis[i] - alpha * grads[i])
+    return phis, grads
+
+
+def exact_gradients(loss: LossFn, phi: Tensor, xs: Tensor, ys: Tensor, alpha: float) -> dict[str, Tensor]:
+    """The exact gradients for minibatches ``L_0 .. L_{k-1}`` (``k = len(xs)``; ``k = 2`` is the paper's case):
+
+    * Reptile, Eq 9: ``(phi - phi_k) / alpha = sum_i L_i'(phi_i)``;
+    * MAML, Eq 11: ``d/dphi L_{k-1}(phi_{k-1}) = (I - alpha L_0''(phi_0)) ... (I - alpha L_{k-2}''(phi_{k-2}))
+      L_{k-1}'(phi_{k-1})``, the chain rule through the SGD steps, applied right to left with Hessian-vector products;
+    * first-order MAML, Eq 14: ``L_{k-1}'(phi_{k-1})``.
+    """
+    phis, grads = sgd_steps(loss, phi, xs, ys, alpha)
+    v = grads[-1]
+    for i in reversed(range(len(xs) - 1)):
+        v = v - alpha * hvp(loss, phis[i], v, xs[i], ys[i])
+    return {"reptile": sum(grads), "maml": v, "fomaml": grads[-1]}
+
+
+def maml_by_autograd(loss: LossFn, phi: Tensor, xs: Tensor, ys: Tensor, alpha: float) -> Tensor:
+    """MAML's gradient by automatic differentiation of ``phi -> L_{k-1}(SGD steps on L_0..L_{k-2} from phi)``: a
+    second route to Eq 11, for checking ``exact_gradients``."""
+
+    def meta_loss(p: Tensor) -> Tensor:
+        for i in range(len(xs) - 1):
+            p = p - alpha * grad(loss)(p, xs[i], ys[i])
+        return loss(p, xs[-1], ys[-1])
+
+    return grad(meta_loss)(phi)
+
+
+def expansion_terms(loss: LossFn, phi: Tensor, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """The ingredients of the expansion, all at ``phi``: ``a[i] = L_i'(phi)`` (shape ``(k, P)``) and
+    ``Ha[i, j] = L_i''(phi) L_j'(phi)`` for ``i != j`` (shape ``(k, k, P)``, zero on the diagonal)."""
+    k = len(xs)
+    a = torch.stack([grad(loss)(phi, xs[i], ys[i]) for i in range(k)])
+    rows = []
+    for i in range(k):
+        row = [hvp(loss, phi, a[j], xs[i], ys[i]) if j != i else torch.zeros_like(phi) for j in range(k)]
+        rows.append(torch.stack(row))
+    return a, torch.stack(rows)
+
+
+def leading_order(a: Tensor, Ha: Tensor, alpha: float) -> dict[str, Tensor]:
+    """The leading-order gradients from ``expansion_terms`` (Eqs 10, 13 and 14 for ``k = 2``; their ``k``-step form
+    in general): with ``j < i`` ranging over earlier minibatches and ``l = k - 1`` the last,
+
+    * Reptile: ``sum_i L_i' - alpha sum_{j<i} L_i'' L_j'``;
+    * MAML: ``L_l' - alpha sum_{j<l} (L_l'' L_j' + L_j'' L_l')``;
+    * first-order MAML: ``L_l' - alpha sum_{j<l} L_l'' L_j'``.
+    """
+    k, last = len(a), len(a) - 1
+    lower = sum((Ha[i, j] for i in range(k) for j in range(i)), torch.zeros_like(a[0]))
+    last_row = sum((Ha[last, j] for j in range(last)), torch.zeros_like(a[0]))
+    last_col = sum((Ha[j, last] for j in range(last)), torch.zeros_like(a[0]))
+    return {"reptile": a.sum(0) - alpha * lower,
+            "maml": a[last] - alpha * (last_row + last_col),
+            "fomaml": a[last] - alpha * last_row}
+
+
+def expansion_coefficients(k: int) -> dict[str, tuple[int, int]]:
+    """``(c_grad, c_inner)`` with ``E[g] = c_grad AvgGrad - alpha c_inner AvgGradInner + O(alpha^2)`` for ``k``
+    minibatches: Reptile ``(k, k(k-1)/2)``, MAML ``(1, 2(k-1))``, first-order MAML ``(1, k-1)``. For ``k = 2``:
+    Eqs 15, 16 and 17. (Each ordered pair ``i != j`` of minibatches has ``E[L_i'' L_j'] = AvgGradInner``.)"""
+    if not is_int(k) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return {"reptile": (k, k * (k - 1) // 2), "maml": (1, 2 * (k - 1)), "fomaml": (1, k - 1)}
+
+
+def orderings(k: int) -> list[tuple[int, ...]]:
+    """The rotations of ``0..k-1`` and their reversals (deduplicated). Averaged over these orderings, every
+    minibatch is last equally often and every pair comes in either order equally often, so the per-sample
+    leading-order gradients average exactly to ``c_grad Gbar - alpha c_inner Ibar`` with ``Gbar`` the mean of the
+    ``L_i'`` and ``Ibar`` the mean of the ``L_i'' L_j'`` (``i != j``) of that sample: common random numbers."""
+    rots = [tuple((r + i) % k for i in range(k)) for r in range(k)]
+    return list(dict.fromkeys(rots + [o[::-1] for o in rots]))
+
+
+def fitted_slope(alphas: Sequence[float], errors: Sequence[float]) -> float | None:
+    """Least-squares slope of ``log(error)`` against ``log(alpha)``; ``None`` if an error is zero (exact)."""
+    e = np.asarray(errors, dtype=float)
+    if np.any(e <= 0) or not np.all(np.isfinite(e)):
+        return None
+    return float(np.polyfit(np.log(np.asarray(alphas, dtype=float)), np.log(e), 1)[0])
+
+
+# ------------------------------------------------------------------------------------ 1. exact vs. leading order
+
+
+def exact_vs_leading(problem: Problem, xs: Tensor, ys: Tensor, alphas: Sequence[float]) -> dict[str, Any]:
+    """For one task and minibatches ``xs, ys`` (``k`` of them): ``||exact - leading order||`` per method and alpha,
+    the size of MAML's first-order term (``||alpha (L1'' L0' + L0'' L1')||`` for k = 2) for reference, and the
+    log-log slopes of the errors."""
+    a, Ha = expansion_terms(problem.loss, problem.phi, xs, ys)
+    errors: dict[str, list[float]] = {m: [] for m in METHODS}
+    correction = []
+    for alpha in alphas:
+        exact = exact_gradients(problem.loss, problem.phi, xs, ys, alpha)
+        approx = leading_order(a, Ha, alpha)
+        zeroth = leading_order(a, Ha, 0.0)
+        for m in METHODS:
+            errors[m].append(float(torch.linalg.vector_norm(exact[m] - approx[m])))
+        correction.append(float(torch.linalg.vector_norm(approx["maml"] - zeroth["maml"])))
+    return {"errors": errors, "first_order_term": correction,
+            "slopes": {m: fitted_slope(alphas, errors[m]) for m in METHODS}}
+
+
+def two_step_check(problem: Problem, generator: torch.Generator, alphas: Sequence[float]) -> dict[str, Any]:
+    """Section 4.1 for one (task, L0, L1) of ``problem``: exact (Eqs 9, 11, 14) against leading order (Eqs 10, 13,
+    14) over ``alphas``, and MAML's Eq 11 against automatic differentiation through the SGD step."""
+    xs, ys = problem.sample(1, 2, generator)
+    xs, ys = xs[0], ys[0]
+    out = exact_vs_leading(problem, xs, ys, alphas)
+    mid = alphas[len(alphas) // 2]
+    m1 = exact_gradients(problem.loss, problem.phi, xs, ys, mid)["maml"]
+    m2 = maml_by_autograd(problem.loss, problem.phi, xs, ys, mid)
+    out.update(label=problem.label, n_params=problem.phi.numel(),
+               maml_autograd_rel_diff=float(torch.linalg.vector_norm(m1 - m2) / torch.linalg.vector_norm(m2)))
+    return out
+
+
+# -------------------------------------------------------------------------------------- 2-3. Monte Carlo
+
+
+def mc_terms(problem: Problem, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """``expansion_terms`` for every sampled task: ``a`` of shape ``(n, k, P)``, ``Ha`` of shape ``(n, k, k, P)``."""
+    return vmap(lambda x, y: expansion_terms(problem.loss, problem.phi, x, y))(xs, ys)
+
+
+def mc_exact(problem: Problem, xs: Tensor, ys: Tensor, alpha: float) -> dict[str, Tensor]:
+    """The exact gradients of every sampled task, averaged over ``orderings(k)`` of its minibatches: ``(n, P)``."""
+    n, k = xs.shape[:2]
+    orders = torch.tensor(orderings(k), device=xs.device)
+    xo = xs[:, orders].flatten(0, 1)  # (n * orderings, k, batch, ...)
+    yo = ys[:, orders].flatten(0, 1)
+    g = vmap(lambda x, y: exact_gradients(problem.loss, problem.phi, x, y, alpha))(xo, yo)
+    return {m: v.reshape(n, len(orders), -1).mean(1) for m, v in g.items()}
+
+
+def sample_estimates(a: Tensor, Ha: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample unbiased estimates of AvgGrad (the mean of the ``L_i'``) and AvgGradInner (the mean of the
+    ``L_i'' L_j'`` over ordered pairs ``i != j``; zero when ``k = 1``), each ``(n, P)``."""
+    k = a.shape[1]
+    G = a.mean(1)
+    I = Ha.sum((1, 2)) / (k * (k - 1)) if k > 1 else torch.zeros_like(G)
+    return G, I
+
+
+def fit_coefficients(g: Tensor, G: Tensor, I: Tensor, alpha: float, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares ``mean(g) ~ c_grad mean(G) - alpha c_inner mean(I)`` over the parameter coordinates (no formula
+    is assumed): ``(c_grad, c_inner)`` fitted on all draws, and on each of ``groups`` groups of draws (for standard
+    errors). ``c_inner`` is NaN when ``I`` is zero (``k = 1``)."""
+
+    def fit(gb: Tensor, Gb: Tensor, Ib: Tensor) -> np.ndarray:
+        if not torch.any(Ib != 0):
+            return np.array([float((gb @ Gb) / (Gb @ Gb)), np.nan])
+        X = torch.stack([Gb, -alpha * Ib], 1)
+        return torch.linalg.lstsq(X.cpu(), gb.cpu()[:, None]).solution[:, 0].numpy()
+
+    full = fit(g.mean(0), G.mean(0), I.mean(0))
+    parts = np.stack([fit(gg.mean(0), GG.mean(0), II.mean(0)) for gg, GG, II in
+                      zip(g.chunk(groups), G.chunk(groups), I.chunk(groups))])
+    return full, parts
+
+
+def coefficient_limit(alphas: Sequence[float], fits: np.ndarray) -> np.ndarray:
+    """The fitted ``(c_grad, c_inner)`` as alpha -> 0, from fits at the two smallest alphas (``fits[0]``,
+    ``fits[1]``; the last axis holds the two coefficients). The ``alpha^2`` terms of ``E[g]`` bias the fitted
+    ``c_grad`` by ``O(alpha^2)``, so it is taken at the smallest alpha, but ``c_inner`` (the coefficient of
+    ``alpha AvgGradInner``) by ``O(alpha)``, so it is extrapolated linearly to alpha = 0, leaving ``O(alpha^2)``."""
+    a1, a2 = alphas[0], alphas[1]
+    out = np.array(fits[0], dtype=float, copy=True)
+    out[..., 1] = fits[0][..., 1] - a1 * (fits[1][..., 1] - fits[0][..., 1]) / (a2 - a1)
+    return out
+
+
+def _coef_record(full: np.ndarray, parts: np.ndarray) -> dict[str, float | None]:
+    se = np.std(parts, axis=0, ddof=1) / math.sqrt(len(parts))
+    return {"c_grad": _f(full[0]), "c_grad_se": _f(se[0]), "c_inner": _f(full[1]), "c_inner_se": _f(se[1])}
+
+
+def norm_with_se(r: Tensor) -> tuple[float, float]:
+    """``||mean(r)||`` over draws (rows) and its standard error (the delta method: the spread of the draws along
+    the direction of the mean)."""
+    m = r.mean(0)
+    nm = torch.linalg.vector_norm(m)
+    if nm == 0:
+        return 0.0, 0.0
+    proj = r @ (m / nm)
+    return float(nm), float(proj.std() / math.sqrt(len(r)))
+
+
+def expectation_check(problem: Problem, xs: Tensor, ys: Tensor, alphas: Sequence[float], groups: int,
+                      a: Tensor | None = None, Ha: Tensor | None = None) -> dict[str, Any]:
+    """Equations 15-17 (``k = 2``) or their ``k``-step form (``k = xs.shape[1]``) by Monte Carlo with common random
+    numbers. For each alpha and method: the residual ``||E[g] - (c_grad AvgGrad - alpha c_inner AvgGradInner)||``
+    with its standard error, the size of the term it is compared with (``||alpha c_inner AvgGradInner||``), the
+    standard error a plain Monte Carlo estimate of ``E[g]`` would have, and the coefficients fitted freely; and the
+    fitted coefficients' limit alpha -> 0 from the two smallest alphas (``coefficient_limit``)."""
+    k = xs.shape[1]
+    if a is None:
+        a, Ha = mc_terms(problem, xs, ys)
+    G, I = sample_estimates(a, Ha)
+    Gbar, Ibar = G.mean(0), I.mean(0)
+    coef = expansion_coefficients(k)
+    out: dict[str, Any] = {m: {"paper": list(coef[m]), "residual_norm": [], "residual_se": [], "inner_term_norm": [],
+                               "naive_se": []} for m in METHODS}
+    fits: dict[str, list] = {m: [] for m in METHODS}
+    for alpha in alphas:
+        g = mc_exact(problem, xs, ys, alpha)
+        for m in METHODS:
+            cg, ci = coef[m]
+            res, se = norm_with_se(g[m] - (cg * G - alpha * ci * I))
+            o = out[m]
+            o["residual_norm"].append(_f(res))
+            o["residual_se"].append(_f(se))
+            o["inner_term_norm"].append(_f(alpha * ci * torch.linalg.vector_norm(Ibar)))
+            o["naive_se"].append(_f(torch.sqrt((g[m].var(0) / len(g[m])).sum())))
+            fits[m].append(fit_coefficients(g[m], G, I, alpha, groups))
+    for m in METHODS:
+        out[m]["fit"] = [_coef_record(full, parts) for full, parts in fits[m]]
+        fulls, parts = np.stack([f for f, _ in fits[m]]), np.stack([p for _, p in fits[m]])
+        out[m]["fit_limit"] = _coef_record(coefficient_limit(alphas, fulls), coefficient_limit(alphas, parts))
+        out[m]["slope"] = fitted_slope(alphas, out[m]["residual_norm"]) if len(alphas) >= 3 else None
+    return {"alphas": list(alphas), "k": k, "n_samples": len(xs), "avg_grad_norm": _f(torch.linalg.vector_norm(Gbar)),
+            "avg_grad_inner_norm": _f(torch.linalg.vector_norm(Ibar)), "methods": out}
+
+
+def identity_check(problem: Problem, xs: Tensor, ys: Tensor, Ha: Tensor) -> dict[str, Any]:
+    """``AvgGradInner = E[L0'' L1'] = 1/2 E[d/dphi (L0' . L1')]``. Per draw, ``d/dphi (L0' . L1') = L0'' L1' +
+    L1'' L0'`` exactly (here by reverse-over-reverse differentiation, against the forward-over-reverse products of
+    ``Ha``). In expectation, ``E[L0'' L1'] = E[L1'' L0']`` since ``L0`` and ``L1`` are exchangeable: the Monte Carlo
+    difference ``E[L0'' L1'] - 1/2 E[d/dphi (L0' . L1')]`` must be zero within its standard errors."""
+    loss = problem.loss
+
+    def grad_dot(x: Tensor, y: Tensor) -> Tensor:
+        return grad(lambda p: grad(loss)(p, x[0], y[0]) @ grad(loss)(p, x[1], y[1]))(problem.phi)
+
+    gd = vmap(grad_dot)(xs[:, :2], ys[:, :2])
+    sym = Ha[:, 0, 1] + Ha[:, 1, 0]
+    per_sample = torch.linalg.vector_norm(gd - sym, dim=1) / torch.linalg.vector_norm(gd, dim=1)
+    d = Ha[:, 0, 1] - 0.5 * gd  # per draw: L0'' L1' - 1/2 d/dphi (L0' . L1')
+    n = len(d)
+    dbar, se = d.mean(0), d.std(0) / math.sqrt(n)
+    inner = Ha[:, 0, 1].mean(0)
+    u = inner / torch.linalg.vector_norm(inner)
+    z_along = float((dbar @ u) / ((d @ u).std() / math.sqrt(n)))
+    return {"n_samples": n,
+            "per_sample_max_rel_error": _f(per_sample.max()),
+            "avg_grad_inner_norm": _f(torch.linalg.vector_norm(inner)),
+            "half_grad_dot_norm": _f(torch.linalg.vector_norm(0.5 * gd.mean(0))),
+            "mc_difference_norm": _f(torch.linalg.vector_norm(dbar)),
+            "mc_noise_floor": _f(torch.sqrt((se**2).sum())),
+            "mc_mean_z2": _f(((dbar / se) ** 2).mean()),
+            "mc_z_along_avg_grad_inner": _f(z_along)}
+
+
+def k_step_check(problem: Problem, cfg: TaylorConfig, generator: torch.Generator,
+                 alphas: Sequence[float]) -> dict[str, Any]:
+    """Beyond the paper: the expansion for ``k = 1..k_max`` minibatches. Per draw, exact against leading order over
+    ``alphas`` (one task, slopes); in expectation, the coefficients of AvgGrad and AvgGradInner fitted at ``k_alpha``
+    and ``2 k_alpha`` and taken to alpha -> 0 (``coefficient_limit``), against ``expansion_coefficients(k)``; and
+    the residual ``||E[g] - formula||`` at ``k_alpha`` beside the size of the ``alpha AvgGradInner`` term."""
+    xs, ys = problem.sample(cfg.k_samples, cfg.k_max, generator)
+    a, Ha = mc_terms(problem, xs, ys)
+    ks = list(range(1, cfg.k_max + 1))
+    per_sample = {m: {} for m in METHODS}
+    for k in ks[1:]:
+        e = exact_vs_leading(problem, xs[0, :k], ys[0, :k], alphas)
+        for m in METHODS:
+            per_sample[m][str(k)] = {"errors": [_f(v) for v in e["errors"][m]], "slope": e["slopes"][m]}
+    keys = ("c_grad", "c_grad_se", "c_inner", "c_inner_se")
+    fitted = {m: {key: [] for key in keys} for m in METHODS}
+    limit = {m: {key: [] for key in keys} for m in METHODS}
+    residual = {m: {key: [] for key in ("residual_norm", "residual_se", "inner_term_norm")} for m in METHODS}
+    for k in ks:
+        chk = expectation_check(problem, xs[:, :k], ys[:, :k], [cfg.k_alpha, 2 * cfg.k_alpha], cfg.se_groups,
+                                a[:, :k], Ha[:, :k, :k])
+        for m in METHODS:
+            o = chk["methods"][m]
+            for key in keys:
+                fitted[m][key].append(o["fit"][0][key])
+                limit[m][key].append(o["fit_limit"][key])
+            for key in residual[m]:
+                residual[m][key].append(o[key][0])
+    formula = {m: {"c_grad": [expansion_coefficients(k)[m][0] for k in ks],
+                   "c_inner": [expansion_coefficients(k)[m][1] for k in ks]} for m in METHODS}
+    return {"k": ks, "alpha": cfg.k_alpha, "n_samples": cfg.k_samples, "orderings": [len(orderings(k)) for k in ks],
+            "formula": formula, "fitted": fitted, "limit": limit, "residual": residual,
+            "per_sample": {"alphas": list(alphas), "methods": per_sample}}
+
+
+# ------------------------------------------------------------------------------------------ run and store
+
+
+def _f(x: Any) -> float | None:
+    """Ten significant digits (float64 results), ``None`` for NaN (JSON has no NaN)."""
+    x = float(x)
+    return None if math.isnan(x) else float(f"{x:.10g}")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return _f(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+
+def run(cfg: TaylorConfig, seed: int, device: str = "auto", results_dir=None, progress: bool = True) -> dict[str, Any]:
+    """Compute every check of the chapter for ``seed`` (the sine MLP's initialisation and all draws) and write the
+    run's record to ``results/taylor/<config name>/seed-<seed>.json``; return the record."""
+    seed = R.validate_seed(seed)
+    dev = R.resolve_device(device)
+    started = time.perf_counter()
+    env = R.environment(dev)  # before computing: the commit and tree state of the code that runs
+    alphas = cfg.alphas()
+    sine, logistic = sine_problem(cfg, seed, dev), logistic_problem(cfg, seed, dev)
+
+    def gen(offset: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed + offset)
+
+    def say(msg: str) -> None:
+        if progress:
+            print(f"taylor/{cfg.name} seed {seed}: {msg} ({time.perf_counter() - started:.1f} s)", file=sys.stderr,
+                  flush=True)
+
+    with warnings.catch_warnings():  # PyTorch's own forward-mode AD set-up warns about its internal use of jit
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+        exact = {p.name: two_step_check(p, gen(DRAW_OFFSET), alphas) for p in (sine, logistic)}
+        say("exact vs. leading order done")
+        xs, ys = sine.sample(cfg.mc_samples, 2, gen(MC_OFFSET))
+        a, Ha = mc_terms(sine, xs, ys)
+        expectation = expectation_check(sine, xs, ys, alphas, cfg.se_groups, a, Ha)
+        identity = identity_check(sine, xs, ys, Ha)
+        say("Equations 15-17 done")
+        k_steps = k_step_check(sine, cfg, gen(K_OFFSET), cfg.k_alphas())
+        say("k-step expansion done")
+    record = R.make_record(EXPERIMENT, cfg, seed, env, started,
+                           exact_vs_leading=_clean({"alphas": alphas, "models": exact}),
+                           expectation=_clean(expectation), identity=_clean(identity), k_steps=_clean(k_steps))
+    R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+    return record
+
+
+def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
+                overrides: Mapping[str, Any] | None = None, results_dir=None, device: str = "auto",
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Make sure ``seeds`` are stored for the (possibly overridden) preset, computing what is missing (or all of
+    them with ``recompute``), then return every seed stored for that configuration. Everything is validated first."""
+    cfg = resolve_config(preset, overrides)
+    return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
+                             results_dir, device, progress)
+
+
+# ------------------------------------------------------------------------------------- figures and tables
+
+
+
+
+def _mid(alphas: Sequence[float], near: float = 1e-2) -> int:
+    """Index of the alpha nearest ``near`` (log scale)."""
+    return int(np.argmin(np.abs(np.log(np.asarray(alphas)) - math.log(near))))
+
+
+def _short(m: str) -> str:
+    return "FOMAML" if m == "fomaml" else METHOD_LABELS[m]
+
+
+def _paper_form(c_grad: int, c_inner: int) -> str:
+    g = "AvgGrad" if c_grad == 1 else f"{c_grad} AvgGrad"
+    if c_inner == 0:
+        return g
+    return f"{g} - {'' if c_inner == 1 else c_inner}α AvgGradInner"
+
+
+def run_summary(runs: Sequence[dict], seed: int | None = None) -> str:
+    """One line on what the chapter's numbers rest on."""
+    r = R.pick_run(runs, seed)
+    c = r["config"]
+    return (f"taylor/{r['name']} seed {r['seed']} ({len(runs)} seed(s) stored): {c['n_alphas']} step sizes in "
+            f"[{c['alpha_min']:g}, {c['alpha_max']:g}], {c['mc_samples']:,} draws for Eqs 15-17, "
+            f"{c['k_samples']:,} draws for k = 1..{c['k_max']}, minibatches of {c['batch']}, float64")
+
+
+def figure_errors(runs: Sequence[dict], seed: int | None = None):
+    """Log-log: ``||exact - leading order||`` against alpha for Reptile (Eq 9 vs 10), MAML (Eq 11 vs 13) and
+    first-order MAML (Eq 14), one panel per model, with the size of MAML's first-order term and an ``alpha^2``
+    guide."""
+    r = R.pick_run(runs, seed)
+    ev = r["exact_vs_leading"]
+    alphas = np.asarray(ev["alphas"])
+    fig, axes = plt.subplots(1, len(ev["models"]), figsize=(10, 3.9))
+    for ax, d in zip(np.atleast_1d(axes), ev["models"].values()):
+        for m, style, ms in zip(METHODS, ("-o", "-s", "--^"), (8, 4, 4)):  # Reptile's errors equal FOMAML's (k = 2)
+            ax.plot(alphas, d["errors"][m], style, color=METHOD_COLORS[m], ms=ms, mfc="none" if ms == 8 else None,
+                    label=f"{METHOD_LABELS[m]} (slope {d['slopes'][m]:.2f})")
+        ax.plot(alphas, d["first_order_term"], ":", color="gray", label=r"MAML's $\alpha$ term (slope 1)")
+        guide = 0.3 * d["errors"]["fomaml"][0] * (alphas / alphas[0]) ** 2
+        ax.plot(alphas, guide, color="black", lw=0.8, alpha=0.5, label=r"$\propto \alpha^2$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"step size $\alpha$")
+        ax.set_title(d["label"], fontsize=10)
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("||exact - leading order||")
+    fig.tight_layout()
+    return fig
+
+
+def slopes_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """Fitted log-log slopes of ``||exact - leading order||`` (expected: 2), per model and method, and the relative
+    difference between Eq 11 (Hessian-vector products) and automatic differentiation through the SGD step."""
+    r = R.pick_run(runs, seed)
+    rows = {}
+    for d in r["exact_vs_leading"]["models"].values():
+        row = {METHOD_LABELS[m]: f"{d['slopes'][m]:.3f}" for m in METHODS}
+        row["parameters"] = str(d["n_params"])
+        row["Eq 11 vs autograd"] = f"{d['maml_autograd_rel_diff']:.0e}"
+        rows[d["label"]] = row
+    df = pd.DataFrame(rows).T
+    df.index.name = "slope of log error on log alpha"
+    return df
+
+
+def expectation_table(runs: Sequence[dict], seed: int | None = None, near_alpha: float = 1e-2) -> pd.DataFrame:
+    """Equations 15-17, one column per method: the paper's form; the coefficients fitted freely (no formula assumed)
+    at the smallest alpha and their limit alpha -> 0, ± standard errors; at the alpha nearest ``near_alpha``, the
+    residual ``||E[g] - paper||`` ± standard error beside the size of the ``alpha AvgGradInner`` term and the
+    standard error a plain Monte Carlo estimate of E[g] would have; the residual's log-log slope."""
+    r = R.pick_run(runs, seed)
+    e = r["expectation"]
+    i = _mid(e["alphas"], near_alpha)
+    a0, al = e["alphas"][0], e["alphas"][i]
+    cols = {}
+    for m in METHODS:
+        o = e["methods"][m]
+        f0, lim = o["fit"][0], o["fit_limit"]
+        cols[METHOD_LABELS[m]] = {
+            "paper (Eqs 15-17)": _paper_form(*o["paper"]),
+            f"fitted AvgGrad coefficient, α={a0:g}": f"{f0['c_grad']:.4f} ± {f0['c_grad_se']:.0e}",
+            f"fitted AvgGradInner coefficient, α={a0:g}": f"{f0['c_inner']:.3f} ± {f0['c_inner_se']:.0e}",
+            "fitted AvgGradInner coefficient, α → 0": f"{lim['c_inner']:.5f} ± {lim['c_inner_se']:.0e}",
+            f"||E[g] - paper||, α={al:.3g}": f"{o['residual_norm'][i]:.2e} ± {o['residual_se'][i]:.0e}",
+            f"||c α AvgGradInner||, α={al:.3g}": f"{o['inner_term_norm'][i]:.2e}",
+            f"plain Monte Carlo s.e. of E[g], α={al:.3g}": f"{o['naive_se'][i]:.2e}",
+            "slope of log residual on log α": f"{o['slope']:.2f}",
+        }
+    df = pd.DataFrame(cols)
+    df.index.name = f"{e['n_samples']:,} draws"
+    return df
+
+
+def figure_expectation(runs: Sequence[dict], seed: int | None = None):
+    """Left: ``||E[g] - (Eq 15/16/17)||`` against alpha with Monte Carlo standard errors, beside the size of the
+    ``alpha AvgGradInner`` term (dotted, slope 1). Right: the coefficient of AvgGradInner fitted freely at each
+    alpha, with standard errors, against the paper's 1 (Reptile, first-order MAML) and 2 (MAML)."""
+    r = R.pick_run(runs, seed)
+    e = r["expectation"]
+    alphas = np.asarray(e["alphas"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.9))
+    shifts = {"reptile": 0.93, "maml": 1.0, "fomaml": 1.07}  # spread the markers so that error bars do not overlap
+    for m in METHODS:
+        o = e["methods"][m]
+        ax1.errorbar(alphas * shifts[m], o["residual_norm"], yerr=o["residual_se"], fmt="o-", ms=3.5, capsize=2,
+                     color=METHOD_COLORS[m], label=f"{METHOD_LABELS[m]} (slope {o['slope']:.2f})")
+        ax1.plot(alphas, o["inner_term_norm"], ":", color=METHOD_COLORS[m], lw=1.2)
+        ci = [f["c_inner"] for f in o["fit"]]
+        se = [f["c_inner_se"] for f in o["fit"]]
+        ax2.errorbar(alphas * shifts[m], ci, yerr=se, fmt="o", ms=3.5, capsize=2, color=METHOD_COLORS[m],
+                     label=METHOD_LABELS[m])
+        ax2.axhline(o["paper"][1], color=METHOD_COLORS[m], ls="--", lw=0.8)
+    ax1.plot([], [], ":", color="gray", label=r"$\|c\,\alpha\,$AvgGradInner$\|$")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel(r"step size $\alpha$")
+    ax1.set_ylabel("||E[g] - paper||")
+    ax1.set_title(f"residual of Eqs 15-17 ({e['n_samples']:,} draws, ± s.e.)", fontsize=10)
+    ax1.legend(fontsize=7)
+    ax2.set_xscale("log")
+    ax2.set_xlabel(r"step size $\alpha$")
+    ax2.set_ylabel(r"fitted coefficient of $-\alpha\,$AvgGradInner")
+    ax2.set_title("AvgGradInner coefficient (dashed: paper)", fontsize=10)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def identity_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """``AvgGradInner = 1/2 E[d/dphi (L0' . L1')]``: per draw (exact) and in expectation (Monte Carlo)."""
+    d = R.pick_run(runs, seed)["identity"]
+    rows = [
+        ("per draw, max over draws: ||∇(L0'·L1') - (L0''L1' + L1''L0')|| / ||∇(L0'·L1')||",
+         f"{d['per_sample_max_rel_error']:.0e}"),
+        ("||E[L0'' L1']||  (AvgGradInner)", f"{d['avg_grad_inner_norm']:.3f}"),
+        ("||½ E[∇(L0'·L1')]||", f"{d['half_grad_dot_norm']:.3f}"),
+        ("||E[L0'' L1'] - ½ E[∇(L0'·L1')]||", f"{d['mc_difference_norm']:.3f}"),
+        ("its noise floor, sqrt(Σ s.e.²) over coordinates", f"{d['mc_noise_floor']:.3f}"),
+        ("mean z² over coordinates (≈ 1 if zero within noise)", f"{d['mc_mean_z2']:.2f}"),
+        ("z along AvgGradInner", f"{d['mc_z_along_avg_grad_inner']:.2f}"),
+    ]
+    df = pd.DataFrame(rows, columns=["quantity", "value"]).set_index("quantity")
+    df.index.name = f"{d['n_samples']:,} draws"
+    return df
+
+
+def k_step_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """The k-step coefficients of AvgGrad and AvgGradInner: ``formula | fitted`` (fitted freely, taken to
+    alpha -> 0 by ``coefficient_limit``), one row per k."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    rows = []
+    for i, k in enumerate(ks["k"]):
+        row: dict[str, Any] = {"k": k}
+        for m in METHODS:
+            f, fit = ks["formula"][m], ks["limit"][m]
+            row[f"{_short(m)}: AvgGrad"] = f"{f['c_grad'][i]} | {fit['c_grad'][i]:.4f}"
+            ci = fit["c_inner"][i]
+            row[f"{_short(m)}: AvgGradInner"] = f"{f['c_inner'][i]} | " + ("-" if ci is None else f"{ci:.4f}")
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("k")
+    df.columns.name = f"formula | fitted ({ks['n_samples']:,} draws)"
+    return df
+
+
+def k_step_slopes(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """Per draw, the log-log slope of ``||exact - leading order||`` for k minibatches (expected 2; for k = 1 the
+    leading-order form is exact)."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    ps = ks["per_sample"]
+    rows = {}
+    for k in ks["k"]:
+        rows[k] = {METHOD_LABELS[m]: ("exact" if str(k) not in ps["methods"][m]
+                                      else f"{ps['methods'][m][str(k)]['slope']:.3f}") for m in METHODS}
+    df = pd.DataFrame(rows).T
+    df.index.name = f"k (α in [{ps['alphas'][0]:g}, {ps['alphas'][-1]:g}])"
+    return df
+
+
+def figure_k_steps(runs: Sequence[dict], seed: int | None = None):
+    """Against k: the coefficient of ``-alpha AvgGradInner`` and its ratio to the coefficient of AvgGrad, formula
+    (lines) and fitted (markers); and per draw, ``||exact - leading order||`` against alpha for each k (Reptile)."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    k = np.asarray(ks["k"])
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(12, 3.6))
+    for m, marker in zip(METHODS, ("o", "s", "^")):
+        f, fit = ks["formula"][m], ks["limit"][m]
+        ci = np.array([np.nan if v is None else v for v in fit["c_inner"]])
+        ax1.plot(k, f["c_inner"], "-", color=METHOD_COLORS[m], lw=1)
+        ax1.plot(k, ci, marker, ms=5, color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+        ax2.plot(k, np.asarray(f["c_inner"], float) / np.asarray(f["c_grad"], float), "-", color=METHOD_COLORS[m],
+                 lw=1)
+        ax2.plot(k, ci / np.asarray(fit["c_grad"]), marker, ms=5, color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+    ax1.set_title(r"coefficient of $-\alpha\,$AvgGradInner", fontsize=10)
+    ax2.set_title("AvgGradInner coefficient / AvgGrad coefficient", fontsize=10)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("k (minibatches per task)")
+        ax.set_xticks(k)
+        ax.legend(fontsize=8)
+    ps = ks["per_sample"]
+    alphas = np.asarray(ps["alphas"])
+    for kk, errs in ps["methods"]["reptile"].items():
+        ax3.plot(alphas, errs["errors"], "-o", ms=3, label=f"k = {kk} (slope {errs['slope']:.2f})")
+    ax3.set_xscale("log")
+    ax3.set_yscale("log")
+    ax3.set_xlabel(r"step size $\alpha$")
+    ax3.set_title("Reptile, one draw: ||exact - leading order||", fontsize=10)
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
+    r = R.pick_run(runs, seed)
+    out: dict[str, str] = {}
+    slopes = []
+    for model, d in r["exact_vs_leading"]["models"].items():
+        for m in METHODS:
+            out[f"slope_{model}_{m}"] = f"{d['slopes'][m]:.2f}"
+            slopes.append(d["slopes"][m])
+        out[f"{model}_params"] = str(d["n_params"])
+        out[f"{model}_maml_autograd"] = f"{d['maml_autograd_rel_diff']:.0e}"
+        out[f"{model}_maml_remainder_ratio"] = f"{d['errors']['maml'][-1] / d['first_order_term'][-1]:.2f}"
+    out["slope_min"], out["slope_max"] = f"{min(slopes):.2f}", f"{max(slopes):.2f}"
+    e = r["expectation"]
+    i = _mid(e["alphas"])
+    out.update(mc_samples=f"{e['n_samples']:,}", alpha_min=f"{e['alphas'][0]:g}", alpha_max=f"{e['alphas'][-1]:g}",
+               alpha_mid=f"{e['alphas'][i]:.3g}", n_alphas=str(len(e["alphas"])),
+               avg_grad_norm=f"{e['avg_grad_norm']:.3f}", avg_grad_inner_norm=f"{e['avg_grad_inner_norm']:.3f}")
+    mc_slopes = []
+    for m in METHODS:
+        o = e["methods"][m]
+        mc_slopes.append(o["slope"])
+        out[f"mc_slope_{m}"] = f"{o['slope']:.2f}"
+        out[f"mc_residual_{m}"] = f"{o['residual_norm'][i]:.1e}"
+        out[f"mc_residual_se_{m}"] = f"{o['residual_se'][i]:.0e}"
+        out[f"mc_inner_term_{m}"] = f"{o['inner_term_norm'][i]:.1e}"
+        out[f"mc_naive_se_{m}"] = f"{o['naive_se'][i]:.1e}"
+        out[f"mc_naive_se_min_{m}"] = f"{o['naive_se'][0]:.1e}"
+        out[f"mc_inner_term_min_{m}"] = f"{o['inner_term_norm'][0]:.1e}"
+        out[f"mc_cinner_min_{m}"] = f"{o['fit'][0]['c_inner']:.3f}"
+        out[f"mc_cinner_limit_{m}"] = f"{o['fit_limit']['c_inner']:.5f}"
+        out[f"mc_cgrad_min_{m}"] = f"{o['fit'][0]['c_grad']:.4f}"
+    out["mc_slope_min"], out["mc_slope_max"] = f"{min(mc_slopes):.2f}", f"{max(mc_slopes):.2f}"
+    for tag, near in (("01", 0.01), ("02", 0.02), ("03", 0.03)):  # where the leading-order picture fades
+        j = _mid(e["alphas"], near)
+        out[f"alpha_{tag}"] = f"{e['alphas'][j]:.3g}"
+        for m in METHODS:
+            out[f"mc_cinner_{tag}_{m}"] = f"{e['methods'][m]['fit'][j]['c_inner']:.2f}"
+    d = r["identity"]
+    out.update(id_per_sample=f"{d['per_sample_max_rel_error']:.0e}", id_inner=f"{d['avg_grad_inner_norm']:.3f}",
+               id_half=f"{d['half_grad_dot_norm']:.3f}", id_diff=f"{d['mc_difference_norm']:.3f}",
+               id_floor=f"{d['mc_noise_floor']:.3f}", id_z2=f"{d['mc_mean_z2']:.2f}",
+               id_z=f"{d['mc_z_along_avg_grad_inner']:.2f}")
+    ks = r["k_steps"]
+    out.update(k_max=str(ks["k"][-1]), k_alpha=f"{ks['alpha']:g}", k_samples=f"{ks['n_samples']:,}",
+               k_alpha_min=f"{ks['per_sample']['alphas'][0]:g}", k_alpha_max=f"{ks['per_sample']['alphas'][-1]:g}")
+    for m in METHODS:
+        out[f"k_cinner_{m}"] = f"{ks['limit'][m]['c_inner'][-1]:.4f}"
+        out[f"k_formula_{m}"] = str(ks["formula"][m]["c_inner"][-1])
+    k_slopes = [v["slope"] for m in METHODS for v in ks["per_sample"]["methods"][m].values()]
+    out["k_slope_min"], out["k_slope_max"] = f"{min(k_slopes):.2f}", f"{max(k_slopes):.2f}"
+    dev = [abs(ks["limit"][m][c][i] - ks["formula"][m][c][i]) / ks["formula"][m][c][i]
+           for m in METHODS for c in ("c_grad", "c_inner") for i in range(len(ks["k"])) if ks["formula"][m][c][i]]
+    out["k_max_rel_dev"] = f"{max(dev):.0e}"
+    return out
