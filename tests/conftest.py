@@ -2,6 +2,15 @@ import pytest
 import torch
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_cache(tmp_path_factory):
+    """Decoded datasets are cached in a folder of this test session, not in the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REPTILE_CACHE", str(tmp_path_factory.mktemp("data-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _float64_default():
     """Reference computations run in float64; restore the default afterwards."""

@@ -240,3 +240,20 @@ def test_meta_step_rejects_wrong_meta_batch():
     learner = MetaLearner(loss, phi, MetaConfig(meta_batch=2, inner_batch=4))
     with pytest.raises(ValueError, match="got 3 tasks but meta_batch is 2"):
         learner.meta_step(tasks)
+
+
+def test_first_order_maml_as_the_authors_run_it_moves_along_the_last_step():
+    """``fomaml_last_step``: phi <- phi + eps * mean_i (W_ik - W_i,k-1), on quadratics in closed form."""
+    A, tasks, loss, phi = quad_setup(2, seed=11)
+    alpha, eps, k = 0.1, 0.5, 3
+    cfg = MetaConfig(algorithm="fomaml_last_step", inner_lr=alpha, outer_step=eps, anneal=False,
+                     **full_batch(dict(inner_iters=k, meta_batch=2)))
+    learner = MetaLearner(loss, phi, cfg)
+    learner.meta_step(tasks)
+    I = torch.eye(D, dtype=torch.float64)
+    steps = []
+    for t in tasks:
+        c = t.x.mean(0)
+        w_prev = c + torch.linalg.matrix_power(I - alpha * A, k - 1) @ (phi[0] - c)
+        steps.append(-alpha * A @ (w_prev - c))
+    torch.testing.assert_close(learner.phi[0], phi[0] + eps * sum(steps) / 2, atol=TOL, rtol=0)

@@ -35,4 +35,30 @@ def test_sine_stats_pool_seeds_and_tasks():
 def test_coverage_marks_what_is_not_run():
     table = coverage_table([_record(0, [1.0]), _record(2, [1.0])])
     assert table.loc["Section 3, Figure 1: sine-wave regression", "stored runs"] == "x: seeds [0, 2]"
-    assert table.loc["Table 2: Omniglot", "stored runs"] == "not yet run"
+    assert table.loc["Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "stored runs"] == "not yet run"
+
+
+def _fewshot_run(name, seed, nt, tr, budget="reduced"):
+    return {"name": name, "seed": seed, "experiment": "fewshot",
+            "config": {"budget": budget, "meta": {"outer_iters": 5000}},
+            "eval": {"non_transductive": {"accuracy": nt, "ci95": 0.01, "tasks": 1000},
+                     "transductive": {"accuracy": tr, "ci95": 0.02, "tasks": 1000}}}
+
+
+def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
+    from reptile.artifacts import fewshot_table
+
+    runs = {"reduced-omniglot-1shot-5way": [_fewshot_run("reduced-omniglot-1shot-5way", s, a, b)
+                                            for s, a, b in ((0, 0.90, 0.95), (1, 0.92, 0.97))],
+            "reduced-omniglot-1shot-5way-transductive": [_fewshot_run("x", 0, 0.5, 0.96)]}
+    t = fewshot_table(2, runs, budget="reduced")
+    ours = ("Reptile", "this companion, reduced budget")
+    assert t.loc[ours, "1-shot 5-way"] == f"91.00 ± {std([90.0, 92.0]):.2f}"  # mean ± std over seeds
+    assert t.loc[("Reptile + Transduction", "this companion, reduced budget"), "1-shot 5-way"] == "96.00 ± 2.00"
+    assert t.loc[ours, "5-shot 5-way"] == "not yet run"
+    assert t.loc[("Reptile", "paper"), "1-shot 5-way"] == "95.32 ± 0.05"
+    paper_budget = fewshot_table(2, runs, budget="paper")  # reduced runs never fill the paper-protocol rows
+    assert paper_budget.loc[("Reptile", "this companion"), "1-shot 5-way"] == "not yet run"
+    assert fewshot_table(1, {}).loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
+    with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
+        fewshot_table(3, {})

@@ -129,7 +129,7 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
     cfg = presets[preset]
-    top = {f.name for f in dataclasses.fields(cfg)} - {"name", "methods"}
+    top = {f.name for f in dataclasses.fields(cfg)} - {"name", "methods", "meta"}
     meta_fields = {f.name for f in dataclasses.fields(MetaConfig)} - {"algorithm"}
     ms = dict(cfg.methods)
     if methods is not None:
@@ -152,7 +152,10 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
         else:
             raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(sorted(top | meta_fields))}, "
                              f"or <method>.<field>")
-    new = dataclasses.replace(cfg, methods=ms, **top_changes)
+    if "methods" in {f.name for f in dataclasses.fields(cfg)}:
+        new = dataclasses.replace(cfg, methods=ms, **top_changes)
+    else:  # a single-method config (few-shot): its MetaConfig is the field "meta"
+        new = dataclasses.replace(cfg, meta=ms["meta"], **top_changes)
     if new.digest() != cfg.digest():
         new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
     return new
@@ -163,3 +166,120 @@ def _coerce(value: Any, like: Any) -> Any:
     if isinstance(like, tuple) and isinstance(value, list):
         return tuple(value)
     return value
+
+
+# ------------------------------------------------------------------------------------------ few-shot (Section 5.1)
+
+FEWSHOT_DATASETS = ("omniglot", "miniimagenet")
+
+
+@dataclass(frozen=True)
+class FewShotConfig:
+    """One cell of Tables 1-2: dataset, N-way K-shot, Reptile's hyper-parameters and the evaluation protocol."""
+
+    name: str = "ci"
+    dataset: str = "omniglot"  # 'omniglot' or 'miniimagenet'
+    n_way: int = 5  # N classes per task
+    shots: int = 1  # K training images per class at evaluation
+    train_shots: int = 5  # images per class in a meta-training task ("training shots")
+    meta: MetaConfig = field(default_factory=MetaConfig)  # inner Adam (beta1 = 0), outer step annealed to 0
+    eval_iters: int = 50  # inner steps when adapting to an evaluation task
+    eval_batch: int = 5  # inner batch size when adapting to an evaluation task
+    eval_tasks: int = 10_000  # evaluation tasks on the test split (the authors' protocol: 10,000)
+    curve_every: int = 1000  # outer iterations between learning-curve points
+    curve_tasks: int = 100  # test-split tasks per learning-curve point (non-transductive)
+    checkpoint_every: int = 1000  # outer iterations between checkpoints
+    split_seed: int = 0  # Omniglot's seeded 1200/423 character split
+    budget: str = "paper"  # 'paper' (the protocol's budget) or 'reduced' (said in the preset's name too)
+
+    def __post_init__(self) -> None:
+        check(self.dataset in FEWSHOT_DATASETS,
+              f"unknown dataset {self.dataset!r}; allowed: {', '.join(FEWSHOT_DATASETS)}")
+        for name in ("n_way", "shots", "train_shots", "eval_iters", "eval_batch", "eval_tasks", "curve_every",
+                     "curve_tasks", "checkpoint_every"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
+        check(self.n_way >= 2, f"n_way must be >= 2, got {self.n_way}")
+        check(self.meta.algorithm in ("reptile", "fomaml_last_step"),
+              f"few-shot algorithm {self.meta.algorithm!r} not supported; allowed: reptile, fomaml_last_step")
+        check(self.meta.inner_batch <= self.n_way * self.train_shots,
+              f"inner_batch={self.meta.inner_batch} does not fit a training task's n_way * train_shots = "
+              f"{self.n_way * self.train_shots} samples; allowed: 1..{self.n_way * self.train_shots}")
+        check(self.eval_batch <= self.n_way * self.shots,
+              f"eval_batch={self.eval_batch} does not fit an evaluation task's n_way * shots = "
+              f"{self.n_way * self.shots} samples; allowed: 1..{self.n_way * self.shots}")
+        check(self.budget in ("paper", "reduced"), f"budget must be 'paper' or 'reduced', got {self.budget!r}")
+        check(isinstance(self.split_seed, int) and self.split_seed >= 0,
+              f"split_seed must be an integer >= 0, got {self.split_seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["meta"] = self.meta.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FewShotConfig":
+        return cls(**{**d, "meta": _meta_from_dict(d["meta"])})
+
+    def digest(self) -> str:
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    @property
+    def methods(self) -> dict[str, MetaConfig]:  # the interface `resolve` uses for method-level overrides
+        return {"meta": self.meta}
+
+
+def _fewshot(name, dataset, n_way, shots, lr, inner_batch, inner_iters, train_shots, outer_step, outer_iters,
+             meta_batch, eval_batch, eval_iters, **extra) -> FewShotConfig:
+    meta = MetaConfig(algorithm="reptile", inner_optimizer="adam", inner_lr=lr, inner_betas=(0.0, 0.999),
+                      inner_iters=inner_iters, inner_batch=inner_batch, meta_batch=meta_batch,
+                      outer_optimizer="sgd", outer_step=outer_step, outer_iters=outer_iters)
+    return FewShotConfig(name=name, dataset=dataset, n_way=n_way, shots=shots, train_shots=train_shots, meta=meta,
+                         eval_batch=eval_batch, eval_iters=eval_iters, **extra)
+
+
+def _fewshot_presets() -> dict[str, FewShotConfig]:
+    O, M = "omniglot", "miniimagenet"
+    p = {}
+    # The seed text's Tables 3 and 4:
+    #   name, dataset, N, K, Adam lr, inner batch, inner iters, train shots, outer step, outer iters, meta-batch,
+    #   eval batch, eval iters
+    for row in [
+        ("omniglot-1shot-5way", O, 5, 1, 4.4e-4, 5, 12, 12, 1.0, 200_000, 3, 5, 86),
+        ("omniglot-1shot-20way", O, 20, 1, 4.4e-4, 15, 12, 9, 1.0, 200_000, 3, 10, 97),
+        ("omniglot-5shot-5way", O, 5, 5, 1.5e-3, 10, 5, 10, 0.7, 100_000, 5, 6, 100),
+        ("omniglot-5shot-20way", O, 20, 5, 4.6e-4, 20, 12, 12, 1.0, 200_000, 3, 10, 97),
+        ("miniimagenet-1shot-5way", M, 5, 1, 1.2e-3, 3, 19, 12, 0.235, 200_000, 2, 3, 55),
+        ("miniimagenet-5shot-5way", M, 5, 5, 2.2e-4, 10, 8, 15, 1.0, 200_000, 5, 15, 88),
+        # Table 5: transductive 1-shot 5-way, tuned for transduction
+        ("omniglot-1shot-5way-transductive", O, 5, 1, 1e-3, 25, 3, 15, 1.0, 100_000, 10, 5, 5),
+        ("miniimagenet-1shot-5way-transductive", M, 5, 1, 1e-3, 5, 15, 15, 1.0, 100_000, 10, 5, 10),
+        # The later revision (authors' README): outer step 1, meta-batch 5, 50 evaluation iterations
+        ("omniglot-1shot-5way-v2", O, 5, 1, 1e-3, 10, 5, 10, 1.0, 100_000, 5, 5, 50),
+        ("omniglot-5shot-5way-v2", O, 5, 5, 1e-3, 10, 5, 10, 1.0, 100_000, 5, 5, 50),
+        ("omniglot-1shot-20way-v2", O, 20, 1, 5e-4, 20, 10, 10, 1.0, 200_000, 5, 10, 50),
+        ("omniglot-5shot-20way-v2", O, 20, 5, 5e-4, 20, 10, 10, 1.0, 200_000, 5, 10, 50),
+        ("miniimagenet-1shot-5way-v2", M, 5, 1, 1e-3, 10, 8, 15, 1.0, 100_000, 5, 5, 50),
+        ("miniimagenet-5shot-5way-v2", M, 5, 5, 1e-3, 10, 8, 15, 1.0, 100_000, 5, 15, 50),
+    ]:
+        p[row[0]] = _fewshot(*row)
+    # Reduced budgets that fit a 2-core CPU in minutes per seed: the seed text's settings with 1-2% of the outer
+    # iterations (2,000 of 200,000 or 100,000; 1,000 of Table 5's 100,000), annealed over that shorter horizon, and
+    # 500 evaluation tasks instead of 10,000.
+    # Not the paper's protocol; the name says so.
+    for cell, iters in (("omniglot-1shot-5way", 2000), ("omniglot-5shot-5way", 2000),
+                        ("omniglot-1shot-5way-transductive", 1000)):
+        base = p[cell]
+        p[f"reduced-{cell}"] = dataclasses.replace(
+            base, name=f"reduced-{cell}", budget="reduced", eval_tasks=500, curve_every=500, curve_tasks=20,
+            checkpoint_every=250, meta=dataclasses.replace(base.meta, outer_iters=iters))
+    # Seconds: the test suite's smoke run on real Omniglot.
+    p["ci"] = dataclasses.replace(p["omniglot-5shot-5way"], name="ci", budget="reduced", eval_tasks=20,
+                                  curve_every=20, curve_tasks=5, checkpoint_every=20,
+                                  meta=dataclasses.replace(p["omniglot-5shot-5way"].meta, outer_iters=40))
+    return p
+
+
+FEWSHOT_PRESETS: dict[str, FewShotConfig] = _fewshot_presets()

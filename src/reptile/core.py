@@ -8,6 +8,8 @@ outer step size ``outer_step`` annealed linearly to 0, ``n = meta_batch`` tasks 
   (the paper's text writes ``1/k``; the average is over the n tasks).
 * Reptile with an adaptive outer optimiser: ``(phi - W) / alpha`` is fed to Adam as a gradient (Section 2).
 * First-order MAML: the meta-gradient is ``L'_query(W)``, the query-loss gradient at the adapted weights.
+* First-order MAML as the authors' code runs it (``fomaml_last_step``): the update direction is the last inner step's
+  weight change ``W_k - W_{k-1}``, applied like Reptile's: ``phi <- phi + eps * (1/n) sum_i (W_{i,k} - W_{i,k-1})``.
 * MAML: the meta-gradient is ``d/dphi L_query(SGD(L_tau, phi, k))``, differentiating through the inner loop.
 * Joint training on the expected loss: the gradient ``L'_tau(phi)`` with no inner loop (MAML with k = 0).
 
@@ -32,7 +34,7 @@ from .validate import check
 
 LossFn = Callable[[Params, tuple[Tensor, Tensor]], Tensor]
 
-ALGORITHMS = ("reptile", "fomaml", "maml", "joint")
+ALGORITHMS = ("reptile", "fomaml", "fomaml_last_step", "maml", "joint")
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -40,7 +42,7 @@ OPTIMIZERS = ("sgd", "adam")
 class MetaConfig:
     """Hyper-parameters of one meta-learning algorithm (the paper's names)."""
 
-    algorithm: str = "reptile"  # 'reptile' | 'fomaml' | 'maml' | 'joint' (training on the expected loss)
+    algorithm: str = "reptile"  # 'reptile' | 'fomaml' | 'fomaml_last_step' | 'maml' | 'joint' (see the module doc)
     inner_optimizer: str = "sgd"  # 'sgd' or 'adam'; the few-shot runs use Adam with beta1 = 0
     inner_lr: float = 0.02  # alpha, the inner step size
     inner_betas: tuple[float, float] = (0.9, 0.999)  # Adam's betas for the inner loop
@@ -103,15 +105,20 @@ def inner_loop(
     generator: torch.Generator,
     create_graph: bool = False,
     lr: float | None = None,
-) -> tuple[Params, State]:
+    last_step: bool = False,
+):
     """``W = SGD(L_tau, phi, k)``: ``inner_iters`` optimiser steps on minibatches of the task drawn without
-    replacement. Returns the adapted weights and the optimiser state after the last step."""
-    w = phi
+    replacement. Returns the adapted weights and the optimiser state after the last step; with ``last_step``, also
+    the last step's weight change ``W_k - W_{k-1}``."""
+    w = prev = phi
     for idx in minibatch_indices(len(task), inner_batch, inner_iters, generator):
         _, grads = loss_and_grad(loss_fn, w, task.batch(idx), create_graph)
+        prev = w
         w, state = optimizer.step(w if create_graph else P.detach(w), grads, state, lr)
     if not create_graph:
         w = P.detach(w)
+    if last_step:
+        return w, state, P.detach(P.sub(w, prev))
     return w, state
 
 
@@ -190,14 +197,15 @@ class MetaLearner:
         if len(tasks) != c.meta_batch:
             raise ValueError(f"meta_step got {len(tasks)} tasks but meta_batch is {c.meta_batch}")
         eps = self.outer_step_size()
-        if c.algorithm == "reptile":
+        if c.algorithm in ("reptile", "fomaml_last_step"):
             adapted = []
             for task in tasks:
-                w, self.inner_state = inner_loop(
+                w, self.inner_state, step = inner_loop(
                     self.loss_fn, self.phi, task, self.inner_opt, self.inner_state, c.inner_iters, c.inner_batch,
-                    self.generator,
+                    self.generator, last_step=True,
                 )
-                adapted.append(w)
+                # first-order MAML (authors' form) moves phi along the last step only: "W" = phi + (W_k - W_{k-1})
+                adapted.append(w if c.algorithm == "reptile" else P.add(self.phi, step))
             if c.outer_optimizer == "sgd":
                 # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithms 1 and 2)
                 self.phi = P.lerp(self.phi, P.mean(adapted), eps)

@@ -34,6 +34,15 @@ def results_root(results_dir: str | os.PathLike | None = None) -> Path:
     return Path.cwd() / "results"
 
 
+def checkpoint_root(checkpoint_dir=None) -> Path:
+    """Where runs keep their resume points: the argument, else ``$REPTILE_CHECKPOINTS``, else ``checkpoints/``."""
+    if checkpoint_dir is not None:
+        return Path(checkpoint_dir)
+    if os.environ.get("REPTILE_CHECKPOINTS"):
+        return Path(os.environ["REPTILE_CHECKPOINTS"])
+    return REPO_ROOT / "checkpoints" if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "checkpoints"
+
+
 def run_path(experiment: str, name: str, seed: int, results_dir=None) -> Path:
     return results_root(results_dir) / experiment / name / f"seed-{seed}.json"
 

@@ -30,14 +30,6 @@ EVAL_SEED_OFFSET = 10_000  # held-out tasks come from generators seeded apart fr
 CURVE_SEED_OFFSET = 20_000
 
 
-def checkpoint_root(checkpoint_dir=None) -> Path:
-    if checkpoint_dir is not None:
-        return Path(checkpoint_dir)
-    if os.environ.get("REPTILE_CHECKPOINTS"):
-        return Path(os.environ["REPTILE_CHECKPOINTS"])
-    return R.REPO_ROOT / "checkpoints" if (R.REPO_ROOT / "pyproject.toml").exists() else Path.cwd() / "checkpoints"
-
-
 def _r(values) -> list[float]:
     """Six significant digits: what float32 results carry, at a third of the JSON size."""
     return [float(f"{v:.6g}") for v in values]
@@ -89,7 +81,7 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
     loss_fn = mse_loss_fn(cfg.activation)
     heldout = _heldout(dist, cfg.eval_tasks, cfg.eval_shots, EVAL_SEED_OFFSET + seed, dev)
     curve_tasks = _heldout(dist, cfg.curve_tasks, cfg.eval_shots, CURVE_SEED_OFFSET + seed, dev)
-    ckpt_dir = checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
+    ckpt_dir = R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
 
     def sample_tasks(g: torch.Generator, n: int):
         a, b = dist.sample(n, g)

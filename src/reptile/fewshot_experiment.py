@@ -1,0 +1,162 @@
+"""Few-shot classification end to end (Tables 1-2): meta-train Reptile on one cell, evaluate, store one JSON.
+
+The notebook chapter and the command line share this code path:
+
+    python -m reptile.fewshot_experiment --preset reduced-omniglot-1shot-5way --seeds 0 1 2
+    python -m reptile.fewshot_experiment --preset omniglot-1shot-5way --seeds 0 --set eval_tasks=2000 --device cuda
+
+A run meta-trains on the training split with checkpoints (resumed when run again after an interruption), then
+adapts to ``eval_tasks`` test-split tasks and records the accuracy of non-transductive and transductive prediction
+from the same adapted weights, with a 95% interval over tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, Mapping
+
+import torch
+
+from . import results as R
+from .config import FEWSHOT_PRESETS, FewShotConfig, resolve
+from .core import MetaLearner
+from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
+from .stats import mean_ci95
+from .train import train
+
+EXPERIMENT = "fewshot"
+EVAL_SEED_OFFSET = 10_000  # evaluation tasks come from a generator seeded apart from training
+CURVE_SEED_OFFSET = 20_000
+
+
+def load_splits(cfg: FewShotConfig, data_root=None, cache_dir=None):
+    """(training split, test split) of ``cfg.dataset`` as :class:`reptile.datasets.FewShotSplit`."""
+    if cfg.dataset == "omniglot":
+        from .omniglot import load_omniglot
+
+        data = load_omniglot(data_root, split_seed=cfg.split_seed, cache_dir=cache_dir)
+        return data.train, data.test
+    from .miniimagenet import load_miniimagenet
+
+    data = load_miniimagenet(data_root, cache_dir=cache_dir)
+    return data.train, data.test
+
+
+def check_fits(cfg: FewShotConfig, train_split, test_split) -> None:
+    """Shots, ways and batch sizes against the data, before any training starts."""
+    TaskSampler(train_split.images).check(cfg.n_way, cfg.train_shots, f"train_shots={cfg.train_shots}")
+    TaskSampler(test_split.images).check(cfg.n_way, cfg.shots + 1,
+                                         f"a {cfg.shots}-shot evaluation task (shots={cfg.shots} + 1 query)")
+
+
+def _summary(accs: list[float]) -> dict[str, float]:
+    mean, ci = mean_ci95(accs)
+    return {"accuracy": mean, "ci95": ci, "tasks": len(accs)}
+
+
+def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
+        checkpoint_dir=None, progress: bool = True, splits=None) -> dict[str, Any]:
+    """Meta-train and evaluate one cell for ``seed``; write and return the run's record."""
+    seed = R.validate_seed(seed)
+    dev = R.resolve_device(device)
+    started = time.perf_counter()
+    env = R.environment(dev)
+    train_split, test_split = splits if splits is not None else load_splits(cfg, data_root, cache_dir)
+    check_fits(cfg, train_split, test_split)
+    train_sampler = TaskSampler(train_split.images.to(dev))
+    test_sampler = TaskSampler(test_split.images.to(dev))
+    net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(dev))
+    learner = MetaLearner(net.loss, net.init_params(seed, dev), cfg.meta, torch.Generator().manual_seed(seed))
+
+    def curve_eval(lr: MetaLearner) -> dict[str, float]:
+        g = torch.Generator().manual_seed(CURVE_SEED_OFFSET + seed + lr.iteration)
+        accs = evaluate(lr, net, test_sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch,
+                        cfg.curve_tasks, g, dev)
+        return {"test_accuracy": sum(accs["non_transductive"]) / cfg.curve_tasks}
+
+    ckpt_dir = R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
+    trained = train(learner,
+                    lambda g: [train_sampler.training_task(cfg.n_way, cfg.train_shots, g, dev)
+                               for _ in range(cfg.meta.meta_batch)],
+                    torch.Generator().manual_seed(seed), cfg.meta.outer_iters, evaluate=curve_eval,
+                    eval_every=cfg.curve_every, checkpoint=ckpt_dir / "meta.pt", checkpoint_every=cfg.checkpoint_every,
+                    label=f"{EXPERIMENT}/{cfg.name} seed {seed}", progress=progress)
+    t_eval = time.perf_counter()
+    accs = evaluate(learner, net, test_sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks,
+                    torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed), dev)
+    eval_seconds = time.perf_counter() - t_eval
+    record = R.make_record(
+        EXPERIMENT, cfg, seed, env, started,
+        parameters=param_count(learner.phi),
+        train_seconds=round(trained["train_seconds"], 3),
+        seconds_per_outer_iter=trained["train_seconds"] / cfg.meta.outer_iters,
+        eval_seconds=round(eval_seconds, 3),
+        seconds_per_eval_task=eval_seconds / cfg.eval_tasks,
+        curve=trained["curve"],
+        eval={mode: _summary(a) for mode, a in accs.items()},
+    )
+    R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+    (ckpt_dir / "meta.pt").unlink(missing_ok=True)
+    return record
+
+
+def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrides: Mapping[str, Any] | None = None,
+                device: str = "auto", data_root=None, cache_dir=None, results_dir=None, checkpoint_dir=None,
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Make sure ``seeds`` are stored for the preset (training what is missing), then return every stored seed.
+    Everything, the data's fit included, is checked before any training starts."""
+    cfg = resolve(FEWSHOT_PRESETS, preset, overrides)
+    seeds = R.validate_seeds(seeds)
+    R.resolve_device(device)
+    missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
+    splits = None
+    if missing:
+        splits = load_splits(cfg, data_root, cache_dir)
+        check_fits(cfg, *splits)
+    return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
+                             lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress,
+                                           splits), results_dir, device, progress)
+
+
+def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
+    """Every stored few-shot run, grouped by configuration name."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in R.load_all(results_dir):
+        if r["experiment"] == EXPERIMENT:
+            out.setdefault(r["name"], []).append(r)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reptile.fewshot_experiment", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(FEWSHOT_PRESETS)}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, e.g. eval_tasks=2000 or meta.inner_lr=1e-3 (repeatable)")
+    parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
+    a = parser.parse_args(argv)
+    from .runner import parse_value
+
+    overrides = {}
+    for item in a.set:
+        if "=" not in item:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k] = parse_value(v)
+    try:
+        runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"error: {e}\n")
+    for r in runs:
+        ev = r["eval"]
+        print(f"{r['name']} seed {r['seed']}: " + ", ".join(
+            f"{m} {100 * v['accuracy']:.2f}% ± {100 * v['ci95']:.2f}" for m, v in ev.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Few-shot classification: models, task sampling, the evaluation protocol, resume, and a short real run."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from reptile.config import FEWSHOT_PRESETS, resolve
+from reptile.core import MetaLearner
+from reptile.fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count, predict
+from reptile.fewshot_experiment import load_or_run, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path:
+    """The data root: $REPTILE_DATA, else ../shared/data beside the repository (how CI finds it)."""
+    for p in (os.environ.get("REPTILE_DATA"), ROOT.parent / "shared" / "data"):
+        if p and (Path(p) / "omniglot").exists():
+            return Path(p)
+    if os.environ.get("CI"):
+        pytest.fail("Omniglot not found: set REPTILE_DATA (CI uses ../shared/data)")
+    pytest.skip("Omniglot not found here: set REPTILE_DATA to a data root holding omniglot/")
+
+
+def numbered_images(n_classes=12, n_per_class=6, shape=(1, 28, 28)):
+    """uint8 images whose first pixel encodes (class, index), so every drawn image can be traced back."""
+    x = torch.zeros(n_classes, n_per_class, *shape, dtype=torch.uint8)
+    for c in range(n_classes):
+        for i in range(n_per_class):
+            x[c, i].view(-1)[0] = c * 10 + i
+            x[c, i].view(-1)[1:] = torch.randint(0, 255, (x[c, i].numel() - 1,), generator=torch.Generator().manual_seed(c * 100 + i), dtype=torch.uint8)
+    return x
+
+
+def ids(x: torch.Tensor) -> list[int]:
+    return [round(float(v) * 255) for v in x.flatten(1)[:, 0]]
+
+
+def test_conv4_architectures_match_finn_et_al():
+    om = FunctionalNet(conv4("omniglot", 5))
+    mi = FunctionalNet(conv4("miniimagenet", 5))
+    assert param_count(om.init_params(0)) == 113_221  # 4 x 64-filter conv + BN, 256 -> 5
+    assert param_count(mi.init_params(0)) == 34_661  # 4 x 32-filter conv + BN, 6x6x32 = 1152 -> 5
+    assert om(om.init_params(0), torch.rand(3, 1, 28, 28)).shape == (3, 5)
+    assert mi(mi.init_params(0), torch.rand(3, 3, 84, 84)).shape == (3, 5)
+    assert all(torch.equal(a, b) for a, b in zip(om.init_params(3), om.init_params(3)))
+
+
+def test_batch_norm_uses_the_statistics_of_the_batch():
+    net = FunctionalNet(conv4("omniglot", 5))
+    p, x = net.init_params(0), torch.rand(4, 1, 28, 28)
+    alone = net(p, x[:2])
+    together = net(p, x)[:2]
+    assert not torch.allclose(alone, together, atol=1e-4)  # the other samples change the statistics
+    assert not list(net.module.buffers())  # no running averages anywhere
+
+
+def test_task_images_are_disjoint_and_labels_remapped():
+    s = TaskSampler(numbered_images())
+    g = torch.Generator().manual_seed(0)
+    mappings = set()
+    for _ in range(20):
+        t = s.eval_task(5, 3, g)
+        train_ids, query_ids = ids(t.x), ids(t.query_x)
+        assert len(set(train_ids)) == 15 and len(set(query_ids)) == 5
+        assert not set(train_ids) & set(query_ids), "an image is both in the training set and the test set"
+        assert sorted(t.y.tolist()) == sorted(list(range(5)) * 3) and sorted(t.query_y.tolist()) == list(range(5))
+        for label, i in zip(t.y.tolist(), train_ids):  # one class per label within a task
+            assert all(j // 10 == i // 10 for lab, j in zip(t.y.tolist(), train_ids) if lab == label)
+        mappings.add(tuple(i // 10 for i in ids(t.query_x)))
+    assert len(mappings) > 10, "labels must be remapped per task"
+    tt = s.training_task(4, 6, g)
+    assert len(tt) == 24 and len(set(ids(tt.x))) == 24
+
+
+def test_non_transductive_prediction_ignores_the_other_queries():
+    net = FunctionalNet(conv4("omniglot", 5))
+    p = net.init_params(1)
+    train_x, q = torch.rand(5, 1, 28, 28), torch.rand(5, 1, 28, 28)
+    q2 = q.clone()
+    q2[1:] = torch.rand(4, 1, 28, 28)
+    a = predict(net, p, train_x, q, transductive=False)
+    b = predict(net, p, train_x, q2, transductive=False)
+    torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=0)
+    ref = net(p, torch.cat([train_x, q[:1]]))[-1]  # the authors' definition, one query at a time
+    torch.testing.assert_close(a[0], ref, atol=1e-5, rtol=0)
+    t1, t2 = predict(net, p, train_x, q, True), predict(net, p, train_x, q2, True)
+    assert not torch.allclose(t1[0], t2[0], atol=1e-5), "transductive predictions share batch statistics"
+
+
+def test_evaluation_restores_weights_and_optimizer_state():
+    net = FunctionalNet(conv4("omniglot", 5))
+    cfg = FEWSHOT_PRESETS["ci"].meta
+    learner = MetaLearner(net.loss, net.init_params(0), cfg)
+    s = TaskSampler(numbered_images(12, 11))
+    learner.meta_step([s.training_task(5, 10, torch.Generator().manual_seed(i)) for i in range(cfg.meta_batch)])
+    before = learner.state_dict()
+    evaluate(learner, net, s, 5, 5, eval_iters=4, eval_batch=6, n_tasks=2, generator=torch.Generator().manual_seed(1))
+    after = learner.state_dict()
+    assert after["inner_state"]["step"] == before["inner_state"]["step"] > 0
+    for key in ("phi",):
+        assert all(torch.equal(a, b) for a, b in zip(after[key], before[key]))
+    for key in ("m", "v"):
+        assert all(torch.equal(a, b) for a, b in zip(after["inner_state"][key], before["inner_state"][key]))
+
+
+TINY = {"outer_iters": 6, "eval_tasks": 3, "curve_every": 3, "curve_tasks": 2, "checkpoint_every": 2,
+        "eval_iters": 3}
+
+
+def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_store, monkeypatch):
+    root = shared_data()
+    from reptile.fewshot_experiment import load_splits
+
+    cfg = resolve(FEWSHOT_PRESETS, "ci", TINY)
+    splits = load_splits(cfg, root)
+    whole = run(cfg, 0, "cpu", root, results_dir=tmp_store / "a", checkpoint_dir=tmp_store / "ca", progress=False,
+                splits=splits)
+    original = TaskSampler.training_task
+    calls = {"n": 0}
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5 * cfg.meta.meta_batch:  # in iteration 5, after the checkpoint at iteration 4
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(TaskSampler, "training_task", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, 0, "cpu", root, results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb", progress=False,
+            splits=splits)
+    monkeypatch.setattr(TaskSampler, "training_task", original)
+    assert (tmp_store / "cb" / "fewshot" / cfg.name / "seed-0" / "meta.pt").exists()
+    resumed = run(cfg, 0, "cpu", root, results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb",
+                  progress=False, splits=splits)
+    assert resumed["eval"] == whole["eval"] and resumed["curve"] == whole["curve"]
+
+
+def test_short_real_omniglot_run_is_clearly_above_chance(tmp_store):
+    runs = load_or_run("ci", seeds=[0], device="cpu", data_root=shared_data(), progress=False)
+    ev = runs[0]["eval"]
+    assert ev["non_transductive"]["tasks"] == 20
+    assert ev["non_transductive"]["accuracy"] > 0.5 and ev["transductive"]["accuracy"] > 0.5  # chance is 0.2
+    assert runs[0]["curve"]["iteration"] == [0, 20, 40]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(preset="omniglot-3shot-5way"), r"unknown preset 'omniglot-3shot-5way'; allowed: omniglot-1shot-5way"),
+    (dict(overrides={"shots": 20}), r"a 20-shot evaluation task \(shots=20 \+ 1 query\) needs 21 images per class, "
+                                    r"but a class holds 20; allowed: 1..20"),
+    (dict(overrides={"train_shots": 25, "inner_batch": 10}), r"train_shots=25 needs 25 images per class"),
+    (dict(overrides={"n_way": 500, "eval_batch": 5, "inner_batch": 10}),
+     r"n_way=500 does not fit: the split has 423 classes; allowed: 2..423"),
+    (dict(overrides={"eval_batch": 50}), r"eval_batch=50 does not fit an evaluation task's n_way \* shots = 25"),
+    (dict(overrides={"inner_iters": 0}), r"inner_iters must be an integer >= 1, got 0"),
+    (dict(seeds=[-2]), r"seed must be an integer >= 0, got -2"),
+])
+def test_bad_input_fails_before_training(tmp_store, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_or_run(**{"preset": "ci", "device": "cpu", "data_root": shared_data(), "progress": False, **kwargs})
+    assert not (tmp_store / "results").exists() and not (tmp_store / "checkpoints").exists()
+
+
+def test_missing_data_says_what_was_looked_for(tmp_store, tmp_path):
+    from reptile.datasets import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match="omniglot"):
+        load_or_run("ci", seeds=[0], device="cpu", data_root=tmp_path / "empty", progress=False,
+                    cache_dir=tmp_path / "cache")
+    assert not (tmp_store / "results").exists()
