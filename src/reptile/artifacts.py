@@ -5,8 +5,7 @@ The paper's own numbers live in :mod:`reptile.paper`; everything here is compute
 
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from .results import atomic_write
 
 DATA_ENV = "REPTILE_DATA"
 CACHE_ENV = "REPTILE_CACHE"
@@ -158,22 +159,9 @@ def cache_key(parts: Mapping[str, Any]) -> str:
 
 
 def atomic_save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` as an uncompressed ``.npz`` atomically: stream to a temporary file in the same folder, then
-    ``os.replace`` (the pattern of :func:`reptile.results.atomic_write_bytes`, without holding a second copy of a
-    large array in memory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``arrays`` as an uncompressed ``.npz`` atomically, streaming into the temporary file (no second copy
+    of a large array in memory)."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_cached_arrays(path: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:

@@ -15,7 +15,6 @@ Everything follows PROTOCOL.md (the paper plus the authors' code):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F

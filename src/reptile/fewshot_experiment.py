@@ -13,7 +13,6 @@ from the same adapted weights, with a 95% interval over tasks.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any, Mapping
 

@@ -748,7 +748,7 @@ def figure2(runs: Sequence[dict], seed: int | None = None):
     for ax, f, tag in zip(axes[0], fams, "ab"):
         _panel(ax, f, run["families"][f])
         ax.set_title(f"({tag}) {run['families'][f]['n_tasks']} {f}", fontsize=11)
-    handles, labels = {}, {}
+    handles: dict = {}
     for ax in axes[0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if not lab.startswith("$W^*"):

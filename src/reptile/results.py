@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import torch
 
@@ -47,13 +47,14 @@ def run_path(experiment: str, name: str, seed: int, results_dir=None) -> Path:
     return results_root(results_dir) / experiment / name / f"seed-{seed}.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see the old file or the new, never half."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(f)`` into a temporary file in the same folder, then rename it to ``path``: readers see the old file or
+    the new one, never half of one, and an interrupted write leaves no debris."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
@@ -62,6 +63,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def make_record(experiment: str, config: Any, seed: int, env: dict[str, Any], started: float,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any

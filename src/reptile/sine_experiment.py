@@ -9,10 +9,7 @@ when told to recompute).
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
