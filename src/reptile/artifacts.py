@@ -220,19 +220,18 @@ PAPER_ARTIFACTS = [
 
 
 def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """For each paper artifact: the stored configurations and seeds, or 'not yet run'."""
+    """One row per paper artifact and stored configuration, with its seeds; 'not yet run' where nothing is stored."""
     rows = []
     for label, experiment, _ in PAPER_ARTIFACTS:
-        mine = [r for r in runs if r["experiment"] == experiment]
-        if not mine:
-            rows.append({"paper artifact": label, "stored runs": "not yet run"})
-            continue
         by_name: dict[str, list[int]] = {}
-        for r in mine:
-            by_name.setdefault(r["name"], []).append(r["seed"])
-        rows.append({"paper artifact": label,
-                     "stored runs": "; ".join(f"{n}: seeds {s}" for n, s in sorted(by_name.items()))})
-    return pd.DataFrame(rows).set_index("paper artifact")
+        for r in runs:
+            if r["experiment"] == experiment:
+                by_name.setdefault(r["name"], []).append(r["seed"])
+        if not by_name:
+            rows.append({"paper artifact": label, "configuration": "-", "seeds": "not yet run"})
+        for name, seeds in sorted(by_name.items()):
+            rows.append({"paper artifact": label, "configuration": name, "seeds": str(sorted(seeds))})
+    return pd.DataFrame(rows).set_index(["paper artifact", "configuration"])
 
 
 def package_table(runs: Sequence[dict]) -> pd.DataFrame:
