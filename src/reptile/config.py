@@ -9,12 +9,11 @@ result before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .core import MetaConfig
+from .results import config_digest
 from .validate import check
 
 SINE_METHODS = ("reptile", "maml", "fomaml", "joint")
@@ -73,9 +72,7 @@ class SineConfig:
 
     def digest(self) -> str:
         """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
-        d = self.to_dict()
-        d.pop("name")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        return config_digest(self.to_dict())
 
 
 def _meta_from_dict(c: Mapping[str, Any]) -> MetaConfig:
@@ -222,9 +219,7 @@ class FewShotConfig:
         return cls(**{**d, "meta": _meta_from_dict(d["meta"])})
 
     def digest(self) -> str:
-        d = self.to_dict()
-        d.pop("name")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        return config_digest(self.to_dict())
 
     @property
     def methods(self) -> dict[str, MetaConfig]:  # the interface `resolve` uses for method-level overrides

@@ -30,7 +30,6 @@ calls. The figure and table functions rebuild everything from the stored records
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import sys
@@ -108,9 +107,7 @@ class ManifoldConfig:
 
     def digest(self) -> str:
         """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
-        d = self.to_dict()
-        d.pop("name")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        return R.config_digest(self.to_dict())
 
     def families(self) -> tuple[str, ...]:
         return tuple(f for f, on in zip(FAMILIES, (len(self.lines) > 0, len(self.circles) > 0, self.dim > 0)) if on)

@@ -6,6 +6,7 @@ else ``$REPTILE_RESULTS``, else the repository's ``results/``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -22,6 +23,13 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_VERSION = 1
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """A short hash of a configuration's fields, its name excepted: runs with equal digests are seeds of one
+    experiment, and a stored run whose digest differs from its preset's was made with other settings."""
+    d = {k: v for k, v in config.items() if k != "name"}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def results_root(results_dir: str | os.PathLike | None = None) -> Path:

@@ -42,8 +42,6 @@ its mean shrinks like ``alpha^2`` with a standard error that shrinks with it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import sys
 import time
@@ -139,9 +137,7 @@ class TaylorConfig:
 
     def digest(self) -> str:
         """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
-        d = self.to_dict()
-        d.pop("name")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        return R.config_digest(self.to_dict())
 
     def alphas(self) -> list[float]:
         """The step sizes of the exact-vs-leading-order and Equations 15-17 checks."""
