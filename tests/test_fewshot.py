@@ -115,7 +115,7 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_store, monkey
     from reptile.fewshot_experiment import load_splits
 
     cfg = resolve(FEWSHOT_PRESETS, "ci", TINY)
-    splits = load_splits(cfg, root)
+    splits = load_splits(cfg, 0, root)
     whole = run(cfg, 0, "cpu", root, results_dir=tmp_store / "a", checkpoint_dir=tmp_store / "ca", progress=False,
                 splits=splits)
     original = TaskSampler.training_task
@@ -148,9 +148,12 @@ def test_short_real_omniglot_run_is_clearly_above_chance(tmp_store):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(preset="omniglot-3shot-5way"), r"unknown preset 'omniglot-3shot-5way'; allowed: omniglot-1shot-5way"),
-    (dict(overrides={"shots": 20}), r"a 20-shot evaluation task \(shots=20 \+ 1 query\) needs 21 images per class, "
-                                    r"but a class holds 20; allowed: 1..20"),
-    (dict(overrides={"train_shots": 25, "inner_batch": 10}), r"train_shots=25 needs 25 images per class"),
+    (dict(overrides={"shots": 20}), r"shots=20 does not fit: a task takes shots \+ 1 query images of each class, "
+                                    r"and a class of this split holds 20; allowed: shots in 1..19"),
+    (dict(overrides={"train_shots": 25, "inner_batch": 10}),
+     r"train_shots=25 does not fit: .* holds 20; allowed: train_shots in 1..20"),
+    (dict(overrides={"n_way": 1}), r"n_way must be an integer >= 2 \(a task tells at least two classes apart\), got 1"),
+    (dict(overrides={"n_way": 0}), r"n_way must be an integer >= 2 .*got 0"),
     (dict(overrides={"n_way": 500, "eval_batch": 5, "inner_batch": 10}),
      r"n_way=500 does not fit: the split has 423 classes; allowed: 2..423"),
     (dict(overrides={"eval_batch": 50}), r"eval_batch=50 does not fit an evaluation task's n_way \* shots = 25"),

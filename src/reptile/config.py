@@ -8,15 +8,16 @@ result before any work starts.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .core import MetaConfig
-from .results import config_digest
-from .validate import check
+from .results import config_digest, parse_overrides
+from .validate import check, is_int, is_positive
 
-SINE_METHODS = ("reptile", "maml", "fomaml", "joint")
+SINE_METHODS = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,10 @@ class SineConfig:
         for name in ("grid_points", "eval_tasks", "eval_shots", "eval_iters", "curve_every", "curve_tasks",
                      "checkpoint_every"):
             v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-                   f"{name} must be an integer >= 1, got {v!r}")
-        check(0 <= self.figure_tasks <= self.eval_tasks,
+            check(is_int(v) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
+        check(is_int(self.figure_tasks) and 0 <= self.figure_tasks <= self.eval_tasks,
                f"figure_tasks must be in [0, eval_tasks={self.eval_tasks}], got {self.figure_tasks!r}")
-        check(isinstance(self.eval_lr, (int, float)) and self.eval_lr > 0, f"eval_lr must be > 0, got {self.eval_lr!r}")
+        check(is_positive(self.eval_lr), f"eval_lr must be a finite number > 0, got {self.eval_lr!r}")
         for m, c in self.methods.items():
             check(c.inner_batch <= self.grid_points,
                    f"{m}.inner_batch={c.inner_batch} does not fit the task's {self.grid_points} grid points; "
@@ -97,6 +97,8 @@ def _sine_methods(outer_iters: int) -> dict[str, MetaConfig]:
         "reptile": MetaConfig(algorithm="reptile", outer_optimizer="sgd", outer_step=0.1, **inner),
         "maml": MetaConfig(algorithm="maml", **meta, **inner),
         "fomaml": MetaConfig(algorithm="fomaml", **meta, **inner),
+        # first-order MAML with a single inner step: the case where it does not drift (the chapter explains why)
+        "fomaml_k1": MetaConfig(algorithm="fomaml", **meta, **{**inner, "inner_iters": 1}),
         "joint": MetaConfig(algorithm="joint", **meta, **inner),
     }
 
@@ -121,31 +123,44 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
 
     An override key is a field of the experiment config (``"activation"``), a field of every method's
     :class:`MetaConfig` (``"outer_iters"``), or ``"<method>.<field>"`` for one method (``"reptile.outer_step"``).
-    A customised config is renamed ``<preset>-custom-<digest>`` so its results never mix with the preset's.
+    Each value is converted to the type of the field it replaces, or refused (:func:`_coerce`). ``overrides`` may be
+    given as the string of a dict (what ``papermill -p overrides "{...}"`` passes), ``methods`` as the string of a
+    list or one method's name. A customised config is renamed ``<preset>-custom-<digest>`` so its results never mix
+    with the preset's.
     """
-    if preset not in presets:
+    if not isinstance(preset, str) or preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
+    overrides = parse_overrides(overrides)
     cfg = presets[preset]
     top = {f.name for f in dataclasses.fields(cfg)} - {"name", "methods", "meta"}
     meta_fields = {f.name for f in dataclasses.fields(MetaConfig)} - {"algorithm"}
     ms = dict(cfg.methods)
+    if isinstance(methods, str):  # papermill -p methods "['reptile', 'joint']" passes the string
+        text = methods.strip()
+        try:
+            methods = list(ast.literal_eval(text)) if text[:1] in "[(" else [text]
+        except (ValueError, SyntaxError, TypeError):
+            methods = [text]
     if methods is not None:
-        unknown = [m for m in methods if m not in ms]
+        unknown = [m for m in methods if m not in ms] if isinstance(methods, (list, tuple)) else [methods]
         check(not unknown and len(methods) > 0,
                f"unknown or empty methods {methods!r}; allowed: a non-empty subset of {', '.join(ms)}")
         ms = {m: ms[m] for m in methods}
     top_changes: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise ValueError(f"unknown parameter {key!r}: override keys are names (strings); allowed: "
+                             f"{', '.join(sorted(top | meta_fields))}, or <method>.<field>")
         if "." in key:
             m, f = key.split(".", 1)
             check(m in ms and f in meta_fields,
                    f"unknown parameter {key!r}; allowed: <method>.<field> with method in {', '.join(ms)} "
                    f"and field in {', '.join(sorted(meta_fields))}")
-            ms[m] = dataclasses.replace(ms[m], **{f: _coerce(value, getattr(ms[m], f))})
+            ms[m] = dataclasses.replace(ms[m], **{f: _coerce(value, getattr(ms[m], f), key)})
         elif key in top:
-            top_changes[key] = _coerce(value, getattr(cfg, key))
+            top_changes[key] = _coerce(value, getattr(cfg, key), key)
         elif key in meta_fields:
-            ms = {m: dataclasses.replace(c, **{key: _coerce(value, getattr(c, key))}) for m, c in ms.items()}
+            ms = {m: dataclasses.replace(c, **{key: _coerce(value, getattr(c, key), key)}) for m, c in ms.items()}
         else:
             raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(sorted(top | meta_fields))}, "
                              f"or <method>.<field>")
@@ -158,9 +173,61 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
     return new
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    """Lists from JSON/YAML become tuples where the field holds a tuple."""
-    if isinstance(like, tuple) and isinstance(value, list):
+def _coerce(value: Any, like: Any, key: str = "value") -> Any:
+    """The override ``value`` for the field ``key``, converted to the type of the field's current value ``like``,
+    or a ValueError naming the key, the value and what is allowed.
+
+    bool: ``True``/``False`` or the strings ``"true"``/``"false"`` (any case); nothing else (not 0/1, not "yes").
+    int: an integer, an integral float (``1e3``) or the string of one (``"1000"``). float: any number (ints become
+    floats, so ``1`` and ``1.0`` give one configuration) or the string of one (``"1e-3"``, as YAML passes it). str: a
+    string. tuple: a list or tuple, each element converted like the field's elements. A field whose value is None
+    takes the value as given (its validation decides).
+    """
+    def refuse(kind: str, allowed: str) -> ValueError:
+        return ValueError(f"{key}={value!r} is not allowed: {key} is {kind}; allowed: {allowed}")
+
+    if like is None:
+        return value
+    if isinstance(like, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise refuse("True or False", "True, False, or the strings 'true'/'false' (any case)")
+    if isinstance(like, int):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                try:
+                    number = float(value.strip())
+                except ValueError:
+                    raise refuse("an integer", f"an integer such as {like}") from None
+        if is_int(number):
+            return number
+        if isinstance(number, float) and number.is_integer():
+            return int(number)
+        raise refuse("an integer", f"an integer such as {like}")
+    if isinstance(like, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise refuse("a number", f"a number such as {like!r}")
+    if isinstance(like, str):
+        if isinstance(value, str):
+            return value
+        raise refuse("a string", f"a string such as {like!r}")
+    if isinstance(like, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise refuse("a list", f"a list such as {list(like)!r}")
+        kinds = {type(x) for x in like}
+        if len(kinds) == 1 and like:
+            return tuple(_coerce(v, like[min(i, len(like) - 1)], f"{key}[{i}]") for i, v in enumerate(value))
         return tuple(value)
     return value
 
@@ -186,17 +253,20 @@ class FewShotConfig:
     curve_every: int = 1000  # outer iterations between learning-curve points
     curve_tasks: int = 100  # test-split tasks per learning-curve point (non-transductive)
     checkpoint_every: int = 1000  # outer iterations between checkpoints
-    split_seed: int = 0  # Omniglot's seeded 1200/423 character split
+    split_seed: int | None = None  # Omniglot's 1200/423 character split: None draws it from the run's seed (the
+    #                                authors' random.seed(seed) before split_dataset); an integer fixes it for all seeds
     budget: str = "paper"  # 'paper' (the protocol's budget) or 'reduced' (said in the preset's name too)
 
     def __post_init__(self) -> None:
         check(self.dataset in FEWSHOT_DATASETS,
               f"unknown dataset {self.dataset!r}; allowed: {', '.join(FEWSHOT_DATASETS)}")
-        for name in ("n_way", "shots", "train_shots", "eval_iters", "eval_batch", "eval_tasks", "curve_every",
+        check(isinstance(self.meta, MetaConfig), f"meta must be a MetaConfig, got {self.meta!r}")
+        check(is_int(self.n_way) and self.n_way >= 2,
+              f"n_way must be an integer >= 2 (a task tells at least two classes apart), got {self.n_way!r}")
+        for name in ("shots", "train_shots", "eval_iters", "eval_batch", "eval_tasks", "curve_every",
                      "curve_tasks", "checkpoint_every"):
             v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
-        check(self.n_way >= 2, f"n_way must be >= 2, got {self.n_way}")
+            check(is_int(v) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
         check(self.meta.algorithm in ("reptile", "fomaml_last_step"),
               f"few-shot algorithm {self.meta.algorithm!r} not supported; allowed: reptile, fomaml_last_step")
         check(self.meta.inner_batch <= self.n_way * self.train_shots,
@@ -206,8 +276,8 @@ class FewShotConfig:
               f"eval_batch={self.eval_batch} does not fit an evaluation task's n_way * shots = "
               f"{self.n_way * self.shots} samples; allowed: 1..{self.n_way * self.shots}")
         check(self.budget in ("paper", "reduced"), f"budget must be 'paper' or 'reduced', got {self.budget!r}")
-        check(isinstance(self.split_seed, int) and self.split_seed >= 0,
-              f"split_seed must be an integer >= 0, got {self.split_seed!r}")
+        check(self.split_seed is None or (is_int(self.split_seed) and self.split_seed >= 0),
+              f"split_seed must be None (the run's seed) or an integer >= 0, got {self.split_seed!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

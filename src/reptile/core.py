@@ -30,7 +30,7 @@ from .optim import Adam, SGD, State, detach_state, make_optimizer
 from .params import Params
 from .schedule import linear_anneal
 from .tasks import Task, minibatch_indices
-from .validate import check
+from .validate import check, is_int, is_number, is_positive
 
 LossFn = Callable[[Params, tuple[Tensor, Tensor]], Tensor]
 
@@ -73,13 +73,15 @@ def validate_meta_config(c: MetaConfig) -> None:
     check(c.outer_optimizer in OPTIMIZERS, f"unknown outer_optimizer {c.outer_optimizer!r}; allowed: sgd, adam")
     for name in ("inner_lr", "outer_step"):
         v = getattr(c, name)
-        check(isinstance(v, (int, float)) and v > 0, f"{name} must be a number > 0, got {v!r}")
+        check(is_positive(v), f"{name} must be a finite number > 0, got {v!r}")
     for name in ("inner_iters", "inner_batch", "meta_batch", "outer_iters"):
         v = getattr(c, name)
-        check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
+        check(is_int(v) and v >= 1, f"{name} must be an integer >= 1, got {v!r}")
     for name in ("inner_betas", "outer_betas"):
         b = getattr(c, name)
-        check(len(b) == 2 and all(0 <= x < 1 for x in b), f"{name} must be two numbers in [0, 1), got {b!r}")
+        check(isinstance(b, (tuple, list)) and len(b) == 2 and all(is_number(x) and 0 <= x < 1 for x in b),
+              f"{name} must be two numbers in [0, 1), got {b!r}")
+    check(isinstance(c.anneal, bool), f"anneal must be True or False, got {c.anneal!r}")
 
 
 # ----------------------------------------------------------------------------------------------- inner loop

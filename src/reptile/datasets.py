@@ -2,7 +2,9 @@
 
 Data root (read only, never written to except by a download): the ``root`` argument, else ``$REPTILE_DATA``, else
 ``~/.cache/reptile-companion/data``. It holds one folder per dataset: ``omniglot/`` and ``miniimagenet/``
-(the layout of the project's ``../shared/data``).
+(the layout of the project's ``../shared/data``). A download (Omniglot only) is staged outside it and moved in only
+once complete and checked, and is not tried into a folder that holds other things but no dataset folder (a wrong
+root): a loader that fails leaves the data root as it found it.
 
 Cache root (decoded arrays, safe to delete): the ``cache_dir`` argument, else ``$REPTILE_CACHE``, else
 ``$XDG_CACHE_HOME/reptile-companion/cache`` (``~/.cache/reptile-companion/cache``). It is separate from the data root

@@ -16,9 +16,8 @@ import argparse
 import time
 from typing import Any, Mapping
 
-import torch
-
 from . import results as R
+from . import seeding
 from .config import FEWSHOT_PRESETS, FewShotConfig, resolve
 from .core import MetaLearner
 from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
@@ -26,16 +25,21 @@ from .stats import mean_ci95
 from .train import train
 
 EXPERIMENT = "fewshot"
-EVAL_SEED_OFFSET = 10_000  # evaluation tasks come from a generator seeded apart from training
-CURVE_SEED_OFFSET = 20_000
 
 
-def load_splits(cfg: FewShotConfig, data_root=None, cache_dir=None):
-    """(training split, test split) of ``cfg.dataset`` as :class:`reptile.datasets.FewShotSplit`."""
+def split_seed(cfg: FewShotConfig, seed: int) -> int:
+    """The seed of Omniglot's character split for the run of ``seed``: the run's own seed, as the authors'
+    ``random.seed(args.seed)`` before ``split_dataset`` has it, unless the configuration fixes one."""
+    return seed if cfg.split_seed is None else cfg.split_seed
+
+
+def load_splits(cfg: FewShotConfig, seed: int = 0, data_root=None, cache_dir=None):
+    """(training split, test split) of ``cfg.dataset`` for the run of ``seed``, as
+    :class:`reptile.datasets.FewShotSplit`."""
     if cfg.dataset == "omniglot":
         from .omniglot import load_omniglot
 
-        data = load_omniglot(data_root, split_seed=cfg.split_seed, cache_dir=cache_dir)
+        data = load_omniglot(data_root, split_seed=split_seed(cfg, seed), cache_dir=cache_dir)
         return data.train, data.test
     from .miniimagenet import load_miniimagenet
 
@@ -45,9 +49,8 @@ def load_splits(cfg: FewShotConfig, data_root=None, cache_dir=None):
 
 def check_fits(cfg: FewShotConfig, train_split, test_split) -> None:
     """Shots, ways and batch sizes against the data, before any training starts."""
-    TaskSampler(train_split.images).check(cfg.n_way, cfg.train_shots, f"train_shots={cfg.train_shots}")
-    TaskSampler(test_split.images).check(cfg.n_way, cfg.shots + 1,
-                                         f"a {cfg.shots}-shot evaluation task (shots={cfg.shots} + 1 query)")
+    TaskSampler(train_split.images).check(cfg.n_way, cfg.train_shots, "train_shots")
+    TaskSampler(test_split.images).check(cfg.n_way, cfg.shots, "shots", queries=1)
 
 
 def _summary(accs: list[float]) -> dict[str, float]:
@@ -57,37 +60,44 @@ def _summary(accs: list[float]) -> dict[str, float]:
 
 def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
         checkpoint_dir=None, progress: bool = True, splits=None) -> dict[str, Any]:
-    """Meta-train and evaluate one cell for ``seed``; write and return the run's record."""
+    """Meta-train and evaluate one cell for ``seed``; write and return the run's record.
+
+    Every random draw comes from the run's streams (:mod:`reptile.seeding`): ``init`` for the weights, ``tasks`` for
+    the meta-training tasks, ``inner`` for their minibatch shuffles, ``curve`` and ``eval`` for the test-split tasks.
+    ``splits`` (training, test) may be passed to skip loading; they must be the split of this seed.
+    """
     seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
     started = time.perf_counter()
     env = R.environment(dev)
-    train_split, test_split = splits if splits is not None else load_splits(cfg, data_root, cache_dir)
+    train_split, test_split = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
     check_fits(cfg, train_split, test_split)
     train_sampler = TaskSampler(train_split.images.to(dev))
     test_sampler = TaskSampler(test_split.images.to(dev))
     net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(dev))
-    learner = MetaLearner(net.loss, net.init_params(seed, dev), cfg.meta, torch.Generator().manual_seed(seed))
+    learner = MetaLearner(net.loss, net.init_params(seeding.generator(seed, "init"), dev), cfg.meta,
+                          seeding.generator(seed, "inner"))
 
     def curve_eval(lr: MetaLearner) -> dict[str, float]:
-        g = torch.Generator().manual_seed(CURVE_SEED_OFFSET + seed + lr.iteration)
         accs = evaluate(lr, net, test_sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch,
-                        cfg.curve_tasks, g, dev)
+                        cfg.curve_tasks, seeding.generator(seed, "curve", lr.iteration), dev)
         return {"test_accuracy": sum(accs["non_transductive"]) / cfg.curve_tasks}
 
     ckpt_dir = R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
     trained = train(learner,
                     lambda g: [train_sampler.training_task(cfg.n_way, cfg.train_shots, g, dev)
                                for _ in range(cfg.meta.meta_batch)],
-                    torch.Generator().manual_seed(seed), cfg.meta.outer_iters, evaluate=curve_eval,
+                    seeding.generator(seed, "tasks"), cfg.meta.outer_iters, evaluate=curve_eval,
                     eval_every=cfg.curve_every, checkpoint=ckpt_dir / "meta.pt", checkpoint_every=cfg.checkpoint_every,
-                    label=f"{EXPERIMENT}/{cfg.name} seed {seed}", progress=progress)
+                    label=f"{EXPERIMENT}/{cfg.name} seed {seed}", progress=progress,
+                    run_config={"experiment": EXPERIMENT, "seed": seed, "config": cfg.to_dict()})
     t_eval = time.perf_counter()
     accs = evaluate(learner, net, test_sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks,
-                    torch.Generator().manual_seed(EVAL_SEED_OFFSET + seed), dev)
+                    seeding.generator(seed, "eval"), dev)
     eval_seconds = time.perf_counter() - t_eval
     record = R.make_record(
         EXPERIMENT, cfg, seed, env, started,
+        split_seed=split_seed(cfg, seed),
         parameters=param_count(learner.phi),
         train_seconds=round(trained["train_seconds"], 3),
         seconds_per_outer_iter=trained["train_seconds"] / cfg.meta.outer_iters,
@@ -110,13 +120,11 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     seeds = R.validate_seeds(seeds)
     R.resolve_device(device)
     missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
-    splits = None
-    if missing:
-        splits = load_splits(cfg, data_root, cache_dir)
-        check_fits(cfg, *splits)
+    if missing:  # every split has the same shape, so one check covers all seeds
+        check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
-                             lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress,
-                                           splits), results_dir, device, progress)
+                             lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress),
+                             results_dir, device, progress)
 
 
 def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
@@ -142,11 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     from .runner import parse_value
 
     overrides = {}
-    for item in a.set:
-        if "=" not in item:
-            parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k] = parse_value(v)
+    for item in a.set:  # values are converted to each field's type (or refused) by config.resolve
+        k, eq, v = item.partition("=")
+        k = k.strip()
+        if not eq or not k:
+            parser.error(f"--set takes KEY=VALUE (e.g. eval_tasks=2000 or meta.anneal=false), got {item!r}")
+        if k in overrides:
+            parser.error(f"--set {k}=... is given more than once; give each key once")
+        overrides[k] = parse_value(v.strip())
     try:
         runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root)
     except (ValueError, FileNotFoundError) as e:

@@ -32,7 +32,9 @@ import io
 import os
 import random
 import re
+import shutil
 import socket
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -43,8 +45,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .datasets import (DataCorruptError, DataNotFoundError, FewShotSplit, cache_key, cache_root, data_root,
-                       file_identity, load_cached_arrays, md5sum, try_save_cache, where_data_root)
+from .datasets import (DATA_ENV, DataCorruptError, DataNotFoundError, FewShotSplit, cache_key, cache_root,
+                       data_root, file_identity, load_cached_arrays, md5sum, try_save_cache, where_data_root)
 from .validate import is_int
 
 URL_BASE = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python"
@@ -274,24 +276,41 @@ def _fetch(url: str, folder: Path, filename: str) -> None:
 
 def download_omniglot(omniglot_dir: Path, sets: list[str], timeout: float = DOWNLOAD_TIMEOUT_S,
                       fetch: Callable[[str, Path, str], None] | None = None) -> None:
-    """Download the official zips of ``sets`` into ``omniglot_dir``. Each is fetched to a ``.part`` file, its content
-    checked, then renamed, so a failed download leaves nothing behind. Network waits are bounded by ``timeout``."""
+    """Download the official zips of ``sets`` into ``omniglot_dir``. They are fetched into a temporary folder
+    outside the data root and their content checked; only when every one passed is ``omniglot_dir`` created and are
+    they moved there, so a failed download (no internet, a wrong file, a wrong data root) writes nothing into the
+    data root. Network waits are bounded by ``timeout``."""
     fetch = fetch or _fetch
-    omniglot_dir.mkdir(parents=True, exist_ok=True)
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
-        for s in sets:
-            part = omniglot_dir / f".{s}.zip.part"
-            try:
-                fetch(f"{URL_BASE}/{s}.zip", omniglot_dir, part.name)
+        with tempfile.TemporaryDirectory(prefix="reptile-omniglot-download-") as staging:
+            stage = Path(staging)
+            for s in sets:
+                part = stage / f".{s}.zip.part"
+                fetch(f"{URL_BASE}/{s}.zip", stage, part.name)
                 list_zip(Source(s, "zip", part))
-                os.replace(part, omniglot_dir / f"{s}.zip")
-            finally:
-                if part.exists():
-                    part.unlink()
+            omniglot_dir.mkdir(parents=True, exist_ok=True)
+            for s in sets:  # copy (the temporary folder may be on another file system), then rename
+                part = omniglot_dir / f".{s}.zip.part"
+                try:
+                    shutil.copyfile(stage / f".{s}.zip.part", part)
+                    os.replace(part, omniglot_dir / f"{s}.zip")
+                finally:
+                    part.unlink(missing_ok=True)
     finally:
         socket.setdefaulttimeout(old)
+
+
+def _unrelated_entries(folder: Path) -> list[str]:
+    """What makes ``folder`` look like something other than a data root: its visible entries when it has some but
+    neither ``omniglot/`` nor ``miniimagenet/``. Empty for an empty or absent folder (a new data root) and for one
+    that holds a dataset folder."""
+    try:
+        names = sorted(e.name for e in folder.iterdir() if not e.name.startswith("."))
+    except OSError:
+        return []
+    return [] if not names or {"omniglot", "miniimagenet"} & set(names) else names
 
 
 def locate(root: str | os.PathLike | None, download: bool,
@@ -304,6 +323,19 @@ def locate(root: str | os.PathLike | None, download: bool,
     if not download:
         raise DataNotFoundError(_not_found_message(root, omniglot_dir, missing,
                                                    "download=False, so no download was tried."))
+    if omniglot_dir.parent.exists() and not omniglot_dir.parent.is_dir():
+        raise DataNotFoundError(_not_found_message(
+            root, omniglot_dir, missing,
+            f"no download was tried: the data root {omniglot_dir.parent} is a file, not a folder (a wrong root= or "
+            f"${DATA_ENV}?)."))
+    unrelated = _unrelated_entries(omniglot_dir.parent)
+    if unrelated:
+        raise DataNotFoundError(_not_found_message(
+            root, omniglot_dir, missing,
+            f"no download was tried: the data root {omniglot_dir.parent} holds other things "
+            f"({', '.join(unrelated[:3])}{', ...' if len(unrelated) > 3 else ''}) and no omniglot/ or miniimagenet/ "
+            f"folder, so it does not look like a data root (a wrong root= or ${DATA_ENV}?), and nothing is written "
+            f"into it. To download Omniglot there anyway, create the folder {omniglot_dir} first."))
     try:
         download_omniglot(omniglot_dir, missing, timeout=DOWNLOAD_TIMEOUT_S, fetch=fetch)
     except Exception as e:

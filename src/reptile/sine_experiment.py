@@ -15,16 +15,16 @@ from typing import Any, Mapping
 import torch
 
 from . import results as R
+from . import seeding
 from .config import SINE_PRESETS, SineConfig, resolve
 from .core import MetaLearner, finetune_losses
 from .sine import SineTasks, init_mlp, mlp, mse_loss_fn
 from .train import save_checkpoint, train
+from .validate import DivergedError
 
 EXPERIMENT = "sine"
 RECORD_STEPS = (0, 1, 32)  # the steps the paper's Figure 1 shows
 FIGURE_POINTS = 200  # x values on which Figure 1's curves are drawn
-EVAL_SEED_OFFSET = 10_000  # held-out tasks come from generators seeded apart from the training tasks
-CURVE_SEED_OFFSET = 20_000
 
 
 def _r(values) -> list[float]:
@@ -32,8 +32,7 @@ def _r(values) -> list[float]:
     return [float(f"{v:.6g}") for v in values]
 
 
-def _heldout(dist: SineTasks, n: int, shots: int, seed: int, device) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+def _heldout(dist: SineTasks, n: int, shots: int, g: torch.Generator, device) -> dict[str, torch.Tensor]:
     a, b = dist.sample(n, g)
     xs = dist.points(n, shots, g)
     grid = dist.grid().expand(n, -1)
@@ -76,8 +75,9 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
     env = R.environment(dev)  # before training: the commit and tree state of the code that runs
     dist = SineTasks(grid_points=cfg.grid_points)
     loss_fn = mse_loss_fn(cfg.activation)
-    heldout = _heldout(dist, cfg.eval_tasks, cfg.eval_shots, EVAL_SEED_OFFSET + seed, dev)
-    curve_tasks = _heldout(dist, cfg.curve_tasks, cfg.eval_shots, CURVE_SEED_OFFSET + seed, dev)
+    # every random draw comes from the run's streams (reptile.seeding); all methods of a seed share them
+    heldout = _heldout(dist, cfg.eval_tasks, cfg.eval_shots, seeding.generator(seed, "eval"), dev)
+    curve_tasks = _heldout(dist, cfg.curve_tasks, cfg.eval_shots, seeding.generator(seed, "curve"), dev)
     ckpt_dir = R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}"
 
     def sample_tasks(g: torch.Generator, n: int):
@@ -90,13 +90,20 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
 
     methods: dict[str, Any] = {}
     for name, mc in cfg.methods.items():
-        learner = MetaLearner(loss_fn, init_mlp(cfg.hidden, seed, device=dev), mc,
-                              torch.Generator().manual_seed(seed))
-        trained = train(learner, lambda g: sample_tasks(g, mc.meta_batch), torch.Generator().manual_seed(seed),
+        learner = MetaLearner(loss_fn, init_mlp(cfg.hidden, seeding.stream_seed(seed, "init"), device=dev), mc,
+                              seeding.generator(seed, "inner"))
+        label = f"sine/{cfg.name} seed {seed} {name}"
+        trained = train(learner, lambda g: sample_tasks(g, mc.meta_batch), seeding.generator(seed, "tasks"),
                         mc.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                         checkpoint=ckpt_dir / f"{name}.pt", checkpoint_every=cfg.checkpoint_every,
-                        label=f"sine/{cfg.name} seed {seed} {name}", progress=progress)
+                        label=label, progress=progress,
+                        run_config={"experiment": EXPERIMENT, "seed": seed, "config": cfg.to_dict(), "method": name})
         losses = _finetune(loss_fn, learner.phi, heldout, cfg.eval_iters, cfg.eval_lr)
+        if not bool(torch.isfinite(losses).all()):
+            bad = int((~torch.isfinite(losses)).any(1).sum())
+            raise DivergedError(f"{label}: fine-tuning diverged (NaN or inf test error) on {bad} of {len(losses)} "
+                                f"held-out tasks; no result is written. Lower the fine-tuning step (eval_lr, now "
+                                f"{cfg.eval_lr})")
         methods[name] = {
             "train_seconds": round(trained["train_seconds"], 3),
             "seconds_per_outer_iter": trained["train_seconds"] / mc.outer_iters,
