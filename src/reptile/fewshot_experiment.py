@@ -23,6 +23,7 @@ from .core import MetaLearner
 from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
 from .stats import mean_ci95
 from .train import train
+from .validate import DivergedError
 
 EXPERIMENT = "fewshot"
 
@@ -68,6 +69,7 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     """
     seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
+    seeding.deterministic(dev)
     started = time.perf_counter()
     env = R.environment(dev)
     train_split, test_split = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides[k] = parse_value(v.strip())
     try:
         runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, DivergedError) as e:
         parser.exit(2, f"error: {e}\n")
     for r in runs:
         ev = r["eval"]

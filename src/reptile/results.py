@@ -359,18 +359,40 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+SOURCE_MANIFEST = "SOURCE.json"  # in a source tree exported without .git: {"commit": sha, "files": {path: sha256}}
+
+
 def git_commit() -> dict[str, Any]:
+    """The commit the code comes from and whether ``src/`` differs from it. In a git checkout, git says; in a tree
+    exported with :func:`write_source_manifest` (no ``.git``, e.g. copied to a GPU machine), the manifest names the
+    commit and every ``src/`` file is checked against the hash it records."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
 
     try:
         head = git("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return {"commit": None, "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=normal", "--", "src")
-        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        if head.returncode == 0:
+            dirty = git("status", "--porcelain", "--untracked-files=normal", "--", "src")
+            return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        pass
+    manifest = REPO_ROOT / SOURCE_MANIFEST
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        return {"commit": m["commit"], "dirty": _source_hashes() != m["files"]}
+    return {"commit": None, "dirty": None}
+
+
+def _source_hashes() -> dict[str, str]:
+    return {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((REPO_ROOT / "src").rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def write_source_manifest(commit: str) -> Path:
+    """Record ``commit`` and the hash of every ``src/`` file in an exported tree (see :func:`git_commit`)."""
+    path = REPO_ROOT / SOURCE_MANIFEST
+    atomic_write_bytes(path, json.dumps({"commit": commit, "files": _source_hashes()}, indent=1).encode())
+    return path
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -44,3 +44,11 @@ def stream_seed(seed: int, stream: str, *key: int) -> int:
 def generator(seed: int, stream: str, *key: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A fresh ``torch.Generator`` for ``stream`` of the run of ``seed`` (see :func:`stream_seed`)."""
     return torch.Generator(device=device).manual_seed(stream_seed(seed, stream, *key))
+
+
+def deterministic(device: torch.device) -> None:
+    """Make a run on ``device`` repeatable: on CUDA, cuDNN picks deterministic convolution algorithms (and no
+    benchmarking, which may pick different ones from run to run). The CPU needs nothing."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False

@@ -71,6 +71,7 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
     """Train and evaluate every method of ``cfg`` for ``seed``; write and return the run's record."""
     seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
+    seeding.deterministic(dev)
     started = time.perf_counter()
     env = R.environment(dev)  # before training: the commit and tree state of the code that runs
     dist = SineTasks(grid_points=cfg.grid_points)
