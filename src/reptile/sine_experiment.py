@@ -17,7 +17,9 @@ import torch
 from . import results as R
 from . import seeding
 from .config import SINE_PRESETS, SineConfig, resolve
-from .core import MetaLearner, finetune_losses
+from . import params as P
+from .core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
+from .optim import SGD
 from .sine import SineTasks, init_mlp, mlp, mse_loss_fn
 from .train import save_checkpoint, train
 from .validate import DivergedError
@@ -66,6 +68,33 @@ def _figure_predictions(cfg: SineConfig, loss_fn, phi, h, dist: SineTasks) -> li
     return out
 
 
+def jacobian_alignment(loss_fn, phi, tasks: list, mc, generator: torch.Generator) -> dict[str, float]:
+    """What the Jacobian of the inner loop does to the mean meta-gradient at ``phi``.
+
+    First-order MAML's meta-gradient is ``L'_q(W)``; MAML's is ``J^T L'_q(W)`` with ``J = dW/dphi`` (the only
+    difference, see ``tests/test_fomaml_jacobian.py``). Over ``tasks``, with ``mc``'s inner loop (plain SGD,
+    ``inner_iters`` steps), this returns the cosine between the two mean gradients, ``fo_maml_cosine``, and the
+    cosine of each with the joint-training gradient ``AvgGrad = E[L'_q(phi)]`` (``fo_avggrad_cosine``,
+    ``maml_avggrad_cosine``): a positive value means that the method's step also lowers the error before adaptation.
+    """
+    opt = SGD(mc.inner_lr)
+    fo, maml, avg = [], [], []
+    state = generator.get_state()
+    for task in tasks:
+        w, _ = inner_loop(loss_fn, phi, task, opt, {}, mc.inner_iters, mc.inner_batch, generator)
+        fo.append(fomaml_gradient(loss_fn, w, task))
+        avg.append(joint_gradient(loss_fn, phi, task))
+    generator.set_state(state)  # MAML's inner loop sees the same minibatches
+    for task in tasks:
+        maml.append(maml_gradient(loss_fn, phi, task, opt, {}, mc.inner_iters, mc.inner_batch, generator)[0])
+    f, m, a = P.mean(fo), P.mean(maml), P.mean(avg)
+
+    def cos(x, y) -> float:
+        return _r([float(P.dot(x, y) / (P.dot(x, x).sqrt() * P.dot(y, y).sqrt()))])[0]
+
+    return {"fo_maml_cosine": cos(f, m), "fo_avggrad_cosine": cos(f, a), "maml_avggrad_cosine": cos(m, a)}
+
+
 def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, checkpoint_dir=None,
         progress: bool = True) -> dict[str, Any]:
     """Train and evaluate every method of ``cfg`` for ``seed``; write and return the run's record."""
@@ -85,9 +114,15 @@ def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, chec
         a, b = dist.sample(n, g)
         return [dist.training_task(a[i], b[i], device=dev) for i in range(n)]
 
+    curve_train_tasks = [dist.training_task(a, b, device=dev) for a, b in zip(curve_tasks["a"], curve_tasks["b"])]
+
     def curve_eval(learner: MetaLearner) -> dict[str, float]:
         losses = _finetune(loss_fn, learner.phi, curve_tasks, cfg.eval_iters, cfg.eval_lr)
-        return {f"mse_step{s}": _r([losses[:, s].mean()])[0] for s in RECORD_STEPS if s <= cfg.eval_iters}
+        out = {f"mse_step{s}": _r([losses[:, s].mean()])[0] for s in RECORD_STEPS if s <= cfg.eval_iters}
+        if learner.config.inner_optimizer == "sgd":
+            out.update(jacobian_alignment(loss_fn, learner.phi, curve_train_tasks, learner.config,
+                                          seeding.generator(seed, "curve", 1)))
+        return out
 
     methods: dict[str, Any] = {}
     for name, mc in cfg.methods.items():
