@@ -294,13 +294,14 @@ def check_writable(folder: Path, what: str, fix: str) -> None:
 
 def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, compute: Callable[[int], Any],
                     results_dir=None, device: str = "auto", progress: bool = True,
-                    checkpoint_dir=None) -> list[dict[str, Any]]:
+                    checkpoint_dir=None, checkpoints: bool = True) -> list[dict[str, Any]]:
     """The compute-or-load step every chapter shares.
 
     Before any work: validates ``seeds``, ``recompute`` (a bool, or the string ``"true"``/``"false"``) and
     ``device``; reads the stored files it will return (a damaged one, or one written with another configuration,
     stops here, not after hours of training); and, when something is to be computed, checks that the results folder
-    and the checkpoint root can be written. Then calls ``compute(seed)`` (which writes the run's file) for each seed
+    and (for an experiment that keeps ``checkpoints``) the checkpoint root, ``checkpoint_root(checkpoint_dir)``, can
+    be written. Then calls ``compute(seed)`` (which writes the run's file) for each seed
     that is not stored yet, or for all of them with ``recompute``, and returns every seed stored for
     ``config.name``, refusing files written with another configuration (a different ``config.digest()``).
     """
@@ -315,8 +316,9 @@ def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, co
     if todo:
         check_writable(run_path(experiment, config.name, todo[0], results_dir).parent, "results",
                        "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can write.")
-        check_writable(checkpoint_root(checkpoint_dir), "checkpoint",
-                       "Set $REPTILE_CHECKPOINTS (or pass checkpoint_dir=...) to a folder you can write.")
+        if checkpoints:
+            check_writable(checkpoint_root(checkpoint_dir), "checkpoint",
+                           "Set $REPTILE_CHECKPOINTS (or pass checkpoint_dir=...) to a folder you can write.")
     for seed in todo:
         path = run_path(experiment, config.name, seed, results_dir)
         if progress:
@@ -366,6 +368,11 @@ def git_commit() -> dict[str, Any]:
     """The commit the code comes from and whether ``src/`` differs from it. In a git checkout, git says; in a tree
     exported with :func:`write_source_manifest` (no ``.git``, e.g. copied to a GPU machine), the manifest names the
     commit and every ``src/`` file is checked against the hash it records."""
+    manifest = REPO_ROOT / SOURCE_MANIFEST  # an exported tree: it may sit inside another repository's work tree
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        return {"commit": m["commit"], "dirty": _source_hashes() != m["files"]}
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
 
@@ -376,10 +383,6 @@ def git_commit() -> dict[str, Any]:
             return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         pass
-    manifest = REPO_ROOT / SOURCE_MANIFEST
-    if manifest.is_file():
-        m = json.loads(manifest.read_text())
-        return {"commit": m["commit"], "dirty": _source_hashes() != m["files"]}
     return {"commit": None, "dirty": None}
 
 
