@@ -19,7 +19,7 @@ book: $(STAMP)  ## build the Jupyter Book (warnings are errors)
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)  ## the whole suite: unit tests, the book build + browser check, nbval over every notebook
-	$(BIN)/python -m pytest tests book --nbval --nbval-current-env --sanitize-with book/nbval-sanitize.cfg
+	$(BIN)/python -m pytest --nbval  # testpaths, nbval's options: pyproject.toml and conftest.py
 
 notebooks: $(STAMP)  ## re-execute the chapters in place so their stored outputs match the committed results
 	$(BIN)/python -m reptile.runner refresh book/*.ipynb

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -35,10 +36,47 @@ def browser() -> str:
     pytest.skip("no chromium here: install it (apt-get install chromium) to run the rendered-page check")
 
 
+# The pages must render from the built folder alone, as a downloaded copy would: every host name fails to resolve and
+# every request that would leave the machine goes to a closed port, so nothing is fetched from a CDN.
+OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+           "--proxy-bypass-list=<-loopback>"]
+
+
 def chromium(*args: str) -> subprocess.CompletedProcess:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-             "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000"]
+             "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000", *OFFLINE]
     return subprocess.run([browser(), *flags, *args], capture_output=True, text=True, timeout=180)
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees: everything outside scripts, styles and code (where a literal `\\(` is legitimate)."""
+
+    SKIP = {"script", "style", "noscript", "template", "code", "pre", "textarea", "math"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.chunks: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        if not self.SKIP.intersection(self.stack):
+            self.chunks.append(data)
+
+    @classmethod
+    def of(cls, html: str) -> str:
+        parser = cls()
+        parser.feed(html)
+        return " ".join(parser.chunks)
 
 
 @pytest.mark.parametrize("page", ["intro", "sine", "reproducing", "status"])
@@ -66,3 +104,38 @@ def test_sine_chapter_renders_with_its_figures(built_book, tmp_path):
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "sine.png")
+
+
+def test_mathjax_is_served_from_the_book(built_book):
+    """MathJax comes from _static/ in the built folder; no page loads it (or anything else MathJax) from the web."""
+    pages = sorted(built_book.glob("*.html"))
+    assert pages
+    for page in pages:
+        html = page.read_text()
+        remote = re.findall(r'https?://[^"\'\s>]*mathjax[^"\'\s>]*', html, flags=re.I)
+        assert not remote, f"{page.name} loads MathJax from the web: {remote}"
+    sources = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', (built_book / "sine.html").read_text(), re.I)
+    assert sources == ["_static/mathjax/tex-chtml.js"], sources
+    assert (built_book / sources[0]).stat().st_size > 100_000
+    assert (built_book / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax's fonts are shipped too"
+
+
+@pytest.mark.parametrize("page", ["sine", "fewshot"])
+def test_equations_render_offline(built_book, page):
+    """In a browser with no network, MathJax typesets every equation and no raw TeX is left on the page."""
+    path = built_book / f"{page}.html"
+    html = path.read_text()
+    n_math = len(re.findall(r'<(?:span|div) class="math notranslate nohighlight"', html))
+    assert n_math >= 5, f"{page}.html should have equations"
+    dom = chromium("--dump-dom", path.as_uri()).stdout
+    assert "</html>" in dom, "chromium returned no page"
+    text = VisibleText.of(dom)
+    raw = [m.group(0) for m in re.finditer(r".{0,30}(?:\\\(|\\\[|\$\$).{0,30}", text)]
+    assert not raw, f"raw TeX visible on {page}.html (MathJax did not run): {raw[:5]}"
+    rendered = len(re.findall(r"<mjx-container\b", dom))
+    assert rendered >= n_math, f"MathJax rendered {rendered} of the {n_math} equations on {page}.html"
+    keep = os.environ.get("REPTILE_SCREENSHOTS")
+    if keep:
+        shot = Path(keep) / f"{page}-math.png"
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        chromium(f"--screenshot={shot}", "--window-size=1280,1400", path.as_uri())

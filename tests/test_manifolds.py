@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reptile import manifolds as M
+from reptile.artifacts import manifolds as MA
 from reptile.core import MetaConfig, MetaLearner
 
 matplotlib.use("Agg")
@@ -191,17 +192,17 @@ def test_figures_and_tables_rebuild_from_the_record(ci_runs):
     import matplotlib.pyplot as plt
 
     runs, _ = ci_runs
-    for fig in (M.figure2(runs), M.convergence_figure(runs), M.fixed_point_figure(runs)):
+    for fig in (MA.figure2(runs), MA.convergence_figure(runs), MA.fixed_point_figure(runs)):
         assert len(fig.axes) >= 1
         plt.close(fig)
-    kt = M.k_table(runs)
+    kt = MA.k_table(runs)
     assert list(kt.loc["lines"].index) == ["1", "5", "20", "∞ (exact W*)"]
     assert kt.loc[("lines", "1"), "‖φ_k − φ_L‖"] == "< 1e-06"
-    dt = M.distance_table(runs)
+    dt = MA.distance_table(runs)
     assert dt.loc[("circles", "batched Reptile (Alg. 2), exact W*"), "‖φ − φ_D‖"] == "< 1e-06"
-    nums = M.key_numbers(runs)
+    nums = MA.key_numbers(runs)
     assert nums["batched_worst"] == "< 1e-06" and float(nums["lines_gap"]) > GAP_MARGIN
-    assert "manifolds/ci: 1 seed(s) [0]" in M.run_summary(runs)
+    assert "manifolds/ci: 1 seed(s) [0]" in MA.run_summary(runs)
 
 
 def test_config_round_trips_through_its_dict():

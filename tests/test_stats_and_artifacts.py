@@ -1,9 +1,16 @@
 import math
 
+import matplotlib
+import pandas as pd
 import pytest
 
-from reptile.artifacts import coverage_table, sine_mse_stats
+from reptile.artifacts.common import pm_label, seed_spread
+from reptile.artifacts.fewshot import fewshot_table
+from reptile.artifacts.sine import METHOD_COLORS, METHOD_LABELS, sine_mse_stats, sine_table
+from reptile.artifacts.status import coverage_table
 from reptile.stats import mean_ci95, std, t975
+
+matplotlib.use("Agg")
 
 
 def test_mean_ci95_by_hand():
@@ -18,9 +25,16 @@ def test_mean_ci95_by_hand():
         t975(0)
 
 
-def _record(seed, values):
+def test_pm_label_says_std_over_seeds_or_the_interval_over_tasks():
+    assert pm_label(3) == "std over 3 seeds"
+    assert pm_label(1) == "95% interval over tasks, 1 seed"
+    assert seed_spread([1.0, 2.0, 6.0], 0.5) == (3.0, pytest.approx(math.sqrt(7)), "std over 3 seeds")
+    assert seed_spread([4.0], 0.5) == (4.0, 0.5, "95% interval over tasks, 1 seed")
+
+
+def _record(seed, values, methods=("reptile",)):
     return {"seed": seed, "experiment": "sine", "name": "x",
-            "methods": {"reptile": {"eval": {"mse_tasks": {"0": values, "1": values, "32": values}}}}}
+            "methods": {m: {"eval": {"mse_tasks": {"0": values, "1": values, "32": values}}} for m in methods}}
 
 
 def test_sine_stats_pool_seeds_and_tasks():
@@ -28,8 +42,39 @@ def test_sine_stats_pool_seeds_and_tasks():
     st = sine_mse_stats(runs, steps=(32,)).iloc[0]
     assert st["mse"] == pytest.approx(3.0) and st["median"] == pytest.approx(2.5)
     assert st["tasks"] == 4 and st["seeds"] == 2
+    assert st["seed_mean"] == pytest.approx(3.0)
     assert st["seed_std"] == pytest.approx(std([1.5, 4.5]))
     assert st["ci95"] == pytest.approx(mean_ci95([1.0, 2.0, 3.0, 6.0])[1])
+
+
+def test_sine_table_with_three_seeds_is_mean_and_std_over_seeds():
+    # per-seed means 1.5, 4.5 and 3.0 (tasks of unequal number: the mean over seeds is not the pooled mean)
+    runs = [_record(0, [1.0, 2.0]), _record(1, [3.0, 6.0]), _record(2, [2.0, 3.0, 4.0])]
+    sd = math.sqrt(((1.5 - 3.0) ** 2 + (4.5 - 3.0) ** 2 + (3.0 - 3.0) ** 2) / 2)  # = 1.5, by hand
+    t = sine_table(runs, steps=(0, 32))
+    assert t.loc["Reptile", "MSE after 32 steps"] == f"3.000 ± {sd:.3f}" == "3.000 ± 1.500"
+    assert t.loc["Reptile", "± is"] == "std over 3 seeds"
+    assert t.loc["Reptile", "median after 32"] == "3.000"
+    assert t.index.name == "7 tasks, 3 seeds"
+
+
+def test_sine_table_with_one_seed_is_the_95_interval_over_tasks():
+    values = [1.0, 2.0, 4.0]
+    t = sine_table([_record(0, values)], steps=(1,))
+    half = 4.303 * std(values) / math.sqrt(3)  # Student's t with 2 degrees of freedom
+    assert t.loc["Reptile", "MSE after 1 step"] == f"2.333 ± {half:.3f}"
+    assert t.loc["Reptile", "± is"] == "95% interval over tasks, 1 seed"
+    assert t.index.name == "3 tasks, 1 seed"
+
+
+def test_sine_shows_whatever_methods_a_run_holds_in_a_fixed_order():
+    assert METHOD_LABELS["fomaml_k1"] == "First-order MAML (k = 1)"
+    assert METHOD_COLORS["fomaml_k1"] not in {c for m, c in METHOD_COLORS.items() if m != "fomaml_k1"}
+    stored = ("joint", "fomaml_k1", "reptile", "fomaml", "maml")
+    t = sine_table([_record(0, [1.0, 2.0], stored), _record(1, [1.0, 3.0], stored)], steps=(0,))
+    assert list(t.index) == ["Reptile", "MAML", "First-order MAML", "First-order MAML (k = 1)", "Joint training"]
+    t = sine_table([_record(0, [1.0, 2.0], ("joint", "fomaml_k1"))], steps=(0,))
+    assert list(t.index) == ["First-order MAML (k = 1)", "Joint training"]
 
 
 def test_coverage_marks_what_is_not_run():
@@ -46,19 +91,62 @@ def _fewshot_run(name, seed, nt, tr, budget="reduced"):
 
 
 def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
-    from reptile.artifacts import fewshot_table
-
     runs = {"reduced-omniglot-1shot-5way": [_fewshot_run("reduced-omniglot-1shot-5way", s, a, b)
                                             for s, a, b in ((0, 0.90, 0.95), (1, 0.92, 0.97))],
             "reduced-omniglot-1shot-5way-transductive": [_fewshot_run("x", 0, 0.5, 0.96)]}
     t = fewshot_table(2, runs, budget="reduced")
     ours = ("Reptile", "this companion, reduced budget")
     assert t.loc[ours, "1-shot 5-way"] == f"91.00 ± {std([90.0, 92.0]):.2f}"  # mean ± std over seeds
+    assert t.loc[ours, "± is"] == "std over 2 seeds"
     assert t.loc[("Reptile + Transduction", "this companion, reduced budget"), "1-shot 5-way"] == "96.00 ± 2.00"
     assert t.loc[ours, "5-shot 5-way"] == "not yet run"
     assert t.loc[("Reptile", "paper"), "1-shot 5-way"] == "95.32 ± 0.05"
     paper_budget = fewshot_table(2, runs, budget="paper")  # reduced runs never fill the paper-protocol rows
     assert paper_budget.loc[("Reptile", "this companion"), "1-shot 5-way"] == "not yet run"
+    assert paper_budget.loc[("Reptile", "this companion"), "± is"] == "-"
     assert fewshot_table(1, {}).loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
     with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
         fewshot_table(3, {})
+
+
+def test_fewshot_tables_say_what_each_plus_minus_is():
+    accs = (0.90, 0.93, 0.96)
+    runs = {"reduced-omniglot-1shot-5way": [_fewshot_run("a", s, a, a) for s, a in enumerate(accs)],
+            "reduced-omniglot-1shot-5way-transductive": [_fewshot_run("b", 0, 0.5, 0.96)],
+            "reduced-omniglot-5shot-5way": [_fewshot_run("c", 0, 0.98, 0.99)]}
+    t = fewshot_table(2, runs, budget="reduced")
+    paper_rows = [i for i in t.index if i[1] == "paper"]
+    assert paper_rows and all(t.loc[i, "± is"] == "std over 3 seeds" for i in paper_rows)
+    # Reptile: 3 seeds in 1-shot, 1 seed in 5-shot: each cell says its own
+    sd = math.sqrt(((90 - 93) ** 2 + (93 - 93) ** 2 + (96 - 93) ** 2) / 2)  # = 3, by hand
+    ours = ("Reptile", "this companion, reduced budget")
+    assert t.loc[ours, "1-shot 5-way"] == f"93.00 ± {sd:.2f} (std over 3 seeds)" == "93.00 ± 3.00 (std over 3 seeds)"
+    assert t.loc[ours, "5-shot 5-way"] == "98.00 ± 1.00 (95% interval over tasks, 1 seed)"
+    assert t.loc[ours, "± is"] == "per cell"
+    # Reptile + Transduction: one seed in each filled cell, said once for the row
+    tr = ("Reptile + Transduction", "this companion, reduced budget")
+    assert t.loc[tr, "1-shot 5-way"] == "96.00 ± 2.00" and t.loc[tr, "5-shot 5-way"] == "99.00 ± 2.00"
+    assert t.loc[tr, "± is"] == "95% interval over tasks, 1 seed"
+    with pd.option_context("display.max_columns", 20):  # a notebook's text repr, the one nbval compares
+        text = repr(t)
+    assert "(std over 3 seeds)" in text and "(95% interval over tasks, 1 seed)" in text
+    assert "..." not in text  # no label cut short
+
+
+def test_only_the_artifacts_package_draws():
+    """Computation and presentation live apart: no module outside ``reptile.artifacts`` imports matplotlib or
+    pandas."""
+    import ast
+    from pathlib import Path
+
+    import reptile
+
+    root = Path(reptile.__file__).parent
+    offenders = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("matplotlib", "pandas")]
+    assert offenders == []
+    assert (root / "artifacts" / "__init__.py").exists() and not (root / "artifacts.py").exists()

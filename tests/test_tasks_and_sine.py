@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from reptile.artifacts import zero_function_mse
+from reptile.artifacts.sine import zero_function_mse
 from reptile.sine import SineTasks, init_mlp, mlp, mse_loss_fn
 from reptile.tasks import Task, minibatch_indices
 

@@ -17,6 +17,7 @@ from torch.func import grad
 
 from reptile import results as R
 from reptile import taylor as T
+from reptile.artifacts import taylor as TA
 
 # Named tolerances
 SLOPE_RANGE = (1.8, 2.2)  # log-log slope of an O(alpha^2) error
@@ -253,20 +254,28 @@ def test_bad_input_raises_before_any_work(tmp_store, kwargs, message):
 
 def test_figures_tables_and_key_numbers(ci_record):
     runs = [ci_record]
-    for fig_fn in (T.figure_errors, T.figure_expectation, T.figure_k_steps):
+    for fig_fn in (TA.figure_errors, TA.figure_expectation, TA.figure_k_steps):
         assert isinstance(fig_fn(runs), Figure)
-    for table_fn in (T.slopes_table, T.expectation_table, T.identity_table, T.k_step_table, T.k_step_slopes):
+    for table_fn in (TA.slopes_table, TA.expectation_table, TA.identity_table, TA.k_step_table, TA.k_step_slopes):
         df = table_fn(runs)
         assert isinstance(df, pd.DataFrame) and not df.empty
-    assert list(T.slopes_table(runs).columns[:3]) == ["Reptile", "MAML", "First-order MAML"]
-    numbers = T.key_numbers(runs)
+    assert list(TA.slopes_table(runs).columns[:3]) == ["Reptile", "MAML", "First-order MAML"]
+    numbers = TA.key_numbers(runs)
     assert all(isinstance(v, str) for v in numbers.values())
     assert 1.8 <= float(numbers["slope_min"]) <= float(numbers["slope_max"]) <= 2.2
     with pytest.raises(ValueError, match="not among the stored seeds"):
-        T.key_numbers(runs, seed=5)
+        TA.key_numbers(runs, seed=5)
     with pytest.raises(ValueError, match="no runs"):
-        T.slopes_table([])
+        TA.slopes_table([])
     matplotlib.pyplot.close("all")
+
+
+def test_expectation_table_says_its_plus_minus_is_a_standard_error(ci_record):
+    t = TA.expectation_table([ci_record])
+    assert t.index.name.endswith("draws (± is a Monte Carlo s.e.)")
+    assert all("± s.e." in row for row in t.index if any("±" in v for v in t.loc[row]))
+    with pd.option_context("display.max_columns", 20):  # a notebook's text repr, the one nbval compares
+        assert "(± is a Monte Carlo s.e.)" in repr(t) and "± s.e., α" in repr(t)
 
 
 def test_committed_default_result_shows_section_4_1():

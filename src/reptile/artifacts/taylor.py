@@ -1,0 +1,288 @@
+"""Section 4.1: the taylor chapter's figures and tables, rebuilt from stored runs of :mod:`reptile.taylor` without
+recomputing anything: the errors of the leading-order expansion against alpha, Equations 15-17 by Monte Carlo, the
+AvgGradInner identity and the k-step coefficients."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import results as R
+from ..taylor import METHODS
+
+METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML"}
+METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple"}
+
+
+def _mid(alphas: Sequence[float], near: float = 1e-2) -> int:
+    """Index of the alpha nearest ``near`` (log scale)."""
+    return int(np.argmin(np.abs(np.log(np.asarray(alphas)) - math.log(near))))
+
+
+def _short(m: str) -> str:
+    return "FOMAML" if m == "fomaml" else METHOD_LABELS[m]
+
+
+def _paper_form(c_grad: int, c_inner: int) -> str:
+    g = "AvgGrad" if c_grad == 1 else f"{c_grad} AvgGrad"
+    if c_inner == 0:
+        return g
+    return f"{g} - {'' if c_inner == 1 else c_inner}α AvgGradInner"
+
+
+def run_summary(runs: Sequence[dict], seed: int | None = None) -> str:
+    """One line on what the chapter's numbers rest on."""
+    r = R.pick_run(runs, seed)
+    c = r["config"]
+    return (f"taylor/{r['name']} seed {r['seed']} ({len(runs)} seed(s) stored): {c['n_alphas']} step sizes in "
+            f"[{c['alpha_min']:g}, {c['alpha_max']:g}], {c['mc_samples']:,} draws for Eqs 15-17, "
+            f"{c['k_samples']:,} draws for k = 1..{c['k_max']}, minibatches of {c['batch']}, float64")
+
+
+def figure_errors(runs: Sequence[dict], seed: int | None = None):
+    """Log-log: ``||exact - leading order||`` against alpha for Reptile (Eq 9 vs 10), MAML (Eq 11 vs 13) and
+    first-order MAML (Eq 14), one panel per model, with the size of MAML's first-order term and an ``alpha^2``
+    guide."""
+    r = R.pick_run(runs, seed)
+    ev = r["exact_vs_leading"]
+    alphas = np.asarray(ev["alphas"])
+    fig, axes = plt.subplots(1, len(ev["models"]), figsize=(10, 3.9))
+    for ax, d in zip(np.atleast_1d(axes), ev["models"].values()):
+        for m, style, ms in zip(METHODS, ("-o", "-s", "--^"), (8, 4, 4)):  # Reptile's errors equal FOMAML's (k = 2)
+            ax.plot(alphas, d["errors"][m], style, color=METHOD_COLORS[m], ms=ms, mfc="none" if ms == 8 else None,
+                    label=f"{METHOD_LABELS[m]} (slope {d['slopes'][m]:.2f})")
+        ax.plot(alphas, d["first_order_term"], ":", color="gray", label=r"MAML's $\alpha$ term (slope 1)")
+        guide = 0.3 * d["errors"]["fomaml"][0] * (alphas / alphas[0]) ** 2
+        ax.plot(alphas, guide, color="black", lw=0.8, alpha=0.5, label=r"$\propto \alpha^2$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"step size $\alpha$")
+        ax.set_title(d["label"], fontsize=10)
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("||exact - leading order||")
+    fig.tight_layout()
+    return fig
+
+
+def slopes_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """Fitted log-log slopes of ``||exact - leading order||`` (expected: 2), per model and method, and the relative
+    difference between Eq 11 (Hessian-vector products) and automatic differentiation through the SGD step."""
+    r = R.pick_run(runs, seed)
+    rows = {}
+    for d in r["exact_vs_leading"]["models"].values():
+        row = {METHOD_LABELS[m]: f"{d['slopes'][m]:.3f}" for m in METHODS}
+        row["parameters"] = str(d["n_params"])
+        row["Eq 11 vs autograd"] = f"{d['maml_autograd_rel_diff']:.0e}"
+        rows[d["label"]] = row
+    df = pd.DataFrame(rows).T
+    df.index.name = "slope of log error on log alpha"
+    return df
+
+
+def expectation_table(runs: Sequence[dict], seed: int | None = None, near_alpha: float = 1e-2) -> pd.DataFrame:
+    """Equations 15-17, one column per method: the paper's form; the coefficients fitted freely (no formula assumed)
+    at the smallest alpha and their limit alpha -> 0, ± standard errors; at the alpha nearest ``near_alpha``, the
+    residual ``||E[g] - paper||`` ± standard error beside the size of the ``alpha AvgGradInner`` term and the
+    standard error a plain Monte Carlo estimate of E[g] would have; the residual's log-log slope. Every ± is a
+    Monte Carlo standard error (of a fit: the spread of the fits on ``se_groups`` groups of draws; of the residual:
+    the spread of the draws along it), and the rows and the index say so."""
+    r = R.pick_run(runs, seed)
+    e = r["expectation"]
+    i = _mid(e["alphas"], near_alpha)
+    a0, al = e["alphas"][0], e["alphas"][i]
+    cols = {}
+    for m in METHODS:
+        o = e["methods"][m]
+        f0, lim = o["fit"][0], o["fit_limit"]
+        cols[METHOD_LABELS[m]] = {
+            "paper (Eqs 15-17)": _paper_form(*o["paper"]),
+            f"fitted AvgGrad coefficient ± s.e., α={a0:g}": f"{f0['c_grad']:.4f} ± {f0['c_grad_se']:.0e}",
+            f"fitted AvgGradInner coefficient ± s.e., α={a0:g}": f"{f0['c_inner']:.3f} ± {f0['c_inner_se']:.0e}",
+            "fitted AvgGradInner coefficient ± s.e., α → 0": f"{lim['c_inner']:.5f} ± {lim['c_inner_se']:.0e}",
+            f"||E[g] - paper|| ± s.e., α={al:.3g}": f"{o['residual_norm'][i]:.2e} ± {o['residual_se'][i]:.0e}",
+            f"||c α AvgGradInner||, α={al:.3g}": f"{o['inner_term_norm'][i]:.2e}",
+            f"plain Monte Carlo s.e. of E[g], α={al:.3g}": f"{o['naive_se'][i]:.2e}",
+            "slope of log residual on log α": f"{o['slope']:.2f}",
+        }
+    df = pd.DataFrame(cols)
+    df.index.name = f"{e['n_samples']:,} draws (± is a Monte Carlo s.e.)"
+    return df
+
+
+def figure_expectation(runs: Sequence[dict], seed: int | None = None):
+    """Left: ``||E[g] - (Eq 15/16/17)||`` against alpha with Monte Carlo standard errors, beside the size of the
+    ``alpha AvgGradInner`` term (dotted, slope 1). Right: the coefficient of AvgGradInner fitted freely at each
+    alpha, with standard errors, against the paper's 1 (Reptile, first-order MAML) and 2 (MAML)."""
+    r = R.pick_run(runs, seed)
+    e = r["expectation"]
+    alphas = np.asarray(e["alphas"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.9))
+    shifts = {"reptile": 0.93, "maml": 1.0, "fomaml": 1.07}  # spread the markers so that error bars do not overlap
+    for m in METHODS:
+        o = e["methods"][m]
+        ax1.errorbar(alphas * shifts[m], o["residual_norm"], yerr=o["residual_se"], fmt="o-", ms=3.5, capsize=2,
+                     color=METHOD_COLORS[m], label=f"{METHOD_LABELS[m]} (slope {o['slope']:.2f})")
+        ax1.plot(alphas, o["inner_term_norm"], ":", color=METHOD_COLORS[m], lw=1.2)
+        ci = [f["c_inner"] for f in o["fit"]]
+        se = [f["c_inner_se"] for f in o["fit"]]
+        ax2.errorbar(alphas * shifts[m], ci, yerr=se, fmt="o", ms=3.5, capsize=2, color=METHOD_COLORS[m],
+                     label=METHOD_LABELS[m])
+        ax2.axhline(o["paper"][1], color=METHOD_COLORS[m], ls="--", lw=0.8)
+    ax1.plot([], [], ":", color="gray", label=r"$\|c\,\alpha\,$AvgGradInner$\|$")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel(r"step size $\alpha$")
+    ax1.set_ylabel("||E[g] - paper||")
+    ax1.set_title(f"residual of Eqs 15-17 ({e['n_samples']:,} draws, ± s.e.)", fontsize=10)
+    ax1.legend(fontsize=7)
+    ax2.set_xscale("log")
+    ax2.set_xlabel(r"step size $\alpha$")
+    ax2.set_ylabel(r"fitted coefficient of $-\alpha\,$AvgGradInner")
+    ax2.set_title("AvgGradInner coefficient (dashed: paper)", fontsize=10)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def identity_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """``AvgGradInner = 1/2 E[d/dphi (L0' . L1')]``: per draw (exact) and in expectation (Monte Carlo)."""
+    d = R.pick_run(runs, seed)["identity"]
+    rows = [
+        ("per draw, max over draws: ||∇(L0'·L1') - (L0''L1' + L1''L0')|| / ||∇(L0'·L1')||",
+         f"{d['per_sample_max_rel_error']:.0e}"),
+        ("||E[L0'' L1']||  (AvgGradInner)", f"{d['avg_grad_inner_norm']:.3f}"),
+        ("||½ E[∇(L0'·L1')]||", f"{d['half_grad_dot_norm']:.3f}"),
+        ("||E[L0'' L1'] - ½ E[∇(L0'·L1')]||", f"{d['mc_difference_norm']:.3f}"),
+        ("its noise floor, sqrt(Σ s.e.²) over coordinates", f"{d['mc_noise_floor']:.3f}"),
+        ("mean z² over coordinates (≈ 1 if zero within noise)", f"{d['mc_mean_z2']:.2f}"),
+        ("z along AvgGradInner", f"{d['mc_z_along_avg_grad_inner']:.2f}"),
+    ]
+    df = pd.DataFrame(rows, columns=["quantity", "value"]).set_index("quantity")
+    df.index.name = f"{d['n_samples']:,} draws"
+    return df
+
+
+def k_step_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """The k-step coefficients of AvgGrad and AvgGradInner: ``formula | fitted`` (fitted freely, taken to
+    alpha -> 0 by ``coefficient_limit``), one row per k."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    rows = []
+    for i, k in enumerate(ks["k"]):
+        row: dict[str, Any] = {"k": k}
+        for m in METHODS:
+            f, fit = ks["formula"][m], ks["limit"][m]
+            row[f"{_short(m)}: AvgGrad"] = f"{f['c_grad'][i]} | {fit['c_grad'][i]:.4f}"
+            ci = fit["c_inner"][i]
+            row[f"{_short(m)}: AvgGradInner"] = f"{f['c_inner'][i]} | " + ("-" if ci is None else f"{ci:.4f}")
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("k")
+    df.columns.name = f"formula | fitted ({ks['n_samples']:,} draws)"
+    return df
+
+
+def k_step_slopes(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
+    """Per draw, the log-log slope of ``||exact - leading order||`` for k minibatches (expected 2; for k = 1 the
+    leading-order form is exact)."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    ps = ks["per_sample"]
+    rows = {}
+    for k in ks["k"]:
+        rows[k] = {METHOD_LABELS[m]: ("exact" if str(k) not in ps["methods"][m]
+                                      else f"{ps['methods'][m][str(k)]['slope']:.3f}") for m in METHODS}
+    df = pd.DataFrame(rows).T
+    df.index.name = f"k (α in [{ps['alphas'][0]:g}, {ps['alphas'][-1]:g}])"
+    return df
+
+
+def figure_k_steps(runs: Sequence[dict], seed: int | None = None):
+    """Against k: the coefficient of ``-alpha AvgGradInner`` and its ratio to the coefficient of AvgGrad, formula
+    (lines) and fitted (markers); and per draw, ``||exact - leading order||`` against alpha for each k (Reptile)."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    k = np.asarray(ks["k"])
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(12, 3.6))
+    for m, marker in zip(METHODS, ("o", "s", "^")):
+        f, fit = ks["formula"][m], ks["limit"][m]
+        ci = np.array([np.nan if v is None else v for v in fit["c_inner"]])
+        ax1.plot(k, f["c_inner"], "-", color=METHOD_COLORS[m], lw=1)
+        ax1.plot(k, ci, marker, ms=5, color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+        ax2.plot(k, np.asarray(f["c_inner"], float) / np.asarray(f["c_grad"], float), "-", color=METHOD_COLORS[m],
+                 lw=1)
+        ax2.plot(k, ci / np.asarray(fit["c_grad"]), marker, ms=5, color=METHOD_COLORS[m], label=METHOD_LABELS[m])
+    ax1.set_title(r"coefficient of $-\alpha\,$AvgGradInner", fontsize=10)
+    ax2.set_title("AvgGradInner coefficient / AvgGrad coefficient", fontsize=10)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("k (minibatches per task)")
+        ax.set_xticks(k)
+        ax.legend(fontsize=8)
+    ps = ks["per_sample"]
+    alphas = np.asarray(ps["alphas"])
+    for kk, errs in ps["methods"]["reptile"].items():
+        ax3.plot(alphas, errs["errors"], "-o", ms=3, label=f"k = {kk} (slope {errs['slope']:.2f})")
+    ax3.set_xscale("log")
+    ax3.set_yscale("log")
+    ax3.set_xlabel(r"step size $\alpha$")
+    ax3.set_title("Reptile, one draw: ||exact - leading order||", fontsize=10)
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
+    r = R.pick_run(runs, seed)
+    out: dict[str, str] = {}
+    slopes = []
+    for model, d in r["exact_vs_leading"]["models"].items():
+        for m in METHODS:
+            out[f"slope_{model}_{m}"] = f"{d['slopes'][m]:.2f}"
+            slopes.append(d["slopes"][m])
+        out[f"{model}_params"] = str(d["n_params"])
+        out[f"{model}_maml_autograd"] = f"{d['maml_autograd_rel_diff']:.0e}"
+        out[f"{model}_maml_remainder_ratio"] = f"{d['errors']['maml'][-1] / d['first_order_term'][-1]:.2f}"
+    out["slope_min"], out["slope_max"] = f"{min(slopes):.2f}", f"{max(slopes):.2f}"
+    e = r["expectation"]
+    i = _mid(e["alphas"])
+    out.update(mc_samples=f"{e['n_samples']:,}", alpha_min=f"{e['alphas'][0]:g}", alpha_max=f"{e['alphas'][-1]:g}",
+               alpha_mid=f"{e['alphas'][i]:.3g}", n_alphas=str(len(e["alphas"])),
+               avg_grad_norm=f"{e['avg_grad_norm']:.3f}", avg_grad_inner_norm=f"{e['avg_grad_inner_norm']:.3f}")
+    mc_slopes = []
+    for m in METHODS:
+        o = e["methods"][m]
+        mc_slopes.append(o["slope"])
+        out[f"mc_slope_{m}"] = f"{o['slope']:.2f}"
+        out[f"mc_residual_{m}"] = f"{o['residual_norm'][i]:.1e}"
+        out[f"mc_residual_se_{m}"] = f"{o['residual_se'][i]:.0e}"
+        out[f"mc_inner_term_{m}"] = f"{o['inner_term_norm'][i]:.1e}"
+        out[f"mc_naive_se_{m}"] = f"{o['naive_se'][i]:.1e}"
+        out[f"mc_naive_se_min_{m}"] = f"{o['naive_se'][0]:.1e}"
+        out[f"mc_inner_term_min_{m}"] = f"{o['inner_term_norm'][0]:.1e}"
+        out[f"mc_cinner_min_{m}"] = f"{o['fit'][0]['c_inner']:.3f}"
+        out[f"mc_cinner_limit_{m}"] = f"{o['fit_limit']['c_inner']:.5f}"
+        out[f"mc_cgrad_min_{m}"] = f"{o['fit'][0]['c_grad']:.4f}"
+    out["mc_slope_min"], out["mc_slope_max"] = f"{min(mc_slopes):.2f}", f"{max(mc_slopes):.2f}"
+    for tag, near in (("01", 0.01), ("02", 0.02), ("03", 0.03)):  # where the leading-order picture fades
+        j = _mid(e["alphas"], near)
+        out[f"alpha_{tag}"] = f"{e['alphas'][j]:.3g}"
+        for m in METHODS:
+            out[f"mc_cinner_{tag}_{m}"] = f"{e['methods'][m]['fit'][j]['c_inner']:.2f}"
+    d = r["identity"]
+    out.update(id_per_sample=f"{d['per_sample_max_rel_error']:.0e}", id_inner=f"{d['avg_grad_inner_norm']:.3f}",
+               id_half=f"{d['half_grad_dot_norm']:.3f}", id_diff=f"{d['mc_difference_norm']:.3f}",
+               id_floor=f"{d['mc_noise_floor']:.3f}", id_z2=f"{d['mc_mean_z2']:.2f}",
+               id_z=f"{d['mc_z_along_avg_grad_inner']:.2f}")
+    ks = r["k_steps"]
+    out.update(k_max=str(ks["k"][-1]), k_alpha=f"{ks['alpha']:g}", k_samples=f"{ks['n_samples']:,}",
+               k_alpha_min=f"{ks['per_sample']['alphas'][0]:g}", k_alpha_max=f"{ks['per_sample']['alphas'][-1]:g}")
+    for m in METHODS:
+        out[f"k_cinner_{m}"] = f"{ks['limit'][m]['c_inner'][-1]:.4f}"
+        out[f"k_formula_{m}"] = str(ks["formula"][m]["c_inner"][-1])
+    k_slopes = [v["slope"] for m in METHODS for v in ks["per_sample"]["methods"][m].values()]
+    out["k_slope_min"], out["k_slope_max"] = f"{min(k_slopes):.2f}", f"{max(k_slopes):.2f}"
+    dev = [abs(ks["limit"][m][c][i] - ks["formula"][m][c][i]) / ks["formula"][m][c][i]
+           for m in METHODS for c in ("c_grad", "c_inner") for i in range(len(ks["k"])) if ks["formula"][m][c][i]]
+    out["k_max_rel_dev"] = f"{max(dev):.0e}"
+    return out
