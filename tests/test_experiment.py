@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reptile import results as R
-from reptile.artifacts import sine_mse_stats, zero_function_mse
+from reptile.artifacts.sine import sine_mse_stats, zero_function_mse
 from reptile.config import SINE_PRESETS, resolve
 from reptile.core import MetaConfig, MetaLearner
 from reptile.sine import SineTasks, init_mlp, mse_loss_fn

@@ -120,19 +120,20 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     Everything, the data's fit included, is checked before any training starts."""
     cfg = resolve(FEWSHOT_PRESETS, preset, overrides)
     seeds = R.validate_seeds(seeds)
+    recompute = R.parse_bool(recompute, "recompute")
     R.resolve_device(device)
     missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress),
-                             results_dir, device, progress)
+                             results_dir, device, progress, checkpoint_dir=checkpoint_dir)
 
 
 def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
     """Every stored few-shot run, grouped by configuration name."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in R.load_all(results_dir):
+    for r in R.load_all(results_dir, on_error="warn"):  # a damaged file is named and skipped, not fatal
         if r["experiment"] == EXPERIMENT:
             out.setdefault(r["name"], []).append(r)
     return out

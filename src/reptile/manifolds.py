@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 
 from . import results as R
+from .config import _coerce as coerce
 from .core import MetaConfig, MetaLearner
 from .tasks import Task
 from .validate import check, is_int, is_number
@@ -191,11 +192,10 @@ def resolve(preset: str, overrides: Mapping[str, Any] | None = None) -> Manifold
     check(isinstance(preset, str) and preset in PRESETS, f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     cfg = PRESETS[preset]
     allowed = [f.name for f in dataclasses.fields(cfg) if f.name != "name"]
-    check(overrides is None or isinstance(overrides, Mapping), f"overrides must be a dict, got {overrides!r}")
     changes = {}
-    for key, value in (overrides or {}).items():
+    for key, value in R.parse_overrides(overrides).items():
         check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
-        changes[key] = _coerce(value, getattr(cfg, key))
+        changes[key] = coerce(value, getattr(cfg, key), key)
     new = dataclasses.replace(cfg, **changes)
     if new.digest() != cfg.digest():
         new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
@@ -630,4 +630,4 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
     seed stored for that configuration. Everything is validated before any work starts."""
     cfg = resolve(preset, overrides)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
-                             results_dir, device, progress)
+                             results_dir, device, progress, checkpoints=False)

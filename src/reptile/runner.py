@@ -1,12 +1,15 @@
-"""Run chapter notebooks through papermill, once per seed, or refresh their stored outputs.
+"""Run chapter notebooks through papermill for some seeds, or refresh their stored outputs.
 
     python -m reptile.runner run book/sine.ipynb --seeds 0 1 2 -p preset paper -p recompute True --jobs 2
+    python -m reptile.runner run book/fewshot.ipynb --seeds 0 1 2 -p preset reduced-omniglot-1shot-5way
     python -m reptile.runner refresh book/*.ipynb
 
-``run`` executes the notebook with its ``parameters`` cell overridden (``seed`` set to each seed in turn); every
-execution writes its result JSON under ``results/`` and its executed copy under ``runs/``. The chapter then
-aggregates every seed it finds. ``refresh`` re-executes notebooks in place with their committed defaults, so that the
-outputs stored in them (which ``pytest --nbval`` compares) match the committed results.
+``run`` reads the parameters the notebook declares (its cell tagged ``parameters``) and injects what it declares:
+a notebook with ``seed`` is executed once per seed (``--jobs`` at a time); a notebook with ``seeds`` (a list) is
+executed once with the whole list. Every ``-p`` name must be one of the notebook's parameters, checked before
+anything runs. Every execution writes its result JSON under ``results/`` and its executed copy under ``runs/``; the
+chapter then aggregates every seed it finds. ``refresh`` re-executes notebooks in place with their committed
+defaults, so that the outputs stored in them (which ``pytest --nbval`` compares) match the committed results.
 """
 
 from __future__ import annotations
@@ -20,13 +23,85 @@ from typing import Any
 
 from .results import REPO_ROOT
 
+SEED_NAMES = ("seed", "seeds")
+
 
 def parse_value(text: str) -> Any:
     """``-p name value``: a Python literal (``True``, ``3``, ``{'outer_iters': 100}``), else the string itself."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
+    """The parameters ``notebook`` declares in its cell tagged ``parameters`` (papermill's ``inspect_notebook``):
+    name -> ``{"default": source text, "help": comment, ...}``."""
+    import papermill as pm
+
+    try:
+        params = pm.inspect_notebook(str(notebook))
+    except Exception as e:
+        raise SystemExit(f"cannot read the parameters of {notebook} ({type(e).__name__}: {e})") from e
+    if not params:
+        raise SystemExit(f"{notebook} has no code cell tagged 'parameters', so it takes no parameters and no seeds")
+    return params
+
+
+def _default(declared: dict[str, dict[str, Any]], name: str) -> Any:
+    try:
+        return ast.literal_eval(declared[name]["default"])
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return None
+
+
+def check_parameters(notebook: Path, parameters: dict[str, Any], declared: dict[str, dict[str, Any]]
+                     ) -> dict[str, Any]:
+    """``parameters`` checked against what ``notebook`` declares, before anything runs: an unknown name is an
+    error listing the allowed ones; a parameter whose default is True/False takes a bool or "true"/"false"."""
+    allowed = [n for n in declared if n not in SEED_NAMES]
+    given_seed = [n for n in parameters if n in SEED_NAMES]
+    if given_seed:
+        raise SystemExit(f"give seeds with --seeds, not -p {given_seed[0]}")
+    unknown = [n for n in parameters if n not in declared]
+    if unknown:
+        raise SystemExit(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for "
+                         f"{notebook}; allowed: {', '.join(allowed)} (and the seeds, with --seeds)")
+    out = dict(parameters)
+    for name, value in parameters.items():
+        if isinstance(_default(declared, name), bool) and not isinstance(value, bool):
+            word = value.strip().lower() if isinstance(value, str) else None
+            if word not in ("true", "false"):
+                raise SystemExit(f"-p {name} {value!r}: {name} is True or False; allowed: True, False, true, false")
+            out[name] = word == "true"
+    if "preset" in declared and "preset" not in parameters and _default(declared, "preset") is None:
+        raise SystemExit(f"{notebook} trains only when given a preset (its default, None, only shows what is "
+                         f"stored): add -p preset <name>")
+    return out
+
+
+def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: Path
+         ) -> list[tuple[dict[str, Any], Path]]:
+    """The executions of ``run``: (parameters, executed notebook) for each, after every check."""
+    if not notebook.exists():
+        raise SystemExit(f"notebook {notebook} not found")
+    bad = [s for s in seeds if s < 0]
+    if bad:
+        raise SystemExit(f"seeds must be integers >= 0, got {bad}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise SystemExit(f"--seeds names {repeated} more than once; give each seed once")
+    declared = declared_parameters(notebook)
+    parameters = check_parameters(notebook, parameters, declared)
+    stem = notebook.stem
+    tag = str(parameters.get("preset", _default(declared, "preset") or "default"))
+    if "seeds" in declared:  # the notebook takes all its seeds in one execution
+        label = "-".join(map(str, seeds)) if len(seeds) <= 8 else f"{seeds[0]}-to-{seeds[-1]}-n{len(seeds)}"
+        return [({**parameters, "seeds": list(seeds)}, out_dir / stem / f"{tag}-seeds{label}.ipynb")]
+    if "seed" in declared:
+        return [({**parameters, "seed": s}, out_dir / stem / f"{tag}-seed{s}.ipynb") for s in seeds]
+    raise SystemExit(f"{notebook} declares neither 'seed' nor 'seeds' among its parameters ({', '.join(declared)}), "
+                     f"so it cannot be run for seeds; execute it with papermill directly")
 
 
 def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: int | None) -> Path:
@@ -41,18 +116,10 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: 
 
 
 def run(notebook: Path, seeds: list[int], parameters: dict[str, Any], jobs: int, out_dir: Path) -> list[Path]:
-    if not notebook.exists():
-        raise SystemExit(f"notebook {notebook} not found")
-    bad = [s for s in seeds if s < 0]
-    if bad:
-        raise SystemExit(f"seeds must be integers >= 0, got {bad}")
-    if "seed" in parameters:
-        raise SystemExit("give seeds with --seeds, not -p seed")
-    stem = notebook.stem
-    tag = str(parameters.get("preset", "default"))
-    outputs = [out_dir / stem / f"{tag}-seed{s}.ipynb" for s in seeds]
+    executions = plan(notebook, seeds, parameters, out_dir)
+    jobs = min(jobs, len(executions))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    args = [(notebook, out, {**parameters, "seed": s}, threads) for s, out in zip(seeds, outputs)]
+    args = [(notebook, out, params, threads) for params, out in executions]
     if jobs == 1:
         done = [_execute(*a) for a in args]
     else:
@@ -81,11 +148,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reptile.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="execute a notebook once per seed with papermill")
+    p_run = sub.add_parser("run", help="execute a notebook for some seeds with papermill (once per seed when it "
+                                       "declares `seed`, once for all when it declares `seeds`)")
     p_run.add_argument("notebook", type=Path)
     p_run.add_argument("--seeds", type=int, nargs="+", required=True)
-    p_run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p_run.add_argument("--jobs", type=int, default=1, help="seeds run in parallel (threads are split among them)")
+    p_run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="one of the notebook's parameters (its cell tagged `parameters`); VALUE is a Python "
+                            "literal, else a string")
+    p_run.add_argument("--jobs", type=int, default=1, help="seeds run in parallel (threads are split among them); "
+                                                           "for a notebook that takes all seeds at once, 1")
     p_run.add_argument("--out", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
     p_ref = sub.add_parser("refresh", help="re-execute notebooks in place with their committed defaults")
     p_ref.add_argument("notebooks", type=Path, nargs="+")
@@ -93,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.command == "run":
         if a.jobs < 1:
             raise SystemExit(f"--jobs must be >= 1, got {a.jobs}")
+        names = [k for k, _ in a.parameter]
+        repeated = sorted({k for k in names if names.count(k) > 1})
+        if repeated:
+            raise SystemExit(f"-p {repeated[0]} is given more than once; give each parameter once")
         run(a.notebook, a.seeds, {k: parse_value(v) for k, v in a.parameter}, a.jobs, a.out)
     else:
         refresh(a.notebooks)

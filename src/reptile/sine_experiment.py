@@ -169,4 +169,4 @@ def load_or_run(preset: str = "paper", seeds=(0,), recompute: bool = False, over
     cfg = resolve(SINE_PRESETS, preset, overrides, methods)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda seed: run(cfg, seed, device, results_dir, checkpoint_dir, progress),
-                             results_dir, device, progress)
+                             results_dir, device, progress, checkpoint_dir=checkpoint_dir)

@@ -55,6 +55,7 @@ from torch import Tensor
 from torch.func import grad, jvp, vmap
 
 from . import results as R
+from .config import _coerce as coerce
 from .sine import SineTasks, init_mlp, mse_loss_fn
 from .validate import check, is_int, is_number
 
@@ -157,13 +158,14 @@ def resolve_config(preset: str = "default", overrides: Mapping[str, Any] | None 
     config is renamed ``<preset>-custom-<digest>`` so its results never mix with the preset's."""
     if not isinstance(preset, str) or preset not in TAYLOR_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(TAYLOR_PRESETS)}")
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise ValueError(f"overrides must be a dict of parameter -> value, got {overrides!r}")
+    overrides = R.parse_overrides(overrides)
     cfg = TAYLOR_PRESETS[preset]
     allowed = [f.name for f in dataclasses.fields(TaylorConfig) if f.name != "name"]
-    for key in overrides or {}:
+    changes = {}
+    for key, value in overrides.items():
         check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
-    new = dataclasses.replace(cfg, **dict(overrides or {}))  # __post_init__ validates the values
+        changes[key] = coerce(value, getattr(cfg, key), key)
+    new = dataclasses.replace(cfg, **changes)  # __post_init__ validates the values
     if new.digest() != cfg.digest():
         new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
     return new
@@ -610,4 +612,4 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
     them with ``recompute``), then return every seed stored for that configuration. Everything is validated first."""
     cfg = resolve_config(preset, overrides)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
-                             results_dir, device, progress)
+                             results_dir, device, progress, checkpoints=False)
