@@ -36,7 +36,7 @@ def test_run_record_has_config_metrics_curves_and_environment(tmp_store):
     assert [r["seed"] for r in runs] == [0, 1]
     r = runs[0]
     assert r["config"]["methods"]["reptile"]["outer_iters"] == 60
-    assert set(r["methods"]) == {"reptile", "maml", "fomaml", "joint"}
+    assert set(r["methods"]) == {"reptile", "maml", "fomaml", "fomaml_k1", "joint"}
     for m in r["methods"].values():
         assert len(m["eval"]["mse_by_step"]) == 33
         assert len(m["eval"]["mse_tasks"]["32"]) == 6
@@ -114,12 +114,12 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
     (dict(overrides={"inner_iters": 0}), r"inner_iters must be an integer >= 1, got 0"),
     (dict(overrides={"outer_iters": -3}), r"outer_iters must be an integer >= 1, got -3"),
     (dict(overrides={"eval_iters": 0}), r"eval_iters must be an integer >= 1, got 0"),
-    (dict(overrides={"inner_lr": 0}), r"inner_lr must be a number > 0, got 0"),
+    (dict(overrides={"inner_lr": 0}), r"inner_lr must be a finite number > 0, got 0.0"),
     (dict(overrides={"inner_batch": 51}), r"inner_batch=51 does not fit the task's 50 grid points; allowed: 1..50"),
     (dict(overrides={"figure_tasks": 500}), r"figure_tasks must be in \[0, eval_tasks=20\], got 500"),
     (dict(overrides={"activation": "gelu"}), r"unknown activation 'gelu'; allowed: tanh, relu"),
     (dict(overrides={"inner_optimizer": "rmsprop"}), r"unknown inner_optimizer 'rmsprop'; allowed: sgd, adam"),
-    (dict(overrides={"maml.outer_step": -1}), r"outer_step must be a number > 0, got -1"),
+    (dict(overrides={"maml.outer_step": -1}), r"outer_step must be a finite number > 0, got -1.0"),
     (dict(overrides={"foo.outer_step": 1}), r"unknown parameter 'foo.outer_step'"),
     (dict(methods=["reptile", "protonet"]), r"unknown or empty methods \['reptile', 'protonet'\]"),
     (dict(seeds=[-1]), r"seed must be an integer >= 0, got -1"),

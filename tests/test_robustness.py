@@ -548,3 +548,50 @@ def test_a_download_lands_only_when_complete(tmp_path, monkeypatch):
     assert sorted(p.name for p in (root / "omniglot").iterdir()) == ["images_background.zip",
                                                                      "images_evaluation.zip"]
     assert all(s.kind == "zip" for s in found.values())
+
+
+# ------------------------------------------------------------------------------- divergence and non-finite input
+
+
+def test_a_diverging_sine_run_stops_and_writes_nothing(tmp_store):
+    from reptile.sine_experiment import load_or_run
+    from reptile.validate import DivergedError
+
+    with pytest.raises(DivergedError, match=r"sine/ci-custom-\w+ seed 0 reptile: the meta-parameters became NaN or "
+                                            r"infinite at outer iteration \d+: .*Lower the inner step size \(inner_lr, "
+                                            r"now 1000000.0\)"):
+        load_or_run("ci", seeds=[0], overrides={"inner_lr": 1e6}, methods=["reptile"], device="cpu", progress=False)
+    assert not list((tmp_store / "results").rglob("*.json"))
+
+
+def test_a_huge_adam_step_is_caught_although_the_weights_stay_finite(tmp_store):
+    """Adam moves every weight by about its step size whatever the gradient, and batch norm hides the scale, so with
+    inner_lr = 1e6 the weights stay finite and the run used to store a chance-level result."""
+    from reptile.fewshot_experiment import load_or_run
+    from reptile.validate import DivergedError
+
+    from test_fewshot import shared_data
+
+    tiny = {"outer_iters": 4, "eval_tasks": 2, "curve_every": 4, "curve_tasks": 1, "meta.inner_lr": 1e6}
+    with pytest.raises(DivergedError, match=r"grew beyond 1e\+06 in magnitude .* at outer iteration 1: the run "
+                                            r"diverged and no result is written"):
+        load_or_run("ci", seeds=[0], overrides=tiny, device="cpu", data_root=shared_data(), progress=False)
+    assert not list((tmp_store / "results").rglob("*.json"))
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize("chapter,key", [
+    ("sine", "inner_lr"), ("sine", "outer_step"), ("sine", "eval_lr"), ("sine", "reptile.inner_betas"),
+    ("fewshot", "meta.inner_lr"), ("fewshot", "meta.outer_step"), ("fewshot", "eval_tasks"),
+    ("taylor", "alpha_max"), ("manifolds", "inner_lr"), ("manifolds", "outer_decay"),
+])
+def test_non_finite_settings_are_refused(chapter, key, bad, tmp_store):
+    from reptile import config, manifolds, taylor
+
+    value = [0.0, bad] if key.endswith("betas") else bad
+    resolve = {"sine": lambda o: config.resolve(config.SINE_PRESETS, "ci", o),
+               "fewshot": lambda o: config.resolve(config.FEWSHOT_PRESETS, "ci", o),
+               "taylor": lambda o: taylor.resolve_config("ci", o),
+               "manifolds": lambda o: manifolds.resolve("ci", o)}[chapter]
+    with pytest.raises(ValueError, match=r"must be|is not allowed"):
+        resolve({key: value})

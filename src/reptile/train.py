@@ -78,15 +78,23 @@ def check_same_run(path: Path, state: dict[str, Any], run_config: dict[str, Any]
         raise ValueError(f"checkpoint {path} was written with another configuration: {'; '.join(diff)}. {fix}")
 
 
+WEIGHT_LIMIT = 1e6  # beyond this, float32 resolves only steps of about 0.1: no learning rate in use makes sense there
+
+
 def check_finite(learner: MetaLearner, label: str = "") -> None:
-    """Stop a diverging run: the meta-parameters after outer iteration ``learner.iteration`` must be finite."""
-    if all(bool(torch.isfinite(p).all()) for p in learner.phi):
+    """Stop a diverging run: after outer iteration ``learner.iteration`` every meta-parameter must be finite and
+    below :data:`WEIGHT_LIMIT` in magnitude (Adam with a huge step keeps the weights finite but meaningless: batch
+    norm hides their scale, and such a run would otherwise store a chance-level result)."""
+    largest = float(torch.stack([p.detach().abs().max() for p in learner.phi]).max())  # torch's max keeps a NaN
+    if largest <= WEIGHT_LIMIT:
         return
     c = learner.config
+    what = ("became NaN or infinite" if not largest < float("inf") else
+            f"grew beyond {WEIGHT_LIMIT:.0e} in magnitude (largest {largest:.2e})")
     raise DivergedError(
-        f"{label + ': ' if label else ''}the meta-parameters became NaN or infinite at outer iteration "
-        f"{learner.iteration}: the run diverged and no result is written. Lower the inner step size (inner_lr, "
-        f"now {c.inner_lr}) or the outer step size (outer_step, now {c.outer_step})")
+        f"{label + ': ' if label else ''}the meta-parameters {what} at outer iteration {learner.iteration}: the run "
+        f"diverged and no result is written. Lower the inner step size (inner_lr, now {c.inner_lr}) or the outer "
+        f"step size (outer_step, now {c.outer_step})")
 
 
 def train(
