@@ -240,7 +240,7 @@ def test_same_seed_same_numbers_other_seed_other_path(tmp_store):
     (dict(overrides={"outer_itters": 10}), r"unknown parameter 'outer_itters'; allowed: lines, .*outer_iters"),
     (dict(overrides={"inner_iters": 0}), r"inner_iters must be an integer >= 1, got 0"),
     (dict(overrides={"outer_iters": -5}), r"outer_iters must be an integer >= 1, got -5"),
-    (dict(overrides={"outer_iters": 2.5}), r"outer_iters must be an integer >= 1, got 2.5"),
+    (dict(overrides={"outer_iters": 2.5}), r"outer_iters=2.5 is not allowed: outer_iters is an integer"),
     (dict(overrides={"k_values": [0, 5]}), r"k_values must be distinct integers >= 1, got \(0, 5\)"),
     (dict(overrides={"k_values": []}), r"k_values must be distinct integers >= 1"),
     (dict(overrides={"inner_lr": 0.5}), r"inner_lr=0.5 is too large: .* allowed: inner_lr <= 0.25"),
