@@ -595,3 +595,48 @@ def test_non_finite_settings_are_refused(chapter, key, bad, tmp_store):
                "manifolds": lambda o: manifolds.resolve("ci", o)}[chapter]
     with pytest.raises(ValueError, match=r"must be|is not allowed"):
         resolve({key: value})
+
+
+# ------------------------------------------------------------------------------------- resume: the whole config
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path):
+    import torch
+
+    from reptile import seeding
+    from reptile.config import SINE_PRESETS
+    from reptile.core import MetaLearner
+    from reptile.sine import SineTasks, init_mlp, mse_loss_fn
+    from reptile.train import train
+
+    mc = SINE_PRESETS["ci"].methods["reptile"]
+    dist = SineTasks()
+    calls = {"n": 0}
+
+    def sample(g):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        a, b = dist.sample(1, g)
+        return [dist.training_task(a[0], b[0])]
+
+    def learner():
+        return MetaLearner(mse_loss_fn(), init_mlp((8,), 0), mc, seeding.generator(0, "inner"))
+
+    ckpt = tmp_path / "meta.pt"
+    run_config = {"experiment": "sine", "seed": 0, "config": {"train_shots": 12, "n_way": 5}}
+    with pytest.raises(KeyboardInterrupt):
+        train(learner(), sample, seeding.generator(0, "tasks"), 10, checkpoint=ckpt, checkpoint_every=2,
+              progress=False, run_config=run_config)
+    assert ckpt.exists()
+    changed = {**run_config, "config": {"train_shots": 10, "n_way": 5}}
+    with pytest.raises(ValueError, match=r"checkpoint .*meta.pt was written with another configuration: "
+                                         r"run.config.train_shots \(12 in the checkpoint, 10 now\)\. delete .*meta.pt"):
+        train(learner(), sample, seeding.generator(0, "tasks"), 10, checkpoint=ckpt, progress=False,
+              run_config=changed)
+    state = torch.load(ckpt, weights_only=False)
+    state.pop("format")
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match=r"written by an older version of this code \(format 1, now 2\)"):
+        train(learner(), sample, seeding.generator(0, "tasks"), 10, checkpoint=ckpt, progress=False,
+              run_config=run_config)
