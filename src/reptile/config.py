@@ -123,7 +123,7 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
 
     An override key is a field of the experiment config (``"activation"``), a field of every method's
     :class:`MetaConfig` (``"outer_iters"``), or ``"<method>.<field>"`` for one method (``"reptile.outer_step"``).
-    Each value is converted to the type of the field it replaces, or refused (:func:`_coerce`). ``overrides`` may be
+    Each value is converted to the type of the field it replaces, or refused (:func:`coerce_override`). ``overrides`` may be
     given as the string of a dict (what ``papermill -p overrides "{...}"`` passes), ``methods`` as the string of a
     list or one method's name. A customised config is renamed ``<preset>-custom-<digest>`` so its results never mix
     with the preset's.
@@ -156,11 +156,11 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
             check(m in ms and f in meta_fields,
                    f"unknown parameter {key!r}; allowed: <method>.<field> with method in {', '.join(ms)} "
                    f"and field in {', '.join(sorted(meta_fields))}")
-            ms[m] = dataclasses.replace(ms[m], **{f: _coerce(value, getattr(ms[m], f), key)})
+            ms[m] = dataclasses.replace(ms[m], **{f: coerce_override(value, getattr(ms[m], f), key)})
         elif key in top:
-            top_changes[key] = _coerce(value, getattr(cfg, key), key)
+            top_changes[key] = coerce_override(value, getattr(cfg, key), key)
         elif key in meta_fields:
-            ms = {m: dataclasses.replace(c, **{key: _coerce(value, getattr(c, key), key)}) for m, c in ms.items()}
+            ms = {m: dataclasses.replace(c, **{key: coerce_override(value, getattr(c, key), key)}) for m, c in ms.items()}
         else:
             raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(sorted(top | meta_fields))}, "
                              f"or <method>.<field>")
@@ -173,7 +173,7 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
     return new
 
 
-def _coerce(value: Any, like: Any, key: str = "value") -> Any:
+def coerce_override(value: Any, like: Any, key: str = "value") -> Any:
     """The override ``value`` for the field ``key``, converted to the type of the field's current value ``like``,
     or a ValueError naming the key, the value and what is allowed.
 
@@ -227,7 +227,7 @@ def _coerce(value: Any, like: Any, key: str = "value") -> Any:
             raise refuse("a list", f"a list such as {list(like)!r}")
         kinds = {type(x) for x in like}
         if len(kinds) == 1 and like:
-            return tuple(_coerce(v, like[min(i, len(like) - 1)], f"{key}[{i}]") for i, v in enumerate(value))
+            return tuple(coerce_override(v, like[min(i, len(like) - 1)], f"{key}[{i}]") for i, v in enumerate(value))
         return tuple(value)
     return value
 

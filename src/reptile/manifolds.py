@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from . import results as R
-from .config import _coerce as coerce
+from .config import coerce_override as coerce
 from .core import MetaConfig, MetaLearner
 from .tasks import Task
 from .validate import check, is_int, is_number

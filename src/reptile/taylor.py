@@ -55,7 +55,7 @@ from torch import Tensor
 from torch.func import grad, jvp, vmap
 
 from . import results as R
-from .config import _coerce as coerce
+from .config import coerce_override as coerce
 from .sine import SineTasks, init_mlp, mse_loss_fn
 from .validate import check, is_int, is_number
 
