@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+TF_VENV ?= .venv-tf
 SEEDS  ?= 0 1 2
 
-.PHONY: book test notebooks sine-results clean
+.PHONY: book test notebooks sine-results tf-env clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,16 @@ notebooks: $(STAMP)  ## re-execute the chapters in place so their stored outputs
 
 sine-results: $(STAMP)  ## the paper-protocol sine runs for SEEDS (minutes per seed on a CPU)
 	$(BIN)/python -m reptile.runner run book/sine.ipynb --seeds $(SEEDS) -p preset paper -p recompute True --jobs 2
+
+tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
+
+# tf-keras without its dependencies: they would pull the full `tensorflow` wheel over tensorflow-cpu
+$(TF_VENV)/.installed:
+	@test -x $(TF_VENV)/bin/python || $(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0
+	$(TF_VENV)/bin/python -m pip install -q --no-deps tf-keras==2.21.0
+	@touch $@
 
 clean:
 	rm -rf _build book/_build runs

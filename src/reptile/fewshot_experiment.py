@@ -8,6 +8,10 @@ The notebook chapter and the command line share this code path:
 A run meta-trains on the training split with checkpoints (resumed when run again after an interruption), then
 adapts to ``eval_tasks`` test-split tasks and records the accuracy of non-transductive and transductive prediction
 from the same adapted weights, with a 95% interval over tasks.
+
+The seeds of a cell are trained together as one population (:mod:`reptile.engine`), each seed giving the numbers of
+its solo run; ``engine="solo"`` (``--engine solo``) runs them one after another with the plain per-run code
+(:func:`run`), which is also what runs the configurations the population engine does not cover (Mini-ImageNet).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from .core import MetaLearner
 from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
 from .stats import mean_ci95
 from .train import train
-from .validate import DivergedError
+from .validate import DivergedError, check
 
 EXPERIMENT = "fewshot"
+ENGINES = ("auto", "population", "solo")
 
 
 def split_seed(cfg: FewShotConfig, seed: int) -> int:
@@ -113,21 +118,111 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     return record
 
 
+def population_checkpoint(cfg: FewShotConfig, seeds: list[int], checkpoint_dir=None):
+    """Where the population of ``seeds`` of ``cfg`` keeps its checkpoint."""
+    return R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"population-{'-'.join(map(str, seeds))}.pt"
+
+
+def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
+                   checkpoint_dir=None, progress: bool = True, dtype=None) -> list[dict[str, Any]]:
+    """Meta-train and evaluate ``seeds`` of one cell as one population; write and return one record per seed.
+
+    Each seed draws from its own streams exactly as :func:`run` does, so its record holds the numbers of its solo
+    run (to float tolerance); the record says it was made by the population engine and with which seeds."""
+    import torch
+
+    from .engine import evaluation as E
+    from .engine import trainer
+    from .engine.population import Population
+
+    seeds = R.validate_seeds(seeds)
+    dev = R.resolve_device(device)
+    seeding.deterministic(dev)
+    started = time.perf_counter()
+    env = R.environment(dev)
+    splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]
+    for tr, te in splits:
+        check_fits(cfg, tr, te)
+    m = cfg.meta
+    pop = Population(cfg, seeds, [tr.images for tr, _ in splits], dev, dtype or torch.float32)
+    test = [TaskSampler(te.images.to(dev)) for _, te in splits]
+
+    def curve_eval(p: Population) -> list[dict[str, float]]:
+        accs = E.evaluate(p.net, p.phi, p.inner, test, [seeding.generator(s, "curve", p.iteration) for s in seeds],
+                          cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
+                          m.inner_betas, p.dtype)
+        return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+
+    ckpt = population_checkpoint(cfg, seeds, checkpoint_dir)
+    label = f"{EXPERIMENT}/{cfg.name} seeds {' '.join(map(str, seeds))}"
+    trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every, checkpoint=ckpt,
+                            checkpoint_every=cfg.checkpoint_every, label=label, progress=progress,
+                            run_config={"experiment": EXPERIMENT, "seeds": seeds, "config": cfg.to_dict()})
+    t_eval = time.perf_counter()
+    bar = trainer.progress_bar(len(seeds) * cfg.eval_tasks, 0, f"{label}: evaluation", "task", progress)
+    accs = E.evaluate(pop.net, pop.phi, pop.inner, test, [seeding.generator(s, "eval") for s in seeds], cfg.n_way,
+                      cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks, m.inner_lr, m.inner_betas, pop.dtype,
+                      progress=bar)
+    if bar is not None:
+        bar.close()
+    eval_seconds = time.perf_counter() - t_eval
+    records = []
+    for i, seed in enumerate(seeds):
+        record = R.make_record(
+            EXPERIMENT, cfg, seed, env, started,
+            split_seed=split_seed(cfg, seed),
+            parameters=pop.net.size,
+            train_seconds=round(trained["train_seconds"], 3),
+            seconds_per_outer_iter=trained["train_seconds"] / m.outer_iters,
+            eval_seconds=round(eval_seconds, 3),
+            seconds_per_eval_task=eval_seconds / (cfg.eval_tasks * len(seeds)),
+            curve=trained["curves"][i],
+            eval={mode: _summary(a) for mode, a in accs[i].items()},
+            engine={"name": "population", "seeds": seeds, "segments": trained["segments"],
+                    "note": "the seeds were trained together; the times are the population's wall-clock times "
+                            "(per evaluation task: over all seeds' tasks)"},
+        )
+        R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+        records.append(record)
+    ckpt.unlink(missing_ok=True)
+    return records
+
+
+def pick_engine(cfg: FewShotConfig, engine: str = "auto") -> str:
+    """'population' or 'solo' for ``cfg``: ``auto`` is the population engine wherever it runs the configuration."""
+    from .engine.population import supports
+
+    check(engine in ENGINES, f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine == "population":
+        check(supports(cfg), f"the population engine does not run {cfg.name!r} (dataset {cfg.dataset}); allowed "
+                             f"engines for it: solo, auto")
+        return engine
+    if engine == "auto":
+        return "population" if supports(cfg) else "solo"
+    return engine
+
+
 def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrides: Mapping[str, Any] | None = None,
                 device: str = "auto", data_root=None, cache_dir=None, results_dir=None, checkpoint_dir=None,
-                progress: bool = True) -> list[dict[str, Any]]:
-    """Make sure ``seeds`` are stored for the preset (training what is missing), then return every stored seed.
-    Everything, the data's fit included, is checked before any training starts."""
+                progress: bool = True, engine: str = "auto") -> list[dict[str, Any]]:
+    """Make sure ``seeds`` are stored for the preset (training what is missing, the missing seeds together as one
+    population unless ``engine="solo"``), then return every stored seed. Everything, the data's fit included, is
+    checked before any training starts."""
     cfg = resolve(FEWSHOT_PRESETS, preset, overrides)
     seeds = R.validate_seeds(seeds)
     recompute = R.parse_bool(recompute, "recompute")
     R.resolve_device(device)
+    engine = pick_engine(cfg, engine)
     missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
+    together = None
+    if engine == "population":
+        def together(todo: list[int]) -> None:
+            run_population(cfg, todo, device, data_root, cache_dir, results_dir, checkpoint_dir, progress)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress),
-                             results_dir, device, progress, checkpoint_dir=checkpoint_dir)
+                             results_dir, device, progress, checkpoint_dir=checkpoint_dir, compute_all=together)
 
 
 def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
@@ -148,6 +243,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="override a field, e.g. eval_tasks=2000 or meta.inner_lr=1e-3 (repeatable)")
     parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="population: the seeds trained together (the default wherever it applies); solo: one "
+                             "seed after another with the plain per-run code")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for this process (default: the cores, divided among the processes "
+                             "started together under torchrun)")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     from .runner import parse_value
@@ -162,7 +263,10 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--set {k}=... is given more than once; give each key once")
         overrides[k] = parse_value(v.strip())
     try:
-        runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root)
+        from .engine.threads import configure
+
+        configure(a.threads)
+        runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root, engine=a.engine)
     except (ValueError, FileNotFoundError, DivergedError) as e:
         parser.exit(2, f"error: {e}\n")
     for r in runs:

@@ -294,7 +294,8 @@ def check_writable(folder: Path, what: str, fix: str) -> None:
 
 def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, compute: Callable[[int], Any],
                     results_dir=None, device: str = "auto", progress: bool = True,
-                    checkpoint_dir=None, checkpoints: bool = True) -> list[dict[str, Any]]:
+                    checkpoint_dir=None, checkpoints: bool = True,
+                    compute_all: Callable[[list[int]], Any] | None = None) -> list[dict[str, Any]]:
     """The compute-or-load step every chapter shares.
 
     Before any work: validates ``seeds``, ``recompute`` (a bool, or the string ``"true"``/``"false"``) and
@@ -302,7 +303,8 @@ def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, co
     stops here, not after hours of training); and, when something is to be computed, checks that the results folder
     and (for an experiment that keeps ``checkpoints``) the checkpoint root, ``checkpoint_root(checkpoint_dir)``, can
     be written. Then calls ``compute(seed)`` (which writes the run's file) for each seed
-    that is not stored yet, or for all of them with ``recompute``, and returns every seed stored for
+    that is not stored yet, or for all of them with ``recompute`` (or ``compute_all(seeds)`` once, for an experiment
+    that trains its seeds together as a population), and returns every seed stored for
     ``config.name``, refusing files written with another configuration (a different ``config.digest()``).
     """
     seeds = validate_seeds(seeds)
@@ -319,6 +321,12 @@ def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, co
         if checkpoints:
             check_writable(checkpoint_root(checkpoint_dir), "checkpoint",
                            "Set $REPTILE_CHECKPOINTS (or pass checkpoint_dir=...) to a folder you can write.")
+    if todo and compute_all is not None:
+        if progress:
+            print(f"running {experiment}/{config.name} seeds {todo} as one population -> "
+                  f"{run_path(experiment, config.name, todo[0], results_dir).parent}", file=sys.stderr, flush=True)
+        compute_all(todo)
+        todo = []
     for seed in todo:
         path = run_path(experiment, config.name, seed, results_dir)
         if progress:

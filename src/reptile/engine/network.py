@@ -1,0 +1,256 @@
+"""The Omniglot Conv4 network for a population of S independent weight vectors, with a hand-written backward pass.
+
+The network is the one of :func:`reptile.fewshot.conv4` (TensorFlow 'SAME' padding, batch norm on batch statistics
+with epsilon 1e-3, ReLU, a dense layer, the cross-entropy summed over the minibatch); this module computes it for S
+members at once, each with its own weights and its own minibatch:
+
+* Activations are channels-last, ``(S, G, B, H, W, C)``: member, group, image, height, width, channel. Batch norm
+  normalises each (member, group) with its own statistics (training uses one group; the non-transductive
+  prediction puts each query in a group of its own with the task's training images).
+* A convolution is one batched matrix multiply per layer: the 3x3 patches of every output pixel (an ``as_strided``
+  view of the padded input, copied once) times the member's kernel, ``(S, M, 9 C_in) @ (S, 9 C_in, C_out)``. Its
+  backward is two more batched multiplies and per kernel offset, a multiply and a strided addition (col2im).
+* A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
+  layer in a handful of vector operations.
+
+Nothing goes through autograd: :meth:`Conv4.loss_and_grad` returns the summed loss of each member and the gradient
+as an ``(S, P)`` tensor. ``tests/test_engine.py`` checks it against autograd on the ``nn.Module`` in float64.
+
+The layout of a member's row differs from the module's tensors in two places, which :meth:`Conv4.pack` and
+:meth:`Conv4.unpack` translate: kernels are stored ``(kh, kw, C_in, C_out)`` (the patch order), and the dense
+layer's weight is ``(features, n_way)`` with features in ``(h, w, c)`` order (the module flattens ``(c, h, w)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..fewshot import BN_EPS, same_padding
+from ..params import Params
+from ..validate import check
+
+KERNEL, STRIDE = 3, 2
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv -> batch norm -> ReLU block: ``size`` is the input's height (= width)."""
+
+    c_in: int
+    c_out: int
+    size: int
+
+    @property
+    def out(self) -> int:
+        return -(-self.size // STRIDE)
+
+    @property
+    def pad(self) -> tuple[int, int]:
+        return same_padding(self.size, KERNEL, STRIDE)
+
+
+class Conv4:
+    """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
+
+    def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1):
+        check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
+        self.n_way = n_way
+        self.layers: list[Layer] = []
+        for _ in range(4):
+            self.layers.append(Layer(c_in, channels, size))
+            c_in, size = channels, -(-size // STRIDE)
+        self.features = size * size * channels
+        # (name, shape in this layout) of each tensor of a member's row, in the module's parameter order
+        self.shapes: list[tuple[int, ...]] = []
+        for lay in self.layers:
+            self.shapes += [(KERNEL * KERNEL * lay.c_in, lay.c_out), (lay.c_out,), (lay.c_out,), (lay.c_out,)]
+        self.shapes += [(self.features, n_way), (n_way,)]
+        self.offsets = [0]
+        for s in self.shapes:
+            self.offsets.append(self.offsets[-1] + _numel(s))
+        self.size = self.offsets[-1]  # P, numbers per member
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """Each tensor of every member, ``(S, *shape)``, as a contiguous view of the population's ``flat`` (S * P,)
+        buffer, which holds one block per tensor: tensor ``i`` of all S members, member after member."""
+        S = flat.numel() // self.size
+        return [flat[S * a: S * b].view(S, *shape) for a, b, shape in zip(self.offsets[:-1], self.offsets[1:],
+                                                                            self.shapes)]
+
+    def stack(self, rows: Tensor) -> Tensor:
+        """The population buffer (S * P,) of members given as rows (S, P) in member layout (:meth:`pack`)."""
+        return torch.cat([rows[:, a:b].reshape(-1) for a, b in zip(self.offsets[:-1], self.offsets[1:])])
+
+    def rows(self, flat: Tensor) -> Tensor:
+        """The inverse of :meth:`stack`: one row (P,) per member, (S, P)."""
+        S = flat.numel() // self.size
+        return torch.cat([v.reshape(S, -1) for v in self.views(flat)], 1)
+
+    def pack(self, params: Params) -> Tensor:
+        """One member's row (P,) from the module's parameter tuple (:class:`reptile.fewshot.FunctionalNet` order)."""
+        check(len(params) == len(self.shapes), f"expected {len(self.shapes)} parameter tensors, got {len(params)}")
+        out = []
+        for i, p in enumerate(params):
+            if i < 16 and i % 4 == 0:  # conv kernel (C_out, C_in, kh, kw) -> (kh, kw, C_in, C_out)
+                p = p.permute(2, 3, 1, 0)
+            elif i == 16:  # dense (n_way, C*H*W) -> (H*W*C, n_way)
+                side = self.layers[-1].out
+                p = p.view(self.n_way, -1, side, side).permute(2, 3, 1, 0)
+            out.append(p.reshape(-1))
+        return torch.cat(out)
+
+    def unpack(self, row: Tensor) -> Params:
+        """The module's parameter tuple from one member's row (P,): the inverse of :meth:`pack`."""
+        out = []
+        for i, (a, b, shape) in enumerate(zip(self.offsets[:-1], self.offsets[1:], self.shapes)):
+            p = row[a:b]
+            if i < 16 and i % 4 == 0:
+                lay = self.layers[i // 4]
+                p = p.view(KERNEL, KERNEL, lay.c_in, lay.c_out).permute(3, 2, 0, 1)
+            elif i == 16:
+                side = self.layers[-1].out
+                p = p.view(side, side, -1, self.n_way).permute(3, 2, 0, 1).reshape(self.n_way, -1)
+            else:
+                p = p.view(shape)
+            out.append(p.contiguous())
+        return tuple(out)
+
+    def population(self, members: list[Params]) -> Tensor:
+        """The population buffer of several members given as module parameter tuples."""
+        return self.stack(torch.stack([self.pack(p) for p in members]))
+
+    def members(self, flat: Tensor) -> list[Params]:
+        """The module parameter tuple of every member of the population buffer ``flat``."""
+        return [self.unpack(r) for r in self.rows(flat)]
+
+    @staticmethod
+    def images(x: Tensor) -> Tensor:
+        """Images ``(..., C, H, W)`` (the samplers' layout) to channels-last ``(..., H, W, C)``."""
+        return x.movedim(-3, -1)
+
+    # ----------------------------------------------------------------------------------------- forward
+
+    def forward(self, flat: Tensor, x: Tensor, keep: bool = False):
+        """Logits ``(S, G, B, n_way)`` of channels-last images ``x`` ``(S, G, B, H, W, C_in)`` under the weights
+        ``flat`` (S * P,). With ``keep``, also what :meth:`backward` needs."""
+        S, G, B = x.shape[:3]
+        N = G * B
+        w = self.views(flat)
+        saved = []
+        ap, a = _padded(x, S, N, self.layers[0])
+        a.copy_(x.reshape(S, N, *a.shape[2:]))
+        for li, lay in enumerate(self.layers):
+            kernel, bias, gamma, beta = w[4 * li: 4 * li + 4]
+            patches = _patches(ap, lay)  # (S, M, 9 C_in), M = N * out * out
+            z = torch.baddbmm(bias[:, None, :], patches, kernel).view(S, G, -1, lay.c_out)
+            # batch norm on the statistics of each (member, group), then ReLU
+            xhat = z.sub_(z.mean(2, keepdim=True))
+            inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
+            xhat.mul_(inv)
+            y = torch.addcmul(beta[:, None, None, :], xhat, gamma[:, None, None, :])
+            if li + 1 < len(self.layers):  # written straight into the next layer's padded input
+                ap, a = _padded(x, S, N, self.layers[li + 1])
+            else:
+                a = x.new_empty(S, N, lay.out, lay.out, lay.c_out)
+            torch.clamp_min(y.view(a.shape), 0.0, out=a)
+            if keep:
+                saved.append((patches, xhat, inv, a))
+        feats = a.view(S, N, self.features)
+        logits = torch.baddbmm(w[-1][:, None, :], feats, w[-2]).view(S, G, B, self.n_way)
+        return (logits, (feats, saved)) if keep else logits
+
+    def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss of each member, cross-entropy summed over its minibatch, ``(S,)``, and its gradient, a buffer
+        laid out like ``flat``. ``x`` is ``(S, B, H, W, C)`` channels-last, ``y`` ``(S, B)`` integer labels."""
+        logits, saved = self.forward(flat, x[:, None], keep=True)
+        logp = torch.log_softmax(logits[:, 0], -1)
+        loss = -logp.gather(-1, y[..., None]).sum((1, 2))
+        dlogits = logp.exp_()
+        dlogits.scatter_add_(-1, y[..., None], torch.full_like(dlogits[..., :1], -1.0))
+        return loss, self.backward(flat, dlogits, saved)
+
+    # ---------------------------------------------------------------------------------------- backward
+
+    def backward(self, flat: Tensor, dlogits: Tensor, saved) -> Tensor:
+        """The gradient (laid out like ``flat``) of a loss whose gradient with respect to the logits
+        ``(S, B, n_way)`` is ``dlogits`` (one group), from the activations :meth:`forward` kept.
+
+        The bias of a convolution has gradient exactly 0 here: batch norm subtracts the mean over the batch, so the
+        bias cancels. (Autograd returns rounding noise of order 1e-7 there instead, which Adam, dividing by its
+        equally tiny second moment, turns into steps of about the learning rate: a random walk of a bias that
+        changes nothing the network computes.)"""
+        feats, layers = saved
+        S, N = dlogits.shape[:2]
+        w = self.views(flat)
+        grad = torch.empty_like(flat)
+        g = self.views(grad)
+        torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
+        torch.sum(dlogits, 1, out=g[-1])
+        da = torch.bmm(dlogits, w[-2].transpose(1, 2)).view(layers[-1][3].shape)  # (S, N, o, o, C)
+        for li in range(len(self.layers) - 1, -1, -1):
+            lay = self.layers[li]
+            kernel, gamma = w[4 * li], w[4 * li + 2]
+            patches, xhat, inv, a = layers[li]
+            dy = torch.ops.aten.threshold_backward(da, a, 0.0).view(xhat.shape)  # ReLU
+            n = xhat.shape[2]
+            dbeta = dy.sum(2, keepdim=True)  # (S, G, 1, C): per (member, group)
+            dgamma = (dy * xhat).sum(2, keepdim=True)
+            torch.sum(dbeta.view(S, -1, lay.c_out), 1, out=g[4 * li + 3])
+            torch.sum(dgamma.view(S, -1, lay.c_out), 1, out=g[4 * li + 2])
+            g[4 * li + 1].zero_()
+            # batch norm on batch statistics: dz = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat))
+            c1 = gamma[:, None, None, :] * inv
+            dz = torch.addcmul(-c1 * dbeta / n, dy, c1).addcmul_(xhat, -c1 * dgamma / n).view(S, -1, lay.c_out)
+            torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
+            if li > 0:
+                da = _input_grad(dz, kernel, lay, S, N)
+        return grad
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _padded(like: Tensor, S: int, N: int, lay: Layer) -> tuple[Tensor, Tensor]:
+    """A new input buffer of ``lay`` with its TF 'SAME' padding zeroed, ``(S, N, H', W', C)``, and its interior
+    ``(S, N, H, W, C)``, a view to write the layer's input into."""
+    top, bottom = lay.pad
+    full = lay.size + top + bottom
+    buf = like.new_empty(S, N, full, full, lay.c_in)
+    for sl in (slice(0, top), slice(full - bottom, full)):
+        buf[:, :, sl].zero_()
+        buf[:, :, :, sl].zero_()
+    return buf, buf[:, :, top: full - bottom, top: full - bottom]
+
+
+def _patches(ap: Tensor, lay: Layer) -> Tensor:
+    """The 3x3 patches of every output pixel, stride 2, of the padded input ``ap`` ``(S, N, H', W', C)``:
+    ``(S, N * out * out, 9 C)`` in (kh, kw, C) order (one copy; ``unfold`` views are the fastest path to it)."""
+    S, N = ap.shape[:2]
+    u = ap.unfold(2, KERNEL, STRIDE).unfold(3, KERNEL, STRIDE)  # (S, N, out, out, C, kh, kw)
+    return u.permute(0, 1, 2, 3, 5, 6, 4).reshape(S, N * lay.out * lay.out, KERNEL * KERNEL * lay.c_in)
+
+
+def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int) -> Tensor:
+    """The gradient of a layer's input ``(S, N, H, W, C_in)`` from that of its pre-activations ``dz``
+    ``(S, M, C_out)``: for each kernel offset, ``dz @ kernel[offset]^T`` added where that offset read the input
+    (col2im, done per offset so that each product stays in cache)."""
+    top, bottom = lay.pad
+    o, c = lay.out, lay.c_in
+    full = lay.size + top + bottom
+    k = kernel.view(S, KERNEL * KERNEL, c, -1)
+    dx = dz.new_zeros(S, N, full, full, c)
+    for i in range(KERNEL):
+        for j in range(KERNEL):
+            part = torch.bmm(dz, k[:, KERNEL * i + j].transpose(1, 2)).view(S, N, o, o, c)
+            dx[:, :, i: i + STRIDE * o: STRIDE, j: j + STRIDE * o: STRIDE] += part
+    return dx[:, :, top: top + lay.size, top: top + lay.size]

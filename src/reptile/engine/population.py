@@ -1,0 +1,206 @@
+"""A population of independent Reptile runs of one few-shot configuration, trained in lockstep.
+
+Member ``s`` of the population is exactly the solo run of its seed (:func:`reptile.fewshot_experiment.run`): the same
+initial weights, the same tasks, the same minibatch shuffles, drawn from the same streams (:mod:`reptile.seeding`),
+so each member gives the numbers of its solo run to float tolerance (``tests/test_engine.py``). What differs is how
+the arithmetic is laid out: every inner step of every member is one call of :class:`~.network.Conv4` on a batch of
+S minibatches, and the inner Adam and the outer update act on one flat buffer for all members and all layers.
+
+One outer iteration (Algorithm 2, the tasks of a meta-batch one after another, Adam's moments running on):
+
+    for each of the meta_batch tasks:          W = phi;  inner_iters Adam steps on minibatches of the task
+    phi <- phi + eps * (1/n) sum_i (W_i - phi)                         (all S members at once)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from .. import seeding
+from ..config import FewShotConfig
+from ..fewshot import FunctionalNet, TaskSampler, conv4
+from ..schedule import linear_anneal
+from ..tasks import minibatch_indices
+from ..validate import DivergedError, check
+from . import memory
+from .network import Conv4
+
+FORMAT = 1  # of the population checkpoint (state_dict)
+WEIGHT_LIMIT = 1e6  # as reptile.train.WEIGHT_LIMIT: beyond it a run has diverged
+
+
+def supports(cfg: FewShotConfig) -> bool:
+    """Whether the population engine runs ``cfg``: the Omniglot network, Reptile or first-order MAML (the authors'
+    last-step form), the inner Adam and the plain outer step of the few-shot presets."""
+    m = cfg.meta
+    return (cfg.dataset == "omniglot" and m.algorithm in ("reptile", "fomaml_last_step")
+            and m.inner_optimizer == "adam" and m.outer_optimizer == "sgd")
+
+
+@dataclass
+class AdamState:
+    """The inner Adam's state for a population: moments laid out like the weights, one step count for all."""
+
+    m: Tensor
+    v: Tensor
+    step: int = 0
+
+    @classmethod
+    def zeros(cls, like: Tensor) -> "AdamState":
+        return cls(torch.zeros_like(like), torch.zeros_like(like), 0)
+
+    def clone(self) -> "AdamState":
+        return AdamState(self.m.clone(), self.v.clone(), self.step)
+
+
+def adam_step(w: Tensor, g: Tensor, state: AdamState, lr: float, betas: tuple[float, float],
+              eps: float = 1e-8) -> None:
+    """One Adam step in place on the flat weights ``w`` (TensorFlow's form, as :class:`reptile.optim.Adam`):
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``w <- w - lr_t m / (sqrt(v) + eps)``."""
+    b1, b2 = betas
+    state.step += 1
+    t = state.step
+    state.m.mul_(b1).add_(g, alpha=1 - b1)
+    state.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    w.addcdiv_(state.m, state.v.sqrt().add_(eps), value=-lr_t)
+
+
+def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Tensor, lr: float,
+          betas: tuple[float, float], last_step: bool = False):
+    """``W = SGD(L_tau, phi, k)`` for every member at once, in place on ``w`` (S * P,) and ``state``.
+
+    ``x`` ``(S, N, H, W, C)`` channels-last and ``y`` ``(S, N)`` hold each member's task; ``idx`` ``(S, k, B)`` its
+    minibatches. With ``last_step``, returns the last step's weight change ``W_k - W_{k-1}``."""
+    rows = torch.arange(x.shape[0], device=x.device)[:, None]
+    prev = None
+    for k in range(idx.shape[1]):
+        batch = idx[:, k]
+        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch])
+        if last_step and k == idx.shape[1] - 1:
+            prev = w.clone()
+        adam_step(w, g, state, lr, betas)
+    return None if prev is None else w - prev
+
+
+def draw_minibatches(n: int, batch: int, iters: int, generators: Sequence[torch.Generator]) -> Tensor:
+    """``(S, iters, batch)`` minibatch indices, member ``s`` drawn from ``generators[s]`` exactly as the solo
+    inner loop draws them (:func:`reptile.tasks.minibatch_indices`)."""
+    return torch.stack([torch.stack(list(minibatch_indices(n, batch, iters, g))) for g in generators])
+
+
+@dataclass
+class Population:
+    """S runs of ``cfg``, one per seed, trained in lockstep on ``device``.
+
+    ``train_images[s]`` is member ``s``'s training split (classes, images, C, H, W), uint8; Omniglot's character
+    split depends on the seed, so each member has its own.
+    """
+
+    cfg: FewShotConfig
+    seeds: list[int]
+    train_images: list[Tensor]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    iteration: int = 0
+
+    def __post_init__(self) -> None:
+        check(supports(self.cfg), f"the population engine does not run {self.cfg.name!r} (dataset "
+                                  f"{self.cfg.dataset}, algorithm {self.cfg.meta.algorithm}); run it solo")
+        check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
+              f"a population needs distinct seeds, got {self.seeds!r}")
+        check(len(self.train_images) == len(self.seeds),
+              f"{len(self.train_images)} training splits for {len(self.seeds)} seeds")
+        memory.keep_freed_memory()
+        self.net = Conv4(self.cfg.n_way)
+        module = FunctionalNet(conv4(self.cfg.dataset, self.cfg.n_way))
+        members = [module.init_params(seeding.generator(s, "init")) for s in self.seeds]
+        self.phi = self.net.population(members).to(self.device, self.dtype)
+        self.inner = AdamState.zeros(self.phi)
+        self.samplers = [TaskSampler(im.to(self.device)) for im in self.train_images]
+        self.task_generators = [seeding.generator(s, "tasks") for s in self.seeds]
+        self.inner_generators = [seeding.generator(s, "inner") for s in self.seeds]
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds)
+
+    def outer_step_size(self) -> float:
+        m = self.cfg.meta
+        if not m.anneal:
+            return m.outer_step
+        return linear_anneal(m.outer_step, min(self.iteration, m.outer_iters), m.outer_iters)
+
+    def sample_tasks(self) -> list[tuple[Tensor, Tensor]]:
+        """The meta-batch of every member: ``meta_batch`` pairs ``(x (S, N, H, W, C), y (S, N))``, each member's
+        tasks drawn from its ``tasks`` stream as the solo run draws them (all tasks of the meta-batch first)."""
+        c, dev = self.cfg, self.device
+        per_member = [[s.training_task(c.n_way, c.train_shots, g, dev) for _ in range(c.meta.meta_batch)]
+                      for s, g in zip(self.samplers, self.task_generators)]
+        return [(Conv4.images(torch.stack([tasks[j].x for tasks in per_member])).to(self.dtype),
+                 torch.stack([tasks[j].y for tasks in per_member])) for j in range(c.meta.meta_batch)]
+
+    def meta_step(self) -> float:
+        """One outer iteration of every member. Returns the outer step size used."""
+        m = self.cfg.meta
+        eps = self.outer_step_size()
+        total = torch.zeros_like(self.phi)
+        for x, y in self.sample_tasks():
+            idx = draw_minibatches(x.shape[1], m.inner_batch, m.inner_iters, self.inner_generators).to(self.device)
+            w = self.phi.clone()
+            step = adapt(self.net, w, self.inner, x, y, idx, m.inner_lr, m.inner_betas,
+                         last_step=m.algorithm == "fomaml_last_step")
+            # first-order MAML (the authors' form) moves phi along the last step only: "W" = phi + (W_k - W_{k-1})
+            total += w if step is None else self.phi + step
+        # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithm 2)
+        self.phi += eps * (total / m.meta_batch - self.phi)
+        self.iteration += 1
+        return eps
+
+    def check_finite(self) -> None:
+        """Stop if any member's weights stopped being finite or grew beyond :data:`WEIGHT_LIMIT`, naming it."""
+        largest = self.net.rows(self.phi).abs().amax(1)
+        bad = [(s, float(v)) for s, v in zip(self.seeds, largest.tolist()) if not v <= WEIGHT_LIMIT]
+        if bad:
+            s, v = bad[0]
+            what = "became NaN or infinite" if not math.isfinite(v) else \
+                f"grew beyond {WEIGHT_LIMIT:.0e} in magnitude (largest {v:.2e})"
+            m = self.cfg.meta
+            raise DivergedError(
+                f"{self.cfg.name} seed {s}: the meta-parameters {what} at outer iteration {self.iteration}: the run "
+                f"diverged and no result is written. Lower the inner step size (inner_lr, now {m.inner_lr}) or the "
+                f"outer step size (outer_step, now {m.outer_step})")
+
+    # -- members as solo learners see them
+    def member_params(self, i: int) -> tuple[Tensor, ...]:
+        """Member ``i``'s meta-parameters as the module's parameter tuple."""
+        return self.net.unpack(self.net.rows(self.phi)[i])
+
+    # -- checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed population needs, compact: float32 weights and Adam moments, the step count, the
+        random generators' states, the iteration."""
+        return {"format": FORMAT, "iteration": self.iteration, "seeds": list(self.seeds),
+                "phi": self.phi.detach().float().cpu().clone(), "m": self.inner.m.float().cpu().clone(),
+                "v": self.inner.v.float().cpu().clone(), "step": self.inner.step,
+                "task_generators": [g.get_state() for g in self.task_generators],
+                "inner_generators": [g.get_state() for g in self.inner_generators],
+                "config": self.cfg.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check(state.get("format") == FORMAT, f"population checkpoint format {state.get('format')!r}, expected {FORMAT}")
+        check(state["seeds"] == list(self.seeds), f"checkpoint of seeds {state['seeds']}, population of {self.seeds}")
+        check(state["config"] == self.cfg.to_dict(), "checkpoint written with another configuration")
+        self.iteration = state["iteration"]
+        self.phi = state["phi"].to(self.device, self.dtype)
+        self.inner = AdamState(state["m"].to(self.device, self.dtype), state["v"].to(self.device, self.dtype),
+                               state["step"])
+        for g, s in zip(self.task_generators, state["task_generators"]):
+            g.set_state(s)
+        for g, s in zip(self.inner_generators, state["inner_generators"]):
+            g.set_state(s)

@@ -1,0 +1,216 @@
+"""The population engine against the plain per-run code it replaces.
+
+References are the solo path (``nn.Module`` + autograd + :class:`reptile.core.MetaLearner`), in float64 so that the
+comparisons are limited by rounding, not by float32's chaos over many Adam steps. Tolerances are named.
+"""
+
+import dataclasses
+
+import pytest
+import torch
+
+from reptile import seeding
+from reptile.config import FEWSHOT_PRESETS
+from reptile.core import MetaLearner
+from reptile.engine import evaluation as E
+from reptile.engine import trainer
+from reptile.engine.network import Conv4
+from reptile.engine.population import AdamState, Population, adapt, supports
+from reptile.engine.threads import configure, share
+from reptile.fewshot import FunctionalNet, TaskSampler, conv4, evaluate
+from reptile.tasks import Task
+from reptile.validate import DivergedError
+
+GRAD_TOL = 1e-10  # float64: hand-written backward vs autograd, one minibatch
+RUN_TOL = 1e-9  # float64: 20 outer iterations of a population member vs its solo run
+PRE_BN_BIASES = (1, 5, 9, 13)  # conv biases: batch norm cancels them; their true gradient is 0
+
+
+class Float64Net(FunctionalNet):
+    """The solo network in float64 (the samplers hand it float32 images)."""
+
+    def __call__(self, params, x):
+        return super().__call__(params, x.double())
+
+
+def images(classes=30, per_class=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (classes, per_class, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+def small_config(algorithm="reptile", outer_iters=20):
+    base = FEWSHOT_PRESETS["omniglot-1shot-5way"]
+    meta = dataclasses.replace(base.meta, algorithm=algorithm, outer_iters=outer_iters, meta_batch=2, inner_iters=3)
+    return dataclasses.replace(base, meta=meta, eval_iters=6, curve_tasks=3, curve_every=2)
+
+
+def solo_learner(cfg, seed):
+    net = Float64Net(conv4("omniglot", cfg.n_way).double())
+    phi = tuple(p.double() for p in FunctionalNet(conv4("omniglot", cfg.n_way)).init_params(
+        seeding.generator(seed, "init")))
+    return net, MetaLearner(net.loss, phi, cfg.meta, seeding.generator(seed, "inner"))
+
+
+def test_layout_round_trips():
+    eng = Conv4(5)
+    members = [FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(3)]
+    flat = eng.population(members)
+    assert flat.shape == (3 * eng.size,) and eng.size == sum(p.numel() for p in members[0])
+    for got, want in zip(eng.members(flat), members):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert torch.equal(eng.stack(eng.rows(flat)), flat)
+
+
+def test_loss_and_gradient_match_autograd():
+    torch.manual_seed(0)
+    eng, net = Conv4(5), FunctionalNet(conv4("omniglot", 5).double())
+    members = [tuple(q.double() + 0.1 * torch.randn_like(q.double()) for q in params) for params in
+               (FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(3))]
+    x, y = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64), torch.randint(0, 5, (3, 5))
+    loss, grad = eng.loss_and_grad(eng.population(members), Conv4.images(x), y)
+    for s, (params, g) in enumerate(zip(members, eng.members(grad))):
+        leaves = tuple(p.clone().requires_grad_() for p in params)
+        ref_loss = net.loss(leaves, (x[s], y[s]))
+        ref = torch.autograd.grad(ref_loss, leaves)
+        assert abs(float(loss[s] - ref_loss.detach())) < GRAD_TOL
+        for i, (a, b) in enumerate(zip(g, ref)):
+            if i in PRE_BN_BIASES:  # exactly 0 here; autograd gives rounding noise
+                assert torch.count_nonzero(a) == 0 and float(b.abs().max()) < 1e-12
+            else:
+                assert torch.allclose(a, b, rtol=0, atol=GRAD_TOL * max(1.0, float(b.abs().max()))), i
+
+
+def test_grouped_forward_is_per_group_batch_norm():
+    """Groups of one forward call normalise by themselves: the same as separate calls."""
+    torch.manual_seed(1)
+    eng = Conv4(5)
+    flat = eng.population([FunctionalNet(conv4("omniglot", 5)).init_params(0)]).double()
+    x = torch.rand(1, 3, 4, 28, 28, 1, dtype=torch.float64)
+    together = eng.forward(flat, x)
+    apart = torch.cat([eng.forward(flat, x[:, g: g + 1]) for g in range(3)], 1)
+    assert torch.allclose(together, apart, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["reptile", "fomaml_last_step"])
+def test_population_members_match_their_solo_runs(algorithm):
+    cfg, seeds = small_config(algorithm), [0, 1, 2]
+    imgs = [images(seed=s) for s in seeds]
+    pop = Population(cfg, seeds, imgs, dtype=torch.float64)
+    for _ in range(cfg.meta.outer_iters):
+        pop.meta_step()
+    assert pop.iteration == 20 and pop.inner.step == 20 * 2 * 3  # Adam's state ran on through every task
+    for i, seed in enumerate(seeds):
+        _, learner = solo_learner(cfg, seed)
+        sampler, tasks = TaskSampler(imgs[i]), seeding.generator(seed, "tasks")
+        for _ in range(cfg.meta.outer_iters):
+            batch = [sampler.training_task(cfg.n_way, cfg.train_shots, tasks) for _ in range(cfg.meta.meta_batch)]
+            learner.meta_step([Task(t.x.double(), t.y) for t in batch])
+        mine = pop.member_params(i)
+        moments = pop.net.unpack(pop.net.rows(pop.inner.v)[i])
+        for k, (a, b) in enumerate(zip(mine, learner.phi)):
+            if k in PRE_BN_BIASES:
+                continue
+            assert torch.allclose(a, b, rtol=0, atol=RUN_TOL), (seed, k, float((a - b).abs().max()))
+            assert torch.allclose(moments[k], learner.inner_state["v"][k], rtol=1e-6, atol=1e-20)
+        assert learner.inner_state["step"] == pop.inner.step
+
+
+def test_vectorised_evaluation_predicts_as_one_at_a_time():
+    cfg, seeds = small_config(), [0, 1]
+    imgs = [images(seed=s) for s in seeds]
+    pop = Population(cfg, seeds, imgs, dtype=torch.float64)
+    for _ in range(3):
+        pop.meta_step()
+    samplers = [TaskSampler(im) for im in imgs]
+    got = E.evaluate(pop.net, pop.phi, pop.inner, samplers, [torch.Generator().manual_seed(10 + i) for i in range(2)],
+                     cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, 9, cfg.meta.inner_lr,
+                     cfg.meta.inner_betas, torch.float64, chunk=4)  # chunks that straddle the two members
+    for i in range(2):
+        net, learner = solo_learner(cfg, seeds[i])
+        learner.phi = pop.member_params(i)
+        rows = lambda t: pop.net.unpack(pop.net.rows(t)[i])  # noqa: E731
+        learner.inner_state = {"step": pop.inner.step, "m": rows(pop.inner.m), "v": rows(pop.inner.v)}
+        want = evaluate(learner, net, samplers[i], cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, 9,
+                        torch.Generator().manual_seed(10 + i))
+        assert got[i] == want
+    assert pop.inner.step == 3 * 2 * 3  # evaluation adapted copies: the population's state is untouched
+
+
+def test_resumed_population_gives_the_numbers_of_an_uninterrupted_one(tmp_path):
+    cfg, seeds = small_config(outer_iters=6), [0, 1]
+    imgs = [images(seed=s) for s in seeds]
+
+    def curve(p):
+        return [{"mean_weight": float(r.mean())} for r in p.net.rows(p.phi)]
+
+    whole = Population(cfg, seeds, imgs)
+    full = trainer.train(whole, 6, evaluate=curve, eval_every=2, progress=False)
+    ck = tmp_path / "pop.pt"
+    first = trainer.train(Population(cfg, seeds, imgs), 6, evaluate=curve, eval_every=2, checkpoint=ck,
+                          stop_after=0.0, progress=False, run_config={"seeds": seeds})
+    assert not first["done"] and ck.exists()
+    resumed = Population(cfg, seeds, imgs)
+    rest = trainer.train(resumed, 6, evaluate=curve, eval_every=2, checkpoint=ck, progress=False,
+                         run_config={"seeds": seeds})
+    assert rest["done"] and torch.equal(resumed.phi, whole.phi) and torch.equal(resumed.inner.v, whole.inner.v)
+    assert rest["curves"] == full["curves"]
+    assert [s["start"] for s in rest["segments"]] == [0, 1] and rest["segments"][-1]["end"] == 6
+    with pytest.raises(ValueError, match="another configuration"):
+        trainer.train(Population(cfg, seeds, imgs), 6, checkpoint=ck, progress=False, run_config={"seeds": [9]})
+
+
+def test_diverging_member_stops_the_population():
+    cfg = small_config()
+    cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, inner_lr=1e6))
+    pop = Population(cfg, [0, 1], [images(), images(seed=1)])
+    pop.meta_step()
+    with pytest.raises(DivergedError, match="seed 0: the meta-parameters .* at outer iteration 1"):
+        pop.check_finite()
+
+
+def test_engine_covers_omniglot_and_says_what_it_does_not():
+    from reptile.fewshot_experiment import pick_engine
+
+    assert supports(FEWSHOT_PRESETS["omniglot-1shot-5way"])
+    mini = FEWSHOT_PRESETS["miniimagenet-1shot-5way"]
+    assert not supports(mini) and pick_engine(mini) == "solo"
+    with pytest.raises(ValueError, match="does not run 'miniimagenet-1shot-5way'"):
+        pick_engine(mini, "population")
+    with pytest.raises(ValueError, match="unknown engine 'fast'; allowed: auto, population, solo"):
+        pick_engine(mini, "fast")
+    with pytest.raises(ValueError, match="distinct seeds"):
+        Population(small_config(), [0, 0], [images(), images()])
+
+
+def test_adam_in_place_matches_the_functional_adam():
+    from reptile.optim import Adam
+
+    torch.manual_seed(2)
+    w, g1, g2 = (torch.randn(7, dtype=torch.float64) for _ in range(3))
+    state, opt = AdamState.zeros(w), Adam(1e-2, (0.5, 0.99))
+    mine = w.clone()
+    ref, ref_state = (w,), opt.init((w,))
+    for g in (g1, g2):
+        from reptile.engine.population import adam_step
+        adam_step(mine, g, state, 1e-2, (0.5, 0.99))
+        ref, ref_state = opt.step(ref, (g,), ref_state)
+    assert torch.allclose(mine, ref[0], rtol=0, atol=1e-15) and state.step == ref_state["step"] == 2
+
+
+def test_threads_are_the_cores_divided_among_processes(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("reptile.engine.threads.cores", lambda: 2)
+        assert share(1) == 2 and share(2) == 1 and share(3) == 1
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        monkeypatch.delenv("REPTILE_THREADS", raising=False)
+        assert configure() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("REPTILE_THREADS", "2")
+        assert configure() == 2
+        monkeypatch.setenv("REPTILE_THREADS", "two")
+        with pytest.raises(ValueError, match="REPTILE_THREADS must be an integer >= 1, got 'two'"):
+            configure()
+        with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
+            configure(0)
+    finally:
+        torch.set_num_threads(before)
