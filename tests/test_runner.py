@@ -1,6 +1,7 @@
 """The documented seed runner: papermill executions of a chapter, one result file per seed."""
 
 import json
+import os
 import sys
 import subprocess
 from pathlib import Path
@@ -101,3 +102,20 @@ def test_the_chapters_declare_what_the_runner_injects():
     assert "seeds" in declared["fewshot"] and "seed" not in declared["fewshot"]
     for ch in ("sine", "taylor", "manifolds"):
         assert "seed" in declared[ch] and "seeds" not in declared[ch]
+
+
+def test_runner_gives_each_execution_its_share_of_the_cores(monkeypatch, tmp_path):
+    """One execution takes every core; its kernel inherits the count (OMP_NUM_THREADS, REPTILE_THREADS)."""
+    import papermill
+
+    seen = []
+    monkeypatch.setattr("reptile.engine.threads.cores", lambda: 6)
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: seen.append(
+        (os.environ["OMP_NUM_THREADS"], os.environ["REPTILE_THREADS"])))
+    monkeypatch.setenv("OMP_NUM_THREADS", "99")
+    monkeypatch.setenv("REPTILE_THREADS", "99")
+    runner.run(Path("book/fewshot.ipynb"), [0, 1], {"preset": "ci"}, 1, tmp_path)
+    assert seen == [("6", "6")]
+    from reptile.engine.threads import share
+
+    assert [share(j) for j in (1, 2, 3, 6, 7)] == [6, 3, 2, 1, 1]

@@ -12,6 +12,12 @@ from the same adapted weights, with a 95% interval over tasks.
 The seeds of a cell are trained together as one population (:mod:`reptile.engine`), each seed giving the numbers of
 its solo run; ``engine="solo"`` (``--engine solo``) runs them one after another with the plain per-run code
 (:func:`run`), which is also what runs the configurations the population engine does not cover (Mini-ImageNet).
+
+Under ``torchrun`` the seeds are split among the processes and the final evaluation's tasks too
+(:mod:`reptile.engine.distributed`); each seed keeps its streams, so the numbers are those of one process (training
+to float tolerance, as a population member's are to its solo run's):
+
+    torchrun --nproc_per_node 2 -m reptile.fewshot_experiment --preset ci --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -123,68 +129,146 @@ def population_checkpoint(cfg: FewShotConfig, seeds: list[int], checkpoint_dir=N
     return R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"population-{'-'.join(map(str, seeds))}.pt"
 
 
+def gather_members(net, pop, seeds: list[int], device, dtype, extra=None):
+    """Every seed's meta-parameters and inner Adam state as one population's ``(phi, AdamState)``, in the order of
+    ``seeds``, on every rank, with each seed's item of ``extra``.
+
+    Under ``torchrun``, rank ``r`` trained the seeds ``members_of(r, world, seeds)`` as its population ``pop``
+    (None for a rank without seeds) and passes ``extra``, one item per member of ``pop``; the ranks exchange their
+    members' rows (:meth:`Conv4.rows`) and the rows are put back in the order of ``seeds``. In one process, ``pop``
+    holds every seed: its own tensors are returned."""
+    import torch
+
+    from .engine import distributed
+    from .engine.population import AdamState
+
+    mine = list(pop.seeds) if pop is not None else []
+    extra = list(extra) if extra is not None else [None] * len(mine)
+    check(len(extra) == len(mine), f"{len(extra)} extra items for the {len(mine)} members of this rank")
+    if distributed.ranks().world == 1:
+        check(mine == list(seeds), f"one process trained seeds {mine}, not {list(seeds)}")
+        return pop.phi, pop.inner, extra
+    part: dict = {"seeds": mine, "extra": extra}
+    if pop is not None:  # rows on the CPU: they travel pickled
+        part.update(step=pop.inner.step, **{k: net.rows(t).cpu() for k, t in
+                                            (("phi", pop.phi), ("m", pop.inner.m), ("v", pop.inner.v))})
+    parts = distributed.all_gather_objects(part)
+    where = {s: (p, i) for p in parts for i, s in enumerate(p["seeds"])}
+    check(sorted(where) == sorted(seeds) and sum(len(p["seeds"]) for p in parts) == len(seeds),
+          f"the ranks trained seeds {[p['seeds'] for p in parts]}, not each of {list(seeds)} once")
+    steps = {p["step"] for p in parts if p["seeds"]}
+    check(len(steps) == 1, f"the ranks' inner Adam states count different steps: {sorted(steps)}")
+
+    def full(key: str):
+        return net.stack(torch.stack([where[s][0][key][where[s][1]] for s in seeds])).to(device, dtype)
+
+    return full("phi"), AdamState(full("m"), full("v"), steps.pop()), [where[s][0]["extra"][where[s][1]]
+                                                                       for s in seeds]
+
+
 def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
                    checkpoint_dir=None, progress: bool = True, dtype=None) -> list[dict[str, Any]]:
     """Meta-train and evaluate ``seeds`` of one cell as one population; write and return one record per seed.
 
     Each seed draws from its own streams exactly as :func:`run` does, so its record holds the numbers of its solo
-    run (to float tolerance); the record says it was made by the population engine and with which seeds."""
+    run (to float tolerance); the record says it was made by the population engine and with which seeds.
+
+    Under ``torchrun`` (:mod:`reptile.engine.distributed`), every rank is called with the same arguments: rank
+    ``r`` of ``world`` trains ``seeds[r::world]`` as a population of its own (its own checkpoint, its own learning
+    curves), the ranks then exchange their members, share the final evaluation's tasks, and rank 0 writes the
+    records; every rank returns them. The records are those of one process, but for the times, the environment and
+    ``engine`` (``world``, the seeds each seed was trained with)."""
     import torch
 
+    from .engine import distributed
     from .engine import evaluation as E
     from .engine import trainer
+    from .engine.network import Conv4
     from .engine.population import Population
 
     seeds = R.validate_seeds(seeds)
     dev = R.resolve_device(device)
+    ranks = distributed.init(dev)
+    dev = distributed.device_of(dev, ranks)
+    if ranks.world > 1:
+        asked = distributed.all_gather_objects(seeds)
+        check(all(a == seeds for a in asked),
+              f"the ranks were given different seeds to train, {asked}: every rank must run the same seeds (the "
+              f"results folder must be shared by all machines, or pass --recompute)")
+    mine = distributed.members_of(ranks.rank, ranks.world, seeds)
+    lead = ranks.rank == 0  # writes the records and shows the progress bars
     seeding.deterministic(dev)
     started = time.perf_counter()
     env = R.environment(dev)
-    splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]
+    splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]  # every rank evaluates every seed
     for tr, te in splits:
         check_fits(cfg, tr, te)
     m = cfg.meta
-    pop = Population(cfg, seeds, [tr.images for tr, _ in splits], dev, dtype or torch.float32)
+    dtype = dtype or torch.float32
     test = [TaskSampler(te.images.to(dev)) for _, te in splits]
-
-    def curve_eval(p: Population) -> list[dict[str, float]]:
-        accs = E.evaluate(p.net, p.phi, p.inner, test, [seeding.generator(s, "curve", p.iteration) for s in seeds],
-                          cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
-                          m.inner_betas, p.dtype)
-        return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
-
-    ckpt = population_checkpoint(cfg, seeds, checkpoint_dir)
     label = f"{EXPERIMENT}/{cfg.name} seeds {' '.join(map(str, seeds))}"
-    trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every, checkpoint=ckpt,
-                            checkpoint_every=cfg.checkpoint_every, label=label, progress=progress,
-                            run_config={"experiment": EXPERIMENT, "seeds": seeds, "config": cfg.to_dict()})
+    if ranks.world > 1:
+        label += f" on {ranks.world} ranks (rank {ranks.rank}: {' '.join(map(str, mine)) or 'none'})"
+
+    pop, ckpt = None, None
+    trained: dict[str, Any] = {"curves": [], "train_seconds": 0.0, "segments": []}
+    if mine:  # a rank has no seeds when there are fewer seeds than ranks
+        own = [test[seeds.index(s)] for s in mine]
+        pop = Population(cfg, mine, [splits[seeds.index(s)][0].images for s in mine], dev, dtype)
+
+        def curve_eval(p: Population) -> list[dict[str, float]]:  # this rank's members only
+            accs = E.evaluate(p.net, p.phi, p.inner, own, [seeding.generator(s, "curve", p.iteration) for s in mine],
+                              cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
+                              m.inner_betas, p.dtype)
+            return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+
+        ckpt = population_checkpoint(cfg, mine, checkpoint_dir)
+        trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
+                                checkpoint=ckpt, checkpoint_every=cfg.checkpoint_every, label=label,
+                                progress=progress and lead,
+                                run_config={"experiment": EXPERIMENT, "seeds": mine, "config": cfg.to_dict()})
+    net = pop.net if pop is not None else Conv4(cfg.n_way)
+    phi, inner, per_seed = gather_members(
+        net, pop, seeds, dev, dtype,
+        [(curve, trained["train_seconds"], trained["segments"], mine) for curve in trained["curves"]])
     t_eval = time.perf_counter()
-    bar = trainer.progress_bar(len(seeds) * cfg.eval_tasks, 0, f"{label}: evaluation", "task", progress)
-    accs = E.evaluate(pop.net, pop.phi, pop.inner, test, [seeding.generator(s, "eval") for s in seeds], cfg.n_way,
-                      cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks, m.inner_lr, m.inner_betas, pop.dtype,
-                      progress=bar)
+    bar = trainer.progress_bar(len(seeds) * cfg.eval_tasks, 0, f"{label}: evaluation", "task", progress and lead)
+    accs = E.evaluate(net, phi, inner, test, [seeding.generator(s, "eval") for s in seeds], cfg.n_way,
+                      cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks, m.inner_lr, m.inner_betas, dtype,
+                      progress=bar, share=ranks.share)
     if bar is not None:
         bar.close()
     eval_seconds = time.perf_counter() - t_eval
     records = []
     for i, seed in enumerate(seeds):
+        curve, train_seconds, segments, together = per_seed[i]
+        engine = {"name": "population", "seeds": seeds, "world": ranks.world, "segments": segments,
+                  "note": "the seeds were trained together; the times are the population's wall-clock times "
+                          "(per evaluation task: over all seeds' tasks)"}
+        if ranks.world > 1:
+            engine.update(trained_with=together,
+                          note=f"the seeds were split among {ranks.world} processes (torchrun), each training its "
+                               f"seeds together (trained_with); the training times are those of this seed's "
+                               f"process, the evaluation's are shared by all (per evaluation task: over all seeds' "
+                               f"tasks)")
         record = R.make_record(
             EXPERIMENT, cfg, seed, env, started,
             split_seed=split_seed(cfg, seed),
-            parameters=pop.net.size,
-            train_seconds=round(trained["train_seconds"], 3),
-            seconds_per_outer_iter=trained["train_seconds"] / m.outer_iters,
+            parameters=net.size,
+            train_seconds=round(train_seconds, 3),
+            seconds_per_outer_iter=train_seconds / m.outer_iters,
             eval_seconds=round(eval_seconds, 3),
             seconds_per_eval_task=eval_seconds / (cfg.eval_tasks * len(seeds)),
-            curve=trained["curves"][i],
+            curve=curve,
             eval={mode: _summary(a) for mode, a in accs[i].items()},
-            engine={"name": "population", "seeds": seeds, "segments": trained["segments"],
-                    "note": "the seeds were trained together; the times are the population's wall-clock times "
-                            "(per evaluation task: over all seeds' tasks)"},
+            engine=engine,
         )
-        R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+        if lead:
+            R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
         records.append(record)
-    ckpt.unlink(missing_ok=True)
+    distributed.barrier()  # the records are written before any rank reads them or drops its checkpoint
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)
     return records
 
 
@@ -213,6 +297,11 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     recompute = R.parse_bool(recompute, "recompute")
     R.resolve_device(device)
     engine = pick_engine(cfg, engine)
+    from .engine import distributed
+
+    check(engine == "population" or not distributed.launched(),
+          f"under torchrun, {cfg.name!r} would run on every process: the solo engine runs in one process; allowed "
+          f"under torchrun: the population engine (--engine auto or population), which splits the seeds among them")
     missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
@@ -262,13 +351,20 @@ def main(argv: list[str] | None = None) -> None:
         if k in overrides:
             parser.error(f"--set {k}=... is given more than once; give each key once")
         overrides[k] = parse_value(v.strip())
+    from .engine import distributed
+
     try:
         from .engine.threads import configure
 
+        ranks = distributed.init(R.resolve_device(a.device))  # one of several processes under torchrun
         configure(a.threads)
         runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root, engine=a.engine)
     except (ValueError, FileNotFoundError, DivergedError) as e:
         parser.exit(2, f"error: {e}\n")
+    finally:
+        distributed.close()
+    if ranks.rank != 0:
+        return
     for r in runs:
         ev = r["eval"]
         print(f"{r['name']} seed {r['seed']}: " + ", ".join(

@@ -104,11 +104,11 @@ def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: 
                      f"so it cannot be run for seeds; execute it with papermill directly")
 
 
-def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: int | None) -> Path:
+def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: int) -> Path:
     import papermill as pm
 
-    env_threads = {"OMP_NUM_THREADS": str(threads)} if threads else {}
-    os.environ.update(env_threads)
+    # the kernel inherits these: torch reads OMP_NUM_THREADS at start-up, reptile.engine.threads REPTILE_THREADS
+    os.environ.update({"OMP_NUM_THREADS": str(threads), "REPTILE_THREADS": str(threads)})
     output.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
                         progress_bar=False, log_output=True)
@@ -117,8 +117,10 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: 
 
 def run(notebook: Path, seeds: list[int], parameters: dict[str, Any], jobs: int, out_dir: Path) -> list[Path]:
     executions = plan(notebook, seeds, parameters, out_dir)
+    from .engine.threads import share
+
     jobs = min(jobs, len(executions))
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    threads = share(jobs)  # the cores divided among the executions running together: never oversubscribed
     args = [(notebook, out, params, threads) for params, out in executions]
     if jobs == 1:
         done = [_execute(*a) for a in args]
@@ -155,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="one of the notebook's parameters (its cell tagged `parameters`); VALUE is a Python "
                             "literal, else a string")
-    p_run.add_argument("--jobs", type=int, default=1, help="seeds run in parallel (threads are split among them); "
-                                                           "for a notebook that takes all seeds at once, 1")
+    p_run.add_argument("--jobs", type=int, default=1,
+                       help="executions run in parallel, each with cores // jobs threads (a chapter that takes all "
+                            "its seeds at once, such as the few-shot one, runs them as one population: 1 job)")
     p_run.add_argument("--out", type=Path, default=REPO_ROOT / "runs", help="where executed notebooks go")
     p_ref = sub.add_parser("refresh", help="re-execute notebooks in place with their committed defaults")
     p_ref.add_argument("notebooks", type=Path, nargs="+")

@@ -5,6 +5,12 @@ the members of a population: each gets its own copy of its run's ``phi`` and of 
 minibatches, and its own batch-norm statistics, so the predictions are those of the one-at-a-time loop
 (``tests/test_engine.py``). The random draws are made in the loop's order, task after task from the run's generator
 (the task, then its fine-tuning shuffles), before the arithmetic of the chunk runs.
+
+Several processes (:mod:`.distributed`) share an evaluation chunk by chunk: every rank draws every task, in the order
+of one process (drawing is cheap, and the random streams stay those of one process), and adapts only the chunks of
+its turn, each the chunk one process would adapt. Each task's numbers are thus computed from the same batch as in one
+process, bit for bit (a batched matrix product's rounding may depend on an item's place in its batch, so splitting
+the jobs of a chunk would not be), and every rank returns every task's accuracy (``tests/test_distributed.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import torch
 from torch import Tensor
 
 from ..fewshot import TaskSampler
-from ..validate import DivergedError, check
+from ..validate import DivergedError, check, is_int
+from . import distributed
 from .network import Conv4
 from .population import AdamState, adapt, draw_minibatches
 
@@ -38,11 +45,20 @@ def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductiv
 def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskSampler],
              generators: Sequence[torch.Generator], n_way: int, shots: int, eval_iters: int, eval_batch: int,
              n_tasks: int, lr: float, betas: tuple[float, float], dtype: torch.dtype = torch.float32,
-             chunk: int = CHUNK, progress=None) -> list[dict[str, list[float]]]:
+             chunk: int = CHUNK, progress=None, share: tuple[int, int] = (0, 1)) -> list[dict[str, list[float]]]:
     """The accuracy on ``n_tasks`` test tasks of each member of the population ``phi`` (S * P,), with the inner
     Adam ``state`` the members carry: for member ``s``, tasks from ``samplers[s]`` drawn with ``generators[s]``.
     Returns, per member, ``{"non_transductive": [...], "transductive": [...]}`` (one accuracy per task), as
-    :func:`reptile.fewshot.evaluate` does for one run. ``progress`` (a tqdm bar or None) is advanced per task."""
+    :func:`reptile.fewshot.evaluate` does for one run. ``progress`` (a tqdm bar or None) is advanced per task.
+
+    ``share=(rank, world)``: this process is ``rank`` of ``world`` processes evaluating the same population with
+    the same generators (every rank calls this with the same arguments); it adapts the chunks ``rank``,
+    ``rank + world``, ... of the ``S * n_tasks`` tasks (member by member, ``chunk`` at a time), and the ranks
+    exchange their accuracies, so every rank returns what one process returns."""
+    rank, world = share
+    check(is_int(world) and world >= 1 and is_int(rank) and 0 <= rank < world,
+          f"share must be (rank, world) with 0 <= rank < world, got {share!r}")
+    check(is_int(chunk) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
     S = len(samplers)
     check(len(generators) == S, f"{len(generators)} generators for {S} members")
     for s in samplers:
@@ -51,30 +67,51 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
           f"eval_batch={eval_batch} does not fit a task's {n_way * shots} training samples; allowed: 1..{n_way * shots}")
     rows, m_rows, v_rows = (net.rows(t) for t in (phi, state.m, state.v))
     device = phi.device
-    out = [{"non_transductive": [], "transductive": []} for _ in range(S)]
     jobs = [(s, t) for s in range(S) for t in range(n_tasks)]  # member by member, in each member's draw order
-    for start in range(0, len(jobs), chunk):
+    done: list[tuple[int, float, float]] = []  # (job, non-transductive, transductive) of the chunks adapted here
+    failed = None  # with several ranks, a rank's DivergedError is raised on every rank after the exchange
+    for c, start in enumerate(range(0, len(jobs), chunk)):
         part = jobs[start: start + chunk]
         members = torch.tensor([s for s, _ in part], device=device)
         xs, ys, qx, qy, idx = [], [], [], [], []
-        for s, _ in part:
+        for s, _ in part:  # every rank draws every task, so each generator runs as in one process
             task = samplers[s].eval_task(n_way, shots, generators[s], device)
             xs.append(task.x), ys.append(task.y), qx.append(task.query_x), qy.append(task.query_y)
             idx.append(draw_minibatches(len(task), eval_batch, eval_iters, [generators[s]])[0])
-        x = Conv4.images(torch.stack(xs)).to(dtype)
-        w = net.stack(rows[members])
-        st = AdamState(net.stack(m_rows[members]), net.stack(v_rows[members]), state.step)
-        adapt(net, w, st, x, torch.stack(ys), torch.stack(idx).to(device), lr, betas)
-        qxs, qys = Conv4.images(torch.stack(qx)).to(dtype), torch.stack(qy)
-        with torch.no_grad():
-            for mode, trans in (("non_transductive", False), ("transductive", True)):
-                logits = predict(net, w, x, qxs, trans)
-                if not bool(torch.isfinite(logits).all()):
-                    raise DivergedError("an evaluation task's adapted network gave outputs that are not finite (NaN "
-                                        "or inf); lower the inner step size (inner_lr)")
-                accs = (logits.argmax(-1) == qys).float().mean(1).tolist()  # as the solo loop rounds them
-                for (s, _), a in zip(part, accs):
-                    out[s][mode].append(a)
-        if progress is not None:
+        if c % world == rank:
+            try:
+                x = Conv4.images(torch.stack(xs)).to(dtype)
+                w = net.stack(rows[members])
+                st = AdamState(net.stack(m_rows[members]), net.stack(v_rows[members]), state.step)
+                adapt(net, w, st, x, torch.stack(ys), torch.stack(idx).to(device), lr, betas)
+                qxs, qys = Conv4.images(torch.stack(qx)).to(dtype), torch.stack(qy)
+                accs = {}
+                with torch.no_grad():
+                    for mode, trans in (("non_transductive", False), ("transductive", True)):
+                        logits = predict(net, w, x, qxs, trans)
+                        if not bool(torch.isfinite(logits).all()):
+                            raise DivergedError("an evaluation task's adapted network gave outputs that are not finite "
+                                                "(NaN or inf); lower the inner step size (inner_lr)")
+                        accs[mode] = (logits.argmax(-1) == qys).float().mean(1).tolist()  # as the solo loop rounds
+            except DivergedError as e:
+                if world == 1:
+                    raise
+                failed = str(e)
+                break
+            done += zip(range(start, start + len(part)), accs["non_transductive"], accs["transductive"])
+        if progress is not None:  # every chunk, adapted here or by another rank meanwhile
             progress.update(len(part))
+    shares = [(failed, done)]
+    if world > 1:
+        shares = distributed.all_gather_objects(shares[0])
+        check(len(shares) == world, f"share={share!r}, but the process group has {len(shares)} ranks")
+    for e, _ in shares:
+        if e is not None:
+            raise DivergedError(e)
+    out = [{"non_transductive": [None] * n_tasks, "transductive": [None] * n_tasks} for _ in range(S)]
+    for _, part in shares:
+        for j, nt, tr in part:
+            s, t = divmod(j, n_tasks)
+            out[s]["non_transductive"][t], out[s]["transductive"][t] = nt, tr
+    check(all(None not in o[mode] for o in out for mode in o), "some evaluation tasks were adapted by no rank")
     return out

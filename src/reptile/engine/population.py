@@ -36,10 +36,10 @@ WEIGHT_LIMIT = 1e6  # as reptile.train.WEIGHT_LIMIT: beyond it a run has diverge
 
 def supports(cfg: FewShotConfig) -> bool:
     """Whether the population engine runs ``cfg``: the Omniglot network, Reptile or first-order MAML (the authors'
-    last-step form), the inner Adam and the plain outer step of the few-shot presets."""
+    last-step form), an inner Adam (Tables 1-2) or plain SGD (Figure 3), and the plain outer step."""
     m = cfg.meta
     return (cfg.dataset == "omniglot" and m.algorithm in ("reptile", "fomaml_last_step")
-            and m.inner_optimizer == "adam" and m.outer_optimizer == "sgd")
+            and m.inner_optimizer in ("adam", "sgd") and m.outer_optimizer == "sgd")
 
 
 @dataclass
@@ -72,11 +72,12 @@ def adam_step(w: Tensor, g: Tensor, state: AdamState, lr: float, betas: tuple[fl
 
 
 def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Tensor, lr: float,
-          betas: tuple[float, float], last_step: bool = False):
+          betas: tuple[float, float], last_step: bool = False, optimizer: str = "adam"):
     """``W = SGD(L_tau, phi, k)`` for every member at once, in place on ``w`` (S * P,) and ``state``.
 
     ``x`` ``(S, N, H, W, C)`` channels-last and ``y`` ``(S, N)`` hold each member's task; ``idx`` ``(S, k, B)`` its
-    minibatches. With ``last_step``, returns the last step's weight change ``W_k - W_{k-1}``."""
+    minibatches. The inner optimiser is Adam, or plain ``w <- w - lr g`` with ``optimizer="sgd"`` (then ``state``
+    only counts steps). With ``last_step``, returns the last step's weight change ``W_k - W_{k-1}``."""
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
     prev = None
     for k in range(idx.shape[1]):
@@ -84,7 +85,11 @@ def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Te
         _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch])
         if last_step and k == idx.shape[1] - 1:
             prev = w.clone()
-        adam_step(w, g, state, lr, betas)
+        if optimizer == "sgd":
+            w.add_(g, alpha=-lr)
+            state.step += 1
+        else:
+            adam_step(w, g, state, lr, betas)
     return None if prev is None else w - prev
 
 
@@ -154,7 +159,7 @@ class Population:
             idx = draw_minibatches(x.shape[1], m.inner_batch, m.inner_iters, self.inner_generators).to(self.device)
             w = self.phi.clone()
             step = adapt(self.net, w, self.inner, x, y, idx, m.inner_lr, m.inner_betas,
-                         last_step=m.algorithm == "fomaml_last_step")
+                         last_step=m.algorithm == "fomaml_last_step", optimizer=m.inner_optimizer)
             # first-order MAML (the authors' form) moves phi along the last step only: "W" = phi + (W_k - W_{k-1})
             total += w if step is None else self.phi + step
         # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithm 2)

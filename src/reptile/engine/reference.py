@@ -53,7 +53,9 @@ class ReferenceReptile:
         self.iteration = 0
         self.generator = torch.Generator().manual_seed(seed)  # minibatch shuffles
 
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Adam:
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        if self.cfg.meta.inner_optimizer == "sgd":  # Figure 3's plain SGD
+            return torch.optim.SGD(model.parameters(), lr=self.cfg.meta.inner_lr)
         return torch.optim.Adam(model.parameters(), lr=self.cfg.meta.inner_lr, betas=(0.0, 0.999), eps=1e-8)
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, iters: int, batch: int,

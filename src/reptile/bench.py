@@ -1,0 +1,356 @@
+"""The benchmark: how fast each path trains and evaluates, as ratios measured in one run on this machine.
+
+    python -m reptile.bench                        # a few minutes on a 2-core CPU; writes results/bench/<device>.json
+    python -m reptile.bench --tf --authors-code ../supervised-reptile   # also time the authors' TensorFlow code
+
+For each setting (Table 2's 1-shot and 5-shot 5-way Omniglot cells, and Figure 3's four-step plain-SGD setting) it
+measures, on synthetic images shaped like Omniglot's (the arithmetic does not depend on the pixels):
+
+* **training**: run-steps per second, a run-step being one inner optimiser step of one run on ``inner_batch``
+  images (so a population of S runs makes S run-steps per step);
+* **evaluation**: test tasks per second (``eval_iters`` steps of ``eval_batch``, then both predictions);
+
+for these paths:
+
+* ``reference``: Reptile as a user would write it (:mod:`reptile.engine.reference`: ``nn.Module``, ``deepcopy``
+  and ``torch.optim.Adam`` per task, the optimiser state carried by hand); the ratios are to it;
+* ``solo``: the project's per-run code (:class:`reptile.core.MetaLearner`, what ``--engine solo`` runs);
+* ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
+  process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give);
+* ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
+
+The useful work of a step is counted as the multiply-adds of its convolutions and dense layer (forward, the weight
+gradients, and the input gradients below the first layer), so GFLOP/s compare with the matrix-multiply rate
+measured first; batch norm, ReLU and the optimiser count as overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import results as R
+from .config import FEWSHOT_PRESETS, FewShotConfig
+
+SETTINGS = ("1-shot 5-way", "5-shot 5-way", "Figure 3, 4 steps")
+
+
+def figure3_setting() -> FewShotConfig:
+    """Figure 3's longest curves (PROTOCOL.md): 5-shot 5-way Omniglot, plain SGD of 3e-3 in both loops, four
+    inner minibatches of 25 (20 training shots), meta-batch 1; evaluation 5 SGD steps of 25."""
+    base = FEWSHOT_PRESETS["omniglot-5shot-5way"]
+    meta = dataclasses.replace(base.meta, inner_optimizer="sgd", inner_lr=3e-3, inner_iters=4, inner_batch=25,
+                               meta_batch=1, outer_step=0.25, outer_iters=40_000)
+    return dataclasses.replace(base, name="figure3-4steps", train_shots=20, eval_batch=25, eval_iters=5, meta=meta)
+
+
+def setting(name: str) -> FewShotConfig:
+    return {"1-shot 5-way": FEWSHOT_PRESETS["omniglot-1shot-5way"],
+            "5-shot 5-way": FEWSHOT_PRESETS["omniglot-5shot-5way"],
+            "Figure 3, 4 steps": figure3_setting()}[name]
+
+
+# ------------------------------------------------------------------------------------------------- the work
+
+
+def forward_flops(n_way: int) -> float:
+    """Multiply-adds x 2 of one Omniglot image through the Conv4 network (28 -> 14 -> 7 -> 4 -> 2, 64 channels)."""
+    total, c_in, size = 0, 1, 28
+    for _ in range(4):
+        out = -(-size // 2)
+        total += 2 * out * out * 9 * c_in * 64
+        c_in, size = 64, out
+    return float(total + 2 * size * size * 64 * n_way)
+
+
+def step_flops(n_way: int, batch: int) -> float:
+    """One training step on ``batch`` images: forward, weight gradients (as much again), and input gradients of
+    every layer but the first."""
+    f = forward_flops(n_way)
+    first = 2 * 14 * 14 * 9 * 1 * 64
+    return batch * (f + f + (f - first))
+
+
+def eval_task_flops(cfg: FewShotConfig) -> float:
+    """An evaluation task: ``eval_iters`` steps, then the non-transductive forward passes (one batch of the
+    ``n_way * shots`` training images plus one query per query) and the transductive one."""
+    n = cfg.n_way * cfg.shots
+    return (cfg.eval_iters * step_flops(cfg.n_way, cfg.eval_batch)
+            + forward_flops(cfg.n_way) * (cfg.n_way * (n + 1) + cfg.n_way))
+
+
+def matmul_rate(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
+    """GFLOP/s of float32 ``n x n`` matrix multiplies on ``threads`` threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            count += 1
+        return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def synthetic_images(classes: int = 200, per_class: int = 20, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (classes, per_class, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(step, seconds: float, device: torch.device, warmup: int = 1) -> tuple[int, float]:
+    """Calls of ``step()`` made in about ``seconds`` after ``warmup`` untimed ones, and the time they took."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    n, start = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n, elapsed
+
+
+# ---------------------------------------------------------------------------------------------------- paths
+
+
+def solo_training(cfg: FewShotConfig, seconds: float, device: torch.device) -> float:
+    """Run-steps per second of the project's per-run code."""
+    from .core import MetaLearner
+    from .fewshot import FunctionalNet, TaskSampler, conv4
+
+    net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
+    learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
+    sampler, g = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2)
+    n, dt = _timed(lambda: learner.meta_step([sampler.training_task(cfg.n_way, cfg.train_shots, g, device)
+                                               for _ in range(cfg.meta.meta_batch)]), seconds, device)
+    return n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
+
+
+def solo_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device) -> float:
+    """Evaluation tasks per second of the project's per-run code (:func:`reptile.fewshot.evaluate`)."""
+    from .core import MetaLearner
+    from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate
+
+    net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
+    learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
+    sampler, g = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2)
+    n, dt = _timed(lambda: evaluate(learner, net, sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, 1,
+                                    g, device), seconds, device)
+    return n / dt
+
+
+def population_training(cfg: FewShotConfig, size: int, seconds: float, device: torch.device,
+                        threads: int | None = None) -> float:
+    """Run-steps per second of a population of ``size`` runs."""
+    from .engine.population import Population
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device)
+    n, dt = _timed(pop.meta_step, seconds, device)
+    return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
+
+
+def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device, chunk: int | None = None,
+                          threads: int | None = None) -> float:
+    """Evaluation tasks per second of the vectorised evaluation (``chunk`` tasks at once)."""
+    from .engine import evaluation as E
+    from .engine.population import Population
+    from .fewshot import TaskSampler
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    chunk = chunk or (E.CHUNK if device.type == "cpu" else 1024)
+    pop = Population(cfg, [0], [synthetic_images()], device)
+    sampler, g, m = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2), cfg.meta
+    n, dt = _timed(lambda: E.evaluate(pop.net, pop.phi, pop.inner, [sampler], [g], cfg.n_way, cfg.shots,
+                                      cfg.eval_iters, cfg.eval_batch, chunk, m.inner_lr, m.inner_betas, chunk=chunk,
+                                      optimizer=m.inner_optimizer), seconds, device)
+    return n * chunk / dt
+
+
+def _child(args: tuple) -> float:
+    kind, name, size, seconds = args
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    if kind == "train":
+        return population_training(setting(name), size, seconds, cpu)
+    return population_evaluation(setting(name), seconds, cpu)
+
+
+def one_process_per_core(kind: str, name: str, size: int, seconds: float, processes: int) -> float:
+    """The summed rate of ``processes`` single-thread processes running at the same time."""
+    with mp.get_context("spawn").Pool(processes) as pool:
+        return sum(pool.map(_child, [(kind, name, size, seconds)] * processes))
+
+
+# ---------------------------------------------------------------------------------------------- the report
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or "cpu"
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = "cpu " + line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str = "auto", tf: bool = False,
+        authors_code: str | None = None, tf_python: str | None = None, settings=SETTINGS,
+        progress: bool = True) -> dict[str, Any]:
+    """Measure every path on every setting; returns the report (see :func:`table`)."""
+    from .engine.memory import keep_freed_memory
+    from .engine.reference import time_evaluation, time_training
+    from .engine.threads import cores
+
+    dev = R.resolve_device(device)
+    keep_freed_memory()  # the reference and the solo path get it too: the ratios are the engine's alone
+    n_cores = cores()
+    sizes = tuple(sizes or ((1, 8) if dev.type == "cpu" else (8, 64)))
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if progress else (lambda *a: None)
+    torch.set_num_threads(1)
+    say("matrix multiply ...")
+    mm = {"1": matmul_rate(1)}
+    if n_cores > 1:
+        mm[str(n_cores)] = matmul_rate(n_cores)
+    rows: list[dict[str, Any]] = []
+
+    def add(name, path, threads, processes, train=None, evaluation=None, population=None):
+        cfg = setting(name)
+        rows.append({"setting": name, "path": path, "threads": threads, "processes": processes,
+                     "population": population, "run_steps_per_s": train, "eval_tasks_per_s": evaluation,
+                     "train_gflops": None if train is None else train * step_flops(cfg.n_way, cfg.meta.inner_batch) / 1e9,
+                     "eval_gflops": None if evaluation is None else evaluation * eval_task_flops(cfg) / 1e9})
+        say(f"  {name:18s} {path:34s} train {train or 0:8.1f} run-steps/s   eval {evaluation or 0:7.2f} tasks/s")
+
+    for name in settings:
+        cfg = setting(name)
+        say(f"{name} ...")
+        torch.set_num_threads(1)
+        images = synthetic_images().to(dev)
+        add(name, "reference", 1, 1, time_training(cfg, images, seconds, dev)["run_steps_per_s"],
+            time_evaluation(cfg, images, seconds, dev)["tasks_per_s"])
+        add(name, "solo", 1, 1, solo_training(cfg, seconds, dev), solo_evaluation(cfg, seconds, dev))
+        for size in sizes:
+            add(name, f"population of {size}", 1, 1, population_training(cfg, size, seconds, dev),
+                population_evaluation(cfg, seconds, dev) if size == sizes[0] else None, size)
+        if dev.type == "cpu" and n_cores > 1:
+            big = sizes[-1]
+            torch.set_num_threads(n_cores)
+            add(name, f"population of {big}, {n_cores} threads", n_cores, 1,
+                population_training(cfg, big, seconds, dev), population_evaluation(cfg, seconds, dev), big)
+            torch.set_num_threads(1)
+            add(name, f"population of {big}, {n_cores} processes", 1, n_cores,
+                one_process_per_core("train", name, big, seconds, n_cores),
+                one_process_per_core("eval", name, big, seconds, n_cores), big)
+        if tf and name != "Figure 3, 4 steps":
+            from .engine.tf_harness import time_authors_code
+
+            t = time_authors_code(tf_python, authors_code, name.replace("-shot ", "shot-"), seconds * 2)
+            add(name, "authors (TensorFlow)", 1, 1, t["run_steps_per_s"], t["eval_tasks_per_s"])
+    return {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
+            "rows": rows, "environment": R.environment(dev),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def table(report: dict[str, Any]):
+    """The report as a pandas DataFrame: rates, GFLOP/s, their fraction of the matrix-multiply rate on the cores
+    used, and ratios to the reference (and to the authors' code when timed) of the same setting."""
+    import pandas as pd
+
+    mm = report["matmul_gflops"]
+    out = []
+    for r in report["rows"]:
+        ref = next(x for x in report["rows"] if x["setting"] == r["setting"] and x["path"] == "reference")
+        authors = next((x for x in report["rows"] if x["setting"] == r["setting"] and x["path"].startswith("authors")),
+                       None)
+        used = r["threads"] * r["processes"]
+        peak = mm.get(str(used)) or mm["1"] * used
+
+        def ratio(key, base):
+            return None if base is None or r[key] is None or not base[key] else r[key] / base[key]
+
+        out.append({
+            "setting": r["setting"], "path": r["path"], "cores": used,
+            "train run-steps/s": r["run_steps_per_s"], "train GFLOP/s": r["train_gflops"],
+            "train GFLOP/s per core": None if r["train_gflops"] is None else r["train_gflops"] / used,
+            "train % of matmul": None if r["train_gflops"] is None else 100 * r["train_gflops"] / peak,
+            "train x reference": ratio("run_steps_per_s", ref), "train x authors": ratio("run_steps_per_s", authors),
+            "eval tasks/s": r["eval_tasks_per_s"],
+            "eval core-s per task": None if not r["eval_tasks_per_s"] else used / r["eval_tasks_per_s"],
+            "eval x reference": ratio("eval_tasks_per_s", ref), "eval x authors": ratio("eval_tasks_per_s", authors),
+        })
+    return pd.DataFrame(out)
+
+
+def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every stored benchmark report (``results/bench/*.json``)."""
+    folder = Path(folder) if folder else R.results_root() / "bench"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reptile.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=6.0, help="time per measurement (default 6)")
+    parser.add_argument("--population", type=int, nargs="+", default=None,
+                        help="population sizes to time (default: 1 8 on a CPU, 8 64 on a GPU)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS, metavar="SETTING",
+                        help=f"default: all of {', '.join(SETTINGS)}")
+    parser.add_argument("--tf", action="store_true", help="also time the authors' TensorFlow code")
+    parser.add_argument("--authors-code", default=None, help="a checkout of openai/supervised-reptile (with --tf)")
+    parser.add_argument("--tf-python", default=None, help="the Python of the TensorFlow environment "
+                                                          "(default .venv-tf/bin/python, `make tf-env`)")
+    parser.add_argument("--out", default=None, help="folder of the report (default results/bench)")
+    a = parser.parse_args(argv)
+    if a.seconds <= 0:
+        parser.error(f"--seconds must be > 0, got {a.seconds}")
+    if a.population and min(a.population) < 1:
+        parser.error(f"--population sizes must be >= 1, got {a.population}")
+    if a.tf and not a.authors_code:
+        parser.error("--tf needs --authors-code PATH, a checkout of openai/supervised-reptile")
+    report = run(a.seconds, tuple(a.population) if a.population else None, a.device, a.tf, a.authors_code,
+                 a.tf_python, tuple(a.settings))
+    folder = Path(a.out) if a.out else R.results_root() / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{report['device']}.json"
+    R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+        print(f"matrix multiply: {', '.join(f'{v:.0f} GFLOP/s on {k} thread(s)' for k, v in report['matmul_gflops'].items())}")
+        print(table(report).to_string(index=False))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
