@@ -55,3 +55,32 @@ def package_table(runs: Sequence[dict]) -> pd.DataFrame:
     for i, (key, names) in enumerate(combos.items(), start=1):
         columns[f"environment {i} ({len(names)} runs)"] = dict(key)
     return pd.DataFrame(columns)
+
+
+def speed_table(results_dir=None) -> pd.DataFrame:
+    """The stored benchmark reports (``python -m reptile.bench``, ``results/bench/<device>.json``), one row per
+    device, setting and path: training rate and its useful GFLOP/s per core and fraction of the matrix-multiply rate
+    on the cores used, evaluation core-seconds per task, and the ratios to the plain-PyTorch reference and to the
+    authors' TensorFlow code, each measured in the same run."""
+    from ..bench import load, table
+
+    from ..results import results_root
+
+    reports = load(results_root(results_dir) / "bench")
+    if not reports:
+        return pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]})
+    frames = []
+    for rep in reports:
+        t = table(rep)
+        mm = ", ".join(f"{v:.0f} on {k}" for k, v in rep["matmul_gflops"].items())
+        t.insert(0, "device (matmul GFLOP/s on threads)", f"{rep['device']} ({mm})")
+        frames.append(t)
+    t = pd.concat(frames, ignore_index=True)
+    keep = {"device (matmul GFLOP/s on threads)": None, "setting": None, "path": None, "cores": None,
+            "train run-steps/s": 0, "train GFLOP/s per core": 1, "train % of matmul": 0, "train x reference": 2,
+            "train x authors": 2, "eval core-s per task": 3, "eval x reference": 2, "eval x authors": 2}
+    t = t[list(keep)]
+    for col, digits in keep.items():
+        if digits is not None:
+            t[col] = pd.to_numeric(t[col], errors="coerce").round(digits)
+    return t.set_index(["device (matmul GFLOP/s on threads)", "setting", "path"]).fillna("-")
