@@ -153,10 +153,12 @@ def test_shared_evaluation_returns_the_accuracies_of_one_process(ranks_output, o
 def test_gathered_members_are_those_the_ranks_trained_in_seed_order(ranks_output, one_thread):
     got, _, _ = ranks_output
     assert [g["trained"]["mine"] for g in got] == [[0, 2], [1]]
-    pops = {0: train([0, 2]), 1: train([1])}  # what each rank trained, in one process: bit for bit
-    rows = {0: pops[0].net.rows(pops[0].phi)[0], 2: pops[0].net.rows(pops[0].phi)[1], 1: pops[1].net.rows(pops[1].phi)[0]}
-    v_rows = {0: pops[0].net.rows(pops[0].inner.v)[0], 2: pops[0].net.rows(pops[0].inner.v)[1],
-              1: pops[1].net.rows(pops[1].inner.v)[0]}
+    pops = [train([0, 2]), train([1])]  # what each rank trained, in one process: bit for bit
+
+    def by_seed(tensor):  # seed -> its row in the population of its rank
+        return {s: p.net.rows(tensor(p))[i] for p in pops for i, s in enumerate(p.seeds)}
+
+    rows, v_rows = by_seed(lambda p: p.phi), by_seed(lambda p: p.inner.v)
     whole = train(SEEDS)  # one process, all seeds in one population
     for g in got:
         t = g["trained"]

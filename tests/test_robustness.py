@@ -168,7 +168,7 @@ def test_fewshot_cli_parses_set_false_as_false(monkeypatch):
 
     seen = {}
 
-    def fake(preset, seeds, recompute, overrides, *args):
+    def fake(preset, seeds, recompute, overrides, *args, **kwargs):
         seen["cfg"] = resolve(FEWSHOT_PRESETS, preset, overrides)
         return []
 

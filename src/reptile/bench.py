@@ -27,7 +27,6 @@ measured first; batch norm, ReLU and the optimiser count as overhead.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing as mp
 import platform
@@ -40,24 +39,16 @@ from typing import Any
 import torch
 
 from . import results as R
-from .config import FEWSHOT_PRESETS, FewShotConfig
+from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
 
 SETTINGS = ("1-shot 5-way", "5-shot 5-way", "Figure 3, 4 steps")
 
 
-def figure3_setting() -> FewShotConfig:
-    """Figure 3's longest curves (PROTOCOL.md): 5-shot 5-way Omniglot, plain SGD of 3e-3 in both loops, four
-    inner minibatches of 25 (20 training shots), meta-batch 1; evaluation 5 SGD steps of 25."""
-    base = FEWSHOT_PRESETS["omniglot-5shot-5way"]
-    meta = dataclasses.replace(base.meta, inner_optimizer="sgd", inner_lr=3e-3, inner_iters=4, inner_batch=25,
-                               meta_batch=1, outer_step=0.25, outer_iters=40_000)
-    return dataclasses.replace(base, name="figure3-4steps", train_shots=20, eval_batch=25, eval_iters=5, meta=meta)
-
-
 def setting(name: str) -> FewShotConfig:
+    """The preset each setting times (Figure 3: the four-step Reptile curve, plain SGD, four minibatches of 25)."""
     return {"1-shot 5-way": FEWSHOT_PRESETS["omniglot-1shot-5way"],
             "5-shot 5-way": FEWSHOT_PRESETS["omniglot-5shot-5way"],
-            "Figure 3, 4 steps": figure3_setting()}[name]
+            "Figure 3, 4 steps": FIGURE3_PRESETS["figure3-sum4"]}[name]
 
 
 # ------------------------------------------------------------------------------------------------- the work

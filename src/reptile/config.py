@@ -347,4 +347,37 @@ def _fewshot_presets() -> dict[str, FewShotConfig]:
     return p
 
 
+def _figure3_presets() -> dict[str, FewShotConfig]:
+    """Figure 3's ten curves (Section 5.2; the authors' commands in PROTOCOL.md): 5-shot 5-way Omniglot, plain SGD
+    of 3e-3 on the summed loss in both loops, meta-batch 1, k inner minibatches of 25 (k x 5 training shots), outer
+    step 0.25 annealed to 0 over 40,000 iterations; evaluation 5 SGD steps of 25.
+
+    * ``g1``: one step (joint training); ``sum<k>``: Reptile with k steps (``phi - W`` is the learning rate times
+      g1 + ... + gk); ``avg<k>``: the same with the outer step divided by k (the authors' 0.125, 0.08325, 0.0625);
+      ``last<k>``: the authors' first-order MAML, the last step's change (gk) only.
+    * ``reduced-figure3-*``: 2,000 outer iterations annealed over that horizon, curves every 250 on 50 tasks, 500
+      final tasks. Not the paper's protocol; the name says so."""
+    base = FewShotConfig(
+        name="figure3", dataset="omniglot", n_way=5, shots=5, train_shots=5, eval_batch=25, eval_iters=5,
+        eval_tasks=10_000, curve_every=1000, curve_tasks=200, checkpoint_every=1000,
+        meta=MetaConfig(algorithm="reptile", inner_optimizer="sgd", inner_lr=3e-3, inner_iters=1, inner_batch=25,
+                        meta_batch=1, outer_optimizer="sgd", outer_step=0.25, outer_iters=40_000))
+    average_step = {2: 0.125, 3: 0.08325, 4: 0.0625}
+    curves = {"g1": (1, "reptile", 0.25)}
+    for k in (2, 3, 4):
+        curves[f"sum{k}"] = (k, "reptile", 0.25)
+        curves[f"avg{k}"] = (k, "reptile", average_step[k])
+        curves[f"last{k}"] = (k, "fomaml_last_step", 0.25)
+    p = {}
+    for curve, (k, algorithm, step) in curves.items():
+        meta = dataclasses.replace(base.meta, algorithm=algorithm, inner_iters=k, outer_step=step)
+        cfg = dataclasses.replace(base, name=f"figure3-{curve}", train_shots=5 * k, meta=meta)
+        p[cfg.name] = cfg
+        p[f"reduced-{cfg.name}"] = dataclasses.replace(
+            cfg, name=f"reduced-{cfg.name}", budget="reduced", eval_tasks=500, curve_every=250, curve_tasks=50,
+            checkpoint_every=250, meta=dataclasses.replace(meta, outer_iters=2000))
+    return p
+
+
 FEWSHOT_PRESETS: dict[str, FewShotConfig] = _fewshot_presets()
+FIGURE3_PRESETS: dict[str, FewShotConfig] = _figure3_presets()

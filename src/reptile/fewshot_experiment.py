@@ -219,7 +219,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
         def curve_eval(p: Population) -> list[dict[str, float]]:  # this rank's members only
             accs = E.evaluate(p.net, p.phi, p.inner, own, [seeding.generator(s, "curve", p.iteration) for s in mine],
                               cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
-                              m.inner_betas, p.dtype)
+                              m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
             return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
 
         ckpt = population_checkpoint(cfg, mine, checkpoint_dir)
@@ -235,7 +235,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
     bar = trainer.progress_bar(len(seeds) * cfg.eval_tasks, 0, f"{label}: evaluation", "task", progress and lead)
     accs = E.evaluate(net, phi, inner, test, [seeding.generator(s, "eval") for s in seeds], cfg.n_way,
                       cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks, m.inner_lr, m.inner_betas, dtype,
-                      progress=bar, share=ranks.share)
+                      progress=bar, share=ranks.share, optimizer=m.inner_optimizer)
     if bar is not None:
         bar.close()
     eval_seconds = time.perf_counter() - t_eval
@@ -303,6 +303,12 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
           f"under torchrun, {cfg.name!r} would run on every process: the solo engine runs in one process; allowed "
           f"under torchrun: the population engine (--engine auto or population), which splits the seeds among them")
     missing = [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
+    if distributed.launched():  # under torchrun, the ranks train the missing seeds together: all must see the same
+        distributed.init(device)
+        seen = distributed.all_gather_objects(missing)
+        check(all(m == missing for m in seen),
+              f"the ranks find different seeds of {cfg.name!r} to train, {seen}: under torchrun on several machines "
+              f"the results folder must be one they share, or pass --recompute")
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
     together = None

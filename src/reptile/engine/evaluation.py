@@ -45,11 +45,13 @@ def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductiv
 def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskSampler],
              generators: Sequence[torch.Generator], n_way: int, shots: int, eval_iters: int, eval_batch: int,
              n_tasks: int, lr: float, betas: tuple[float, float], dtype: torch.dtype = torch.float32,
-             chunk: int = CHUNK, progress=None, share: tuple[int, int] = (0, 1)) -> list[dict[str, list[float]]]:
+             chunk: int = CHUNK, progress=None, share: tuple[int, int] = (0, 1),
+             optimizer: str = "adam") -> list[dict[str, list[float]]]:
     """The accuracy on ``n_tasks`` test tasks of each member of the population ``phi`` (S * P,), with the inner
     Adam ``state`` the members carry: for member ``s``, tasks from ``samplers[s]`` drawn with ``generators[s]``.
     Returns, per member, ``{"non_transductive": [...], "transductive": [...]}`` (one accuracy per task), as
     :func:`reptile.fewshot.evaluate` does for one run. ``progress`` (a tqdm bar or None) is advanced per task.
+    ``optimizer``: the inner optimiser the tasks are adapted with, ``"adam"`` or ``"sgd"`` (:func:`.adapt`).
 
     ``share=(rank, world)``: this process is ``rank`` of ``world`` processes evaluating the same population with
     the same generators (every rank calls this with the same arguments); it adapts the chunks ``rank``,
@@ -83,7 +85,7 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
                 x = Conv4.images(torch.stack(xs)).to(dtype)
                 w = net.stack(rows[members])
                 st = AdamState(net.stack(m_rows[members]), net.stack(v_rows[members]), state.step)
-                adapt(net, w, st, x, torch.stack(ys), torch.stack(idx).to(device), lr, betas)
+                adapt(net, w, st, x, torch.stack(ys), torch.stack(idx).to(device), lr, betas, optimizer=optimizer)
                 qxs, qys = Conv4.images(torch.stack(qx)).to(dtype), torch.stack(qy)
                 accs = {}
                 with torch.no_grad():

@@ -1,0 +1,284 @@
+"""The paper's budget as a campaign: full-protocol runs advanced a piece at a time, across sessions and devices.
+
+    python -m reptile.campaign --minutes 170            # advance the plan for 170 minutes on this device
+    python -m reptile.campaign --status                 # where every planned run stands
+
+A session of a few hours cannot train a full-protocol cell (tens of CPU-hours), and every process it started ends
+with it. So the campaign keeps one compact checkpoint per population under ``results/campaign/`` (float32 weights,
+the inner optimiser's moments, the random generators' states, the learning curve so far and which device ran which
+iterations), overwritten in place at least every 10 minutes and at the end, and meant to be committed; each call
+resumes the first unfinished entry of :data:`PLAN`. When an entry's training is done, its final evaluation (10,000
+test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
+would write it, and the checkpoint is deleted. Resuming on the same device gives the numbers of an uninterrupted run;
+resuming on another (CPU to GPU or back) works, and the records list the devices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import results as R
+from . import seeding
+from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
+from .validate import check
+
+EVAL_BLOCK = 250  # final-evaluation tasks per member between checkpoints
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One population of the plan: ``seeds`` of the preset ``name`` of ``experiment``."""
+
+    experiment: str  # 'gradcomb' (Figure 3) or 'fewshot' (Tables 1-2)
+    name: str
+    seeds: tuple[int, ...] = (0, 1, 2)
+    cfg: FewShotConfig | None = None  # None: the preset ``name``
+
+    @property
+    def config(self) -> FewShotConfig:
+        if self.cfg is not None:
+            return self.cfg
+        presets = FIGURE3_PRESETS if self.experiment == "gradcomb" else FEWSHOT_PRESETS
+        return presets[self.name]
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}-{self.name}-seeds{'-'.join(map(str, self.seeds))}"
+
+
+FIGURE3_CURVES = ("g1", "sum2", "avg2", "last2", "sum3", "avg3", "last3", "sum4", "avg4", "last4")
+PLAN: tuple[Entry, ...] = (
+    *(Entry("gradcomb", f"figure3-{c}") for c in FIGURE3_CURVES),  # Figure 3's ten curves
+    Entry("fewshot", "omniglot-5shot-5way"),  # its transductive column comes from the same runs
+    Entry("fewshot", "omniglot-1shot-5way"),
+    Entry("fewshot", "omniglot-1shot-5way-transductive"),  # Table 5
+    Entry("fewshot", "omniglot-1shot-20way"),
+    Entry("fewshot", "omniglot-5shot-20way"),
+)
+
+
+def campaign_root(results_dir=None) -> Path:
+    return R.results_root(results_dir) / "campaign"
+
+
+def checkpoint_path(entry: Entry, results_dir=None) -> Path:
+    return campaign_root(results_dir) / f"{entry.key}.pt"
+
+
+def finished(entry: Entry, results_dir=None) -> bool:
+    """Whether every seed of ``entry`` has its results file (of this configuration)."""
+    for s in entry.seeds:
+        p = R.run_path(entry.experiment, entry.name, s, results_dir)
+        if not p.exists() or R.read_run(p).get("digest") != entry.config.digest():
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ advancing
+
+
+def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None, cache_dir=None,
+            progress: bool = True, splits=None) -> bool:
+    """Advance ``entry`` for at most about ``seconds`` of wall time: training, then the final evaluation, then the
+    records. Returns whether the entry is finished. ``splits`` (one (training, test) pair per seed) skips loading."""
+    from .engine import evaluation as E
+    from .engine import trainer
+    from .engine.population import AdamState, Population
+    from .fewshot import TaskSampler
+    from .fewshot_experiment import check_fits, load_splits
+
+    began = time.perf_counter()
+    cfg, seeds = entry.config, list(entry.seeds)
+    dev = R.resolve_device(device)
+    seeding.deterministic(dev)
+    path = checkpoint_path(entry, results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if splits is None:
+        splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]
+    for tr, te in splits:
+        check_fits(cfg, tr, te)
+    m = cfg.meta
+    pop = Population(cfg, seeds, [tr.images for tr, _ in splits], dev)
+    test = [TaskSampler(te.images.to(dev)) for _, te in splits]
+    run_config = {"experiment": entry.experiment, "seeds": seeds, "config": cfg.to_dict()}
+
+    def curve_eval(p: Population) -> list[dict[str, float]]:
+        accs = E.evaluate(p.net, p.phi, p.inner, test, [seeding.generator(s, "curve", p.iteration) for s in seeds],
+                          cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
+                          m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
+        return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+
+    state = trainer.load_checkpoint(path) if path.exists() else None
+    if state is None or "evaluation" not in state:
+        trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
+                                checkpoint=path, checkpoint_every=cfg.checkpoint_every, checkpoint_seconds=600,
+                                label=entry.key, progress=progress, run_config=run_config,
+                                stop_after=max(0.0, seconds - (time.perf_counter() - began)))
+        if not trained["done"]:
+            return False
+        state = {"format": trainer.FORMAT, "run": run_config, "population": pop.state_dict(),
+                 "curves": trained["curves"], "train_seconds": trained["train_seconds"],
+                 "segments": trained["segments"],
+                 "evaluation": {"generators": [seeding.generator(s, "eval").get_state() for s in seeds],
+                                "accuracies": [{"non_transductive": [], "transductive": []} for _ in seeds],
+                                "seconds": 0.0, "devices": []}}
+        trainer.save_checkpoint(path, state)
+    else:
+        trainer.check_same_run(path, state, run_config)
+        pop.load_state_dict(state["population"])
+    ev = state["evaluation"]
+    generators = [torch.Generator().set_state(g) for g in ev["generators"]]
+    bar = trainer.progress_bar(len(seeds) * cfg.eval_tasks, sum(len(a["non_transductive"]) for a in ev["accuracies"]),
+                               f"{entry.key}: evaluation", "task", progress)
+    rows = {k: pop.net.rows(t) for k, t in (("phi", pop.phi), ("m", pop.inner.m), ("v", pop.inner.v))}
+    device_label = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+    if device_label not in ev["devices"]:
+        ev["devices"].append(device_label)
+    try:
+        for i, seed in enumerate(seeds):  # member by member, in blocks: the draws are those of one whole call
+            acc = ev["accuracies"][i]
+            while len(acc["non_transductive"]) < cfg.eval_tasks:
+                t0 = time.perf_counter()
+                n = min(EVAL_BLOCK, cfg.eval_tasks - len(acc["non_transductive"]))
+                one = [i]
+                st = AdamState(pop.net.stack(rows["m"][one]), pop.net.stack(rows["v"][one]), pop.inner.step)
+                got = E.evaluate(pop.net, pop.net.stack(rows["phi"][one]), st, [test[i]], [generators[i]],
+                                 cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, n, m.inner_lr, m.inner_betas,
+                                 pop.dtype, optimizer=m.inner_optimizer, progress=bar)[0]
+                for k in acc:
+                    acc[k] += got[k]
+                ev["generators"][i] = generators[i].get_state()
+                ev["seconds"] += time.perf_counter() - t0
+                trainer.save_checkpoint(path, state)
+                more = i + 1 < len(seeds) or len(acc["non_transductive"]) < cfg.eval_tasks
+                if more and time.perf_counter() - began >= seconds:
+                    return False
+    finally:
+        if bar is not None:
+            bar.close()
+    write_records(entry, state, splits, dev, results_dir)
+    path.unlink()
+    return True
+
+
+def write_records(entry: Entry, state: dict[str, Any], splits, dev, results_dir=None) -> None:
+    """One results JSON per seed, as :func:`reptile.fewshot_experiment.run_population` writes them."""
+    from .engine.network import Conv4
+    from .fewshot_experiment import _summary, split_seed
+
+    cfg, seeds = entry.config, list(entry.seeds)
+    env = R.environment(dev)
+    ev = state["evaluation"]
+    for i, seed in enumerate(seeds):
+        record = R.make_record(
+            entry.experiment, cfg, seed, env, time.perf_counter(),
+            split_seed=split_seed(cfg, seed), parameters=Conv4(cfg.n_way).size,
+            train_seconds=round(state["train_seconds"], 3),
+            seconds_per_outer_iter=state["train_seconds"] / cfg.meta.outer_iters,
+            eval_seconds=round(ev["seconds"], 3), seconds_per_eval_task=ev["seconds"] / (cfg.eval_tasks * len(seeds)),
+            curve=state["curves"][i], eval={mode: _summary(a) for mode, a in ev["accuracies"][i].items()},
+            engine={"name": "population", "seeds": seeds, "campaign": True, "segments": state["segments"],
+                    "evaluation_devices": ev["devices"],
+                    "note": "trained a piece at a time by `python -m reptile.campaign`; times are device "
+                            "wall-clock times summed over the pieces (the population's, shared by its seeds)"})
+        record["wall_seconds"] = round(state["train_seconds"] + ev["seconds"], 3)
+        R.save_run(record, R.run_path(entry.experiment, entry.name, seed, results_dir))
+
+
+def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_root=None, cache_dir=None,
+        progress: bool = True) -> list[str]:
+    """Advance ``plan`` in order for ``minutes`` of wall time. Returns the keys of the entries finished now."""
+    check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
+    deadline = time.perf_counter() + 60 * minutes
+    done = []
+    for entry in plan:
+        if finished(entry, results_dir):
+            continue
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        if progress:
+            print(f"campaign: {entry.key}, {left / 60:.0f} minutes left", file=sys.stderr, flush=True)
+        if not advance(entry, left, device, results_dir, data_root, cache_dir, progress):
+            break
+        done.append(entry.key)
+    return done
+
+
+# --------------------------------------------------------------------------------------------------- status
+
+
+def status(plan=PLAN, results_dir=None):
+    """One row per planned population: iterations done of total, device time spent, the measured rate and the
+    time left at that rate (training, then the final evaluation's tasks)."""
+    import pandas as pd
+
+    from .train import load_checkpoint
+
+    rows = []
+    for entry in plan:
+        cfg = entry.config
+        total = cfg.meta.outer_iters
+        row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
+               "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-",
+               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-", "state": "not started"}
+        path = checkpoint_path(entry, results_dir)
+        if finished(entry, results_dir):
+            runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]
+            segs = runs[0].get("engine", {}).get("segments", [])
+            row.update({"outer iterations": f"{total:,} / {total:,}", "state": "done",
+                        "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
+                        "devices": ", ".join(sorted({s["device"] for s in segs})) or "-",
+                        "evaluation tasks": f"{cfg.eval_tasks:,} per seed"})
+        elif path.exists():
+            st = load_checkpoint(path)
+            it = st["population"]["iteration"]
+            secs = sum(s["seconds"] for s in st["segments"])
+            rate = it / secs if secs > 0 and it > 0 else None
+            row.update({"outer iterations": f"{it:,} / {total:,}", "device hours": round(secs / 3600, 2),
+                        "devices": ", ".join(sorted({s["device"] for s in st["segments"]})),
+                        "outer it/s": None if rate is None else round(rate, 2),
+                        "hours left (training)": None if rate is None else round((total - it) / rate / 3600, 1),
+                        "state": "training"})
+            if "evaluation" in st:
+                n = sum(len(a["non_transductive"]) for a in st["evaluation"]["accuracies"])
+                row.update({"state": "evaluating", "hours left (training)": 0.0,
+                            "evaluation tasks": f"{n:,} / {cfg.eval_tasks * len(entry.seeds):,}"})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("population").fillna("-")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reptile.campaign", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=None, help="advance the plan for this wall time")
+    parser.add_argument("--status", action="store_true", help="print where every planned run stands")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--data-root", default=None)
+    a = parser.parse_args(argv)
+    if a.minutes is None and not a.status:
+        parser.error("give --minutes N to advance the campaign, or --status")
+    if a.minutes is not None and not a.minutes > 0:
+        parser.error(f"--minutes must be > 0, got {a.minutes}")
+    if a.minutes is not None:
+        from .engine.threads import configure
+
+        configure(a.threads)
+        done = run(a.minutes, a.device, data_root=a.data_root)
+        print(f"finished this call: {', '.join(done) or 'none'}")
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(status())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The campaign: a population advanced a piece at a time gives the numbers of one uninterrupted advance."""
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from reptile import campaign
+from reptile.config import FIGURE3_PRESETS
+from test_engine import images
+
+
+def tiny_entry():
+    cfg = FIGURE3_PRESETS["reduced-figure3-last2"]
+    cfg = dataclasses.replace(cfg, name="tiny", eval_tasks=6, curve_every=2, curve_tasks=3,
+                              meta=dataclasses.replace(cfg.meta, outer_iters=4))
+    return campaign.Entry("gradcomb", "tiny", (0, 1), cfg)
+
+
+def splits():
+    return [(SimpleNamespace(images=images(seed=s)), SimpleNamespace(images=images(seed=10 + s))) for s in (0, 1)]
+
+
+def records(root, entry):
+    out = []
+    for s in entry.seeds:
+        r = json.loads((root / "gradcomb" / "tiny" / f"seed-{s}.json").read_text())
+        out.append((r["curve"], r["eval"]))
+    return out
+
+
+def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign, "EVAL_BLOCK", 4)  # evaluation blocks that straddle calls too
+    entry = tiny_entry()
+    whole, pieces = tmp_path / "whole", tmp_path / "pieces"
+    assert campaign.advance(entry, 1e9, "cpu", whole, progress=False, splits=splits())
+    calls = 0
+    while not campaign.advance(entry, 0.0, "cpu", pieces, progress=False, splits=splits()):
+        calls += 1
+        st = campaign.status([entry], pieces)
+        assert st.loc["gradcomb/tiny", "state"] in ("training", "evaluating")
+        assert calls < 20
+    assert calls >= 4 + 2  # one outer iteration per call, then the evaluation in blocks
+    assert records(pieces, entry) == records(whole, entry)
+    assert not campaign.checkpoint_path(entry, pieces).exists()  # deleted once the records are written
+    assert campaign.finished(entry, pieces)
+    assert campaign.status([entry], pieces).loc["gradcomb/tiny", "state"] == "done"
+
+
+def test_campaign_refuses_bad_input():
+    with pytest.raises(ValueError, match="minutes must be > 0, got 0"):
+        campaign.run(0)
+    with pytest.raises(SystemExit):
+        campaign.main([])
+
+
+def test_the_plan_is_the_issue_order():
+    names = [e.name for e in campaign.PLAN]
+    assert names[:10] == [f"figure3-{c}" for c in campaign.FIGURE3_CURVES]
+    assert names[10:] == ["omniglot-5shot-5way", "omniglot-1shot-5way", "omniglot-1shot-5way-transductive",
+                          "omniglot-1shot-20way", "omniglot-5shot-20way"]
+    assert all(e.seeds == (0, 1, 2) and e.config.budget == "paper" for e in campaign.PLAN)
