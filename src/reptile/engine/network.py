@@ -243,14 +243,20 @@ def _patches(ap: Tensor, lay: Layer) -> Tensor:
 def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int) -> Tensor:
     """The gradient of a layer's input ``(S, N, H, W, C_in)`` from that of its pre-activations ``dz``
     ``(S, M, C_out)``: for each kernel offset, ``dz @ kernel[offset]^T`` added where that offset read the input
-    (col2im, done per offset so that each product stays in cache)."""
+    (col2im, done per offset so that each product stays in cache). The four offsets (0|1, 0|1) tile the padded input
+    but its last row and column exactly once, so they are written, not added, and nothing else needs zeroing."""
     top, bottom = lay.pad
     o, c = lay.out, lay.c_in
     full = lay.size + top + bottom
     k = kernel.view(S, KERNEL * KERNEL, c, -1)
-    dx = dz.new_zeros(S, N, full, full, c)
-    for i in range(KERNEL):
-        for j in range(KERNEL):
-            part = torch.bmm(dz, k[:, KERNEL * i + j].transpose(1, 2)).view(S, N, o, o, c)
-            dx[:, :, i: i + STRIDE * o: STRIDE, j: j + STRIDE * o: STRIDE] += part
+    dx = dz.new_empty(S, N, full, full, c)
+    dx[:, :, STRIDE * o:].zero_()  # rows and columns beyond the tiles (full = 2 o + 1 for a 3x3 kernel)
+    dx[:, :, :, STRIDE * o:].zero_()
+    for i, j in [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (1, 2), (2, 0), (2, 1), (2, 2)]:
+        part = torch.bmm(dz, k[:, KERNEL * i + j].transpose(1, 2)).view(S, N, o, o, c)
+        where = dx[:, :, i: i + STRIDE * o: STRIDE, j: j + STRIDE * o: STRIDE]
+        if i < STRIDE and j < STRIDE:
+            where.copy_(part)
+        else:
+            where += part
     return dx[:, :, top: top + lay.size, top: top + lay.size]

@@ -65,10 +65,13 @@ def adam_step(w: Tensor, g: Tensor, state: AdamState, lr: float, betas: tuple[fl
     b1, b2 = betas
     state.step += 1
     t = state.step
-    state.m.mul_(b1).add_(g, alpha=1 - b1)
+    if b1 == 0:  # the few-shot runs: the first moment is the gradient itself (m is left as it is, unused)
+        m = g
+    else:
+        m = state.m.mul_(b1).add_(g, alpha=1 - b1)
     state.v.mul_(b2).addcmul_(g, g, value=1 - b2)
     lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-    w.addcdiv_(state.m, state.v.sqrt().add_(eps), value=-lr_t)
+    w.addcdiv_(m, state.v.sqrt().add_(eps), value=-lr_t)
 
 
 def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Tensor, lr: float,
@@ -188,11 +191,18 @@ class Population:
 
     # -- checkpointing
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed population needs, compact: float32 weights and Adam moments, the step count, the
-        random generators' states, the iteration."""
+        """Everything a resumed population needs, compact: float32 weights, the inner optimiser's moments that
+        are in use (Adam's second moment; its first only with ``beta1 > 0``; none for plain SGD), the step count,
+        the random generators' states, the iteration."""
+        m = self.cfg.meta
+        adam = m.inner_optimizer == "adam"
+
+        def keep(t: Tensor, used: bool):
+            return t.detach().float().cpu().clone() if used else None
+
         return {"format": FORMAT, "iteration": self.iteration, "seeds": list(self.seeds),
-                "phi": self.phi.detach().float().cpu().clone(), "m": self.inner.m.float().cpu().clone(),
-                "v": self.inner.v.float().cpu().clone(), "step": self.inner.step,
+                "phi": keep(self.phi, True), "m": keep(self.inner.m, adam and m.inner_betas[0] != 0),
+                "v": keep(self.inner.v, adam), "step": self.inner.step,
                 "task_generators": [g.get_state() for g in self.task_generators],
                 "inner_generators": [g.get_state() for g in self.inner_generators],
                 "config": self.cfg.to_dict()}
@@ -203,8 +213,11 @@ class Population:
         check(state["config"] == self.cfg.to_dict(), "checkpoint written with another configuration")
         self.iteration = state["iteration"]
         self.phi = state["phi"].to(self.device, self.dtype)
-        self.inner = AdamState(state["m"].to(self.device, self.dtype), state["v"].to(self.device, self.dtype),
-                               state["step"])
+
+        def moment(t):
+            return torch.zeros_like(self.phi) if t is None else t.to(self.device, self.dtype)
+
+        self.inner = AdamState(moment(state["m"]), moment(state["v"]), state["step"])
         for g, s in zip(self.task_generators, state["task_generators"]):
             g.set_state(s)
         for g, s in zip(self.inner_generators, state["inner_generators"]):
