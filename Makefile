@@ -1,4 +1,4 @@
-# Two commands: `make book` and `make test`. Both create .venv (Python 3.11) and install the pins if needed.
+# `make book` and `make test`; `make bench`, `make campaign MINUTES=N` and `make tf-env` for speed and the paper budget.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -6,7 +6,9 @@ STAMP   = $(VENV)/.installed
 TF_VENV ?= .venv-tf
 SEEDS  ?= 0 1 2
 
-.PHONY: book test notebooks sine-results tf-env clean
+MINUTES ?= 60
+
+.PHONY: book test notebooks sine-results bench campaign tf-env clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +29,12 @@ notebooks: $(STAMP)  ## re-execute the chapters in place so their stored outputs
 
 sine-results: $(STAMP)  ## the paper-protocol sine runs for SEEDS (minutes per seed on a CPU)
 	$(BIN)/python -m reptile.runner run book/sine.ipynb --seeds $(SEEDS) -p preset paper -p recompute True --jobs 2
+
+bench: $(STAMP)  ## the speed benchmark (a few minutes): results/bench/<device>.json
+	$(BIN)/python -m reptile.bench
+
+campaign: $(STAMP)  ## advance the paper-budget campaign for MINUTES (low priority); commit results/campaign/ after
+	nice -n 19 $(BIN)/python -m reptile.campaign --minutes $(MINUTES)
 
 tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
 

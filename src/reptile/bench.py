@@ -42,6 +42,7 @@ from . import results as R
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
 
 SETTINGS = ("1-shot 5-way", "5-shot 5-way", "Figure 3, 4 steps")
+AUTHORS_SETTING = {"1-shot 5-way": "1shot-5way", "5-shot 5-way": "5shot-5way"}  # tf_harness's names
 
 
 def setting(name: str) -> FewShotConfig:
@@ -262,10 +263,10 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             add(name, f"population of {big}, {n_cores} processes", 1, n_cores,
                 one_process_per_core("train", name, big, seconds, n_cores),
                 one_process_per_core("eval", name, big, seconds, n_cores), big)
-        if tf and name != "Figure 3, 4 steps":
+        if tf and name in AUTHORS_SETTING:
             from .engine.tf_harness import time_authors_code
 
-            t = time_authors_code(tf_python, authors_code, name.replace("-shot ", "shot-"), seconds * 2)
+            t = time_authors_code(tf_python, authors_code, AUTHORS_SETTING[name], seconds * 2)
             add(name, "authors (TensorFlow)", 1, 1, t["run_steps_per_s"], t["eval_tasks_per_s"])
     return {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
             "rows": rows, "environment": R.environment(dev),

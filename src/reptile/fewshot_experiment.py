@@ -124,9 +124,9 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     return record
 
 
-def population_checkpoint(cfg: FewShotConfig, seeds: list[int], checkpoint_dir=None):
+def population_checkpoint(cfg: FewShotConfig, seeds: list[int], checkpoint_dir=None, experiment: str = EXPERIMENT):
     """Where the population of ``seeds`` of ``cfg`` keeps its checkpoint."""
-    return R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"population-{'-'.join(map(str, seeds))}.pt"
+    return R.checkpoint_root(checkpoint_dir) / experiment / cfg.name / f"population-{'-'.join(map(str, seeds))}.pt"
 
 
 def gather_members(net, pop, seeds: list[int], device, dtype, extra=None):
@@ -167,8 +167,11 @@ def gather_members(net, pop, seeds: list[int], device, dtype, extra=None):
 
 
 def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
-                   checkpoint_dir=None, progress: bool = True, dtype=None) -> list[dict[str, Any]]:
+                   checkpoint_dir=None, progress: bool = True, dtype=None,
+                   experiment: str = EXPERIMENT) -> list[dict[str, Any]]:
     """Meta-train and evaluate ``seeds`` of one cell as one population; write and return one record per seed.
+    ``experiment`` names the records' folder, ``results/<experiment>/<cfg.name>/`` (Figure 3's curves are
+    ``"gradcomb"``, :mod:`reptile.gradcomb_experiment`).
 
     Each seed draws from its own streams exactly as :func:`run` does, so its record holds the numbers of its solo
     run (to float tolerance); the record says it was made by the population engine and with which seeds.
@@ -206,7 +209,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
     m = cfg.meta
     dtype = dtype or torch.float32
     test = [TaskSampler(te.images.to(dev)) for _, te in splits]
-    label = f"{EXPERIMENT}/{cfg.name} seeds {' '.join(map(str, seeds))}"
+    label = f"{experiment}/{cfg.name} seeds {' '.join(map(str, seeds))}"
     if ranks.world > 1:
         label += f" on {ranks.world} ranks (rank {ranks.rank}: {' '.join(map(str, mine)) or 'none'})"
 
@@ -222,11 +225,11 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
                               m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
             return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
 
-        ckpt = population_checkpoint(cfg, mine, checkpoint_dir)
+        ckpt = population_checkpoint(cfg, mine, checkpoint_dir, experiment)
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                                 checkpoint=ckpt, checkpoint_every=cfg.checkpoint_every, label=label,
                                 progress=progress and lead,
-                                run_config={"experiment": EXPERIMENT, "seeds": mine, "config": cfg.to_dict()})
+                                run_config={"experiment": experiment, "seeds": mine, "config": cfg.to_dict()})
     net = pop.net if pop is not None else Conv4(cfg.n_way)
     phi, inner, per_seed = gather_members(
         net, pop, seeds, dev, dtype,
@@ -252,7 +255,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
                                f"process, the evaluation's are shared by all (per evaluation task: over all seeds' "
                                f"tasks)")
         record = R.make_record(
-            EXPERIMENT, cfg, seed, env, started,
+            experiment, cfg, seed, env, started,
             split_seed=split_seed(cfg, seed),
             parameters=net.size,
             train_seconds=round(train_seconds, 3),
@@ -264,7 +267,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
             engine=engine,
         )
         if lead:
-            R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+            R.save_run(record, R.run_path(experiment, cfg.name, seed, results_dir))
         records.append(record)
     distributed.barrier()  # the records are written before any rank reads them or drops its checkpoint
     if ckpt is not None:

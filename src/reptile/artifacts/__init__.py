@@ -8,6 +8,7 @@ formatted numbers a chapter's prose quotes; nothing here trains or recomputes.
   taylor     Section 4.1: errors of the leading-order expansion, Equations 15-17, the k-step coefficients
   manifolds  Section 4.2, Figure 2: Reptile's iterates, fixed points and distance tables
   fewshot    Tables 1 and 2 in the paper's layout, what each configuration rests on, learning curves
+  gradcomb   Section 5.2, Figure 3: the ten gradient-combination curves, final accuracies, the paper's claims
   status     the status page: coverage of the paper's artifacts, the environments behind the stored runs
   common     shared helpers: the non-empty check and the label of what a ``±`` is
 

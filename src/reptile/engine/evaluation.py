@@ -26,7 +26,8 @@ from . import distributed
 from .network import Conv4
 from .population import AdamState, adapt, draw_minibatches
 
-CHUNK = 64  # tasks adapted together (activations of about 15 MB per layer for 1-shot 5-way)
+CHUNK = 64  # tasks adapted together on a CPU (activations of about 15 MB per layer for 1-shot 5-way)
+CHUNK_GPU = 1024  # on a GPU, where only many tasks per kernel fill the device
 
 
 def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductive: bool) -> Tensor:
@@ -45,7 +46,7 @@ def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductiv
 def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskSampler],
              generators: Sequence[torch.Generator], n_way: int, shots: int, eval_iters: int, eval_batch: int,
              n_tasks: int, lr: float, betas: tuple[float, float], dtype: torch.dtype = torch.float32,
-             chunk: int = CHUNK, progress=None, share: tuple[int, int] = (0, 1),
+             chunk: int | None = None, progress=None, share: tuple[int, int] = (0, 1),
              optimizer: str = "adam") -> list[dict[str, list[float]]]:
     """The accuracy on ``n_tasks`` test tasks of each member of the population ``phi`` (S * P,), with the inner
     Adam ``state`` the members carry: for member ``s``, tasks from ``samplers[s]`` drawn with ``generators[s]``.
@@ -60,6 +61,8 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
     rank, world = share
     check(is_int(world) and world >= 1 and is_int(rank) and 0 <= rank < world,
           f"share must be (rank, world) with 0 <= rank < world, got {share!r}")
+    if chunk is None:
+        chunk = CHUNK if phi.device.type == "cpu" else CHUNK_GPU
     check(is_int(chunk) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
     S = len(samplers)
     check(len(generators) == S, f"{len(generators)} generators for {S} members")

@@ -1,0 +1,311 @@
+"""Figure 3 (Section 5.2): each inner-loop gradient combination computed as defined, the chapter's artifacts on
+synthetic records, and bad input refused before any work.
+
+The reference for the combinations is a hand loop in float64 with autograd on the plain ``nn.Module`` network: the
+inner gradients ``g_i`` at the successive iterates ``W_i = W_{i-1} - lr g_i`` of the summed loss, on the minibatches
+the engine draws. Against it, one outer step of the population engine (:class:`Population`, float64) with each of
+Figure 3's presets: Reptile's ``phi - W_k = lr (g1 + ... + gk)`` moved by the outer step, the average the same with the
+outer step divided by k, first-order MAML (the authors' form) along the last step ``W_k - W_{k-1} = -lr g_k`` only.
+"""
+
+import dataclasses
+import types
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from reptile import gradcomb_experiment as GC  # noqa: E402
+from reptile import results as R  # noqa: E402
+from reptile import seeding  # noqa: E402
+from reptile.artifacts import gradcomb as A  # noqa: E402
+from reptile.config import FIGURE3_PRESETS  # noqa: E402
+from reptile.engine.network import Conv4  # noqa: E402
+from reptile.engine.population import AdamState, Population, adapt  # noqa: E402
+from reptile.fewshot import FunctionalNet, TaskSampler, conv4  # noqa: E402
+from reptile.tasks import minibatch_indices  # noqa: E402
+
+UPDATE_TOL = 1e-12  # float64: an outer update (about eps * lr * g ~ 1e-3) from the engine vs the autograd loop
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def images(classes=12, per_class=21, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (classes, per_class, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+def inner_loop(params, x, y, batches, lr):
+    """Plain SGD on the summed loss, by hand: the gradients g_1..g_k at the successive iterates, and the iterates
+    W_0 = phi, ..., W_k."""
+    net = FunctionalNet(conv4("omniglot", 5).double())
+    w = tuple(p.double() for p in params)
+    gs, ws = [], [w]
+    for idx in batches:
+        leaves = tuple(p.clone().requires_grad_() for p in w)
+        g = torch.autograd.grad(net.loss(leaves, (x[idx], y[idx])), leaves)
+        w = tuple(p - lr * gi for p, gi in zip(w, g))
+        gs.append(g)
+        ws.append(w)
+    return gs, ws
+
+
+def total(gs):
+    return tuple(sum(parts) for parts in zip(*gs))
+
+
+def assert_close(got, want, tol=UPDATE_TOL):
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert torch.allclose(a, b, rtol=0, atol=tol), (i, float((a - b).abs().max()))
+
+
+@pytest.mark.parametrize("curve", GC.CURVES)
+def test_outer_step_is_the_combination_of_the_inner_gradients(curve):
+    cfg = FIGURE3_PRESETS[f"reduced-figure3-{curve}"]
+    kind, k = A.kind_and_steps(curve)
+    m = cfg.meta
+    assert (m.inner_optimizer, m.outer_optimizer, m.meta_batch, m.inner_iters, m.inner_batch, m.inner_lr) == \
+        ("sgd", "sgd", 1, k, 25, 3e-3) and cfg.train_shots == 5 * k
+    imgs = images()
+    pop = Population(cfg, [0], [imgs], dtype=torch.float64)
+    phi = tuple(p.clone() for p in pop.member_params(0))
+    # the task and minibatches the population draws, from the same streams
+    task = TaskSampler(imgs).training_task(cfg.n_way, cfg.train_shots, seeding.generator(0, "tasks"))
+    batches = list(minibatch_indices(len(task), m.inner_batch, k, seeding.generator(0, "inner")))
+    # k non-overlapping minibatches of 25 that cover the task (5k shots of 5 classes)
+    assert torch.equal(torch.cat(batches).sort().values, torch.arange(25 * k))
+    gs, ws = inner_loop(phi, task.x.double(), task.y, batches, m.inner_lr)
+    eps = pop.meta_step()
+    assert eps == m.outer_step  # the first update of the annealed schedule uses the initial step
+    moved = tuple(a - b for a, b in zip(pop.member_params(0), phi))
+    if kind == "last":  # first-order MAML (the authors' form): along the last step only, W_k - W_{k-1} = -lr g_k
+        assert_close(tuple(a - b for a, b in zip(ws[-1], ws[-2])), tuple(-m.inner_lr * g for g in gs[-1]), 1e-15)
+        want = tuple(-eps * m.inner_lr * g for g in gs[-1])
+    else:  # Reptile: phi - W_k = lr (g1 + ... + gk), and phi <- phi + eps (W_k - phi)
+        assert_close(tuple(a - b for a, b in zip(phi, ws[-1])), tuple(m.inner_lr * g for g in total(gs)), 1e-15)
+        want = tuple(-eps * m.inner_lr * g for g in total(gs))
+    assert_close(moved, want)
+    if k > 1:  # the combinations differ: the check above can fail
+        other = gs[-1] if kind != "last" else total(gs)
+        assert max(float((a + eps * m.inner_lr * g).abs().max()) for a, g in zip(moved, other)) > 1e-6
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_average_is_the_sum_with_the_outer_step_divided_by_k(k):
+    s, a, last = (FIGURE3_PRESETS[f"figure3-{kind}{k}"] for kind in ("sum", "avg", "last"))
+    assert a.meta.outer_step == pytest.approx(s.meta.outer_step / k, rel=1e-3)  # the authors' 0.08325 for 0.25 / 3
+    same = lambda c: dataclasses.replace(c, name="-", meta=dataclasses.replace(c.meta, outer_step=1.0))  # noqa: E731
+    assert same(a) == same(s)
+    assert dataclasses.replace(last, name="-", meta=dataclasses.replace(last.meta, algorithm="reptile")) == \
+        dataclasses.replace(s, name="-")
+    assert s.meta.outer_iters == 40_000 and s.eval_tasks == 10_000 and (s.eval_iters, s.eval_batch) == (5, 25)
+
+
+def test_engine_inner_loop_gives_the_sum_and_the_last_step():
+    """``adapt`` with plain SGD: ``phi - W = lr (g1 + ... + g4)`` and, with ``last_step``, ``W_4 - W_3 = -lr g_4``,
+    on the loss summed over the minibatch (the authors' 3e-3 is a step on the sum, 25 times the mean's)."""
+    torch.manual_seed(0)
+    eng = Conv4(5)
+    phi_params = tuple(p.double() for p in FunctionalNet(conv4("omniglot", 5)).init_params(3))
+    x, y = torch.rand(100, 1, 28, 28, dtype=torch.float64), torch.arange(5).repeat(20)
+    batches = list(torch.randperm(100).view(4, 25))
+    lr = 3e-3
+    phi = eng.population([phi_params])
+    w = phi.clone()
+    step = adapt(eng, w, AdamState.zeros(w), Conv4.images(x[None]), y[None], torch.stack(batches)[None], lr,
+                 (0.0, 0.999), last_step=True, optimizer="sgd")
+    gs, ws = inner_loop(phi_params, x, y, batches, lr)
+    assert_close(eng.members(phi - w)[0], tuple(lr * g for g in total(gs)), 1e-13)
+    assert_close(eng.members(step)[0], tuple(-lr * g for g in gs[-1]), 1e-13)
+    net = FunctionalNet(conv4("omniglot", 5).double())
+    summed = net.loss(phi_params, (x[batches[0]], y[batches[0]]))
+    mean = torch.nn.functional.cross_entropy(net(phi_params, x[batches[0]]), y[batches[0]])
+    assert float(summed) == pytest.approx(25 * float(mean), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------- the chapter's artifacts
+
+MEANS = {"g1": 30, "sum2": 60, "avg2": 55, "last2": 65, "sum3": 75, "avg3": 62, "last3": 68, "sum4": 85, "avg4": 70,
+         "last4": 70}  # shaped like the paper's claims: each holds
+
+
+def record(curve, seed, acc, iters=2000, budget="reduced", tasks=500):
+    name = f"{'reduced-' if budget == 'reduced' else ''}figure3-{curve}"
+    return {"experiment": "gradcomb", "name": name, "seed": seed,
+            "config": {"budget": budget, "meta": {"outer_iters": iters}},
+            "curve": {"iteration": [0, iters // 2, iters], "test_accuracy": [0.2, acc / 100 - 0.1, acc / 100]},
+            "eval": {"non_transductive": {"accuracy": acc / 100, "ci95": 0.01, "tasks": tasks}}}
+
+
+def runs(means=MEANS, seeds=(0, 1, 2), **kw):
+    offset = {0: -0.5, 1: 0.0, 2: 0.5}  # the standard deviation over the three seeds is 0.5 points
+    return {c: [record(c, s, v + offset[s], **kw) for s in seeds] for c, v in means.items()}
+
+
+def test_claims_hold_on_records_shaped_like_the_paper():
+    got = A.claims(runs())
+    assert [c["holds"] for c in got] == [True, True, True, True]
+    assert "g1 reaches 30.00% ± 0.50, below every other curve; the next lowest, (g1+g2)/2, reaches 55.00% ± 0.50" \
+        in got[0]["text"]
+    assert "g1+g2 reaches 60.00% ± 0.50 and g2 65.00% ± 0.50" in got[1]["text"]
+    assert "5.00 points below two-step first-order MAML, a difference larger than the standard deviation over " \
+           "seeds of either" in got[1]["text"]
+    assert "sum (Reptile) 30.00 → 60.00 → 75.00 → 85.00%" in got[2]["text"]
+    assert "sum minus last +15.00 points" in got[3]["text"] and "(-5.00 points)" in got[3]["text"]
+    assert "the sum gains +25.00 points, the last gradient +5.00" in got[3]["text"]
+    md = A.claims_markdown(runs())
+    assert "reduced budget: 2,000 of 40,000 outer iterations, 500 evaluation tasks per seed" in md
+    assert md.count(". Holds: ") == 4 and "1. **g1 alone is the worst.** The paper: \"using only" in md
+
+
+def test_claims_that_do_not_hold_say_so_with_the_numbers():
+    means = {**MEANS, "g1": 66, "avg4": 60, "last4": 90, "sum2": 65.2}
+    got = A.claims(runs(means))
+    assert [c["holds"] for c in got] == [False, False, False, False]
+    assert "g1 reaches 66.00% ± 0.50, and g1+g2 (65.20% ± 0.50), (g1+g2)/2 (55.00% ± 0.50), g2 (65.00% ± 0.50), " \
+           "(g1+g2+g3)/3 (62.00% ± 0.50), (g1+g2+g3+g4)/4 (60.00% ± 0.50) do not exceed it" in got[0]["text"]
+    assert "two-step Reptile is 0.20 points above two-step first-order MAML, a difference within the standard " \
+           "deviation over seeds (0.50, 0.50), so not resolved by 3 seeds" in got[1]["text"]
+    assert "average from 3 to 4 minibatches (62.00% to 60.00%)" in got[2]["text"]
+    assert "Does not hold (the sum does not beat the last gradient at four and its lead at four is not larger than " \
+           "at two)" in got[3]["text"]
+    # compared as shown (to 0.01 points): a tie is not "below"
+    tie = A.claims(runs({**MEANS, "g1": 55.004}))[0]
+    assert tie["holds"] is False and "g1 reaches 55.00% ± 0.50, and (g1+g2)/2 (55.00% ± 0.50) does not" in tie["text"]
+    # the sum beats the last gradient at four, but by less than at two
+    got = A.claims(runs({**MEANS, "sum2": 80, "sum3": 82, "sum4": 84}))
+    assert got[3]["holds"] is False and "its lead at four is not larger than at two" in got[3]["text"]
+
+
+def test_missing_curves_and_single_seeds():
+    partial = {c: v for c, v in runs().items() if c in ("g1", "sum2", "last2")}
+    got = A.claims(partial)
+    assert [c["holds"] for c in got] == [True, True, None, None]
+    assert got[0]["text"].startswith("Holds (of the 3 curves stored)")
+    assert got[2]["text"] == ("Cannot be checked yet: no stored runs of avg2, sum3, avg3, last3, sum4, avg4, "
+                              "last4.")
+    assert [c["holds"] for c in A.claims({})] == [None] * 4
+    only_g1 = A.claims({"g1": runs()["g1"]})[0]
+    assert only_g1["holds"] is None and only_g1["text"] == "Cannot be checked yet: no stored runs of any other curve."
+    one = A.claims(runs(seeds=(1,)))
+    assert "g1+g2 reaches 60.00% and g2 65.00%" in one[1]["text"] and "with a single seed" in one[1]["text"]
+    table = A.final_table(partial)
+    assert list(table.index) == list(GC.CURVES)
+    assert table.loc["sum3", "final accuracy (%)"] == "not yet run" and table.loc["sum3", "budget"] == "not yet run"
+    assert table.loc["sum2", "final accuracy (%)"] == "60.00 ± 0.50" and table.loc["sum2", "± is"] == \
+        "std over 3 seeds"
+    assert table.loc["avg3", "combination"] == "(g1+g2+g3)/3" and table.loc["last3", "combination"] == "g3"
+    assert A.final_table(runs(seeds=(0,))).loc["g1", "± is"] == "95% interval over tasks, 1 seed"
+
+
+def test_budget_labels_and_figures():
+    full = runs(iters=40_000, budget="paper", tasks=10_000)
+    assert A.overall_budget(full) == "paper budget: 40,000 outer iterations, 10,000 evaluation tasks per seed"
+    assert A.final_table(full).loc["g1", "seeds"] == "[0, 1, 2]"
+    custom = runs(iters=40_000, budget="reduced")
+    assert A.overall_budget(custom).startswith("reduced budget: 40,000 of 40,000")
+    assert A.overall_budget({**full, "g1": runs()["g1"]}).startswith("mixed budgets: ")
+    fig = A.figure3(runs())
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 10 and len(ax.collections) == 10  # ten means, ten bands
+    styles = {line.get_label(): (line.get_linestyle(), line.get_color()) for line in ax.get_lines()}
+    assert styles["$g_1+g_2$"][0] == "-" and styles["$(g_1+g_2)/2$"][0] == "--" and styles["$g_2$"][0] == ":"
+    assert styles["$g_2$"][1] == styles["$g_1+g_2$"][1] != styles["$g_3$"][1]
+    assert "not yet run" in [t.get_text() for t in A.figure3({}).axes[0].texts]
+    assert len(A.accuracy_by_minibatches(runs()).axes[0].containers) == 3
+    with pytest.raises(ValueError, match="unknown curve 'sum5'; allowed: g1, sum2"):
+        A.kind_and_steps("sum5")
+    matplotlib.pyplot.close("all")
+
+
+def test_campaign_progress(tmp_path):
+    table = A.campaign_table(tmp_path)
+    assert list(table.index) == [f"gradcomb/figure3-{c}" for c in GC.CURVES]
+    assert A.campaign_summary(table) == (
+        "Of the 10 paper-budget curves (3 seeds each, 40,000 outer iterations), 10 not started; 0 of 400,000 outer "
+        "iterations are trained. Until all are in, this chapter shows the reduced runs.")
+    fake = pd.DataFrame({"seeds": ["0 1 2"] * 2, "outer iterations": ["40,000 / 40,000", "1,500 / 40,000"],
+                         "state": ["done", "training"]})
+    assert "1 done, 1 training; 41,500 of 80,000" in A.campaign_summary(fake)
+    assert A.campaign_summary(fake, "figure3").endswith("shows the paper-budget curves stored so far.")
+    fake["state"] = "done"
+    assert A.campaign_summary(fake).endswith("All are in: preset_prefix = \"figure3\" shows them.")
+
+
+# ------------------------------------------------------------------------------------------------- experiment
+
+TINY = {"outer_iters": 2, "curve_every": 1, "curve_tasks": 2, "eval_tasks": 3, "checkpoint_every": 1}
+
+
+@pytest.fixture
+def synthetic_data(monkeypatch):
+    """Omniglot replaced by small random splits (one per seed, as the character split depends on it)."""
+    from reptile import fewshot_experiment as FS
+
+    def load(cfg, seed=0, data_root=None, cache_dir=None):
+        split = lambda s: types.SimpleNamespace(images=images(seed=s))  # noqa: E731
+        return split(10 + seed), split(20 + seed)
+
+    monkeypatch.setattr(FS, "load_splits", load)
+
+
+def test_curves_run_as_populations_into_results_gradcomb(tmp_store, synthetic_data):
+    out = GC.load_or_run("reduced-figure3", [0, 1], overrides=TINY, curves=["last2", "g1"], progress=False)
+    assert list(out) == ["g1", "last2"]  # Figure 3's order
+    for curve, rs in out.items():
+        cfg = GC.configs("reduced-figure3", [curve], TINY)[curve]
+        assert cfg.name.startswith(f"reduced-figure3-{curve}-custom-")
+        assert [r["seed"] for r in rs] == [0, 1] and all(r["experiment"] == "gradcomb" for r in rs)
+        assert rs[0]["engine"]["seeds"] == [0, 1] and rs[0]["curve"]["iteration"] == [0, 1, 2]
+        assert (tmp_store / "results" / "gradcomb" / cfg.name / "seed-1.json").exists()
+    assert GC.stored("reduced-figure3", ["g1", "sum2"], TINY) == {"g1": out["g1"], "sum2": []}
+    again = GC.load_or_run("reduced-figure3", [0, 1], overrides=TINY, curves=["g1"], progress=False)
+    assert again["g1"] == out["g1"]  # loaded, not trained again
+    assert A.final_table(out).loc["g1", "budget"].startswith("reduced budget: 2 of 40,000 outer iterations")
+
+
+def test_bad_input_is_refused_before_any_work(tmp_store, monkeypatch):
+    from reptile import fewshot_experiment as FS
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(FS, "load_splits", no_work)
+    monkeypatch.setattr(FS, "run_population", no_work)
+    with pytest.raises(ValueError, match=r"unknown preset_prefix 'figure4'; allowed: figure3, reduced-figure3"):
+        GC.load_or_run("figure4")
+    with pytest.raises(ValueError, match=r"unknown or empty curves \['g5'\]; allowed: a non-empty list of g1, sum2"):
+        GC.load_or_run(curves=["g1", "g5"])
+    with pytest.raises(ValueError, match=r"unknown or empty curves \[\]"):
+        GC.load_or_run(curves=[])
+    with pytest.raises(ValueError, match="name a curve more than once"):
+        GC.load_or_run(curves="['g1', 'g1']")
+    assert GC.check_curves("['sum2', 'g1']") == ["g1", "sum2"] and GC.check_curves("avg3") == ["avg3"]
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        GC.load_or_run(seeds=[])
+    with pytest.raises(ValueError, match="unknown parameter 'bogus'"):
+        GC.load_or_run(overrides={"bogus": 1})
+    with pytest.raises(ValueError, match="recompute must be True or False"):
+        GC.load_or_run(recompute="maybe")
+    # a stored file of the last curve made with another configuration stops the call before the first curve trains
+    cfg = FIGURE3_PRESETS["reduced-figure3-last4"]
+    R.save_run({**record("last4", 0, 50), "digest": "0000000000"}, R.run_path("gradcomb", cfg.name, 0))
+    with pytest.raises(ValueError, match=r"gradcomb/reduced-figure3-last4 seeds \[0\] were made with another"):
+        GC.load_or_run(seeds=[0, 1])
+    with pytest.raises(ValueError, match="were made with another"):
+        GC.stored(curves=["last4"])
+
+
+def test_command_line_refuses_bad_input(capsys):
+    with pytest.raises(SystemExit) as e:
+        GC.main(["--preset-prefix", "figure9", "--seeds", "0"])
+    assert e.value.code == 2 and "unknown preset_prefix 'figure9'" in capsys.readouterr().err
