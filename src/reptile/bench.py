@@ -173,7 +173,7 @@ def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.devi
 
     if threads is not None:
         torch.set_num_threads(threads)
-    chunk = chunk or (E.CHUNK if device.type == "cpu" else 1024)
+    chunk = chunk or E.default_chunk(device, cfg.n_way, cfg.shots, cfg.eval_batch)
     pop = Population(cfg, [0], [synthetic_images()], device)
     sampler, g, m = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2), cfg.meta
     n, dt = _timed(lambda: E.evaluate(pop.net, pop.phi, pop.inner, [sampler], [g], cfg.n_way, cfg.shots,
