@@ -7,7 +7,6 @@ skipped unless REPTILE_TF_PYTHON and REPTILE_AUTHORS_CODE name a TensorFlow inte
 import ast
 import dataclasses
 import importlib.util
-import os
 import sys
 
 import pytest
@@ -163,12 +162,3 @@ def test_harness_says_when_tensorflow_is_missing(tmp_path):
     (tmp_path / "supervised_reptile" / "reptile.py").write_text("")
     with pytest.raises(tf_harness.AuthorsCodeUnavailable, match="TensorFlow could not be imported"):
         tf_harness.time_authors_code(sys.executable, tmp_path, "omniglot-1shot-5way", 1)
-
-
-@pytest.mark.skipif(not (os.environ.get("REPTILE_TF_PYTHON") and os.environ.get("REPTILE_AUTHORS_CODE")),
-                    reason="set REPTILE_TF_PYTHON and REPTILE_AUTHORS_CODE to time the authors' code")
-def test_harness_times_the_authors_code():
-    out = tf_harness.time_authors_code(os.environ["REPTILE_TF_PYTHON"], os.environ["REPTILE_AUTHORS_CODE"],
-                                       "1shot-5way", 1.0, eval_seconds=0.5)
-    assert out["seconds_per_outer_iter"] > 0 and out["seconds_per_eval_task"] > 0
-    assert out["hyper"]["eval_iters"] == FEWSHOT_PRESETS["omniglot-1shot-5way"].eval_iters

@@ -19,6 +19,8 @@ for these paths:
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give);
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
+The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
+
 The useful work of a step is counted as the multiply-adds of its convolutions and dense layer (forward, the weight
 gradients, and the input gradients below the first layer), so GFLOP/s compare with the matrix-multiply rate
 measured first; batch norm, ReLU and the optimiser count as overhead.
@@ -273,36 +275,6 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def table(report: dict[str, Any]):
-    """The report as a pandas DataFrame: rates, GFLOP/s, their fraction of the matrix-multiply rate on the cores
-    used, and ratios to the reference (and to the authors' code when timed) of the same setting."""
-    import pandas as pd
-
-    mm = report["matmul_gflops"]
-    out = []
-    for r in report["rows"]:
-        ref = next(x for x in report["rows"] if x["setting"] == r["setting"] and x["path"] == "reference")
-        authors = next((x for x in report["rows"] if x["setting"] == r["setting"] and x["path"].startswith("authors")),
-                       None)
-        used = r["threads"] * r["processes"]
-        peak = mm.get(str(used)) or mm["1"] * used
-
-        def ratio(key, base):
-            return None if base is None or r[key] is None or not base[key] else r[key] / base[key]
-
-        out.append({
-            "setting": r["setting"], "path": r["path"], "cores": used,
-            "train run-steps/s": r["run_steps_per_s"], "train GFLOP/s": r["train_gflops"],
-            "train GFLOP/s per core": None if r["train_gflops"] is None else r["train_gflops"] / used,
-            "train % of matmul": None if r["train_gflops"] is None else 100 * r["train_gflops"] / peak,
-            "train x reference": ratio("run_steps_per_s", ref), "train x authors": ratio("run_steps_per_s", authors),
-            "eval tasks/s": r["eval_tasks_per_s"],
-            "eval core-s per task": None if not r["eval_tasks_per_s"] else used / r["eval_tasks_per_s"],
-            "eval x reference": ratio("eval_tasks_per_s", ref), "eval x authors": ratio("eval_tasks_per_s", authors),
-        })
-    return pd.DataFrame(out)
-
-
 def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """Every stored benchmark report (``results/bench/*.json``)."""
     folder = Path(folder) if folder else R.results_root() / "bench"
@@ -336,11 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{report['device']}.json"
     R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
-    import pandas as pd
+    from .artifacts.status import bench_table, show
 
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
-        print(f"matrix multiply: {', '.join(f'{v:.0f} GFLOP/s on {k} thread(s)' for k, v in report['matmul_gflops'].items())}")
-        print(table(report).to_string(index=False))
+    print(f"matrix multiply: {', '.join(f'{v:.0f} GFLOP/s on {k} thread(s)' for k, v in report['matmul_gflops'].items())}")
+    show(bench_table(report), index=False)
     print(f"wrote {path}")
 
 

@@ -215,11 +215,10 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
 # --------------------------------------------------------------------------------------------------- status
 
 
-def status(plan=PLAN, results_dir=None):
+def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
     """One row per planned population: iterations done of total, device time spent, the measured rate and the
-    time left at that rate (training, then the final evaluation's tasks)."""
-    import pandas as pd
-
+    time left at that rate (training, then the final evaluation's tasks). The status page and the Figure 3 chapter
+    draw it as a table (:func:`reptile.artifacts.status.campaign_table`)."""
     from .train import load_checkpoint
 
     rows = []
@@ -252,7 +251,7 @@ def status(plan=PLAN, results_dir=None):
                 row.update({"state": "evaluating", "hours left (training)": 0.0,
                             "evaluation tasks": f"{n:,} / {cfg.eval_tasks * len(entry.seeds):,}"})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("population").fillna("-")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -274,10 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         configure(a.threads)
         done = run(a.minutes, a.device, data_root=a.data_root)
         print(f"finished this call: {', '.join(done) or 'none'}")
-    import pandas as pd
+    from .artifacts.status import campaign_table, show
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(status())
+    show(campaign_table())
 
 
 if __name__ == "__main__":

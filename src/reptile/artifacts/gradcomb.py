@@ -319,10 +319,10 @@ def claims_markdown(runs_by_curve: RunsByCurve) -> str:
 
 
 def campaign_table(results_dir=None) -> pd.DataFrame:
-    """The campaign's rows for Figure 3's paper-budget curves (:func:`reptile.campaign.status`)."""
-    from ..campaign import PLAN, status
+    """The campaign's rows for Figure 3's paper-budget curves (:func:`reptile.campaign.progress`)."""
+    from .status import campaign_table as table
 
-    return status([e for e in PLAN if e.experiment == "gradcomb"], results_dir)
+    return table(results_dir, "gradcomb")
 
 
 def campaign_summary(table: pd.DataFrame, preset_prefix: str = "reduced-figure3") -> str:

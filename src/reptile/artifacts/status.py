@@ -57,13 +57,40 @@ def package_table(runs: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def bench_table(report: dict):
+    """The report as a pandas DataFrame: rates, GFLOP/s, their fraction of the matrix-multiply rate on the cores
+    used, and ratios to the reference (and to the authors' code when timed) of the same setting."""
+    mm = report["matmul_gflops"]
+    out = []
+    for r in report["rows"]:
+        ref = next(x for x in report["rows"] if x["setting"] == r["setting"] and x["path"] == "reference")
+        authors = next((x for x in report["rows"] if x["setting"] == r["setting"] and x["path"].startswith("authors")),
+                       None)
+        used = r["threads"] * r["processes"]
+        peak = mm.get(str(used)) or mm["1"] * used
+
+        def ratio(key, base):
+            return None if base is None or r[key] is None or not base[key] else r[key] / base[key]
+
+        out.append({
+            "setting": r["setting"], "path": r["path"], "cores": used,
+            "train run-steps/s": r["run_steps_per_s"], "train GFLOP/s": r["train_gflops"],
+            "train GFLOP/s per core": None if r["train_gflops"] is None else r["train_gflops"] / used,
+            "train % of matmul": None if r["train_gflops"] is None else 100 * r["train_gflops"] / peak,
+            "train x reference": ratio("run_steps_per_s", ref), "train x authors": ratio("run_steps_per_s", authors),
+            "eval tasks/s": r["eval_tasks_per_s"],
+            "eval core-s per task": None if not r["eval_tasks_per_s"] else used / r["eval_tasks_per_s"],
+            "eval x reference": ratio("eval_tasks_per_s", ref), "eval x authors": ratio("eval_tasks_per_s", authors),
+        })
+    return pd.DataFrame(out)
+
+
 def speed_table(results_dir=None) -> pd.DataFrame:
     """The stored benchmark reports (``python -m reptile.bench``, ``results/bench/<device>.json``), one row per
     device, setting and path: training rate and its useful GFLOP/s per core and fraction of the matrix-multiply rate
     on the cores used, evaluation core-seconds per task, and the ratios to the plain-PyTorch reference and to the
     authors' TensorFlow code, each measured in the same run."""
-    from ..bench import load, table
-
+    from ..bench import load
     from ..results import results_root
 
     reports = load(results_root(results_dir) / "bench")
@@ -71,7 +98,7 @@ def speed_table(results_dir=None) -> pd.DataFrame:
         return pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]})
     frames = []
     for rep in reports:
-        t = table(rep)
+        t = bench_table(rep)
         mm = ", ".join(f"{v:.0f} on {k}" for k, v in rep["matmul_gflops"].items())
         t.insert(0, "device (matmul GFLOP/s on threads)", f"{rep['device']} ({mm})")
         frames.append(t)
@@ -84,3 +111,18 @@ def speed_table(results_dir=None) -> pd.DataFrame:
         if digits is not None:
             t[col] = pd.to_numeric(t[col], errors="coerce").round(digits)
     return t.set_index(["device (matmul GFLOP/s on threads)", "setting", "path"]).fillna("-")
+
+
+def campaign_table(results_dir=None, experiment: str | None = None) -> pd.DataFrame:
+    """The campaign's progress (:func:`reptile.campaign.progress`), one row per planned population (only those of
+    ``experiment`` if given)."""
+    from ..campaign import PLAN, progress
+
+    plan = [e for e in PLAN if experiment is None or e.experiment == experiment]
+    return pd.DataFrame(progress(plan, results_dir)).set_index("population").fillna("-")
+
+
+def show(table: pd.DataFrame, index: bool = True) -> None:
+    """Print a table whole, for the command lines."""
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+        print(table.to_string(index=index))
