@@ -15,7 +15,7 @@ from reptile.core import MetaLearner
 from reptile.engine import evaluation as E
 from reptile.engine import trainer
 from reptile.engine.network import Conv4
-from reptile.engine.population import AdamState, Population, adapt, supports
+from reptile.engine.population import AdamState, Population, supports
 from reptile.engine.threads import configure, share
 from reptile.fewshot import FunctionalNet, TaskSampler, conv4, evaluate
 from reptile.tasks import Task

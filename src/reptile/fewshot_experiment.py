@@ -314,13 +314,13 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
               f"the results folder must be one they share, or pass --recompute")
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
-    together = None
-    if engine == "population":
-        def together(todo: list[int]) -> None:
-            run_population(cfg, todo, device, data_root, cache_dir, results_dir, checkpoint_dir, progress)
+    def together(todo: list[int]) -> None:  # the missing seeds as one population
+        run_population(cfg, todo, device, data_root, cache_dir, results_dir, checkpoint_dir, progress)
+
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress),
-                             results_dir, device, progress, checkpoint_dir=checkpoint_dir, compute_all=together)
+                             results_dir, device, progress, checkpoint_dir=checkpoint_dir,
+                             compute_all=together if engine == "population" else None)
 
 
 def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
