@@ -42,6 +42,7 @@ import torch
 
 from . import results as R
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
+from .engine.reference import timed
 
 SETTINGS = ("1-shot 5-way", "5-shot 5-way", "Figure 3, 4 steps")
 AUTHORS_SETTING = {"1-shot 5-way": "1shot-5way", "5-shot 5-way": "5shot-5way"}  # tf_harness's names
@@ -105,26 +106,6 @@ def synthetic_images(classes: int = 200, per_class: int = 20, seed: int = 0) -> 
     return torch.randint(0, 256, (classes, per_class, 1, 28, 28), generator=g, dtype=torch.uint8)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(step, seconds: float, device: torch.device, warmup: int = 1) -> tuple[int, float]:
-    """Calls of ``step()`` made in about ``seconds`` after ``warmup`` untimed ones, and the time they took."""
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return n, elapsed
-
-
 # ---------------------------------------------------------------------------------------------------- paths
 
 
@@ -136,7 +117,7 @@ def solo_training(cfg: FewShotConfig, seconds: float, device: torch.device) -> f
     net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
     learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
     sampler, g = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2)
-    n, dt = _timed(lambda: learner.meta_step([sampler.training_task(cfg.n_way, cfg.train_shots, g, device)
+    n, dt = timed(lambda: learner.meta_step([sampler.training_task(cfg.n_way, cfg.train_shots, g, device)
                                                for _ in range(cfg.meta.meta_batch)]), seconds, device)
     return n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
 
@@ -149,7 +130,7 @@ def solo_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device) ->
     net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
     learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
     sampler, g = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2)
-    n, dt = _timed(lambda: evaluate(learner, net, sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, 1,
+    n, dt = timed(lambda: evaluate(learner, net, sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, 1,
                                     g, device), seconds, device)
     return n / dt
 
@@ -162,7 +143,7 @@ def population_training(cfg: FewShotConfig, size: int, seconds: float, device: t
     if threads is not None:
         torch.set_num_threads(threads)
     pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device)
-    n, dt = _timed(pop.meta_step, seconds, device)
+    n, dt = timed(pop.meta_step, seconds, device)
     return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
 
 
@@ -178,7 +159,7 @@ def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.devi
     chunk = chunk or E.default_chunk(device, cfg.n_way, cfg.shots, cfg.eval_batch)
     pop = Population(cfg, [0], [synthetic_images()], device)
     sampler, g, m = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2), cfg.meta
-    n, dt = _timed(lambda: E.evaluate(pop.net, pop.phi, pop.inner, [sampler], [g], cfg.n_way, cfg.shots,
+    n, dt = timed(lambda: E.evaluate(pop.net, pop.phi, pop.inner, [sampler], [g], cfg.n_way, cfg.shots,
                                       cfg.eval_iters, cfg.eval_batch, chunk, m.inner_lr, m.inner_betas, chunk=chunk,
                                       optimizer=m.inner_optimizer), seconds, device)
     return n * chunk / dt

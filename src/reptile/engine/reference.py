@@ -116,6 +116,22 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(step, seconds: float, device, warmup: int = 1) -> tuple[int, float]:
+    """How many calls of ``step()`` run in about ``seconds`` after ``warmup`` untimed ones, and the time they took
+    (the device synchronised after each, so a GPU's queued work is counted)."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    n, start = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n, elapsed
+
+
 def _training_tasks(cfg: FewShotConfig, sampler: TaskSampler, generator: torch.Generator, device):
     tasks = [sampler.training_task(cfg.n_way, cfg.train_shots, generator, device)
              for _ in range(cfg.meta.meta_batch)]
@@ -139,17 +155,8 @@ def time_training(cfg: FewShotConfig, images: torch.Tensor, seconds: float, devi
     sampler.check(cfg.n_way, cfg.train_shots)
     reptile = ReferenceReptile(cfg, device, seed)
     generator = torch.Generator().manual_seed(seed + 1)  # task draws
-    for _ in range(warmup):
-        reptile.outer_iteration(_training_tasks(cfg, sampler, generator, device))
-    _sync(device)
-    n, start = 0, time.perf_counter()
-    while True:
-        reptile.outer_iteration(_training_tasks(cfg, sampler, generator, device))
-        n += 1
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
+    n, elapsed = timed(lambda: reptile.outer_iteration(_training_tasks(cfg, sampler, generator, device)), seconds,
+                       device, warmup)
     steps = n * cfg.meta.meta_batch * cfg.meta.inner_iters
     return {"outer_iters": n, "seconds": elapsed, "run_steps_per_s": steps / elapsed,
             "seconds_per_outer_iter": elapsed / n}
@@ -178,15 +185,5 @@ def time_evaluation(cfg: FewShotConfig, images: torch.Tensor, seconds: float, de
         task = sampler.eval_task(cfg.n_way, cfg.shots, generator, device)
         return reptile.evaluate_task(task.x, task.y, task.query_x)
 
-    for _ in range(warmup):
-        one_task()
-    _sync(device)
-    n, start = 0, time.perf_counter()
-    while True:
-        one_task()
-        n += 1
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
+    n, elapsed = timed(one_task, seconds, device, warmup)
     return {"tasks": n, "seconds": elapsed, "tasks_per_s": n / elapsed, "seconds_per_task": elapsed / n}
