@@ -92,7 +92,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     from .engine import trainer
     from .engine.population import AdamState, Population
     from .fewshot import TaskSampler
-    from .fewshot_experiment import check_fits, load_splits
+    from .fewshot_experiment import check_fits, load_splits, population_curve
 
     began = time.perf_counter()
     cfg, seeds = entry.config, list(entry.seeds)
@@ -109,11 +109,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     test = [TaskSampler(te.images.to(dev)) for _, te in splits]
     run_config = {"experiment": entry.experiment, "seeds": seeds, "config": cfg.to_dict()}
 
-    def curve_eval(p: Population) -> list[dict[str, float]]:
-        accs = E.evaluate(p.net, p.phi, p.inner, test, [seeding.generator(s, "curve", p.iteration) for s in seeds],
-                          cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
-                          m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
-        return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+    curve_eval = population_curve(cfg, seeds, test)
 
     state = trainer.load_checkpoint(path) if path.exists() else None
     if state is None or "evaluation" not in state:

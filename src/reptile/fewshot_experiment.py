@@ -166,6 +166,23 @@ def gather_members(net, pop, seeds: list[int], device, dtype, extra=None):
                                                                        for s in seeds]
 
 
+def population_curve(cfg: FewShotConfig, seeds, samplers):
+    """The learning-curve evaluation of a population of ``seeds`` (test-split ``samplers``, one per seed): each
+    member's mean non-transductive accuracy on ``cfg.curve_tasks`` tasks drawn from its ``curve`` stream at the
+    current iteration, as :func:`run` records it for one seed."""
+    from .engine import evaluation as E
+
+    m = cfg.meta
+
+    def curve_eval(p) -> list[dict[str, float]]:
+        accs = E.evaluate(p.net, p.phi, p.inner, samplers, [seeding.generator(s, "curve", p.iteration) for s in seeds],
+                          cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
+                          m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
+        return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+
+    return curve_eval
+
+
 def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
                    checkpoint_dir=None, progress: bool = True, dtype=None,
                    experiment: str = EXPERIMENT) -> list[dict[str, Any]]:
@@ -219,11 +236,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
         own = [test[seeds.index(s)] for s in mine]
         pop = Population(cfg, mine, [splits[seeds.index(s)][0].images for s in mine], dev, dtype)
 
-        def curve_eval(p: Population) -> list[dict[str, float]]:  # this rank's members only
-            accs = E.evaluate(p.net, p.phi, p.inner, own, [seeding.generator(s, "curve", p.iteration) for s in mine],
-                              cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.curve_tasks, m.inner_lr,
-                              m.inner_betas, p.dtype, optimizer=m.inner_optimizer)
-            return [{"test_accuracy": sum(a["non_transductive"]) / cfg.curve_tasks} for a in accs]
+        curve_eval = population_curve(cfg, mine, own)  # this rank's members only
 
         ckpt = population_checkpoint(cfg, mine, checkpoint_dir, experiment)
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
