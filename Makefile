@@ -5,6 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 TF_VENV ?= .venv-tf
 SEEDS  ?= 0 1 2
+WORKERS ?= 1
 
 MINUTES ?= 60
 
@@ -33,8 +34,8 @@ sine-results: $(STAMP)  ## the paper-protocol sine runs for SEEDS (minutes per s
 bench: $(STAMP)  ## the speed benchmark (a few minutes): results/bench/<device>.json
 	$(BIN)/python -m reptile.bench
 
-campaign: $(STAMP)  ## advance the paper-budget campaign for MINUTES (low priority); commit results/campaign/ after
-	nice -n 19 $(BIN)/python -m reptile.campaign --minutes $(MINUTES)
+campaign: $(STAMP)  ## advance the paper-budget campaign for MINUTES on WORKERS processes (low priority); commit results/campaign/ after
+	nice -n 19 $(BIN)/python -m reptile.campaign --minutes $(MINUTES) --workers $(WORKERS)
 
 tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
 

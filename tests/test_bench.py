@@ -4,6 +4,7 @@ import pytest
 
 from reptile import bench
 from reptile.artifacts.status import bench_table
+from reptile.engine import fused
 
 
 def test_useful_work_is_counted_by_hand():
@@ -19,7 +20,10 @@ def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
     monkeypatch.setattr("reptile.engine.threads.cores", lambda: 1)  # no multi-process rows in a unit test
     report = bench.run(seconds=0.01, sizes=(1, 2), device="cpu", settings=("1-shot 5-way",), progress=False)
     paths = [r["path"] for r in report["rows"]]
-    assert paths == ["reference", "solo", "population of 1", "population of 2"]
+    with_fused = fused.library() is not None  # then the PyTorch path is timed too
+    assert paths == ["reference", "solo", "population of 1", "population of 2"] + \
+        ["population of 2, PyTorch kernels"] * with_fused
+    assert report["fused_kernels"] is with_fused
     assert all(r["run_steps_per_s"] > 0 for r in report["rows"])
     table = bench_table(report)
     assert table.loc[0, "train x reference"] == 1.0

@@ -53,6 +53,23 @@ def test_campaign_refuses_bad_input():
         campaign.run(0)
     with pytest.raises(SystemExit):
         campaign.main([])
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        campaign.run_workers(1.0, 0)
+    with pytest.raises(SystemExit):
+        campaign.main(["--minutes", "1", "--workers", "0"])
+
+
+def test_workers_pass_over_an_entry_another_process_is_advancing(tmp_path, monkeypatch):
+    first, second = tiny_entry(), dataclasses.replace(tiny_entry(), seeds=(2, 3))
+    advanced = []
+    monkeypatch.setattr(campaign, "advance", lambda entry, *a, **k: advanced.append(entry.key) or True)
+    with campaign.claim(first, tmp_path) as mine:
+        assert mine
+        with campaign.claim(first, tmp_path) as again:  # a second holder (another worker) is refused
+            assert not again
+        assert campaign.run(1, "cpu", [first, second], tmp_path, progress=False) == [second.key]
+    assert advanced == [second.key]
+    assert campaign.run(1, "cpu", [first], tmp_path, progress=False) == [first.key]  # released: free again
 
 
 def test_the_plan_is_the_issue_order():

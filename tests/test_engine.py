@@ -1,7 +1,8 @@
 """The population engine against the plain per-run code it replaces.
 
 References are the solo path (``nn.Module`` + autograd + :class:`reptile.core.MetaLearner`), in float64 so that the
-comparisons are limited by rounding, not by float32's chaos over many Adam steps. Tolerances are named.
+comparisons are limited by rounding, not by float32's chaos over many Adam steps. Tolerances are named. Every test
+runs twice: with the fused C kernels (:mod:`reptile.engine.fused`) and with the network's PyTorch path.
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ from reptile import seeding
 from reptile.config import FEWSHOT_PRESETS
 from reptile.core import MetaLearner
 from reptile.engine import evaluation as E
-from reptile.engine import trainer
+from reptile.engine import fused, trainer
 from reptile.engine.network import Conv4
 from reptile.engine.population import AdamState, Population, supports
 from reptile.engine.threads import configure, share
@@ -24,6 +25,15 @@ from reptile.validate import DivergedError
 GRAD_TOL = 1e-10  # float64: hand-written backward vs autograd, one minibatch
 RUN_TOL = 1e-9  # float64: 20 outer iterations of a population member vs its solo run
 PRE_BN_BIASES = (1, 5, 9, 13)  # conv biases: batch norm cancels them; their true gradient is 0
+
+
+@pytest.fixture(autouse=True, params=["fused", "pytorch"])
+def kernels(request, monkeypatch):
+    """The network's elementwise path: the fused C kernels, or PyTorch operations (``REPTILE_FUSED=0``)."""
+    monkeypatch.setenv("REPTILE_FUSED", "1" if request.param == "fused" else "0")
+    if request.param == "fused" and fused.library() is None:
+        pytest.fail(f"the fused kernels did not load ({fused.unavailable()}); set REPTILE_FUSED=0 to test without")
+    return request.param
 
 
 class Float64Net(FunctionalNet):
@@ -236,3 +246,17 @@ def test_vectorised_evaluation_with_plain_sgd_matches_one_at_a_time():
                       cfg.shots, cfg.eval_iters, cfg.eval_batch, 5, cfg.meta.inner_lr, cfg.meta.inner_betas,
                       torch.float64, optimizer="adam")
     assert adam[0] != want  # the optimiser matters: the check above can fail
+
+
+def test_without_a_compiler_the_network_keeps_its_pytorch_path(monkeypatch, kernels):
+    monkeypatch.setattr(fused, "_lib", None)
+    monkeypatch.setattr(fused, "_tried", False)
+    monkeypatch.setenv("CC", "no-such-compiler")
+    assert fused.library() is None and not fused.usable(torch.zeros(1))
+    want = "switched off (REPTILE_FUSED=0)" if kernels == "pytorch" else "no C compiler ('no-such-compiler' not found)"
+    assert fused.unavailable() == want
+    eng = Conv4(5)
+    flat = eng.population([FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(2)])
+    x = torch.rand(2, 5, 28, 28, 1)
+    loss, grad = eng.loss_and_grad(flat, x, torch.randint(0, 5, (2, 5)))
+    assert loss.shape == (2,) and grad.shape == flat.shape and torch.isfinite(grad).all()

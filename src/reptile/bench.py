@@ -16,7 +16,9 @@ for these paths:
   and ``torch.optim.Adam`` per task, the optimiser state carried by hand); the ratios are to it;
 * ``solo``: the project's per-run code (:class:`reptile.core.MetaLearner`, what ``--engine solo`` runs);
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
-  process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give);
+  process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
+  its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), to show what those
+  bring;
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
 The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
@@ -29,8 +31,10 @@ measured first; batch norm, ReLU and the optimiser count as overhead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
+import os
 import platform
 import re
 import sys
@@ -198,10 +202,25 @@ def device_name(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+@contextlib.contextmanager
+def _environ(**values: str):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str = "auto", tf: bool = False,
         authors_code: str | None = None, tf_python: str | None = None, settings=SETTINGS,
         progress: bool = True) -> dict[str, Any]:
     """Measure every path on every setting; returns the report (see :func:`table`)."""
+    from .engine import fused
     from .engine.memory import keep_freed_memory
     from .engine.reference import time_evaluation, time_training
     from .engine.threads import cores
@@ -237,6 +256,11 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
         for size in sizes:
             add(name, f"population of {size}", 1, 1, population_training(cfg, size, seconds, dev),
                 population_evaluation(cfg, seconds, dev) if size == sizes[0] else None, size)
+        if fused.usable(images.float()):  # what the fused C kernels bring, measured against the PyTorch path
+            big = sizes[-1]
+            with _environ(REPTILE_FUSED="0"):
+                add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
+                    population_evaluation(cfg, seconds, dev), big)
         if dev.type == "cpu" and n_cores > 1:
             big = sizes[-1]
             torch.set_num_threads(n_cores)
@@ -252,7 +276,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             t = time_authors_code(tf_python, authors_code, AUTHORS_SETTING[name], seconds * 2)
             add(name, "authors (TensorFlow)", 1, 1, t["run_steps_per_s"], t["eval_tasks_per_s"])
     return {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
-            "rows": rows, "environment": R.environment(dev),
+            "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

@@ -1,6 +1,7 @@
 """The paper's budget as a campaign: full-protocol runs advanced a piece at a time, across sessions and devices.
 
     python -m reptile.campaign --minutes 170            # advance the plan for 170 minutes on this device
+    python -m reptile.campaign --minutes 170 --workers 2   # two populations side by side, a core each
     python -m reptile.campaign --status                 # where every planned run stands
 
 A session of a few hours cannot train a full-protocol cell (tens of CPU-hours), and every process it started ends
@@ -16,6 +17,8 @@ resuming on another (CPU to GPU or back) works, and the records list the devices
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing as mp
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +31,11 @@ from . import results as R
 from . import seeding
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
 from .validate import check
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: one worker at a time
+    fcntl = None
 
 EVAL_BLOCK = 250  # final-evaluation tasks per member between checkpoints
 
@@ -188,9 +196,33 @@ def write_records(entry: Entry, state: dict[str, Any], splits, dev, results_dir=
         R.save_run(record, R.run_path(entry.experiment, entry.name, seed, results_dir))
 
 
+@contextlib.contextmanager
+def claim(entry: Entry, results_dir=None):
+    """Hold ``entry`` for this process while advancing it: an exclusive lock on ``results/campaign/<key>.lock``,
+    which the system releases when the process ends, however it ends. Yields whether the entry was free."""
+    if fcntl is None:
+        yield True
+        return
+    path = campaign_root(results_dir) / f"{entry.key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_root=None, cache_dir=None,
         progress: bool = True) -> list[str]:
-    """Advance ``plan`` in order for ``minutes`` of wall time. Returns the keys of the entries finished now."""
+    """Advance ``plan`` in order for ``minutes`` of wall time. Returns the keys of the entries finished now.
+
+    An entry another process is advancing (see :func:`claim`) is passed over, so several workers started together
+    (``--workers``) advance the first unfinished entries side by side."""
     check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
     deadline = time.perf_counter() + 60 * minutes
     done = []
@@ -200,12 +232,40 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
         left = deadline - time.perf_counter()
         if left <= 0:
             break
-        if progress:
-            print(f"campaign: {entry.key}, {left / 60:.0f} minutes left", file=sys.stderr, flush=True)
-        if not advance(entry, left, device, results_dir, data_root, cache_dir, progress):
-            break
+        with claim(entry, results_dir) as mine:
+            if not mine or finished(entry, results_dir):  # another worker has it, or has just finished it
+                continue
+            if progress:
+                print(f"campaign: {entry.key}, {left / 60:.0f} minutes left", file=sys.stderr, flush=True)
+            if not advance(entry, left, device, results_dir, data_root, cache_dir, progress):
+                break
         done.append(entry.key)
     return done
+
+
+def _worker(minutes: float, device: str, data_root, threads: int, delay: float) -> None:
+    from .engine.threads import configure
+
+    time.sleep(delay)  # claims in the plan's order
+    configure(threads)
+    done = run(minutes, device, data_root=data_root)
+    print(f"campaign worker: finished {', '.join(done) or 'none'}", file=sys.stderr, flush=True)
+
+
+def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None) -> None:
+    """``workers`` processes, each advancing the plan (:func:`run`) on ``threads`` threads (default: the cores
+    divided among them): on a CPU of several cores, populations side by side go faster than one on all cores."""
+    from .engine.threads import cores
+
+    check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
+    check(R.resolve_device(device).type == "cpu", f"several workers share one device only on a CPU, got {device!r}")
+    threads = threads or max(1, cores() // workers)
+    procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k))
+             for k in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
 
 
 # --------------------------------------------------------------------------------------------------- status
@@ -256,14 +316,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=None, help="advance the plan for this wall time")
     parser.add_argument("--status", action="store_true", help="print where every planned run stands")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per process (default: the cores divided among the workers)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes advancing the first unfinished entries side by side (CPU; default 1)")
     parser.add_argument("--data-root", default=None)
     a = parser.parse_args(argv)
     if a.minutes is None and not a.status:
         parser.error("give --minutes N to advance the campaign, or --status")
     if a.minutes is not None and not a.minutes > 0:
         parser.error(f"--minutes must be > 0, got {a.minutes}")
-    if a.minutes is not None:
+    if a.workers < 1:
+        parser.error(f"--workers must be >= 1, got {a.workers}")
+    if a.minutes is not None and a.workers > 1:
+        run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads)
+    elif a.minutes is not None:
         from .engine.threads import configure
 
         configure(a.threads)

@@ -12,6 +12,9 @@ members at once, each with its own weights and its own minibatch:
   backward is two more batched multiplies and per kernel offset, a multiply and a strided addition (col2im).
 * A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
   layer in a handful of vector operations.
+* On a CPU, batch norm + ReLU (forward and backward) and the col2im of the input gradients run as fused C kernels
+  (:mod:`.fused`), two or three passes over memory instead of a dozen PyTorch operations; elsewhere, or without a C
+  compiler, as PyTorch operations. Both paths are tested against autograd.
 
 Nothing goes through autograd: :meth:`Conv4.loss_and_grad` returns the summed loss of each member and the gradient
 as an ``(S, P)`` tensor. ``tests/test_engine.py`` checks it against autograd on the ``nn.Module`` in float64.
@@ -31,6 +34,7 @@ from torch import Tensor
 from ..fewshot import BN_EPS, same_padding
 from ..params import Params
 from ..validate import check
+from . import fused
 
 KERNEL, STRIDE = 3, 2
 
@@ -141,6 +145,7 @@ class Conv4:
         S, G, B = x.shape[:3]
         N = G * B
         w = self.views(flat)
+        fast = fused.usable(x)
         saved = []
         ap, a = _padded(x, S, N, self.layers[0])
         a.copy_(x.reshape(S, N, *a.shape[2:]))
@@ -148,16 +153,19 @@ class Conv4:
             kernel, bias, gamma, beta = w[4 * li: 4 * li + 4]
             patches = _patches(ap, lay)  # (S, M, 9 C_in), M = N * out * out
             z = torch.baddbmm(bias[:, None, :], patches, kernel).view(S, G, -1, lay.c_out)
-            # batch norm on the statistics of each (member, group), then ReLU
-            xhat = z.sub_(z.mean(2, keepdim=True))
-            inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
-            xhat.mul_(inv)
-            y = torch.addcmul(beta[:, None, None, :], xhat, gamma[:, None, None, :])
-            if li + 1 < len(self.layers):  # written straight into the next layer's padded input
+            if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
                 ap, a = _padded(x, S, N, self.layers[li + 1])
             else:
                 a = x.new_empty(S, N, lay.out, lay.out, lay.c_out)
-            torch.clamp_min(y.view(a.shape), 0.0, out=a)
+            # batch norm on the statistics of each (member, group), then ReLU
+            if fast:
+                xhat, inv = fused.bn_relu_forward(z, gamma, beta, a, BN_EPS)
+            else:
+                xhat = z.sub_(z.mean(2, keepdim=True))
+                inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
+                xhat.mul_(inv)
+                y = torch.addcmul(beta[:, None, None, :], xhat, gamma[:, None, None, :])
+                torch.clamp_min(y.view(a.shape), 0.0, out=a)
             if keep:
                 saved.append((patches, xhat, inv, a))
         feats = a.view(S, N, self.features)
@@ -187,6 +195,7 @@ class Conv4:
         feats, layers = saved
         S, N = dlogits.shape[:2]
         w = self.views(flat)
+        fast = fused.usable(flat)
         grad = torch.empty_like(flat)
         g = self.views(grad)
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
@@ -196,19 +205,22 @@ class Conv4:
             lay = self.layers[li]
             kernel, gamma = w[4 * li], w[4 * li + 2]
             patches, xhat, inv, a = layers[li]
-            dy = torch.ops.aten.threshold_backward(da, a, 0.0).view(xhat.shape)  # ReLU
-            n = xhat.shape[2]
-            dbeta = dy.sum(2, keepdim=True)  # (S, G, 1, C): per (member, group)
-            dgamma = (dy * xhat).sum(2, keepdim=True)
-            torch.sum(dbeta.view(S, -1, lay.c_out), 1, out=g[4 * li + 3])
-            torch.sum(dgamma.view(S, -1, lay.c_out), 1, out=g[4 * li + 2])
             g[4 * li + 1].zero_()
-            # batch norm on batch statistics: dz = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat))
-            c1 = gamma[:, None, None, :] * inv
-            dz = torch.addcmul(-c1 * dbeta / n, dy, c1).addcmul_(xhat, -c1 * dgamma / n).view(S, -1, lay.c_out)
+            if fast:
+                dz = fused.bn_relu_backward(da, a, xhat, inv, gamma, g[4 * li + 2], g[4 * li + 3])
+            else:
+                dy = torch.ops.aten.threshold_backward(da, a, 0.0).view(xhat.shape)  # ReLU
+                n = xhat.shape[2]
+                dbeta = dy.sum(2, keepdim=True)  # (S, G, 1, C): per (member, group)
+                dgamma = (dy * xhat).sum(2, keepdim=True)
+                torch.sum(dbeta.view(S, -1, lay.c_out), 1, out=g[4 * li + 3])
+                torch.sum(dgamma.view(S, -1, lay.c_out), 1, out=g[4 * li + 2])
+                # batch norm on batch statistics: dz = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat))
+                c1 = gamma[:, None, None, :] * inv
+                dz = torch.addcmul(-c1 * dbeta / n, dy, c1).addcmul_(xhat, -c1 * dgamma / n).view(S, -1, lay.c_out)
             torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
             if li > 0:
-                da = _input_grad(dz, kernel, lay, S, N)
+                da = _input_grad(dz, kernel, lay, S, N, fast)
         return grad
 
 
@@ -239,12 +251,16 @@ def _patches(ap: Tensor, lay: Layer) -> Tensor:
     return u.permute(0, 1, 2, 3, 5, 6, 4).reshape(S, N * lay.out * lay.out, KERNEL * KERNEL * lay.c_in)
 
 
-def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int) -> Tensor:
+def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False) -> Tensor:
     """The gradient of a layer's input ``(S, N, H, W, C_in)`` from that of its pre-activations ``dz``
-    ``(S, M, C_out)``: for each kernel offset, ``dz @ kernel[offset]^T`` added where that offset read the input
-    (col2im, done per offset so that each product stays in cache). The four offsets (0|1, 0|1) tile the padded input
-    but its last row and column exactly once, so they are written, not added, and nothing else needs zeroing."""
+    ``(S, M, C_out)``. With the fused kernels: one product ``dz @ kernel^T`` ``(S, M, 9 C_in)``, then each input
+    pixel gathers what the offsets sent it (:func:`.fused.col2im`). Otherwise, for each kernel offset,
+    ``dz @ kernel[offset]^T`` added where that offset read the input (col2im, done per offset so that each product
+    stays in cache); the four offsets (0|1, 0|1) tile the padded input but its last row and column exactly once, so
+    they are written, not added, and nothing else needs zeroing."""
     top, bottom = lay.pad
+    if fast:
+        return fused.col2im(torch.bmm(dz, kernel.transpose(1, 2)), N, lay.size, lay.out, top)
     o, c = lay.out, lay.c_in
     full = lay.size + top + bottom
     k = kernel.view(S, KERNEL * KERNEL, c, -1)

@@ -1,0 +1,160 @@
+"""Fused CPU kernels for the population Conv4: batch norm + ReLU forward and backward, and col2im (``fused.c``).
+
+The PyTorch path of :mod:`.network` spends about as long in a dozen elementwise passes per layer as in its matrix
+multiplies. ``fused.c`` does the same arithmetic in two or three passes: batch norm's statistics, normalisation,
+affine map and ReLU in one function, their backward in another, and a stride-2 convolution's input gradient as one
+gather over the columns of a single matrix multiply instead of nine small products and strided additions.
+
+The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3 -march=native``) into
+the cache root (:func:`reptile.datasets.cache_root`), under a name that hashes the source, the flags and the CPU, and
+loaded with :mod:`ctypes`. Without a compiler, on GPUs, and with ``REPTILE_FUSED=0`` the network keeps its PyTorch
+path; both give the same numbers to float rounding (``tests/test_engine.py`` checks each against autograd in float64).
+The kernels are single-threaded: the engine gives each process one core (:mod:`.threads`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).with_name("fused.c")
+FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-shared", "-fPIC", "-std=c99"]  # no -ffast-math: exact IEEE
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+
+
+class _Shape(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int64) for n in "S G B H W C sS sN sH sW dS dN dH dW".split()]
+
+
+class _Conv(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int64) for n in "S N H W C o top left".split()]
+
+
+_lib: ctypes.CDLL | None = None
+_tried = False
+_why = ""
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _compile(cache_dir=None) -> ctypes.CDLL:
+    from ..datasets import cache_root
+
+    cc = os.environ.get("CC") or "cc"
+    if shutil.which(cc) is None:
+        raise OSError(f"no C compiler ({cc!r} not found)")
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, platform.machine(), _cpu()]).encode())
+    path = cache_root(cache_dir) / f"fused-{key.hexdigest()[:16]}.so"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+        os.close(fd)
+        try:
+            done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise OSError(f"{cc} failed: {done.stderr.strip()[:500]}")
+            os.replace(tmp, path)  # atomic: concurrent processes each compile, one file wins
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return ctypes.CDLL(str(path))
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernels, or ``None`` where they are unavailable or switched off (``REPTILE_FUSED=0``); then
+    :func:`unavailable` says why."""
+    global _lib, _tried, _why
+    if os.environ.get("REPTILE_FUSED", "1") == "0":
+        _why = "switched off (REPTILE_FUSED=0)"
+        return None
+    if not _tried:
+        _tried = True
+        try:
+            _lib = _compile()
+        except OSError as e:
+            _why = str(e)
+    return _lib
+
+
+def unavailable() -> str:
+    """Why :func:`library` returned ``None`` (empty when it did not)."""
+    return _why
+
+
+def usable(t: Tensor) -> bool:
+    """Whether the fused kernels can run on ``t``: a CPU tensor of float32 or float64, and the library loaded."""
+    return t.device.type == "cpu" and t.dtype in DTYPES and library() is not None
+
+
+def _ptr(t: Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr())
+
+
+def _call(name: str, t: Tensor, *args) -> None:
+    getattr(library(), f"{name}_{DTYPES[t.dtype]}")(*args)
+
+
+def _strides(t: Tensor) -> tuple[int, ...]:
+    if t.stride(-1) != 1:
+        raise ValueError(f"the channel dimension must be contiguous, got strides {t.stride()}")
+    return t.stride()[:4]
+
+
+def bn_relu_forward(z: Tensor, gamma: Tensor, beta: Tensor, out: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Batch norm on each (member, group)'s statistics, affine map and ReLU.
+
+    ``z`` ``(S, G, R, C)`` contiguous pre-activations (overwritten with ``xhat``), ``gamma``/``beta`` ``(S, C)``;
+    the ReLU output goes to ``out`` ``(S, G * B, H, W, C)`` (any strides, unit channel stride; R = B H W). Returns
+    ``xhat`` (= ``z``) and ``inv = 1 / sqrt(var + eps)`` ``(S, G, 1, C)``."""
+    S, G, R, C = z.shape
+    _, N, H, W, _ = out.shape
+    inv = z.new_empty(S, G, 1, C)
+    gamma, beta = gamma.contiguous(), beta.contiguous()  # held here until the call returns
+    sh = _Shape(S, G, N // G, H, W, C, *_strides(out), 0, 0, 0, 0)
+    _call("bn_relu_forward", z, ctypes.byref(sh), _ptr(z), _ptr(inv), _ptr(out), _ptr(gamma), _ptr(beta),
+          ctypes.c_double(eps))
+    return z, inv
+
+
+def bn_relu_backward(da: Tensor, a: Tensor, xhat: Tensor, inv: Tensor, gamma: Tensor, dgamma: Tensor,
+                     dbeta: Tensor) -> Tensor:
+    """The backward of :func:`bn_relu_forward`: ``dz`` ``(S, G * R, C)`` from the gradient ``da`` of its output
+    ``a`` (both ``(S, N, H, W, C)``, any strides, unit channel stride); the gradients of ``gamma`` and ``beta``,
+    summed over groups, are written to the contiguous ``(S, C)`` tensors ``dgamma`` and ``dbeta``."""
+    S, G, R, C = xhat.shape
+    _, N, H, W, _ = a.shape
+    dz = xhat.new_empty(S, G * R, C)
+    inv, gamma = inv.contiguous(), gamma.contiguous()
+    sh = _Shape(S, G, N // G, H, W, C, *_strides(a), *_strides(da))
+    _call("bn_relu_backward", xhat, ctypes.byref(sh), _ptr(da), _ptr(a), _ptr(xhat), _ptr(inv), _ptr(gamma),
+          _ptr(dz), _ptr(dgamma), _ptr(dbeta))
+    return dz
+
+
+def col2im(cols: Tensor, N: int, size: int, out: int, top: int) -> Tensor:
+    """The input gradient ``(S, N, size, size, C)`` of a stride-2 3x3 convolution from ``cols`` ``(S, N * out *
+    out, 9 C)`` contiguous, ``dz @ kernel^T`` with columns in (kh, kw, C) order; ``top`` is the 'SAME' padding
+    before the first row and column."""
+    S, _, C9 = cols.shape
+    C = C9 // 9
+    dx = cols.new_empty(S, N, size, size, C)
+    cv = _Conv(S, N, size, size, C, out, top, top)
+    _call("col2im", cols, ctypes.byref(cv), _ptr(cols), _ptr(dx))
+    return dx
