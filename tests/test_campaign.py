@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import statistics
 from types import SimpleNamespace
 
 import pytest
@@ -45,7 +46,10 @@ def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_p
     assert records(pieces, entry) == records(whole, entry)
     assert not campaign.checkpoint_path(entry, pieces).exists()  # deleted once the records are written
     assert campaign.finished(entry, pieces)
-    assert campaign.progress([entry], pieces)[0]["state"] == "done"
+    row = campaign.progress([entry], pieces)[0]
+    assert row["state"] == "done"
+    accs = [100 * ev["non_transductive"]["accuracy"] for _, ev in records(pieces, entry)]
+    assert row["test accuracy (%)"] == f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
 
 
 def test_campaign_refuses_bad_input():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -273,7 +274,8 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
 
 def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
     """One row per planned population: iterations done of total, device time spent, the measured rate and the
-    time left at that rate (training, then the final evaluation's tasks). The status page and the Figure 3 chapter
+    time left at that rate (training, then the final evaluation's tasks); once done, the test accuracy
+    (non-transductive, mean ± standard deviation over the seeds). The status page and the Figure 3 chapter
     draw it as a table (:func:`reptile.artifacts.status.campaign_table`)."""
     from .train import load_checkpoint
 
@@ -283,15 +285,19 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
         total = cfg.meta.outer_iters
         row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
                "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-",
-               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-", "state": "not started"}
+               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-", "state": "not started",
+               "test accuracy (%)": "-"}
         path = checkpoint_path(entry, results_dir)
         if finished(entry, results_dir):
             runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]
             segs = runs[0].get("engine", {}).get("segments", [])
+            accs = [100 * r["eval"]["non_transductive"]["accuracy"] for r in runs]
+            spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
             row.update({"outer iterations": f"{total:,} / {total:,}", "state": "done",
                         "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
                         "devices": ", ".join(sorted({s["device"] for s in segs})) or "-",
-                        "evaluation tasks": f"{cfg.eval_tasks:,} per seed"})
+                        "evaluation tasks": f"{cfg.eval_tasks:,} per seed",
+                        "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread}"})
         elif path.exists():
             st = load_checkpoint(path)
             it = st["population"]["iteration"]
