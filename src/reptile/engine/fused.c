@@ -2,12 +2,14 @@
  *
  * The arithmetic of the PyTorch path in reptile/engine/network.py, with fewer passes over memory: that path spends
  * about as long in a dozen elementwise operations per layer as in the matrix multiplies. Loaded by
- * reptile/engine/fused.py with ctypes and compiled there on first use. Plain C99, single-threaded.
+ * reptile/engine/fused.py with ctypes and compiled there on first use. Plain C99.
  *
  * Layout (see network.py): the pre-activations z are (S, G, R, C) contiguous, R = B * H * W rows of C channels per
  * (member s, group g); the ReLU outputs a and their gradients da are (S, N = G * B, H, W, C) with any strides but a
  * unit one on C (they live inside the next layer's padded buffer). Statistics are per (s, g, c) over the R rows,
- * accumulated in double. This file includes itself once per element type (T = float, then double).
+ * accumulated in double. This file includes itself once per element type (T = float, then double). With OpenMP
+(PyTorch's own runtime, already loaded) the work is split over the threads PyTorch uses; each number is computed by
+one thread in a fixed order, so the results do not depend on the thread count.
  */
 #ifndef T
 #include <math.h>
@@ -38,36 +40,48 @@ typedef struct {
 
 #else
 
+/* Channels per block: one (member, group, block of channels) is one thread's work, so blocks are split while there are
+ * fewer units than threads (down to 16 channels, a cache line of floats). With one thread, one block. */
+static int64_t NAME(blocks)(int64_t units, int64_t C, int threads) {
+    int64_t nb = 1;
+    while (units * nb < threads && (C / nb) % 2 == 0 && C / (nb * 2) >= 16) nb *= 2;
+    return nb;
+}
+
 /* Forward: xhat = (z - mean) * inv, written over z; inv = 1 / sqrt(var + eps) (S, G, C);
  * a = max(0, beta + xhat * gamma). */
-void NAME(bn_relu_forward)(const shape_t *sh, T *z, T *inv, T *a, const T *gamma, const T *beta, double eps) {
-    const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
-    double acc[C];
-    T mean[C], iv[C];
-    for (int64_t s = 0; s < sh->S; s++) {
-        const T *ga = gamma + s * C, *be = beta + s * C;
-        for (int64_t g = 0; g < sh->G; g++) {
-            T *zg = z + (s * sh->G + g) * R * C;
+void NAME(bn_relu_forward)(const shape_t *sh, T *z, T *inv, T *a, const T *gamma, const T *beta, double eps,
+                           int threads) {
+    const int64_t C = sh->C, R = sh->B * sh->H * sh->W, SG = sh->S * sh->G;
+    const int64_t nb = NAME(blocks)(SG, C, threads), cw = C / nb;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t sg = 0; sg < SG; sg++)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const int64_t s = sg / sh->G, g = sg % sh->G, c0 = blk * cw;
+            const T *ga = gamma + s * C + c0, *be = beta + s * C + c0;
+            T *zg = z + sg * R * C + c0;
+            double acc[cw];
+            T mean[cw], iv[cw];
             memset(acc, 0, sizeof acc);
             for (int64_t r = 0; r < R; r++)
-                for (int64_t c = 0; c < C; c++) acc[c] += zg[r * C + c];
-            for (int64_t c = 0; c < C; c++) mean[c] = (T)(acc[c] / R);
+                for (int64_t c = 0; c < cw; c++) acc[c] += zg[r * C + c];
+            for (int64_t c = 0; c < cw; c++) mean[c] = (T)(acc[c] / R);
             memset(acc, 0, sizeof acc);
             for (int64_t r = 0; r < R; r++)
-                for (int64_t c = 0; c < C; c++) {
+                for (int64_t c = 0; c < cw; c++) {
                     const T d = zg[r * C + c] - mean[c];
                     acc[c] += (double)d * d;
                 }
-            for (int64_t c = 0; c < C; c++) {
+            for (int64_t c = 0; c < cw; c++) {
                 iv[c] = (T)(1.0 / sqrt(acc[c] / R + eps));
-                inv[(s * sh->G + g) * C + c] = iv[c];
+                inv[sg * C + c0 + c] = iv[c];
             }
             T *zr = zg;
             for (int64_t b = 0; b < sh->B; b++)
                 for (int64_t h = 0; h < sh->H; h++)
                     for (int64_t w = 0; w < sh->W; w++, zr += C) {
-                        T *ar = a + s * sh->sS + (g * sh->B + b) * sh->sN + h * sh->sH + w * sh->sW;
-                        for (int64_t c = 0; c < C; c++) {
+                        T *ar = a + s * sh->sS + (g * sh->B + b) * sh->sN + h * sh->sH + w * sh->sW + c0;
+                        for (int64_t c = 0; c < cw; c++) {
                             const T x = (zr[c] - mean[c]) * iv[c];
                             const T y = be[c] + x * ga[c];
                             zr[c] = x;
@@ -75,70 +89,75 @@ void NAME(bn_relu_forward)(const shape_t *sh, T *z, T *inv, T *a, const T *gamma
                         }
                     }
         }
-    }
 }
 
 /* Backward: dy = da where a > 0, else 0; per group dbeta = sum dy and dgamma = sum dy * xhat, also summed over the
  * groups into dbeta_total and dgamma_total (S, C); dz = c1 dy - c1 dbeta / R - xhat c1 dgamma / R, c1 = gamma inv,
- * written (S, G, R, C) contiguous. */
+ * written (S, G, R, C) contiguous. A thread owns a (member, block of channels) and its groups, in order. */
 void NAME(bn_relu_backward)(const shape_t *sh, const T *da, const T *a, const T *xhat, const T *inv, const T *gamma,
-                            T *dz, T *dgamma_total, T *dbeta_total) {
+                            T *dz, T *dgamma_total, T *dbeta_total, int threads) {
     const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
-    double db[C], dg[C];
-    T c1[C], k0[C], k1[C];
-    for (int64_t s = 0; s < sh->S; s++) {
-        for (int64_t c = 0; c < C; c++) dgamma_total[s * C + c] = dbeta_total[s * C + c] = 0;
-        for (int64_t g = 0; g < sh->G; g++) {
-            const T *xg = xhat + (s * sh->G + g) * R * C;
-            T *dzg = dz + (s * sh->G + g) * R * C;
-            memset(db, 0, sizeof db);
-            memset(dg, 0, sizeof dg);
-            const T *xr = xg;
-            for (int64_t b = 0; b < sh->B; b++)
-                for (int64_t h = 0; h < sh->H; h++)
-                    for (int64_t w = 0; w < sh->W; w++, xr += C) {
-                        const int64_t n = g * sh->B + b;
-                        const T *restrict dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW;
-                        const T *restrict arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW;
-                        double *restrict pb = db, *restrict pg = dg;
-                        for (int64_t c = 0; c < C; c++) {
-                            const T d = dar[c], dy = arr[c] > 0 ? d : 0;
-                            pb[c] += dy;
-                            pg[c] += (double)dy * xr[c];
+    const int64_t nb = NAME(blocks)(sh->S, C, threads), cw = C / nb;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t s = 0; s < sh->S; s++)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            const int64_t c0 = blk * cw;
+            double db[cw], dg[cw];
+            T c1[cw], k0[cw], k1[cw];
+            for (int64_t c = 0; c < cw; c++) dgamma_total[s * C + c0 + c] = dbeta_total[s * C + c0 + c] = 0;
+            for (int64_t g = 0; g < sh->G; g++) {
+                const int64_t sg = s * sh->G + g;
+                const T *xg = xhat + sg * R * C + c0;
+                T *dzg = dz + sg * R * C + c0;
+                memset(db, 0, sizeof db);
+                memset(dg, 0, sizeof dg);
+                const T *xr = xg;
+                for (int64_t b = 0; b < sh->B; b++)
+                    for (int64_t h = 0; h < sh->H; h++)
+                        for (int64_t w = 0; w < sh->W; w++, xr += C) {
+                            const int64_t n = g * sh->B + b;
+                            const T *restrict dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
+                            const T *restrict arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
+                            double *restrict pb = db, *restrict pg = dg;
+                            for (int64_t c = 0; c < cw; c++) {
+                                const T d = dar[c], dy = arr[c] > 0 ? d : 0;
+                                pb[c] += dy;
+                                pg[c] += (double)dy * xr[c];
+                            }
                         }
-                    }
-            for (int64_t c = 0; c < C; c++) {
-                dbeta_total[s * C + c] += (T)db[c];
-                dgamma_total[s * C + c] += (T)dg[c];
-                c1[c] = gamma[s * C + c] * inv[(s * sh->G + g) * C + c];
-                k0[c] = -c1[c] * (T)db[c] / (T)R;
-                k1[c] = -c1[c] * (T)dg[c] / (T)R;
+                for (int64_t c = 0; c < cw; c++) {
+                    dbeta_total[s * C + c0 + c] += (T)db[c];
+                    dgamma_total[s * C + c0 + c] += (T)dg[c];
+                    c1[c] = gamma[s * C + c0 + c] * inv[sg * C + c0 + c];
+                    k0[c] = -c1[c] * (T)db[c] / (T)R;
+                    k1[c] = -c1[c] * (T)dg[c] / (T)R;
+                }
+                xr = xg;
+                T *dzr = dzg;
+                for (int64_t b = 0; b < sh->B; b++)
+                    for (int64_t h = 0; h < sh->H; h++)
+                        for (int64_t w = 0; w < sh->W; w++, xr += C, dzr += C) {
+                            const int64_t n = g * sh->B + b;
+                            const T *dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
+                            const T *arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
+                            for (int64_t c = 0; c < cw; c++) {
+                                const T dy = arr[c] > 0 ? dar[c] : 0;
+                                dzr[c] = k0[c] + dy * c1[c] + xr[c] * k1[c];
+                            }
+                        }
             }
-            xr = xg;
-            T *dzr = dzg;
-            for (int64_t b = 0; b < sh->B; b++)
-                for (int64_t h = 0; h < sh->H; h++)
-                    for (int64_t w = 0; w < sh->W; w++, xr += C, dzr += C) {
-                        const int64_t n = g * sh->B + b;
-                        const T *dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW;
-                        const T *arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW;
-                        for (int64_t c = 0; c < C; c++) {
-                            const T dy = arr[c] > 0 ? dar[c] : 0;
-                            dzr[c] = k0[c] + dy * c1[c] + xr[c] * k1[c];
-                        }
-                    }
         }
-    }
 }
 
 /* col2im of a stride-2 3x3 convolution: the input gradient dx (S, N, H, W, C), contiguous, from cols (S, N, o, o, 9 C)
  * = dz @ kernel^T, whose column block (i, j) is what output pixel (oy, ox) sends to padded input pixel
  * (2 oy + i, 2 ox + j). Each input pixel gathers its (at most four) contributions, in (i, j) order, and is written
  * once. */
-void NAME(col2im)(const conv_t *cv, const T *cols, T *dx) {
+void NAME(col2im)(const conv_t *cv, const T *cols, T *dx, int threads) {
     const int64_t C = cv->C, o = cv->o, row = 9 * C;
-    T acc[C];
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t sn = 0; sn < cv->S * cv->N; sn++) {
+        T acc[C];
         const T *src = cols + sn * o * o * row;
         for (int64_t y = 0; y < cv->H; y++)
             for (int64_t x = 0; x < cv->W; x++) {

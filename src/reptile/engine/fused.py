@@ -9,7 +9,8 @@ The C file is compiled on first use with the system's C compiler (``$CC``, else 
 the cache root (:func:`reptile.datasets.cache_root`), under a name that hashes the source, the flags and the CPU, and
 loaded with :mod:`ctypes`. Without a compiler, on GPUs, and with ``REPTILE_FUSED=0`` the network keeps its PyTorch
 path; both give the same numbers to float rounding (``tests/test_engine.py`` checks each against autograd in float64).
-The kernels are single-threaded: the engine gives each process one core (:mod:`.threads`).
+With OpenMP (``-fopenmp``, which resolves to the runtime PyTorch has already loaded) the kernels use the threads
+PyTorch uses, and give the same numbers on any thread count; a compiler without OpenMP builds them single-threaded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import Tensor
 
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-shared", "-fPIC", "-std=c99"]  # no -ffast-math: exact IEEE
+OPENMP = ["-fopenmp"]  # tried first; without it the pragmas are ignored
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 
 
@@ -60,15 +62,19 @@ def _compile(cache_dir=None) -> ctypes.CDLL:
     cc = os.environ.get("CC") or "cc"
     if shutil.which(cc) is None:
         raise OSError(f"no C compiler ({cc!r} not found)")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, platform.machine(), _cpu()]).encode())
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, *OPENMP, platform.machine(), _cpu()]).encode())
     path = cache_root(cache_dir) / f"fused-{key.hexdigest()[:16]}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
         os.close(fd)
         try:
-            done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
-            if done.returncode != 0:
+            for extra in (OPENMP, ["-Wno-unknown-pragmas"]):
+                done = subprocess.run([cc, *FLAGS, *extra, "-o", tmp, str(SOURCE), "-lm"], capture_output=True,
+                                      text=True)
+                if done.returncode == 0:
+                    break
+            else:
                 raise OSError(f"{cc} failed: {done.stderr.strip()[:500]}")
             os.replace(tmp, path)  # atomic: concurrent processes each compile, one file wins
         finally:
@@ -108,7 +114,7 @@ def _ptr(t: Tensor) -> ctypes.c_void_p:
 
 
 def _call(name: str, t: Tensor, *args) -> None:
-    getattr(library(), f"{name}_{DTYPES[t.dtype]}")(*args)
+    getattr(library(), f"{name}_{DTYPES[t.dtype]}")(*args, ctypes.c_int(torch.get_num_threads()))
 
 
 def _strides(t: Tensor) -> tuple[int, ...]:

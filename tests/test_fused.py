@@ -1,0 +1,94 @@
+"""The fused C kernels (reptile/engine/fused.c) against the PyTorch operations they replace, in float64."""
+
+import pytest
+import torch
+
+from reptile.engine import fused
+from reptile.engine.network import Conv4, _input_grad
+
+KERNEL_TOL = 1e-12  # float64: a fused kernel vs the PyTorch operations, relative to the largest value
+EPS = 1e-3
+
+
+@pytest.fixture(autouse=True)
+def loaded(monkeypatch):
+    monkeypatch.setenv("REPTILE_FUSED", "1")
+    if fused.library() is None:
+        pytest.fail(f"the fused kernels did not load ({fused.unavailable()}); set REPTILE_FUSED=0 to run without")
+
+
+def reference_forward(z, gamma, beta, out):
+    xhat = z - z.mean(2, keepdim=True)
+    inv = torch.rsqrt(xhat.square().mean(2, keepdim=True) + EPS)
+    xhat = xhat * inv
+    out.copy_(torch.clamp_min(xhat * gamma[:, None, None] + beta[:, None, None], 0).view(out.shape))
+    return xhat, inv
+
+
+def reference_backward(da, a, xhat, inv, gamma):
+    S, G, R, C = xhat.shape
+    dy = torch.where(a > 0, da, 0).reshape(xhat.shape)
+    dbeta, dgamma = dy.sum(2, keepdim=True), (dy * xhat).sum(2, keepdim=True)
+    c1 = gamma[:, None, None] * inv
+    dz = c1 * (dy - dbeta / R - xhat * dgamma / R)
+    return dz.reshape(S, G * R, C), dgamma.sum(1)[:, 0], dbeta.sum(1)[:, 0]
+
+
+def case(S=3, G=4, B=5, H=7, C=64, seed=0):
+    """Pre-activations, affine parameters, and an output living inside a padded buffer (strided), as in the net."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(S, G, B * H * H, C, generator=g, dtype=torch.float64) * 3 + 1
+    gamma, beta = torch.randn(S, C, generator=g, dtype=torch.float64), torch.randn(S, C, generator=g,
+                                                                                   dtype=torch.float64)
+    a = torch.zeros(S, G * B, H + 2, H + 1, C, dtype=torch.float64)[:, :, 1:-1, :H]
+    da = torch.randn(S, G * B, H + 1, H + 1, C, generator=g, dtype=torch.float64)[:, :, 1:, :H]
+    return z, gamma, beta, a, da
+
+
+def close(got, want):
+    assert (got - want).abs().max() <= KERNEL_TOL * want.abs().max()
+
+
+def test_batch_norm_relu_forward_and_backward_match_pytorch():
+    z, gamma, beta, a, da = case()
+    a_ref = torch.zeros_like(a)
+    xhat_ref, inv_ref = reference_forward(z, gamma, beta, a_ref)
+    xhat, inv = fused.bn_relu_forward(z.clone(), gamma, beta, a, EPS)
+    for got, want in [(xhat, xhat_ref), (inv, inv_ref), (a, a_ref)]:
+        close(got, want)
+    assert (a == 0).float().mean() > 0.2  # the ReLU is exercised
+    dgamma, dbeta = torch.empty_like(gamma), torch.empty_like(beta)
+    dz = fused.bn_relu_backward(da, a, xhat, inv, gamma, dgamma, dbeta)
+    for got, want in zip((dz, dgamma, dbeta), reference_backward(da, a, xhat, inv, gamma)):
+        close(got, want)
+
+
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_col2im_matches_the_per_offset_sum(layer, monkeypatch):
+    lay, S, N = Conv4(5).layers[layer], 2, 3
+    g = torch.Generator().manual_seed(layer)
+    dz = torch.randn(S, N * lay.out ** 2, lay.c_out, generator=g, dtype=torch.float64)
+    kernel = torch.randn(S, 9 * lay.c_in, lay.c_out, generator=g, dtype=torch.float64)
+    want = _input_grad(dz, kernel, lay, S, N, fast=False)
+    got = _input_grad(dz, kernel, lay, S, N, fast=True)
+    assert got.shape == want.shape == (S, N, lay.size, lay.size, lay.c_in)
+    close(got, want)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    before = torch.get_num_threads()
+    outputs = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            z, gamma, beta, a, da = case(S=2, G=1, B=6, H=14)
+            xhat, inv = fused.bn_relu_forward(z, gamma, beta, a, EPS)
+            dgamma, dbeta = torch.empty_like(gamma), torch.empty_like(beta)
+            dz = fused.bn_relu_backward(da, a, xhat, inv, gamma, dgamma, dbeta)
+            cols = torch.randn(2, 5 * 49, 9 * 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+            dx = fused.col2im(cols, 5, 14, 7, 0)
+            outputs.append([xhat, inv, a, dz, dgamma, dbeta, dx])
+    finally:
+        torch.set_num_threads(before)
+    for other in outputs[1:]:
+        assert all(torch.equal(u, v) for u, v in zip(outputs[0], other))
