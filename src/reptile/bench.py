@@ -35,7 +35,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import re
 import sys
 import time
@@ -191,14 +190,10 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = platform.processor() or "cpu"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = "cpu " + line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        from .engine.threads import cpu_model
+
+        model = cpu_model()
+        name = f"cpu {model}" if model else "cpu"
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 

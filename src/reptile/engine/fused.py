@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .threads import cpu_model
+
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-shared", "-fPIC", "-std=c99"]  # no -ffast-math: exact IEEE
 OPENMP = ["-fopenmp"]  # tried first; without it the pragmas are ignored
@@ -46,23 +48,13 @@ _tried = False
 _why = ""
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _compile(cache_dir=None) -> ctypes.CDLL:
     from ..datasets import cache_root
 
     cc = os.environ.get("CC") or "cc"
     if shutil.which(cc) is None:
         raise OSError(f"no C compiler ({cc!r} not found)")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, *OPENMP, platform.machine(), _cpu()]).encode())
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, *OPENMP, platform.machine(), cpu_model()]).encode())
     path = cache_root(cache_dir) / f"fused-{key.hexdigest()[:16]}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,3 +41,17 @@ def configure(threads: int | None = None) -> int:
     check(is_int(threads) and threads >= 1, f"threads must be an integer >= 1, got {threads!r}")
     torch.set_num_threads(threads)
     return threads
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or ``platform.processor()`` where that is not readable."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
