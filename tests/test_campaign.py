@@ -82,3 +82,14 @@ def test_the_plan_is_the_issue_order():
     assert names[10:] == ["omniglot-5shot-5way", "omniglot-1shot-5way", "omniglot-1shot-5way-transductive",
                           "omniglot-1shot-20way", "omniglot-5shot-20way"]
     assert all(e.seeds == (0, 1, 2) and e.config.budget == "paper" for e in campaign.PLAN)
+
+
+def test_only_selects_planned_populations_in_the_order_named():
+    chosen = campaign.select(["omniglot-5shot-5way", "figure3-last4", "gradcomb-figure3-sum3-seeds0-1-2",
+                              "figure3-last4"])
+    assert [e.name for e in chosen] == ["omniglot-5shot-5way", "figure3-last4", "figure3-sum3"]
+    assert campaign.select(None) == campaign.PLAN == campaign.select([])
+    with pytest.raises(ValueError, match="no planned population named 'figure3-last9'; allowed: figure3-g1, "):
+        campaign.select(["figure3-last9"])
+    with pytest.raises(SystemExit):
+        campaign.main(["--minutes", "1", "--only", "figure3-last9"])

@@ -17,15 +17,15 @@ for these paths:
 * ``solo``: the project's per-run code (:class:`reptile.core.MetaLearner`, what ``--engine solo`` runs);
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
-  its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), to show what those
-  bring;
+  its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
+  recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`), to show what those bring;
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
 The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
 
 The useful work of a step is counted as the multiply-adds of its convolutions and dense layer (forward, the weight
 gradients, and the input gradients below the first layer), so GFLOP/s compare with the matrix-multiply rate
-measured first; batch norm, ReLU and the optimiser count as overhead.
+measured first (on a GPU, the GPU's float32 rate); batch norm, ReLU and the optimiser count as overhead.
 """
 
 from __future__ import annotations
@@ -102,6 +102,22 @@ def matmul_rate(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
         return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
     finally:
         torch.set_num_threads(before)
+
+
+def gpu_matmul_rate(device: torch.device, n: int = 4096, seconds: float = 2.0) -> float:
+    """GFLOP/s of float32 ``n x n`` matrix multiplies on the GPU ``device``, in PyTorch's default precision for
+    float32 (what the engine's batched products get)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(10):
+            a @ b
+        torch.cuda.synchronize(device)
+        count += 10
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
 def synthetic_images(classes: int = 200, per_class: int = 20, seed: int = 0) -> torch.Tensor:
@@ -227,9 +243,12 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if progress else (lambda *a: None)
     torch.set_num_threads(1)
     say("matrix multiply ...")
-    mm = {"1": matmul_rate(1)}
-    if n_cores > 1:
-        mm[str(n_cores)] = matmul_rate(n_cores)
+    if dev.type == "cuda":  # the GPU's rate is the one its paths are compared with
+        mm = {"gpu": gpu_matmul_rate(dev)}
+    else:
+        mm = {"1": matmul_rate(1)}
+        if n_cores > 1:
+            mm[str(n_cores)] = matmul_rate(n_cores)
     rows: list[dict[str, Any]] = []
 
     def add(name, path, threads, processes, train=None, evaluation=None, population=None):
@@ -256,6 +275,11 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_FUSED="0"):
                 add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
                     population_evaluation(cfg, seconds, dev), big)
+        if dev.type == "cuda":  # what recording the outer iteration as a CUDA graph brings (.engine.graphs)
+            big = sizes[-1]
+            with _environ(REPTILE_CUDA_GRAPHS="0"):
+                add(name, f"population of {big}, no CUDA graphs", 1, 1, population_training(cfg, big, seconds, dev),
+                    None, big)
         if dev.type == "cpu" and n_cores > 1:
             big = sizes[-1]
             torch.set_num_threads(n_cores)

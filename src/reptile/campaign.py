@@ -244,24 +244,41 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
     return done
 
 
-def _worker(minutes: float, device: str, data_root, threads: int, delay: float) -> None:
+def select(names=None, plan=PLAN) -> tuple[Entry, ...]:
+    """The entries of ``plan`` named in ``names`` (preset names such as ``figure3-last4``, or keys), in the order
+    named, so that a call can put first what is nearly done; all of them, in the plan's order, when ``names`` is
+    empty or None. An unknown name stops with the names allowed."""
+    if not names:
+        return tuple(plan)
+    known = {e.name for e in plan} | {e.key for e in plan}
+    unknown = [n for n in names if n not in known]
+    check(not unknown, f"no planned population named {', '.join(map(repr, unknown))}; "
+                       f"allowed: {', '.join(e.name for e in plan)}")
+    chosen = [next(e for e in plan if n in (e.name, e.key)) for n in names]
+    return tuple(dict.fromkeys(chosen))  # in the order named, each once
+
+
+def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN) -> None:
     from .engine.threads import configure
 
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
-    done = run(minutes, device, data_root=data_root)
+    done = run(minutes, device, plan, data_root=data_root)
     print(f"campaign worker: finished {', '.join(done) or 'none'}", file=sys.stderr, flush=True)
 
 
-def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None) -> None:
-    """``workers`` processes, each advancing the plan (:func:`run`) on ``threads`` threads (default: the cores
-    divided among them): on a CPU of several cores, populations side by side go faster than one on all cores."""
+def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None,
+                plan=PLAN) -> None:
+    """``workers`` processes, each advancing ``plan`` (:func:`run`) on ``threads`` threads (default: the cores
+    divided among them): on a CPU of several cores, populations side by side go faster than one on all cores; on a
+    GPU, whose small kernels leave it mostly idle, processes side by side each launch their own."""
     from .engine.threads import cores
 
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
-    check(R.resolve_device(device).type == "cpu", f"several workers share one device only on a CPU, got {device!r}")
+    R.resolve_device(device)  # an unavailable device stops here, before any process starts
     threads = threads or max(1, cores() // workers)
-    procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k))
+    procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
+                                                                   plan))
              for k in range(workers)]
     for p in procs:
         p.start()
@@ -325,9 +342,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default: the cores divided among the workers)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes advancing the first unfinished entries side by side (CPU; default 1)")
+                        help="processes advancing the first unfinished entries side by side (default 1)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help="advance only these planned populations, in this order (e.g. figure3-last4 "
+                             "omniglot-5shot-5way)")
     parser.add_argument("--data-root", default=None)
     a = parser.parse_args(argv)
+    try:
+        plan = select(a.only)
+    except ValueError as e:
+        parser.error(str(e))
     if a.minutes is None and not a.status:
         parser.error("give --minutes N to advance the campaign, or --status")
     if a.minutes is not None and not a.minutes > 0:
@@ -335,12 +359,12 @@ def main(argv: list[str] | None = None) -> None:
     if a.workers < 1:
         parser.error(f"--workers must be >= 1, got {a.workers}")
     if a.minutes is not None and a.workers > 1:
-        run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads)
+        run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads, plan)
     elif a.minutes is not None:
         from .engine.threads import configure
 
         configure(a.threads)
-        done = run(a.minutes, a.device, data_root=a.data_root)
+        done = run(a.minutes, a.device, plan, data_root=a.data_root)
         print(f"finished this call: {', '.join(done) or 'none'}")
     from .artifacts.status import campaign_table, show
 

@@ -67,7 +67,7 @@ def bench_table(report: dict):
         authors = next((x for x in report["rows"] if x["setting"] == r["setting"] and x["path"].startswith("authors")),
                        None)
         used = r["threads"] * r["processes"]
-        peak = mm.get(str(used)) or mm["1"] * used
+        peak = mm["gpu"] if "gpu" in mm else mm.get(str(used)) or mm["1"] * used
 
         def ratio(key, base):
             return None if base is None or r[key] is None or not base[key] else r[key] / base[key]

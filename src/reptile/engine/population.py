@@ -27,7 +27,7 @@ from ..fewshot import FunctionalNet, TaskSampler, conv4
 from ..schedule import linear_anneal
 from ..tasks import minibatch_indices
 from ..validate import DivergedError, check
-from . import memory
+from . import graphs, memory
 from .network import Conv4
 
 FORMAT = 1  # of the population checkpoint (state_dict)
@@ -116,6 +116,7 @@ class Population:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     iteration: int = 0
+    cuda_graphs: bool | None = None  # record the outer iteration as one CUDA graph (None: on CUDA, see .graphs)
 
     def __post_init__(self) -> None:
         check(supports(self.cfg), f"the population engine does not run {self.cfg.name!r} (dataset "
@@ -133,6 +134,9 @@ class Population:
         self.samplers = [TaskSampler(im.to(self.device)) for im in self.train_images]
         self.task_generators = [seeding.generator(s, "tasks") for s in self.seeds]
         self.inner_generators = [seeding.generator(s, "inner") for s in self.seeds]
+        if self.cuda_graphs is None:
+            self.cuda_graphs = graphs.enabled(self.device)
+        self._graph: graphs.OuterGraph | None = None
 
     @property
     def size(self) -> int:
@@ -157,6 +161,8 @@ class Population:
         """One outer iteration of every member. Returns the outer step size used."""
         m = self.cfg.meta
         eps = self.outer_step_size()
+        if self.cuda_graphs:
+            return self._graphed_meta_step(eps)
         total = torch.zeros_like(self.phi)
         for x, y in self.sample_tasks():
             idx = draw_minibatches(x.shape[1], m.inner_batch, m.inner_iters, self.inner_generators).to(self.device)
@@ -167,6 +173,21 @@ class Population:
             total += w if step is None else self.phi + step
         # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithm 2)
         self.phi += eps * (total / m.meta_batch - self.phi)
+        self.iteration += 1
+        return eps
+
+    def _graphed_meta_step(self, eps: float) -> float:
+        """:meth:`meta_step` as one replay of a recorded outer iteration (:class:`.graphs.OuterGraph`): the same
+        tasks and minibatches, drawn here on the host, then copied into the graph's buffers."""
+        m = self.cfg.meta
+        tasks = self.sample_tasks()
+        x, y = torch.stack([t[0] for t in tasks]), torch.stack([t[1] for t in tasks])
+        idx = torch.stack([draw_minibatches(x.shape[2], m.inner_batch, m.inner_iters, self.inner_generators)
+                           for _ in tasks]).to(self.device)
+        if self._graph is None:
+            self._graph = graphs.OuterGraph(self, x, y, idx)
+        self._graph.step(x, y, idx, self.inner.step + 1, eps)
+        self.inner.step += m.meta_batch * m.inner_iters
         self.iteration += 1
         return eps
 
@@ -213,6 +234,7 @@ class Population:
         check(state["config"] == self.cfg.to_dict(), "checkpoint written with another configuration")
         self.iteration = state["iteration"]
         self.phi = state["phi"].to(self.device, self.dtype)
+        self._graph = None  # a recorded graph holds the old buffers
 
         def moment(t):
             return torch.zeros_like(self.phi) if t is None else t.to(self.device, self.dtype)
