@@ -260,3 +260,12 @@ def test_without_a_compiler_the_network_keeps_its_pytorch_path(monkeypatch, kern
     x = torch.rand(2, 5, 28, 28, 1)
     loss, grad = eng.loss_and_grad(flat, x, torch.randint(0, 5, (2, 5)))
     assert loss.shape == (2,) and grad.shape == flat.shape and torch.isfinite(grad).all()
+
+
+def test_evaluation_chunks_fit_the_device():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert E.default_chunk(cpu, 5, 1, 5) == 320 // 30 == 10  # 1-shot 5-way: 5 groups of 6 images per task
+    assert E.default_chunk(cpu, 5, 5, 25) == 320 // 130 == 2
+    assert E.default_chunk(gpu, 5, 1, 5) == E.CHUNK_GPU == 1024  # 30 images a task: 1,024 tasks fit
+    assert E.default_chunk(gpu, 5, 5, 25) == 32_768 // 130 == 252  # Figure 3's evaluation: bounded by images
+    assert E.default_chunk(gpu, 20, 5, 5) == 32_768 // (20 * 101) == 16

@@ -27,17 +27,23 @@ from .network import Conv4
 from .population import AdamState, adapt, draw_minibatches
 
 CHUNK_IMAGES = 320  # on a CPU, tasks are adapted together in chunks of about this many images per forward pass
-CHUNK_GPU = 1024  # on a GPU, tasks per chunk: only many tasks per kernel fill the device
+CHUNK_GPU = 1024  # on a GPU, tasks per chunk at most: only many tasks per kernel fill the device
+# and at most this many images per forward pass: the largest activation, the second layer's 3x3 patches, is then
+# about 3.7 GB in float32 (a Figure 3 curve evaluation of 1,024 tasks, 133,120 images, ran out of an H100's memory
+# with three processes on it)
+CHUNK_GPU_IMAGES = 32_768
 
 
 def default_chunk(device: torch.device, n_way: int, shots: int, eval_batch: int) -> int:
     """Tasks adapted together: on a CPU, as many as keep the largest batch (the non-transductive prediction's
     ``n_way`` groups of ``n_way * shots + 1`` images, or ``eval_batch``) near :data:`CHUNK_IMAGES` images, so
     that activations stay in the caches (10 tasks for 1-shot 5-way, 2 for 5-shot 5-way: measured fastest here,
-    larger chunks are slower on a CPU); on a GPU, :data:`CHUNK_GPU`."""
+    larger chunks are slower on a CPU); on a GPU, :data:`CHUNK_GPU` tasks, or fewer when they would pass more than
+    :data:`CHUNK_GPU_IMAGES` images at once."""
+    per_task = max(eval_batch, n_way * (n_way * shots + 1))
     if device.type != "cpu":
-        return CHUNK_GPU
-    return max(1, CHUNK_IMAGES // max(eval_batch, n_way * (n_way * shots + 1)))
+        return max(1, min(CHUNK_GPU, CHUNK_GPU_IMAGES // per_task))
+    return max(1, CHUNK_IMAGES // per_task)
 
 
 def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductive: bool) -> Tensor:
