@@ -3,6 +3,10 @@
 import dataclasses
 import json
 import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -93,3 +97,44 @@ def test_only_selects_planned_populations_in_the_order_named():
         campaign.select(["figure3-last9"])
     with pytest.raises(SystemExit):
         campaign.main(["--minutes", "1", "--only", "figure3-last9"])
+
+
+def _sleep_as_a_worker(ready, seconds):
+    assert campaign.die_with_parent()
+    Path(ready).touch()
+    time.sleep(seconds)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_end_when_the_campaign_process_is_killed(tmp_path):
+    """A campaign stopped with kill (not only Ctrl-C) takes its workers with it."""
+    script, ready = tmp_path / "parent.py", tmp_path / "armed"
+    script.write_text(
+        "import multiprocessing as mp, sys, time\n"
+        f"sys.path[:0] = [{str(Path(__file__).parent)!r}]\n"
+        "from test_campaign import _sleep_as_a_worker\n"
+        "if __name__ == '__main__':\n"
+        f"    p = mp.get_context('spawn').Process(target=_sleep_as_a_worker, args=({str(ready)!r}, 120))\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    deadline = time.time() + 60
+    while not ready.exists() and time.time() < deadline:  # the worker has armed its parent-death signal
+        time.sleep(0.1)
+    assert ready.exists() and _alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False

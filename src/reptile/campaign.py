@@ -258,9 +258,30 @@ def select(names=None, plan=PLAN) -> tuple[Entry, ...]:
     return tuple(dict.fromkeys(chosen))  # in the order named, each once
 
 
+def die_with_parent() -> bool:
+    """Have the kernel end this process when its parent ends (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``), so that
+    stopping ``python -m reptile.campaign --workers N`` stops its workers too, rather than leaving them to advance
+    (and hold) their entries unseen. Returns whether that was arranged (not on other systems)."""
+    import ctypes
+    import os
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+    if armed and os.getppid() == 1:  # the parent died before the request: end now, as it would have
+        os.kill(os.getpid(), signal.SIGTERM)
+    return armed
+
+
 def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN) -> None:
     from .engine.threads import configure
 
+    die_with_parent()
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
     done = run(minutes, device, plan, data_root=data_root)
