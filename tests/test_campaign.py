@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -138,3 +140,40 @@ def _alive(pid):
             return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def stop_flag():
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    campaign.STOP.clear()
+    yield campaign.STOP
+    campaign.STOP.clear()
+    for sig, h in handlers.items():
+        signal.signal(sig, h)
+
+
+def test_a_signal_stops_the_campaign_with_a_checkpoint_and_nothing_lost(tmp_path, stop_flag):
+    entry = tiny_entry()
+    assert campaign.advance(entry, 1e9, "cpu", tmp_path / "whole", progress=False, splits=splits())
+    campaign.stop_on_signals()
+    os.kill(os.getpid(), signal.SIGTERM)  # kill, or the end of a session
+    assert stop_flag.is_set()
+    pieces = tmp_path / "pieces"
+    assert campaign.run(60, "cpu", [entry], pieces, progress=False) == []  # nothing started once asked to stop
+    assert not campaign.advance(entry, 1e9, "cpu", pieces, progress=False, splits=splits())
+    (row,) = campaign.progress([entry], pieces)
+    assert row["outer iterations"] == "1 / 4"  # one outer iteration, then its checkpoint
+    stop_flag.clear()
+    assert campaign.advance(entry, 1e9, "cpu", pieces, progress=False, splits=splits())
+    assert records(pieces, entry) == records(tmp_path / "whole", entry)
+
+
+def test_a_signal_during_the_final_evaluation_stops_after_one_block(tmp_path, monkeypatch, stop_flag):
+    monkeypatch.setattr(campaign, "EVAL_BLOCK", 2)
+    entry = tiny_entry()
+    while campaign.progress([entry], tmp_path)[0]["state"] != "evaluating":
+        assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
+    stop_flag.set()
+    assert not campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
+    (row,) = campaign.progress([entry], tmp_path)
+    assert row["evaluation tasks"] == "4 / 12"  # the block the first call began, and one more

@@ -19,8 +19,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,18 @@ except ImportError:  # not POSIX: one worker at a time
     fcntl = None
 
 EVAL_BLOCK = 250  # final-evaluation tasks per member between checkpoints
+STOP = threading.Event()  # set by SIGTERM or SIGINT (see stop_on_signals): checkpoint and return at the next step
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM and SIGINT (kill, Ctrl-C, the end of a session) stop this process's campaign gracefully: the
+    population in hand finishes its outer iteration (or evaluation block), writes its checkpoint and returns, so
+    that no work since the last periodic checkpoint is lost."""
+    def handler(signum, frame):
+        STOP.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                                 checkpoint=path, checkpoint_every=cfg.checkpoint_every, checkpoint_seconds=600,
                                 label=entry.key, progress=progress, run_config=run_config,
-                                stop_after=max(0.0, seconds - (time.perf_counter() - began)))
+                                stop_after=max(0.0, seconds - (time.perf_counter() - began)), stop=STOP.is_set)
         if not trained["done"]:
             return False
         state = {"format": trainer.FORMAT, "run": run_config, "population": pop.state_dict(),
@@ -163,7 +178,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
                 ev["seconds"] += time.perf_counter() - t0
                 trainer.save_checkpoint(path, state)
                 more = i + 1 < len(seeds) or len(acc["non_transductive"]) < cfg.eval_tasks
-                if more and time.perf_counter() - began >= seconds:
+                if more and (time.perf_counter() - began >= seconds or STOP.is_set()):
                     return False
     finally:
         if bar is not None:
@@ -231,7 +246,7 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
         if finished(entry, results_dir):
             continue
         left = deadline - time.perf_counter()
-        if left <= 0:
+        if left <= 0 or STOP.is_set():
             break
         with claim(entry, results_dir) as mine:
             if not mine or finished(entry, results_dir):  # another worker has it, or has just finished it
@@ -263,8 +278,6 @@ def die_with_parent() -> bool:
     stopping ``python -m reptile.campaign --workers N`` stops its workers too, rather than leaving them to advance
     (and hold) their entries unseen. Returns whether that was arranged (not on other systems)."""
     import ctypes
-    import os
-    import signal
 
     if not sys.platform.startswith("linux"):
         return False
@@ -281,7 +294,8 @@ def die_with_parent() -> bool:
 def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN) -> None:
     from .engine.threads import configure
 
-    die_with_parent()
+    die_with_parent()  # the kernel sends SIGTERM when the campaign process ends: checkpoint and stop
+    stop_on_signals()
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
     done = run(minutes, device, plan, data_root=data_root)
@@ -301,10 +315,20 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
     procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
                                                                    plan))
              for k in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
+    def forward(signum, frame):  # stop the workers gracefully, and wait for their checkpoints
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    saved = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    finally:
+        for sig, h in saved.items():
+            signal.signal(sig, h)
 
 
 # --------------------------------------------------------------------------------------------------- status
@@ -385,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
         from .engine.threads import configure
 
         configure(a.threads)
+        stop_on_signals()
         done = run(a.minutes, a.device, plan, data_root=a.data_root)
         print(f"finished this call: {', '.join(done) or 'none'}")
     from .artifacts.status import campaign_table, show

@@ -44,14 +44,16 @@ def check_same_run(path: Path, state: dict[str, Any], run_config: dict[str, Any]
 def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population], list[dict[str, float]]] | None = None,
           eval_every: int = 1000, checkpoint: Path | None = None, checkpoint_every: int = 1000,
           checkpoint_seconds: float = 600.0, label: str = "", progress: bool = True,
-          run_config: dict[str, Any] | None = None, stop_after: float | None = None) -> dict[str, Any]:
+          run_config: dict[str, Any] | None = None, stop_after: float | None = None,
+          stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run the population to ``outer_iters`` outer iterations, resuming from ``checkpoint`` if it exists.
 
     ``evaluate(pop)`` returns one dict of numbers per member; it is called at iteration 0, every ``eval_every``
     iterations and at the end, and its numbers form each member's learning curve. The checkpoint is written every
     ``checkpoint_every`` iterations or ``checkpoint_seconds`` of wall time, whichever comes first. With
     ``stop_after`` (seconds), the loop checkpoints and returns early once that much wall time has passed (the
-    campaign advances runs a piece at a time); ``done`` in the result says whether ``outer_iters`` were reached.
+    campaign advances runs a piece at a time), and likewise as soon as ``stop()`` returns True (a campaign asked to
+    stop by a signal); ``done`` in the result says whether ``outer_iters`` were reached.
     Every member must stay finite (:meth:`Population.check_finite`), or the run stops.
 
     Returns ``{"curves": [per member], "train_seconds": float, "segments": [...], "done": bool}``.
@@ -98,7 +100,7 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
             segment.update(end=it, seconds=now - began)
             if bar is not None:
                 bar.update(1)
-            out_of_time = stop_after is not None and now - began >= stop_after
+            out_of_time = (stop_after is not None and now - began >= stop_after) or (stop is not None and stop())
             if it < outer_iters and (it % checkpoint_every == 0 or now - last_save >= checkpoint_seconds
                                      or out_of_time):
                 save()
