@@ -38,3 +38,40 @@ def test_bench_refuses_bad_options():
         bench.main(["--seconds", "0"])
     with pytest.raises(SystemExit):
         bench.main(["--tf"])
+
+
+def _timed_run(folder, seeds=(0, 1, 2), digest="abc"):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in seeds:
+        record = {"schema": 1, "experiment": "fewshot", "name": "omniglot-1shot-5way-custom-abc", "digest": digest,
+                  "seed": s, "config": {"meta": {"outer_iters": 2000}, "eval_tasks": 100},
+                  "train_seconds": 50.0, "seconds_per_eval_task": 0.001, "engine": {"name": "population"},
+                  "eval": {"non_transductive": {"accuracy": 0.7 + s / 100}, "transductive": {"accuracy": 0.8}},
+                  "environment": {"device": "cuda", "device_name": "Some GPU", "commit": "c0ffee", "date": "today"}}
+        (folder / f"seed-{s}.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
+    from reptile.artifacts.status import population_run_table
+
+    got = bench.population_run(_timed_run(tmp_path / "run"))
+    assert got["preset"] == "omniglot-1shot-5way" and got["seeds"] == [0, 1, 2] and got["device"] == "Some GPU"
+    assert got["outer_iters_per_s"] == 2000 / 50.0 and got["eval_tasks_per_s"] == 1000.0
+    # the preset's 200,000 outer iterations at 40/s, and 10,000 tasks of each of 3 seeds at 1,000/s
+    assert got["full_protocol"]["hours"] == pytest.approx((200_000 / 40 + 30_000 / 1000) / 3600, rel=1e-12)
+    bench.main(["--population-run", str(tmp_path / "run"), "--out", str(tmp_path / "results/bench/population")])
+    table = population_run_table(tmp_path / "results")
+    assert table.loc[("Some GPU", "omniglot-1shot-5way"), "accuracy of the timed run (%)"] == "71.00 ± 1.00"
+    assert table.loc[("Some GPU", "omniglot-1shot-5way"), "full protocol, hours at these rates"] == 1.40
+
+
+def test_a_population_run_summary_refuses_what_is_not_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results files"):
+        bench.population_run(tmp_path)
+    _timed_run(tmp_path / "mixed", seeds=(0,))
+    _timed_run(tmp_path / "mixed", seeds=(1,), digest="other")
+    with pytest.raises(ValueError, match="does not hold the seeds of one population run"):
+        bench.population_run(tmp_path / "mixed")

@@ -299,6 +299,40 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def population_run(folder: str | Path) -> dict[str, Any]:
+    """What one timed population run measured, and the time of its preset's full protocol at those rates.
+
+    ``folder`` holds the results files of one configuration's seeds trained together as one population (for
+    example ``--preset omniglot-1shot-5way --seeds 0 1 2 --set outer_iters=2000`` into a scratch results folder).
+    Training time includes the learning-curve evaluations, as a full run's does; the full protocol's time is its
+    preset's ``outer_iters`` at the measured training rate plus its ``eval_tasks`` per seed at the measured
+    evaluation rate. Not a result of the paper's protocol: the accuracies are those of the shortened run."""
+    from .config import FEWSHOT_PRESETS
+
+    runs = [R.read_run(p) for p in sorted(Path(folder).glob("seed-*.json"))]
+    if not runs:
+        raise FileNotFoundError(f"no results files (seed-*.json) in {folder}")
+    first = runs[0]
+    if {r["digest"] for r in runs} != {first["digest"]} or first.get("engine", {}).get("name") != "population":
+        raise ValueError(f"{folder} does not hold the seeds of one population run")
+    preset = first["name"].split("-custom-")[0]
+    if preset not in FEWSHOT_PRESETS:
+        raise ValueError(f"{folder}: {first['name']!r} is not a few-shot preset or a variant of one")
+    full, cfg = FEWSHOT_PRESETS[preset], first["config"]
+    seeds = [r["seed"] for r in runs]
+    iters, train_s = cfg["meta"]["outer_iters"], first["train_seconds"]
+    per_task = first["seconds_per_eval_task"]  # over all seeds' tasks: the population's wall time
+    full_s = full.meta.outer_iters * train_s / iters + full.eval_tasks * len(seeds) * per_task
+    return {"device": first["environment"].get("device_name") or first["environment"]["device"],
+            "preset": preset, "seeds": seeds, "outer_iters": iters, "train_seconds": train_s,
+            "outer_iters_per_s": iters / train_s, "eval_tasks": cfg["eval_tasks"] * len(seeds),
+            "eval_tasks_per_s": 1 / per_task,
+            "accuracy": {mode: [r["eval"][mode]["accuracy"] for r in runs] for mode in first["eval"]},
+            "full_protocol": {"outer_iters": full.meta.outer_iters, "eval_tasks_per_seed": full.eval_tasks,
+                              "hours": full_s / 3600},
+            "commit": first["environment"].get("commit"), "created": first["environment"].get("date")}
+
+
 def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """Every stored benchmark report (``results/bench/*.json``)."""
     folder = Path(folder) if folder else R.results_root() / "bench"
@@ -319,7 +353,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tf-python", default=None, help="the Python of the TensorFlow environment "
                                                           "(default .venv-tf/bin/python, `make tf-env`)")
     parser.add_argument("--out", default=None, help="folder of the report (default results/bench)")
+    parser.add_argument("--population-run", default=None, metavar="DIR",
+                        help="instead: summarise the timed population run whose results files are in DIR (rates, "
+                             "the full protocol's time at them) into results/bench/population/")
     a = parser.parse_args(argv)
+    if a.population_run:
+        summary = population_run(a.population_run)
+        folder = Path(a.out) if a.out else R.results_root() / "bench" / "population"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^a-z0-9]+", "-", f"{summary['device']} {summary['preset']}".lower()).strip("-")
+        R.atomic_write_bytes(folder / f"{name}.json", (json.dumps(summary, indent=1) + "\n").encode())
+        print(json.dumps(summary, indent=1))
+        return
     if a.seconds <= 0:
         parser.error(f"--seconds must be > 0, got {a.seconds}")
     if a.population and min(a.population) < 1:

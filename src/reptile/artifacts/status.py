@@ -113,6 +113,34 @@ def speed_table(results_dir=None) -> pd.DataFrame:
     return t.set_index(["device (matmul GFLOP/s on threads)", "setting", "path"]).fillna("-")
 
 
+def population_run_table(results_dir=None) -> pd.DataFrame:
+    """The timed population runs (``python -m reptile.bench --population-run DIR``,
+    ``results/bench/population/*.json``): measured training and evaluation rates, and the hours its preset's full
+    protocol takes at those rates. The accuracies are the shortened run's, not the paper protocol's."""
+    import json
+    import statistics
+
+    from ..results import results_root
+
+    files = sorted((results_root(results_dir) / "bench" / "population").glob("*.json"))
+    if not files:
+        return pd.DataFrame({"timed population run": ["not yet run: see .ci/device-session"]})
+    rows = []
+    for f in files:
+        r = json.loads(f.read_text())
+        accs = [100 * a for a in r["accuracy"]["non_transductive"]]
+        spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        rows.append({"device": r["device"], "preset": r["preset"], "seeds": " ".join(map(str, r["seeds"])),
+                     "outer iterations timed": f"{r['outer_iters']:,}",
+                     "outer it/s": round(r["outer_iters_per_s"], 1),
+                     "eval tasks/s": round(r["eval_tasks_per_s"], 1),
+                     "accuracy of the timed run (%)": f"{statistics.mean(accs):.2f}{spread}",
+                     "full protocol": f"{r['full_protocol']['outer_iters']:,} outer it., "
+                                      f"{r['full_protocol']['eval_tasks_per_seed']:,} tasks per seed",
+                     "full protocol, hours at these rates": round(r["full_protocol"]["hours"], 2)})
+    return pd.DataFrame(rows).set_index(["device", "preset"])
+
+
 def campaign_table(results_dir=None, experiment: str | None = None) -> pd.DataFrame:
     """The campaign's progress (:func:`reptile.campaign.progress`), one row per planned population (only those of
     ``experiment`` if given)."""
