@@ -92,3 +92,39 @@ def test_cuda_graph_replays_the_eager_step(name):
     diff = float((graphed.phi - eager.phi).abs().max())
     print(f"{name}: largest difference {diff:.2e} (relative {diff / scale:.2e}), bitwise equal {diff == 0}")
     assert diff <= CUDA_TOL * scale
+
+
+COMPILE_TOL = 1e-10  # float64: 3 outer iterations, the compiled inner step (its reductions reordered) vs eager
+
+
+@pytest.mark.slow
+def test_compiled_inner_step_gives_the_eager_numbers():
+    """``REPTILE_COMPILE=1``: TorchInductor compiles the network's PyTorch path (here for the CPU; about a minute)."""
+    cfg = small_config("reptile", outer_iters=3)
+    imgs = [images(seed=s) for s in (0, 1)]
+    eager = Population(cfg, [0, 1], imgs, dtype=torch.float64)
+    compiled = Population(cfg, [0, 1], imgs, dtype=torch.float64, cuda_graphs=True, compile=True)
+    for _ in range(3):
+        eager.meta_step(), compiled.meta_step()
+    assert compiled._graph.loss_and_grad is not compiled.net.loss_and_grad  # the compiled function ran
+    scale = float(eager.phi.abs().max())
+    assert torch.allclose(compiled.phi, eager.phi, rtol=0, atol=COMPILE_TOL * scale), \
+        float((compiled.phi - eager.phi).abs().max())
+    with pytest.raises(ValueError, match="needs cuda_graphs=True"):
+        Population(cfg, [0], imgs[:1], compile=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run by .ci/device-session)")
+def test_compiled_inner_step_in_a_cuda_graph_gives_the_eager_numbers():
+    cfg = small_config("reptile", outer_iters=3)
+    imgs = [images(seed=s) for s in (0, 1)]
+    cuda = torch.device("cuda")
+    eager = Population(cfg, [0, 1], imgs, cuda, torch.float64, cuda_graphs=False)
+    compiled = Population(cfg, [0, 1], imgs, cuda, torch.float64, cuda_graphs=True, compile=True)
+    for _ in range(3):
+        eager.meta_step(), compiled.meta_step()
+    assert compiled._graph.graph is not None
+    scale = float(eager.phi.abs().max())
+    diff = float((compiled.phi - eager.phi).abs().max())
+    print(f"compiled inner step in a CUDA graph, float64: largest difference {diff:.2e} (relative {diff / scale:.2e})")
+    assert diff <= COMPILE_TOL * scale

@@ -18,7 +18,8 @@ for these paths:
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
   its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
-  recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`), to show what those bring;
+  recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`) and with its inner step compiled by
+  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring;
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
 The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
@@ -279,6 +280,9 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             big = sizes[-1]
             with _environ(REPTILE_CUDA_GRAPHS="0"):
                 add(name, f"population of {big}, no CUDA graphs", 1, 1, population_training(cfg, big, seconds, dev),
+                    None, big)
+            with _environ(REPTILE_COMPILE="1"):  # the graph's inner step compiled by torch.compile (a minute)
+                add(name, f"population of {big}, compiled", 1, 1, population_training(cfg, big, seconds, dev),
                     None, big)
         if dev.type == "cpu" and n_cores > 1:
             big = sizes[-1]

@@ -18,7 +18,8 @@ rounding (tested against the eager step in float64 on the CPU, where :meth:`Oute
 without recording, and on a GPU by ``.ci/device-session``).
 
 Used when :attr:`Population.cuda_graphs <reptile.engine.population.Population.cuda_graphs>` is set: by default on
-CUDA unless ``REPTILE_CUDA_GRAPHS=0``.
+CUDA unless ``REPTILE_CUDA_GRAPHS=0``. With :attr:`Population.compile` (``REPTILE_COMPILE=1``) the inner step
+inside it is compiled by ``torch.compile`` first.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def enabled(device: torch.device) -> bool:
     return torch.device(device).type == "cuda" and os.environ.get("REPTILE_CUDA_GRAPHS", "1") != "0"
 
 
+def compiling() -> bool:
+    """Whether the recorded outer iteration compiles its inner step with ``torch.compile`` (TorchInductor fuses
+    the elementwise work of batch norm, ReLU and the loss into a few kernels; the graph then replays those):
+    with ``REPTILE_COMPILE=1``. Off by default: compiling takes a minute or so per configuration, and what it
+    brings is measured by the benchmark's "compiled" row on a GPU."""
+    return os.environ.get("REPTILE_COMPILE", "0") == "1"
+
+
 class OuterGraph:
     """The outer iteration of ``pop`` with its changing inputs in static buffers (see the module's docstring).
 
@@ -48,6 +57,12 @@ class OuterGraph:
     def __init__(self, pop, x: Tensor, y: Tensor, idx: Tensor):
         m = pop.cfg.meta
         self.pop, self.net = pop, pop.net
+        self.loss_and_grad = pop.net.loss_and_grad
+        if pop.compile:  # the PyTorch path of the network (no C kernels), compiled for these shapes
+            from .network import Conv4
+
+            plain = Conv4(pop.net.n_way, use_fused=False)
+            self.loss_and_grad = torch.compile(plain.loss_and_grad, dynamic=False, fullgraph=True)
         self.adam = m.inner_optimizer == "adam"
         self.last_step = m.algorithm == "fomaml_last_step"
         self.lr, self.betas, self.meta_batch, self.inner_iters = m.inner_lr, m.inner_betas, m.meta_batch, m.inner_iters
@@ -69,7 +84,7 @@ class OuterGraph:
 
     def _body(self) -> None:
         """One outer iteration on the static buffers: the arithmetic of ``Population.meta_step``."""
-        net, w, phi, rows = self.net, self.w, self.phi, self.rows
+        w, phi, rows = self.w, self.phi, self.rows
         b1, b2 = self.betas
         self.total.zero_()
         for j in range(self.meta_batch):
@@ -78,7 +93,7 @@ class OuterGraph:
             prev = None
             for k in range(self.inner_iters):
                 batch = idx[:, k]
-                _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch])
+                _, g = self.loss_and_grad(w, x[rows, batch], y[rows, batch])
                 if self.last_step and k == self.inner_iters - 1:
                     prev = w.clone()
                 if not self.adam:

@@ -59,9 +59,10 @@ class Layer:
 class Conv4:
     """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
 
-    def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1):
+    def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True):
         check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
         self.n_way = n_way
+        self.use_fused = use_fused  # the fused C kernels where usable (False: PyTorch operations only)
         self.layers: list[Layer] = []
         for _ in range(4):
             self.layers.append(Layer(c_in, channels, size))
@@ -145,7 +146,7 @@ class Conv4:
         S, G, B = x.shape[:3]
         N = G * B
         w = self.views(flat)
-        fast = fused.usable(x)
+        fast = self.use_fused and fused.usable(x)
         saved = []
         ap, a = _padded(x, S, N, self.layers[0])
         a.copy_(x.reshape(S, N, *a.shape[2:]))
@@ -165,7 +166,10 @@ class Conv4:
                 inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
                 xhat.mul_(inv)
                 y = torch.addcmul(beta[:, None, None, :], xhat, gamma[:, None, None, :])
-                torch.clamp_min(y.view(a.shape), 0.0, out=a)
+                if torch.compiler.is_compiling():  # torch.compile takes no out= into a strided view
+                    a.copy_(y.view(a.shape).clamp_min(0.0))
+                else:
+                    torch.clamp_min(y.view(a.shape), 0.0, out=a)
             if keep:
                 saved.append((patches, xhat, inv, a))
         feats = a.view(S, N, self.features)
@@ -195,7 +199,7 @@ class Conv4:
         feats, layers = saved
         S, N = dlogits.shape[:2]
         w = self.views(flat)
-        fast = fused.usable(flat)
+        fast = self.use_fused and fused.usable(flat)
         grad = torch.empty_like(flat)
         g = self.views(grad)
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])

@@ -117,6 +117,7 @@ class Population:
     dtype: torch.dtype = torch.float32
     iteration: int = 0
     cuda_graphs: bool | None = None  # record the outer iteration as one CUDA graph (None: on CUDA, see .graphs)
+    compile: bool | None = None  # with cuda_graphs: torch.compile the inner step (None: REPTILE_COMPILE=1)
 
     def __post_init__(self) -> None:
         check(supports(self.cfg), f"the population engine does not run {self.cfg.name!r} (dataset "
@@ -136,6 +137,10 @@ class Population:
         self.inner_generators = [seeding.generator(s, "inner") for s in self.seeds]
         if self.cuda_graphs is None:
             self.cuda_graphs = graphs.enabled(self.device)
+        if self.compile is None:
+            self.compile = graphs.compiling() and self.cuda_graphs
+        check(not self.compile or self.cuda_graphs, "compile=True compiles the recorded outer iteration's inner step: "
+                                                    "it needs cuda_graphs=True (on a CPU, for tests)")
         self._graph: graphs.OuterGraph | None = None
 
     @property
