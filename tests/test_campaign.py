@@ -177,3 +177,12 @@ def test_a_signal_during_the_final_evaluation_stops_after_one_block(tmp_path, mo
     assert not campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
     (row,) = campaign.progress([entry], tmp_path)
     assert row["evaluation tasks"] == "4 / 12"  # the block the first call began, and one more
+
+
+def test_progress_names_the_devices_and_goes_at_the_latest_ones_rate():
+    segments = [{"device": "NVIDIA H100 80GB HBM3", "start": 0, "end": 30_000, "seconds": 300.0},
+                {"device": "cpu", "start": 30_000, "end": 31_000, "seconds": 100.0},
+                {"device": "cpu", "start": 31_000, "end": 31_000, "seconds": 5.0}]  # resumed, nothing trained
+    assert campaign.devices_label(segments) == "NVIDIA H100 80GB HBM3: 30,000; cpu: 1,000"
+    assert campaign.latest_rate(segments) == 10.0
+    assert campaign.latest_rate(segments[2:]) is None and campaign.devices_label(segments[2:]) == "-"

@@ -334,9 +334,28 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
 # --------------------------------------------------------------------------------------------------- status
 
 
+def devices_label(segments) -> str:
+    """Which device trained how many outer iterations, in the order they ran, from a run's segments, such as
+    ``"NVIDIA H100 80GB HBM3: 30,026; cpu: 9,974"`` (a segment that trained nothing adds nothing)."""
+    done: dict[str, int] = {}
+    for s in segments:
+        done[s["device"]] = done.get(s["device"], 0) + s["end"] - s["start"]
+    return "; ".join(f"{d}: {n:,}" for d, n in done.items() if n > 0) or "-"
+
+
+def latest_rate(segments) -> float | None:
+    """Outer iterations per second of the latest segment that trained any (the device a run is on now: a run
+    begun on a GPU and continued on a CPU goes at the CPU's rate); None before any."""
+    for s in reversed(segments):
+        if s["end"] > s["start"] and s["seconds"] > 0:
+            return (s["end"] - s["start"]) / s["seconds"]
+    return None
+
+
 def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
-    """One row per planned population: iterations done of total, device time spent, the measured rate and the
-    time left at that rate (training, then the final evaluation's tasks); once done, the test accuracy
+    """One row per planned population: iterations done of total (and on which devices), device time spent, the
+    measured rate (of its latest segment) and the time left at that rate (training, then the final evaluation's
+    tasks); once done, the test accuracy
     (non-transductive, mean ± standard deviation over the seeds). The status page and the Figure 3 chapter
     draw it as a table (:func:`reptile.artifacts.status.campaign_table`)."""
     from .train import load_checkpoint
@@ -357,16 +376,16 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
             spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
             row.update({"outer iterations": f"{total:,} / {total:,}", "state": "done",
                         "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
-                        "devices": ", ".join(sorted({s["device"] for s in segs})) or "-",
+                        "devices": devices_label(segs),
                         "evaluation tasks": f"{cfg.eval_tasks:,} per seed",
                         "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread}"})
         elif path.exists():
             st = load_checkpoint(path)
             it = st["population"]["iteration"]
             secs = sum(s["seconds"] for s in st["segments"])
-            rate = it / secs if secs > 0 and it > 0 else None
+            rate = latest_rate(st["segments"])
             row.update({"outer iterations": f"{it:,} / {total:,}", "device hours": round(secs / 3600, 2),
-                        "devices": ", ".join(sorted({s["device"] for s in st["segments"]})),
+                        "devices": devices_label(st["segments"]),
                         "outer it/s": None if rate is None else round(rate, 2),
                         "hours left (training)": None if rate is None else round((total - it) / rate / 3600, 1),
                         "state": "training"})
