@@ -1,6 +1,7 @@
 """The benchmark's arithmetic and report (timings themselves are never asserted)."""
 
 import pytest
+import torch
 
 from reptile import bench
 from reptile.artifacts.status import bench_table
@@ -75,3 +76,16 @@ def test_a_population_run_summary_refuses_what_is_not_one(tmp_path):
     _timed_run(tmp_path / "mixed", seeds=(1,), digest="other")
     with pytest.raises(ValueError, match="does not hold the seeds of one population run"):
         bench.population_run(tmp_path / "mixed")
+
+
+def test_an_optional_row_that_fails_is_left_empty_and_said():
+    said = []
+
+    def broken(*args):
+        raise RuntimeError("no graph here")
+
+    assert bench._measured(said.append, broken, 1) is None
+    assert said == ["  not measured: RuntimeError: no graph here"]
+    assert bench._measured(said.append, lambda a, b: a + b, 1, 2) == 3
+    with pytest.raises(ValueError, match="replayed on a GPU, not on cpu"):
+        bench.population_replay(bench.setting("1-shot 5-way"), 2, 0.1, torch.device("cpu"))

@@ -19,7 +19,8 @@ for these paths:
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
   its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
   recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`) and with its inner step compiled by
-  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring;
+  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, and the recorded graph replayed alone (the
+  GPU's share of a step: the rest is the host sampling tasks and copying them);
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
 The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
@@ -47,6 +48,7 @@ import torch
 from . import results as R
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
 from .engine.reference import timed
+from .validate import check
 
 SETTINGS = ("1-shot 5-way", "5-shot 5-way", "Figure 3, 4 steps")
 AUTHORS_SETTING = {"1-shot 5-way": "1shot-5way", "5-shot 5-way": "5shot-5way"}  # tf_harness's names
@@ -167,6 +169,18 @@ def population_training(cfg: FewShotConfig, size: int, seconds: float, device: t
     return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
 
 
+def population_replay(cfg: FewShotConfig, size: int, seconds: float, device: torch.device) -> float:
+    """Run-steps per second of replaying a population's recorded outer iteration alone, on the same inputs (a GPU
+    with CUDA graphs): the GPU's time, without the host's task sampling and copies that a full step adds."""
+    from .engine.population import Population
+
+    check(device.type == "cuda", f"a recorded outer iteration is replayed on a GPU, not on {device}")
+    pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device)
+    pop.meta_step()  # records the graph
+    n, dt = timed(pop._graph.graph.replay, seconds, device)
+    return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
+
+
 def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device, chunk: int | None = None,
                           threads: int | None = None) -> float:
     """Evaluation tasks per second of the vectorised evaluation (``chunk`` tasks at once)."""
@@ -228,6 +242,16 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
+def _measured(say, measure, *args) -> float | None:
+    """``measure(*args)``, or None (shown as '-') with the error said, for the optional rows a GPU adds: one that
+    fails there leaves the rest of the report."""
+    try:
+        return measure(*args)
+    except Exception as e:  # noqa: BLE001 - reported, and the row stays empty
+        say(f"  not measured: {type(e).__name__}: {e}")
+        return None
+
+
 def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str = "auto", tf: bool = False,
         authors_code: str | None = None, tf_python: str | None = None, settings=SETTINGS,
         progress: bool = True) -> dict[str, Any]:
@@ -281,9 +305,13 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_CUDA_GRAPHS="0"):
                 add(name, f"population of {big}, no CUDA graphs", 1, 1, population_training(cfg, big, seconds, dev),
                     None, big)
+            add(name, f"population of {big}, graph replay only", 1, 1,
+                _measured(say, population_replay, cfg, big, seconds, dev), None, big)
             with _environ(REPTILE_COMPILE="1"):  # the graph's inner step compiled by torch.compile (a minute)
-                add(name, f"population of {big}, compiled", 1, 1, population_training(cfg, big, seconds, dev),
-                    None, big)
+                add(name, f"population of {big}, compiled", 1, 1,
+                    _measured(say, population_training, cfg, big, seconds, dev), None, big)
+                add(name, f"population of {big}, compiled, graph replay only", 1, 1,
+                    _measured(say, population_replay, cfg, big, seconds, dev), None, big)
         if dev.type == "cpu" and n_cores > 1:
             big = sizes[-1]
             torch.set_num_threads(n_cores)
