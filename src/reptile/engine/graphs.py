@@ -56,7 +56,6 @@ class OuterGraph:
 
     def __init__(self, pop, x: Tensor, y: Tensor, idx: Tensor):
         m = pop.cfg.meta
-        self.pop, self.net = pop, pop.net
         self.loss_and_grad = pop.net.loss_and_grad
         if pop.compile:  # the PyTorch path of the network (no C kernels), compiled for these shapes
             from .network import Conv4
