@@ -10,6 +10,9 @@ One outer iteration (Algorithm 2, the tasks of a meta-batch one after another, A
 
     for each of the meta_batch tasks:          W = phi;  inner_iters Adam steps on minibatches of the task
     phi <- phi + eps * (1/n) sum_i (W_i - phi)                         (all S members at once)
+
+On a GPU the whole outer iteration is recorded once as a CUDA graph and replayed (:mod:`.graphs`), with the same
+numbers as the eager step.
 """
 
 from __future__ import annotations
