@@ -225,7 +225,12 @@ def device_name(device: torch.device) -> str:
 
         model = cpu_model()
         name = f"cpu {model}" if model else "cpu"
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug(name)
+
+
+def slug(text: str) -> str:
+    """``text`` as a file name: lower case, runs of other characters as one '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 @contextlib.contextmanager
@@ -393,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         summary = population_run(a.population_run)
         folder = Path(a.out) if a.out else R.results_root() / "bench" / "population"
         folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^a-z0-9]+", "-", f"{summary['device']} {summary['preset']}".lower()).strip("-")
+        name = slug(f"{summary['device']} {summary['preset']}")
         R.atomic_write_bytes(folder / f"{name}.json", (json.dumps(summary, indent=1) + "\n").encode())
         print(json.dumps(summary, indent=1))
         return
