@@ -178,6 +178,44 @@ def test_diverging_member_stops_the_population():
         pop.check_finite()
 
 
+def test_deferred_divergence_check_reads_every_finite_every_iterations_and_before_checkpoints(tmp_path):
+    """As on a GPU (finite_every=100 there): the weights are read every ``finite_every`` iterations, and a member
+    that diverged in between is caught at the next read, named with the iterations in which it diverged."""
+    cfg = small_config()
+    pop = Population(cfg, [0, 1], [images(), images(seed=1)], finite_every=4)
+    assert Population(cfg, [0], [images()]).finite_every == 1  # a CPU reads every iteration
+    for _ in range(4):
+        pop.meta_step()
+        pop.check_finite()
+    big = pop.net.rows(pop.phi)
+    big[1, 3] = 3e6  # member 1 (seed 1) diverges in iteration 5; the weights recover, the running maximum does not
+    bad = pop.net.stack(big)
+    pop.phi = bad
+    pop.iteration += 1
+    pop.check_finite()  # iteration 5: not read
+    pop.phi = pop.net.stack(pop.net.rows(bad).clamp(-1, 1))
+    for it in (6, 7):
+        pop.iteration = it
+        pop.check_finite()
+    pop.iteration = 8
+    with pytest.raises(DivergedError, match=r"seed 1: the meta-parameters grew beyond 1e\+06 in magnitude \(largest "
+                                            r"3.00e\+06\) between outer iterations 4 and 8"):
+        pop.check_finite()
+    pop.phi[0] = float("nan")  # read at once with now=True, whatever the iteration
+    pop.iteration = 9
+    with pytest.raises(DivergedError, match="seed 0: the meta-parameters became NaN or infinite at outer iteration 9"):
+        pop.check_finite(now=True)
+    with pytest.raises(ValueError, match="finite_every must be an integer >= 1, got 0"):
+        Population(cfg, [0], [images()], finite_every=0)
+    # the trainer reads before every checkpoint: a diverged population is never saved
+    nan = Population(cfg, [0], [images()], finite_every=1000)
+    nan.phi[0] = float("nan")
+    ck = tmp_path / "ck.pt"
+    with pytest.raises(DivergedError, match="seed 0"):
+        trainer.train(nan, 3, checkpoint=ck, stop_after=0.0, progress=False)
+    assert not ck.exists()
+
+
 def test_engine_covers_omniglot_and_says_what_it_does_not():
     from reptile.fewshot_experiment import pick_engine
 

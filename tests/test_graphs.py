@@ -2,8 +2,8 @@
 
 On a CPU the graph's body runs without recording (``Population(cuda_graphs=True)``), in float64, so these tests
 check its arithmetic, its inputs (the same tasks and minibatches from the same streams) and Adam's step sizes read
-from device scalars. On a GPU (``.ci/device-session`` runs this file there) the last test records a real CUDA graph
-and replays it; CI has no GPU, and there that test is skipped.
+from device scalars. On a GPU (``.ci/device-session`` runs this file there) the CUDA tests record a real CUDA graph
+and replay it; CI has no GPU, and there those tests are skipped.
 """
 
 import dataclasses
@@ -128,3 +128,24 @@ def test_compiled_inner_step_in_a_cuda_graph_gives_the_eager_numbers():
     diff = float((compiled.phi - eager.phi).abs().max())
     print(f"compiled inner step in a CUDA graph, float64: largest difference {diff:.2e} (relative {diff / scale:.2e})")
     assert diff <= COMPILE_TOL * scale
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run by .ci/device-session)")
+def test_graphed_outer_iteration_never_waits_for_the_gpu():
+    """Once recorded, an outer iteration and the divergence check between reads of the weights make no call that
+    waits for the GPU (torch's sync debug mode raises on one), so the host runs ahead and prepares the next iteration
+    while the graph replays: the task indices, the minibatches and Adam's step sizes go out from pinned memory."""
+    cfg = small_config()
+    pop = Population(cfg, [0, 1, 2], [images(seed=s) for s in range(3)], torch.device("cuda"))
+    assert pop.cuda_graphs and pop.finite_every > 3
+    pop.meta_step()  # records the graph
+    pop.check_finite()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            pop.meta_step()
+            pop.check_finite()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    pop.check_finite(now=True)

@@ -164,12 +164,24 @@ class TaskSampler:
               f"{name}={shots!r} does not fit: a task takes {name}{held} images of each class, and a class of "
               f"this split holds {self.n_per_class}; allowed: {name} in 1..{most}")
 
+    def pick(self, n_way: int, per_class: int, generator: torch.Generator) -> Tensor:
+        """The random draw of a task: ``n_way`` distinct classes and, for each, ``per_class`` distinct images, as
+        indices ``(n_way, per_class)`` into the flattened images (``class * images per class + image``), made on
+        the host whatever the images' device (:meth:`gather` fetches them)."""
+        classes = torch.randperm(self.n_classes, generator=generator)[:n_way]
+        picks = torch.stack([torch.randperm(self.n_per_class, generator=generator)[:per_class] for _ in classes])
+        return classes[:, None] * self.n_per_class + picks
+
+    def gather(self, index: Tensor) -> Tensor:
+        """The images at flat indices ``index`` (any shape, as :meth:`pick` gives them), ``(*index.shape, C, H, W)``."""
+        if self.images.is_contiguous():
+            return self.images.flatten(0, 1)[index]
+        return self.images[index // self.n_per_class, index % self.n_per_class]
+
     def _draw(self, n_way: int, per_class: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``(n_way, per_class, C, H, W)`` images of ``n_way`` distinct classes, distinct images within a class;
         class ``i`` of the result gets label ``i`` (the classes come in random order, so labels are remapped)."""
-        classes = torch.randperm(self.n_classes, generator=generator)[:n_way]
-        picks = torch.stack([torch.randperm(self.n_per_class, generator=generator)[:per_class] for _ in classes])
-        x = self.images[classes[:, None], picks]
+        x = self.gather(self.pick(n_way, per_class, generator))
         y = torch.arange(n_way)[:, None].expand(n_way, per_class)
         return x, y
 

@@ -4,7 +4,9 @@
 the members of a population: each gets its own copy of its run's ``phi`` and of the inner Adam state, its own
 minibatches, and its own batch-norm statistics, so the predictions are those of the one-at-a-time loop
 (``tests/test_engine.py``). The random draws are made in the loop's order, task after task from the run's generator
-(the task, then its fine-tuning shuffles), before the arithmetic of the chunk runs.
+(the task, then its fine-tuning shuffles), before the arithmetic of the chunk runs; the draws are indices, made on
+the host, and the chunk's images are gathered on the device from them (one copy of indices per chunk, not one per
+task).
 
 Several processes (:mod:`.distributed`) share an evaluation chunk by chunk: every rank draws every task, in the order
 of one process (drawing is cheap, and the random streams stay those of one process), and adapts only the chunks of
@@ -20,9 +22,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..fewshot import TaskSampler
+from ..fewshot import TaskSampler, to_float
 from ..validate import DivergedError, check, is_int
-from . import distributed
+from . import distributed, memory
 from .network import Conv4
 from .population import AdamState, adapt, draw_minibatches
 
@@ -44,6 +46,22 @@ def default_chunk(device: torch.device, n_way: int, shots: int, eval_batch: int)
     if device.type != "cpu":
         return max(1, min(CHUNK_GPU, CHUNK_GPU_IMAGES // per_task))
     return max(1, CHUNK_IMAGES // per_task)
+
+
+def _images(samplers: Sequence[TaskSampler], members: list[int], index: Tensor, shots: int) -> tuple[Tensor, Tensor]:
+    """The training images ``(T, n_way * shots, H, W, C)`` and queries ``(T, n_way, H, W, C)`` (channels-last,
+    float) of ``T`` tasks, task ``t`` of member ``members[t]`` drawn as ``index[t]`` ``(n_way, shots + 1)``
+    (:meth:`TaskSampler.pick <reptile.fewshot.TaskSampler.pick>`, on the images' device); as :meth:`TaskSampler.eval_task
+    <reptile.fewshot.TaskSampler.eval_task>` cuts them. One gather per run of consecutive tasks of a member."""
+    parts, start = [], 0
+    while start < len(members):
+        end = start
+        while end < len(members) and members[end] == members[start]:
+            end += 1
+        parts.append(samplers[members[start]].gather(index[start:end]))
+        start = end
+    x = Conv4.images(to_float(torch.cat(parts)))  # (T, n_way, shots + 1, H, W, C)
+    return x[:, :, :shots].flatten(1, 2), x[:, :, shots]
 
 
 def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductive: bool) -> Tensor:
@@ -93,19 +111,24 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
     failed = None  # with several ranks, a rank's DivergedError is raised on every rank after the exchange
     for c, start in enumerate(range(0, len(jobs), chunk)):
         part = jobs[start: start + chunk]
-        members = torch.tensor([s for s, _ in part], device=device)
-        xs, ys, qx, qy, idx = [], [], [], [], []
+        index, idx = [], []
         for s, _ in part:  # every rank draws every task, so each generator runs as in one process
-            task = samplers[s].eval_task(n_way, shots, generators[s], device)
-            xs.append(task.x), ys.append(task.y), qx.append(task.query_x), qy.append(task.query_y)
-            idx.append(draw_minibatches(len(task), eval_batch, eval_iters, [generators[s]])[0])
+            # the draws of TaskSampler.eval_task (shots + 1 images of each class, the last one the query), then the
+            # task's fine-tuning minibatches, from the member's generator
+            index.append(samplers[s].pick(n_way, shots + 1, generators[s]))
+            idx.append(draw_minibatches(n_way * shots, eval_batch, eval_iters, [generators[s]])[0])
         if c % world == rank:
             try:
-                x = Conv4.images(torch.stack(xs)).to(dtype)
-                w = net.stack(rows[members])
-                st = AdamState(net.stack(m_rows[members]), net.stack(v_rows[members]), state.step)
-                adapt(net, w, st, x, torch.stack(ys), torch.stack(idx).to(device), lr, betas, optimizer=optimizer)
-                qxs, qys = Conv4.images(torch.stack(qx)).to(dtype), torch.stack(qy)
+                members = [s for s, _ in part]
+                x, qxs = _images(samplers, members, memory.to_device(torch.stack(index), device), shots)
+                x, qxs = x.to(dtype), qxs.to(dtype)
+                T = len(part)
+                ys = torch.arange(n_way, device=device).repeat_interleave(shots).expand(T, -1)
+                qys = torch.arange(n_way, device=device).expand(T, -1)
+                which = memory.to_device(torch.tensor(members), device)
+                w = net.stack(rows[which])
+                st = AdamState(net.stack(m_rows[which]), net.stack(v_rows[which]), state.step)
+                adapt(net, w, st, x, ys, memory.to_device(torch.stack(idx), device), lr, betas, optimizer=optimizer)
                 accs = {}
                 with torch.no_grad():
                     for mode, trans in (("non_transductive", False), ("transductive", True)):

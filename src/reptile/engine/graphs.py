@@ -8,7 +8,8 @@ update) and replays it with one call. What changes from iteration to iteration l
 are filled before each replay:
 
 * the meta-batch's images, labels and minibatch indices (drawn on the host from the same random streams as the
-  eager step, so the numbers are the same runs');
+  eager step, so the numbers are the same runs', and sent without waiting for the device: the host prepares the next
+  iteration while the graph runs);
 * the inner Adam's step sizes ``-lr_t`` (they depend on Adam's step count, a host integer) and the outer step
   size ``eps`` (annealed), as device scalars instead of the constants an eager kernel would bake in.
 
@@ -29,6 +30,8 @@ import os
 
 import torch
 from torch import Tensor
+
+from . import memory
 
 
 def enabled(device: torch.device) -> bool:
@@ -136,7 +139,8 @@ class OuterGraph:
             b1, b2 = self.betas
             steps = range(first_step, first_step + self.meta_batch * self.inner_iters)
             lrs = [-(self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)) for t in steps]
-            self.neg_lr.copy_(torch.tensor(lrs, dtype=torch.float64)[:, None], non_blocking=False)
+            lrs = torch.tensor(lrs, dtype=torch.float64).to(self.neg_lr.dtype)[:, None]  # rounded as eager rounds them
+            self.neg_lr.copy_(memory.to_device(lrs, self.neg_lr.device))
         self.eps.fill_(eps)
         if self.graph is not None:
             self.graph.replay()

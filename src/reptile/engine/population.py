@@ -12,7 +12,10 @@ One outer iteration (Algorithm 2, the tasks of a meta-batch one after another, A
     phi <- phi + eps * (1/n) sum_i (W_i - phi)                         (all S members at once)
 
 On a GPU the whole outer iteration is recorded once as a CUDA graph and replayed (:mod:`.graphs`), with the same
-numbers as the eager step.
+numbers as the eager step, and the host never waits for the device within an iteration: the tasks' random draws are
+made on the host and sent as one asynchronous copy of indices into the images resident on the device
+(:func:`.memory.to_device`), and the divergence check reads the weights only every :data:`FINITE_EVERY_GPU`
+iterations. So the host prepares iteration ``t + 1`` while the GPU runs iteration ``t``.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from torch import Tensor
 
 from .. import seeding
 from ..config import FewShotConfig
-from ..fewshot import FunctionalNet, TaskSampler, conv4
+from ..fewshot import FunctionalNet, TaskSampler, conv4, to_float
 from ..schedule import linear_anneal
 from ..tasks import minibatch_indices
-from ..validate import DivergedError, check
+from ..validate import DivergedError, check, is_int
 from . import graphs, memory
 from .network import Conv4
 
 FORMAT = 1  # of the population checkpoint (state_dict)
 WEIGHT_LIMIT = 1e6  # as reptile.train.WEIGHT_LIMIT: beyond it a run has diverged
+FINITE_EVERY_GPU = 100  # on CUDA: outer iterations between the divergence check's reads of the weights (a read waits)
 
 
 def supports(cfg: FewShotConfig) -> bool:
@@ -121,6 +125,7 @@ class Population:
     iteration: int = 0
     cuda_graphs: bool | None = None  # record the outer iteration as one CUDA graph (None: on CUDA, see .graphs)
     compile: bool | None = None  # with cuda_graphs: torch.compile the inner step (None: REPTILE_COMPILE=1)
+    finite_every: int | None = None  # iterations between reads of the weights by check_finite (None: 1, CUDA 100)
 
     def __post_init__(self) -> None:
         check(supports(self.cfg), f"the population engine does not run {self.cfg.name!r} (dataset "
@@ -136,6 +141,8 @@ class Population:
         self.phi = self.net.population(members).to(self.device, self.dtype)
         self.inner = AdamState.zeros(self.phi)
         self.samplers = [TaskSampler(im.to(self.device)) for im in self.train_images]
+        c = self.cfg
+        self.labels = torch.arange(c.n_way, device=self.device).repeat_interleave(c.train_shots)  # every task's y
         self.task_generators = [seeding.generator(s, "tasks") for s in self.seeds]
         self.inner_generators = [seeding.generator(s, "inner") for s in self.seeds]
         if self.cuda_graphs is None:
@@ -144,7 +151,13 @@ class Population:
             self.compile = graphs.compiling() and self.cuda_graphs
         check(not self.compile or self.cuda_graphs, "compile=True compiles the recorded outer iteration's inner step: "
                                                     "it needs cuda_graphs=True (on a CPU, for tests)")
+        if self.finite_every is None:
+            self.finite_every = FINITE_EVERY_GPU if self.device.type == "cuda" else 1
+        check(is_int(self.finite_every) and self.finite_every >= 1,
+              f"finite_every must be an integer >= 1, got {self.finite_every!r}")
         self._graph: graphs.OuterGraph | None = None
+        self._peak: Tensor | None = None  # each member's largest weight magnitude since the last read (device)
+        self._peak_since = 0
 
     @property
     def size(self) -> int:
@@ -156,14 +169,20 @@ class Population:
             return m.outer_step
         return linear_anneal(m.outer_step, min(self.iteration, m.outer_iters), m.outer_iters)
 
-    def sample_tasks(self) -> list[tuple[Tensor, Tensor]]:
-        """The meta-batch of every member: ``meta_batch`` pairs ``(x (S, N, H, W, C), y (S, N))``, each member's
-        tasks drawn from its ``tasks`` stream as the solo run draws them (all tasks of the meta-batch first)."""
-        c, dev = self.cfg, self.device
-        per_member = [[s.training_task(c.n_way, c.train_shots, g, dev) for _ in range(c.meta.meta_batch)]
-                      for s, g in zip(self.samplers, self.task_generators)]
-        return [(Conv4.images(torch.stack([tasks[j].x for tasks in per_member])).to(self.dtype),
-                 torch.stack([tasks[j].y for tasks in per_member])) for j in range(c.meta.meta_batch)]
+    def sample_tasks(self) -> tuple[Tensor, Tensor]:
+        """The meta-batch of every member: images ``x`` ``(meta_batch, S, N, H, W, C)`` and labels ``y``
+        ``(meta_batch, S, N)``, each member's tasks drawn from its ``tasks`` stream as the solo run draws them
+        (:meth:`TaskSampler.training_task <reptile.fewshot.TaskSampler.training_task>`: all tasks of the meta-batch
+        first, the same images in the same order with the same labels). The draws are made on the host; the images
+        are gathered on the device, after one copy of their indices."""
+        c, mb = self.cfg, self.cfg.meta.meta_batch
+        index = torch.empty(self.size, mb, c.n_way * c.train_shots, dtype=torch.long)
+        for s, (sampler, g) in enumerate(zip(self.samplers, self.task_generators)):
+            for j in range(mb):
+                index[s, j] = sampler.pick(c.n_way, c.train_shots, g).flatten()
+        index = memory.to_device(index, self.device)
+        x = torch.stack([sampler.gather(i) for sampler, i in zip(self.samplers, index)], 1)  # (mb, S, N, C, H, W)
+        return Conv4.images(to_float(x)).to(self.dtype), self.labels.expand(mb, self.size, -1)
 
     def meta_step(self) -> float:
         """One outer iteration of every member. Returns the outer step size used."""
@@ -172,8 +191,9 @@ class Population:
         if self.cuda_graphs:
             return self._graphed_meta_step(eps)
         total = torch.zeros_like(self.phi)
-        for x, y in self.sample_tasks():
-            idx = draw_minibatches(x.shape[1], m.inner_batch, m.inner_iters, self.inner_generators).to(self.device)
+        for x, y in zip(*self.sample_tasks()):
+            idx = memory.to_device(draw_minibatches(x.shape[1], m.inner_batch, m.inner_iters, self.inner_generators),
+                                   self.device)
             w = self.phi.clone()
             step = adapt(self.net, w, self.inner, x, y, idx, m.inner_lr, m.inner_betas,
                          last_step=m.algorithm == "fomaml_last_step", optimizer=m.inner_optimizer)
@@ -188,10 +208,10 @@ class Population:
         """:meth:`meta_step` as one replay of a recorded outer iteration (:class:`.graphs.OuterGraph`): the same
         tasks and minibatches, drawn here on the host, then copied into the graph's buffers."""
         m = self.cfg.meta
-        tasks = self.sample_tasks()
-        x, y = torch.stack([t[0] for t in tasks]), torch.stack([t[1] for t in tasks])
-        idx = torch.stack([draw_minibatches(x.shape[2], m.inner_batch, m.inner_iters, self.inner_generators)
-                           for _ in tasks]).to(self.device)
+        x, y = self.sample_tasks()
+        idx = memory.to_device(torch.stack([draw_minibatches(x.shape[2], m.inner_batch, m.inner_iters,
+                                                             self.inner_generators) for _ in range(len(x))]),
+                               self.device)
         if self._graph is None:
             self._graph = graphs.OuterGraph(self, x, y, idx)
         self._graph.step(x, y, idx, self.inner.step + 1, eps)
@@ -199,19 +219,31 @@ class Population:
         self.iteration += 1
         return eps
 
-    def check_finite(self) -> None:
-        """Stop if any member's weights stopped being finite or grew beyond :data:`WEIGHT_LIMIT`, naming it."""
+    def check_finite(self, now: bool = False) -> None:
+        """Stop if any member's weights stopped being finite or grew beyond :data:`WEIGHT_LIMIT`, naming it.
+
+        Called after every outer iteration. Reading the weights makes the host wait for the device, so every
+        iteration only folds each member's largest weight magnitude into a running maximum on the device, and the
+        host reads it every :attr:`finite_every` iterations (1 on a CPU, where reading costs nothing; 100 on CUDA)
+        and whenever ``now`` (before a checkpoint or a result is written). A diverged run then stops at most that
+        many iterations late, and the error names the iterations in which it diverged."""
         largest = self.net.rows(self.phi).abs().amax(1)
-        bad = [(s, float(v)) for s, v in zip(self.seeds, largest.tolist()) if not v <= WEIGHT_LIMIT]
+        self._peak = largest if self._peak is None else torch.maximum(self._peak, largest)
+        if not now and self.iteration % self.finite_every:
+            return
+        peak, since, self._peak, self._peak_since = self._peak, self._peak_since, None, self.iteration
+        bad = [(s, float(v)) for s, v in zip(self.seeds, peak.tolist()) if not v <= WEIGHT_LIMIT]
         if bad:
             s, v = bad[0]
             what = "became NaN or infinite" if not math.isfinite(v) else \
                 f"grew beyond {WEIGHT_LIMIT:.0e} in magnitude (largest {v:.2e})"
+            when = f"at outer iteration {self.iteration}" if self.iteration - since <= 1 else \
+                f"between outer iterations {since} and {self.iteration}"
             m = self.cfg.meta
             raise DivergedError(
-                f"{self.cfg.name} seed {s}: the meta-parameters {what} at outer iteration {self.iteration}: the run "
-                f"diverged and no result is written. Lower the inner step size (inner_lr, now {m.inner_lr}) or the "
-                f"outer step size (outer_step, now {m.outer_step})")
+                f"{self.cfg.name} seed {s}: the meta-parameters {what} {when}: the run diverged and no result is "
+                f"written. Lower the inner step size (inner_lr, now {m.inner_lr}) or the outer step size "
+                f"(outer_step, now {m.outer_step})")
 
     # -- members as solo learners see them
     def member_params(self, i: int) -> tuple[Tensor, ...]:
@@ -243,6 +275,7 @@ class Population:
         self.iteration = state["iteration"]
         self.phi = state["phi"].to(self.device, self.dtype)
         self._graph = None  # a recorded graph holds the old buffers
+        self._peak, self._peak_since = None, self.iteration
 
         def moment(t):
             return torch.zeros_like(self.phi) if t is None else t.to(self.device, self.dtype)
