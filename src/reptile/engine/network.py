@@ -9,7 +9,8 @@ members at once, each with its own weights and its own minibatch:
   prediction puts each query in a group of its own with the task's training images).
 * A convolution is one batched matrix multiply per layer: the 3x3 patches of every output pixel (an ``as_strided``
   view of the padded input, copied once) times the member's kernel, ``(S, M, 9 C_in) @ (S, 9 C_in, C_out)``. Its
-  backward is two more batched multiplies and per kernel offset, a multiply and a strided addition (col2im).
+  backward is two more batched multiplies and col2im (:func:`_input_grad`: fused on a CPU, ``fold`` on a GPU, where
+  each kernel launch costs more than the arithmetic, per kernel offset otherwise).
 * A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
   layer in a handful of vector operations.
 * On a CPU, batch norm + ReLU (forward and backward) and the col2im of the input gradients run as fused C kernels
@@ -59,10 +60,12 @@ class Layer:
 class Conv4:
     """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
 
-    def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True):
+    def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True,
+                 fold: bool | None = None):
         check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
         self.n_way = n_way
         self.use_fused = use_fused  # the fused C kernels where usable (False: PyTorch operations only)
+        self.fold = fold  # col2im by torch.nn.functional.fold (None: off a CPU; see _input_grad)
         self.layers: list[Layer] = []
         for _ in range(4):
             self.layers.append(Layer(c_in, channels, size))
@@ -200,7 +203,8 @@ class Conv4:
         S, N = dlogits.shape[:2]
         w = self.views(flat)
         fast = self.use_fused and fused.usable(flat)
-        grad = torch.empty_like(flat)
+        fold = self.fold if self.fold is not None else flat.device.type != "cpu"
+        grad = torch.zeros_like(flat)  # the convolutions' bias gradients stay 0 (see above)
         g = self.views(grad)
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
         torch.sum(dlogits, 1, out=g[-1])
@@ -209,7 +213,6 @@ class Conv4:
             lay = self.layers[li]
             kernel, gamma = w[4 * li], w[4 * li + 2]
             patches, xhat, inv, a = layers[li]
-            g[4 * li + 1].zero_()
             if fast:
                 dz = fused.bn_relu_backward(da, a, xhat, inv, gamma, g[4 * li + 2], g[4 * li + 3])
             else:
@@ -221,10 +224,11 @@ class Conv4:
                 torch.sum(dgamma.view(S, -1, lay.c_out), 1, out=g[4 * li + 2])
                 # batch norm on batch statistics: dz = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat))
                 c1 = gamma[:, None, None, :] * inv
-                dz = torch.addcmul(-c1 * dbeta / n, dy, c1).addcmul_(xhat, -c1 * dgamma / n).view(S, -1, lay.c_out)
+                k = c1 * (-1.0 / n)
+                dz = torch.addcmul(k * dbeta, dy, c1).addcmul_(xhat, k * dgamma).view(S, -1, lay.c_out)
             torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
             if li > 0:
-                da = _input_grad(dz, kernel, lay, S, N, fast)
+                da = _input_grad(dz, kernel, lay, S, N, fast, fold)
         return grad
 
 
@@ -240,10 +244,13 @@ def _padded(like: Tensor, S: int, N: int, lay: Layer) -> tuple[Tensor, Tensor]:
     ``(S, N, H, W, C)``, a view to write the layer's input into."""
     top, bottom = lay.pad
     full = lay.size + top + bottom
-    buf = like.new_empty(S, N, full, full, lay.c_in)
-    for sl in (slice(0, top), slice(full - bottom, full)):
-        buf[:, :, sl].zero_()
-        buf[:, :, :, sl].zero_()
+    if like.device.type != "cpu":  # one kernel (a GPU is bound by launches, not by these few bytes)
+        buf = like.new_zeros(S, N, full, full, lay.c_in)
+    else:  # only the border: the interior is written next
+        buf = like.new_empty(S, N, full, full, lay.c_in)
+        for sl in (slice(0, top), slice(full - bottom, full)):
+            buf[:, :, sl].zero_()
+            buf[:, :, :, sl].zero_()
     return buf, buf[:, :, top: full - bottom, top: full - bottom]
 
 
@@ -255,18 +262,32 @@ def _patches(ap: Tensor, lay: Layer) -> Tensor:
     return u.permute(0, 1, 2, 3, 5, 6, 4).reshape(S, N * lay.out * lay.out, KERNEL * KERNEL * lay.c_in)
 
 
-def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False) -> Tensor:
+def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False,
+                fold: bool = False) -> Tensor:
     """The gradient of a layer's input ``(S, N, H, W, C_in)`` from that of its pre-activations ``dz``
-    ``(S, M, C_out)``. With the fused kernels: one product ``dz @ kernel^T`` ``(S, M, 9 C_in)``, then each input
-    pixel gathers what the offsets sent it (:func:`.fused.col2im`). Otherwise, for each kernel offset,
-    ``dz @ kernel[offset]^T`` added where that offset read the input (col2im, done per offset so that each product
-    stays in cache); the four offsets (0|1, 0|1) tile the padded input but its last row and column exactly once, so
-    they are written, not added, and nothing else needs zeroing."""
+    ``(S, M, C_out)``, by one of three routes, all of them gathers or ordered additions (no atomic additions, so the
+    sums are the same from run to run on a GPU too):
+
+    * with the fused kernels (a CPU): one product ``dz @ kernel^T`` ``(S, M, 9 C_in)``, then each input pixel
+      gathers what the offsets sent it (:func:`.fused.col2im`);
+    * with ``fold`` (off a CPU, where launches cost more than arithmetic): the same single product, with the kernel's
+      rows reordered so that it comes out in ``(C_in, kh, kw)`` order, then ``torch.nn.functional.fold``, channels-
+      first, and one copy back to channels-last: six kernels instead of twenty;
+    * otherwise, for each kernel offset, ``dz @ kernel[offset]^T`` added where that offset read the input (col2im
+      done per offset so that each product stays in cache: on a CPU this is faster than fold); the four offsets
+      (0|1, 0|1) tile the padded input but its last row and column exactly once, so they are written, not added,
+      and nothing else needs zeroing."""
     top, bottom = lay.pad
     if fast:
         return fused.col2im(torch.bmm(dz, kernel.transpose(1, 2)), N, lay.size, lay.out, top)
     o, c = lay.out, lay.c_in
-    full = lay.size + top + bottom
+    full = lay.size + top + bottom  # = 2 o + 1: the padded input that o x o patches of 3x3, stride 2, tile
+    if fold:
+        k = kernel.view(S, KERNEL * KERNEL, c, -1).transpose(1, 2).reshape(S, c * KERNEL * KERNEL, -1)
+        cols = torch.bmm(dz, k.transpose(1, 2)).view(S * N, o * o, c * KERNEL * KERNEL).transpose(1, 2)
+        dx = torch.nn.functional.fold(cols, (full, full), KERNEL, stride=STRIDE)  # (S N, C_in, full, full)
+        dx = dx.view(S, N, c, full, full)[:, :, :, top: top + lay.size, top: top + lay.size]
+        return dx.permute(0, 1, 3, 4, 2).contiguous()
     k = kernel.view(S, KERNEL * KERNEL, c, -1)
     dx = dz.new_empty(S, N, full, full, c)
     dx[:, :, STRIDE * o:].zero_()  # rows and columns beyond the tiles (full = 2 o + 1 for a 3x3 kernel)
