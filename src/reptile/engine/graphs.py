@@ -95,7 +95,7 @@ class OuterGraph:
             prev = None
             for k in range(self.inner_iters):
                 batch = idx[:, k]
-                _, g = self.loss_and_grad(w, x[rows, batch], y[rows, batch])
+                _, g = self.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False)
                 if self.last_step and k == self.inner_iters - 1:
                     prev = w.clone()
                 if not self.adam:

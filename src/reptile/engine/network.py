@@ -179,21 +179,23 @@ class Conv4:
         logits = torch.baddbmm(w[-1][:, None, :], feats, w[-2]).view(S, G, B, self.n_way)
         return (logits, (feats, saved)) if keep else logits
 
-    def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor, loss: bool = True) -> tuple[Tensor | None, Tensor]:
         """The loss of each member, cross-entropy summed over its minibatch, ``(S,)``, and its gradient, a buffer
-        laid out like ``flat``. ``x`` is ``(S, B, H, W, C)`` channels-last, ``y`` ``(S, B)`` integer labels."""
+        laid out like ``flat``. ``x`` is ``(S, B, H, W, C)`` channels-last, ``y`` ``(S, B)`` integer labels. With
+        ``loss=False`` the loss is not computed (None): the inner loop only needs the gradient."""
         logits, saved = self.forward(flat, x[:, None], keep=True)
         logp = torch.log_softmax(logits[:, 0], -1)
-        loss = -logp.gather(-1, y[..., None]).sum((1, 2))
+        total = -logp.gather(-1, y[..., None]).sum((1, 2)) if loss else None
         dlogits = logp.exp_()
         dlogits.scatter_add_(-1, y[..., None], torch.full_like(dlogits[..., :1], -1.0))
-        return loss, self.backward(flat, dlogits, saved)
+        return total, self.backward(flat, dlogits, saved)
 
     # ---------------------------------------------------------------------------------------- backward
 
     def backward(self, flat: Tensor, dlogits: Tensor, saved) -> Tensor:
         """The gradient (laid out like ``flat``) of a loss whose gradient with respect to the logits
-        ``(S, B, n_way)`` is ``dlogits`` (one group), from the activations :meth:`forward` kept.
+        ``(S, B, n_way)`` is ``dlogits``, from the activations :meth:`forward` kept for one group (``G = 1``: a
+        minibatch per member, as training passes it).
 
         The bias of a convolution has gradient exactly 0 here: batch norm subtracts the mean over the batch, so the
         bias cancels. (Autograd returns rounding noise of order 1e-7 there instead, which Adam, dividing by its
@@ -201,6 +203,7 @@ class Conv4:
         changes nothing the network computes.)"""
         feats, layers = saved
         S, N = dlogits.shape[:2]
+        check(layers[0][1].shape[1] == 1, "backward takes one group per member (a minibatch), as training passes it")
         w = self.views(flat)
         fast = self.use_fused and fused.usable(flat)
         fold = self.fold if self.fold is not None else flat.device.type != "cpu"
@@ -218,10 +221,9 @@ class Conv4:
             else:
                 dy = torch.ops.aten.threshold_backward(da, a, 0.0).view(xhat.shape)  # ReLU
                 n = xhat.shape[2]
-                dbeta = dy.sum(2, keepdim=True)  # (S, G, 1, C): per (member, group)
-                dgamma = (dy * xhat).sum(2, keepdim=True)
-                torch.sum(dbeta.view(S, -1, lay.c_out), 1, out=g[4 * li + 3])
-                torch.sum(dgamma.view(S, -1, lay.c_out), 1, out=g[4 * li + 2])
+                # (S, 1, 1, C), written straight into the gradient buffer (one group)
+                dbeta = torch.sum(dy, 2, keepdim=True, out=g[4 * li + 3].view(S, 1, 1, lay.c_out))
+                dgamma = torch.sum(dy * xhat, 2, keepdim=True, out=g[4 * li + 2].view(S, 1, 1, lay.c_out))
                 # batch norm on batch statistics: dz = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat))
                 c1 = gamma[:, None, None, :] * inv
                 k = c1 * (-1.0 / n)

@@ -92,7 +92,7 @@ def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Te
     prev = None
     for k in range(idx.shape[1]):
         batch = idx[:, k]
-        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch])
+        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False)
         if last_step and k == idx.shape[1] - 1:
             prev = w.clone()
         if optimizer == "sgd":
