@@ -71,10 +71,10 @@ def test_layout_round_trips():
     assert torch.equal(eng.stack(eng.rows(flat)), flat)
 
 
-@pytest.mark.parametrize("fold", [None, True], ids=["col2im of this device", "col2im by fold (a GPU's)"])
-def test_loss_and_gradient_match_autograd(fold):
+@pytest.mark.parametrize("few", [None, True], ids=["this device's formulation", "fewest kernels (a GPU's)"])
+def test_loss_and_gradient_match_autograd(few):
     torch.manual_seed(0)
-    eng, net = Conv4(5, fold=fold), FunctionalNet(conv4("omniglot", 5).double())
+    eng, net = Conv4(5, few_kernels=few), FunctionalNet(conv4("omniglot", 5).double())
     members = [tuple(q.double() + 0.1 * torch.randn_like(q.double()) for q in params) for params in
                (FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(3))]
     x, y = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64), torch.randint(0, 5, (3, 5))

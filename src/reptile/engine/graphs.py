@@ -60,10 +60,10 @@ class OuterGraph:
     def __init__(self, pop, x: Tensor, y: Tensor, idx: Tensor):
         m = pop.cfg.meta
         self.loss_and_grad = pop.net.loss_and_grad
-        if pop.compile:  # the PyTorch path of the network (no C kernels), compiled for these shapes
+        if pop.compile:  # the PyTorch path of the network (no C kernels; tested on a CPU), compiled for these shapes
             from .network import Conv4
 
-            plain = Conv4(pop.net.n_way, use_fused=False)
+            plain = Conv4(pop.net.n_way, use_fused=False, few_kernels=True)  # the GPU formulation, on a CPU too
             self.loss_and_grad = torch.compile(plain.loss_and_grad, dynamic=False, fullgraph=True)
         self.adam = m.inner_optimizer == "adam"
         self.last_step = m.algorithm == "fomaml_last_step"

@@ -10,7 +10,8 @@ members at once, each with its own weights and its own minibatch:
 * A convolution is one batched matrix multiply per layer: the 3x3 patches of every output pixel (an ``as_strided``
   view of the padded input, copied once) times the member's kernel, ``(S, M, 9 C_in) @ (S, 9 C_in, C_out)``. Its
   backward is two more batched multiplies and col2im (:func:`_input_grad`: fused on a CPU, ``fold`` on a GPU, where
-  each kernel launch costs more than the arithmetic, per kernel offset otherwise).
+  each kernel launch costs more than the arithmetic, per kernel offset otherwise). Off the CPU the PyTorch path is
+  written for the fewest kernels (``Conv4(few_kernels=...)``; tests force it on a CPU).
 * A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
   layer in a handful of vector operations.
 * On a CPU, batch norm + ReLU (forward and backward) and the col2im of the input gradients run as fused C kernels
@@ -61,11 +62,14 @@ class Conv4:
     """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
 
     def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True,
-                 fold: bool | None = None):
+                 few_kernels: bool | None = None):
         check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
         self.n_way = n_way
         self.use_fused = use_fused  # the fused C kernels where usable (False: PyTorch operations only)
-        self.fold = fold  # col2im by torch.nn.functional.fold (None: off a CPU; see _input_grad)
+        # the PyTorch path written for the fewest kernels (a GPU replaying a graph is bound by their count): the
+        # padding zeroed in one kernel, batch statistics by var_mean, col2im by fold; None: off a CPU, where the
+        # other formulations are faster
+        self.few_kernels = few_kernels
         self.layers: list[Layer] = []
         for _ in range(4):
             self.layers.append(Layer(c_in, channels, size))
@@ -80,6 +84,9 @@ class Conv4:
         for s in self.shapes:
             self.offsets.append(self.offsets[-1] + _numel(s))
         self.size = self.offsets[-1]  # P, numbers per member
+
+    def _few_kernels(self, t: Tensor) -> bool:
+        return self.few_kernels if self.few_kernels is not None else t.device.type != "cpu"
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -150,24 +157,30 @@ class Conv4:
         N = G * B
         w = self.views(flat)
         fast = self.use_fused and fused.usable(x)
+        few = self._few_kernels(x)
         saved = []
-        ap, a = _padded(x, S, N, self.layers[0])
+        ap, a = _padded(x, S, N, self.layers[0], few)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
         for li, lay in enumerate(self.layers):
             kernel, bias, gamma, beta = w[4 * li: 4 * li + 4]
             patches = _patches(ap, lay)  # (S, M, 9 C_in), M = N * out * out
             z = torch.baddbmm(bias[:, None, :], patches, kernel).view(S, G, -1, lay.c_out)
             if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
-                ap, a = _padded(x, S, N, self.layers[li + 1])
+                ap, a = _padded(x, S, N, self.layers[li + 1], few)
             else:
                 a = x.new_empty(S, N, lay.out, lay.out, lay.c_out)
             # batch norm on the statistics of each (member, group), then ReLU
             if fast:
                 xhat, inv = fused.bn_relu_forward(z, gamma, beta, a, BN_EPS)
             else:
-                xhat = z.sub_(z.mean(2, keepdim=True))
-                inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
-                xhat.mul_(inv)
+                if few:  # the statistics in one reduction
+                    var, mean = torch.var_mean(z, 2, correction=0, keepdim=True)
+                    inv = torch.rsqrt(var.add_(BN_EPS))
+                    xhat = z.sub_(mean).mul_(inv)
+                else:  # two passes, faster than var_mean on a CPU
+                    xhat = z.sub_(z.mean(2, keepdim=True))
+                    inv = torch.rsqrt(xhat.square().mean(2, keepdim=True).add_(BN_EPS))
+                    xhat.mul_(inv)
                 y = torch.addcmul(beta[:, None, None, :], xhat, gamma[:, None, None, :])
                 if torch.compiler.is_compiling():  # torch.compile takes no out= into a strided view
                     a.copy_(y.view(a.shape).clamp_min(0.0))
@@ -206,7 +219,7 @@ class Conv4:
         check(layers[0][1].shape[1] == 1, "backward takes one group per member (a minibatch), as training passes it")
         w = self.views(flat)
         fast = self.use_fused and fused.usable(flat)
-        fold = self.fold if self.fold is not None else flat.device.type != "cpu"
+        few = self._few_kernels(flat)
         grad = torch.zeros_like(flat)  # the convolutions' bias gradients stay 0 (see above)
         g = self.views(grad)
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
@@ -230,7 +243,7 @@ class Conv4:
                 dz = torch.addcmul(k * dbeta, dy, c1).addcmul_(xhat, k * dgamma).view(S, -1, lay.c_out)
             torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
             if li > 0:
-                da = _input_grad(dz, kernel, lay, S, N, fast, fold)
+                da = _input_grad(dz, kernel, lay, S, N, fast, few)
         return grad
 
 
@@ -241,12 +254,12 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _padded(like: Tensor, S: int, N: int, lay: Layer) -> tuple[Tensor, Tensor]:
+def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False) -> tuple[Tensor, Tensor]:
     """A new input buffer of ``lay`` with its TF 'SAME' padding zeroed, ``(S, N, H', W', C)``, and its interior
     ``(S, N, H, W, C)``, a view to write the layer's input into."""
     top, bottom = lay.pad
     full = lay.size + top + bottom
-    if like.device.type != "cpu":  # one kernel (a GPU is bound by launches, not by these few bytes)
+    if whole:  # one kernel (a GPU is bound by launches, not by these few bytes)
         buf = like.new_zeros(S, N, full, full, lay.c_in)
     else:  # only the border: the interior is written next
         buf = like.new_empty(S, N, full, full, lay.c_in)
