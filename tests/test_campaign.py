@@ -82,6 +82,42 @@ def test_workers_pass_over_an_entry_another_process_is_advancing(tmp_path, monke
     assert campaign.run(1, "cpu", [first], tmp_path, progress=False) == [first.key]  # released: free again
 
 
+def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_one_worker(tmp_path, monkeypatch):
+    """``campaign --streams`` (on a GPU, each thread on a CUDA stream of its own): here on the CPU, without streams,
+    the orchestration: two threads claim the two entries, and each entry's records are those of an advance alone."""
+    import torch
+
+    monkeypatch.setattr(campaign, "EVAL_BLOCK", 4)
+    first, second = tiny_entry(), dataclasses.replace(tiny_entry(), name="tiny2", seeds=(2, 3))
+    original = campaign.advance
+    monkeypatch.setattr(campaign, "advance", lambda entry, *a, **k: original(
+        entry, *a, **k, splits=[(SimpleNamespace(images=images(seed=s)), SimpleNamespace(images=images(seed=10 + s)))
+                                for s in entry.seeds]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic in both threads as alone
+    try:
+        done = campaign.run_streams(1.0, 2, "cpu", plan=[first, second], results_dir=tmp_path / "streams",
+                                    progress=False, delay=0.2)
+        for e in (first, second):
+            assert campaign.advance(e, 1e9, "cpu", tmp_path / "alone", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(done) == sorted([first.key, second.key])
+
+    def records_of(root, e):
+        return [json.loads((root / "gradcomb" / e.name / f"seed-{s}.json").read_text())["eval"] for s in e.seeds]
+
+    for e in (first, second):
+        assert records_of(tmp_path / "streams", e) == records_of(tmp_path / "alone", e)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        campaign.run_streams(1.0, 0, "cpu")
+    monkeypatch.setenv("REPTILE_COMPILE", "1")
+    with pytest.raises(ValueError, match="do not combine with REPTILE_COMPILE=1"):
+        campaign.run_streams(1.0, 2, "cpu")
+    with pytest.raises(SystemExit):  # --streams needs a GPU
+        campaign.main(["--minutes", "1", "--streams", "--device", "cpu"])
+
+
 def test_the_plan_is_the_issue_order():
     names = [e.name for e in campaign.PLAN]
     assert names[:10] == [f"figure3-{c}" for c in campaign.FIGURE3_CURVES]

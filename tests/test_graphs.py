@@ -149,3 +149,43 @@ def test_graphed_outer_iteration_never_waits_for_the_gpu():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     pop.check_finite(now=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run by .ci/device-session)")
+def test_populations_on_threads_with_streams_of_their_own_give_their_numbers_alone():
+    """What ``campaign --streams`` does: populations advanced at the same time by threads of one process, each on a
+    CUDA stream of its own (their graphs recorded one at a time), give the numbers each gives alone."""
+    import threading
+
+    cfg = small_config()
+    cuda = torch.device("cuda")
+
+    def make(seeds):
+        return Population(cfg, list(seeds), [images(seed=s) for s in seeds], cuda)
+
+    alone = [make((0, 1)), make((2, 3)), make((4, 5))]
+    for pop in alone:
+        for _ in range(6):
+            pop.meta_step()
+    together, errors = [make((0, 1)), make((2, 3)), make((4, 5))], []
+
+    def advance(pop):
+        try:
+            with torch.cuda.stream(torch.cuda.Stream(cuda)):
+                for _ in range(6):
+                    pop.meta_step()
+                    pop.check_finite()
+                torch.cuda.current_stream().synchronize()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=advance, args=(pop,)) for pop in together]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for a, b in zip(alone, together):
+        assert a._graph is not None and b._graph is not None
+        scale = float(a.phi.abs().max())
+        assert torch.allclose(a.phi, b.phi, rtol=0, atol=CUDA_TOL * scale), float((a.phi - b.phi).abs().max())

@@ -3,6 +3,7 @@
     python -m reptile.campaign --minutes 170            # advance the plan for 170 minutes on this device
     python -m reptile.campaign --minutes 170 --workers 2   # two populations side by side, a core each
     python -m reptile.campaign --status                 # where every planned run stands
+    python -m reptile.campaign --minutes 9 --workers 3 --streams   # on a GPU: three populations at the same time
 
 A session of a few hours cannot train a full-protocol cell (tens of CPU-hours), and every process it started ends
 with it. So the campaign keeps one compact checkpoint per population under ``results/campaign/`` (float32 weights,
@@ -334,6 +335,51 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
 # --------------------------------------------------------------------------------------------------- status
 
 
+def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=None, plan=PLAN, results_dir=None,
+                progress: bool = True, delay: float = 5.0) -> list[str]:
+    """``workers`` threads of this process, each advancing ``plan`` (:func:`run`) on a CUDA stream of its own.
+    Returns the keys of the entries finished.
+
+    A population's outer iteration on a GPU is a replayed graph of small kernels that occupies a few of the device's
+    multiprocessors, and processes take turns on a GPU rather than share it; graphs launched on different streams of
+    one process run at the same time. Each thread launches its own (it never waits for the GPU within an iteration,
+    so the interpreter lock is held only while tasks are drawn), and the threads record their graphs one at a time
+    (:data:`reptile.engine.graphs.RECORDING`). Each population's numbers are those it gives alone. Off CUDA the threads
+    share the CPU and no stream is made (for tests; on a CPU, :func:`run_workers` is the way). SIGTERM or SIGINT
+    (to this process) stops every thread at its next step, with its checkpoint."""
+    check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
+    check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
+    dev = R.resolve_device(device)
+    from .engine import graphs
+
+    check(not graphs.compiling(), "streams (threads) do not combine with REPTILE_COMPILE=1: torch.compile is not "
+                                  "made for several threads; use processes (--workers without --streams)")
+    done: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            time.sleep(delay * k)  # claims in the plan's order
+            streamed = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" else contextlib.nullcontext()
+            with streamed:
+                done.extend(run(minutes, device, plan, results_dir, data_root, progress=progress))
+        except BaseException as e:  # reported after the others have stopped
+            errors.append(e)
+            print(f"campaign thread {k} stopped: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals()
+    threads = [threading.Thread(target=work, args=(k,), name=f"campaign-{k}", daemon=True) for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)  # short waits, so that this thread runs its signal handler
+    if errors:
+        raise errors[0]
+    return done
+
+
 def devices_label(segments) -> str:
     """Which device trained how many outer iterations, in the order they ran, from a run's segments, such as
     ``"NVIDIA H100 80GB HBM3: 30,026; cpu: 9,974"`` (a segment that trained nothing adds nothing)."""
@@ -406,7 +452,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default: the cores divided among the workers)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes advancing the first unfinished entries side by side (default 1)")
+                        help="processes (threads with --streams) advancing the first unfinished entries side by side "
+                             "(default 1)")
+    parser.add_argument("--streams", action="store_true",
+                        help="on a GPU: the workers are threads of this process, each on its own CUDA stream, so "
+                             "that their populations run on the GPU at the same time (processes take turns)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="advance only these planned populations, in this order (e.g. figure3-last4 "
                              "omniglot-5shot-5way)")
@@ -422,7 +472,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--minutes must be > 0, got {a.minutes}")
     if a.workers < 1:
         parser.error(f"--workers must be >= 1, got {a.workers}")
-    if a.minutes is not None and a.workers > 1:
+    if a.streams:
+        try:
+            dev = R.resolve_device(a.device)
+        except ValueError as e:
+            parser.error(str(e))
+        if dev.type != "cuda":
+            parser.error(f"--streams runs the workers on CUDA streams: it needs a GPU, and the device is {dev}; "
+                         f"on a CPU use --workers alone (processes)")
+    if a.minutes is not None and a.streams:
+        done = run_streams(a.minutes, a.workers, a.device, a.data_root, plan)
+        print(f"finished this call: {', '.join(done) or 'none'}")
+    elif a.minutes is not None and a.workers > 1:
         run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads, plan)
     elif a.minutes is not None:
         from .engine.threads import configure

@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import torch
 from torch import Tensor
 
 from . import memory
+
+
+RECORDING = threading.Lock()  # one recording at a time in a process (threads of `campaign --streams` record theirs)
 
 
 def enabled(device: torch.device) -> bool:
@@ -113,7 +117,13 @@ class OuterGraph:
         phi += (self.total / self.meta_batch - phi) * self.eps
 
     def _record(self, x: Tensor, y: Tensor, idx: Tensor) -> None:
-        """Warm up on a side stream, restore the state, then record :meth:`_body` once."""
+        """Warm up on a side stream, restore the state, then record :meth:`_body` once. Threads of one process
+        record one at a time (:data:`RECORDING`), and a recording forbids unsafe calls in its own thread only
+        (``capture_error_mode="thread_local"``): other threads go on with their populations on their own streams."""
+        with RECORDING:
+            self._record_alone(x, y, idx)
+
+    def _record_alone(self, x: Tensor, y: Tensor, idx: Tensor) -> None:
         saved = (self.phi.clone(), self.m.clone(), self.v.clone())
         self.x.copy_(x), self.y.copy_(y), self.idx.copy_(idx)
         side = torch.cuda.Stream(self.phi.device)
@@ -125,7 +135,7 @@ class OuterGraph:
         for t, s in zip((self.phi, self.m, self.v), saved):
             t.copy_(s)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self._body()
 
     # ---------------------------------------------------------------------------------------------- a step
