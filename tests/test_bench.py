@@ -89,3 +89,21 @@ def test_an_optional_row_that_fails_is_left_empty_and_said():
     assert bench._measured(said.append, lambda a, b: a + b, 1, 2) == 3
     with pytest.raises(ValueError, match="replayed on a GPU, not on cpu"):
         bench.population_replay(bench.setting("1-shot 5-way"), 2, 0.1, torch.device("cpu"))
+
+
+def test_populations_on_streams_are_timed_all_together(monkeypatch):
+    """The row of ``campaign --streams`` (CUDA streams on a GPU; here threads on the CPU): every population advances,
+    and the rate counts the run-steps of all of them."""
+    import dataclasses
+
+    from reptile.engine.population import Population
+
+    cfg = bench.setting("1-shot 5-way")
+    cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, meta_batch=1, inner_iters=2))
+    advanced = []
+    original = Population.meta_step
+    monkeypatch.setattr(Population, "meta_step", lambda self: advanced.append(tuple(self.seeds)) or original(self))
+    rate = bench.population_streams(cfg, 2, 3, 0.5, torch.device("cpu"))
+    assert rate > 0
+    # three populations of 2, distinct seeds, each advanced by its thread after its first, untimed step
+    assert {p: advanced.count(p) >= 2 for p in set(advanced)} == {(0, 1): True, (2, 3): True, (4, 5): True}

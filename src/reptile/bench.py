@@ -19,8 +19,9 @@ for these paths:
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
   its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
   recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`) and with its inner step compiled by
-  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, and the recorded graph replayed alone (the
-  GPU's share of a step: the rest is the host sampling tasks and copying them);
+  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
+  GPU's share of a step: the rest is the host sampling tasks and copying them), and the campaign's populations of 3
+  seeds, one alone and three at once on CUDA streams of their own (``campaign --streams``);
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
 
 The table is drawn by :func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
@@ -181,6 +182,49 @@ def population_replay(cfg: FewShotConfig, size: int, seconds: float, device: tor
     return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
 
 
+def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float, device: torch.device) -> float:
+    """Run-steps per second, all together, of ``count`` populations of ``size`` runs advanced at the same time by
+    threads of this process, each on a CUDA stream of its own (what ``campaign --streams`` does; off CUDA the
+    threads share the CPU, without streams)."""
+    import threading
+
+    from .engine.population import Population
+    from .engine.reference import _sync
+
+    cuda = device.type == "cuda"
+    pops = [Population(cfg, list(range(k * size, (k + 1) * size)),
+                       [synthetic_images(seed=s) for s in range(k * size, (k + 1) * size)], device) for k in range(count)]
+    for pop in pops:
+        pop.meta_step()  # records its graph
+    _sync(device)
+    steps, errors, go = [0] * count, [], threading.Event()
+
+    def work(k: int) -> None:
+        try:
+            with torch.cuda.stream(torch.cuda.Stream(device)) if cuda else contextlib.nullcontext():
+                while not go.is_set():
+                    pops[k].meta_step()
+                    steps[k] += 1
+                if cuda:
+                    torch.cuda.current_stream(device).synchronize()
+        except BaseException as e:  # noqa: BLE001 - raised below, in the calling thread
+            errors.append(e)
+            go.set()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(count)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    go.wait(seconds)
+    go.set()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return size * sum(steps) * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
+
+
 def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device, chunk: int | None = None,
                           threads: int | None = None) -> float:
     """Evaluation tasks per second of the vectorised evaluation (``chunk`` tasks at once)."""
@@ -312,6 +356,10 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
                     None, big)
             add(name, f"population of {big}, graph replay only", 1, 1,
                 _measured(say, population_replay, cfg, big, seconds, dev), None, big)
+            # the campaign's populations (3 seeds): one alone, and three at once on streams (campaign --streams)
+            add(name, "population of 3", 1, 1, population_training(cfg, 3, seconds, dev), None, 3)
+            add(name, "3 populations of 3, on streams", 1, 1,
+                _measured(say, population_streams, cfg, 3, 3, seconds, dev), None, 9)
             with _environ(REPTILE_COMPILE="1"):  # the graph's inner step compiled by torch.compile (a minute)
                 add(name, f"population of {big}, compiled", 1, 1,
                     _measured(say, population_training, cfg, big, seconds, dev), None, big)

@@ -117,19 +117,18 @@ def _sync(device) -> None:
 
 
 def timed(step, seconds: float, device, warmup: int = 1) -> tuple[int, float]:
-    """How many calls of ``step()`` run in about ``seconds`` after ``warmup`` untimed ones, and the time they took
-    (the device synchronised after each, so a GPU's queued work is counted)."""
+    """How many calls of ``step()`` run in about ``seconds`` after ``warmup`` untimed ones, and the time they took.
+    The device is synchronised before the clock starts and once at the end, so a GPU's queued work is counted, and
+    a path whose host prepares the next step while the device runs the last one is timed as a real run goes."""
     for _ in range(warmup):
         step()
     _sync(device)
     n, start = 0, time.perf_counter()
-    while True:
+    while time.perf_counter() - start < seconds:
         step()
         n += 1
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return n, elapsed
+    _sync(device)
+    return n, time.perf_counter() - start
 
 
 def _training_tasks(cfg: FewShotConfig, sampler: TaskSampler, generator: torch.Generator, device):
