@@ -67,6 +67,7 @@ def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
     table = population_run_table(tmp_path / "results")
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "accuracy of the timed run (%)"] == "71.00 ± 1.00"
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "full protocol, hours at these rates"] == 1.40
+    assert table.loc[("Some GPU", "omniglot-1shot-5way"), "code"] == "c0ffee"  # the commit it was measured at
 
 
 def test_a_population_run_summary_refuses_what_is_not_one(tmp_path):

@@ -89,7 +89,8 @@ def speed_table(results_dir=None) -> pd.DataFrame:
     """The stored benchmark reports (``python -m reptile.bench``, ``results/bench/<device>.json``), one row per
     device, setting and path: training rate and its useful GFLOP/s per core and fraction of the matrix-multiply rate
     on the cores used, evaluation core-seconds per task, and the ratios to the plain-PyTorch reference and to the
-    authors' TensorFlow code, each measured in the same run."""
+    authors' TensorFlow code, each measured in the same run. Each device's label names the commit its report was
+    measured at: the engine changes, and a report speaks for the code it timed."""
     from ..bench import load
     from ..results import results_root
 
@@ -100,7 +101,7 @@ def speed_table(results_dir=None) -> pd.DataFrame:
     for rep in reports:
         t = bench_table(rep)
         mm = ", ".join(f"{v:.0f} on {k}" for k, v in rep["matmul_gflops"].items())
-        t.insert(0, "device (matmul GFLOP/s on threads)", f"{rep['device']} ({mm})")
+        t.insert(0, "device (matmul GFLOP/s on threads)", f"{rep['device']} ({mm}; code {_commit(rep)})")
         frames.append(t)
     t = pd.concat(frames, ignore_index=True)
     keep = {"device (matmul GFLOP/s on threads)": None, "setting": None, "path": None, "cores": None,
@@ -111,6 +112,12 @@ def speed_table(results_dir=None) -> pd.DataFrame:
         if digits is not None:
             t[col] = pd.to_numeric(t[col], errors="coerce").round(digits)
     return t.set_index(["device (matmul GFLOP/s on threads)", "setting", "path"]).fillna("-")
+
+
+def _commit(report: dict) -> str:
+    """The commit a benchmark report or timed run was measured at, short (``+dirty`` with uncommitted changes)."""
+    env = report.get("environment", report)
+    return (env.get("commit") or "unknown")[:7] + ("+dirty" if env.get("dirty") else "")
 
 
 def population_run_table(results_dir=None) -> pd.DataFrame:
@@ -130,7 +137,8 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
         r = json.loads(f.read_text())
         accs = [100 * a for a in r["accuracy"]["non_transductive"]]
         spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
-        rows.append({"device": r["device"], "preset": r["preset"], "seeds": " ".join(map(str, r["seeds"])),
+        rows.append({"device": r["device"], "preset": r["preset"], "code": _commit(r),
+                     "seeds": " ".join(map(str, r["seeds"])),
                      "outer iterations timed": f"{r['outer_iters']:,}",
                      "outer it/s": round(r["outer_iters_per_s"], 1),
                      "eval tasks/s": round(r["eval_tasks_per_s"], 1),
