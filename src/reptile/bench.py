@@ -188,6 +188,7 @@ def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float
     threads share the CPU, without streams)."""
     import threading
 
+    from .engine import graphs
     from .engine.population import Population
     from .engine.reference import _sync
 
@@ -201,7 +202,7 @@ def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float
 
     def work(k: int) -> None:
         try:
-            with torch.cuda.stream(torch.cuda.Stream(device)) if cuda else contextlib.nullcontext():
+            with graphs.own_stream(device):
                 while not go.is_set():
                     pops[k].meta_step()
                     steps[k] += 1

@@ -360,8 +360,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     def work(k: int) -> None:
         try:
             time.sleep(delay * k)  # claims in the plan's order
-            streamed = torch.cuda.stream(torch.cuda.Stream(dev)) if dev.type == "cuda" else contextlib.nullcontext()
-            with streamed:
+            with graphs.own_stream(dev):
                 done.extend(run(minutes, device, plan, results_dir, data_root, progress=progress))
         except BaseException as e:  # reported after the others have stopped
             errors.append(e)

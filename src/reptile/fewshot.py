@@ -178,11 +178,17 @@ class TaskSampler:
             return self.images.flatten(0, 1)[index]
         return self.images[index // self.n_per_class, index % self.n_per_class]
 
+    @staticmethod
+    def labels(n_way: int, per_class: int, device=None) -> Tensor:
+        """The labels of a task drawn with ``per_class`` images of each class, ``(n_way, per_class)``: class ``i``
+        is label ``i`` (the classes come in random order, so labels are remapped)."""
+        return torch.arange(n_way, device=device)[:, None].expand(n_way, per_class)
+
     def _draw(self, n_way: int, per_class: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``(n_way, per_class, C, H, W)`` images of ``n_way`` distinct classes, distinct images within a class;
         class ``i`` of the result gets label ``i`` (the classes come in random order, so labels are remapped)."""
         x = self.gather(self.pick(n_way, per_class, generator))
-        y = torch.arange(n_way)[:, None].expand(n_way, per_class)
+        y = self.labels(n_way, per_class)
         return x, y
 
     def training_task(self, n_way: int, train_shots: int, generator: torch.Generator, device=None) -> Task:

@@ -17,6 +17,7 @@ the jobs of a chunk would not be), and every rank returns every task's accuracy 
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import torch
@@ -54,12 +55,10 @@ def _images(samplers: Sequence[TaskSampler], members: list[int], index: Tensor, 
     (:meth:`TaskSampler.pick <reptile.fewshot.TaskSampler.pick>`, on the images' device); as :meth:`TaskSampler.eval_task
     <reptile.fewshot.TaskSampler.eval_task>` cuts them. One gather per run of consecutive tasks of a member."""
     parts, start = [], 0
-    while start < len(members):
-        end = start
-        while end < len(members) and members[end] == members[start]:
-            end += 1
-        parts.append(samplers[members[start]].gather(index[start:end]))
-        start = end
+    for s, run in itertools.groupby(members):
+        n = len(list(run))
+        parts.append(samplers[s].gather(index[start:start + n]))
+        start += n
     x = Conv4.images(to_float(torch.cat(parts)))  # (T, n_way, shots + 1, H, W, C)
     return x[:, :, :shots].flatten(1, 2), x[:, :, shots]
 
@@ -123,8 +122,8 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
                 x, qxs = _images(samplers, members, memory.to_device(torch.stack(index), device), shots)
                 x, qxs = x.to(dtype), qxs.to(dtype)
                 T = len(part)
-                ys = torch.arange(n_way, device=device).repeat_interleave(shots).expand(T, -1)
-                qys = torch.arange(n_way, device=device).expand(T, -1)
+                ys = TaskSampler.labels(n_way, shots, device).flatten().expand(T, -1)
+                qys = TaskSampler.labels(n_way, 1, device).flatten().expand(T, -1)
                 which = memory.to_device(torch.tensor(members), device)
                 w = net.stack(rows[which])
                 st = AdamState(net.stack(m_rows[which]), net.stack(v_rows[which]), state.step)

@@ -25,6 +25,7 @@ inside it is compiled by ``torch.compile`` first.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -36,6 +37,13 @@ from . import memory
 
 
 RECORDING = threading.Lock()  # one recording at a time in a process (threads of `campaign --streams` record theirs)
+
+
+def own_stream(device: torch.device):
+    """A context in which the calling thread's work goes to a CUDA stream of its own (``campaign --streams``);
+    nothing off CUDA."""
+    device = torch.device(device)
+    return torch.cuda.stream(torch.cuda.Stream(device)) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def enabled(device: torch.device) -> bool:

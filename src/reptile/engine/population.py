@@ -142,7 +142,7 @@ class Population:
         self.inner = AdamState.zeros(self.phi)
         self.samplers = [TaskSampler(im.to(self.device)) for im in self.train_images]
         c = self.cfg
-        self.labels = torch.arange(c.n_way, device=self.device).repeat_interleave(c.train_shots)  # every task's y
+        self.labels = TaskSampler.labels(c.n_way, c.train_shots, self.device).flatten()  # every task's y
         self.task_generators = [seeding.generator(s, "tasks") for s in self.seeds]
         self.inner_generators = [seeding.generator(s, "inner") for s in self.seeds]
         if self.cuda_graphs is None:
