@@ -91,6 +91,17 @@ def test_loss_and_gradient_match_autograd(few):
                 assert torch.allclose(a, b, rtol=0, atol=GRAD_TOL * max(1.0, float(b.abs().max()))), i
 
 
+def test_fewest_kernels_off_the_cpu_unless_the_environment_says_no(monkeypatch):
+    """The formulation's default: the fewest kernels off a CPU (a meta tensor stands for a GPU's), the earlier one
+    with REPTILE_FEW_KERNELS=0, and what the constructor names wins over both."""
+    monkeypatch.delenv("REPTILE_FEW_KERNELS", raising=False)
+    cpu, gpu = torch.empty(1), torch.empty(1, device="meta")
+    assert not Conv4(5)._few_kernels(cpu) and Conv4(5)._few_kernels(gpu)
+    monkeypatch.setenv("REPTILE_FEW_KERNELS", "0")
+    assert not Conv4(5)._few_kernels(gpu)
+    assert Conv4(5, few_kernels=True)._few_kernels(gpu) and Conv4(5, few_kernels=True)._few_kernels(cpu)
+
+
 def test_grouped_forward_is_per_group_batch_norm():
     """Groups of one forward call normalise by themselves: the same as separate calls."""
     torch.manual_seed(1)

@@ -18,8 +18,9 @@ for these paths:
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
   its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
-  recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`) and with its inner step compiled by
-  ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
+  recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`), with the network's formulation
+  of more kernels (``REPTILE_FEW_KERNELS=0``, the one before ``Conv4(few_kernels=...)``) and with its inner step
+  compiled by ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
   GPU's share of a step: the rest is the host sampling tasks and copying them), and the campaign's populations of 3
   seeds, one alone and three at once on CUDA streams of their own (``campaign --streams``);
 * ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
@@ -355,6 +356,9 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_CUDA_GRAPHS="0"):
                 add(name, f"population of {big}, no CUDA graphs", 1, 1, population_training(cfg, big, seconds, dev),
                     None, big)
+            with _environ(REPTILE_FEW_KERNELS="0"):  # what the formulation with fewer kernels brings
+                add(name, f"population of {big}, more kernels", 1, 1,
+                    _measured(say, population_training, cfg, big, seconds, dev), None, big)
             add(name, f"population of {big}, graph replay only", 1, 1,
                 _measured(say, population_replay, cfg, big, seconds, dev), None, big)
             # the campaign's populations (3 seeds): one alone, and three at once on streams (campaign --streams)

@@ -28,6 +28,7 @@ layer's weight is ``(features, n_way)`` with features in ``(h, w, c)`` order (th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -86,7 +87,11 @@ class Conv4:
         self.size = self.offsets[-1]  # P, numbers per member
 
     def _few_kernels(self, t: Tensor) -> bool:
-        return self.few_kernels if self.few_kernels is not None else t.device.type != "cpu"
+        if self.few_kernels is not None:
+            return self.few_kernels
+        # the default: off the CPU, unless the environment sets REPTILE_FEW_KERNELS=0 (the earlier GPU formulation,
+        # which the benchmark times against this one)
+        return t.device.type != "cpu" and os.environ.get("REPTILE_FEW_KERNELS", "1") != "0"
 
     # ------------------------------------------------------------------------------------------ layout
 
