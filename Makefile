@@ -9,7 +9,7 @@ WORKERS ?= 1
 
 MINUTES ?= 60
 
-.PHONY: book test notebooks sine-results bench campaign tf-env clean
+.PHONY: book test notebooks sine-results bench campaign source-manifest tf-env clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(STAMP)  ## the speed benchmark (a few minutes): results/bench/<device>.
 
 campaign: $(STAMP)  ## advance the paper-budget campaign for MINUTES on WORKERS processes (low priority); commit results/campaign/ after
 	nice -n 19 $(BIN)/python -m reptile.campaign --minutes $(MINUTES) --workers $(WORKERS)
+
+source-manifest: $(STAMP)  ## SOURCE.json: this commit and its src/ hashes, for a copy without .git (carry it to a GPU machine)
+	$(BIN)/python -c "import subprocess; from reptile.results import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"
 
 tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
 

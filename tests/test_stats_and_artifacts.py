@@ -152,3 +152,18 @@ def test_only_the_artifacts_package_draws():
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("matplotlib", "pandas")]
     assert offenders == []
     assert (root / "artifacts" / "__init__.py").exists() and not (root / "artifacts.py").exists()
+
+
+def test_source_manifest_names_the_commit_sent_while_src_is_unchanged(tmp_path, monkeypatch):
+    """A copy with a stale or no .git records the manifest's commit; once src/ differs, git (none here) or the
+    manifest's commit marked dirty."""
+    from reptile import results as R
+
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(R, "REPO_ROOT", tmp_path)  # tmp_path is no git checkout
+    assert R.git_commit() == {"commit": None, "dirty": None}
+    R.write_source_manifest("f" * 40)
+    assert R.git_commit() == {"commit": "f" * 40, "dirty": False}
+    (tmp_path / "src" / "pkg" / "a.py").write_text("x = 2\n")
+    assert R.git_commit() == {"commit": "f" * 40, "dirty": True}

@@ -363,6 +363,9 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
                 _measured(say, population_replay, cfg, big, seconds, dev), None, big)
             # the campaign's populations (3 seeds): one alone, and three at once on streams (campaign --streams)
             add(name, "population of 3", 1, 1, population_training(cfg, 3, seconds, dev), None, 3)
+            with _environ(REPTILE_FEW_KERNELS="0"):
+                add(name, "population of 3, more kernels", 1, 1,
+                    _measured(say, population_training, cfg, 3, seconds, dev), None, 3)
             add(name, "3 populations of 3, on streams", 1, 1,
                 _measured(say, population_streams, cfg, 3, 3, seconds, dev), None, 9)
             with _environ(REPTILE_COMPILE="1"):  # the graph's inner step compiled by torch.compile (a minute)

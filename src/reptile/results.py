@@ -373,13 +373,16 @@ SOURCE_MANIFEST = "SOURCE.json"  # in a source tree exported without .git: {"com
 
 
 def git_commit() -> dict[str, Any]:
-    """The commit the code comes from and whether ``src/`` differs from it. In a git checkout, git says; in a tree
-    exported with :func:`write_source_manifest` (no ``.git``, e.g. copied to a GPU machine), the manifest names the
-    commit and every ``src/`` file is checked against the hash it records."""
-    manifest = REPO_ROOT / SOURCE_MANIFEST  # an exported tree: it may sit inside another repository's work tree
-    if manifest.is_file():
-        m = json.loads(manifest.read_text())
-        return {"commit": m["commit"], "dirty": _source_hashes() != m["files"]}
+    """The commit the code comes from and whether ``src/`` differs from it.
+
+    A tree copied elsewhere (a GPU machine) may carry no ``.git``, or an older one, so a manifest written by
+    :func:`write_source_manifest` (``make source-manifest``) names the commit sent: when every ``src/`` file still
+    has the hash it records, that commit is the answer. Otherwise git says; without git, the manifest's commit with
+    ``dirty`` true."""
+    manifest = REPO_ROOT / SOURCE_MANIFEST
+    m = json.loads(manifest.read_text()) if manifest.is_file() else None
+    if m is not None and _source_hashes() == m["files"]:
+        return {"commit": m["commit"], "dirty": False}
 
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
@@ -391,7 +394,7 @@ def git_commit() -> dict[str, Any]:
             return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"commit": None, "dirty": None}
+    return {"commit": m["commit"], "dirty": True} if m is not None else {"commit": None, "dirty": None}
 
 
 def _source_hashes() -> dict[str, str]:
