@@ -41,7 +41,7 @@ def test_bench_refuses_bad_options():
         bench.main(["--tf"])
 
 
-def _timed_run(folder, seeds=(0, 1, 2), digest="abc"):
+def _timed_run(folder, seeds=(0, 1, 2), digest="abc", switches=None):
     import json
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,6 +51,8 @@ def _timed_run(folder, seeds=(0, 1, 2), digest="abc"):
                   "train_seconds": 50.0, "seconds_per_eval_task": 0.001, "engine": {"name": "population"},
                   "eval": {"non_transductive": {"accuracy": 0.7 + s / 100}, "transductive": {"accuracy": 0.8}},
                   "environment": {"device": "cuda", "device_name": "Some GPU", "commit": "c0ffee", "date": "today"}}
+        if switches is not None:
+            record["environment"]["switches"] = switches
         (folder / f"seed-{s}.json").write_text(json.dumps(record))
     return folder
 
@@ -68,6 +70,23 @@ def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "accuracy of the timed run (%)"] == "71.00 ± 1.00"
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "full protocol, hours at these rates"] == 1.40
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "code"] == "c0ffee"  # the commit it was measured at
+    assert table.loc[("Some GPU", "omniglot-1shot-5way"), "engine switches"] == "not recorded"
+    for switches, shown in (({"REPTILE_COMPILE": "1", "REPTILE_FEW_KERNELS": "0"},
+                             "REPTILE_COMPILE=1 REPTILE_FEW_KERNELS=0"), ({}, "defaults")):
+        bench.main(["--population-run", str(_timed_run(tmp_path / "run", switches=switches)),
+                    "--out", str(tmp_path / "results/bench/population")])
+        assert population_run_table(tmp_path / "results").loc[("Some GPU", "omniglot-1shot-5way"),
+                                                              "engine switches"] == shown
+
+
+def test_results_record_the_engine_switches_set(monkeypatch):
+    from reptile import results as R
+
+    for k in R.ENGINE_SWITCHES:
+        monkeypatch.delenv(k, raising=False)
+    assert R.environment(torch.device("cpu"))["switches"] == {}
+    monkeypatch.setenv("REPTILE_COMPILE", "1")
+    assert R.environment(torch.device("cpu"))["switches"] == {"REPTILE_COMPILE": "1"}
 
 
 def test_a_population_run_summary_refuses_what_is_not_one(tmp_path):

@@ -428,7 +428,8 @@ def population_run(folder: str | Path) -> dict[str, Any]:
             "accuracy": {mode: [r["eval"][mode]["accuracy"] for r in runs] for mode in first["eval"]},
             "full_protocol": {"outer_iters": full.meta.outer_iters, "eval_tasks_per_seed": full.eval_tasks,
                               "hours": full_s / 3600},
-            "commit": first["environment"].get("commit"), "created": first["environment"].get("date")}
+            "commit": first["environment"].get("commit"), "switches": first["environment"].get("switches"),
+            "created": first["environment"].get("date")}
 
 
 def load(folder: str | Path | None = None) -> list[dict[str, Any]]:

@@ -409,8 +409,12 @@ def write_source_manifest(commit: str) -> Path:
     return path
 
 
+# the environment variables that choose how the engine computes (not what): a result records those set
+ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNELS", "REPTILE_FUSED")
+
+
 def environment(device: torch.device) -> dict[str, Any]:
-    """What produced a result: package versions, device, commit, machine."""
+    """What produced a result: package versions, device, commit, machine, and the engine switches set."""
     pkgs = {}
     for name in ("torch", "torchvision", "numpy", "matplotlib", "pandas", "jupyter-book", "papermill", "nbval"):
         try:
@@ -427,6 +431,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **git_commit(),
+        "switches": {k: os.environ[k] for k in ENGINE_SWITCHES if k in os.environ},
     }
     return env
 

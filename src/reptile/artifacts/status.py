@@ -137,7 +137,10 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
         r = json.loads(f.read_text())
         accs = [100 * a for a in r["accuracy"]["non_transductive"]]
         spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        switches = r.get("switches")  # None: not recorded (runs before results kept them)
         rows.append({"device": r["device"], "preset": r["preset"], "code": _commit(r),
+                     "engine switches": "not recorded" if switches is None else
+                     " ".join(f"{k}={v}" for k, v in sorted(switches.items())) or "defaults",
                      "seeds": " ".join(map(str, r["seeds"])),
                      "outer iterations timed": f"{r['outer_iters']:,}",
                      "outer it/s": round(r["outer_iters_per_s"], 1),
