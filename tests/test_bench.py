@@ -127,3 +127,15 @@ def test_populations_on_streams_are_timed_all_together(monkeypatch):
     assert rate > 0
     # three populations of 2, distinct seeds, each advanced by its thread after its first, untimed step
     assert {p: advanced.count(p) >= 2 for p in set(advanced)} == {(0, 1): True, (2, 3): True, (4, 5): True}
+
+
+def test_the_profile_of_an_inner_step_counts_its_operations(capsys):
+    got = bench.kernel_profile(bench.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
+    assert got["inner_steps"] == 3 * 12 and got["operations"] > 20 and got["us_per_step"] > 0
+    times = [r["us_per_step"] for r in got["rows"]]
+    assert times == sorted(times, reverse=True) and any(r["name"] == "aten::bmm" for r in got["rows"])
+    assert sum(r["per_step"] for r in got["rows"]) == pytest.approx(got["operations"])
+    with pytest.raises(ValueError, match="iterations must be"):
+        bench.kernel_profile(bench.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
+    bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way"])
+    assert "5-shot 5-way, population of 1 on cpu" in capsys.readouterr().out

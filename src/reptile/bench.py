@@ -183,6 +183,45 @@ def population_replay(cfg: FewShotConfig, size: int, seconds: float, device: tor
     return size * n * cfg.meta.meta_batch * cfg.meta.inner_iters / dt
 
 
+def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iterations: int = 3) -> dict[str, Any]:
+    """What one inner step of a population of ``size`` runs is made of, by the profiler, over ``iterations`` eager
+    outer iterations (no CUDA graph, which would hide its kernels; the graph replays the same kernels): on a GPU its
+    kernels, on a CPU its top-level operations, each with its count and time per inner step, the longest first.
+    A replayed graph's step costs about the sum of its kernels' times plus a few microseconds per kernel, so the
+    count says what fusing would save, and the times which kernels to fuse."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from .engine.population import Population
+    from .engine.reference import _sync
+
+    check(isinstance(iterations, int) and iterations >= 1, f"iterations must be an integer >= 1, got {iterations!r}")
+    pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device,
+                     cuda_graphs=False)
+    for _ in range(2):  # warm up: allocator, cuBLAS handles, first-call paths
+        pop.meta_step()
+    _sync(device)
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(iterations):
+            pop.meta_step()
+        _sync(device)
+    steps = iterations * cfg.meta.meta_batch * cfg.meta.inner_iters
+    if cuda:  # the kernels (and copies, memsets) the GPU ran, by the time it spent on each
+        events = [(e.name, e.device_time_total) for e in prof.events() if e.device_type.name == "CUDA"]
+    else:  # the operations the Python code called, by their time including what they called
+        events = [(e.name, e.cpu_time_total) for e in prof.events() if e.cpu_parent is None]
+    table: dict[str, list[float]] = {}
+    for name, us in events:
+        row = table.setdefault(name, [0, 0.0])
+        row[0] += 1
+        row[1] += us
+    rows = sorted(({"name": n, "per_step": c / steps, "us_per_step": t / steps} for n, (c, t) in table.items()),
+                  key=lambda r: -r["us_per_step"])
+    return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
+            "kernels" if cuda else "operations": sum(r["per_step"] for r in rows),
+            "us_per_step": sum(r["us_per_step"] for r in rows), "rows": rows}
+
+
 def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float, device: torch.device) -> float:
     """Run-steps per second, all together, of ``count`` populations of ``size`` runs advanced at the same time by
     threads of this process, each on a CUDA stream of its own (what ``campaign --streams`` does; off CUDA the
@@ -455,7 +494,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--population-run", default=None, metavar="DIR",
                         help="instead: summarise the timed population run whose results files are in DIR (rates, "
                              "the full protocol's time at them) into results/bench/population/")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: what one inner step of a population (the first --population size, default 3; "
+                             "the first --settings) is made of: its kernels on a GPU, its operations on a CPU, with "
+                             "their counts and times per inner step (the profiler; nothing is written)")
     a = parser.parse_args(argv)
+    if a.profile:
+        size = a.population[0] if a.population else 3
+        if size < 1:
+            parser.error(f"--population sizes must be >= 1, got {a.population}")
+        got = kernel_profile(setting(a.settings[0]), size, R.resolve_device(a.device))
+        what = "kernels" if "kernels" in got else "operations"
+        print(f"{a.settings[0]}, population of {size} on {got['device']}: {got[what]:.1f} {what} and "
+              f"{got['us_per_step']:.1f} us per inner step (over {got['inner_steps']} inner steps, no CUDA graph)")
+        for r in got["rows"][:25]:
+            print(f"  {r['us_per_step']:9.2f} us  {r['per_step']:6.2f} x  {r['name'][:110]}")
+        return
     if a.population_run:
         summary = population_run(a.population_run)
         folder = Path(a.out) if a.out else R.results_root() / "bench" / "population"
