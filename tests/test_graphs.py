@@ -106,7 +106,7 @@ def test_compiled_inner_step_gives_the_eager_numbers():
     compiled = Population(cfg, [0, 1], imgs, dtype=torch.float64, cuda_graphs=True, compile=True)
     for _ in range(3):
         eager.meta_step(), compiled.meta_step()
-    assert compiled._graph.loss_and_grad is not compiled.net.loss_and_grad  # the compiled function ran
+    assert hasattr(compiled._graph.update, "__wrapped__")  # the compiled inner step ran (gradient and Adam)
     scale = float(eager.phi.abs().max())
     assert torch.allclose(compiled.phi, eager.phi, rtol=0, atol=COMPILE_TOL * scale), \
         float((compiled.phi - eager.phi).abs().max())

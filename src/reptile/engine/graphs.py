@@ -20,7 +20,8 @@ without recording, and on a GPU by ``.ci/device-session``).
 
 Used when :attr:`Population.cuda_graphs <reptile.engine.population.Population.cuda_graphs>` is set: by default on
 CUDA unless ``REPTILE_CUDA_GRAPHS=0``. With :attr:`Population.compile` (``REPTILE_COMPILE=1``) the inner step
-inside it is compiled by ``torch.compile`` first.
+inside it (the gradient and the optimiser's update, :meth:`OuterGraph._update`) is compiled by ``torch.compile``
+first.
 """
 
 from __future__ import annotations
@@ -72,18 +73,21 @@ class OuterGraph:
     def __init__(self, pop, x: Tensor, y: Tensor, idx: Tensor):
         m = pop.cfg.meta
         self.loss_and_grad = pop.net.loss_and_grad
-        if pop.compile:  # the PyTorch path of the network (no C kernels; tested on a CPU), compiled for these shapes
-            from .network import Conv4
+        self.update = self._update
+        if pop.compile:  # the PyTorch path of the network (no C kernels; tested on a CPU) and the optimiser's update,
+            from .network import Conv4  # compiled together for these shapes
 
             plain = Conv4(pop.net.n_way, use_fused=False, few_kernels=True)  # the GPU formulation, on a CPU too
-            self.loss_and_grad = torch.compile(plain.loss_and_grad, dynamic=False, fullgraph=True)
+            self.loss_and_grad = plain.loss_and_grad
+            self.update = torch.compile(self._update, dynamic=False, fullgraph=True)
         self.adam = m.inner_optimizer == "adam"
         self.last_step = m.algorithm == "fomaml_last_step"
         self.lr, self.betas, self.meta_batch, self.inner_iters = m.inner_lr, m.inner_betas, m.meta_batch, m.inner_iters
         dev, dt = pop.phi.device, pop.phi.dtype
         # the changing inputs: (meta_batch, S, ...) images, labels, minibatch indices; the step sizes
         self.x, self.y, self.idx = torch.empty_like(x), torch.empty_like(y), torch.empty_like(idx)
-        self.neg_lr = torch.zeros(self.meta_batch * self.inner_iters, 1, device=dev, dtype=dt)
+        # a row of 4 per step: each step's scalar starts 16-byte aligned, as a compiled kernel's inputs should
+        self.neg_lr = torch.zeros(self.meta_batch * self.inner_iters, 4, device=dev, dtype=dt)
         self.eps = torch.zeros(1, device=dev, dtype=dt)
         self.rows = torch.arange(x.shape[1], device=dev)[:, None]
         # the state the graph updates in place
@@ -99,7 +103,6 @@ class OuterGraph:
     def _body(self) -> None:
         """One outer iteration on the static buffers: the arithmetic of ``Population.meta_step``."""
         w, phi, rows = self.w, self.phi, self.rows
-        b1, b2 = self.betas
         self.total.zero_()
         for j in range(self.meta_batch):
             x, y, idx = self.x[j], self.y[j], self.idx[j]
@@ -107,22 +110,26 @@ class OuterGraph:
             prev = None
             for k in range(self.inner_iters):
                 batch = idx[:, k]
-                _, g = self.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False)
                 if self.last_step and k == self.inner_iters - 1:
                     prev = w.clone()
-                if not self.adam:
-                    w.add_(g, alpha=-self.lr)
-                    continue
-                # Adam (reptile.engine.population.adam_step) with its step size -lr_t read from a device scalar
-                if b1 == 0:
-                    mom = g
-                else:
-                    mom = self.m.mul_(b1).add_(g, alpha=1 - b1)
-                self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                w.addcmul_(torch.div(mom, self.v.sqrt().add_(1e-8)), self.neg_lr[j * self.inner_iters + k])
+                self.update(w, self.m, self.v, x[rows, batch], y[rows, batch],
+                            self.neg_lr[j * self.inner_iters + k, :1])
             self.total += w if prev is None else phi + (w - prev)
         # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithm 2)
         phi += (self.total / self.meta_batch - phi) * self.eps
+
+    def _update(self, w: Tensor, m: Tensor, v: Tensor, x: Tensor, y: Tensor, neg_lr: Tensor) -> None:
+        """One inner step, in place on ``w`` and the optimiser's moments ``m``, ``v``: the gradient on the minibatch
+        ``x``, ``y``, then plain SGD or Adam (:func:`reptile.engine.population.adam_step`) with its step size
+        ``-lr_t`` read from the device scalar ``neg_lr``."""
+        _, g = self.loss_and_grad(w, x, y, loss=False)
+        if not self.adam:
+            w.add_(g, alpha=-self.lr)
+            return
+        b1, b2 = self.betas
+        mom = g if b1 == 0 else m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        w.addcmul_(torch.div(mom, v.sqrt().add_(1e-8)), neg_lr)
 
     def _record(self, x: Tensor, y: Tensor, idx: Tensor) -> None:
         """Warm up on a side stream, restore the state, then record :meth:`_body` once. Threads of one process
@@ -158,7 +165,7 @@ class OuterGraph:
             steps = range(first_step, first_step + self.meta_batch * self.inner_iters)
             lrs = [-(self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)) for t in steps]
             lrs = torch.tensor(lrs, dtype=torch.float64).to(self.neg_lr.dtype)[:, None]  # rounded as eager rounds them
-            self.neg_lr.copy_(memory.to_device(lrs, self.neg_lr.device))
+            self.neg_lr[:, :1].copy_(memory.to_device(lrs, self.neg_lr.device))
         self.eps.fill_(eps)
         if self.graph is not None:
             self.graph.replay()
