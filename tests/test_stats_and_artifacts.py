@@ -105,6 +105,12 @@ def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
     assert paper_budget.loc[("Reptile", "this companion"), "1-shot 5-way"] == "not yet run"
     assert paper_budget.loc[("Reptile", "this companion"), "± is"] == "-"
     assert fewshot_table(1, {}).loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
+    # a run under way in the campaign says how far it is, in its own cell; a stored run wins over it
+    under_way = {"omniglot-1shot-5way": "training: 10 / 200,000", "reduced-omniglot-1shot-5way": "training: 1 / 2"}
+    t = fewshot_table(2, runs, budget="paper", progress=under_way)
+    assert t.loc[("Reptile", "this companion"), "1-shot 5-way"] == "training: 10 / 200,000"
+    assert t.loc[("Reptile", "this companion"), "5-shot 5-way"] == "not yet run"
+    assert fewshot_table(2, runs, budget="reduced", progress=under_way).loc[ours, "1-shot 5-way"].startswith("91.00")
     with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
         fewshot_table(3, {})
 
@@ -167,3 +173,20 @@ def test_source_manifest_names_the_commit_sent_while_src_is_unchanged(tmp_path, 
     assert R.git_commit() == {"commit": "f" * 40, "dirty": False}
     (tmp_path / "src" / "pkg" / "a.py").write_text("x = 2\n")
     assert R.git_commit() == {"commit": "f" * 40, "dirty": True}
+
+
+def test_the_campaign_progress_of_a_few_shot_cell_names_its_state(tmp_path, monkeypatch):
+    from reptile import campaign
+    from reptile.artifacts.fewshot import campaign_progress
+
+    rows = [{"population": "fewshot/omniglot-1shot-5way", "state": "training", "outer iterations": "10 / 200,000",
+             "evaluation tasks": "-"},
+            {"population": "fewshot/omniglot-5shot-5way", "state": "evaluating", "outer iterations": "9 / 9",
+             "evaluation tasks": "5 / 30,000"},
+            {"population": "fewshot/omniglot-1shot-20way", "state": "not started", "outer iterations": "0 / 9",
+             "evaluation tasks": "-"},
+            {"population": "gradcomb/figure3-g1", "state": "training", "outer iterations": "1 / 9",
+             "evaluation tasks": "-"}]
+    monkeypatch.setattr(campaign, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
+    assert campaign_progress(tmp_path) == {"omniglot-1shot-5way": "training: 10 / 200,000",
+                                           "omniglot-5shot-5way": "evaluating: 5 / 30,000 tasks"}

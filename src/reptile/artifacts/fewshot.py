@@ -35,9 +35,27 @@ def _fewshot_cell(runs: Sequence[dict], transductive: bool) -> tuple[float, floa
     return seed_spread(accs, 100 * runs[0]["eval"][key]["ci95"])
 
 
-def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str = "paper") -> pd.DataFrame:
+def campaign_progress(results_dir=None) -> dict[str, str]:
+    """Preset name -> how far the campaign (:mod:`reptile.campaign`) has taken its paper-protocol population, for
+    the few-shot entries under way: outer iterations done of total, or evaluation tasks done of total. A cell of
+    the paper-protocol table without a finished run shows it instead of 'not yet run'."""
+    from ..campaign import progress
+
+    out = {}
+    for row in progress(results_dir=results_dir):
+        experiment, name = row["population"].split("/", 1)
+        if experiment != "fewshot" or row["state"] not in ("training", "evaluating"):
+            continue
+        done = row["outer iterations"] if row["state"] == "training" else row["evaluation tasks"] + " tasks"
+        out[name] = f"{row['state']}: {done}"
+    return out
+
+
+def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str = "paper",
+                  progress: dict[str, str] | None = None) -> pd.DataFrame:
     """Table 1 (Mini-ImageNet) or Table 2 (Omniglot) in the paper's layout: the paper's numbers, and ours from
-    ``runs_by_name`` (preset name -> stored runs) at ``budget`` ('paper' or 'reduced'), or 'not yet run'.
+    ``runs_by_name`` (preset name -> stored runs) at ``budget`` ('paper' or 'reduced'), or 'not yet run' (or, for a
+    cell whose preset is in ``progress``, what :func:`campaign_progress` says of its run under way).
 
     The column ``± is`` says what each row's ± is: the paper's rows, and ours with several seeds, are the mean over
     seeds ± the standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95%
@@ -54,16 +72,17 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
                                 PM_COLUMN: PAPER_PM if row.startswith("Reptile") else QUOTED_PM}
         if not row.startswith("Reptile"):
             continue  # the MAML rows are quoted by the paper from Finn et al.; this companion does not run MAML here
-        cells = {}
+        cells, presets = {}, {}
         for c in paper["columns"]:
-            found = runs_by_name.get(_fewshot_cell_preset(dataset, c, row, budget), [])
+            presets[c] = _fewshot_cell_preset(dataset, c, row, budget)
+            found = runs_by_name.get(presets[c], [])
             if found:
                 cells[c] = _fewshot_cell(found, transductive=row.endswith("Transduction"))
         labels = {label for _, _, label in cells.values()}
         ours = {}
         for c in paper["columns"]:
             if c not in cells:
-                ours[c] = "not yet run"
+                ours[c] = (progress or {}).get(presets[c], "not yet run")
                 continue
             m, s, label = cells[c]
             ours[c] = f"{m:.2f} ± {s:.2f}" + ("" if len(labels) == 1 else f" ({label})")
