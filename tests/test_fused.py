@@ -92,3 +92,35 @@ def test_results_do_not_depend_on_the_thread_count():
         torch.set_num_threads(before)
     for other in outputs[1:]:
         assert all(torch.equal(u, v) for u, v in zip(outputs[0], other))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adam_step_is_the_formula_in_one_pass(dtype):
+    """The fused inner Adam (beta1 = 0): the second moment bit for bit as PyTorch's mul_ and addcmul_ compute it
+    (one fused multiply-add), and the weights bit for bit as the formula with a correctly rounded square root
+    (numpy's, elementwise in the same type; PyTorch's own CPU sqrt may differ from it in the last bit). Thread
+    counts change nothing."""
+    import math
+
+    import numpy as np
+
+    g = torch.Generator().manual_seed(3)
+    n = 100_003  # not a multiple of any vector width
+    w0 = torch.randn(n, generator=g, dtype=dtype)
+    grad = torch.randn(n, generator=g, dtype=dtype) * 10.0 ** torch.randint(-6, 2, (n,), generator=g).to(dtype)
+    v0 = torch.rand(n, generator=g, dtype=dtype) * 1e-3
+    b2, eps, lr_t = 0.999, 1e-8, 1e-3 * math.sqrt(1 - 0.999**7)
+    v_want = v0.clone().mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    t = np.dtype(str(dtype).split(".")[1]).type
+    w_want = w0.numpy() + (t(-lr_t) * grad.numpy()) / (np.sqrt(v_want.numpy()) + t(eps))
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            w, v = w0.clone(), v0.clone()
+            fused.adam_b1zero(w, grad, v, b2, -lr_t, eps)
+            assert torch.equal(v, v_want) and np.array_equal(w.numpy(), w_want)
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="contiguous"):
+        fused.adam_b1zero(w0[::2], grad[::2], v0[::2], b2, -lr_t, eps)

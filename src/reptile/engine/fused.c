@@ -29,14 +29,22 @@ typedef struct {
 
 #define T float
 #define NAME(f) f##_f32
+#define FMA fmaf
+#define SQRT sqrtf
 #include "fused.c"
 #undef T
 #undef NAME
+#undef FMA
+#undef SQRT
 #define T double
 #define NAME(f) f##_f64
+#define FMA fma
+#define SQRT sqrt
 #include "fused.c"
 #undef T
 #undef NAME
+#undef FMA
+#undef SQRT
 
 #else
 
@@ -175,6 +183,23 @@ void NAME(col2im)(const conv_t *cv, const T *cols, T *dx, int threads) {
                 }
                 memcpy(dx + ((sn * cv->H + y) * cv->W + x) * C, acc, sizeof acc);
             }
+    }
+}
+
+/* The inner Adam step with beta1 = 0 (the few-shot runs: the first moment is the gradient itself), in one pass:
+ * v = fma(c2 g, g, b2 v); w = fma(neg_lr g, 1 / ..., w) as below, where c2 = 1 - b2 and neg_lr = -lr_t. The
+ * operations, their order and their one fused multiply-add are those of PyTorch's CPU kernels for mul_, addcmul_,
+ * sqrt, add_ and addcdiv_ on T (C99 contracts nothing else), so the numbers are theirs bit for bit
+ * (tests/test_fused.py). */
+void NAME(adam_b1zero)(int64_t n, T *w, const T *g, T *v, double b2, double c2, double neg_lr, double eps,
+                       int threads) {
+    const T b2t = (T)b2, c2t = (T)c2, lrt = (T)neg_lr, epst = (T)eps;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        const T vi = FMA(c2t * g[i], g[i], v[i] * b2t);
+        v[i] = vi;
+        const T d = SQRT(vi) + epst;
+        w[i] = w[i] + lrt * g[i] / d;
     }
 }
 

@@ -33,7 +33,7 @@ from ..fewshot import FunctionalNet, TaskSampler, conv4, to_float
 from ..schedule import linear_anneal
 from ..tasks import minibatch_indices
 from ..validate import DivergedError, check, is_int
-from . import graphs, memory
+from . import fused, graphs, memory
 from .network import Conv4
 
 FORMAT = 1  # of the population checkpoint (state_dict)
@@ -68,16 +68,20 @@ class AdamState:
 def adam_step(w: Tensor, g: Tensor, state: AdamState, lr: float, betas: tuple[float, float],
               eps: float = 1e-8) -> None:
     """One Adam step in place on the flat weights ``w`` (TensorFlow's form, as :class:`reptile.optim.Adam`):
-    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``w <- w - lr_t m / (sqrt(v) + eps)``."""
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, ``w <- w - lr_t m / (sqrt(v) + eps)``. On a CPU with the fused
+    kernels and ``b1 = 0`` (the few-shot runs) in one pass over memory (:func:`.fused.adam_b1zero`)."""
     b1, b2 = betas
     state.step += 1
     t = state.step
+    lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    if b1 == 0 and fused.usable(w) and w.is_contiguous() and g.is_contiguous() and state.v.is_contiguous():
+        fused.adam_b1zero(w, g, state.v, b2, -lr_t, eps)
+        return
     if b1 == 0:  # the few-shot runs: the first moment is the gradient itself (m is left as it is, unused)
         m = g
     else:
         m = state.m.mul_(b1).add_(g, alpha=1 - b1)
     state.v.mul_(b2).addcmul_(g, g, value=1 - b2)
-    lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
     w.addcdiv_(m, state.v.sqrt().add_(eps), value=-lr_t)
 
 
