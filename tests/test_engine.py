@@ -91,6 +91,14 @@ def test_loss_and_gradient_match_autograd(few):
                 assert torch.allclose(a, b, rtol=0, atol=GRAD_TOL * max(1.0, float(b.abs().max()))), i
 
 
+def test_every_slot_of_the_gradient_buffer_is_written(monkeypatch):
+    """The CPU formulation allocates the gradient uninitialised and zeroes only the convolutions' biases: with the
+    allocation filled with NaN, the gradient is still autograd's (every other slot written)."""
+    empty_like = torch.empty_like
+    monkeypatch.setattr(torch, "empty_like", lambda t, **kw: empty_like(t, **kw).fill_(float("nan")))
+    test_loss_and_gradient_match_autograd(None)
+
+
 def test_fewest_kernels_off_the_cpu_unless_the_environment_says_no(monkeypatch):
     """The formulation's default: the fewest kernels off a CPU (a meta tensor stands for a GPU's), the earlier one
     with REPTILE_FEW_KERNELS=0, and what the constructor names wins over both."""

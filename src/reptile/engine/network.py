@@ -225,8 +225,14 @@ class Conv4:
         w = self.views(flat)
         fast = self.use_fused and fused.usable(flat)
         few = self._few_kernels(flat)
-        grad = torch.zeros_like(flat)  # the convolutions' bias gradients stay 0 (see above)
-        g = self.views(grad)
+        if few:  # the convolutions' bias gradients stay 0 (see above): one kernel zeroes the whole buffer
+            grad = torch.zeros_like(flat)
+            g = self.views(grad)
+        else:  # every other slot is written below, so only those are zeroed (on a CPU a pass over the buffer costs)
+            grad = torch.empty_like(flat)
+            g = self.views(grad)
+            for li in range(len(self.layers)):
+                g[4 * li + 1].zero_()
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
         torch.sum(dlogits, 1, out=g[-1])
         da = torch.bmm(dlogits, w[-2].transpose(1, 2)).view(layers[-1][3].shape)  # (S, N, o, o, C)
