@@ -157,6 +157,21 @@ void NAME(bn_relu_backward)(const shape_t *sh, const T *da, const T *a, const T 
         }
 }
 
+/* im2col of a stride-2 3x3 convolution: the patches cols (S, N, o, o, 9 C) in (kh, kw, C) order from the padded input
+ * ap (S, N, H, W, C), contiguous, H = W = 2 o + 1 here (cv->H, cv->W are the padded sizes). Channels-last, the
+ * three pixels of one kernel row are 3 C consecutive numbers of ap, so a patch is three copies. */
+void NAME(im2col)(const conv_t *cv, const T *ap, T *cols, int threads) {
+    const int64_t C = cv->C, o = cv->o, row = 9 * C;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t sn = 0; sn < cv->S * cv->N; sn++)
+        for (int64_t oy = 0; oy < o; oy++)
+            for (int64_t ox = 0; ox < o; ox++) {
+                T *dst = cols + ((sn * o + oy) * o + ox) * row;
+                for (int64_t i = 0; i < 3; i++)
+                    memcpy(dst + i * 3 * C, ap + ((sn * cv->H + 2 * oy + i) * cv->W + 2 * ox) * C, 3 * C * sizeof(T));
+            }
+}
+
 /* col2im of a stride-2 3x3 convolution: the input gradient dx (S, N, H, W, C), contiguous, from cols (S, N, o, o, 9 C)
  * = dz @ kernel^T, whose column block (i, j) is what output pixel (oy, ox) sends to padded input pixel
  * (2 oy + i, 2 ox + j). Each input pixel gathers its (at most four) contributions, in (i, j) order, and is written

@@ -147,6 +147,19 @@ def bn_relu_backward(da: Tensor, a: Tensor, xhat: Tensor, inv: Tensor, gamma: Te
     return dz
 
 
+def im2col(ap: Tensor, out: int) -> Tensor:
+    """The 3x3 patches, stride 2, of every output pixel of the padded input ``ap`` ``(S, N, 2 out + 1, 2 out + 1,
+    C)`` contiguous: ``(S, N * out * out, 9 C)`` in (kh, kw, C) order, as ``network._patches`` gives them."""
+    S, N, H, W, C = ap.shape
+    if not ap.is_contiguous() or H != 2 * out + 1 or W != H:
+        raise ValueError(f"im2col takes a contiguous padded input of {2 * out + 1} x {2 * out + 1}, got "
+                         f"{tuple(ap.shape)} with strides {ap.stride()}")
+    cols = ap.new_empty(S, N * out * out, 9 * C)
+    cv = _Conv(S, N, H, W, C, out, 0, 0)
+    _call("im2col", ap, ctypes.byref(cv), _ptr(ap), _ptr(cols))
+    return cols
+
+
 def col2im(cols: Tensor, N: int, size: int, out: int, top: int) -> Tensor:
     """The input gradient ``(S, N, size, size, C)`` of a stride-2 3x3 convolution from ``cols`` ``(S, N * out *
     out, 9 C)`` contiguous, ``dz @ kernel^T`` with columns in (kh, kw, C) order; ``top`` is the 'SAME' padding
