@@ -397,6 +397,12 @@ def git_commit() -> dict[str, Any]:
     return {"commit": m["commit"], "dirty": True} if m is not None else {"commit": None, "dirty": None}
 
 
+def short_commit(env: dict[str, Any]) -> str:
+    """``env``'s commit (a :func:`git_commit` result or an environment record), short, ``+dirty`` with uncommitted
+    changes in ``src/``."""
+    return (env.get("commit") or "unknown")[:7] + ("+dirty" if env.get("dirty") else "")
+
+
 def _source_hashes() -> dict[str, str]:
     return {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted((REPO_ROOT / "src").rglob("*")) if p.is_file() and "__pycache__" not in p.parts}

@@ -116,8 +116,9 @@ def speed_table(results_dir=None) -> pd.DataFrame:
 
 def _commit(report: dict) -> str:
     """The commit a benchmark report or timed run was measured at, short (``+dirty`` with uncommitted changes)."""
-    env = report.get("environment", report)
-    return (env.get("commit") or "unknown")[:7] + ("+dirty" if env.get("dirty") else "")
+    from ..results import short_commit
+
+    return short_commit(report.get("environment", report))
 
 
 def population_run_table(results_dir=None) -> pd.DataFrame:

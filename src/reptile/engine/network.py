@@ -225,12 +225,11 @@ class Conv4:
         w = self.views(flat)
         fast = self.use_fused and fused.usable(flat)
         few = self._few_kernels(flat)
-        if few:  # the convolutions' bias gradients stay 0 (see above): one kernel zeroes the whole buffer
-            grad = torch.zeros_like(flat)
-            g = self.views(grad)
-        else:  # every other slot is written below, so only those are zeroed (on a CPU a pass over the buffer costs)
-            grad = torch.empty_like(flat)
-            g = self.views(grad)
+        # the convolutions' bias gradients stay 0 (see above); every other slot is written below. Off the CPU one
+        # kernel zeroes the whole buffer; on a CPU, where a pass over it costs, only those slots are zeroed
+        grad = torch.zeros_like(flat) if few else torch.empty_like(flat)
+        g = self.views(grad)
+        if not few:
             for li in range(len(self.layers)):
                 g[4 * li + 1].zero_()
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])

@@ -69,9 +69,9 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
         pop.load_state_dict(state["population"])
         curves, seconds, segments = state["curves"], state["train_seconds"], state["segments"]
     device = str(pop.device) if pop.device.type == "cpu" else torch.cuda.get_device_name(pop.device)
-    code = R.git_commit()  # a run resumed across commits says which code ran which iterations
+    # a run resumed across commits says which code ran which iterations
     segment = {"device": device, "start": pop.iteration, "end": pop.iteration, "seconds": 0.0,
-               "code": (code["commit"] or "unknown")[:7] + ("+dirty" if code["dirty"] else "")}
+               "code": R.short_commit(R.git_commit())}
     segments.append(segment)
 
     def record() -> None:
