@@ -285,6 +285,23 @@ def test_threads_are_the_cores_divided_among_processes(monkeypatch):
             configure()
         with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
             configure(0)
+        # OMP_NUM_THREADS is the user's count outside torchrun (which sets it to 1 itself); REPTILE_THREADS wins
+        monkeypatch.delenv("REPTILE_THREADS")
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert configure() == 1  # under torchrun: the cores divided among its 2 ranks
+        monkeypatch.setattr("reptile.engine.threads.cores", lambda: 4)
+        assert configure() == 2
+        monkeypatch.delenv("LOCAL_WORLD_SIZE")
+        assert configure() == 1 and torch.get_num_threads() == 1  # alone, on 4 cores: the user's one thread
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert configure() == 4
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        monkeypatch.setenv("REPTILE_THREADS", "2")
+        assert configure() == 2
+        monkeypatch.delenv("REPTILE_THREADS")
+        monkeypatch.setenv("OMP_NUM_THREADS", "all")
+        with pytest.raises(ValueError, match="OMP_NUM_THREADS must be an integer >= 1, got 'all'"):
+            configure()
     finally:
         torch.set_num_threads(before)
 

@@ -3,7 +3,9 @@
 Small convolutions do not speed up with a second thread, and two threads on a core another process is using run
 several times slower than one. So a process takes ``cores // processes`` threads, where ``processes`` is the number
 started together: the runner's ``--jobs``, or the ranks of ``torchrun`` on this machine (``LOCAL_WORLD_SIZE``).
-``REPTILE_THREADS`` (set by the runner for each job) overrides the rule.
+``REPTILE_THREADS`` (set by the runner for each job) overrides the rule, and so does ``OMP_NUM_THREADS`` outside
+``torchrun`` (which sets it itself): a user who asks every OpenMP program for one thread, to run two processes side by
+side, must not get one process of two threads each, which on two cores spend their time waiting for each other.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ def share(processes: int) -> int:
 
 
 def configure(threads: int | None = None) -> int:
-    """Set this process's thread count: ``threads`` if given, else ``$REPTILE_THREADS``, else the cores divided
-    among the local ranks of ``torchrun`` (1 rank without it). Returns the count set."""
-    if threads is None and os.environ.get("REPTILE_THREADS"):
-        text = os.environ["REPTILE_THREADS"]
-        check(text.isdigit() and int(text) >= 1, f"REPTILE_THREADS must be an integer >= 1, got {text!r}")
-        threads = int(text)
+    """Set this process's thread count: ``threads`` if given, else ``$REPTILE_THREADS``, else ``$OMP_NUM_THREADS``
+    outside ``torchrun``, else the cores divided among the local ranks of ``torchrun`` (1 rank without it).
+    Returns the count set."""
+    for name in ("REPTILE_THREADS", "OMP_NUM_THREADS"):
+        if threads is not None or (name == "OMP_NUM_THREADS" and "LOCAL_WORLD_SIZE" in os.environ):
+            break
+        text = os.environ.get(name, "").strip()
+        if text:
+            check(text.isdigit() and int(text) >= 1, f"{name} must be an integer >= 1, got {text!r}")
+            threads = int(text)
     if threads is None:
         threads = share(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     check(is_int(threads) and threads >= 1, f"threads must be an integer >= 1, got {threads!r}")
