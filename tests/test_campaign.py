@@ -109,6 +109,10 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
 
     for e in (first, second):
         assert records_of(tmp_path / "streams", e) == records_of(tmp_path / "alone", e)
+        # each segment says how many populations shared the device: two threads here, one alone
+        for root, n in (("streams", 2), ("alone", 1)):
+            rec = json.loads((tmp_path / root / "gradcomb" / e.name / f"seed-{e.seeds[0]}.json").read_text())
+            assert [seg["populations_at_once"] for seg in rec["engine"]["segments"]] == [n]
     with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
         campaign.run_streams(1.0, 0, "cpu")
     monkeypatch.setenv("REPTILE_COMPILE", "1")

@@ -108,6 +108,17 @@ def finished(entry: Entry, results_dir=None) -> bool:
 
 # ------------------------------------------------------------------------------------------------ advancing
 
+_AT_ONCE = threading.local()  # how many populations this campaign advances at the same time on the device
+
+
+def at_once() -> int:
+    """How many populations the campaign call running in this thread advances at once on its device (its workers:
+    processes, each with its share of a CPU's cores, or threads on streams of one GPU); 1 for a plain call. Each
+    training segment records it, since a population's device hours are its wall-clock time on a device it may have
+    shared."""
+    return getattr(_AT_ONCE, "n", 1)
+
+
 
 def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None, cache_dir=None,
             progress: bool = True, splits=None) -> bool:
@@ -141,7 +152,8 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                                 checkpoint=path, checkpoint_every=cfg.checkpoint_every, checkpoint_seconds=600,
                                 label=entry.key, progress=progress, run_config=run_config,
-                                stop_after=max(0.0, seconds - (time.perf_counter() - began)), stop=STOP.is_set)
+                                stop_after=max(0.0, seconds - (time.perf_counter() - began)), stop=STOP.is_set,
+                                segment_note={"populations_at_once": at_once()})
         if not trained["done"]:
             return False
         state = {"format": trainer.FORMAT, "run": run_config, "population": pop.state_dict(),
@@ -292,13 +304,14 @@ def die_with_parent() -> bool:
     return armed
 
 
-def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN) -> None:
+def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN, workers: int = 1) -> None:
     from .engine.threads import configure
 
     die_with_parent()  # the kernel sends SIGTERM when the campaign process ends: checkpoint and stop
     stop_on_signals()
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
+    _AT_ONCE.n = workers
     done = run(minutes, device, plan, data_root=data_root)
     print(f"campaign worker: finished {', '.join(done) or 'none'}", file=sys.stderr, flush=True)
 
@@ -314,7 +327,7 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
     R.resolve_device(device)  # an unavailable device stops here, before any process starts
     threads = threads or max(1, cores() // workers)
     procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
-                                                                   plan))
+                                                                   plan, workers))
              for k in range(workers)]
     def forward(signum, frame):  # stop the workers gracefully, and wait for their checkpoints
         for p in procs:
@@ -360,6 +373,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     def work(k: int) -> None:
         try:
             time.sleep(delay * k)  # claims in the plan's order
+            _AT_ONCE.n = workers
             with graphs.own_stream(dev):
                 done.extend(run(minutes, device, plan, results_dir, data_root, progress=progress))
         except BaseException as e:  # reported after the others have stopped

@@ -46,7 +46,7 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
           eval_every: int = 1000, checkpoint: Path | None = None, checkpoint_every: int = 1000,
           checkpoint_seconds: float = 600.0, label: str = "", progress: bool = True,
           run_config: dict[str, Any] | None = None, stop_after: float | None = None,
-          stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+          stop: Callable[[], bool] | None = None, segment_note: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the population to ``outer_iters`` outer iterations, resuming from ``checkpoint`` if it exists.
 
     ``evaluate(pop)`` returns one dict of numbers per member; it is called at iteration 0, every ``eval_every``
@@ -54,7 +54,8 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
     ``checkpoint_every`` iterations or ``checkpoint_seconds`` of wall time, whichever comes first. With
     ``stop_after`` (seconds), the loop checkpoints and returns early once that much wall time has passed (the
     campaign advances runs a piece at a time), and likewise as soon as ``stop()`` returns True (a campaign asked to
-    stop by a signal); ``done`` in the result says whether ``outer_iters`` were reached.
+    stop by a signal); ``done`` in the result says whether ``outer_iters`` were reached. ``segment_note`` adds its
+    items to this call's segment (the campaign records how many populations it advanced at once on the device).
     Every member must stay finite (:meth:`Population.check_finite`, read every iteration on a CPU, every 100 on a
     GPU, and before each checkpoint and the end), or the run stops.
 
@@ -71,7 +72,7 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
     device = str(pop.device) if pop.device.type == "cpu" else torch.cuda.get_device_name(pop.device)
     # a run resumed across commits says which code ran which iterations
     segment = {"device": device, "start": pop.iteration, "end": pop.iteration, "seconds": 0.0,
-               "code": R.short_commit(R.git_commit())}
+               "code": R.short_commit(R.git_commit()), **(segment_note or {})}
     segments.append(segment)
 
     def record() -> None:
