@@ -119,7 +119,6 @@ def at_once() -> int:
     return getattr(_AT_ONCE, "n", 1)
 
 
-
 def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None, cache_dir=None,
             progress: bool = True, splits=None) -> bool:
     """Advance ``entry`` for at most about ``seconds`` of wall time: training, then the final evaluation, then the

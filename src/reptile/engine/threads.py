@@ -35,11 +35,10 @@ def configure(threads: int | None = None) -> int:
     """Set this process's thread count: ``threads`` if given, else ``$REPTILE_THREADS``, else ``$OMP_NUM_THREADS``
     outside ``torchrun``, else the cores divided among the local ranks of ``torchrun`` (1 rank without it).
     Returns the count set."""
-    for name in ("REPTILE_THREADS", "OMP_NUM_THREADS"):
-        if threads is not None or (name == "OMP_NUM_THREADS" and "LOCAL_WORLD_SIZE" in os.environ):
-            break
+    names = ["REPTILE_THREADS"] + ([] if "LOCAL_WORLD_SIZE" in os.environ else ["OMP_NUM_THREADS"])
+    for name in names:
         text = os.environ.get(name, "").strip()
-        if text:
+        if threads is None and text:
             check(text.isdigit() and int(text) >= 1, f"{name} must be an integer >= 1, got {text!r}")
             threads = int(text)
     if threads is None:
