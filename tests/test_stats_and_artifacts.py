@@ -7,7 +7,7 @@ import pytest
 from reptile.artifacts.common import pm_label, seed_spread
 from reptile.artifacts.fewshot import fewshot_table
 from reptile.artifacts.sine import METHOD_COLORS, METHOD_LABELS, sine_mse_stats, sine_table
-from reptile.artifacts.status import coverage_table
+from reptile.artifacts.status import coverage_table, environment_table
 from reptile.stats import mean_ci95, std, t975
 
 matplotlib.use("Agg")
@@ -81,6 +81,27 @@ def test_coverage_marks_what_is_not_run():
     table = coverage_table([_record(2, [1.0]), _record(0, [1.0])])
     assert table.loc[("Section 3, Figure 1: sine-wave regression", "x"), "seeds"] == "[0, 2]"
     assert table.loc[("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "-"), "seeds"] == "not yet run"
+
+
+def _env_run(name, seed, wall, device="cpu", commit="abc", segments=None):
+    return {"experiment": "fewshot", "name": name, "seed": seed, "wall_seconds": wall,
+            "engine": {"segments": segments} if segments else None,
+            "environment": {"device_name": device, "packages": {"torch": "2.14.1"}, "python": "3.11.7",
+                            "commit": commit, "dirty": False, "date": "2026-11-28T10:00:00Z"}}
+
+
+def test_environment_table_is_one_row_per_configuration_and_environment():
+    segs = [{"device": "NVIDIA H200", "start": 0, "end": 300, "seconds": 10.0},
+            {"device": "cpu", "start": 300, "end": 1000, "seconds": 200.0}]
+    runs = [_env_run("a", 2, 12.4), _env_run("a", 0, 11.6), _env_run("a", 1, 12.0, commit="def"),
+            _env_run("pop", 0, 99.0, segments=segs), _env_run("pop", 1, 99.0, segments=segs)]
+    table = environment_table(runs)
+    assert list(table.index) == ["fewshot/a", "fewshot/a", "fewshot/pop"]
+    first, other, pop = (table.iloc[i] for i in range(3))
+    assert (first["seeds"], first["wall time (s)"], first["commit"]) == ("0 2", "12 12", "abc")
+    assert (other["seeds"], other["commit"]) == ("1", "def")
+    assert pop["device"] == "NVIDIA H200: 300; cpu: 700"
+    assert (pop["seeds"], pop["wall time (s)"]) == ("0 1", "99")
 
 
 def _fewshot_run(name, seed, nt, tr, budget="reduced"):

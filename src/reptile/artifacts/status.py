@@ -32,15 +32,29 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
 
 
 def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """Where each stored run came from."""
-    rows = []
-    for r in runs:
+    """Where the stored runs came from: one row per configuration and environment, the seeds that share both
+    together (so the table stays whole on the page as runs accumulate). ``device`` names the devices that trained
+    a run and their outer iterations, when it records its segments (a population); ``wall time`` is each seed's, in
+    the order of ``seeds``, or one number where they are the same (the seeds of a population share theirs)."""
+    from ..campaign import devices_label
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
         e = r["environment"]
-        rows.append({"experiment": f"{r['experiment']}/{r['name']}", "seed": r["seed"], "device": e["device"],
-                     "torch": e["packages"].get("torch"), "python": e["python"],
-                     "commit": (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""),
-                     "date": e["date"][:10], "wall time (s)": round(r["wall_seconds"])})
-    return pd.DataFrame(rows)
+        engine = r.get("engine") if isinstance(r.get("engine"), dict) else {}
+        device = devices_label(engine["segments"]) if engine.get("segments") else e["device_name"]
+        key = (f"{r['experiment']}/{r['name']}", device, e["packages"].get("torch") or "-", e["python"],
+               (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (name, device, torch, python, commit, date), group in groups.items():
+        walls = [f"{round(r['wall_seconds']):,}" for r in group]
+        shared = len({r["wall_seconds"] for r in group}) == 1  # exactly equal: one population's time
+        rows.append({"experiment": name, "seeds": " ".join(str(r["seed"]) for r in group), "device": device,
+                     "torch": torch, "python": python, "commit": commit, "date": date,
+                     "wall time (s)": walls[0] if shared else " ".join(walls)})
+    columns = ["experiment", "seeds", "device", "torch", "python", "commit", "date", "wall time (s)"]
+    return pd.DataFrame(rows, columns=columns).set_index("experiment")
 
 
 def package_table(runs: Sequence[dict]) -> pd.DataFrame:
