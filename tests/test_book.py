@@ -85,6 +85,16 @@ def test_every_page_is_built(built_book, page):
     assert "<h1>" in html and "Traceback" not in html and "Error" not in re.sub(r"<[^>]+>", "", html)[:2000]
 
 
+def test_no_table_is_cut_short(built_book):
+    """pandas shows a long table as its first and last rows and "N rows × M columns": every table on every page is
+    whole (a page that would cut one shows all rows, as the status page does)."""
+    pages = sorted(built_book.glob("*.html"))
+    assert len(pages) >= 7
+    for page in pages:
+        cut = re.findall(r"<p>\d+ rows × \d+ columns</p>", page.read_text())
+        assert not cut, f"{page.name} shows a table cut short: {cut}"
+
+
 def test_sine_chapter_renders_with_its_figures(built_book, tmp_path):
     page = built_book / "sine.html"
     html = page.read_text()
