@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reptile import manifolds as M
+from reptile import manifolds_experiment as ME
 from reptile.artifacts import manifolds as MA
 from reptile.core import MetaConfig, MetaLearner
 
@@ -24,14 +25,14 @@ TINY = {"circles": [], "dim": 0, "outer_iters": 100, "k_values": [1, 5]}
 
 @pytest.fixture(scope="module")
 def families():
-    cfg = M.resolve("default")
-    return {f: M.build_family(cfg, f) for f in cfg.families()}
+    cfg = ME.resolve("default")
+    return {f: ME.build_family(cfg, f) for f in cfg.families()}
 
 
 @pytest.fixture(scope="module")
 def ci_runs(tmp_path_factory):
     store = tmp_path_factory.mktemp("manifolds")
-    return M.load_or_run("ci", seeds=[0], results_dir=store, device="cpu", progress=False), store
+    return ME.load_or_run("ci", seeds=[0], results_dir=store, device="cpu", progress=False), store
 
 
 def _points(fam, n=5, seed=0):
@@ -163,8 +164,8 @@ def test_partial_minimisation_fixed_point_approaches_the_distance_minimiser_as_k
 def test_ci_run_converges_where_section_4_2_says(ci_runs):
     runs, store = ci_runs
     (r,) = runs
-    assert r["schema"] == M.R.SCHEMA_VERSION and r["experiment"] == "manifolds" and r["name"] == "ci"
-    assert r["digest"] == M.resolve("ci").digest() and r["seed"] == 0 and r["config"]["outer_iters"] == 300
+    assert r["schema"] == ME.R.SCHEMA_VERSION and r["experiment"] == "manifolds" and r["name"] == "ci"
+    assert r["digest"] == ME.resolve("ci").digest() and r["seed"] == 0 and r["config"]["outer_iters"] == 300
     assert {"python", "packages", "device", "commit", "date"} <= set(r["environment"])
     assert (store / "manifolds" / "ci" / "seed-0.json").exists()
     assert set(r["families"]) == {"lines", "circles", "subspaces"}
@@ -206,27 +207,27 @@ def test_figures_and_tables_rebuild_from_the_record(ci_runs):
 
 
 def test_config_round_trips_through_its_dict():
-    cfg = M.resolve("default", {"lines": [[0, 1, 1], [90, 2, 0.5]], "k_values": [3, 1]})
-    back = M.ManifoldConfig.from_dict(cfg.to_dict())
+    cfg = ME.resolve("default", {"lines": [[0, 1, 1], [90, 2, 0.5]], "k_values": [3, 1]})
+    back = ME.ManifoldConfig.from_dict(cfg.to_dict())
     assert back == cfg and back.digest() == cfg.digest() and back.name.startswith("default-custom-")
-    assert M.resolve("default").name == "default" and M.resolve("default", {"outer_iters": 2000}).name == "default"
+    assert ME.resolve("default").name == "default" and ME.resolve("default", {"outer_iters": 2000}).name == "default"
 
 
 def test_a_stored_run_is_loaded_not_recomputed(tmp_store):
-    first = M.load_or_run("ci", seeds=[0], overrides=TINY, device="cpu", progress=False)
+    first = ME.load_or_run("ci", seeds=[0], overrides=TINY, device="cpu", progress=False)
     (path,) = (tmp_store / "results" / "manifolds").glob("*/seed-0.json")
     assert path.parent.name.startswith("ci-custom-")
     mtime = path.stat().st_mtime_ns
-    again = M.load_or_run("ci", seeds=[0], overrides=TINY, device="cpu", progress=False)
+    again = ME.load_or_run("ci", seeds=[0], overrides=TINY, device="cpu", progress=False)
     assert path.stat().st_mtime_ns == mtime and again == first
     assert not list((tmp_store / "results").rglob("*.tmp"))
 
 
 def test_same_seed_same_numbers_other_seed_other_path(tmp_store):
-    cfg = M.resolve("ci", TINY)
-    a = M.run(cfg, 0, device="cpu", results_dir=tmp_store / "a", progress=False)
-    b = M.run(cfg, 0, device="cpu", results_dir=tmp_store / "b", progress=False)
-    c = M.run(cfg, 1, device="cpu", results_dir=tmp_store / "c", progress=False)
+    cfg = ME.resolve("ci", TINY)
+    a = ME.run(cfg, 0, device="cpu", results_dir=tmp_store / "a", progress=False)
+    b = ME.run(cfg, 0, device="cpu", results_dir=tmp_store / "b", progress=False)
+    c = ME.run(cfg, 1, device="cpu", results_dir=tmp_store / "c", progress=False)
     assert a["families"] == b["families"]
     assert a["families"]["lines"]["serial"] != c["families"]["lines"]["serial"]
     assert a["families"]["lines"]["phi_D"] == c["families"]["lines"]["phi_D"]  # the problem does not depend on it
@@ -257,5 +258,5 @@ def test_same_seed_same_numbers_other_seed_other_path(tmp_store):
 ])
 def test_bad_input_is_rejected_before_any_work(tmp_store, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        M.load_or_run(**{"preset": "ci", **kwargs}, progress=False)
+        ME.load_or_run(**{"preset": "ci", **kwargs}, progress=False)
     assert not (tmp_store / "results").exists()

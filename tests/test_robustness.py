@@ -586,13 +586,13 @@ def test_a_huge_adam_step_is_caught_although_the_weights_stay_finite(tmp_store):
     ("taylor", "alpha_max"), ("manifolds", "inner_lr"), ("manifolds", "outer_decay"),
 ])
 def test_non_finite_settings_are_refused(chapter, key, bad, tmp_store):
-    from reptile import config, manifolds, taylor
+    from reptile import config, manifolds_experiment, taylor_experiment
 
     value = [0.0, bad] if key.endswith("betas") else bad
     resolve = {"sine": lambda o: config.resolve(config.SINE_PRESETS, "ci", o),
                "fewshot": lambda o: config.resolve(config.FEWSHOT_PRESETS, "ci", o),
-               "taylor": lambda o: taylor.resolve_config("ci", o),
-               "manifolds": lambda o: manifolds.resolve("ci", o)}[chapter]
+               "taylor": lambda o: taylor_experiment.resolve_config("ci", o),
+               "manifolds": lambda o: manifolds_experiment.resolve("ci", o)}[chapter]
     with pytest.raises(ValueError, match=r"must be|is not allowed"):
         resolve({key: value})
 

@@ -17,6 +17,7 @@ from torch.func import grad
 
 from reptile import results as R
 from reptile import taylor as T
+from reptile import taylor_experiment as TE
 from reptile.artifacts import taylor as TA
 
 # Named tolerances
@@ -35,12 +36,12 @@ FAST = {"n_alphas": 3, "mc_samples": 40, "k_max": 3, "k_samples": 20, "se_groups
 @pytest.fixture(scope="module")
 def ci_record(tmp_path_factory):
     """One run of the CI preset, stored in a temporary folder (never the repository's results/)."""
-    return T.run(T.resolve_config("ci"), 0, device="cpu", results_dir=tmp_path_factory.mktemp("taylor"),
+    return TE.run(TE.resolve_config("ci"), 0, device="cpu", results_dir=tmp_path_factory.mktemp("taylor"),
                  progress=False)
 
 
 def _draw(cfg, k, seed=0, model="sine"):
-    problem = (T.sine_problem if model == "sine" else T.logistic_problem)(cfg, seed)
+    problem = (TE.sine_problem if model == "sine" else TE.logistic_problem)(cfg, seed)
     xs, ys = problem.sample(1, k, torch.Generator().manual_seed(123 + seed))
     return problem, xs[0], ys[0]
 
@@ -63,7 +64,7 @@ def test_exact_minus_leading_order_shrinks_as_alpha_squared(ci_record):
 
 def test_a_wrong_expansion_is_caught():
     """Dropping MAML's -alpha L0'' L1' term (using the FOMAML form for MAML) leaves an O(alpha) error: slope ~1."""
-    cfg = T.resolve_config("ci")
+    cfg = TE.resolve_config("ci")
     problem, xs, ys = _draw(cfg, 2)
     a, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
     alphas = np.geomspace(1e-3, 1e-1, 5)
@@ -74,7 +75,7 @@ def test_a_wrong_expansion_is_caught():
 
 def test_leading_order_forms_are_the_papers_equations():
     """For k = 2, leading_order is Eq 10, Eq 13 and Eq 14 written out with L0', L1', L1''L0', L0''L1'."""
-    cfg = T.resolve_config("ci")
+    cfg = TE.resolve_config("ci")
     problem, xs, ys = _draw(cfg, 2)
     a, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
     g0, g1 = (grad(problem.loss)(problem.phi, xs[i], ys[i]) for i in (0, 1))
@@ -89,7 +90,7 @@ def test_leading_order_forms_are_the_papers_equations():
 
 def test_reptile_gradient_is_the_weight_change_over_alpha():
     """Eq 9: (phi - phi_k) / alpha from plain SGD steps."""
-    cfg = T.resolve_config("ci")
+    cfg = TE.resolve_config("ci")
     problem, xs, ys = _draw(cfg, 3)
     alpha, w = 0.05, problem.phi.clone()
     for i in range(3):
@@ -101,7 +102,7 @@ def test_reptile_gradient_is_the_weight_change_over_alpha():
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("model", ["sine", "logistic"])
 def test_exact_maml_gradient_matches_finite_differences(model, k):
-    cfg = T.resolve_config("ci")
+    cfg = TE.resolve_config("ci")
     problem, xs, ys = _draw(cfg, k, model=model)
     alpha, h = 0.05, 1e-5
 
@@ -125,7 +126,7 @@ def test_exact_maml_gradient_matches_finite_differences(model, k):
 
 def test_avg_grad_inner_identity_per_draw_is_exact():
     """For fixed L0, L1: 1/2 d/dphi (L0' . L1') = 1/2 (L0'' L1' + L1'' L0'), in float64 round-off."""
-    cfg = T.resolve_config("ci")
+    cfg = TE.resolve_config("ci")
     for seed in range(3):
         problem, xs, ys = _draw(cfg, 2, seed=seed)
         _, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
@@ -201,32 +202,32 @@ def _metrics(record):
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_store):
-    cfg = T.resolve_config("ci", FAST)
-    a = T.run(cfg, 0, device="cpu", results_dir=tmp_store / "a", progress=False)
-    b = T.run(cfg, 0, device="cpu", results_dir=tmp_store / "b", progress=False)
-    c = T.run(cfg, 1, device="cpu", results_dir=tmp_store / "c", progress=False)
+    cfg = TE.resolve_config("ci", FAST)
+    a = TE.run(cfg, 0, device="cpu", results_dir=tmp_store / "a", progress=False)
+    b = TE.run(cfg, 0, device="cpu", results_dir=tmp_store / "b", progress=False)
+    c = TE.run(cfg, 1, device="cpu", results_dir=tmp_store / "c", progress=False)
     assert _metrics(a) == _metrics(b)
     assert _metrics(a) != _metrics(c)
 
 
 def test_load_or_run_stores_one_json_per_seed_and_loads_it(tmp_store):
-    runs = T.load_or_run("ci", seeds=[0, 1], overrides=FAST, device="cpu", progress=False)
-    name = T.resolve_config("ci", FAST).name
+    runs = TE.load_or_run("ci", seeds=[0, 1], overrides=FAST, device="cpu", progress=False)
+    name = TE.resolve_config("ci", FAST).name
     assert name.startswith("ci-custom-") and [r["seed"] for r in runs] == [0, 1]
     path = tmp_store / "results" / "taylor" / name / "seed-0.json"
     assert path.exists() and not list((tmp_store / "results").rglob("*.tmp"))
     r = json.loads(path.read_text())
     assert r["schema"] == R.SCHEMA_VERSION and r["experiment"] == "taylor" and r["name"] == name
-    assert r["digest"] == T.resolve_config("ci", FAST).digest() and r["config"]["hidden"] == [4]
+    assert r["digest"] == TE.resolve_config("ci", FAST).digest() and r["config"]["hidden"] == [4]
     assert r["environment"]["device"] == "cpu" and r["wall_seconds"] > 0
     mtime = path.stat().st_mtime_ns
-    again = T.load_or_run("ci", seeds=0, overrides=FAST, device="cpu", progress=False)
+    again = TE.load_or_run("ci", seeds=0, overrides=FAST, device="cpu", progress=False)
     assert path.stat().st_mtime_ns == mtime and len(again) == 2
     # a stored run whose configuration differs from what the name now means is refused
     r["digest"] = "0000000000"
     path.write_text(json.dumps(r))
     with pytest.raises(ValueError, match="another configuration"):
-        T.load_or_run("ci", seeds=[0], overrides=FAST, device="cpu", progress=False)
+        TE.load_or_run("ci", seeds=[0], overrides=FAST, device="cpu", progress=False)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -248,7 +249,7 @@ def test_load_or_run_stores_one_json_per_seed_and_loads_it(tmp_store):
 def test_bad_input_raises_before_any_work(tmp_store, kwargs, message):
     args = {"preset": "ci", "seeds": [0], "device": "cpu", "progress": False, **kwargs}
     with pytest.raises(ValueError, match=message):
-        T.load_or_run(**args)
+        TE.load_or_run(**args)
     assert not (tmp_store / "results").exists()
 
 
@@ -283,7 +284,7 @@ def test_committed_default_result_shows_section_4_1():
     runs = R.load_runs("taylor", "default", R.REPO_ROOT / "results")
     assert runs, "results/taylor/default/seed-0.json must be committed"
     r = runs[0]
-    assert r["digest"] == T.resolve_config("default").digest(), "the committed default run is stale"
+    assert r["digest"] == TE.resolve_config("default").digest(), "the committed default run is stale"
     for d in r["exact_vs_leading"]["models"].values():
         assert all(SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1] for s in d["slopes"].values())
     for m, o in r["expectation"]["methods"].items():

@@ -10,19 +10,24 @@ Modules (one concern each):
   tasks                the Task container and minibatching without replacement
   core                 Reptile (Algorithms 1 and 2), first-order MAML, MAML, joint training
   train                the outer loop: progress, learning curves, checkpoints, resume
-  sine                 the sine-wave task distribution and MLP of Section 3
-  sine_experiment      Section 3's runs: every method trained and evaluated per seed
-  taylor               Section 4.1: exact and leading-order meta-gradients, Monte Carlo checks of Eqs 15-17
-  manifolds            Section 4.2: tasks with known solution manifolds, Reptile with projection and with k steps
+  seeding              every random stream of a run, derived from its seed in one place
+  sine, sine_experiment              Section 3: the sine-wave tasks and MLP; every method trained and evaluated
+  taylor, taylor_experiment          Section 4.1: exact and leading-order meta-gradients; their numerical checks
+  manifolds, manifolds_experiment    Section 4.2: tasks with known solution manifolds and Reptile on them; the runs
   datasets, omniglot, miniimagenet   data and cache roots, the Omniglot and Mini-ImageNet loaders
   fewshot, fewshot_experiment        Section 5.1: Conv4 networks, N-way K-shot tasks, evaluation; runs and CLI
-  validate             shared input checks
+  gradcomb_experiment  Section 5.2: Figure 3's inner-gradient combinations; runs and CLI
+  engine               speed: a cell's seeds trained as one population, fused kernels, CUDA graphs, checkpoints
+  bench                the speed benchmark (rates and ratios measured in one run)
+  campaign             the paper-budget runs, advanced a piece at a time from committed checkpoints
+  validate             shared input checks, and the error a diverging run stops with
   config               typed presets and validation
   results              the JSON results store and the environment record
   stats                means, 95% intervals and standard deviations over seeds and tasks
   paper                the paper's own numbers
+  notebook             the chapters' check of their papermill parameters
   runner               papermill seed runs and output refresh
-  artifacts            presentation: sine, taylor, manifolds, fewshot, status (figures, tables, key numbers)
+  artifacts            presentation: every figure, table and key number, drawn from stored results
 """
 
 __version__ = "0.1.0"

@@ -23,183 +23,25 @@ partial-minimisation Reptile is itself the minimiser of a weighted problem: ``E_
 (Equation 1: one-step Reptile is SGD on ``E_tau[L_tau]``); as ``k`` grows, ``M_tau`` tends to the normal-space
 projector ``P_tau`` and the fixed point to the minimiser of Equation 18.
 
-``run(config, seed)`` computes everything for one seed and writes one JSON; ``load_or_run`` is what the chapter
-calls. :mod:`reptile.artifacts.manifolds` draws the chapter's figures and tables from the stored records.
+Here: the three families (their losses, exact projections, minimisers and partial-minimisation fixed points) and
+Reptile on them, serial (Algorithm 1) and batched (Algorithm 2), with the exact projection or with ``k`` SGD steps
+through :class:`reptile.core.MetaLearner`; everything in float64. :mod:`reptile.manifolds_experiment` configures
+and runs the chapter's experiment.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import sys
-import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from . import results as R
-from .config import coerce_override as coerce
 from .core import MetaConfig, MetaLearner
 from .tasks import Task
-from .validate import check, is_int, is_number
 
-EXPERIMENT = "manifolds"
-FAMILIES = ("lines", "circles", "subspaces")
-FAMILY_LABELS = {"lines": "lines in R^2", "circles": "circles in R^2", "subspaces": "subspaces in R^d"}
 DTYPE = torch.float64
-PATH_DENSE = 60  # the serial paths are stored at every iteration up to here, then at PATH_SPARSE log-spaced ones
-PATH_SPARSE = 80
-CURVE_KS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000)  # the dense fixed-point curve
-
-
-# ---------------------------------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class ManifoldConfig:
-    """One Section 4.2 experiment: three task families, Reptile's settings, the k values of the table."""
-
-    name: str = "default"
-    # -- family 'lines': rank-1 regression tasks in R^2. Each task is (angle of its unit normal n in degrees,
-    #    offset c, scale s): L(w) = 1/2 s^2 (n.w - c)^2, W* the line n.w = c. Scales differ so that the expected loss
-    #    (which weights a task by s^2) and the mean squared distance (which does not) have different minimisers.
-    lines: tuple[tuple[float, float, float], ...] = ((90.0, 1.0, 0.5), (210.0, 0.6, 1.0), (330.0, 1.4, 2.0))
-    lines_start: tuple[float, float] = (-2.5, 2.8)  # phi_0 of the runs on the lines
-    # -- family 'circles': (centre x, centre y, radius R, scale s): L(w) = 1/2 s^2 (||w - c|| - R)^2, W* the circle.
-    #    Two disjoint circles, as in Figure 2's two curved manifolds. () leaves the family out.
-    circles: tuple[tuple[float, float, float, float], ...] = ((-2.0, 0.0, 0.8, 0.5), (1.9, 0.8, 1.4, 2.0))
-    circles_start: tuple[float, float] = (-1.0, 2.6)  # phi_0 of the runs on the circles
-    # -- family 'subspaces': under-determined regression in R^d, L(w) = 1/2 ||A w - b||^2 / m, rank(A) = r < d.
-    dim: int = 10  # d; 0 leaves the family out
-    rank: int = 5  # r, the rank of every A_tau: W*_tau is an affine subspace of dimension d - r
-    subspaces: int = 6  # number of tasks (needs subspaces * rank >= dim for a unique minimiser)
-    rows: int = 6  # m >= r, rows of A_tau (the task's samples; the inner loop is full-batch over them)
-    scale_range: tuple[float, float] = (0.5, 2.0)  # s_tau, log-uniform: the eigenvalues of H_tau = A^T A / m are
-    cond: float = 2.0  # s_tau^2 * [1/cond, ..., 1] (cond: H_tau's condition number on its row space)
-    problem_seed: int = 1  # draws the subspace tasks: the same problem for every run seed
-    # -- Reptile
-    inner_lr: float = 0.25  # alpha, the inner SGD step; alpha * s^2 <= 1 for every task (monotone inner loop)
-    inner_iters: int = 5  # k, inner SGD steps in the serial runs drawn in Figure 2
-    outer_step: float = 0.5  # eps_0, the serial runs' first outer step
-    outer_decay: float = 10.0  # t_0: the serial outer step decays as eps_t = eps_0 t_0 / (t_0 + t)
-    outer_iters: int = 2000  # T, serial outer iterations (Algorithm 1), one task drawn uniformly each
-    batch_outer_step: float = 1.0  # eps of the batched runs (Algorithm 2 over all tasks: deterministic)
-    batch_max_iters: int = 4000  # cap on the batched runs' outer iterations
-    batch_tol: float = 1e-10  # a batched run stops when ||phi_{t+1} - phi_t|| < batch_tol
-    k_values: tuple[int, ...] = (1, 2, 5, 20, 100)  # the k of the table: fixed points and batched Reptile
-
-    def __post_init__(self) -> None:
-        validate_config(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return json.loads(json.dumps(d))  # tuples -> lists, all the way down
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ManifoldConfig":
-        return cls(**{k: _coerce(v, getattr(cls, k, None)) for k, v in d.items()})
-
-    def digest(self) -> str:
-        """A short hash of everything but the name: runs with equal digests are seeds of one experiment."""
-        return R.config_digest(self.to_dict())
-
-    def families(self) -> tuple[str, ...]:
-        return tuple(f for f, on in zip(FAMILIES, (len(self.lines) > 0, len(self.circles) > 0, self.dim > 0)) if on)
-
-
-
-
-
-def _is_point(v: Any) -> bool:
-    return isinstance(v, (tuple, list)) and len(v) == 2 and all(is_number(x) for x in v)
-
-
-def validate_config(c: ManifoldConfig) -> None:
-    """Every field checked, each error naming the value and what is allowed."""
-    for name in ("inner_iters", "outer_iters", "batch_max_iters", "rows", "subspaces", "problem_seed"):
-        v = getattr(c, name)
-        low = 0 if name == "problem_seed" else 1
-        check(is_int(v) and v >= low, f"{name} must be an integer >= {low}, got {v!r}")
-    for name in ("inner_lr", "outer_step", "outer_decay", "batch_outer_step", "batch_tol"):
-        v = getattr(c, name)
-        check(is_number(v) and v > 0, f"{name} must be a number > 0, got {v!r}")
-    for name in ("outer_step", "batch_outer_step"):
-        v = getattr(c, name)
-        check(v <= 1, f"{name} must be in (0, 1] (eps interpolates between phi and W), got {v!r}")
-    ks = c.k_values
-    check(isinstance(ks, (tuple, list)) and len(ks) >= 1 and all(is_int(k) and k >= 1 for k in ks)
-           and len(set(ks)) == len(ks), f"k_values must be distinct integers >= 1, got {ks!r}")
-    check(isinstance(c.lines, (tuple, list)) and all(isinstance(t, (tuple, list)) and len(t) == 3
-                                                       and all(is_number(x) for x in t) and t[2] > 0 for t in c.lines),
-           f"lines must be a list of (angle in degrees, offset, scale > 0), got {c.lines!r}")
-    if c.lines:
-        check(len(c.lines) >= 2 and len({round(t[0] % 180.0, 9) for t in c.lines}) >= 2,
-               f"lines needs at least two non-parallel lines (a unique minimiser), got {c.lines!r}")
-    check(_is_point(c.lines_start), f"lines_start must be a point (x, y), got {c.lines_start!r}")
-    check(isinstance(c.circles, (tuple, list)) and all(isinstance(t, (tuple, list)) and len(t) == 4
-                                                         and all(is_number(x) for x in t) and t[2] > 0 and t[3] > 0
-                                                         for t in c.circles),
-           f"circles must be a list of (centre x, centre y, radius > 0, scale > 0), got {c.circles!r}")
-    check(len(c.circles) != 1, "circles needs 0 (family left out) or at least 2 circles, got 1")
-    check(_is_point(c.circles_start), f"circles_start must be a point (x, y), got {c.circles_start!r}")
-    for cx, cy, _, _ in c.circles:
-        check(math.dist((cx, cy), tuple(c.circles_start)) > 1e-6,
-               f"circles_start {c.circles_start!r} is a circle's centre, where W*(phi) is not defined")
-    check(is_int(c.dim) and c.dim >= 0, f"dim must be an integer >= 0 (0 leaves the family out), got {c.dim!r}")
-    if c.dim > 0:
-        check(is_int(c.rank) and 1 <= c.rank < c.dim, f"rank must be an integer in [1, dim - 1 = {c.dim - 1}], "
-                                                        f"got {c.rank!r}")
-        check(c.rows >= c.rank, f"rows must be >= rank = {c.rank}, got {c.rows!r}")
-        check(c.subspaces * c.rank >= c.dim, f"subspaces * rank must be >= dim = {c.dim} for a unique minimiser, "
-                                              f"got {c.subspaces} * {c.rank}")
-        sr = c.scale_range
-        check(isinstance(sr, (tuple, list)) and len(sr) == 2 and all(is_number(x) for x in sr) and 0 < sr[0] <= sr[1],
-               f"scale_range must be (low, high) with 0 < low <= high, got {sr!r}")
-        check(is_number(c.cond) and c.cond >= 1, f"cond must be a number >= 1, got {c.cond!r}")
-    if ks and c.families() == ():
-        raise ValueError("every family is left out (lines = (), circles = (), dim = 0); keep at least one")
-    scales = [t[2] for t in c.lines] + [t[3] for t in c.circles] + ([c.scale_range[1]] if c.dim > 0 else [])
-    if scales and is_number(c.inner_lr):
-        top = max(scales)
-        check(c.inner_lr * top**2 <= 1 + 1e-12,
-               f"inner_lr={c.inner_lr!r} is too large: alpha * s^2 must be <= 1 for every task so that the inner SGD "
-               f"approaches W* without overshooting; allowed: inner_lr <= {1 / top**2:.6g} (largest scale {top})")
-
-
-def _coerce(value: Any, like: Any) -> Any:
-    """Lists from JSON/YAML become tuples (nested: tuples of tuples) where the field holds a tuple."""
-    if isinstance(like, tuple) and isinstance(value, list):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    return value
-
-
-PRESETS: dict[str, ManifoldConfig] = {
-    # What the book shows: three families, 2,000 serial iterations, k in (1, 2, 5, 20, 100). Seconds on one core.
-    "default": ManifoldConfig(name="default"),
-    # The test suite's smoke run: fewer serial iterations and k values, a smaller subspace problem.
-    "ci": ManifoldConfig(name="ci", outer_iters=300, dim=5, rank=3, subspaces=3, rows=3, problem_seed=1,
-                         k_values=(1, 5, 20)),
-}
-
-
-def resolve(preset: str, overrides: Mapping[str, Any] | None = None) -> ManifoldConfig:
-    """The preset named ``preset`` with ``overrides`` (field name -> value) applied and validated. A customised
-    config is renamed ``<preset>-custom-<digest>`` so that its results never mix with the preset's."""
-    check(isinstance(preset, str) and preset in PRESETS, f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]
-    allowed = [f.name for f in dataclasses.fields(cfg) if f.name != "name"]
-    changes = {}
-    for key, value in R.parse_overrides(overrides).items():
-        check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
-        changes[key] = coerce(value, getattr(cfg, key), key)
-    new = dataclasses.replace(cfg, **changes)
-    if new.digest() != cfg.digest():
-        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
-    return new
 
 
 # ------------------------------------------------------------------------------------------ the task families
@@ -211,7 +53,6 @@ def affine_loss(params: tuple[Tensor, ...], batch: tuple[Tensor, Tensor]) -> Ten
     a, b = batch
     return 0.5 * ((a @ w - b) ** 2).mean()
 
-
 def circle_loss(params: tuple[Tensor, ...], batch: tuple[Tensor, Tensor]) -> Tensor:
     """``L_tau(w) = 1/2 s^2 (||w - c|| - R)^2``, the squared error of a range measurement ``R`` from a beacon ``c``.
     A row of ``x`` is ``(c_x, c_y, s)``, ``y`` holds ``R``. Its minimisers are the circle of radius R about c."""
@@ -219,7 +60,6 @@ def circle_loss(params: tuple[Tensor, ...], batch: tuple[Tensor, Tensor]) -> Ten
     x, radius = batch
     c, s = x[:, :2], x[:, 2]
     return 0.5 * (s**2 * (torch.linalg.vector_norm(w - c, dim=1) - radius) ** 2).mean()
-
 
 class AffineFamily:
     """Tasks ``L_tau(w) = 1/2 ||A_tau w - b_tau||^2 / m`` with consistent ``b_tau`` (``b in range(A)``), so that
@@ -280,7 +120,6 @@ class AffineFamily:
         minimiser; ``k -> infinity`` gives ``M_tau -> P_tau``, Equation 18's minimiser."""
         eye = torch.eye(self.dim, dtype=DTYPE)
         return self.weighted_point([eye - torch.linalg.matrix_power(eye - alpha * h, k) for h in self.H])
-
 
 class CircleFamily:
     """Tasks ``L_tau(w) = 1/2 s_tau^2 (||w - c_tau|| - R_tau)^2``, whose solution manifolds are circles. The
@@ -344,9 +183,7 @@ class CircleFamily:
         """Where partial-minimisation Reptile converges: the minimiser of ``E[(1 - (1 - alpha s^2)^k) / 2 D^2]``."""
         return self.weighted_point((1 - (1 - alpha * self.s**2) ** k).tolist())
 
-
 Family = AffineFamily | CircleFamily
-
 
 def lines_family(lines: Sequence[Sequence[float]]) -> AffineFamily:
     """``(angle, c, s)`` -> ``A = s n^T`` (one row), ``b = s c``: ``L(w) = 1/2 s^2 (n.w - c)^2``, ``W*`` the line."""
@@ -357,11 +194,9 @@ def lines_family(lines: Sequence[Sequence[float]]) -> AffineFamily:
         b.append(torch.tensor([s * c], dtype=DTYPE))
     return AffineFamily(A, b)
 
-
 def circles_family(circles: Sequence[Sequence[float]]) -> CircleFamily:
     t = torch.tensor([list(c) for c in circles], dtype=DTYPE)
     return CircleFamily(t[:, :2], t[:, 2], t[:, 3])
-
 
 def subspace_family(dim: int, rank: int, n_tasks: int, rows: int, scale_range: Sequence[float], cond: float,
                     seed: int) -> AffineFamily:
@@ -382,45 +217,24 @@ def subspace_family(dim: int, rank: int, n_tasks: int, rows: int, scale_range: S
     return AffineFamily(A, b)
 
 
-def build_family(cfg: ManifoldConfig, family: str) -> Family:
-    if family == "lines":
-        return lines_family(cfg.lines)
-    if family == "circles":
-        return circles_family(cfg.circles)
-    if family == "subspaces":
-        return subspace_family(cfg.dim, cfg.rank, cfg.subspaces, cfg.rows, cfg.scale_range, cfg.cond,
-                               cfg.problem_seed)
-    raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
-
-
-def start_point(cfg: ManifoldConfig, family: str) -> Tensor:
-    """phi_0: the configured point in the plane, the origin in R^d."""
-    if family == "lines":
-        return torch.tensor(cfg.lines_start, dtype=DTYPE)
-    if family == "circles":
-        return torch.tensor(cfg.circles_start, dtype=DTYPE)
-    return torch.zeros(cfg.dim, dtype=DTYPE)
+# ------------------------------------------------------------------------------------- distances and losses
 
 
 def distance(fam: Family, phi: Tensor, i: int) -> Tensor:
     """``D(phi, W*_tau)``."""
     return torch.linalg.vector_norm(phi - fam.project(phi, i))
 
-
 def mean_sq_distance(fam: Family, phi: Tensor) -> float:
     """Equation 18's objective, ``E_tau[1/2 D(phi, W*_tau)^2]``, tasks uniform."""
     return float(sum(0.5 * distance(fam, phi, i) ** 2 for i in range(fam.n)) / fam.n)
-
 
 def expected_loss(fam: Family, phi: Tensor) -> float:
     """``E_tau[L_tau(phi)]``, tasks uniform."""
     return float(sum(fam.loss(phi, i) for i in range(fam.n)) / fam.n)
 
-
 def distance_gradient(fam: Family, phi: Tensor) -> Tensor:
     """Equations 19-20: ``grad E_tau[1/2 D^2] = E_tau[phi - W*_tau(phi)]``. Zero at Equation 18's minimiser."""
     return sum(phi - fam.project(phi, i) for i in range(fam.n)) / fam.n
-
 
 def normal_residual_check(fam: AffineFamily, phi: Tensor, i: int) -> tuple[float, float]:
     """For the projection of ``phi`` onto ``W*_tau``: the residual ``||A W - b||`` (on the manifold) and the largest
@@ -439,7 +253,6 @@ def serial_step_size(t: int, eps0: float, t0: float) -> float:
     (Robbins-Monro), so the stochastic iterates converge. (A linear anneal to 0 leaves an O(T^-1/4) error.)"""
     return eps0 * t0 / (t0 + t)
 
-
 @dataclass
 class DecayingReptile(MetaLearner):
     """:class:`MetaLearner` with the outer step :func:`serial_step_size` instead of a linear anneal."""
@@ -448,12 +261,6 @@ class DecayingReptile(MetaLearner):
 
     def outer_step_size(self) -> float:
         return serial_step_size(self.iteration, self.config.outer_step, self.decay)
-
-
-def task_order(n_tasks: int, iters: int, seed: int) -> list[int]:
-    """The serial runs' task sequence: ``iters`` draws, uniform over the ``n_tasks`` tasks; both variants share it."""
-    return torch.randint(n_tasks, (iters,), generator=torch.Generator().manual_seed(seed)).tolist()
-
 
 def reptile_exact_serial(fam: Family, phi0: Tensor, order: Sequence[int], eps0: float, t0: float) -> Tensor:
     """Reptile with the exact projection, one task per iteration: ``phi <- phi + eps_t (W*_tau(phi) - phi)``
@@ -465,23 +272,21 @@ def reptile_exact_serial(fam: Family, phi0: Tensor, order: Sequence[int], eps0: 
         path.append(phi)
     return torch.stack(path)
 
-
-def reptile_partial_serial(fam: Family, phi0: Tensor, order: Sequence[int], cfg: ManifoldConfig, seed: int,
-                           k: int | None = None) -> Tensor:
+def reptile_partial_serial(fam: Family, phi0: Tensor, order: Sequence[int], alpha: float, k: int, eps0: float,
+                           t0: float, seed: int) -> Tensor:
     """Reptile with partial minimisation (Algorithm 1) through :class:`reptile.core.MetaLearner`: ``W = SGD(L_tau,
-    phi, k)``, k full-batch SGD steps of ``alpha``, then ``phi <- phi + eps_t (W - phi)``. Returns every iterate."""
+    phi, k)``, k full-batch SGD steps of ``alpha``, then ``phi <- phi + eps_t (W - phi)`` with the outer step
+    :func:`serial_step_size` (``eps0``, ``t0``). ``seed`` seeds the learner's generator. Returns every iterate."""
     tasks = fam.tasks()
-    mc = MetaConfig(algorithm="reptile", inner_optimizer="sgd", inner_lr=cfg.inner_lr,
-                    inner_iters=cfg.inner_iters if k is None else k, inner_batch=len(tasks[0]), meta_batch=1,
-                    outer_optimizer="sgd", outer_step=cfg.outer_step, outer_iters=len(order), anneal=False)
-    learner = DecayingReptile(fam.loss_fn, (phi0.clone(),), mc, torch.Generator().manual_seed(seed),
-                              decay=cfg.outer_decay)
+    mc = MetaConfig(algorithm="reptile", inner_optimizer="sgd", inner_lr=alpha, inner_iters=k,
+                    inner_batch=len(tasks[0]), meta_batch=1, outer_optimizer="sgd", outer_step=eps0,
+                    outer_iters=len(order), anneal=False)
+    learner = DecayingReptile(fam.loss_fn, (phi0.clone(),), mc, torch.Generator().manual_seed(seed), decay=t0)
     path = [phi0.clone()]
     for i in order:
         learner.meta_step([tasks[i]])
         path.append(learner.phi[0].clone())
     return torch.stack(path)
-
 
 def reptile_exact_batched(fam: Family, phi0: Tensor, eps: float, max_iters: int, tol: float) -> tuple[Tensor, int]:
     """Algorithm 2 over all tasks with the exact projection: ``phi <- phi + eps E_tau[W*_tau(phi) - phi]``, i.e.
@@ -493,7 +298,6 @@ def reptile_exact_batched(fam: Family, phi0: Tensor, eps: float, max_iters: int,
         if torch.linalg.vector_norm(step) < tol:
             return phi, it
     return phi, max_iters
-
 
 def reptile_partial_batched(fam: Family, phi0: Tensor, alpha: float, k: int, eps: float, max_iters: int,
                             tol: float) -> tuple[Tensor, int]:
@@ -511,123 +315,3 @@ def reptile_partial_batched(fam: Family, phi0: Tensor, alpha: float, k: int, eps
         if torch.linalg.vector_norm(learner.phi[0] - before) < tol:
             return learner.phi[0], it
     return learner.phi[0], max_iters
-
-
-# ---------------------------------------------------------------------------------------------------- run
-
-
-def path_indices(iters: int) -> list[int]:
-    """Iterations at which the serial paths are stored: every one up to PATH_DENSE, then log-spaced to the end."""
-    dense = set(range(min(iters, PATH_DENSE) + 1))
-    sparse = np.unique(np.geomspace(max(PATH_DENSE, 1), iters, PATH_SPARSE).round().astype(int)) if iters > PATH_DENSE \
-        else []
-    return sorted(dense | {int(i) for i in sparse} | {iters})
-
-
-
-def _vec(x: Tensor) -> list[float]:
-    return [float(v) for v in x]
-
-
-def _r(x: Tensor) -> list[float]:
-    return [float(f"{float(v):.6g}") for v in x]
-
-
-def _dist(a: Tensor, b: Tensor) -> float:
-    return float(torch.linalg.vector_norm(a - b))
-
-
-def describe(fam: Family, family: str) -> dict[str, Any]:
-    """What the figure needs to draw the manifolds (2-D), and the task scales."""
-    if isinstance(fam, CircleFamily):
-        return {"centres": [_vec(c) for c in fam.c], "radii": _vec(fam.radius), "scales": _vec(fam.s)}
-    out: dict[str, Any] = {"dim": fam.dim, "rank": [int(torch.linalg.matrix_rank(a)) for a in fam.A],
-                           "scales": [math.sqrt(float(torch.linalg.eigvalsh(h)[-1])) for h in fam.H]}
-    if family == "lines":
-        out["normals"] = [_vec(a[0] / torch.linalg.vector_norm(a[0])) for a in fam.A]
-        out["offsets"] = [float(b[0] / torch.linalg.vector_norm(a[0])) for a, b in zip(fam.A, fam.b)]
-    return out
-
-
-def run_family(cfg: ManifoldConfig, family: str, seed: int) -> dict[str, Any]:
-    """Every number for one family and seed: the two reference points, the partial-minimisation fixed points, the
-    serial paths of both variants (Figure 2) and the batched runs (table)."""
-    fam = build_family(cfg, family)
-    phi0 = start_point(cfg, family)
-    phi_D, phi_L = fam.distance_minimiser(), fam.loss_minimiser()
-    k = cfg.inner_iters
-    fixed = {kk: fam.fixed_point(cfg.inner_lr, kk) for kk in sorted(set(cfg.k_values) | set(CURVE_KS) | {k})}
-    order = task_order(fam.n, cfg.outer_iters, seed * 1000 + FAMILIES.index(family))
-    exact = reptile_exact_serial(fam, phi0, order, cfg.outer_step, cfg.outer_decay)
-    partial = reptile_partial_serial(fam, phi0, order, cfg, seed)
-    idx = path_indices(cfg.outer_iters)
-
-    def dists(phi: Tensor, with_k: bool = False) -> dict[str, float]:
-        d = {"to_phi_D": _dist(phi, phi_D), "to_phi_L": _dist(phi, phi_L)}
-        if with_k:
-            d["to_phi_k"] = _dist(phi, fixed[k])
-        return d
-
-    b_exact, n_exact = reptile_exact_batched(fam, phi0, cfg.batch_outer_step, cfg.batch_max_iters, cfg.batch_tol)
-    batched = {"exact": {"phi": _vec(b_exact), "iterations": n_exact, **dists(b_exact)}, "partial": {}}
-    k_rows = []
-    for kk in sorted(set(cfg.k_values) | {k}):
-        phi_b, n_b = reptile_partial_batched(fam, phi0, cfg.inner_lr, kk, cfg.batch_outer_step, cfg.batch_max_iters,
-                                             cfg.batch_tol)
-        batched["partial"][str(kk)] = {"phi": _vec(phi_b), "iterations": n_b, **dists(phi_b),
-                                       "to_phi_k": _dist(phi_b, fixed[kk])}
-        if kk in cfg.k_values:
-            k_rows.append({"k": kk, "fixed_to_phi_D": _dist(fixed[kk], phi_D),
-                           "fixed_to_phi_L": _dist(fixed[kk], phi_L), "batched_to_phi_k": _dist(phi_b, fixed[kk]),
-                           "batched_iterations": n_b})
-    return {
-        "dim": fam.dim,
-        "n_tasks": fam.n,
-        "tasks": describe(fam, family),
-        "start": _vec(phi0),
-        "phi_D": _vec(phi_D),
-        "phi_L": _vec(phi_L),
-        "objective": {"mean_sq_distance_at_phi_D": mean_sq_distance(fam, phi_D),
-                      "mean_sq_distance_at_phi_L": mean_sq_distance(fam, phi_L),
-                      "expected_loss_at_phi_D": expected_loss(fam, phi_D),
-                      "expected_loss_at_phi_L": expected_loss(fam, phi_L),
-                      "gradient_norm_at_phi_D": float(torch.linalg.vector_norm(distance_gradient(fam, phi_D)))},
-        "gap": _dist(phi_D, phi_L),
-        "fixed_points": {str(kk): _vec(v) for kk, v in fixed.items()},
-        "serial": {"k": k, "iterations": idx, "exact": [_r(exact[i]) for i in idx],
-                   "partial": [_r(partial[i]) for i in idx],
-                   "final": {"exact": {"phi": _vec(exact[-1]), **dists(exact[-1])},
-                             "partial": {"phi": _vec(partial[-1]), **dists(partial[-1], with_k=True)}}},
-        "batched": batched,
-        "k_table": k_rows,
-    }
-
-
-def run(cfg: ManifoldConfig, seed: int, device: str = "auto", results_dir=None, progress: bool = True
-        ) -> dict[str, Any]:
-    """Compute every family of ``cfg`` for ``seed``; write and return the run's record. Everything runs on the CPU
-    in float64 (the problems are tiny); ``device`` is resolved and recorded."""
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
-    started = time.perf_counter()
-    env = R.environment(dev)
-    families = {}
-    for family in cfg.families():
-        t = time.perf_counter()
-        families[family] = run_family(cfg, family, seed)
-        if progress:
-            print(f"[manifolds/{cfg.name} seed {seed}] {family}: {time.perf_counter() - t:.1f}s", file=sys.stderr,
-                  flush=True)
-    record = R.make_record(EXPERIMENT, cfg, seed, env, started, families=families)
-    R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
-    return record
-
-
-def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
-                overrides: Mapping[str, Any] | None = None, results_dir=None, device: str = "auto",
-                progress: bool = True) -> list[dict[str, Any]]:
-    """Make sure ``seeds`` exist for the (possibly overridden) preset, computing what is missing, then return every
-    seed stored for that configuration. Everything is validated before any work starts."""
-    cfg = resolve(preset, overrides)
-    return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
-                             results_dir, device, progress, checkpoints=False)

@@ -1,7 +1,7 @@
 """Section 4.2 and Figure 2: the manifolds chapter's figures and tables, rebuilt from stored runs of
-:mod:`reptile.manifolds` without recomputing anything: Reptile's iterates among the solution manifolds, the fixed
-points of k-step Reptile, and the distances to the two reference points ``phi_D`` (Equation 18's minimiser) and
-``phi_L`` (the expected loss's)."""
+:mod:`reptile.manifolds_experiment` without recomputing anything: Reptile's iterates among the solution manifolds,
+the fixed points of k-step Reptile, and the distances to the two reference points ``phi_D`` (Equation 18's
+minimiser) and ``phi_L`` (the expected loss's)."""
 
 from __future__ import annotations
 

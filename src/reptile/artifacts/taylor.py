@@ -1,6 +1,6 @@
-"""Section 4.1: the taylor chapter's figures and tables, rebuilt from stored runs of :mod:`reptile.taylor` without
-recomputing anything: the errors of the leading-order expansion against alpha, Equations 15-17 by Monte Carlo, the
-AvgGradInner identity and the k-step coefficients."""
+"""Section 4.1: the taylor chapter's figures and tables, rebuilt from stored runs of :mod:`reptile.taylor_experiment`
+without recomputing anything: the errors of the leading-order expansion against alpha, Equations 15-17 by Monte
+Carlo, the AvgGradInner identity and the k-step coefficients."""
 
 from __future__ import annotations
 
