@@ -591,7 +591,7 @@ def test_non_finite_settings_are_refused(chapter, key, bad, tmp_store):
     value = [0.0, bad] if key.endswith("betas") else bad
     resolve = {"sine": lambda o: config.resolve(config.SINE_PRESETS, "ci", o),
                "fewshot": lambda o: config.resolve(config.FEWSHOT_PRESETS, "ci", o),
-               "taylor": lambda o: taylor_experiment.resolve_config("ci", o),
+               "taylor": lambda o: taylor_experiment.resolve("ci", o),
                "manifolds": lambda o: manifolds_experiment.resolve("ci", o)}[chapter]
     with pytest.raises(ValueError, match=r"must be|is not allowed"):
         resolve({key: value})

@@ -36,7 +36,7 @@ FAST = {"n_alphas": 3, "mc_samples": 40, "k_max": 3, "k_samples": 20, "se_groups
 @pytest.fixture(scope="module")
 def ci_record(tmp_path_factory):
     """One run of the CI preset, stored in a temporary folder (never the repository's results/)."""
-    return TE.run(TE.resolve_config("ci"), 0, device="cpu", results_dir=tmp_path_factory.mktemp("taylor"),
+    return TE.run(TE.resolve("ci"), 0, device="cpu", results_dir=tmp_path_factory.mktemp("taylor"),
                  progress=False)
 
 
@@ -64,7 +64,7 @@ def test_exact_minus_leading_order_shrinks_as_alpha_squared(ci_record):
 
 def test_a_wrong_expansion_is_caught():
     """Dropping MAML's -alpha L0'' L1' term (using the FOMAML form for MAML) leaves an O(alpha) error: slope ~1."""
-    cfg = TE.resolve_config("ci")
+    cfg = TE.resolve("ci")
     problem, xs, ys = _draw(cfg, 2)
     a, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
     alphas = np.geomspace(1e-3, 1e-1, 5)
@@ -75,7 +75,7 @@ def test_a_wrong_expansion_is_caught():
 
 def test_leading_order_forms_are_the_papers_equations():
     """For k = 2, leading_order is Eq 10, Eq 13 and Eq 14 written out with L0', L1', L1''L0', L0''L1'."""
-    cfg = TE.resolve_config("ci")
+    cfg = TE.resolve("ci")
     problem, xs, ys = _draw(cfg, 2)
     a, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
     g0, g1 = (grad(problem.loss)(problem.phi, xs[i], ys[i]) for i in (0, 1))
@@ -90,7 +90,7 @@ def test_leading_order_forms_are_the_papers_equations():
 
 def test_reptile_gradient_is_the_weight_change_over_alpha():
     """Eq 9: (phi - phi_k) / alpha from plain SGD steps."""
-    cfg = TE.resolve_config("ci")
+    cfg = TE.resolve("ci")
     problem, xs, ys = _draw(cfg, 3)
     alpha, w = 0.05, problem.phi.clone()
     for i in range(3):
@@ -102,7 +102,7 @@ def test_reptile_gradient_is_the_weight_change_over_alpha():
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("model", ["sine", "logistic"])
 def test_exact_maml_gradient_matches_finite_differences(model, k):
-    cfg = TE.resolve_config("ci")
+    cfg = TE.resolve("ci")
     problem, xs, ys = _draw(cfg, k, model=model)
     alpha, h = 0.05, 1e-5
 
@@ -126,7 +126,7 @@ def test_exact_maml_gradient_matches_finite_differences(model, k):
 
 def test_avg_grad_inner_identity_per_draw_is_exact():
     """For fixed L0, L1: 1/2 d/dphi (L0' . L1') = 1/2 (L0'' L1' + L1'' L0'), in float64 round-off."""
-    cfg = TE.resolve_config("ci")
+    cfg = TE.resolve("ci")
     for seed in range(3):
         problem, xs, ys = _draw(cfg, 2, seed=seed)
         _, Ha = T.expansion_terms(problem.loss, problem.phi, xs, ys)
@@ -202,7 +202,7 @@ def _metrics(record):
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_store):
-    cfg = TE.resolve_config("ci", FAST)
+    cfg = TE.resolve("ci", FAST)
     a = TE.run(cfg, 0, device="cpu", results_dir=tmp_store / "a", progress=False)
     b = TE.run(cfg, 0, device="cpu", results_dir=tmp_store / "b", progress=False)
     c = TE.run(cfg, 1, device="cpu", results_dir=tmp_store / "c", progress=False)
@@ -212,13 +212,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_store):
 
 def test_load_or_run_stores_one_json_per_seed_and_loads_it(tmp_store):
     runs = TE.load_or_run("ci", seeds=[0, 1], overrides=FAST, device="cpu", progress=False)
-    name = TE.resolve_config("ci", FAST).name
+    name = TE.resolve("ci", FAST).name
     assert name.startswith("ci-custom-") and [r["seed"] for r in runs] == [0, 1]
     path = tmp_store / "results" / "taylor" / name / "seed-0.json"
     assert path.exists() and not list((tmp_store / "results").rglob("*.tmp"))
     r = json.loads(path.read_text())
     assert r["schema"] == R.SCHEMA_VERSION and r["experiment"] == "taylor" and r["name"] == name
-    assert r["digest"] == TE.resolve_config("ci", FAST).digest() and r["config"]["hidden"] == [4]
+    assert r["digest"] == TE.resolve("ci", FAST).digest() and r["config"]["hidden"] == [4]
     assert r["environment"]["device"] == "cpu" and r["wall_seconds"] > 0
     mtime = path.stat().st_mtime_ns
     again = TE.load_or_run("ci", seeds=0, overrides=FAST, device="cpu", progress=False)
@@ -284,7 +284,7 @@ def test_committed_default_result_shows_section_4_1():
     runs = R.load_runs("taylor", "default", R.REPO_ROOT / "results")
     assert runs, "results/taylor/default/seed-0.json must be committed"
     r = runs[0]
-    assert r["digest"] == TE.resolve_config("default").digest(), "the committed default run is stale"
+    assert r["digest"] == TE.resolve("default").digest(), "the committed default run is stale"
     for d in r["exact_vs_leading"]["models"].values():
         assert all(SLOPE_RANGE[0] <= s <= SLOPE_RANGE[1] for s in d["slopes"].values())
     for m, o in r["expectation"]["methods"].items():

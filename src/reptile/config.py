@@ -173,6 +173,26 @@ def resolve(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any
     return new
 
 
+def resolve_flat(presets: Mapping[str, Any], preset: str, overrides: Mapping[str, Any] | None = None):
+    """:func:`resolve` for a config whose fields are all top-level (the Section 4 chapters): the preset named
+    ``preset`` with ``overrides`` (field name -> value, or the string of such a dict) converted by
+    :func:`coerce_override` and validated by the config itself; a customised config is renamed
+    ``<preset>-custom-<digest>``."""
+    if not isinstance(preset, str) or preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(presets)}")
+    cfg = presets[preset]
+    allowed = [f.name for f in dataclasses.fields(cfg) if f.name != "name"]
+    changes = {}
+    for key, value in parse_overrides(overrides).items():
+        if key not in allowed:
+            raise ValueError(f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
+        changes[key] = coerce_override(value, getattr(cfg, key), key)
+    new = dataclasses.replace(cfg, **changes)  # the config's __post_init__ validates the values
+    if new.digest() != cfg.digest():
+        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
+    return new
+
+
 def coerce_override(value: Any, like: Any, key: str = "value") -> Any:
     """The override ``value`` for the field ``key``, converted to the type of the field's current value ``like``,
     or a ValueError naming the key, the value and what is allowed.

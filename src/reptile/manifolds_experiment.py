@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from . import results as R
-from .config import coerce_override as coerce
+from .config import resolve_flat
 from .manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
                         mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
                         reptile_partial_serial, subspace_family)
@@ -158,20 +158,10 @@ PRESETS: dict[str, ManifoldConfig] = {
                          k_values=(1, 5, 20)),
 }
 
-def resolve(preset: str, overrides: Mapping[str, Any] | None = None) -> ManifoldConfig:
+def resolve(preset: str = "default", overrides: Mapping[str, Any] | None = None) -> ManifoldConfig:
     """The preset named ``preset`` with ``overrides`` (field name -> value) applied and validated. A customised
     config is renamed ``<preset>-custom-<digest>`` so that its results never mix with the preset's."""
-    check(isinstance(preset, str) and preset in PRESETS, f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]
-    allowed = [f.name for f in dataclasses.fields(cfg) if f.name != "name"]
-    changes = {}
-    for key, value in R.parse_overrides(overrides).items():
-        check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
-        changes[key] = coerce(value, getattr(cfg, key), key)
-    new = dataclasses.replace(cfg, **changes)
-    if new.digest() != cfg.digest():
-        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
-    return new
+    return resolve_flat(PRESETS, preset, overrides)
 
 
 # ---------------------------------------------------------------------------------------------------- run

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.func import grad, vmap
 
 from . import results as R
-from .config import coerce_override as coerce
+from .config import resolve_flat
 from .sine import SineTasks, init_mlp, mse_loss_fn
 from .taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
                      expansion_terms, fit_coefficients, fitted_slope, leading_order, maml_by_autograd, norm_with_se,
@@ -123,22 +123,10 @@ TAYLOR_PRESETS: dict[str, TaylorConfig] = {
     "ci": TaylorConfig(name="ci", hidden=(8, 8), n_alphas=5, mc_samples=200, k_max=3, k_samples=60, se_groups=5),
 }
 
-def resolve_config(preset: str = "default", overrides: Mapping[str, Any] | None = None) -> TaylorConfig:
+def resolve(preset: str = "default", overrides: Mapping[str, Any] | None = None) -> TaylorConfig:
     """The preset named ``preset`` with ``overrides`` (field name -> value) applied and validated. A customised
     config is renamed ``<preset>-custom-<digest>`` so its results never mix with the preset's."""
-    if not isinstance(preset, str) or preset not in TAYLOR_PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(TAYLOR_PRESETS)}")
-    overrides = R.parse_overrides(overrides)
-    cfg = TAYLOR_PRESETS[preset]
-    allowed = [f.name for f in dataclasses.fields(TaylorConfig) if f.name != "name"]
-    changes = {}
-    for key, value in overrides.items():
-        check(key in allowed, f"unknown parameter {key!r}; allowed: {', '.join(allowed)}")
-        changes[key] = coerce(value, getattr(cfg, key), key)
-    new = dataclasses.replace(cfg, **changes)  # __post_init__ validates the values
-    if new.digest() != cfg.digest():
-        new = dataclasses.replace(new, name=f"{preset}-custom-{new.digest()}")
-    return new
+    return resolve_flat(TAYLOR_PRESETS, preset, overrides)
 
 
 # ------------------------------------------------------------------------------------------ models and tasks
@@ -416,6 +404,6 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
                 progress: bool = True) -> list[dict[str, Any]]:
     """Make sure ``seeds`` are stored for the (possibly overridden) preset, computing what is missing (or all of
     them with ``recompute``), then return every seed stored for that configuration. Everything is validated first."""
-    cfg = resolve_config(preset, overrides)
+    cfg = resolve(preset, overrides)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
                              results_dir, device, progress, checkpoints=False)
