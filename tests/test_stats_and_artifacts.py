@@ -211,3 +211,38 @@ def test_the_campaign_progress_of_a_few_shot_cell_names_its_state(tmp_path, monk
     monkeypatch.setattr(campaign, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
     assert campaign_progress(tmp_path) == {"omniglot-1shot-5way": "training: 10 / 200,000",
                                            "omniglot-5shot-5way": "evaluating: 5 / 30,000 tasks"}
+
+
+def _curve(its, accs):
+    return {"iteration": list(its), "test_accuracy": list(accs)}
+
+
+def test_the_learning_curves_put_each_budget_in_its_panel_and_runs_under_way_dashed(tmp_path):
+    from reptile import campaign
+    from reptile.artifacts.fewshot import campaign_curves, fewshot_learning_curves
+    from reptile.train import save_checkpoint
+
+    entry = next(e for e in campaign.PLAN if e.name == "omniglot-1shot-5way")
+    curves = [_curve([0, 1000, 2000], [0.2, 0.5 + 0.1 * s, 0.6]) for s in range(3)]
+    save_checkpoint(campaign.checkpoint_path(entry, tmp_path),
+                    {"population": {"iteration": 2345}, "curves": curves, "segments": []})
+    got = campaign_curves(tmp_path)
+    assert list(got) == ["omniglot-1shot-5way"]
+    assert got["omniglot-1shot-5way"]["done"] == 2345 and got["omniglot-1shot-5way"]["total"] == 200_000
+    assert got["omniglot-1shot-5way"]["curves"] == curves
+
+    def run(name, budget, seed):
+        return {"config": {"budget": budget, "curve_tasks": 20}, "seed": seed,
+                "curve": _curve([0, 500, 1000], [0.2, 0.4, 0.5 + 0.01 * seed])}
+
+    runs = {"reduced-omniglot-1shot-5way": [run("r", "reduced", s) for s in range(3)]}
+    fig = fewshot_learning_curves(runs, got)
+    reduced, paper = fig.axes[:2]
+    assert [l.get_label() for l in reduced.lines] == ["reduced-omniglot-1shot-5way (3 seeds)"]
+    (dashed,) = paper.lines
+    assert dashed.get_linestyle() == "--" and "so far, 2,345 / 200,000" in dashed.get_label()
+    assert list(dashed.get_ydata()) == pytest.approx([20.0, 60.0, 60.0])  # the mean over seeds, in percent
+    assert dashed.get_color() == reduced.lines[0].get_color()  # one colour per configuration in both panels
+    assert "20 test tasks" in reduced.get_title() and "100 test tasks" in paper.get_title()
+    empty = fewshot_learning_curves({}, {})
+    assert [t.get_text() for t in empty.axes[1].texts] == ["no runs stored yet"]

@@ -109,18 +109,71 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("configuration")
 
 
-def fewshot_learning_curves(runs_by_name: dict[str, list[dict]]):
-    """Test-split accuracy (non-transductive, a few tasks per point) against outer iterations, per configuration."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for name, runs in sorted(runs_by_name.items()):
-        its = np.asarray(runs[0]["curve"]["iteration"])
-        vals = np.array([r["curve"]["test_accuracy"] for r in runs]) * 100
-        ax.plot(its, vals.mean(0), label=f"{name} ({len(runs)} seeds)")
-    ax.set_xlabel("outer iteration")
-    ax.set_ylabel("test accuracy (%)")
-    if runs_by_name:
-        ax.legend(fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no few-shot runs stored yet", ha="center", va="center", transform=ax.transAxes)
+def campaign_curves(results_dir=None) -> dict[str, dict]:
+    """Preset name -> the learning curves so far of its paper-protocol population under way in the campaign, read
+    from the committed checkpoint (:mod:`reptile.campaign`): ``{"curves": one {"iteration", "test_accuracy"} per
+    seed, "done": outer iterations done, "total": the preset's, "curve_tasks": tasks per point}``."""
+    from ..campaign import PLAN, checkpoint_path, finished
+    from ..train import load_checkpoint
+
+    out = {}
+    for entry in PLAN:
+        path = checkpoint_path(entry, results_dir)
+        if entry.experiment != "fewshot" or finished(entry, results_dir) or not path.exists():
+            continue
+        state = load_checkpoint(path)
+        out[entry.name] = {"curves": state["curves"], "done": state["population"]["iteration"],
+                           "total": entry.config.meta.outer_iters, "curve_tasks": entry.config.curve_tasks}
+    return out
+
+
+def _base(name: str) -> str:
+    return name.removeprefix("reduced-")
+
+
+def _draw_curves(ax, curves: Sequence[dict], color, label: str, dashed: bool = False) -> None:
+    """The mean over seeds of ``curves`` (accuracy in percent against outer iterations), with a band of one standard
+    deviation across seeds when there are several."""
+    its = np.asarray(curves[0]["iteration"])
+    vals = np.array([c["test_accuracy"] for c in curves]) * 100
+    ax.plot(its, vals.mean(0), color=color, ls="--" if dashed else "-", label=label)
+    if len(curves) > 1:
+        sd = vals.std(0, ddof=1)
+        ax.fill_between(its, vals.mean(0) - sd, vals.mean(0) + sd, color=color, alpha=0.15, lw=0)
+
+
+def fewshot_learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
+    """Test-split accuracy (non-transductive, ``curve_tasks`` tasks per seed and point) against outer iterations:
+    the reduced-budget runs on the left; on the right the paper's budget, finished runs (solid) and the campaign's
+    runs under way so far (dashed, from :func:`campaign_curves`). Mean over seeds, band: one standard deviation
+    across seeds. A configuration has one colour in both panels."""
+    in_progress = in_progress or {}
+    panels = {"reduced": {}, "paper": {}}
+    for name, runs in runs_by_name.items():
+        panels["reduced" if runs[0]["config"]["budget"] == "reduced" else "paper"][name] = runs
+    bases = sorted({_base(n) for n in [*runs_by_name, *in_progress]})
+    colors = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, budget in zip(axes, ("reduced", "paper")):
+        tasks = set()
+        for name, runs in sorted(panels[budget].items()):
+            _draw_curves(ax, [r["curve"] for r in runs], colors[_base(name)], f"{name} ({len(runs)} seeds)")
+            tasks.add(runs[0]["config"]["curve_tasks"])
+        if budget == "paper":
+            for name, got in sorted(in_progress.items()):
+                if name in panels["paper"]:
+                    continue
+                _draw_curves(ax, got["curves"], colors[_base(name)],
+                             f"{name} ({len(got['curves'])} seeds): so far, {got['done']:,} / {got['total']:,}",
+                             dashed=True)
+                tasks.add(got["curve_tasks"])
+        per = f"; {' or '.join(map(str, sorted(tasks)))} test tasks per seed and point" if tasks else ""
+        ax.set_title(("reduced budget" if budget == "reduced" else "the paper's budget") + per, fontsize=9)
+        ax.set_xlabel("outer iteration")
+        ax.set_ylabel("test accuracy (%)")
+        if ax.lines:
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no runs stored yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
