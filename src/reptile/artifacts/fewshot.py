@@ -144,7 +144,7 @@ def _draw_curves(ax, curves: Sequence[dict], color, label: str, dashed: bool = F
 
 def fewshot_learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
     """Test-split accuracy (non-transductive, ``curve_tasks`` tasks per seed and point) against outer iterations:
-    the reduced-budget runs on the left; on the right the paper's budget, finished runs (solid) and the campaign's
+    the reduced-budget runs above; below the paper's budget, finished runs (solid) and the campaign's
     runs under way so far (dashed, from :func:`campaign_curves`). Mean over seeds, band: one standard deviation
     across seeds. A configuration has one colour in both panels."""
     in_progress = in_progress or {}
@@ -153,7 +153,7 @@ def fewshot_learning_curves(runs_by_name: dict[str, list[dict]], in_progress: di
         panels["reduced" if runs[0]["config"]["budget"] == "reduced" else "paper"][name] = runs
     bases = sorted({_base(n) for n in [*runs_by_name, *in_progress]})
     colors = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 8))  # stacked: each panel as wide as the page
     for ax, budget in zip(axes, ("reduced", "paper")):
         tasks = set()
         for name, runs in sorted(panels[budget].items()):
