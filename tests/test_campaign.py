@@ -226,3 +226,40 @@ def test_progress_names_the_devices_and_goes_at_the_latest_ones_rate():
     assert campaign.devices_label(segments) == "NVIDIA H100 80GB HBM3: 30,000; cpu: 1,000"
     assert campaign.latest_rate(segments) == 10.0
     assert campaign.latest_rate(segments[2:]) is None and campaign.devices_label(segments[2:]) == "-"
+
+
+def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch):
+    """The whole path the campaign's paper-protocol populations take, at a toy size: advance a few-shot entry to its
+    records, then the chapter's and the status page's artifacts read them. Both 5-shot 5-way rows fill from the same
+    runs (non-transductive and transductive accuracy); the other columns stay as they were."""
+    from reptile import fewshot_experiment as FS
+    from reptile.artifacts.fewshot import OURS, fewshot_basis, fewshot_learning_curves, fewshot_table
+    from reptile.artifacts.status import environment_table
+    from reptile.config import FEWSHOT_PRESETS
+
+    monkeypatch.setattr(campaign, "EVAL_BLOCK", 2)
+    base = FEWSHOT_PRESETS["omniglot-5shot-5way"]
+    cfg = dataclasses.replace(base, eval_tasks=4, eval_iters=2, curve_every=1, curve_tasks=2,
+                              meta=dataclasses.replace(base.meta, outer_iters=2, meta_batch=2, inner_iters=2))
+    entry = campaign.Entry("fewshot", "omniglot-5shot-5way", (0, 1), cfg)
+    assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
+    stored = FS.stored_runs(tmp_path)
+    runs = stored["omniglot-5shot-5way"]
+    assert [r["seed"] for r in runs] == [0, 1] and all(r["engine"]["campaign"] for r in runs)
+
+    table = fewshot_table(2, stored, budget="paper")
+    for row, mode in (("Reptile", "non_transductive"), ("Reptile + Transduction", "transductive")):
+        accs = [100 * r["eval"][mode]["accuracy"] for r in runs]
+        assert table.loc[(row, OURS["paper"]), "5-shot 5-way"] == \
+            f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
+        assert table.loc[(row, OURS["paper"]), "± is"] == "std over 2 seeds"
+        assert table.loc[(row, OURS["paper"]), "1-shot 5-way"] == "not yet run"
+    assert table.loc[("Reptile", "paper"), "5-shot 5-way"] == "98.87 ± 0.02"  # the paper's, beside ours
+    assert fewshot_table(2, stored, budget="reduced").loc[("Reptile", OURS["reduced"]), "5-shot 5-way"] == \
+        "not yet run"  # a paper-protocol run never fills the reduced-budget row
+    basis = fewshot_basis(stored).loc["omniglot-5shot-5way"]
+    assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4"
+    assert environment_table(runs).iloc[0]["device"] == "cpu: 2"  # the device of every outer iteration
+    fig = fewshot_learning_curves(stored)
+    assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
+    assert fig.axes[1].lines[0].get_linestyle() == "-"

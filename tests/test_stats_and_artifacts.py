@@ -123,14 +123,14 @@ def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
     assert t.loc[ours, "5-shot 5-way"] == "not yet run"
     assert t.loc[("Reptile", "paper"), "1-shot 5-way"] == "95.32 ± 0.05"
     paper_budget = fewshot_table(2, runs, budget="paper")  # reduced runs never fill the paper-protocol rows
-    assert paper_budget.loc[("Reptile", "this companion"), "1-shot 5-way"] == "not yet run"
-    assert paper_budget.loc[("Reptile", "this companion"), "± is"] == "-"
+    assert paper_budget.loc[("Reptile", "this companion, paper protocol"), "1-shot 5-way"] == "not yet run"
+    assert paper_budget.loc[("Reptile", "this companion, paper protocol"), "± is"] == "-"
     assert fewshot_table(1, {}).loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
     # a run under way in the campaign says how far it is, in its own cell; a stored run wins over it
     under_way = {"omniglot-1shot-5way": "training: 10 / 200,000", "reduced-omniglot-1shot-5way": "training: 1 / 2"}
     t = fewshot_table(2, runs, budget="paper", progress=under_way)
-    assert t.loc[("Reptile", "this companion"), "1-shot 5-way"] == "training: 10 / 200,000"
-    assert t.loc[("Reptile", "this companion"), "5-shot 5-way"] == "not yet run"
+    assert t.loc[("Reptile", "this companion, paper protocol"), "1-shot 5-way"] == "training: 10 / 200,000"
+    assert t.loc[("Reptile", "this companion, paper protocol"), "5-shot 5-way"] == "not yet run"
     assert fewshot_table(2, runs, budget="reduced", progress=under_way).loc[ours, "1-shot 5-way"].startswith("91.00")
     with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
         fewshot_table(3, {})

@@ -14,6 +14,7 @@ from .common import PM_COLUMN, pm_label, seed_spread
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
 QUOTED_PM = "as quoted from Finn et al. (their 95% interval)"  # the paper's MAML rows, taken from Finn et al.
+OURS = {"paper": "this companion, paper protocol", "reduced": "this companion, reduced budget"}  # our rows' source
 
 
 def _fewshot_cell_preset(dataset: str, column: str, row: str, budget: str) -> str:
@@ -87,7 +88,7 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
             m, s, label = cells[c]
             ours[c] = f"{m:.2f} ± {s:.2f}" + ("" if len(labels) == 1 else f" ({label})")
         ours[PM_COLUMN] = labels.pop() if len(labels) == 1 else ("per cell" if labels else "-")
-        rows[(row, "this companion" if budget == "paper" else "this companion, reduced budget")] = ours
+        rows[(row, OURS[budget])] = ours
     df = pd.DataFrame(rows).T
     df.index.names = ["", "source"]
     return df
