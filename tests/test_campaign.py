@@ -219,6 +219,26 @@ def test_a_signal_during_the_final_evaluation_stops_after_one_block(tmp_path, mo
     assert row["evaluation tasks"] == "4 / 12"  # the block the first call began, and one more
 
 
+def test_progress_during_the_final_evaluation_counts_its_time_and_the_time_left(tmp_path, monkeypatch):
+    from reptile.engine import trainer
+
+    monkeypatch.setattr(campaign, "EVAL_BLOCK", 3)
+    entry = tiny_entry()  # 2 seeds, 6 evaluation tasks each
+    while campaign.progress([entry], tmp_path)[0]["evaluation tasks"] in ("-", "0 / 12"):
+        assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
+    path = campaign.checkpoint_path(entry, tmp_path)
+    state = trainer.load_checkpoint(path)
+    assert sum(len(a["non_transductive"]) for a in state["evaluation"]["accuracies"]) == 3
+    train = sum(s["seconds"] for s in state["segments"])
+    state["evaluation"]["seconds"] = 1800.0  # 3 tasks in half an hour: 9 more take 1.5 hours
+    trainer.save_checkpoint(path, state)
+    row = campaign.progress([entry], tmp_path)[0]
+    assert row["state"] == "evaluating" and row["evaluation tasks"] == "3 / 12"
+    assert row["hours left (training)"] == 0.0 and row["hours left (evaluation)"] == 1.5
+    assert row["device hours"] == round((train + 1800.0) / 3600, 2)
+    assert campaign.progress([campaign.Entry("gradcomb", "figure3-g1")], tmp_path)[0]["hours left (evaluation)"] is None
+
+
 def test_progress_names_the_devices_and_goes_at_the_latest_ones_rate():
     segments = [{"device": "NVIDIA H100 80GB HBM3", "start": 0, "end": 30_000, "seconds": 300.0},
                 {"device": "cpu", "start": 30_000, "end": 31_000, "seconds": 100.0},

@@ -411,11 +411,11 @@ def latest_rate(segments) -> float | None:
 
 
 def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
-    """One row per planned population: iterations done of total (and on which devices), device time spent, the
-    measured rate (of its latest segment) and the time left at that rate (training, then the final evaluation's
-    tasks); once done, the test accuracy
-    (non-transductive, mean ± standard deviation over the seeds). The status page and the Figure 3 chapter
-    draw it as a table (:func:`reptile.artifacts.status.campaign_table`)."""
+    """One row per planned population: iterations done of total (and on which devices), device time spent
+    (training, and the final evaluation so far), the measured rate (of its latest segment) and the training time
+    left at that rate; during the final evaluation, its tasks done of total and the time left at the rate it has
+    gone so far; once done, the test accuracy (non-transductive, mean ± standard deviation over the seeds). The
+    status page and the Figure 3 chapter draw it as a table (:func:`reptile.artifacts.status.campaign_table`)."""
     from .train import load_checkpoint
 
     rows = []
@@ -424,8 +424,8 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
         total = cfg.meta.outer_iters
         row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
                "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-",
-               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-", "state": "not started",
-               "test accuracy (%)": "-"}
+               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-",
+               "hours left (evaluation)": None, "state": "not started", "test accuracy (%)": "-"}
         path = checkpoint_path(entry, results_dir)
         if finished(entry, results_dir):
             runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]
@@ -448,9 +448,12 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
                         "hours left (training)": None if rate is None else round((total - it) / rate / 3600, 1),
                         "state": "training"})
             if "evaluation" in st:
-                n = sum(len(a["non_transductive"]) for a in st["evaluation"]["accuracies"])
+                ev = st["evaluation"]
+                n, of = sum(len(a["non_transductive"]) for a in ev["accuracies"]), cfg.eval_tasks * len(entry.seeds)
                 row.update({"state": "evaluating", "hours left (training)": 0.0,
-                            "evaluation tasks": f"{n:,} / {cfg.eval_tasks * len(entry.seeds):,}"})
+                            "device hours": round((secs + ev["seconds"]) / 3600, 2),
+                            "evaluation tasks": f"{n:,} / {of:,}",
+                            "hours left (evaluation)": round(ev["seconds"] / n * (of - n) / 3600, 1) if n else None})
         rows.append(row)
     return rows
 
