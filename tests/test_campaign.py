@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from reptile import campaign
+from reptile import campaign, campaign_workers
 from reptile.config import FIGURE3_PRESETS
 from test_engine import images
 
@@ -64,7 +64,7 @@ def test_campaign_refuses_bad_input():
     with pytest.raises(SystemExit):
         campaign.main([])
     with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
-        campaign.run_workers(1.0, 0)
+        campaign_workers.run_workers(1.0, 0)
     with pytest.raises(SystemExit):
         campaign.main(["--minutes", "1", "--workers", "0"])
 
@@ -96,7 +96,7 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same arithmetic in both threads as alone
     try:
-        done = campaign.run_streams(1.0, 2, "cpu", plan=[first, second], results_dir=tmp_path / "streams",
+        done = campaign_workers.run_streams(1.0, 2, "cpu", plan=[first, second], results_dir=tmp_path / "streams",
                                     progress=False, delay=0.2)
         for e in (first, second):
             assert campaign.advance(e, 1e9, "cpu", tmp_path / "alone", progress=False)
@@ -114,10 +114,10 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
             rec = json.loads((tmp_path / root / "gradcomb" / e.name / f"seed-{e.seeds[0]}.json").read_text())
             assert [seg["populations_at_once"] for seg in rec["engine"]["segments"]] == [n]
     with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
-        campaign.run_streams(1.0, 0, "cpu")
+        campaign_workers.run_streams(1.0, 0, "cpu")
     monkeypatch.setenv("REPTILE_COMPILE", "1")
     with pytest.raises(ValueError, match="do not combine with REPTILE_COMPILE=1"):
-        campaign.run_streams(1.0, 2, "cpu")
+        campaign_workers.run_streams(1.0, 2, "cpu")
     with pytest.raises(SystemExit):  # --streams needs a GPU
         campaign.main(["--minutes", "1", "--streams", "--device", "cpu"])
 
@@ -142,7 +142,7 @@ def test_only_selects_planned_populations_in_the_order_named():
 
 
 def _sleep_as_a_worker(ready, seconds):
-    assert campaign.die_with_parent()
+    assert campaign_workers.die_with_parent()
     Path(ready).touch()
     time.sleep(seconds)
 

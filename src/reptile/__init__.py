@@ -20,6 +20,7 @@ Modules (one concern each):
   engine               speed: a cell's seeds trained as one population, fused kernels, CUDA graphs, checkpoints
   bench                the speed benchmark (rates and ratios measured in one run)
   campaign             the paper-budget runs, advanced a piece at a time from committed checkpoints
+  campaign_workers     the campaign on several workers: processes on a CPU's cores, threads on GPU streams
   validate             shared input checks, and the error a diverging run stops with
   config               typed presets and validation
   results              the JSON results store and the environment record

@@ -12,15 +12,14 @@ iterations), overwritten in place at least every 10 minutes and at the end, and 
 resumes the first unfinished entry of :data:`PLAN`. When an entry's training is done, its final evaluation (10,000
 test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
 would write it, and the checkpoint is deleted. Resuming on the same device gives the numbers of an uninterrupted run;
-resuming on another (CPU to GPU or back) works, and the records list the devices.
+resuming on another (CPU to GPU or back) works, and the records list the devices. Several workers (``--workers``,
+``--streams``) are :mod:`reptile.campaign_workers`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
-import os
 import signal
 import statistics
 import sys
@@ -285,111 +284,7 @@ def select(names=None, plan=PLAN) -> tuple[Entry, ...]:
     return tuple(dict.fromkeys(chosen))  # in the order named, each once
 
 
-def die_with_parent() -> bool:
-    """Have the kernel end this process when its parent ends (Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)``), so that
-    stopping ``python -m reptile.campaign --workers N`` stops its workers too, rather than leaving them to advance
-    (and hold) their entries unseen. Returns whether that was arranged (not on other systems)."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        armed = libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False
-    if armed and os.getppid() == 1:  # the parent died before the request: end now, as it would have
-        os.kill(os.getpid(), signal.SIGTERM)
-    return armed
-
-
-def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN, workers: int = 1) -> None:
-    from .engine.threads import configure
-
-    die_with_parent()  # the kernel sends SIGTERM when the campaign process ends: checkpoint and stop
-    stop_on_signals()
-    time.sleep(delay)  # claims in the plan's order
-    configure(threads)
-    _AT_ONCE.n = workers
-    done = run(minutes, device, plan, data_root=data_root)
-    print(f"campaign worker: finished {', '.join(done) or 'none'}", file=sys.stderr, flush=True)
-
-
-def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None,
-                plan=PLAN) -> None:
-    """``workers`` processes, each advancing ``plan`` (:func:`run`) on ``threads`` threads (default: the cores
-    divided among them): on a CPU of several cores, populations side by side go faster than one on all cores; on a
-    GPU, whose small kernels leave it mostly idle, processes side by side each launch their own."""
-    from .engine.threads import cores
-
-    check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
-    R.resolve_device(device)  # an unavailable device stops here, before any process starts
-    threads = threads or max(1, cores() // workers)
-    procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
-                                                                   plan, workers))
-             for k in range(workers)]
-    def forward(signum, frame):  # stop the workers gracefully, and wait for their checkpoints
-        for p in procs:
-            if p.pid is not None and p.is_alive():
-                os.kill(p.pid, signal.SIGTERM)
-
-    saved = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
-    finally:
-        for sig, h in saved.items():
-            signal.signal(sig, h)
-
-
 # --------------------------------------------------------------------------------------------------- status
-
-
-def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=None, plan=PLAN, results_dir=None,
-                progress: bool = True, delay: float = 5.0) -> list[str]:
-    """``workers`` threads of this process, each advancing ``plan`` (:func:`run`) on a CUDA stream of its own.
-    Returns the keys of the entries finished.
-
-    A population's outer iteration on a GPU is a replayed graph of small kernels that occupies a few of the device's
-    multiprocessors, and processes take turns on a GPU rather than share it; graphs launched on different streams of
-    one process run at the same time. Each thread launches its own (it never waits for the GPU within an iteration,
-    so the interpreter lock is held only while tasks are drawn), and the threads record their graphs one at a time
-    (:data:`reptile.engine.graphs.RECORDING`). Each population's numbers are those it gives alone. Off CUDA the threads
-    share the CPU and no stream is made (for tests; on a CPU, :func:`run_workers` is the way). SIGTERM or SIGINT
-    (to this process) stops every thread at its next step, with its checkpoint."""
-    check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
-    check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
-    dev = R.resolve_device(device)
-    from .engine import graphs
-
-    check(not graphs.compiling(), "streams (threads) do not combine with REPTILE_COMPILE=1: torch.compile is not "
-                                  "made for several threads; use processes (--workers without --streams)")
-    done: list[str] = []
-    errors: list[BaseException] = []
-
-    def work(k: int) -> None:
-        try:
-            time.sleep(delay * k)  # claims in the plan's order
-            _AT_ONCE.n = workers
-            with graphs.own_stream(dev):
-                done.extend(run(minutes, device, plan, results_dir, data_root, progress=progress))
-        except BaseException as e:  # reported after the others have stopped
-            errors.append(e)
-            print(f"campaign thread {k} stopped: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-
-    if threading.current_thread() is threading.main_thread():
-        stop_on_signals()
-    threads = [threading.Thread(target=work, args=(k,), name=f"campaign-{k}", daemon=True) for k in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.5)  # short waits, so that this thread runs its signal handler
-    if errors:
-        raise errors[0]
-    return done
 
 
 def devices_label(segments) -> str:
@@ -495,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
         if dev.type != "cuda":
             parser.error(f"--streams runs the workers on CUDA streams: it needs a GPU, and the device is {dev}; "
                          f"on a CPU use --workers alone (processes)")
+    from .campaign_workers import run_streams, run_workers
+
     if a.minutes is not None and a.streams:
         done = run_streams(a.minutes, a.workers, a.device, a.data_root, plan)
         print(f"finished this call: {', '.join(done) or 'none'}")
