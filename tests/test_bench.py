@@ -3,18 +3,18 @@
 import pytest
 import torch
 
-from reptile import bench
+from reptile import bench, bench_paths
 from reptile.artifacts.status import bench_table
 from reptile.engine import fused
 
 
 def test_useful_work_is_counted_by_hand():
     convs = 14 * 14 * 9 * 1 * 64 + 7 * 7 * 576 * 64 + 4 * 4 * 576 * 64 + 2 * 2 * 576 * 64
-    assert bench.forward_flops(5) == 2 * (convs + 256 * 5)
+    assert bench_paths.forward_flops(5) == 2 * (convs + 256 * 5)
     first = 2 * 14 * 14 * 9 * 64
-    assert bench.step_flops(5, 10) == 10 * (3 * bench.forward_flops(5) - first)
-    cfg = bench.setting("1-shot 5-way")
-    assert bench.eval_task_flops(cfg) == (86 * bench.step_flops(5, 5) + bench.forward_flops(5) * (5 * 6 + 5))
+    assert bench_paths.step_flops(5, 10) == 10 * (3 * bench_paths.forward_flops(5) - first)
+    cfg = bench_paths.setting("1-shot 5-way")
+    assert bench_paths.eval_task_flops(cfg) == (86 * bench_paths.step_flops(5, 5) + bench_paths.forward_flops(5) * (5 * 6 + 5))
 
 
 def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
@@ -29,7 +29,7 @@ def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
     table = bench_table(report)
     assert table.loc[0, "train x reference"] == 1.0
     row = report["rows"][2]
-    assert table.loc[2, "train GFLOP/s"] == pytest.approx(row["run_steps_per_s"] * bench.step_flops(5, 5) / 1e9)
+    assert table.loc[2, "train GFLOP/s"] == pytest.approx(row["run_steps_per_s"] * bench_paths.step_flops(5, 5) / 1e9)
     assert table.loc[2, "train % of matmul"] == pytest.approx(100 * table.loc[2, "train GFLOP/s"]
                                                               / report["matmul_gflops"]["1"])
 
@@ -108,7 +108,7 @@ def test_an_optional_row_that_fails_is_left_empty_and_said():
     assert said == ["  not measured: RuntimeError: no graph here"]
     assert bench._measured(said.append, lambda a, b: a + b, 1, 2) == 3
     with pytest.raises(ValueError, match="replayed on a GPU, not on cpu"):
-        bench.population_replay(bench.setting("1-shot 5-way"), 2, 0.1, torch.device("cpu"))
+        bench_paths.population_replay(bench_paths.setting("1-shot 5-way"), 2, 0.1, torch.device("cpu"))
 
 
 def test_populations_on_streams_are_timed_all_together(monkeypatch):
@@ -118,24 +118,24 @@ def test_populations_on_streams_are_timed_all_together(monkeypatch):
 
     from reptile.engine.population import Population
 
-    cfg = bench.setting("1-shot 5-way")
+    cfg = bench_paths.setting("1-shot 5-way")
     cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, meta_batch=1, inner_iters=2))
     advanced = []
     original = Population.meta_step
     monkeypatch.setattr(Population, "meta_step", lambda self: advanced.append(tuple(self.seeds)) or original(self))
-    rate = bench.population_streams(cfg, 2, 3, 0.5, torch.device("cpu"))
+    rate = bench_paths.population_streams(cfg, 2, 3, 0.5, torch.device("cpu"))
     assert rate > 0
     # three populations of 2, distinct seeds, each advanced by its thread after its first, untimed step
     assert {p: advanced.count(p) >= 2 for p in set(advanced)} == {(0, 1): True, (2, 3): True, (4, 5): True}
 
 
 def test_the_profile_of_an_inner_step_counts_its_operations(capsys):
-    got = bench.kernel_profile(bench.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
+    got = bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
     assert got["inner_steps"] == 3 * 12 and got["operations"] > 20 and got["us_per_step"] > 0
     times = [r["us_per_step"] for r in got["rows"]]
     assert times == sorted(times, reverse=True) and any(r["name"] == "aten::bmm" for r in got["rows"])
     assert sum(r["per_step"] for r in got["rows"]) == pytest.approx(got["operations"])
     with pytest.raises(ValueError, match="iterations must be"):
-        bench.kernel_profile(bench.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
+        bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
     bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way"])
     assert "5-shot 5-way, population of 1 on cpu" in capsys.readouterr().out

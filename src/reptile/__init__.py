@@ -19,6 +19,7 @@ Modules (one concern each):
   gradcomb_experiment  Section 5.2: Figure 3's inner-gradient combinations; runs and CLI
   engine               speed: a cell's seeds trained as one population, fused kernels, CUDA graphs, checkpoints
   bench                the speed benchmark (rates and ratios measured in one run)
+  bench_paths          the paths the benchmark times, and the useful work they count
   campaign             the paper-budget runs, advanced a piece at a time from committed checkpoints
   campaign_workers     the campaign on several workers: processes on a CPU's cores, threads on GPU streams
   validate             shared input checks, and the error a diverging run stops with
