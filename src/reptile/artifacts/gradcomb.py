@@ -18,6 +18,7 @@ import pandas as pd
 from ..config import FIGURE3_PRESETS
 from ..gradcomb_experiment import CURVES
 from .common import PM_COLUMN, seed_spread
+from .status import campaign_view  # noqa: F401  (the campaign's compact display, shared with the status page)
 
 PAPER_OUTER_ITERS = FIGURE3_PRESETS["figure3-g1"].meta.outer_iters  # the authors' --meta-iters (40,000)
 KIND_NAME = {"g1": "first gradient only", "sum": "sum (Reptile)", "avg": "average",

@@ -173,7 +173,34 @@ def campaign_table(results_dir=None, experiment: str | None = None) -> pd.DataFr
     from ..campaign import PLAN, progress
 
     plan = [e for e in PLAN if experiment is None or e.experiment == experiment]
-    return pd.DataFrame(progress(plan, results_dir)).set_index("population").fillna("-")
+    return pd.DataFrame(progress(plan, results_dir)).set_index("population").astype(object).fillna("-")
+
+
+def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`campaign_table` in six columns, to fit a page: the progress of the phase a population is in (outer
+    iterations while training, test tasks during its final evaluation), device hours, devices, that phase's rate and
+    the hours it has left at that rate, and the test accuracy once done. The seeds become a column only where
+    populations differ in them (the page's prose names them otherwise)."""
+    rows = []
+    for population, r in table.iterrows():
+        state = r["state"]
+        if state == "evaluating":
+            progress, rate, left = f"{r['evaluation tasks']} test tasks", r["evaluation tasks/s"], r["hours left (evaluation)"]
+            unit = "tasks/s"
+        else:
+            progress, rate, left = f"{r['outer iterations']} outer it", r["outer it/s"], r["hours left (training)"]
+            unit = "it/s"
+        if state == "done":
+            progress, rate, left = "done", "-", "-"  # evaluated on r["evaluation tasks"] (10,000 per seed)
+        rows.append({"population": population, "seeds": r["seeds"], "progress": progress,
+                     "device hours": r["device hours"], "devices": r["devices"],
+                     "rate": "-" if rate in (None, "-") else f"{rate:g} {unit}",
+                     "hours left": left, "test accuracy (%)": r["test accuracy (%)"]})
+    view = pd.DataFrame(rows, columns=["population", "seeds", "progress", "device hours", "devices", "rate",
+                                       "hours left", "test accuracy (%)"]).set_index("population")
+    if view["seeds"].nunique() <= 1:
+        view = view.drop(columns="seeds")
+    return view
 
 
 def show(table: pd.DataFrame, index: bool = True) -> None:
