@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from reptile.artifacts.common import pm_label, seed_spread
-from reptile.artifacts.fewshot import fewshot_table
+from reptile.artifacts.fewshot import fewshot_table, paper_comparison
 from reptile.artifacts.sine import METHOD_COLORS, METHOD_LABELS, sine_mse_stats, sine_table
 from reptile.artifacts.status import coverage_table, environment_table
 from reptile.stats import mean_ci95, std, t975
@@ -160,6 +160,22 @@ def test_fewshot_tables_say_what_each_plus_minus_is():
         text = repr(t)
     assert "(std over 3 seeds)" in text and "(95% interval over tasks, 1 seed)" in text
     assert "..." not in text  # no label cut short
+
+
+def test_the_cells_finished_at_the_papers_protocol_are_compared_with_the_papers_numbers():
+    runs = {"omniglot-5shot-5way": [_fewshot_run("omniglot-5shot-5way", s, a, 0.9947, budget="paper")
+                                    for s, a in enumerate((0.9880, 0.9890, 0.9900))],
+            "omniglot-1shot-5way": [_fewshot_run("omniglot-1shot-5way", 0, 0.95, 0.98, budget="paper")],
+            "reduced-omniglot-1shot-20way": [_fewshot_run("r", s, 0.8, 0.8) for s in range(3)]}
+    md = paper_comparison(2, runs)
+    # ours 98.90 ± 0.10 against the paper's 98.87 ± 0.02: +0.03 points; the standard error of the difference is
+    # sqrt(0.10² / 3 + 0.02² / 3) = 0.0589, by hand, so 0.03 / 0.0589 = 0.5 of them
+    assert ("- **Reptile, 5-shot 5-way**: ours 98.90 ± 0.10 (3 seeds, 1,000 test tasks each), the paper's 98.87 ± "
+            "0.02: ours is 0.03 points higher, 0.5 standard errors of the difference (0.06).") in md
+    assert ("- **Reptile + Transduction, 5-shot 5-way**: ours 99.47 ± 0.00 (3 seeds, 1,000 test tasks each), the "
+            "paper's 99.47 ± 0.04: the same to two decimals.") in md
+    assert md.count("- **") == 2  # one seed (1-shot 5-way) and reduced runs (20-way) are not compared
+    assert paper_comparison(1, runs) == "No Reptile cell of Table 1 has finished at the paper's protocol yet."
 
 
 def test_only_the_artifacts_package_draws():

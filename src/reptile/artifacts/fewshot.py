@@ -94,6 +94,34 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     return df
 
 
+def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
+    """Markdown: for each Reptile cell of Table 1 or 2 that has finished at the paper's protocol with at least two
+    seeds, our mean against the paper's and their difference, in points and in standard errors of that difference,
+    sqrt(s_ours² / n_ours + s_paper² / 3) (both ± are standard deviations over seeds; the paper's are over 3 seeds).
+    Cells that have not finished are not compared."""
+    dataset, paper = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}[table]
+    items = []
+    for row, values in paper["rows"].items():
+        if not row.startswith("Reptile"):
+            continue
+        for c, (pm, ps) in zip(paper["columns"], values):
+            runs = runs_by_name.get(_fewshot_cell_preset(dataset, c, row, "paper"), [])
+            if len(runs) < 2:
+                continue
+            m, s, _ = _fewshot_cell(runs, transductive=row.endswith("Transduction"))
+            diff, se = m - pm, float(np.sqrt(s ** 2 / len(runs) + ps ** 2 / 3))
+            tasks = runs[0]["eval"]["non_transductive"]["tasks"]
+            items.append(f"- **{row}, {c}**: ours {m:.2f} ± {s:.2f} ({len(runs)} seeds, {tasks:,} test tasks each), "
+                         f"the paper's {pm:.2f} ± {ps:.2f}: " + (
+                             "the same to two decimals." if round(abs(diff), 2) == 0 else
+                             f"ours is {abs(diff):.2f} points {'higher' if diff > 0 else 'lower'}, "
+                             f"{abs(diff) / se:.1f} standard errors of the difference ({se:.2f})."))
+    if not items:
+        return f"No Reptile cell of Table {table} has finished at the paper's protocol yet."
+    return (f"The cells of Table {table} finished at the paper's protocol, against the paper's numbers "
+            f"(computed from the stored runs):\n\n" + "\n".join(items))
+
+
 def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
     """What each stored few-shot configuration rests on: seeds, budget, evaluation tasks, measured speed."""
     rows = []
