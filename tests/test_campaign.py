@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 
 from reptile import campaign, campaign_workers
-from reptile.artifacts.status import campaign_view
+from reptile.artifacts.status import campaign_view, progress_frame
 from reptile.config import FIGURE3_PRESETS
 from test_engine import images
 
@@ -242,14 +241,14 @@ def test_progress_during_the_final_evaluation_counts_its_time_and_the_time_left(
     assert campaign.progress([campaign.Entry("gradcomb", "figure3-g1")], tmp_path)[0]["hours left (evaluation)"] is None
 
     # The pages' compact view shows the phase each population is in, with that phase's rate and time left.
-    table = pd.DataFrame(campaign.progress([entry, campaign.Entry("gradcomb", "figure3-g1")], tmp_path))
-    view = campaign_view(table.set_index("population").astype(object).fillna("-"))
+    rows = campaign.progress([entry, campaign.Entry("gradcomb", "figure3-g1")], tmp_path)
+    view = campaign_view(progress_frame(rows))
     assert list(view.columns) == ["seeds", "progress", "device hours", "devices", "rate", "hours left",
                                   "test accuracy (%)"]  # the seeds, because they differ: 0 1 and 0 1 2
     assert view.iloc[0].tolist() == ["0 1", "3 / 12 test tasks", row["device hours"], "cpu: 4", "0.00167 tasks/s", 1.5,
                                      "-"]
     assert view.loc["gradcomb/figure3-g1"].tolist() == ["0 1 2", "0 / 40,000 outer it", 0.0, "-", "-", "-", "-"]
-    assert "seeds" not in campaign_view(table.iloc[:1].set_index("population").astype(object).fillna("-")).columns
+    assert "seeds" not in campaign_view(progress_frame(rows[:1])).columns
 
 
 def test_progress_names_the_devices_and_goes_at_the_latest_ones_rate():

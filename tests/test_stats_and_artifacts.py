@@ -176,6 +176,8 @@ def test_the_cells_finished_at_the_papers_protocol_are_compared_with_the_papers_
             "paper's 99.47 ± 0.04: the same to two decimals.") in md
     assert md.count("- **") == 2  # one seed (1-shot 5-way) and reduced runs (20-way) are not compared
     assert paper_comparison(1, runs) == "No Reptile cell of Table 1 has finished at the paper's protocol yet."
+    with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
+        paper_comparison(3, runs)
 
 
 def test_only_the_artifacts_package_draws():

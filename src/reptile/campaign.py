@@ -308,10 +308,10 @@ def latest_rate(segments) -> float | None:
 def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
     """One row per planned population: iterations done of total (and on which devices), device time spent
     (training, and the final evaluation so far), the measured rate (of its latest segment) and the training time
-    left at that rate; during the final evaluation, its tasks done of total, their rate so far and the time left at that
-    rate; once done, the test accuracy (non-transductive, mean ± standard deviation over the seeds). The status page
-    and the Figure 3 chapter draw it as a table (:func:`reptile.artifacts.status.campaign_table`, shown compactly by
-    :func:`reptile.artifacts.status.campaign_view`)."""
+    left at that rate; during the final evaluation, its tasks done of total, their rate so far and the time left at
+    that rate; once done, the test accuracy (non-transductive, mean ± standard deviation over the seeds). The
+    status page and the Figure 3 chapter draw it as a table (:func:`reptile.artifacts.status.campaign_table`, shown
+    compactly by :func:`reptile.artifacts.status.campaign_view`)."""
     from .train import load_checkpoint
 
     rows = []
@@ -321,7 +321,8 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
         row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
                "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-",
                "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-",
-               "evaluation tasks/s": None, "hours left (evaluation)": None, "state": "not started", "test accuracy (%)": "-"}
+               "evaluation tasks/s": None, "hours left (evaluation)": None, "state": "not started",
+               "test accuracy (%)": "-"}
         path = checkpoint_path(entry, results_dir)
         if finished(entry, results_dir):
             runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]

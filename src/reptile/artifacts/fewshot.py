@@ -15,6 +15,13 @@ from .common import PM_COLUMN, pm_label, seed_spread
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
 QUOTED_PM = "as quoted from Finn et al. (their 95% interval)"  # the paper's MAML rows, taken from Finn et al.
 OURS = {"paper": "this companion, paper protocol", "reduced": "this companion, reduced budget"}  # our rows' source
+TABLES = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}  # the paper's table number -> dataset, its numbers
+
+
+def _table(table: int):
+    if table not in TABLES:
+        raise ValueError(f"table must be 1 (Mini-ImageNet) or 2 (Omniglot), got {table!r}")
+    return TABLES[table]
 
 
 def _fewshot_cell_preset(dataset: str, column: str, row: str, budget: str) -> str:
@@ -61,12 +68,9 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     The column ``± is`` says what each row's ± is: the paper's rows, and ours with several seeds, are the mean over
     seeds ± the standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95%
     interval. Where the cells of one of our rows differ in that, each cell says its own and the column 'per cell'."""
-    check_in = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}
-    if table not in check_in:
-        raise ValueError(f"table must be 1 (Mini-ImageNet) or 2 (Omniglot), got {table!r}")
+    dataset, paper = _table(table)
     if budget not in ("paper", "reduced"):
         raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
-    dataset, paper = check_in[table]
     rows = {}
     for row, values in paper["rows"].items():
         rows[(row, "paper")] = {**{c: f"{m:.2f} ± {s:.2f}" for c, (m, s) in zip(paper["columns"], values)},
@@ -99,7 +103,7 @@ def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
     seeds, our mean against the paper's and their difference, in points and in standard errors of that difference,
     sqrt(s_ours² / n_ours + s_paper² / 3) (both ± are standard deviations over seeds; the paper's are over 3 seeds).
     Cells that have not finished are not compared."""
-    dataset, paper = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}[table]
+    dataset, paper = _table(table)
     items = []
     for row, values in paper["rows"].items():
         if not row.startswith("Reptile"):

@@ -173,7 +173,12 @@ def campaign_table(results_dir=None, experiment: str | None = None) -> pd.DataFr
     from ..campaign import PLAN, progress
 
     plan = [e for e in PLAN if experiment is None or e.experiment == experiment]
-    return pd.DataFrame(progress(plan, results_dir)).set_index("population").astype(object).fillna("-")
+    return progress_frame(progress(plan, results_dir))
+
+
+def progress_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """:func:`reptile.campaign.progress`'s rows as a table indexed by population, '-' where a row has no value."""
+    return pd.DataFrame(rows).set_index("population").astype(object).fillna("-")
 
 
 def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
@@ -183,18 +188,16 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
     populations differ in them (the page's prose names them otherwise)."""
     rows = []
     for population, r in table.iterrows():
-        state = r["state"]
-        if state == "evaluating":
-            progress, rate, left = f"{r['evaluation tasks']} test tasks", r["evaluation tasks/s"], r["hours left (evaluation)"]
-            unit = "tasks/s"
+        if r["state"] == "done":  # evaluated on r["evaluation tasks"] (10,000 per seed)
+            progress, rate, left = "done", "-", "-"
+        elif r["state"] == "evaluating":
+            progress, left = f"{r['evaluation tasks']} test tasks", r["hours left (evaluation)"]
+            rate = "-" if r["evaluation tasks/s"] == "-" else f"{r['evaluation tasks/s']:g} tasks/s"
         else:
-            progress, rate, left = f"{r['outer iterations']} outer it", r["outer it/s"], r["hours left (training)"]
-            unit = "it/s"
-        if state == "done":
-            progress, rate, left = "done", "-", "-"  # evaluated on r["evaluation tasks"] (10,000 per seed)
+            progress, left = f"{r['outer iterations']} outer it", r["hours left (training)"]
+            rate = "-" if r["outer it/s"] == "-" else f"{r['outer it/s']:g} it/s"
         rows.append({"population": population, "seeds": r["seeds"], "progress": progress,
-                     "device hours": r["device hours"], "devices": r["devices"],
-                     "rate": "-" if rate in (None, "-") else f"{rate:g} {unit}",
+                     "device hours": r["device hours"], "devices": r["devices"], "rate": rate,
                      "hours left": left, "test accuracy (%)": r["test accuracy (%)"]})
     view = pd.DataFrame(rows, columns=["population", "seeds", "progress", "device hours", "devices", "rate",
                                        "hours left", "test accuracy (%)"]).set_index("population")
