@@ -290,7 +290,7 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch)
     assert fewshot_table(2, stored, budget="reduced").loc[("Reptile", OURS["reduced"]), "5-shot 5-way"] == \
         "not yet run"  # a paper-protocol run never fills the reduced-budget row
     basis = fewshot_basis(stored).loc["omniglot-5shot-5way"]
-    assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4"
+    assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4" and basis["device"] == "cpu: 2"
     assert environment_table(runs).iloc[0]["device"] == "cpu: 2"  # the device of every outer iteration
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..paper import TABLE1, TABLE2
 from .common import PM_COLUMN, pm_label, seed_spread
+from .status import run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
 QUOTED_PM = "as quoted from Finn et al. (their 95% interval)"  # the paper's MAML rows, taken from Finn et al.
@@ -127,14 +128,15 @@ def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
 
 
 def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
-    """What each stored few-shot configuration rests on: seeds, budget, evaluation tasks, measured speed."""
+    """What each stored few-shot configuration rests on: seeds, budget, evaluation tasks, the device(s) that trained
+    it (with their outer iterations, for a population trained a piece at a time), measured speed."""
     rows = []
     for name, runs in sorted(runs_by_name.items()):
         c = runs[0]["config"]
         rows.append({"configuration": name, "budget": c["budget"], "seeds": str([r["seed"] for r in runs]),
                      "outer iterations": f"{c['meta']['outer_iters']:,}",
                      "evaluation tasks": f"{runs[0]['eval']['non_transductive']['tasks']:,}",
-                     "device": runs[0]["environment"]["device"],
+                     "device": run_device(runs[0]),
                      "s / outer iteration": f"{np.mean([r['seconds_per_outer_iter'] for r in runs]):.3f}",
                      "s / evaluation task": f"{np.mean([r['seconds_per_eval_task'] for r in runs]):.3f}"})
     if not rows:

@@ -31,19 +31,24 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["paper artifact", "configuration"])
 
 
+def run_device(run: dict) -> str:
+    """The device that trained ``run``: the devices and their outer iterations when it records its segments (a
+    population, perhaps trained a piece at a time on several devices), else the device it ran on."""
+    from ..campaign import devices_label
+
+    engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
+    return devices_label(engine["segments"]) if engine.get("segments") else run["environment"]["device_name"]
+
+
 def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
     """Where the stored runs came from: one row per configuration and environment, the seeds that share both
     together (so the table stays whole on the page as runs accumulate). ``device`` names the devices that trained
     a run and their outer iterations, when it records its segments (a population); ``wall time`` is each seed's, in
     the order of ``seeds``, or one number where they are the same (the seeds of a population share theirs)."""
-    from ..campaign import devices_label
-
     groups: dict[tuple, list[dict]] = {}
     for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
         e = r["environment"]
-        engine = r.get("engine") if isinstance(r.get("engine"), dict) else {}
-        device = devices_label(engine["segments"]) if engine.get("segments") else e["device_name"]
-        key = (f"{r['experiment']}/{r['name']}", device, e["packages"].get("torch") or "-", e["python"],
+        key = (f"{r['experiment']}/{r['name']}", run_device(r), e["packages"].get("torch") or "-", e["python"],
                (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
         groups.setdefault(key, []).append(r)
     rows = []
