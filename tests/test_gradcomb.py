@@ -210,7 +210,7 @@ def test_missing_curves_and_single_seeds():
 def test_budget_labels_and_figures():
     full = runs(iters=40_000, budget="paper", tasks=10_000)
     assert A.overall_budget(full) == "paper budget: 40,000 outer iterations, 10,000 evaluation tasks per seed"
-    assert A.final_table(full).loc["g1", "seeds"] == "[0, 1, 2]"
+    assert A.final_table(full).loc["g1", "seeds"] == "0 1 2"
     custom = runs(iters=40_000, budget="reduced")
     assert A.overall_budget(custom).startswith("reduced budget: 40,000 of 40,000")
     assert A.overall_budget({**full, "g1": runs()["g1"]}).startswith("mixed budgets: ")

@@ -7,7 +7,7 @@ across seeds, the mean over that seed's evaluation tasks ± the half-width of it
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,11 @@ def require_runs(runs: Sequence[dict], hint: str) -> None:
     """Raise if there is nothing stored to show; ``hint`` says how to compute it."""
     if not runs:
         raise ValueError(f"no runs to show: run the experiment first ({hint})")
+
+
+def seed_list(seeds: Iterable[int]) -> str:
+    """Seeds as every table shows them: space-separated, in the order given (``[0, 1, 2]`` -> ``"0 1 2"``)."""
+    return " ".join(str(int(s)) for s in seeds)
 
 
 def pm_label(n_seeds: int) -> str:

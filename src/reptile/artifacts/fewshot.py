@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..paper import TABLE1, TABLE2
-from .common import PM_COLUMN, pm_label, seed_spread
+from .common import PM_COLUMN, pm_label, seed_list, seed_spread
 from .status import run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
@@ -133,7 +133,7 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
     rows = []
     for name, runs in sorted(runs_by_name.items()):
         c = runs[0]["config"]
-        rows.append({"configuration": name, "budget": c["budget"], "seeds": str([r["seed"] for r in runs]),
+        rows.append({"configuration": name, "budget": c["budget"], "seeds": seed_list(r["seed"] for r in runs),
                      "outer iterations": f"{c['meta']['outer_iters']:,}",
                      "evaluation tasks": f"{runs[0]['eval']['non_transductive']['tasks']:,}",
                      "device": run_device(runs[0]),

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config import FIGURE3_PRESETS
 from ..gradcomb_experiment import CURVES
-from .common import PM_COLUMN, seed_spread
+from .common import PM_COLUMN, seed_list, seed_spread
 from .status import campaign_view  # noqa: F401  (the campaign's compact display, shared with the status page)
 
 PAPER_OUTER_ITERS = FIGURE3_PRESETS["figure3-g1"].meta.outer_iters  # the authors' --meta-iters (40,000)
@@ -181,7 +181,7 @@ def final_table(runs_by_curve: RunsByCurve) -> pd.DataFrame:
         rows[curve] = {"combination": combination(curve), "kind": KIND_NAME[kind], "minibatches": k,
                        "final accuracy (%)": "not yet run" if a is None else f"{a['mean']:.2f} ± {a['spread']:.2f}",
                        PM_COLUMN: "-" if a is None else a["spread_is"],
-                       "seeds": "-" if a is None else str([r["seed"] for r in runs]),
+                       "seeds": "-" if a is None else seed_list(r["seed"] for r in runs),
                        "evaluation tasks": "-" if a is None else f"{a['tasks']:,}",
                        "budget": budget_label(runs)}
     df = pd.DataFrame(rows).T

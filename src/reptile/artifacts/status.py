@@ -6,6 +6,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from .common import seed_list
+
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
 PAPER_ARTIFACTS = [
     ("Section 3, Figure 1: sine-wave regression", "sine", "paper"),
@@ -27,7 +29,7 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
         if not by_name:
             rows.append({"paper artifact": label, "configuration": "-", "seeds": "not yet run"})
         for name, seeds in sorted(by_name.items()):
-            rows.append({"paper artifact": label, "configuration": name, "seeds": str(sorted(seeds))})
+            rows.append({"paper artifact": label, "configuration": name, "seeds": seed_list(sorted(seeds))})
     return pd.DataFrame(rows).set_index(["paper artifact", "configuration"])
 
 
@@ -55,7 +57,7 @@ def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
     for (name, device, torch, python, commit, date), group in groups.items():
         walls = [f"{round(r['wall_seconds']):,}" for r in group]
         shared = len({r["wall_seconds"] for r in group}) == 1  # exactly equal: one population's time
-        rows.append({"experiment": name, "seeds": " ".join(str(r["seed"]) for r in group), "device": device,
+        rows.append({"experiment": name, "seeds": seed_list(r["seed"] for r in group), "device": device,
                      "torch": torch, "python": python, "commit": commit, "date": date,
                      "wall time (s)": walls[0] if shared else " ".join(walls)})
     columns = ["experiment", "seeds", "device", "torch", "python", "commit", "date", "wall time (s)"]
@@ -161,7 +163,7 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
         rows.append({"device": r["device"], "preset": r["preset"], "code": _commit(r),
                      "engine switches": "not recorded" if switches is None else
                      " ".join(f"{k}={v}" for k, v in sorted(switches.items())) or "defaults",
-                     "seeds": " ".join(map(str, r["seeds"])),
+                     "seeds": seed_list(r["seeds"]),
                      "outer iterations timed": f"{r['outer_iters']:,}",
                      "outer it/s": round(r["outer_iters_per_s"], 1),
                      "eval tasks/s": round(r["eval_tasks_per_s"], 1),
