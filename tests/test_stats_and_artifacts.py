@@ -104,6 +104,15 @@ def test_environment_table_is_one_row_per_configuration_and_environment():
     assert (pop["seeds"], pop["wall time (s)"]) == ("0 1", "99")
 
 
+def test_environment_table_shows_one_wall_time_for_a_population_whose_seeds_differ_by_milliseconds():
+    runs = [_env_run("p", s, w) for s, w in [(0, 435.138), (1, 435.14), (2, 435.141)]]
+    for r in runs:
+        r["engine"] = {"name": "population", "segments": None}
+    assert environment_table(runs).iloc[0]["wall time (s)"] == "435"
+    solo = [_env_run("p", s, w) for s, w in [(0, 435.138), (1, 435.14)]]  # separate runs keep one time each
+    assert environment_table(solo).iloc[0]["wall time (s)"] == "435 435"
+
+
 def _fewshot_run(name, seed, nt, tr, budget="reduced"):
     return {"name": name, "seed": seed, "experiment": "fewshot",
             "config": {"budget": budget, "meta": {"outer_iters": 5000}},
