@@ -291,6 +291,7 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch)
         "not yet run"  # a paper-protocol run never fills the reduced-budget row
     basis = fewshot_basis(stored).loc["omniglot-5shot-5way"]
     assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4" and basis["device"] == "cpu: 2"
+    assert basis["evaluated on"] == "cpu" and float(basis["s / evaluation task"]) > 0  # three significant figures
     assert environment_table(runs).iloc[0]["device"] == "cpu: 2"  # the device of every outer iteration
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid

@@ -42,6 +42,13 @@ def run_device(run: dict) -> str:
     return devices_label(engine["segments"]) if engine.get("segments") else run["environment"]["device_name"]
 
 
+def eval_device(run: dict) -> str:
+    """The device(s) of ``run``'s final evaluation: those a campaign's evaluation ran on (in order, when it spanned
+    sessions), else the device the run was written on."""
+    engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
+    return ", ".join(engine.get("evaluation_devices") or [run["environment"]["device_name"]])
+
+
 def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
     """Where the stored runs came from: one row per configuration and environment, the seeds that share both
     together (so the table stays whole on the page as runs accumulate). ``device`` names the devices that trained
