@@ -12,11 +12,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from reptile import campaign, campaign_workers
 from reptile.artifacts.status import campaign_view, progress_frame
 from reptile.config import FIGURE3_PRESETS
 from test_engine import images
+
+TOL_FORWARD = 1e-4  # float32 logits of the module and the engine's network, same weights (different kernels)
 
 
 def tiny_entry():
@@ -293,6 +296,28 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch)
     assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4" and basis["device"] == "cpu: 2"
     assert basis["evaluated on"] == "cpu" and float(basis["s / evaluation task"]) > 0  # three significant figures
     assert environment_table(runs).iloc[0]["device"] == "cpu: 2"  # the device of every outer iteration
+
+    # the trained state stays beside the records: the module is the engine's network, and evaluating it again
+    # draws the final evaluation's tasks and gives its accuracies (the record's, to the last bit)
+    from reptile import trained
+    from reptile.engine.network import Conv4
+
+    assert trained.find("omniglot-5shot-5way", 1, results_dir=tmp_path).name == "trained-seeds0-1.pt"
+    x = torch.rand(7, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    for i, run in enumerate(runs):
+        t = trained.load("omniglot-5shot-5way", run["seed"], results_dir=tmp_path)
+        net = trained.module("omniglot-5shot-5way", run["seed"], results_dir=tmp_path)
+        engine = Conv4(cfg.n_way, use_fused=False).forward(t.phi, Conv4.images(x)[None, None])[0, 0]
+        torch.testing.assert_close(net(x), engine, rtol=0, atol=TOL_FORWARD)
+        got = trained.evaluate("omniglot-5shot-5way", run["seed"], cfg.eval_tasks, device="cpu",
+                               results_dir=tmp_path, splits=splits()[i])
+        for mode in ("non_transductive", "transductive"):
+            assert statistics.mean(got[mode]) == run["eval"][mode]["accuracy"]
+        other = trained.evaluate("omniglot-5shot-5way", run["seed"], 2, eval_iters=1, device="cpu",
+                                 results_dir=tmp_path, splits=splits()[i])
+        assert len(other["transductive"]) == 2  # the same tasks under other settings
+    with pytest.raises(FileNotFoundError, match="seed 7.*stored: omniglot-5shot-5way/trained-seeds0-1.pt"):
+        trained.load("omniglot-5shot-5way", 7, results_dir=tmp_path)
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
     assert fig.axes[1].lines[0].get_linestyle() == "-"

@@ -11,7 +11,7 @@ the inner optimiser's moments, the random generators' states, the learning curve
 iterations), overwritten in place at least every 10 minutes and at the end, and meant to be committed; each call
 resumes the first unfinished entry of :data:`PLAN`. When an entry's training is done, its final evaluation (10,000
 test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
-would write it, and the checkpoint is deleted. Resuming on the same device gives the numbers of an uninterrupted run;
+would write it, the population's trained state beside them (:mod:`reptile.trained`), and the checkpoint is deleted. Resuming on the same device gives the numbers of an uninterrupted run;
 resuming on another (CPU to GPU or back) works, and the records list the devices. Several workers (``--workers``,
 ``--streams``) are :mod:`reptile.campaign_workers`.
 """
@@ -33,6 +33,7 @@ import torch
 
 from . import results as R
 from . import seeding
+from . import trained as trained_state
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
 from .validate import check
 
@@ -195,6 +196,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
         if bar is not None:
             bar.close()
     write_records(entry, state, splits, dev, results_dir)
+    trained_state.save(entry.experiment, entry.name, cfg.to_dict(), state["population"], results_dir)
     path.unlink()
     return True
 

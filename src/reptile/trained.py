@@ -1,0 +1,134 @@
+"""The meta-trained networks of finished paper-budget runs, kept beside their records.
+
+A campaign population (:mod:`reptile.campaign`) that finishes its training and its final evaluation leaves, next to
+its results JSONs, ``results/<experiment>/<name>/trained-seeds<0-1-2>.pt``: the population's state after its last
+outer iteration (float32 ``phi`` of every seed, the inner Adam's moments and step count, the generators), compact,
+written atomically. With it a reader can
+
+* take a seed's meta-learned initialisation as a ``torch.nn.Module`` (:func:`module`), to fine-tune or inspect;
+* evaluate it again (:func:`evaluate`): the final evaluation's own tasks, drawn from the run's fresh ``eval`` stream,
+  with the inner Adam state each task's adaptation starts from (the protocol's backup-and-restore), so the stored
+  settings give the record's accuracies again, and other ``eval_iters`` / ``eval_batch`` / ``lr`` evaluate the same
+  tasks another way.
+
+Runs that finished before this file was kept have none; :func:`find` says which are stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import results as R
+from . import seeding
+from .config import FewShotConfig
+from .train import load_checkpoint, save_checkpoint
+from .validate import check
+
+FORMAT = 1  # of the trained-seeds*.pt file
+
+
+def trained_path(experiment: str, name: str, seeds, results_dir=None) -> Path:
+    """Where the population of ``seeds`` of configuration ``name`` keeps its trained state."""
+    return R.results_root(results_dir) / experiment / name / f"trained-seeds{'-'.join(map(str, seeds))}.pt"
+
+
+def save(experiment: str, name: str, config: dict[str, Any], population: dict[str, Any], results_dir=None,
+         note: str | None = None) -> Path:
+    """Write a finished population's state (``Population.state_dict()``) beside its records, atomically."""
+    path = trained_path(experiment, name, population["seeds"], results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, {"format": FORMAT, "experiment": experiment, "name": name, "seeds": population["seeds"],
+                           "config": config, "population": population, "note": note})
+    return path
+
+
+def find(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> Path:
+    """The trained-state file that holds ``seed`` of configuration ``name``; a clear error naming what is stored."""
+    folder = R.results_root(results_dir) / experiment / name
+    files = sorted(folder.glob("trained-seeds*.pt"))
+    for f in files:
+        if str(seed) in f.stem.removeprefix("trained-seeds").split("-"):
+            return f
+    stored = sorted(p.parent.name + "/" + p.name for p in R.results_root(results_dir).glob(f"{experiment}/*/trained-*.pt"))
+    raise FileNotFoundError(f"no trained state of {experiment}/{name} seed {seed} under {folder} (a campaign run "
+                            f"keeps one when it finishes; stored: {', '.join(stored) or 'none'})")
+
+
+@dataclass
+class Trained:
+    """One seed's meta-trained state: its configuration, weights and the inner Adam state (rows ``(P,)`` in the
+    population engine's layout, :class:`reptile.engine.network.Conv4`)."""
+
+    config: FewShotConfig
+    seed: int
+    phi: Tensor
+    m: Tensor
+    v: Tensor
+    step: int
+    path: Path
+    note: str | None = None
+
+
+def load(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> Trained:
+    """Seed ``seed`` of configuration ``name``, from its trained-state file (:func:`find`)."""
+    from .engine.network import Conv4
+
+    path = find(name, seed, experiment, results_dir)
+    state = load_checkpoint(path)
+    check(state.get("format") == FORMAT, f"{path}: trained-state format {state.get('format')!r}, expected {FORMAT}")
+    cfg = FewShotConfig.from_dict(state["config"])
+    pop = state["population"]
+    net = Conv4(cfg.n_way)
+    i = list(pop["seeds"]).index(seed)
+    phi = net.rows(pop["phi"])[i]
+    v = net.rows(pop["v"])[i] if pop["v"] is not None else torch.zeros_like(phi)
+    m = net.rows(pop["m"])[i] if pop["m"] is not None else torch.zeros_like(phi)  # beta1 = 0 keeps no first moment
+    return Trained(cfg, seed, phi, m, v, pop["step"], path, state.get("note"))
+
+
+def module(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> nn.Sequential:
+    """Seed ``seed``'s meta-learned initialisation as the chapter's ``torch.nn.Module``
+    (:func:`reptile.fewshot.conv4`, batch norm on batch statistics)."""
+    from .engine.network import Conv4
+    from .fewshot import conv4
+
+    t = load(name, seed, experiment, results_dir)
+    net = conv4(t.config.dataset, t.config.n_way)
+    params = Conv4(t.config.n_way).unpack(t.phi)
+    with torch.no_grad():
+        for p, value in zip(net.parameters(), params):
+            p.copy_(value)
+    return net
+
+
+def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot", device: str = "auto",
+             eval_iters: int | None = None, eval_batch: int | None = None, lr: float | None = None, data_root=None,
+             cache_dir=None, results_dir=None, splits=None) -> dict[str, list[float]]:
+    """The accuracy of seed ``seed`` of ``name`` on the first ``n_tasks`` tasks of its final evaluation (the same
+    draws, from the run's fresh ``eval`` stream), ``{"non_transductive": [...], "transductive": [...]}``, one
+    accuracy per task. With the stored settings (``None``) these are the record's; ``eval_iters``, ``eval_batch``
+    and ``lr`` (the inner Adam's step size) evaluate the same tasks with other settings. More tasks than the final
+    evaluation's go on drawing from the same stream. ``splits``: the seed's (training, test) splits, to skip loading
+    them."""
+    from .engine import evaluation as E
+    from .engine.network import Conv4
+    from .engine.population import AdamState
+    from .fewshot import TaskSampler
+    from .fewshot_experiment import load_splits
+
+    check(isinstance(n_tasks, int) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    t = load(name, seed, experiment, results_dir)
+    cfg, m = t.config, t.config.meta
+    dev = R.resolve_device(device)
+    seeding.deterministic(dev)
+    _, test = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
+    net = Conv4(cfg.n_way)
+    state = AdamState(t.m.to(dev), t.v.to(dev), t.step)  # one member: its row is its population buffer
+    return E.evaluate(net, t.phi.to(dev), state, [TaskSampler(test.images.to(dev))], [seeding.generator(seed, "eval")],
+                      cfg.n_way, cfg.shots, eval_iters or cfg.eval_iters, eval_batch or cfg.eval_batch, n_tasks,
+                      lr if lr is not None else m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
