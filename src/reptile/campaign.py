@@ -11,9 +11,10 @@ the inner optimiser's moments, the random generators' states, the learning curve
 iterations), overwritten in place at least every 10 minutes and at the end, and meant to be committed; each call
 resumes the first unfinished entry of :data:`PLAN`. When an entry's training is done, its final evaluation (10,000
 test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
-would write it, the population's trained state beside them (:mod:`reptile.trained`), and the checkpoint is deleted. Resuming on the same device gives the numbers of an uninterrupted run;
-resuming on another (CPU to GPU or back) works, and the records list the devices. Several workers (``--workers``,
-``--streams``) are :mod:`reptile.campaign_workers`.
+would write it, the population's trained state beside them (:mod:`reptile.trained`), and the checkpoint is deleted.
+Resuming on the same device gives the numbers of an uninterrupted run; resuming on another (CPU to GPU or back)
+works, and the records list the devices. Several workers (``--workers``, ``--streams``) are
+:mod:`reptile.campaign_workers`.
 """
 
 from __future__ import annotations

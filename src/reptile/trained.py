@@ -54,7 +54,8 @@ def find(name: str, seed: int, experiment: str = "fewshot", results_dir=None) ->
     for f in files:
         if str(seed) in f.stem.removeprefix("trained-seeds").split("-"):
             return f
-    stored = sorted(p.parent.name + "/" + p.name for p in R.results_root(results_dir).glob(f"{experiment}/*/trained-*.pt"))
+    stored = sorted(f"{p.parent.name}/{p.name}"
+                    for p in R.results_root(results_dir).glob(f"{experiment}/*/trained-*.pt"))
     raise FileNotFoundError(f"no trained state of {experiment}/{name} seed {seed} under {folder} (a campaign run "
                             f"keeps one when it finishes; stored: {', '.join(stored) or 'none'})")
 

@@ -99,11 +99,14 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     return df
 
 
+FAR = 3.0  # standard errors of a difference beyond which the seeds' spread does not explain it
+
+
 def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
     """Markdown: for each Reptile cell of Table 1 or 2 that has finished at the paper's protocol with at least two
     seeds, our mean against the paper's and their difference, in points and in standard errors of that difference,
-    sqrt(s_ours² / n_ours + s_paper² / 3) (both ± are standard deviations over seeds; the paper's are over 3 seeds).
-    Cells that have not finished are not compared."""
+    sqrt(s_ours² / n_ours + s_paper² / 3) (both ± are standard deviations over seeds; the paper's are over 3 seeds),
+    saying so where that is more than :data:`FAR` of them. Cells that have not finished are not compared."""
     dataset, paper = _table(table)
     items = []
     for row, values in paper["rows"].items():
@@ -120,7 +123,9 @@ def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
                          f"the paper's {pm:.2f} ± {ps:.2f}: " + (
                              "the same to two decimals." if round(abs(diff), 2) == 0 else
                              f"ours is {abs(diff):.2f} points {'higher' if diff > 0 else 'lower'}, "
-                             f"{abs(diff) / se:.1f} standard errors of the difference ({se:.2f})."))
+                             f"{abs(diff) / se:.1f} standard errors of the difference ({se:.2f})." + (
+                                 f" More than the spread over seeds explains (over {FAR:g} standard errors)."
+                                 if abs(diff) > FAR * se else "")))
     if not items:
         return f"No Reptile cell of Table {table} has finished at the paper's protocol yet."
     return (f"The cells of Table {table} finished at the paper's protocol, against the paper's numbers "
