@@ -22,6 +22,7 @@ Modules (one concern each):
   bench_paths          the paths the benchmark times, and the useful work they count
   campaign             the paper-budget runs, advanced a piece at a time from committed checkpoints
   campaign_workers     the campaign on several workers: processes on a CPU's cores, threads on GPU streams
+  trained              a finished campaign run's trained state: its network as a module, its tasks evaluated again
   validate             shared input checks, and the error a diverging run stops with
   config               typed presets and validation
   results              the JSON results store and the environment record
