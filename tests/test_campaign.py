@@ -318,6 +318,8 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch)
         assert len(other["transductive"]) == 2  # the same tasks under other settings
     with pytest.raises(FileNotFoundError, match="seed 7.*stored: omniglot-5shot-5way/trained-seeds0-1.pt"):
         trained.load("omniglot-5shot-5way", 7, results_dir=tmp_path)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got 'a'"):
+        trained.module("omniglot-5shot-5way", "a", results_dir=tmp_path)
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
     assert fig.axes[1].lines[0].get_linestyle() == "-"

@@ -27,7 +27,7 @@ from . import results as R
 from . import seeding
 from .config import FewShotConfig
 from .train import load_checkpoint, save_checkpoint
-from .validate import check
+from .validate import check, is_int
 
 FORMAT = 1  # of the trained-seeds*.pt file
 
@@ -49,6 +49,7 @@ def save(experiment: str, name: str, config: dict[str, Any], population: dict[st
 
 def find(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> Path:
     """The trained-state file that holds ``seed`` of configuration ``name``; a clear error naming what is stored."""
+    check(is_int(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}")
     folder = R.results_root(results_dir) / experiment / name
     files = sorted(folder.glob("trained-seeds*.pt"))
     for f in files:
@@ -83,6 +84,7 @@ def load(name: str, seed: int, experiment: str = "fewshot", results_dir=None) ->
     state = load_checkpoint(path)
     check(state.get("format") == FORMAT, f"{path}: trained-state format {state.get('format')!r}, expected {FORMAT}")
     cfg = FewShotConfig.from_dict(state["config"])
+    check(cfg.dataset == "omniglot", f"{path}: a {cfg.dataset!r} state; the population engine's layout is Omniglot's")
     pop = state["population"]
     net = Conv4(cfg.n_way)
     i = list(pop["seeds"]).index(seed)
