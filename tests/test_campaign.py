@@ -263,7 +263,7 @@ def test_progress_names_the_devices_and_goes_at_the_latest_ones_rate():
     assert campaign.latest_rate(segments[2:]) is None and campaign.devices_label(segments[2:]) == "-"
 
 
-def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch):
+def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch, capsys):
     """The whole path the campaign's paper-protocol populations take, at a toy size: advance a few-shot entry to its
     records, then the chapter's and the status page's artifacts read them. Both 5-shot 5-way rows fill from the same
     runs (non-transductive and transductive accuracy); the other columns stay as they were."""
@@ -320,6 +320,16 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch)
         trained.load("omniglot-5shot-5way", 7, results_dir=tmp_path)
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got 'a'"):
         trained.module("omniglot-5shot-5way", "a", results_dir=tmp_path)
+    for bad, message in (({"n_tasks": 0}, "n_tasks must be an integer >= 1, got 0"),
+                         ({"eval_iters": 0}, "eval_iters must be None or an integer >= 1, got 0"),
+                         ({"lr": -1.0}, "lr must be None or a number > 0, got -1.0")):
+        with pytest.raises(ValueError, match=message):
+            trained.evaluate("omniglot-5shot-5way", 0, **{"n_tasks": 2, **bad}, results_dir=tmp_path,
+                             splits=splits()[0])
+    monkeypatch.setenv("REPTILE_RESULTS", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        trained.main(["--preset", "omniglot-5shot-5wya", "--seed", "0"])
+    assert stop.value.code == 2 and "stored: omniglot-5shot-5way/trained-seeds0-1.pt" in capsys.readouterr().err
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
     assert fig.axes[1].lines[0].get_linestyle() == "-"

@@ -11,11 +11,15 @@ written atomically. With it a reader can
   settings give the record's accuracies again, and other ``eval_iters`` / ``eval_batch`` / ``lr`` evaluate the same
   tasks another way.
 
-Runs that finished before this file was kept have none; :func:`find` says which are stored.
+Runs that finished before this file was kept have none; :func:`find` says which are stored. From a shell::
+
+    python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
+    python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +128,11 @@ def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot",
     from .fewshot import TaskSampler
     from .fewshot_experiment import load_splits
 
-    check(isinstance(n_tasks, int) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    for key, value in (("eval_iters", eval_iters), ("eval_batch", eval_batch)):
+        check(value is None or (is_int(value) and value >= 1), f"{key} must be None or an integer >= 1, got {value!r}")
+    check(lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0),
+          f"lr must be None or a number > 0, got {lr!r}")
     t = load(name, seed, experiment, results_dir)
     cfg, m = t.config, t.config.meta
     dev = R.resolve_device(device)
@@ -133,5 +141,35 @@ def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot",
     net = Conv4(cfg.n_way)
     state = AdamState(t.m.to(dev), t.v.to(dev), t.step)  # one member: its row is its population buffer
     return E.evaluate(net, t.phi.to(dev), state, [TaskSampler(test.images.to(dev))], [seeding.generator(seed, "eval")],
-                      cfg.n_way, cfg.shots, eval_iters or cfg.eval_iters, eval_batch or cfg.eval_batch, n_tasks,
-                      lr if lr is not None else m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+                      cfg.n_way, cfg.shots, cfg.eval_iters if eval_iters is None else eval_iters,
+                      cfg.eval_batch if eval_batch is None else eval_batch, n_tasks,
+                      m.inner_lr if lr is None else lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reptile.trained", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", required=True, help="the finished configuration, e.g. omniglot-5shot-5way")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", type=int, default=500, help="the final evaluation's first TASKS tasks")
+    parser.add_argument("--eval-iters", type=int, default=None, help="default: the run's")
+    parser.add_argument("--eval-batch", type=int, default=None, help="default: the run's")
+    parser.add_argument("--lr", type=float, default=None, help="the inner Adam's step size (default: the run's)")
+    parser.add_argument("--experiment", default="fewshot")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
+    a = parser.parse_args(argv)
+    from .stats import mean_ci95
+
+    try:
+        accs = evaluate(a.preset, a.seed, a.tasks, experiment=a.experiment, device=a.device, eval_iters=a.eval_iters,
+                        eval_batch=a.eval_batch, lr=a.lr, data_root=a.data_root)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"error: {e}\n")
+    for mode, values in accs.items():
+        mean, ci = mean_ci95(values)
+        print(f"{a.preset} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± {100 * ci:.2f}")
+
+
+if __name__ == "__main__":
+    main()
