@@ -130,7 +130,8 @@ def test_the_plan_is_the_issue_order():
     names = [e.name for e in campaign.PLAN]
     assert names[:10] == [f"figure3-{c}" for c in campaign.FIGURE3_CURVES]
     assert names[10:] == ["omniglot-5shot-5way", "omniglot-1shot-5way", "omniglot-1shot-5way-transductive",
-                          "omniglot-1shot-20way", "omniglot-5shot-20way"]
+                          "omniglot-1shot-20way", "omniglot-5shot-20way",
+                          "omniglot-1shot-5way-transductive-eval25"]  # after the issue's order: the authors' batch
     assert all(e.seeds == (0, 1, 2) and e.config.budget == "paper" for e in campaign.PLAN)
 
 
@@ -326,10 +327,24 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
         with pytest.raises(ValueError, match=message):
             trained.evaluate("omniglot-5shot-5way", 0, **{"n_tasks": 2, **bad}, results_dir=tmp_path,
                              splits=splits()[0])
+    # a campaign checkpoint (here made from the trained state: its run's configuration, its population) reads the same
+    from reptile.train import load_checkpoint, save_checkpoint
+
+    kept = load_checkpoint(trained.find("omniglot-5shot-5way", 0, results_dir=tmp_path))
+    save_checkpoint(tmp_path / "ck.pt", {"run": {"config": kept["config"]}, "population": kept["population"]})
+    assert trained.evaluate(None, 1, 2, path=tmp_path / "ck.pt", device="cpu", splits=splits()[1]) == \
+        trained.evaluate("omniglot-5shot-5way", 1, 2, results_dir=tmp_path, device="cpu", splits=splits()[1])
+    with pytest.raises(ValueError, match="holds 'omniglot-5shot-5way', not 'figure3-g1'"):
+        trained.load("figure3-g1", 0, path=tmp_path / "ck.pt")
+    with pytest.raises(ValueError, match=r"holds seeds \[0, 1\], not 2"):
+        trained.load(None, 2, path=tmp_path / "ck.pt")
     monkeypatch.setenv("REPTILE_RESULTS", str(tmp_path))
     with pytest.raises(SystemExit) as stop:
         trained.main(["--preset", "omniglot-5shot-5wya", "--seed", "0"])
     assert stop.value.code == 2 and "stored: omniglot-5shot-5way/trained-seeds0-1.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # one source, not both or neither
+        trained.main(["--preset", "omniglot-5shot-5way", "--checkpoint", str(tmp_path / "ck.pt")])
+    assert stop.value.code == 2 and "one of them" in capsys.readouterr().err
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
     assert fig.axes[1].lines[0].get_linestyle() == "-"

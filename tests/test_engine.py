@@ -145,8 +145,11 @@ def test_population_members_match_their_solo_runs(algorithm):
         assert learner.inner_state["step"] == pop.inner.step
 
 
-def test_vectorised_evaluation_predicts_as_one_at_a_time():
+@pytest.mark.parametrize("over", [False, True])  # True: batches larger than a task's samples (the authors' code)
+def test_vectorised_evaluation_predicts_as_one_at_a_time(over):
     cfg, seeds = small_config(), [0, 1]
+    if over:  # each batch holds a task's samples about twice, straddling epochs
+        cfg = dataclasses.replace(cfg, eval_batch=2 * cfg.n_way * cfg.shots + 1)
     imgs = [images(seed=s) for s in seeds]
     pop = Population(cfg, seeds, imgs, dtype=torch.float64)
     for _ in range(3):

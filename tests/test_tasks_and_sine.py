@@ -26,11 +26,20 @@ def test_minibatches_depend_only_on_the_generator():
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
 
 
-@pytest.mark.parametrize("bad,match", [(0, r"inner batch size 0 must be in \[1, 10\]"),
-                                       (11, r"inner batch size 11 must be in \[1, 10\]")])
-def test_minibatch_size_must_fit_the_task(bad, match):
-    with pytest.raises(ValueError, match=match):
-        list(minibatch_indices(10, bad, 1, torch.Generator()))
+def test_minibatch_size_must_be_positive():
+    with pytest.raises(ValueError, match=r"inner batch size 0 must be >= 1 \(the task holds 10 samples\)"):
+        list(minibatch_indices(10, 0, 1, torch.Generator()))
+
+
+def test_a_minibatch_larger_than_the_task_spans_epochs():
+    """The authors' _mini_batches on a 1-shot 5-way task with batches of 25 (their Table 5 Omniglot command): each
+    batch is five whole epochs, so it holds each of the 5 samples five times; the draws are the epochs' shuffles."""
+    g = torch.Generator().manual_seed(5)
+    batches = list(minibatch_indices(5, 25, 3, g))
+    assert all(sorted(b.tolist()) == sorted(list(range(5)) * 5) for b in batches)
+    g = torch.Generator().manual_seed(5)
+    epochs = [torch.randperm(5, generator=g) for _ in range(15)]
+    assert torch.equal(torch.cat(batches), torch.cat(epochs))
 
 
 def test_task_rejects_mismatched_lengths():

@@ -229,8 +229,9 @@ def evaluate(learner: MetaLearner, net: FunctionalNet, sampler: TaskSampler, n_w
     state: the learner's weights and optimiser state are untouched, the protocol's backup-and-restore).
     """
     sampler.check(n_way, shots, "shots", queries=1)
-    check(1 <= eval_batch <= n_way * shots,
-          f"eval_batch={eval_batch} does not fit a task's {n_way * shots} training samples; allowed: 1..{n_way * shots}")
+    check(is_int(eval_batch) and eval_batch >= 1, f"eval_batch must be an integer >= 1, got {eval_batch!r} (a batch "
+          f"larger than a task's {n_way * shots} training samples holds them more than once, as the authors' code "
+          f"does)")
     accs: dict[str, list[float]] = {"non_transductive": [], "transductive": []}
     for _ in range(n_tasks):
         task = sampler.eval_task(n_way, shots, generator, device)

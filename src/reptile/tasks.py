@@ -42,10 +42,13 @@ def minibatch_indices(n: int, batch_size: int, num_batches: int, generator: torc
     """Indices of ``num_batches`` minibatches of ``batch_size`` samples drawn from ``n`` without replacement.
 
     The samples are shuffled, cut into consecutive batches, and shuffled again when an epoch runs out; a batch may
-    straddle two epochs (the authors' ``_mini_batches``). No sample repeats within an epoch.
+    straddle two epochs (the authors' ``_mini_batches``). No sample repeats within an epoch. A batch larger than
+    ``n`` spans several epochs, so it holds samples more than once, as the authors' code does (their command for
+    Table 5's transductive Omniglot cell evaluates 1-shot 5-way tasks with batches of 25: each image five times);
+    the configurations bound the training batch by a task's samples themselves.
     """
-    if batch_size < 1 or batch_size > n:
-        raise ValueError(f"inner batch size {batch_size} must be in [1, {n}] (the task holds {n} samples)")
+    if batch_size < 1:
+        raise ValueError(f"inner batch size {batch_size} must be >= 1 (the task holds {n} samples)")
     if num_batches < 0:
         raise ValueError(f"number of minibatches must be >= 0, got {num_batches}")
     stream: list[Tensor] = []

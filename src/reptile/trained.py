@@ -15,6 +15,7 @@ Runs that finished before this file was kept have none; :func:`find` says which 
 
     python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
     python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
+    python -m reptile.trained --checkpoint results/campaign/<key>.pt --seed 0 --tasks 500   # a run under way
 """
 
 from __future__ import annotations
@@ -80,17 +81,27 @@ class Trained:
     note: str | None = None
 
 
-def load(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> Trained:
-    """Seed ``seed`` of configuration ``name``, from its trained-state file (:func:`find`)."""
+def load(name: str | None, seed: int, experiment: str = "fewshot", results_dir=None, path=None) -> Trained:
+    """Seed ``seed`` of configuration ``name``, from its trained-state file (:func:`find`); or, with ``path``, from
+    that file: a trained state, or a campaign checkpoint (``results/campaign/*.pt``, of a run under way or taken
+    from the repository's history), whose configuration it carries (``name`` is then not needed)."""
     from .engine.network import Conv4
 
-    path = find(name, seed, experiment, results_dir)
+    check(is_int(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}")
+    check(name is not None or path is not None, "give a configuration name or a path")
+    path = find(name, seed, experiment, results_dir) if path is None else Path(path)
     state = load_checkpoint(path)
-    check(state.get("format") == FORMAT, f"{path}: trained-state format {state.get('format')!r}, expected {FORMAT}")
-    cfg = FewShotConfig.from_dict(state["config"])
+    if "run" in state:  # a campaign checkpoint: the configuration is its run's
+        config = state["run"]["config"]
+    else:
+        check(state.get("format") == FORMAT, f"{path}: trained-state format {state.get('format')!r}, expected {FORMAT}")
+        config = state["config"]
+    cfg = FewShotConfig.from_dict(config)
+    check(name is None or name == cfg.name, f"{path} holds {cfg.name!r}, not {name!r}")
     check(cfg.dataset == "omniglot", f"{path}: a {cfg.dataset!r} state; the population engine's layout is Omniglot's")
     pop = state["population"]
     net = Conv4(cfg.n_way)
+    check(seed in pop["seeds"], f"{path} holds seeds {pop['seeds']}, not {seed}")
     i = list(pop["seeds"]).index(seed)
     phi = net.rows(pop["phi"])[i]
     v = net.rows(pop["v"])[i] if pop["v"] is not None else torch.zeros_like(phi)
@@ -113,15 +124,15 @@ def module(name: str, seed: int, experiment: str = "fewshot", results_dir=None) 
     return net
 
 
-def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot", device: str = "auto",
+def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fewshot", device: str = "auto",
              eval_iters: int | None = None, eval_batch: int | None = None, lr: float | None = None, data_root=None,
-             cache_dir=None, results_dir=None, splits=None) -> dict[str, list[float]]:
+             cache_dir=None, results_dir=None, splits=None, path=None) -> dict[str, list[float]]:
     """The accuracy of seed ``seed`` of ``name`` on the first ``n_tasks`` tasks of its final evaluation (the same
     draws, from the run's fresh ``eval`` stream), ``{"non_transductive": [...], "transductive": [...]}``, one
     accuracy per task. With the stored settings (``None``) these are the record's; ``eval_iters``, ``eval_batch``
     and ``lr`` (the inner Adam's step size) evaluate the same tasks with other settings. More tasks than the final
     evaluation's go on drawing from the same stream. ``splits``: the seed's (training, test) splits, to skip loading
-    them."""
+    them. ``path``: a trained-state file or campaign checkpoint to read instead (:func:`load`)."""
     from .engine import evaluation as E
     from .engine.network import Conv4
     from .engine.population import AdamState
@@ -133,7 +144,7 @@ def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot",
         check(value is None or (is_int(value) and value >= 1), f"{key} must be None or an integer >= 1, got {value!r}")
     check(lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0),
           f"lr must be None or a number > 0, got {lr!r}")
-    t = load(name, seed, experiment, results_dir)
+    t = load(name, seed, experiment, results_dir, path)
     cfg, m = t.config, t.config.meta
     dev = R.resolve_device(device)
     seeding.deterministic(dev)
@@ -149,7 +160,9 @@ def evaluate(name: str, seed: int, n_tasks: int, *, experiment: str = "fewshot",
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reptile.trained", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, help="the finished configuration, e.g. omniglot-5shot-5way")
+    parser.add_argument("--preset", default=None, help="the finished configuration, e.g. omniglot-5shot-5way")
+    parser.add_argument("--checkpoint", default=None, help="a trained-state file or campaign checkpoint to read "
+                                                           "instead (its configuration is its own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks", type=int, default=500, help="the final evaluation's first TASKS tasks")
     parser.add_argument("--eval-iters", type=int, default=None, help="default: the run's")
@@ -159,16 +172,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
+    if (a.preset is None) == (a.checkpoint is None):
+        parser.error("give --preset (a finished run's stored state) or --checkpoint FILE, one of them")
     from .stats import mean_ci95
 
     try:
         accs = evaluate(a.preset, a.seed, a.tasks, experiment=a.experiment, device=a.device, eval_iters=a.eval_iters,
-                        eval_batch=a.eval_batch, lr=a.lr, data_root=a.data_root)
+                        eval_batch=a.eval_batch, lr=a.lr, data_root=a.data_root, path=a.checkpoint)
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f"error: {e}\n")
     for mode, values in accs.items():
         mean, ci = mean_ci95(values)
-        print(f"{a.preset} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± {100 * ci:.2f}")
+        print(f"{a.preset or a.checkpoint} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± "
+              f"{100 * ci:.2f}")
 
 
 if __name__ == "__main__":

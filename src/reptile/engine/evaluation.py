@@ -101,8 +101,9 @@ def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskS
     check(len(generators) == S, f"{len(generators)} generators for {S} members")
     for s in samplers:
         s.check(n_way, shots, "shots", queries=1)
-    check(1 <= eval_batch <= n_way * shots,
-          f"eval_batch={eval_batch} does not fit a task's {n_way * shots} training samples; allowed: 1..{n_way * shots}")
+    check(is_int(eval_batch) and eval_batch >= 1, f"eval_batch must be an integer >= 1, got {eval_batch!r} (a batch "
+          f"larger than a task's {n_way * shots} training samples holds them more than once, as the authors' code "
+          f"does)")
     rows, m_rows, v_rows = (net.rows(t) for t in (phi, state.m, state.v))
     device = phi.device
     jobs = [(s, t) for s in range(S) for t in range(n_tasks)]  # member by member, in each member's draw order
