@@ -60,6 +60,17 @@ def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_p
     assert row["state"] == "done"
     accs = [100 * ev["non_transductive"]["accuracy"] for _, ev in records(pieces, entry)]
     assert row["test accuracy (%)"] == f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
+    # a configuration trained for transduction reports its transductive accuracy, and says so
+    table5 = campaign.Entry("gradcomb", "tiny-transductive", entry.seeds, entry.config)
+    for s in entry.seeds:
+        src = json.loads((pieces / "gradcomb" / "tiny" / f"seed-{s}.json").read_text())
+        src["name"] = "tiny-transductive"
+        dest = pieces / "gradcomb" / "tiny-transductive" / f"seed-{s}.json"
+        dest.parent.mkdir(exist_ok=True)
+        dest.write_text(json.dumps(src))
+    accs = [100 * ev["transductive"]["accuracy"] for _, ev in records(pieces, entry)]
+    assert campaign.progress([table5], pieces)[0]["test accuracy (%)"] == \
+        f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f} (transductive)"
 
 
 def test_campaign_refuses_bad_input():
