@@ -1,8 +1,10 @@
-"""Small statistics helpers for aggregating seeds and tasks."""
+"""Small statistics helpers for aggregating seeds and tasks, and the book's one rule for judging a difference
+(:func:`compare`)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 # two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal 1.96)
@@ -35,3 +37,83 @@ def std(values: Sequence[float]) -> float:
         return float("nan")
     m = sum(values) / n
     return math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+
+
+# ------------------------------------------------------------------------------------- the book's one rule
+#
+# Every verdict in the book comes from :func:`compare`: a difference of two means over its standard error. The rule
+# is stated for readers on the Protocol page ("How a result is judged").
+
+THRESHOLD = 3.0  # standard errors: with 3 seeds a side the standard error is itself estimated from few values, so
+#                  the normal 1.96 would call too many differences resolved
+
+# what a comparison can conclude: a claim that one mean exceeds another, or agreement with a reference number
+HOLDS, DOES_NOT_HOLD, NOT_RESOLVED = "holds", "does not hold", "not resolved"
+REPRODUCES, DIFFERS, NOT_YET_RUN = "reproduces", "differs", "not yet run"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over ``n`` seeds with ``sd``, the standard deviation over those seeds (n - 1). For a single seed,
+    ``se`` gives the standard error over its test tasks instead (``sd`` is then NaN)."""
+
+    mean: float
+    sd: float = float("nan")
+    n: int = 1
+    se: float | None = None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Estimate":
+        """The estimate from per-seed values."""
+        if not len(values):
+            raise ValueError("Estimate.of needs at least one value")
+        return cls(float(sum(values) / len(values)), std(values), len(values))
+
+    def standard_error(self) -> float:
+        """sd / sqrt(n) over seeds, else the stored per-task standard error, else NaN (nothing to form one from)."""
+        if self.n >= 2 and math.isfinite(self.sd):
+            return self.sd / math.sqrt(self.n)
+        return float(self.se) if self.se is not None else float("nan")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a - b`` judged by the book's rule: ``z`` is the difference over its standard error."""
+
+    difference: float
+    se: float
+    z: float
+
+    @property
+    def resolved(self) -> bool:
+        return math.isfinite(self.z) and abs(self.z) >= THRESHOLD
+
+    def claim(self) -> str:
+        """The verdict on the claim "a exceeds b": holds (z >= 3), does not hold (z <= -3), else not resolved."""
+        if not math.isfinite(self.z):
+            return NOT_RESOLVED
+        return HOLDS if self.z >= THRESHOLD else DOES_NOT_HOLD if self.z <= -THRESHOLD else NOT_RESOLVED
+
+    def agreement(self) -> str:
+        """The verdict on "a agrees with b" (ours against the paper's): reproduces (|z| < 3), differs (|z| >= 3),
+        not resolved where no standard error can be formed."""
+        if not math.isfinite(self.z):
+            return NOT_RESOLVED
+        return DIFFERS if abs(self.z) >= THRESHOLD else REPRODUCES
+
+    def describe(self, unit: str = " points") -> str:
+        """``"+0.06 points, 0.8 standard errors"`` (or without the standard errors where there are none)."""
+        head = f"{self.difference:+.2f}{unit}"
+        return head + (f", {abs(self.z):.1f} standard errors" if math.isfinite(self.z) else "")
+
+
+def compare(a: Estimate, b: Estimate) -> Comparison:
+    """The book's one statistical rule: ``d = a.mean - b.mean`` over ``SE = sqrt(se_a² + se_b²)``, each side's
+    standard error being sd / sqrt(n) over its seeds (:meth:`Estimate.standard_error`). An exact zero difference
+    with no spread on either side has z = 0; a side with no standard error makes z NaN (not resolved)."""
+    d = a.mean - b.mean
+    se = math.sqrt(a.standard_error() ** 2 + b.standard_error() ** 2)
+    if math.isnan(se):
+        return Comparison(d, se, float("nan"))
+    z = d / se if se > 0 else (0.0 if d == 0 else math.copysign(math.inf, d))
+    return Comparison(d, se, z)

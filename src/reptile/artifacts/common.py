@@ -7,9 +7,12 @@ across seeds, the mean over that seed's evaluation tasks ± the half-width of it
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..stats import std
 
@@ -44,3 +47,65 @@ def seed_spread(seed_values: Sequence[float], one_seed_ci95: float) -> tuple[flo
     if n >= 2:
         return float(np.mean(seed_values)), std(seed_values), pm_label(n)
     return float(seed_values[0]), float(one_seed_ci95), pm_label(1)
+
+
+class Table:
+    """A table as the book shows it: a caption above it (what the rows are, what ± is, what every row shares), no
+    index-name row, numbers right-aligned. In HTML (the book) a styled table with ``<caption>``; as plain text (what
+    nbval compares) the caption and the frame, so the stored numbers stay under test.
+
+    A chapter returns one from its artifact function: ``Table(df, "Final test accuracy, ...")``. Columns whose
+    value is the same in every row belong in the caption, not in the table (:func:`constant_columns` finds them).
+    """
+
+    def __init__(self, frame: pd.DataFrame, caption: str, index: bool = True, precision: int = 2):
+        self.frame, self.caption, self.index, self.precision = frame, caption, index, precision
+
+    def _styler(self):
+        df = self.frame.copy()
+        if isinstance(df.index, pd.MultiIndex):
+            df.index.names = [None] * df.index.nlevels
+        else:
+            df.index.name = None
+        df.columns.name = None
+        uuid = hashlib.sha1(self.caption.encode()).hexdigest()[:8]  # stable ids: re-executed pages diff cleanly
+        sty = df.style.set_uuid(uuid).set_caption(self.caption).set_table_attributes('class="dataframe book-table"')
+        sty = sty.format(precision=self.precision, thousands=",", na_rep="-")
+        numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+        if numeric:
+            sty = sty.set_properties(subset=numeric, **{"text-align": "right"})
+        if not self.index:
+            sty = sty.hide(axis="index")
+        return sty
+
+    def _repr_html_(self) -> str:
+        return self._styler().to_html()
+
+    def __repr__(self) -> str:
+        df = self.frame.copy() if self.index else self.frame.reset_index(drop=True)
+        if self.index and not isinstance(df.index, pd.MultiIndex):
+            df.index.name = None
+        return f"{self.caption}\n\n{df.to_string(index=self.index)}"
+
+
+def constant_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """The columns of ``frame`` that hold one value in every row (they go into the table's caption), by name."""
+    if len(frame) < 2:
+        return {}
+    return {c: frame[c].iloc[0] for c in frame.columns if frame[c].astype(str).nunique() == 1}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the front page's verdict table: a number or claim of the paper against this companion's stored
+    runs, judged by the book's rule (:func:`reptile.stats.compare`; the verdict strings are ``reptile.stats``'
+    constants: reproduces / differs / not resolved / not yet run for a number, holds / does not hold / not resolved
+    for a claim). Each chapter's artifact module gives its rows with a ``paper_checks(...)`` function."""
+
+    item: str     # what of the paper: "Figure 1", "Table 2, Reptile, 1-shot 5-way", "paper Eq. 15", ...
+    claim: str    # what is compared, in a few words
+    paper: str    # the paper's value or words ("95.32 ± 0.05"; "a picture"; "Reptile < joint training")
+    ours: str     # ours, with its spread and basis ("95.38 ± 0.13 (3 seeds)"); "-" when not yet run
+    z: float | None  # the difference in standard errors (None: none formed, e.g. a float64 identity)
+    verdict: str
+    where: str    # the chapter and label that shows it: "sine.ipynb#figure-1" style target for a Markdown link
