@@ -153,70 +153,83 @@ def runs(means=MEANS, seeds=(0, 1, 2), **kw):
 
 def test_claims_hold_on_records_shaped_like_the_paper():
     got = A.claims(runs())
-    assert [c["holds"] for c in got] == [True, True, True, True]
-    assert "g1 reaches 30.00% ± 0.50, below every other curve; the next lowest, (g1+g2)/2, reaches 55.00% ± 0.50" \
-        in got[0]["text"]
-    assert "g1+g2 reaches 60.00% ± 0.50 and g2 65.00% ± 0.50" in got[1]["text"]
-    assert "5.00 points below two-step first-order MAML, a difference larger than the standard deviation over " \
-           "seeds of either" in got[1]["text"]
+    assert [c["verdict"] for c in got] == ["holds"] * 4
+    # the seeds' standard deviation is 0.5, so a difference's standard error is sqrt(2 * 0.25 / 3) = 0.408
+    se = (2 * 0.25 / 3) ** 0.5
+    assert got[1]["z"] == pytest.approx(5 / se, rel=1e-9)
+    assert "g1 reaches 30.00% ± 0.50; the lowest of the other nine, (g1+g2)/2, reaches 55.00% ± 0.50 " \
+           f"(+25.00 points, z = +{25 / se:.1f})" in got[0]["text"]
+    assert f"g1+g2 reaches 60.00% ± 0.50 and g2 65.00% ± 0.50; g2 minus g1+g2 is +5.00 points, z = +{5 / se:.1f}" \
+        in got[1]["text"]
     assert "sum (Reptile) 30.00 → 60.00 → 75.00 → 85.00%" in got[2]["text"]
-    assert "sum minus last +15.00 points" in got[3]["text"] and "(-5.00 points)" in got[3]["text"]
-    assert "the sum gains +25.00 points, the last gradient +5.00" in got[3]["text"]
+    assert "sum minus last +15.00 points" in got[3]["text"] and "(-5.00 points" in got[3]["text"]
+    assert "The lead grows by +20.00 points, z = +34.6" in got[3]["text"]  # se of the four curves: sqrt(4/12)
     md = A.claims_markdown(runs())
     assert "reduced budget: 2,000 of 40,000 outer iterations, 500 evaluation tasks per seed" in md
-    assert md.count(". Holds: ") == 4 and "1. **g1 alone is the worst.** The paper: \"using only" in md
+    assert md.count(": holds.** ") == 4 and "1. **g1 alone is the worst: holds.** The paper: \"using only" in md
+    assert "{ref}`the book's rule <stat-rule>`" in md
 
 
-def test_claims_that_do_not_hold_say_so_with_the_numbers():
+def test_claims_that_do_not_hold_or_are_not_resolved_say_so_with_the_numbers():
     means = {**MEANS, "g1": 66, "avg4": 60, "last4": 90, "sum2": 65.2}
     got = A.claims(runs(means))
-    assert [c["holds"] for c in got] == [False, False, False, False]
-    assert "g1 reaches 66.00% ± 0.50, and g1+g2 (65.20% ± 0.50), (g1+g2)/2 (55.00% ± 0.50), g2 (65.00% ± 0.50), " \
-           "(g1+g2+g3)/3 (62.00% ± 0.50), (g1+g2+g3+g4)/4 (60.00% ± 0.50) do not exceed it" in got[0]["text"]
-    assert "two-step Reptile is 0.20 points above two-step first-order MAML, a difference within the standard " \
-           "deviation over seeds (0.50, 0.50), so not resolved by 3 seeds" in got[1]["text"]
-    assert "average from 3 to 4 minibatches (62.00% to 60.00%)" in got[2]["text"]
-    assert "Does not hold (the sum does not beat the last gradient at four and its lead at four is not larger than " \
-           "at two)" in got[3]["text"]
-    # compared as shown (to 0.01 points): a tie is not "below"
-    tie = A.claims(runs({**MEANS, "g1": 55.004}))[0]
-    assert tie["holds"] is False and "g1 reaches 55.00% ± 0.50, and (g1+g2)/2 (55.00% ± 0.50) does not" in tie["text"]
+    assert [c["verdict"] for c in got] == ["does not hold", "not resolved", "does not hold", "does not hold"]
+    assert "(g1+g2)/2 over g1 (-11.00 points, z = -26.9, does not hold)" in got[0]["text"]
+    assert "g2 minus g1+g2 is -0.20 points, z = -0.5" in got[1]["text"]  # 0.2 / 0.408: within the noise
+    assert "average from 3 to 4 (-2.00 points, z = -4.9, does not hold)" in got[2]["text"]
+    # one step within the noise and the rest resolved upwards: the claim is not resolved
+    nr = A.claims(runs({**MEANS, "last4": 68.5}))[2]
+    assert nr["verdict"] == "not resolved" and nr["z"] == pytest.approx(0.5 / (2 * 0.25 / 3) ** 0.5)
+    assert "last gradient (first-order MAML) from 3 to 4 (+0.50 points, z = +1.2, not resolved)" in nr["text"]
     # the sum beats the last gradient at four, but by less than at two
-    got = A.claims(runs({**MEANS, "sum2": 80, "sum3": 82, "sum4": 84}))
-    assert got[3]["holds"] is False and "its lead at four is not larger than at two" in got[3]["text"]
+    got = A.claims(runs({**MEANS, "sum2": 95, "sum3": 92, "sum4": 94}))  # leads: 30 at two, 24 at four
+    assert got[3]["verdict"] == "does not hold" and "the lead at four over the lead at two (-6.00 points, z = -10.4, does not hold)" in got[3]["text"]
+    assert "the lead at four over the lead at two (-1.00 points, z = -1.7, not resolved)" in A.claims(
+        runs({**MEANS, "sum2": 80, "sum3": 82, "sum4": 84}))[3]["text"]
 
 
 def test_missing_curves_and_single_seeds():
     partial = {c: v for c, v in runs().items() if c in ("g1", "sum2", "last2")}
     got = A.claims(partial)
-    assert [c["holds"] for c in got] == [True, True, None, None]
-    assert got[0]["text"].startswith("Holds (of the 3 curves stored)")
-    assert got[2]["text"] == ("Cannot be checked yet: no stored runs of avg2, sum3, avg3, last3, sum4, avg4, "
-                              "last4.")
-    assert [c["holds"] for c in A.claims({})] == [None] * 4
-    only_g1 = A.claims({"g1": runs()["g1"]})[0]
-    assert only_g1["holds"] is None and only_g1["text"] == "Cannot be checked yet: no stored runs of any other curve."
+    assert [c["verdict"] for c in got] == ["not yet run", "holds", "not yet run", "not yet run"]
+    assert got[2]["text"] == ("Not yet run: no stored runs of avg2, sum3, avg3, last3, sum4, avg4, last4.")
+    assert [c["verdict"] for c in A.claims({})] == ["not yet run"] * 4
+    # one seed: the standard error is the seed's own, over its evaluation tasks (its 95% interval / 1.96)
     one = A.claims(runs(seeds=(1,)))
-    assert "g1+g2 reaches 60.00% and g2 65.00%" in one[1]["text"] and "with a single seed" in one[1]["text"]
+    assert "g1+g2 reaches 60.00% and g2 65.00%" in one[1]["text"]
+    assert one[1]["z"] == pytest.approx(5 / (2 * (1 / 1.96) ** 2) ** 0.5)
     table = A.final_table(partial)
-    assert list(table.index) == list(GC.CURVES)
-    assert table.loc["sum3", "final accuracy (%)"] == "not yet run" and table.loc["sum3", "budget"] == "not yet run"
-    assert table.loc["sum2", "final accuracy (%)"] == "60.00 ± 0.50" and table.loc["sum2", "± is"] == \
-        "std over 3 seeds"
-    assert table.loc["avg3", "combination"] == "(g1+g2+g3)/3" and table.loc["last3", "combination"] == "g3"
-    assert A.final_table(runs(seeds=(0,))).loc["g1", "± is"] == "95% interval over tasks, 1 seed"
+    assert list(table.frame.index) == list(GC.CURVES)
+    assert table.frame.loc["sum3", "final accuracy (%)"] == "not yet run"
+    assert table.frame.loc["sum2", "final accuracy (%)"] == "60.00 ± 0.50"
+    assert table.frame.loc["avg3", "combination"] == "(g1+g2+g3)/3" and table.frame.loc["last3", "combination"] == "g3"
+    full = A.final_table(runs())
+    assert "± is" not in full.frame.columns and "± is the standard deviation over 3 seeds" in full.caption
+    assert "seeds 0 1 2" in full.caption and "500 test tasks per seed" in full.caption
+    assert A.final_table(runs(seeds=(0,))).caption.count("95% interval over tasks, 1 seed") == 1
+
+
+def test_paper_checks_are_the_claims():
+    rows = A.paper_checks(runs({**MEANS, "last4": 68.5}))
+    assert [r.verdict for r in rows] == [c["verdict"] for c in A.claims(runs({**MEANS, "last4": 68.5}))]
+    assert [r.item for r in rows] == [f"paper Figure 3, claim {i}" for i in (1, 2, 3, 4)]
+    assert rows[0].ours == "g1 30.00% ± 0.50, (g1+g2)/2 55.00% ± 0.50 (3 seeds)"
+    assert all(r.where == "gradient_combinations.ipynb#gradcomb-claims" for r in rows)
+    assert [r.ours for r in A.paper_checks({})] == ["-"] * 4
 
 
 def test_budget_labels_and_figures():
     full = runs(iters=40_000, budget="paper", tasks=10_000)
     assert A.overall_budget(full) == "paper budget: 40,000 outer iterations, 10,000 evaluation tasks per seed"
-    assert A.final_table(full).loc["g1", "seeds"] == "0 1 2"
+    assert "seeds 0 1 2" in A.final_table(full).caption
     custom = runs(iters=40_000, budget="reduced")
     assert A.overall_budget(custom).startswith("reduced budget: 40,000 of 40,000")
     assert A.overall_budget({**full, "g1": runs()["g1"]}).startswith("mixed budgets: ")
     fig = A.figure3(runs())
-    ax = fig.axes[0]
+    ax, zoom = fig.axes
     assert len(ax.get_lines()) == 10 and len(ax.collections) == 10  # ten means, ten bands
+    assert len(zoom.get_lines()) == 9 and len(zoom.collections) == 9  # the zoom: two to four minibatches
+    assert zoom.get_xlim() == (1000.0, 2000.0)  # the second half of training
     styles = {line.get_label(): (line.get_linestyle(), line.get_color()) for line in ax.get_lines()}
     assert styles["$g_1+g_2$"][0] == "-" and styles["$(g_1+g_2)/2$"][0] == "--" and styles["$g_2$"][0] == ":"
     assert styles["$g_2$"][1] == styles["$g_1+g_2$"][1] != styles["$g_3$"][1]
@@ -225,20 +238,6 @@ def test_budget_labels_and_figures():
     with pytest.raises(ValueError, match="unknown curve 'sum5'; allowed: g1, sum2"):
         A.kind_and_steps("sum5")
     matplotlib.pyplot.close("all")
-
-
-def test_campaign_progress(tmp_path):
-    table = A.campaign_table(tmp_path)
-    assert list(table.index) == [f"gradcomb/figure3-{c}" for c in GC.CURVES]
-    assert A.campaign_summary(table) == (
-        "Of the 10 paper-budget curves (3 seeds each, 40,000 outer iterations), 10 not started; 0 of 400,000 outer "
-        "iterations are trained. Until all are in, this chapter shows the reduced runs.")
-    fake = pd.DataFrame({"seeds": ["0 1 2"] * 2, "outer iterations": ["40,000 / 40,000", "1,500 / 40,000"],
-                         "state": ["done", "training"]})
-    assert "1 done, 1 training; 41,500 of 80,000" in A.campaign_summary(fake)
-    assert A.campaign_summary(fake, "figure3").endswith("shows the paper-budget curves stored so far.")
-    fake["state"] = "done"
-    assert A.campaign_summary(fake).endswith("All are in: preset_prefix = \"figure3\" shows them.")
 
 
 # ------------------------------------------------------------------------------------------------- experiment
@@ -270,7 +269,7 @@ def test_curves_run_as_populations_into_results_gradcomb(tmp_store, synthetic_da
     assert GC.stored("reduced-figure3", ["g1", "sum2"], TINY) == {"g1": out["g1"], "sum2": []}
     again = GC.load_or_run("reduced-figure3", [0, 1], overrides=TINY, curves=["g1"], progress=False)
     assert again["g1"] == out["g1"]  # loaded, not trained again
-    assert A.final_table(out).loc["g1", "budget"].startswith("reduced budget: 2 of 40,000 outer iterations")
+    assert "reduced budget: 2 of 40,000 outer iterations" in A.final_table(out).caption
 
 
 def test_bad_input_is_refused_before_any_work(tmp_store, monkeypatch):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from reptile.artifacts.common import pm_label, seed_spread
-from reptile.artifacts.fewshot import fewshot_table, paper_comparison
+from reptile.artifacts.fewshot import comparison_table, comparisons, fewshot_table, paper_checks
 from reptile.artifacts.sine import METHOD_COLORS, METHOD_LABELS, sine_mse_stats, sine_table
 from reptile.artifacts.status import coverage_table, environment_table
 from reptile.stats import mean_ci95, std, t975
@@ -124,23 +124,27 @@ def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
     runs = {"reduced-omniglot-1shot-5way": [_fewshot_run("reduced-omniglot-1shot-5way", s, a, b)
                                             for s, a, b in ((0, 0.90, 0.95), (1, 0.92, 0.97))],
             "reduced-omniglot-1shot-5way-transductive": [_fewshot_run("x", 0, 0.5, 0.96)]}
-    t = fewshot_table(2, runs, budget="reduced")
+    t = fewshot_table(2, runs, budget="reduced").frame
     ours = ("Reptile", "this companion, reduced budget")
-    assert t.loc[ours, "1-shot 5-way"] == f"91.00 ± {std([90.0, 92.0]):.2f}"  # mean ± std over seeds
-    assert t.loc[ours, "± is"] == "std over 2 seeds"
-    assert t.loc[("Reptile + Transduction", "this companion, reduced budget"), "1-shot 5-way"] == "96.00 ± 2.00"
+    # our cells rest on 2 seeds and on 1: each says what its ± is
+    assert t.loc[ours, "1-shot 5-way"] == f"91.00 ± {std([90.0, 92.0]):.2f} (std over 2 seeds)"  # mean ± std
+    assert t.loc[("Reptile + Transduction", "this companion, reduced budget"), "1-shot 5-way"] == \
+        "96.00 ± 2.00 (95% interval over tasks, 1 seed)"
+    same = {k: v for k, v in runs.items() if k == "reduced-omniglot-1shot-5way"}  # one kind of ±: in the caption
+    assert "± is the standard deviation over 2 seeds" in fewshot_table(2, same, budget="reduced").caption
+    assert fewshot_table(2, same, budget="reduced").frame.loc[ours, "1-shot 5-way"] == "91.00 ± 1.41"
     assert t.loc[ours, "5-shot 5-way"] == "not yet run"
     assert t.loc[("Reptile", "paper"), "1-shot 5-way"] == "95.32 ± 0.05"
-    paper_budget = fewshot_table(2, runs, budget="paper")  # reduced runs never fill the paper-protocol rows
+    paper_budget = fewshot_table(2, runs, budget="paper").frame  # reduced runs never fill the paper-protocol rows
     assert paper_budget.loc[("Reptile", "this companion, paper protocol"), "1-shot 5-way"] == "not yet run"
-    assert paper_budget.loc[("Reptile", "this companion, paper protocol"), "± is"] == "-"
-    assert fewshot_table(1, {}).loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
+    assert "± is" not in paper_budget.columns
+    assert fewshot_table(1, {}).frame.loc[("Reptile", "paper"), "5-shot 5-way"] == "61.98 ± 0.69"
     # a run under way in the campaign says how far it is, in its own cell; a stored run wins over it
     under_way = {"omniglot-1shot-5way": "training: 10 / 200,000", "reduced-omniglot-1shot-5way": "training: 1 / 2"}
-    t = fewshot_table(2, runs, budget="paper", progress=under_way)
+    t = fewshot_table(2, runs, budget="paper", progress=under_way).frame
     assert t.loc[("Reptile", "this companion, paper protocol"), "1-shot 5-way"] == "training: 10 / 200,000"
     assert t.loc[("Reptile", "this companion, paper protocol"), "5-shot 5-way"] == "not yet run"
-    assert fewshot_table(2, runs, budget="reduced", progress=under_way).loc[ours, "1-shot 5-way"].startswith("91.00")
+    assert fewshot_table(2, runs, budget="reduced", progress=under_way).frame.loc[ours, "1-shot 5-way"].startswith("91.00")
     with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
         fewshot_table(3, {})
 
@@ -150,21 +154,20 @@ def test_fewshot_tables_say_what_each_plus_minus_is():
     runs = {"reduced-omniglot-1shot-5way": [_fewshot_run("a", s, a, a) for s, a in enumerate(accs)],
             "reduced-omniglot-1shot-5way-transductive": [_fewshot_run("b", 0, 0.5, 0.96)],
             "reduced-omniglot-5shot-5way": [_fewshot_run("c", 0, 0.98, 0.99)]}
-    t = fewshot_table(2, runs, budget="reduced")
-    paper_rows = [i for i in t.index if i[1] == "paper"]
-    assert paper_rows and all(t.loc[i, "± is"] == "std over 3 seeds" for i in paper_rows if i[0].startswith("Reptile"))
-    assert all(t.loc[i, "± is"] == "as quoted from Finn et al. (their 95% interval)"  # the paper quotes MAML's rows
-               for i in paper_rows if not i[0].startswith("Reptile"))
+    t = fewshot_table(2, runs, budget="reduced").frame
+    caption = fewshot_table(2, runs, budget="reduced").caption
+    assert "mean ± standard deviation over 3 seeds for Reptile" in caption  # the paper's Reptile rows
+    assert "the MAML rows as quoted from Finn et al. (their 95% interval)" in caption  # the paper quotes MAML's rows
+    assert "; ± is" not in caption  # ours differ per cell: each cell says its own
     # Reptile: 3 seeds in 1-shot, 1 seed in 5-shot: each cell says its own
     sd = math.sqrt(((90 - 93) ** 2 + (93 - 93) ** 2 + (96 - 93) ** 2) / 2)  # = 3, by hand
     ours = ("Reptile", "this companion, reduced budget")
     assert t.loc[ours, "1-shot 5-way"] == f"93.00 ± {sd:.2f} (std over 3 seeds)" == "93.00 ± 3.00 (std over 3 seeds)"
     assert t.loc[ours, "5-shot 5-way"] == "98.00 ± 1.00 (95% interval over tasks, 1 seed)"
-    assert t.loc[ours, "± is"] == "per cell"
     # Reptile + Transduction: one seed in each filled cell, said once for the row
     tr = ("Reptile + Transduction", "this companion, reduced budget")
-    assert t.loc[tr, "1-shot 5-way"] == "96.00 ± 2.00" and t.loc[tr, "5-shot 5-way"] == "99.00 ± 2.00"
-    assert t.loc[tr, "± is"] == "95% interval over tasks, 1 seed"
+    assert t.loc[tr, "1-shot 5-way"] == "96.00 ± 2.00 (95% interval over tasks, 1 seed)"
+    assert t.loc[tr, "5-shot 5-way"] == "99.00 ± 2.00 (95% interval over tasks, 1 seed)"
     with pd.option_context("display.max_columns", 20):  # a notebook's text repr, the one nbval compares
         text = repr(t)
     assert "(std over 3 seeds)" in text and "(95% interval over tasks, 1 seed)" in text
@@ -179,23 +182,39 @@ def test_the_cells_finished_at_the_papers_protocol_are_compared_with_the_papers_
             "omniglot-1shot-5way-transductive": [
                 _fewshot_run("omniglot-1shot-5way-transductive", s, 0.94, a, budget="paper")
                 for s, a in enumerate((0.973, 0.974, 0.975))]}
-    md = paper_comparison(2, runs)
+    got = {(c["row"], c["column"]): c for c in comparisons(2, runs)}
     # ours 98.90 ± 0.10 against the paper's 98.87 ± 0.02: +0.03 points; the standard error of the difference is
-    # sqrt(0.10² / 3 + 0.02² / 3) = 0.0589, by hand, so 0.03 / 0.0589 = 0.5 of them
-    assert ("- **Reptile, 5-shot 5-way**: ours 98.90 ± 0.10 (3 seeds, 1,000 test tasks each), the paper's 98.87 ± "
-            "0.02: ours is 0.03 points higher, 0.5 standard errors of the difference (0.06).") in md
-    assert ("- **Reptile + Transduction, 5-shot 5-way**: ours 99.47 ± 0.00 (3 seeds, 1,000 test tasks each), the "
-            "paper's 99.47 ± 0.04: the same to two decimals.") in md
+    # sqrt(0.10² / 3 + 0.02² / 3) = 0.0589, by hand, so z = 0.03 / 0.0589 = 0.51: reproduces
+    five = got[("Reptile", "5-shot 5-way")]
+    assert five["comparison"].z == pytest.approx(0.03 / math.sqrt(0.10 ** 2 / 3 + 0.02 ** 2 / 3), rel=1e-6)
+    assert (five["ours"], five["verdict"]) == ("98.90 ± 0.10", "reproduces")
     # ours 97.40 ± 0.10 against the paper's 97.97 ± 0.08: -0.57 points, sqrt(0.10² / 3 + 0.08² / 3) = 0.0739 by
-    # hand, 7.7 of them: more than FAR (3), said; the 5-shot cells above are within it and say nothing more
-    assert ("- **Reptile + Transduction, 1-shot 5-way**: ours 97.40 ± 0.10 (3 seeds, 1,000 test tasks each), the "
-            "paper's 97.97 ± 0.08: ours is 0.57 points lower, 7.7 standard errors of the difference (0.07). More "
-            "than the spread over seeds explains (over 3 standard errors).") in md
-    assert md.count("More than the spread") == 1
-    assert md.count("- **") == 3  # one seed (1-shot 5-way) and reduced runs (20-way) are not compared
-    assert paper_comparison(1, runs) == "No Reptile cell of Table 1 has finished at the paper's protocol yet."
+    # hand, z = -7.7: differs
+    tr = got[("Reptile + Transduction", "1-shot 5-way")]
+    assert tr["comparison"].z == pytest.approx(-0.57 / math.sqrt(0.10 ** 2 / 3 + 0.08 ** 2 / 3), rel=1e-6)
+    assert tr["verdict"] == "differs"
+    # one seed: its standard error over tasks (its 95% interval / 1.96) against the paper's
+    one = got[("Reptile", "1-shot 5-way")]
+    assert one["comparison"].z == pytest.approx(-0.32 / math.sqrt((1 / 1.96) ** 2 + 0.05 ** 2 / 3), rel=1e-6)
+    assert one["ours"] == "95.00 ± 1.00 (95%, 1 seed)" and one["verdict"] == "reproduces"
+    # reduced runs never stand in for the paper's protocol; a run under way says how far it is
+    assert got[("Reptile", "1-shot 20-way")]["verdict"] == "not yet run"
+    under_way = comparisons(2, runs, {"omniglot-1shot-20way": "training: 10 / 200,000"})
+    assert [c["ours"] for c in under_way if c["column"] == "1-shot 20-way"] == ["training: 10 / 200,000"] * 2
+    table = comparison_table(2, runs)
+    assert table.frame.loc["Reptile + Transduction, 1-shot 5-way", "z"] == "-7.7"
+    assert table.frame.loc["Reptile + Transduction, 1-shot 5-way", "verdict"] == "differs"
+    assert "reproduces when |z| < 3" in table.caption
+    assert {c["verdict"] for c in comparisons(1, runs)} == {"not yet run"}
+    # the front page's rows are these verdicts, and each MAML row of the paper is marked as not run here
+    checks = paper_checks(runs)
+    assert [r.verdict for r in checks[:8]] == [c["verdict"] for c in comparisons(2, runs)]
+    assert [r.item for r in checks if "MAML" in r.item] == [
+        "paper Table 2 (Omniglot), MAML + Transduction", "paper Table 2 (Omniglot), first-order MAML + Transduction",
+        "paper Table 1 (Mini-ImageNet), MAML + Transduction",
+        "paper Table 1 (Mini-ImageNet), first-order MAML + Transduction"]
     with pytest.raises(ValueError, match="table must be 1 .* or 2 .*, got 3"):
-        paper_comparison(3, runs)
+        comparisons(3, runs)
 
 
 def test_only_the_artifacts_package_draws():

@@ -117,3 +117,11 @@ def compare(a: Estimate, b: Estimate) -> Comparison:
         return Comparison(d, se, float("nan"))
     z = d / se if se > 0 else (0.0 if d == 0 else math.copysign(math.inf, d))
     return Comparison(d, se, z)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """The verdict on a claim made of several (each "a exceeds b"): it does not hold if any part does not hold,
+    holds if every part holds, and is not resolved otherwise (and when there are no parts)."""
+    if DOES_NOT_HOLD in verdicts:
+        return DOES_NOT_HOLD
+    return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else NOT_RESOLVED

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..paper import TABLE1, TABLE2
-from .common import PM_COLUMN, pm_label, seed_list, seed_spread
+from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
+from .common import PM_COLUMN, Check, Table, constant_columns, pm_label, seed_list, seed_spread
 from .status import eval_device, run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
@@ -61,78 +62,147 @@ def campaign_progress(results_dir=None) -> dict[str, str]:
 
 
 def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str = "paper",
-                  progress: dict[str, str] | None = None) -> pd.DataFrame:
+                  progress: dict[str, str] | None = None) -> Table:
     """Table 1 (Mini-ImageNet) or Table 2 (Omniglot) in the paper's layout: the paper's numbers, and ours from
     ``runs_by_name`` (preset name -> stored runs) at ``budget`` ('paper' or 'reduced'), or 'not yet run' (or, for a
     cell whose preset is in ``progress``, what :func:`campaign_progress` says of its run under way).
 
-    The column ``± is`` says what each row's ± is: the paper's rows, and ours with several seeds, are the mean over
-    seeds ± the standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95%
-    interval. Where the cells of one of our rows differ in that, each cell says its own and the column 'per cell'."""
+    The caption says what ± is: the paper's Reptile rows, and ours with several seeds, are the mean over seeds ± the
+    standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95% interval.
+    Where our cells differ in that, each of our cells says its own."""
     dataset, paper = _table(table)
     if budget not in ("paper", "reduced"):
         raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
-    rows = {}
-    for row, values in paper["rows"].items():
-        rows[(row, "paper")] = {**{c: f"{m:.2f} ± {s:.2f}" for c, (m, s) in zip(paper["columns"], values)},
-                                PM_COLUMN: PAPER_PM if row.startswith("Reptile") else QUOTED_PM}
+    cells, presets = {}, {}
+    for row in paper["rows"]:
         if not row.startswith("Reptile"):
             continue  # the MAML rows are quoted by the paper from Finn et al.; this companion does not run MAML here
-        cells, presets = {}, {}
         for c in paper["columns"]:
-            presets[c] = _fewshot_cell_preset(dataset, c, row, budget)
-            found = runs_by_name.get(presets[c], [])
+            presets[(row, c)] = _fewshot_cell_preset(dataset, c, row, budget)
+            found = runs_by_name.get(presets[(row, c)], [])
             if found:
-                cells[c] = _fewshot_cell(found, transductive=row.endswith("Transduction"))
-        labels = {label for _, _, label in cells.values()}
+                cells[(row, c)] = _fewshot_cell(found, transductive=row.endswith("Transduction"))
+    labels = sorted({label for _, _, label in cells.values()})
+    rows = {}
+    for row, values in paper["rows"].items():
+        rows[(row, "paper")] = {c: f"{m:.2f} ± {s:.2f}" for c, (m, s) in zip(paper["columns"], values)}
+        if not row.startswith("Reptile"):
+            continue
         ours = {}
         for c in paper["columns"]:
-            if c not in cells:
-                ours[c] = (progress or {}).get(presets[c], "not yet run")
+            if (row, c) not in cells:
+                ours[c] = (progress or {}).get(presets[(row, c)], "not yet run")
                 continue
-            m, s, label = cells[c]
+            m, s, label = cells[(row, c)]
             ours[c] = f"{m:.2f} ± {s:.2f}" + ("" if len(labels) == 1 else f" ({label})")
-        ours[PM_COLUMN] = labels.pop() if len(labels) == 1 else ("per cell" if labels else "-")
         rows[(row, OURS[budget])] = ours
     df = pd.DataFrame(rows).T
-    df.index.names = ["", "source"]
-    return df
+    ours_pm = labels
+    caption = (f"Paper Table {table}, {'Mini-ImageNet' if table == 1 else 'Omniglot'}: accuracy (%) on new tasks, "
+               f"the paper's rows ({PAPER_PM.replace('std', 'mean ± standard deviation')} for Reptile; the MAML "
+               f"rows {QUOTED_PM}) and ours ({OURS[budget]}"
+               + (f"; ± is the {ours_pm[0].replace('std', 'standard deviation')}" if len(ours_pm) == 1 else "")
+               + "). A cell without a finished run says how far its run has come, or not yet run.")
+    if budget == "reduced":
+        caption += " Reduced budgets are not the paper's protocol."
+    return Table(df, caption)
 
 
-FAR = 3.0  # standard errors of a difference beyond which the seeds' spread does not explain it
+def _estimate(runs: Sequence[dict], transductive: bool) -> Estimate:
+    """A cell's accuracy (%) for the book's rule: over seeds, or for one seed over its evaluation tasks."""
+    key = "transductive" if transductive else "non_transductive"
+    accs = [100 * r["eval"][key]["accuracy"] for r in runs]
+    return Estimate.of(accs) if len(accs) >= 2 else Estimate(accs[0], se=100 * runs[0]["eval"][key]["ci95"] / 1.96)
 
 
-def paper_comparison(table: int, runs_by_name: dict[str, list[dict]]) -> str:
-    """Markdown: for each Reptile cell of Table 1 or 2 that has finished at the paper's protocol with at least two
-    seeds, our mean against the paper's and their difference, in points and in standard errors of that difference,
-    sqrt(s_ours² / n_ours + s_paper² / 3) (both ± are standard deviations over seeds; the paper's are over 3 seeds),
-    saying so where that is more than :data:`FAR` of them. Cells that have not finished are not compared."""
+def comparisons(table: int, runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> list[dict]:
+    """Each Reptile cell of paper Table 1 or 2 against ours at the paper's protocol, by the book's rule
+    (:func:`reptile.stats.compare`; the paper's ± are standard deviations over 3 seeds): ``row``, ``column``,
+    ``paper`` and ``ours`` (text), ``seeds``, ``tasks``, ``comparison`` (None when not run) and ``verdict``
+    (reproduces / differs / not resolved / not yet run; a cell the campaign is training says how far it is)."""
     dataset, paper = _table(table)
-    items = []
+    out = []
     for row, values in paper["rows"].items():
         if not row.startswith("Reptile"):
             continue
         for c, (pm, ps) in zip(paper["columns"], values):
-            runs = runs_by_name.get(_fewshot_cell_preset(dataset, c, row, "paper"), [])
-            if len(runs) < 2:
+            preset = _fewshot_cell_preset(dataset, c, row, "paper")
+            runs = runs_by_name.get(preset, [])
+            item = {"row": row, "column": c, "paper": f"{pm:.2f} ± {ps:.2f}", "preset": preset,
+                    "seeds": len(runs), "tasks": None, "comparison": None,
+                    "verdict": NOT_YET_RUN, "ours": (progress or {}).get(preset, "not yet run")}
+            if runs:
+                ours = _estimate(runs, transductive=row.endswith("Transduction"))
+                cmp = compare(ours, Estimate(pm, ps, 3))
+                spread = f" ± {ours.sd:.2f}" if ours.n >= 2 else f" ± {1.96 * ours.standard_error():.2f} (95%, 1 seed)"
+                item.update(ours=f"{ours.mean:.2f}{spread}", comparison=cmp, verdict=cmp.agreement(),
+                            tasks=runs[0]["eval"]["non_transductive"]["tasks"])
+            out.append(item)
+    return out
+
+
+def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> Table:
+    """:func:`comparisons` as the chapter shows them: one row per Reptile cell of paper Table 1 or 2."""
+    rows = []
+    for it in comparisons(table, runs_by_name, progress):
+        cmp = it["comparison"]
+        rows.append({"cell": f"{it['row']}, {it['column']}", "paper": it["paper"], "ours": it["ours"],
+                     "difference": "-" if cmp is None else f"{cmp.difference:+.2f}",
+                     "z": "-" if cmp is None else f"{cmp.z:+.1f}", "verdict": it["verdict"]})
+    seeds = sorted({it["seeds"] for it in comparisons(table, runs_by_name) if it["seeds"]})
+    tasks = sorted({it["tasks"] for it in comparisons(table, runs_by_name) if it["tasks"]})
+    basis = (f"ours over {'/'.join(map(str, seeds))} seeds and {'/'.join(f'{t:,}' for t in tasks)} test tasks per "
+             f"seed, " if seeds else "")
+    caption = (f"Paper Table {table}'s Reptile cells against ours at the paper's protocol: accuracy (%), mean ± "
+               f"standard deviation over seeds ({basis}the paper's over 3 seeds); difference in points; z, the "
+               f"difference over its standard error; the verdict by the book's rule (reproduces when |z| < "
+               f"{THRESHOLD:g}).")
+    return Table(pd.DataFrame(rows).set_index("cell"), caption)
+
+
+def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> list[Check]:
+    """The front page's rows for paper Tables 1 and 2: each Reptile cell, and each table's MAML rows (quoted by the
+    paper from Finn et al.; this companion has not run them)."""
+    rows = []
+    for table in (2, 1):
+        dataset, paper = _table(table)
+        name = "Mini-ImageNet" if table == 1 else "Omniglot"
+        for it in comparisons(table, runs_by_name, progress):
+            cmp = it["comparison"]
+            rows.append(Check(
+                item=f"paper Table {table} ({name}), {it['row']}, {it['column']}", claim="accuracy (%)",
+                paper=it["paper"], ours=it["ours"] + (f" ({it['seeds']} seeds)" if it["seeds"] else ""),
+                z=None if cmp is None else cmp.z, verdict=it["verdict"], where=f"fewshot.ipynb#fewshot-table{table}"))
+        for row, values in paper["rows"].items():
+            if row.startswith("Reptile"):
                 continue
-            m, s, _ = _fewshot_cell(runs, transductive=row.endswith("Transduction"))
-            diff, se = m - pm, float(np.sqrt(s ** 2 / len(runs) + ps ** 2 / 3))
-            tasks = runs[0]["eval"]["non_transductive"]["tasks"]
-            items.append(f"- **{row}, {c}**: ours {m:.2f} ± {s:.2f} ({len(runs)} seeds, {tasks:,} test tasks each), "
-                         f"the paper's {pm:.2f} ± {ps:.2f}: " + (
-                             "the same to two decimals." if round(abs(diff), 2) == 0 else
-                             f"ours is {abs(diff):.2f} points {'higher' if diff > 0 else 'lower'}, "
-                             f"{abs(diff) / se:.1f} standard errors of the difference ({se:.2f})." + (
-                                 f" More than the spread over seeds explains (over {FAR:g} standard errors)."
-                                 if abs(diff) > FAR * se else "")))
-    if not items:
-        return f"No Reptile cell of Table {table} has finished at the paper's protocol yet."
-    return (f"The cells of Table {table} finished at the paper's protocol, against the paper's numbers "
-            f"(computed from the stored runs):\n\n" + "\n".join(items))
+            rows.append(Check(
+                item=f"paper Table {table} ({name}), {row}", claim=f"accuracy (%), {len(values)} cells",
+                paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + " (quoted from Finn et al.)",
+                ours="-", z=None, verdict=NOT_YET_RUN, where=f"fewshot.ipynb#fewshot-table{table}"))
+    return rows
 
 
-def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
+def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> str:
+    """One paragraph, generated from the stored runs, on where the chapter's paper-protocol cells stand."""
+    parts = []
+    for table in (2, 1):
+        items = comparisons(table, runs_by_name, progress)
+        done = [it for it in items if it["comparison"] is not None]
+        verdicts = [it["verdict"] for it in done]
+        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("reproduces", "differs", "not resolved")
+                           if verdicts.count(v))
+        going = [f"{it['row']}, {it['column']} ({it['ours']})" for it in items
+                 if it["comparison"] is None and it["ours"] != "not yet run"]
+        name = "Omniglot" if table == 2 else "Mini-ImageNet"
+        parts.append(f"Paper Table {table} ({name}): {len(done)} of {len(items)} Reptile cells finished at the "
+                     f"paper's protocol" + (f" ({counts})" if counts else "") +
+                     (f"; under way: {'; '.join(going)}" if going else "") +
+                     ("; the rest not yet run" if len(done) + len(going) < len(items) else "") + ".")
+    return " ".join(parts)
+
+
+def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
     """What each stored few-shot configuration rests on: seeds, budget, evaluation tasks, the device(s) that trained
     it (with their outer iterations, for a population trained a piece at a time), the device(s) of its final
     evaluation, measured speed (three significant figures: a GPU evaluates a task in well under a millisecond)."""
@@ -146,8 +216,15 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> pd.DataFrame:
                      "s / outer iteration": f"{np.mean([r['seconds_per_outer_iter'] for r in runs]):.3g}",
                      "s / evaluation task": f"{np.mean([r['seconds_per_eval_task'] for r in runs]):.3g}"})
     if not rows:
-        return pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration")
-    return pd.DataFrame(rows).set_index("configuration")
+        return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
+                     "The stored few-shot runs.")
+    df = pd.DataFrame(rows).set_index("configuration")
+    shared = constant_columns(df)
+    return Table(df.drop(columns=list(shared)),
+                 "What each stored few-shot configuration rests on: its seeds, budget, evaluation tasks per seed, the "
+                 "devices that trained and evaluated it (with the outer iterations each ran), and its measured speed"
+                 + (" (shared by all: " + "; ".join(f"{k} {v}" for k, v in shared.items()) + ")" if shared else "")
+                 + ".")
 
 
 def campaign_curves(results_dir=None) -> dict[str, dict]:

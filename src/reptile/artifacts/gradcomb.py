@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..config import FIGURE3_PRESETS
 from ..gradcomb_experiment import CURVES
-from .common import PM_COLUMN, seed_list, seed_spread
-from .status import campaign_view  # noqa: F401  (the campaign's compact display, shared with the status page)
+from ..stats import (HOLDS, NOT_YET_RUN, THRESHOLD, Comparison, Estimate, combine, compare)
+from .common import PM_COLUMN, Check, Table, constant_columns, seed_list, seed_spread
 
 PAPER_OUTER_ITERS = FIGURE3_PRESETS["figure3-g1"].meta.outer_iters  # the authors' --meta-iters (40,000)
 KIND_NAME = {"g1": "first gradient only", "sum": "sum (Reptile)", "avg": "average",
@@ -89,34 +89,56 @@ def final_accuracy(runs: Sequence[dict]) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------------------------- figures
 
 
+def _curves(runs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's iterations and its test accuracy (%) per seed, cut to the shortest seed's length."""
+    n = min(len(r["curve"]["iteration"]) for r in runs)
+    return np.asarray(runs[0]["curve"]["iteration"][:n]), 100 * np.array([r["curve"]["test_accuracy"][:n] for r in runs])
+
+
 def figure3(runs_by_curve: RunsByCurve):
-    """Figure 3 redrawn: test accuracy against outer iteration, the mean over seeds with a band from the lowest to
-    the highest seed. Line style by kind (solid: sum, dashed: average, dotted: last gradient; ``g1`` solid black),
-    colour by the number of inner minibatches."""
-    fig, ax = plt.subplots(figsize=(9.5, 4.8))
-    shown = 0
+    """Figure 3 redrawn, in two panels. Left: test accuracy against outer iteration for the ten combinations, the
+    mean over seeds with a band of ± one standard deviation over seeds. Right: the same for the nine curves with two
+    to four minibatches over the second half of training, on an axis fitted to them, where their differences of a
+    point or two can be seen. Line style by kind (solid: sum, dashed: average, dotted: last gradient; ``g1`` solid
+    black), colour by the number of inner minibatches."""
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [1, 1]})
+    shown, lows, highs = 0, [], []
     for curve in CURVES:
         runs = _runs(runs_by_curve, curve)
         if not runs:
             continue
         kind, k = kind_and_steps(curve)
-        n = min(len(r["curve"]["iteration"]) for r in runs)
-        its = np.asarray(runs[0]["curve"]["iteration"][:n])
-        vals = 100 * np.array([r["curve"]["test_accuracy"][:n] for r in runs])
+        its, vals = _curves(runs)
+        mean = vals.mean(0)
+        sd = vals.std(0, ddof=1) if len(runs) >= 2 else np.zeros_like(mean)
         lw = 2.2 if kind == "sum" else 1.6
-        ax.plot(its, vals.mean(0), LINESTYLE[kind], color=COLOUR[k], lw=lw, label=_tex(curve))
-        if len(runs) >= 2:
-            ax.fill_between(its, vals.min(0), vals.max(0), color=COLOUR[k], alpha=0.08, lw=0)
+        for axis in (ax, zoom) if k > 1 else (ax,):
+            axis.plot(its, mean, LINESTYLE[kind], color=COLOUR[k], lw=lw, label=_tex(curve))
+            if len(runs) >= 2:
+                axis.fill_between(its, mean - sd, mean + sd, color=COLOUR[k], alpha=0.12, lw=0)
+        if k > 1:
+            late = its >= its[-1] / 2
+            lows.append(float((mean - sd)[late].min()))
+            highs.append(float((mean + sd)[late].max()))
         shown += 1
     ax.set_xlabel("outer iteration")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("5-shot 5-way Omniglot, " + overall_budget(runs_by_curve, tasks=False), fontsize=10)
+    ax.set_title("all ten combinations", fontsize=10)
+    zoom.set_xlabel("outer iteration")
+    zoom.set_title("two to four minibatches, second half of training", fontsize=10)
+    if lows:
+        end = max(_curves(_runs(runs_by_curve, c))[0][-1] for c in CURVES if _runs(runs_by_curve, c))
+        zoom.set_xlim(end / 2, end)
+        pad = 0.1 * (max(highs) - min(lows))
+        zoom.set_ylim(min(lows) - pad, max(highs) + pad)
     if shown:
-        ax.legend(fontsize=8, title="mean over seeds\n(band: lowest to highest seed)", title_fontsize=8,
-                  loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.legend(fontsize=8, ncol=2, loc="center right")
     else:
-        ax.text(0.5, 0.5, "not yet run", ha="center", va="center", transform=ax.transAxes)
-    ax.grid(alpha=0.3)
+        for axis in (ax, zoom):
+            axis.text(0.5, 0.5, "not yet run", ha="center", va="center", transform=axis.transAxes)
+    for axis in (ax, zoom):
+        axis.grid(alpha=0.3)
+    fig.suptitle("5-shot 5-way Omniglot, " + overall_budget(runs_by_curve, tasks=False), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -150,10 +172,10 @@ def accuracy_by_minibatches(runs_by_curve: RunsByCurve):
 # --------------------------------------------------------------------------------------------------- table
 
 
-def settings_table(configs: Mapping[str, Any]) -> pd.DataFrame:
+def settings_table(configs: Mapping[str, Any]) -> Table:
     """The setting of each curve, read from its configuration (curve -> :class:`reptile.config.FewShotConfig`,
-    :func:`reptile.gradcomb_experiment.configs`): what the outer update moves along, the inner loop, the outer step,
-    the budget and the evaluation."""
+    :func:`reptile.gradcomb_experiment.configs`): what the outer update moves along, the inner loop, the outer step;
+    what every curve shares (the budget, the inner batch and step, the evaluation) goes into the caption."""
     rows = {}
     for curve, cfg in configs.items():
         m = cfg.meta
@@ -162,17 +184,20 @@ def settings_table(configs: Mapping[str, Any]) -> pd.DataFrame:
                        "inner step (summed loss)": f"{m.inner_lr:g}",
                        "outer step": f"{m.outer_step:g}" + (" → 0" if m.anneal else ""),
                        "outer iterations": f"{m.outer_iters:,}",
-                       "curve: every / tasks": f"{cfg.curve_every:,} / {cfg.curve_tasks:,}",
-                       "evaluation": f"{cfg.eval_iters} steps of {cfg.eval_batch}, {cfg.eval_tasks:,} tasks"}
+                       "learning curve": f"every {cfg.curve_every:,} iterations, {cfg.curve_tasks:,} test tasks",
+                       "evaluation": f"{cfg.eval_iters} SGD steps of batch {cfg.eval_batch}, "
+                                     f"{cfg.eval_tasks:,} test tasks per seed"}
     df = pd.DataFrame(rows).T
-    df.index.name = "curve"
-    return df
+    shared = constant_columns(df)
+    caption = "The ten curves' settings, read from the presets. Shared by every curve: " + "; ".join(
+        f"{k} {v}" for k, v in shared.items()) + "."
+    return Table(df.drop(columns=list(shared)), caption)
 
 
-
-def final_table(runs_by_curve: RunsByCurve) -> pd.DataFrame:
-    """One row per curve of Figure 3: its combination, kind and number of minibatches, the final accuracy as
-    mean ± spread (the column '± is' says which), the seeds, the evaluation tasks per seed and the budget."""
+def final_table(runs_by_curve: RunsByCurve) -> Table:
+    """One row per curve of Figure 3: its combination, kind and number of minibatches, and the final test accuracy
+    as mean ± the standard deviation over seeds (for a single seed, the 95% interval over its tasks); the caption
+    says which, with the seeds, the evaluation tasks and the budget where every curve shares them."""
     rows = {}
     for curve in CURVES:
         kind, k = kind_and_steps(curve)
@@ -183,10 +208,17 @@ def final_table(runs_by_curve: RunsByCurve) -> pd.DataFrame:
                        PM_COLUMN: "-" if a is None else a["spread_is"],
                        "seeds": "-" if a is None else seed_list(r["seed"] for r in runs),
                        "evaluation tasks": "-" if a is None else f"{a['tasks']:,}",
-                       "budget": budget_label(runs)}
+                       "budget": budget_label(runs, tasks=False)}
     df = pd.DataFrame(rows).T
-    df.index.name = "curve"
-    return df
+    extra = df.drop(columns=["combination", "kind", "minibatches", "final accuracy (%)"])
+    stored = extra[df["final accuracy (%)"] != "not yet run"]  # what the stored curves share goes to the caption
+    shared = {} if stored.empty else {c: stored[c].iloc[0] for c in stored.columns if stored[c].nunique() == 1}
+    said = {PM_COLUMN: "± is the {}", "seeds": "seeds {}", "evaluation tasks": "{} test tasks per seed",
+            "budget": "{}"}
+    shared = {k: str(v).replace("std over", "standard deviation over") for k, v in shared.items()}
+    caption = "Final test accuracy of each combination (non-transductive evaluation)" + (
+        ": " + "; ".join(said[k].format(v) for k, v in shared.items()) if shared else "") + "."
+    return Table(df.drop(columns=list(shared)), caption)
 
 
 # -------------------------------------------------------------------------------------------------- claims
@@ -196,156 +228,126 @@ def _pct(a: dict) -> str:
     return f"{a['mean']:.2f}%" + (f" ± {a['spread']:.2f}" if a["seeds"] >= 2 else "")
 
 
-def _resolved(a: dict, b: dict) -> str:
-    """Whether the difference of two curves' means exceeds the spread across seeds of both."""
-    d = round(abs(a["mean"] - b["mean"]), 2)
-    if a["seeds"] < 2 or b["seeds"] < 2:
-        return "with a single seed for at least one of them, there is no spread across seeds to compare it with"
-    if d > max(a["spread"], b["spread"]):
-        return "larger than the standard deviation over seeds of either"
-    return f"within the standard deviation over seeds ({a['spread']:.2f}, {b['spread']:.2f}), so not resolved by " \
-           f"{min(a['seeds'], b['seeds'])} seeds"
+def _estimate(runs: Sequence[dict]) -> Estimate:
+    """A curve's final accuracy (%) for the book's rule: over seeds, or for one seed over its evaluation tasks."""
+    accs = [100 * r["eval"]["non_transductive"]["accuracy"] for r in runs]
+    if len(accs) >= 2:
+        return Estimate.of(accs)
+    return Estimate(accs[0], se=100 * runs[0]["eval"]["non_transductive"]["ci95"] / 1.96)
 
 
-def _missing(acc: dict[str, dict | None], needed: Sequence[str]) -> list[str]:
-    return [c for c in needed if acc.get(c) is None]
+def _z(c: Comparison) -> str:
+    return f"{c.difference:+.2f} points, z = {c.z:+.1f}" if np.isfinite(c.z) else f"{c.difference:+.2f} points"
 
 
-CLAIMS = (  # (short name, the paper's words (Section 5.2), what is checked)
+CLAIMS = (  # (short name, the paper's words (paper Section 5.2), what is checked)
     ("g1 alone is the worst",
      "using only the first gradient g1 is quite ineffective, since it amounts to optimizing the expected loss over "
-     "all tasks", "g1's final accuracy is below every other curve's"),
+     "all tasks", "every other curve ends above g1"),
     ("Two-step Reptile is worse than two-step first-order MAML",
-     "two-step Reptile is noticeably worse than two-step FOMAML", "g1+g2 ends below g2"),
+     "two-step Reptile is noticeably worse than two-step FOMAML", "g2 ends above g1+g2"),
     ("Every method improves with more minibatches",
      "all the methods improve as the number of mini-batches increases",
      "each added minibatch raises the final accuracy of the sum, the average and the last gradient, from g1 (one "
-     "minibatch) to four"),
+     "minibatch) to four: nine steps"),
     ("The sum gains more from more minibatches than the last gradient",
      "this improvement is more significant when using a sum of all gradients (Reptile) rather than using just the "
      "final gradient (FOMAML)",
-     "with four minibatches the sum beats the last gradient, and its lead is larger than with two (so from two to "
-     "four minibatches the sum gains more than the last gradient)"),
+     "with four minibatches the sum ends above the last gradient, and its lead over the last gradient is larger at "
+     "four than at two"),
 )
 
 
 def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
-    """The paper's four claims about Figure 3 (Section 5.2), each with ``holds`` (True, False, or None where a
-    curve it needs has no stored runs) and a sentence with our numbers: final accuracies, mean ± standard
-    deviation over seeds."""
-    # compared as shown, to 0.01 points: a sentence never calls two equal-looking numbers different
+    """The paper's four claims about Figure 3 (paper Section 5.2), each judged by the book's rule
+    (:func:`reptile.stats.compare`, "a exceeds b" over the seeds' standard errors): ``verdict`` is holds / does
+    not hold / not resolved, or not yet run where a curve it needs has no stored runs; ``z`` is the deciding
+    comparison's (the weakest part of a claim made of several); ``text`` gives our numbers."""
     acc = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
-    acc = {c: a and {**a, "mean": round(a["mean"], 2), "spread": round(a["spread"], 2)} for c, a in acc.items()}
+    est = {c: _estimate(_runs(runs_by_curve, c)) for c in CURVES if acc[c] is not None}
     out = []
 
-    def add(i: int, holds: bool | None, text: str) -> None:
-        out.append({"claim": CLAIMS[i][0], "paper": CLAIMS[i][1], "checked": CLAIMS[i][2], "holds": holds,
-                    "text": text})
+    def add(i: int, verdict: str, z: float | None, text: str) -> None:
+        out.append({"claim": CLAIMS[i][0], "paper": CLAIMS[i][1], "checked": CLAIMS[i][2], "verdict": verdict,
+                    "z": z, "text": text})
 
     def not_yet(i: int, needed: Sequence[str]) -> bool:
-        missing = _missing(acc, needed)
+        missing = [c for c in needed if acc.get(c) is None]
         if missing:
-            add(i, None, f"Cannot be checked yet: no stored runs of {', '.join(missing)}.")
+            add(i, NOT_YET_RUN, None, f"Not yet run: no stored runs of {', '.join(missing)}.")
         return bool(missing)
 
+    def judged(parts: Sequence[tuple[str, Comparison]]) -> tuple[str, float, str]:
+        """The combined verdict, the deciding z, and the parts that are not resolved or fail, in words."""
+        verdict = combine([c.claim() for _, c in parts])
+        z = min(c.z for _, c in parts)
+        weak = [f"{name} ({_z(c)}, {c.claim()})" for name, c in parts if c.claim() != HOLDS]
+        return verdict, z, "; ".join(weak)
+
     # 1. g1 is the worst of all the curves
-    others = [c for c in CURVES if c != "g1" and acc[c] is not None]
-    if not not_yet(0, ["g1"]):
-        g1 = acc["g1"]
-        below = [c for c in others if acc[c]["mean"] <= g1["mean"]]
-        incomplete = f" (of the {len(others) + 1} curves stored)" if len(others) + 1 < len(CURVES) else ""
-        if not others:
-            add(0, None, "Cannot be checked yet: no stored runs of any other curve.")
-        elif not below:
-            lowest = min(others, key=lambda c: acc[c]["mean"])
-            add(0, True, f"Holds{incomplete}: g1 reaches {_pct(g1)}, below every other curve; the next lowest, "
-                         f"{combination(lowest)}, reaches {_pct(acc[lowest])}, a difference of "
-                         f"{acc[lowest]['mean'] - g1['mean']:.2f} points, {_resolved(g1, acc[lowest])}.")
-        else:
-            listed = ", ".join(f"{combination(c)} ({_pct(acc[c])})" for c in below)
-            add(0, False, f"Does not hold{incomplete}: g1 reaches {_pct(g1)}, and {listed} "
-                          f"{'does' if len(below) == 1 else 'do'} not exceed it.")
+    if not not_yet(0, CURVES):
+        parts = [(f"{combination(c)} over g1", compare(est[c], est["g1"])) for c in CURVES if c != "g1"]
+        verdict, z, weak = judged(parts)
+        lowest = min((c for c in CURVES if c != "g1"), key=lambda c: acc[c]["mean"])
+        add(0, verdict, z, f"{verdict.capitalize()}: g1 reaches {_pct(acc['g1'])}; the lowest of the other nine, "
+                           f"{combination(lowest)}, reaches {_pct(acc[lowest])} "
+                           f"({_z(compare(est[lowest], est['g1']))})." + (f" Not resolved or failing: {weak}." if weak
+                                                                          else ""))
 
     # 2. two-step Reptile (sum2) below two-step first-order MAML (last2)
     if not not_yet(1, ["sum2", "last2"]):
-        r, f = acc["sum2"], acc["last2"]
-        d = round(f["mean"] - r["mean"], 2)
-        holds = d > 0
-        side = "below" if holds else ("level with" if d == 0 else "above")
-        add(1, holds, f"{'Holds' if holds else 'Does not hold'}: g1+g2 reaches {_pct(r)} and g2 {_pct(f)}; two-step "
-                      f"Reptile is {abs(d):.2f} points {side} two-step first-order MAML, a difference "
-                      f"{_resolved(r, f)}.")
+        c = compare(est["last2"], est["sum2"])
+        add(1, c.claim(), c.z, f"{c.claim().capitalize()}: g1+g2 reaches {_pct(acc['sum2'])} and g2 "
+                               f"{_pct(acc['last2'])}; g2 minus g1+g2 is {_z(c)}.")
 
     # 3. every kind improves with each added minibatch, from g1 (k = 1) to k = 4
     if not not_yet(2, CURVES):
-        seqs, falls = [], []
+        seqs, parts = [], []
         for kind in ("sum", "avg", "last"):
             chain = ["g1"] + [f"{kind}{k}" for k in (2, 3, 4)]
             seqs.append(f"{KIND_NAME[kind]} " + " → ".join(f"{acc[c]['mean']:.2f}" for c in chain) + "%")
-            falls += [f"{KIND_NAME[kind]} from {kind_and_steps(a)[1]} to {kind_and_steps(b)[1]} minibatches "
-                      f"({acc[a]['mean']:.2f}% to {acc[b]['mean']:.2f}%)"
-                      for a, b in zip(chain, chain[1:]) if not acc[b]["mean"] > acc[a]["mean"]]
-        if not falls:
-            add(2, True, "Holds: from 1 to 4 minibatches (1: g1), " + "; ".join(seqs) + ".")
-        else:
-            add(2, False, "Does not hold: no gain for the " + "; the ".join(falls) + ". From 1 to 4 minibatches "
-                          "(1: g1), " + "; ".join(seqs) + ".")
+            parts += [(f"{KIND_NAME[kind]} from {kind_and_steps(a)[1]} to {kind_and_steps(b)[1]}",
+                       compare(est[b], est[a])) for a, b in zip(chain, chain[1:])]
+        verdict, z, weak = judged(parts)
+        add(2, verdict, z, f"{verdict.capitalize()}: from 1 to 4 minibatches (1: g1), " + "; ".join(seqs) + "." +
+            (f" Not resolved or failing: {weak}." if weak else ""))
 
     # 4. at four minibatches the sum beats the last gradient, by more than at two
     if not not_yet(3, ["sum2", "last2", "sum4", "last4"]):
-        gap4 = round(acc["sum4"]["mean"] - acc["last4"]["mean"], 2)
-        gap2 = round(acc["sum2"]["mean"] - acc["last2"]["mean"], 2)
-        holds = gap4 > 0 and gap4 > gap2
-        why = [] if holds else (["the sum does not beat the last gradient at four"] if gap4 <= 0 else []) + \
-            (["its lead at four is not larger than at two"] if gap4 <= gap2 else [])
-        add(3, holds, f"{'Holds' if holds else 'Does not hold (' + ' and '.join(why) + ')'}: with four minibatches "
-                      f"g1+g2+g3+g4 reaches {_pct(acc['sum4'])} and g4 {_pct(acc['last4'])} (sum minus last "
-                      f"{gap4:+.2f} points, {_resolved(acc['sum4'], acc['last4'])}); with two, g1+g2 "
-                      f"{_pct(acc['sum2'])} and g2 {_pct(acc['last2'])} ({gap2:+.2f} points). From two to four "
-                      f"minibatches the sum gains {acc['sum4']['mean'] - acc['sum2']['mean']:+.2f} points, the last "
-                      f"gradient {acc['last4']['mean'] - acc['last2']['mean']:+.2f}.")
+        lead4, lead2 = compare(est["sum4"], est["last4"]), compare(est["sum2"], est["last2"])
+        gain = compare(Estimate(lead4.difference, se=lead4.se), Estimate(lead2.difference, se=lead2.se))
+        verdict, z, weak = judged([("the sum over the last gradient at four", lead4),
+                                   ("the lead at four over the lead at two", gain)])
+        add(3, verdict, z, f"{verdict.capitalize()}: with four minibatches g1+g2+g3+g4 reaches {_pct(acc['sum4'])} "
+                           f"and g4 {_pct(acc['last4'])} (sum minus last {_z(lead4)}); with two, g1+g2 "
+                           f"{_pct(acc['sum2'])} and g2 {_pct(acc['last2'])} ({_z(lead2)}). The lead grows by "
+                           f"{_z(gain)}." + (f" Not resolved or failing: {weak}." if weak else ""))
     return out
 
 
 def claims_markdown(runs_by_curve: RunsByCurve) -> str:
     """The claims as a Markdown list, headed by the budget the numbers rest on."""
-    head = (f"Final test accuracy, mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}). "
-            f"The paper quotes no numbers for Figure 3, so each claim is checked against ours only.")
-    items = [f"{i}. **{c['claim']}.** The paper: \"{c['paper']}\". Checked: {c['checked']}. {c['text']}"
-             for i, c in enumerate(claims(runs_by_curve), start=1)]
+    head = (f"Final test accuracy, mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}); "
+            f"z is a difference over its standard error, and a claim holds at z ≥ {THRESHOLD:g} "
+            f"({{ref}}`the book's rule <stat-rule>`). The paper quotes no numbers for Figure 3, so each claim is "
+            f"checked against ours only.")
+    items = [f"{i}. **{c['claim']}: {c['verdict']}.** The paper: \"{c['paper']}\". Checked: {c['checked']}. "
+             f"{c['text']}" for i, c in enumerate(claims(runs_by_curve), start=1)]
     return head + "\n\n" + "\n".join(items)
 
 
-# ------------------------------------------------------------------------------------------------ campaign
-
-
-def campaign_table(results_dir=None) -> pd.DataFrame:
-    """The campaign's rows for Figure 3's paper-budget curves (:func:`reptile.campaign.progress`)."""
-    from .status import campaign_table as table
-
-    return table(results_dir, "gradcomb")
-
-
-def campaign_summary(table: pd.DataFrame, preset_prefix: str = "reduced-figure3") -> str:
-    """One sentence on where the paper-budget curves stand, from :func:`campaign_table`'s rows, and what the
-    chapter (showing the presets ``<preset_prefix>-*``) shows meanwhile."""
-    n = len(table)
-    if n == 0:
-        return "The campaign plans no paper-budget runs of Figure 3."
-    states = table["state"].tolist()
-    done_iters, total_iters = 0, 0
-    for cell in table["outer iterations"]:
-        a, b = (int(x.replace(",", "")) for x in str(cell).split("/"))
-        done_iters, total_iters = done_iters + a, total_iters + b
-    counts = {s: states.count(s) for s in ("done", "evaluating", "training", "not started")}
-    seeds = sorted({len(str(s).split()) for s in table["seeds"]})
-    what = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    sentence = (f"Of the {n} paper-budget curves ({'/'.join(map(str, seeds))} seeds each, "
-                f"{total_iters // n:,} outer iterations), {what}; {done_iters:,} of {total_iters:,} outer iterations "
-                f"are trained.")
-    paper = preset_prefix == "figure3"
-    if counts["done"] == n:
-        return sentence + (" All are in, and this chapter shows them." if paper else
-                           " All are in: preset_prefix = \"figure3\" shows them.")
-    return sentence + (" This chapter shows the paper-budget curves stored so far." if paper else
-                       " Until all are in, this chapter shows the reduced runs.")
+def paper_checks(runs_by_curve: RunsByCurve) -> list[Check]:
+    """The front page's rows for paper Figure 3: one per claim of paper Section 5.2."""
+    a = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
+    stored = [c for c in CURVES if c != "g1" and a[c] is not None]
+    lowest = min(stored, key=lambda c: a[c]["mean"]) if stored else "sum2"
+    ours = {0: ["g1", lowest], 1: ["sum2", "last2"], 2: ["g1", "sum4", "avg4", "last4"], 3: ["sum4", "last4"]}
+    rows = []
+    for i, c in enumerate(claims(runs_by_curve)):
+        shown = [k for k in ours[i] if a[k] is not None]
+        rows.append(Check(
+            item=f"paper Figure 3, claim {i + 1}", claim=c["claim"], paper=f"\"{c['paper']}\"",
+            ours="-" if c["verdict"] == NOT_YET_RUN else
+            ", ".join(f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)",
+            z=c["z"], verdict=c["verdict"], where="gradient_combinations.ipynb#gradcomb-claims"))
+    return rows
