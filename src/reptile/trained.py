@@ -16,6 +16,13 @@ Runs that finished before this file was kept have none; :func:`find` says which 
     python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
     python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
     python -m reptile.trained --checkpoint results/campaign/<key>.pt --seed 0 --tasks 500   # a run under way
+
+A recorded check (:func:`record_eval_batches`) evaluates seeds 0, 1 and 2 of a state with several evaluation batches
+on the same tasks and writes one results JSON with its environment; the transductive 1-shot 5-way cell's, from the
+campaign checkpoint in the repository's history at 86,836 of its 100,000 outer iterations::
+
+    python -m reptile.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \
+        --checkpoint results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt
 """
 
 from __future__ import annotations
@@ -85,12 +92,16 @@ def load(name: str | None, seed: int, experiment: str = "fewshot", results_dir=N
     """Seed ``seed`` of configuration ``name``, from its trained-state file (:func:`find`); or, with ``path``, from
     that file: a trained state, or a campaign checkpoint (``results/campaign/*.pt``, of a run under way or taken
     from the repository's history), whose configuration it carries (``name`` is then not needed)."""
-    from .engine.network import Conv4
-
     check(is_int(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}")
     check(name is not None or path is not None, "give a configuration name or a path")
     path = find(name, seed, experiment, results_dir) if path is None else Path(path)
-    state = load_checkpoint(path)
+    return _member(load_checkpoint(path), path, name, seed)
+
+
+def _member(state: dict[str, Any], path: Path, name: str | None, seed: int) -> Trained:
+    """Seed ``seed`` of the trained state or campaign checkpoint ``state`` read from ``path`` (:func:`load`)."""
+    from .engine.network import Conv4
+
     if "run" in state:  # a campaign checkpoint: the configuration is its run's
         config = state["run"]["config"]
     else:
@@ -136,7 +147,6 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     from .engine import evaluation as E
     from .engine.network import Conv4
     from .engine.population import AdamState
-    from .fewshot import TaskSampler
     from .fewshot_experiment import load_splits
 
     check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
@@ -151,10 +161,182 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     _, test = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
     net = Conv4(cfg.n_way)
     state = AdamState(t.m.to(dev), t.v.to(dev), t.step)  # one member: its row is its population buffer
-    return E.evaluate(net, t.phi.to(dev), state, [TaskSampler(test.images.to(dev))], [seeding.generator(seed, "eval")],
-                      cfg.n_way, cfg.shots, cfg.eval_iters if eval_iters is None else eval_iters,
-                      cfg.eval_batch if eval_batch is None else eval_batch, n_tasks,
+    iters = cfg.eval_iters if eval_iters is None else eval_iters
+    batch = cfg.eval_batch if eval_batch is None else eval_batch
+    sampler, generator = _test_tasks(cfg, seed, test.images.to(dev), n_tasks, iters, batch)
+    return E.evaluate(net, t.phi.to(dev), state, [sampler], [generator], cfg.n_way, cfg.shots, iters, batch, n_tasks,
                       m.inner_lr if lr is None else lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+
+
+def _test_tasks(cfg: FewShotConfig, seed: int, images: Tensor, n_tasks: int, eval_iters: int, eval_batch: int):
+    """``(sampler, generator)`` from which :func:`reptile.engine.evaluation.evaluate` draws the first ``n_tasks``
+    tasks of seed ``seed``'s final evaluation and their fine-tuning minibatches, on the test ``images``.
+
+    The final evaluation draws each task and then its minibatches from one stream (``eval``), so another
+    ``eval_iters`` or ``eval_batch`` would take another number of shuffles between two tasks and draw other tasks
+    from the second on. Its tasks are therefore drawn first, as the final evaluation's settings draw them, and
+    handed out in order: with those settings the minibatches come from the ``eval`` stream as in the final
+    evaluation (the record's accuracies, each task drawn again and checked), with others from its sub-stream
+    ``("eval", eval_batch, eval_iters)``."""
+    from .engine.population import draw_minibatches
+    from .fewshot import TaskSampler
+
+    g, draws, plain = seeding.generator(seed, "eval"), [], TaskSampler(images)
+    for _ in range(n_tasks):
+        draws.append(plain.pick(cfg.n_way, cfg.shots + 1, g))
+        draw_minibatches(cfg.n_way * cfg.shots, cfg.eval_batch, cfg.eval_iters, [g])
+    if (eval_iters, eval_batch) == (cfg.eval_iters, cfg.eval_batch):
+        return _replaying(images, draws, check_only=True), seeding.generator(seed, "eval")
+    return _replaying(images, draws), seeding.generator(seed, "eval", eval_batch, eval_iters)
+
+
+# ------------------------------------------------------------ a recorded check: one network, several evaluation batches
+
+CHECK_PREFIX = "eval-batch-check"  # results/<experiment>/<name>/eval-batch-check-<outer iteration>.json
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a task's correct queries, one character (up to 35-way tasks)
+
+
+def check_path(experiment: str, name: str, iteration: int, results_dir=None) -> Path:
+    """Where :func:`record_eval_batches` writes its record for the state after outer iteration ``iteration``."""
+    return R.results_root(results_dir) / experiment / name / f"{CHECK_PREFIX}-{iteration}.json"
+
+
+def from_git(commit: str, path: str, into: Path) -> tuple[Path, dict[str, str]]:
+    """The file ``path`` as it was at ``commit`` in this repository's history (a campaign checkpoint of a run
+    under way, say), copied into the folder ``into``; returns the copy and ``{"commit": full hash, "path": path}``.
+    A ValueError when the commit or the file is not there."""
+    import subprocess
+
+    def git(*args, text=True):
+        return subprocess.run(["git", *args], cwd=R.REPO_ROOT, capture_output=True, text=text, timeout=60)
+
+    full = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    check(full.returncode == 0, f"no commit {commit!r} in the repository at {R.REPO_ROOT}")
+    sha = full.stdout.strip()
+    blob = git("show", f"{sha}:{path}", text=False)
+    check(blob.returncode == 0, f"commit {sha[:7]} has no file {path!r}")
+    out = Path(into) / Path(path).name
+    out.write_bytes(blob.stdout)
+    return out, {"commit": sha, "path": str(path)}
+
+
+def _replaying(images: Tensor, draws: list[Tensor], check_only: bool = False):
+    """A test split whose tasks are ``draws``, in order. Its ``pick`` hands out the next one and leaves the
+    generator alone, so the generator the evaluation is given draws the fine-tuning minibatches only; with
+    ``check_only`` it draws as usual and checks each draw against the next of ``draws`` instead."""
+    from .fewshot import TaskSampler
+
+    upcoming = iter(draws)
+
+    class Replay(TaskSampler):
+        def pick(self, n_way, per_class, generator):
+            expected = next(upcoming)
+            if not check_only:
+                return expected
+            got = super().pick(n_way, per_class, generator)
+            check(torch.equal(got, expected), "an evaluation drew another task than the final evaluation's")
+            return got
+
+    return Replay(images)
+
+
+def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batches=(5, 25), *,
+                        source: dict[str, str] | None = None, device: str = "auto", data_root=None, cache_dir=None,
+                        results_dir=None, splits: dict | None = None, progress: bool = True) -> Path:
+    """Evaluate the networks of ``seeds`` in the trained state or campaign checkpoint ``checkpoint`` with each
+    evaluation batch of ``batches`` on the same ``n_tasks`` test tasks per seed, and write one results JSON
+    (:func:`check_path`, atomically) with the per-seed accuracies, transductive and not, and the environment.
+
+    The tasks are the first ``n_tasks`` of the run's final evaluation (its fresh ``eval`` stream). Under the
+    configuration's own batch (``eval_batch``) they are adapted exactly as that evaluation adapts them; under another
+    batch the same tasks are adapted with fine-tuning minibatches from a sub-stream of ``eval`` of their own
+    (:func:`_test_tasks`). ``source``: where the file came from, recorded (``{"commit", "path"}``
+    from :func:`from_git`); otherwise its path is. Every argument, the file and the results folder are checked
+    before any evaluation starts. ``splits``: ``{seed: (training, test)}``, to skip loading the data."""
+    import hashlib
+    import sys
+    import time
+
+    from .engine import evaluation as E
+    from .engine.network import Conv4
+    from .engine.population import AdamState
+    from .fewshot_experiment import load_splits
+    from .stats import mean_ci95
+
+    seeds = R.validate_seeds(list(seeds) if isinstance(seeds, tuple) else seeds)
+    check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    batches = list(batches) if isinstance(batches, (list, tuple)) else [batches]
+    check(len(batches) >= 1 and all(is_int(b) and b >= 1 for b in batches),
+          f"batches must be integers >= 1, got {batches!r}")
+    check(len(set(batches)) == len(batches), f"batches {batches} name a batch more than once")
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}: give a trained-state file or campaign checkpoint (with "
+                                f"--from-commit, its path in that commit)")
+    dev = R.resolve_device(device)
+    raw = path.read_bytes()
+    state = load_checkpoint(path)
+    members = {s: _member(state, path, None, s) for s in seeds}
+    cfg = members[seeds[0]].config
+    check(cfg.n_way < len(DIGITS), f"{cfg.n_way}-way tasks: a record keeps up to {len(DIGITS) - 1} queries a task")
+    experiment = state["run"]["experiment"] if "run" in state else state.get("experiment", "fewshot")
+    iteration = int(state["population"]["iteration"])
+    out = check_path(experiment, cfg.name, iteration, results_dir)
+    R.check_writable(out.parent, "results", "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can "
+                                            "write.")
+    env, started = R.environment(dev), time.perf_counter()
+    seeding.deterministic(dev)
+    net = Conv4(cfg.n_way)
+    m = cfg.meta
+    acc = {b: {"non_transductive": [], "transductive": []} for b in batches}
+    correct = {b: {"non_transductive": [], "transductive": []} for b in batches}
+    seconds = {b: 0.0 for b in batches}
+    for s in seeds:
+        t = members[s]
+        _, test = splits[s] if splits is not None else load_splits(cfg, s, data_root, cache_dir)
+        images = test.images.to(dev)
+        for b in batches:
+            sampler, gen = _test_tasks(cfg, s, images, n_tasks, cfg.eval_iters, b)
+            state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)
+            t0 = time.perf_counter()
+            got = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots, cfg.eval_iters, b,
+                             n_tasks, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+            seconds[b] += time.perf_counter() - t0
+            for mode, values in got.items():
+                acc[b][mode].append(values)
+                correct[b][mode].append("".join(DIGITS[round(v * cfg.n_way)] for v in values))
+            if progress:
+                print(f"seed {s}, batch {b}: {n_tasks:,} tasks in {time.perf_counter() - t0:.0f} s, transductive "
+                      f"{100 * sum(got['transductive']) / n_tasks:.2f}%", file=sys.stderr, flush=True)
+
+    def summary(b, mode):
+        stats = [mean_ci95(v) for v in acc[b][mode]]
+        return {"accuracy": [a for a, _ in stats], "ci95": [c for _, c in stats], "correct": correct[b][mode]}
+
+    record = {
+        "schema": R.SCHEMA_VERSION, "experiment": experiment, "name": cfg.name, "digest": cfg.digest(),
+        "kind": "evaluation-batch check", "config": cfg.to_dict(), "seeds": seeds,
+        "checkpoint": {**(source or {"file": str(path)}), "sha256": hashlib.sha256(raw).hexdigest(),
+                       "outer_iteration": iteration, "outer_iters": cfg.meta.outer_iters},
+        "tasks_per_seed": n_tasks, "eval_iters": cfg.eval_iters, "eval_batches": batches,
+        "own_batch": cfg.eval_batch,
+        "tasks": (f"the first {n_tasks:,} tasks of each seed's final evaluation (its 'eval' stream), the same tasks "
+                  f"for every batch; batch {cfg.eval_batch} (the configuration's) adapts them as that evaluation "
+                  f"does, another batch b with fine-tuning minibatches from the sub-stream ('eval', b, "
+                  f"{cfg.eval_iters})"),
+        "metrics": {str(b): {mode: summary(b, mode) for mode in ("transductive", "non_transductive")}
+                    for b in batches},
+        "correct_is": f"per seed, one character a task: how many of its {cfg.n_way} queries were classified "
+                      f"correctly (a digit in base 36, 0-9 then a-z)",
+        "eval_seconds": {str(b): round(seconds[b], 3) for b in batches},
+        "wall_seconds": round(time.perf_counter() - started, 3), "environment": env,
+    }
+    return R.save_run(record, out)
+
+
+def read_check(path) -> dict[str, Any]:
+    """A record of :func:`record_eval_batches`; :class:`reptile.results.ResultsFileError` naming a damaged one."""
+    return R.read_run(Path(path), ("kind", "seeds", "checkpoint", "tasks_per_seed", "metrics", "environment"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,28 +345,96 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default=None, help="the finished configuration, e.g. omniglot-5shot-5way")
     parser.add_argument("--checkpoint", default=None, help="a trained-state file or campaign checkpoint to read "
                                                            "instead (its configuration is its own)")
+    parser.add_argument("--from-commit", default=None, metavar="COMMIT",
+                        help="read --checkpoint PATH as it was at this git commit (a checkpoint in the history)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tasks", type=int, default=500, help="the final evaluation's first TASKS tasks")
+    parser.add_argument("--tasks", type=int, default=None,
+                        help="the final evaluation's first TASKS tasks (default: 500; with --record 2,000 per seed)")
     parser.add_argument("--eval-iters", type=int, default=None, help="default: the run's")
     parser.add_argument("--eval-batch", type=int, default=None, help="default: the run's")
     parser.add_argument("--lr", type=float, default=None, help="the inner Adam's step size (default: the run's)")
+    parser.add_argument("--record", action="store_true",
+                        help="evaluate --seeds with every batch of --eval-batches on the same tasks and write one "
+                             "results JSON, <results>/<experiment>/<name>/eval-batch-check-<outer iteration>.json")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --record (default: 0 1 2)")
+    parser.add_argument("--eval-batches", type=int, nargs="+", default=[5, 25],
+                        help="with --record (default: 5 25)")
+    parser.add_argument("--results-dir", default=None, help="with --record (default: results/ or $REPTILE_RESULTS)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's; 1 is fastest on a CPU other work shares)")
     parser.add_argument("--experiment", default="fewshot")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     if (a.preset is None) == (a.checkpoint is None):
         parser.error("give --preset (a finished run's stored state) or --checkpoint FILE, one of them")
+    if a.from_commit is not None and a.checkpoint is None:
+        parser.error("--from-commit reads --checkpoint PATH from that commit: give --checkpoint")
+    if a.threads is not None:
+        if a.threads < 1:
+            parser.error(f"--threads must be >= 1, got {a.threads}")
+        torch.set_num_threads(a.threads)
+    if a.record:
+        _record_cli(a, parser)
+        return
     from .stats import mean_ci95
 
     try:
-        accs = evaluate(a.preset, a.seed, a.tasks, experiment=a.experiment, device=a.device, eval_iters=a.eval_iters,
-                        eval_batch=a.eval_batch, lr=a.lr, data_root=a.data_root, path=a.checkpoint)
+        with _checkpoint_file(a) as (path, _):
+            accs = evaluate(a.preset, a.seed, 500 if a.tasks is None else a.tasks, experiment=a.experiment,
+                            device=a.device, eval_iters=a.eval_iters, eval_batch=a.eval_batch, lr=a.lr,
+                            data_root=a.data_root, path=path)
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f"error: {e}\n")
     for mode, values in accs.items():
         mean, ci = mean_ci95(values)
         print(f"{a.preset or a.checkpoint} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± "
               f"{100 * ci:.2f}")
+
+
+class _checkpoint_file:
+    """``(path, source)`` of the command line's state: ``--checkpoint`` (from ``--from-commit``'s history, copied
+    into a temporary folder for the duration), or ``--preset``'s trained-state file (path None: :func:`find`)."""
+
+    def __init__(self, a):
+        self.a, self.tmp = a, None
+
+    def __enter__(self):
+        import tempfile
+
+        a = self.a
+        if a.checkpoint is None:
+            return None, None
+        if a.from_commit is None:
+            return a.checkpoint, None
+        self.tmp = tempfile.TemporaryDirectory(prefix="reptile-checkpoint-")
+        return from_git(a.from_commit, a.checkpoint, Path(self.tmp.name))
+
+    def __exit__(self, *exc):
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def _record_cli(a, parser) -> None:
+    if a.eval_batch is not None or a.eval_iters is not None or a.lr is not None:
+        parser.error("--record evaluates with --eval-batches and the run's eval_iters and lr; drop --eval-batch, "
+                     "--eval-iters and --lr")
+    try:
+        with _checkpoint_file(a) as (path, source):
+            if path is None:
+                path = find(a.preset, a.seeds[0], a.experiment)
+            out = record_eval_batches(path, a.seeds, 2000 if a.tasks is None else a.tasks, a.eval_batches,
+                                      source=source, device=a.device, data_root=a.data_root,
+                                      results_dir=a.results_dir)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"error: {e}\n")
+    r = read_check(out)
+    print(f"wrote {out} ({r['wall_seconds']:.0f} s)")
+    for b in r["eval_batches"]:
+        for mode in ("transductive", "non_transductive"):
+            accs = r["metrics"][str(b)][mode]["accuracy"]
+            print(f"batch {b:>3}, {mode:<16}: " + "  ".join(f"seed {s} {100 * x:.2f}%" for s, x in
+                                                           zip(r["seeds"], accs)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,190 @@
+"""The recorded evaluation-batch check (reptile.trained.record_eval_batches, python -m reptile.trained --record) and
+its artifacts (reptile.artifacts.transduction_batch): the same tasks under both batches, the record's numbers in the
+table, the comparison and the paragraph, and bad input refused before any work."""
+
+import json
+import statistics
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from reptile import seeding, trained
+from reptile.artifacts import transduction_batch as TB
+from reptile.config import FEWSHOT_PRESETS
+from reptile.stats import Estimate, compare
+from reptile.train import save_checkpoint
+from test_engine import images
+
+NAME = "omniglot-1shot-5way-transductive"
+
+
+def tiny_checkpoint(path, seeds=(0, 1), iteration=7):
+    """A campaign checkpoint of the cell's configuration: an untrained population on synthetic images."""
+    from reptile.engine.population import Population
+
+    cfg = FEWSHOT_PRESETS[NAME]
+    pop = Population(cfg, list(seeds), [images(seed=s) for s in seeds])
+    state = pop.state_dict()
+    state["iteration"] = iteration
+    save_checkpoint(path, {"run": {"experiment": "fewshot", "seeds": list(seeds), "config": cfg.to_dict()},
+                           "population": state})
+    return path
+
+
+def splits(seeds=(0, 1)):
+    return {s: (SimpleNamespace(images=images(seed=s)), SimpleNamespace(images=images(seed=10 + s))) for s in seeds}
+
+
+def test_the_tasks_are_the_final_evaluations_under_every_batch():
+    """The draws handed out under another batch are the tasks the final evaluation's own settings draw, in order."""
+    from reptile.engine.population import draw_minibatches
+
+    cfg = FEWSHOT_PRESETS[NAME]
+    test = images(seed=10)
+    own, g_own = trained._test_tasks(cfg, 0, test, 6, cfg.eval_iters, cfg.eval_batch)
+    other, g_other = trained._test_tasks(cfg, 0, test, 6, cfg.eval_iters, 25)
+    g = seeding.generator(0, "eval")
+    for _ in range(6):  # as the engine's evaluation draws: the task, then its minibatches, from one generator
+        a = own.pick(cfg.n_way, cfg.shots + 1, g_own)
+        draw_minibatches(cfg.n_way * cfg.shots, cfg.eval_batch, cfg.eval_iters, [g_own])
+        b = other.pick(cfg.n_way, cfg.shots + 1, g_other)
+        draw_minibatches(cfg.n_way * cfg.shots, 25, cfg.eval_iters, [g_other])
+        assert torch.equal(a, b)
+    assert g_own.initial_seed() == g.initial_seed() and g_other.initial_seed() != g.initial_seed()
+
+
+def test_a_recorded_check_holds_the_evaluations_it_says(tmp_path, capsys):
+    from reptile.engine import evaluation as E
+    from reptile.engine.network import Conv4
+    from reptile.engine.population import AdamState
+    from reptile.fewshot import TaskSampler
+
+    ck = tiny_checkpoint(tmp_path / "ck.pt")
+    out = trained.record_eval_batches(ck, [0, 1], 4, [5, 25], source={"commit": "f" * 40, "path": "x/ck.pt"},
+                                      device="cpu", results_dir=tmp_path / "results", splits=splits(),
+                                      progress=False)
+    assert out == tmp_path / "results" / "fewshot" / NAME / "eval-batch-check-7.json"
+    r = trained.read_check(out)
+    assert r["checkpoint"]["commit"] == "f" * 40 and r["checkpoint"]["outer_iteration"] == 7
+    assert r["seeds"] == [0, 1] and r["tasks_per_seed"] == 4 and r["eval_batches"] == [5, 25]
+    assert "packages" in r["environment"] and "commit" in r["environment"]
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+    cfg, m = FEWSHOT_PRESETS[NAME], FEWSHOT_PRESETS[NAME].meta
+    for i, s in enumerate((0, 1)):
+        # batch 5, the configuration's own: exactly the final evaluation's draws, task and minibatches alike
+        t = trained.load(None, s, path=ck)
+        test = splits()[s][1].images
+        plain = E.evaluate(Conv4(5), t.phi, AdamState(t.m, t.v, t.step), [TaskSampler(test)],
+                           [seeding.generator(s, "eval")], 5, 1, cfg.eval_iters, 5, 4, m.inner_lr, m.inner_betas)[0]
+        for b in (5, 25):
+            got = trained.evaluate(None, s, 4, path=ck, device="cpu", splits=splits()[s],
+                                   eval_batch=None if b == 5 else b)
+            if b == 5:
+                assert got == plain
+            for mode in ("transductive", "non_transductive"):
+                stored = r["metrics"][str(b)][mode]
+                assert stored["accuracy"][i] == statistics.mean(got[mode])
+                assert [int(c) / 5 for c in stored["correct"][i]] == pytest.approx(got[mode])
+
+
+def record(root, iteration=86836, seeds=(0, 1, 2), b5=(0.9636, 0.9626, 0.9594), b25=(0.9794, 0.9743, 0.98),
+           nt5=(0.93, 0.92, 0.925), nt25=(0.94, 0.935, 0.93)):
+    """A stored check with the given per-seed accuracies (fractions)."""
+    folder = root / "fewshot" / NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = {str(b): {"transductive": {"accuracy": list(t), "ci95": [0.004] * 3, "correct": ["5"] * 3},
+                        "non_transductive": {"accuracy": list(n), "ci95": [0.005] * 3, "correct": ["5"] * 3}}
+               for b, t, n in ((5, b5, nt5), (25, b25, nt25))}
+    r = {"schema": 1, "experiment": "fewshot", "name": NAME, "kind": "evaluation-batch check", "seeds": list(seeds),
+         "checkpoint": {"commit": "fc9ebb116991120b0bca04772f0c499b9935d7d6", "path": "results/campaign/x.pt",
+                        "outer_iteration": iteration, "outer_iters": 100000},
+         "tasks_per_seed": 3000, "eval_iters": 5, "eval_batches": [5, 25], "own_batch": 5, "metrics": metrics,
+         "environment": {"commit": "abcdef0123", "dirty": False}}
+    (folder / f"eval-batch-check-{iteration}.json").write_text(json.dumps(r))
+    return r
+
+
+def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
+    r = record(tmp_path)
+    record(tmp_path, iteration=500, b5=(0.5, 0.5, 0.5))  # an earlier check: the latest one is shown
+    table = TB.batch_table(tmp_path)
+    df = table.frame
+    assert list(df.index) == ["5 (paper Table 5)", "25 (the authors' command)"]
+    assert list(df.columns) == ["seed 0", "seed 1", "seed 2", "mean ± sd", "non-transductive, mean ± sd"]
+    for row, b in zip(df.index, ("5", "25")):
+        accs = [100 * a for a in r["metrics"][b]["transductive"]["accuracy"]]
+        assert list(df.loc[row, ["seed 0", "seed 1", "seed 2"]]) == [f"{a:.2f}" for a in accs]
+        assert df.loc[row, "mean ± sd"] == f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
+        nt = [100 * a for a in r["metrics"][b]["non_transductive"]["accuracy"]]
+        assert df.loc[row, "non-transductive, mean ± sd"] == f"{statistics.mean(nt):.2f} ± {statistics.stdev(nt):.2f}"
+    assert "86,836 of 100,000 outer iterations" in table.caption and "3,000 test tasks per seed" in table.caption
+    assert "commit fc9ebb1" in table.caption and "standard deviation over 3 seeds" in table.caption
+    cmp = TB.batch_comparison(tmp_path)
+    want = compare(Estimate.of([100 * a for a in r["metrics"]["25"]["transductive"]["accuracy"]]),
+                   Estimate.of([100 * a for a in r["metrics"]["5"]["transductive"]["accuracy"]]))
+    assert cmp == want and cmp.difference == pytest.approx(1.6033, abs=1e-3) and cmp.claim() == "holds"
+    text = TB.batch_summary(tmp_path)
+    assert "96.19 ± 0.22% transductively with fine-tuning batches of 5" in text
+    assert "97.79 ± 0.31% with batches of 25" in text
+    assert f"{cmp.describe()} of the difference (the larger batch gives the higher accuracy" in text
+    assert "97.97 ± 0.08%" in text and "eval-batch-check-86836.json" in text and "code abcdef0" in text
+
+
+def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no evaluation-batch check stored.*python -m reptile.trained --record"):
+        TB.batch_table(tmp_path)
+    r = record(tmp_path)
+    del r["metrics"]["25"]
+    r["eval_batches"] = [5]
+    (tmp_path / "fewshot" / NAME / "eval-batch-check-86836.json").write_text(json.dumps(r))
+    with pytest.raises(ValueError, match=r"no evaluation with batch \[25\]; it holds \[5\]"):
+        TB.batch_comparison(tmp_path)
+
+
+def test_bad_input_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    import reptile.engine.evaluation as E
+    import reptile.fewshot_experiment as FX
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(FX, "load_splits", no_work)
+    monkeypatch.setattr(E, "evaluate", no_work)
+    ck = tiny_checkpoint(tmp_path / "ck.pt")
+    res = tmp_path / "results"
+    for kwargs, error, message in (
+            ({"checkpoint": tmp_path / "missing.pt"}, FileNotFoundError, "no checkpoint .*missing.pt"),
+            ({"batches": [0, 25]}, ValueError, r"batches must be integers >= 1, got \[0, 25\]"),
+            ({"batches": [5, "25"]}, ValueError, "batches must be integers >= 1"),
+            ({"batches": [5, 5]}, ValueError, r"batches \[5, 5\] name a batch more than once"),
+            ({"seeds": [0, 2]}, ValueError, r"holds seeds \[0, 1\], not 2"),
+            ({"seeds": [-1]}, ValueError, "seed must be an integer >= 0, got -1"),
+            ({"n_tasks": 0}, ValueError, "n_tasks must be an integer >= 1, got 0")):
+        args = {"checkpoint": ck, "seeds": [0, 1], "n_tasks": 2, "batches": [5, 25], **kwargs}
+        with pytest.raises(error, match=message):
+            trained.record_eval_batches(args.pop("checkpoint"), **args, results_dir=res, device="cpu")
+    assert not res.exists()
+    for argv, message in ((["--checkpoint", str(tmp_path / "missing.pt")], "no checkpoint"),
+                          (["--checkpoint", str(ck), "--eval-batches", "0", "25"], "batches must be integers >= 1"),
+                          (["--checkpoint", str(ck), "--from-commit", "0" * 40], "no commit '0000"),
+                          (["--checkpoint", "no/such.pt", "--from-commit", "HEAD"], "has no file 'no/such.pt'"),
+                          (["--checkpoint", str(ck), "--eval-batch", "25"], "drop --eval-batch")):
+        with pytest.raises(SystemExit) as stop:
+            trained.main(["--record", "--results-dir", str(res), *argv])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not res.exists()
+
+
+def test_the_command_line_writes_the_record_and_prints_it(tmp_path, monkeypatch, capsys):
+    import reptile.fewshot_experiment as FX
+
+    ck = tiny_checkpoint(tmp_path / "ck.pt")
+    monkeypatch.setattr(FX, "load_splits", lambda cfg, seed, data_root=None, cache_dir=None: splits()[seed])
+    trained.main(["--record", "--checkpoint", str(ck), "--seeds", "0", "1", "--tasks", "3", "--device", "cpu",
+                  "--results-dir", str(tmp_path / "results")])
+    out = capsys.readouterr().out
+    r = trained.read_check(tmp_path / "results" / "fewshot" / NAME / "eval-batch-check-7.json")
+    assert r["checkpoint"]["file"] == str(ck) and r["tasks_per_seed"] == 3
+    acc = r["metrics"]["25"]["transductive"]["accuracy"]
+    assert f"batch  25, transductive    : seed 0 {100 * acc[0]:.2f}%  seed 1 {100 * acc[1]:.2f}%" in out
