@@ -170,14 +170,14 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
         for it in comparisons(table, runs_by_name, progress):
             cmp = it["comparison"]
             rows.append(Check(
-                item=f"paper Table {table} ({name}), {it['row']}, {it['column']}", claim="accuracy (%)",
+                item=f"paper Table {table} ({name}), {it['row']}, {it['column']}", claim="",
                 paper=it["paper"], ours=it["ours"] + (f" ({it['seeds']} seeds)" if it["seeds"] else ""),
                 z=None if cmp is None else cmp.z, verdict=it["verdict"], where=f"fewshot.ipynb#fewshot-table{table}"))
         for row, values in paper["rows"].items():
             if row.startswith("Reptile"):
                 continue
             rows.append(Check(
-                item=f"paper Table {table} ({name}), {row}", claim=f"accuracy (%), {len(values)} cells",
+                item=f"paper Table {table} ({name}), {row}", claim=f"{len(values)} cells",
                 paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + " (quoted from Finn et al.)",
                 ours="-", z=None, verdict=NOT_YET_RUN, where=f"fewshot.ipynb#fewshot-table{table}"))
     return rows
