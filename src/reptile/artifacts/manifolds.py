@@ -1,7 +1,7 @@
-"""Section 4.2 and Figure 2: the manifolds chapter's figures and tables, rebuilt from stored runs of
-:mod:`reptile.manifolds_experiment` without recomputing anything: Reptile's iterates among the solution manifolds,
-the fixed points of k-step Reptile, and the distances to the two reference points ``phi_D`` (Equation 18's
-minimiser) and ``phi_L`` (the expected loss's)."""
+"""Paper Section 4.2 and paper Figure 2: the manifolds chapter's figures, tables and verdict rows, rebuilt from
+stored runs of :mod:`reptile.manifolds_experiment` without recomputing anything: Reptile's iterates among the
+solution manifolds, the fixed points of k-step Reptile, and the distances to the two reference points ``phi_D``
+(paper Eq. 18's minimiser) and ``phi_L`` (the expected loss's)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from .. import results as R
+from ..stats import DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..validate import check
-from .common import require_runs
+from .common import Check, Table, require_runs
+from .sine import table_checks
 
 TINY = 1e-6  # distances below this are shown as "< 1e-6" (their exact value is rounding, machine-dependent)
 VARIANT_COLORS = {"exact": "tab:orange", "partial": "tab:blue"}
@@ -29,13 +31,13 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 
 def run_summary(runs: Sequence[dict]) -> str:
-    """One line on what the numbers rest on."""
+    """A few short lines on what the numbers rest on."""
     _check_runs(runs)
     c = runs[0]["config"]
     fams = ", ".join(f"{f} ({v['n_tasks']} tasks in R^{v['dim']})" for f, v in runs[0]["families"].items())
-    return (f"manifolds/{runs[0]['name']}: {len(runs)} seed(s) {[r['seed'] for r in runs]}; {fams}; alpha = "
+    return (f"manifolds/{runs[0]['name']}: {len(runs)} seed(s) {[r['seed'] for r in runs]}\n{fams}\nalpha = "
             f"{c['inner_lr']}, serial: T = {c['outer_iters']:,}, k = {c['inner_iters']}, eps_t = {c['outer_step']} * "
-            f"{c['outer_decay']:g} / ({c['outer_decay']:g} + t); k table: {c['k_values']}")
+            f"{c['outer_decay']:g} / ({c['outer_decay']:g} + t)\nk table: {c['k_values']}")
 
 
 def _draw_manifolds(ax, family: str, fam: dict, lim: tuple[float, float, float, float]) -> None:
@@ -100,7 +102,7 @@ def _panel(ax, family: str, fam: dict, early: int = 25) -> None:
     ax.plot(*fam["phi_L"], "X", color="tab:red", ms=12, mec="white", zorder=7,
             label="argmin $E_\\tau[L_\\tau]$ (= $k = 1$ fixed point)")
     ax.plot(*fam["phi_D"], "*", color="black", ms=17, mec="white", zorder=7,
-            label="argmin $E_\\tau[\\frac{1}{2}D(\\phi, W^*_\\tau)^2]$ (Eq. 18)")
+            label="argmin $E_\\tau[\\frac{1}{2}D(\\phi, W^*_\\tau)^2]$ (paper Eq. 18)")
     ax.set_xlim(lim[0], lim[1])
     ax.set_ylim(lim[2], lim[3])
     ax.set_aspect("equal")
@@ -109,7 +111,7 @@ def _panel(ax, family: str, fam: dict, early: int = 25) -> None:
 
 
 def figure2(runs: Sequence[dict], seed: int | None = None):
-    """Figure 2: the iterates of serial Reptile (one task drawn uniformly per iteration) moving towards the solution
+    """Paper Figure 2 redrawn: the iterates of serial Reptile (one task drawn uniformly per iteration) moving towards the solution
     manifolds and converging near the point of Equation 18, for the lines and the circles. Both variants share the
     task sequence; the first iterates are dotted, the rest of the path is a thin line."""
     run = R.pick_run(runs, seed)
@@ -128,8 +130,6 @@ def figure2(runs: Sequence[dict], seed: int | None = None):
                   [lab for lab in ax.get_legend_handles_labels()[1] if lab.startswith("$W^*")],
                   loc="upper right", fontsize=8, framealpha=0.9)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=9, frameon=False)
-    fig.suptitle(f"Figure 2: Reptile's iterates (seed {run['seed']}, {run['config']['outer_iters']:,} iterations)",
-                 fontsize=11)
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
@@ -283,3 +283,203 @@ def key_numbers(runs: Sequence[dict]) -> dict[str, str]:
     out["batched_worst"] = _fmt(worst_batched)
     out["wall_seconds"] = f"{np.mean([r['wall_seconds'] for r in runs]):.0f}"
     return out
+
+
+# ------------------------------------------------------------------------------------- the chapter's tables
+
+
+def _families(runs: Sequence[dict]) -> str:
+    return ", ".join(runs[0]["families"])
+
+
+def _seeds_words(runs: Sequence[dict]) -> str:
+    return f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+
+
+def table_distances(runs: Sequence[dict]) -> Table:
+    """:func:`distance_table` as the book shows it (the iteration count in the caption, not in every row)."""
+    df = distance_table(runs)
+    T = runs[0]["config"]["outer_iters"]
+    k = runs[0]["config"]["inner_iters"]
+    df.index = df.index.set_levels([lvl.replace(f", T = {T}", "").replace("phi_L, the expected-loss minimiser",
+                                                                           "φ_L, the expected-loss minimiser")
+                                    for lvl in df.index.levels[1]], level=1)
+    df.index.names = [None, None]
+    return Table(df, f"Distance from where each run ends (rows, per family) to φ_D, the minimiser of paper Eq. 18, "
+                     f"to φ_L, the expected loss's, and for k-step Reptile (k = {k}) to its own fixed point φ_k. "
+                     f"Serial rows: the last iterate after T = {T:,} iterations, mean over {_seeds_words(runs)}; "
+                     f"batched rows (paper Algorithm 2) are deterministic. '< 1e-06': rounding; blank: no fixed "
+                     f"point φ_k for that run.")
+
+
+def table_k(runs: Sequence[dict]) -> Table:
+    """:func:`k_table` as the book shows it."""
+    c = runs[0]["config"]
+    df = k_table(runs)
+    df.index.names = [None, None]
+    return Table(df, f"The fixed point φ_k of k-step Reptile (closed form; full-batch SGD steps of α = "
+                                f"{c['inner_lr']:g}) for each k (rows, per family): its distance to φ_D and to φ_L, "
+                                f"that distance as a fraction of ||φ_L − φ_D||, and how far batched Reptile (paper "
+                                f"Algorithm 2, run through MetaLearner) ends from φ_k after the outer iterations shown. "
+                                f"The last row of each family is the exact projection (k → ∞), whose fixed point is "
+                                f"φ_D.")
+
+
+def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
+    """The numbers the figure captions quote (glued)."""
+    run = R.pick_run(runs, seed)
+    return {"fig2_seed": str(run["seed"]), "seed_list": ", ".join(str(r["seed"]) for r in runs),
+            "seeds_words": _seeds_words(runs),
+            "early": "25"}
+
+
+# ------------------------------------------------------------------------------ the front page's verdict rows
+
+DIST_TOL = 1e-6  # a deterministic (batched) run has reached a point when it ends closer than this (rounding)
+SERIAL_FRAC = 0.1  # with one seed, a serial run ends "near" phi_D within this fraction of ||phi_L - phi_D||
+FIXED_FRAC = 0.01  # the k-step fixed point "reaches" phi_D within this fraction of ||phi_L - phi_D||
+
+
+def _combine(verdicts: Sequence[str]) -> str:
+    """A claim made of one part per family: does not hold if any part does not, holds if all hold."""
+    if DOES_NOT_HOLD in verdicts:
+        return DOES_NOT_HOLD
+    return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else NOT_RESOLVED
+
+
+def _serial(runs: Sequence[dict], f: str, variant: str, key: str) -> list[float]:
+    return [r["families"][f]["serial"]["final"][variant][key] for r in runs]
+
+
+def _nums(values) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
+    fams = runs[0]["families"] if runs else {}
+    names = ", ".join(fams)
+    T = runs[0]["config"]["outer_iters"] if runs else None
+    k = runs[0]["config"]["inner_iters"] if runs else "k"
+    several = len(runs) >= 2
+    rows: list[tuple[str, Check]] = []
+
+    def add(key: str, judge, **fields) -> None:
+        """``judge()`` gives (ours, z, verdict); with no runs the row says "not yet run"."""
+        if not runs:
+            rows.append((key, Check(ours="-", z=None, verdict=NOT_YET_RUN, **fields)))
+        else:
+            ours, z, verdict = judge()
+            rows.append((key, Check(ours=ours, z=z, verdict=verdict, **fields)))
+
+    def batched_exact():
+        exact = [fam["batched"]["exact"]["to_phi_D"] for fam in fams.values()]
+        return (f"||φ − φ_D|| at most {max(exact):.0e} ({names}); deterministic", None,
+                REPRODUCES if max(exact) <= DIST_TOL else DIFFERS)
+
+    def serial_exact():
+        to_D = {f: _serial(runs, f, "exact", "to_phi_D") for f in fams}
+        to_L = {f: _serial(runs, f, "exact", "to_phi_L") for f in fams}
+        if several:  # the book's rule in every family: "the distance to phi_L exceeds the distance to phi_D"
+            comps = [compare(Estimate.of(to_L[f]), Estimate.of(to_D[f])) for f in fams]
+            verdict, z = _combine([c.claim() for c in comps]), min(c.z for c in comps)
+        else:
+            ok = all(to_D[f][0] <= SERIAL_FRAC * fams[f]["gap"] and to_D[f][0] < to_L[f][0] for f in fams)
+            verdict, z = (HOLDS if ok else DOES_NOT_HOLD), None
+        return (f"||φ_T − φ_D|| = {_nums(np.mean(v) for v in to_D.values())} against ||φ_T − φ_L|| = "
+                f"{_nums(np.mean(v) for v in to_L.values())} ({names}; T = {T:,}, {_seeds_words(runs)})", z, verdict)
+
+    def objectives():
+        obj = {f: fam["objective"] for f, fam in fams.items()}
+        ok = all(fam["gap"] > DIST_TOL and obj[f]["mean_sq_distance_at_phi_D"] < obj[f]["mean_sq_distance_at_phi_L"]
+                 for f, fam in fams.items())
+        return (f"||φ_L − φ_D|| = {_nums(fam['gap'] for fam in fams.values())}; mean squared distance "
+                f"{_nums(o['mean_sq_distance_at_phi_D'] for o in obj.values())} at φ_D against "
+                f"{_nums(o['mean_sq_distance_at_phi_L'] for o in obj.values())} at φ_L ({names}); deterministic",
+                None, HOLDS if ok else DOES_NOT_HOLD)
+
+    def serial_partial():
+        part = {f: _serial(runs, f, "partial", "to_phi_D") for f in fams}
+        if several:  # the book's rule: "||phi_L - phi_D|| exceeds the distance of the run's end to phi_D"
+            comps = [compare(Estimate(fams[f]["gap"], se=0.0), Estimate.of(part[f])) for f in fams]
+            verdict, z = _combine([c.claim() for c in comps]), min(c.z for c in comps)
+        else:
+            verdict, z = (HOLDS if all(part[f][0] < fams[f]["gap"] for f in fams) else DOES_NOT_HOLD), None
+        return (f"||φ_T − φ_D|| = {_nums(np.mean(v) for v in part.values())} against ||φ_L − φ_D|| = "
+                f"{_nums(fam['gap'] for fam in fams.values())} ({names}; T = {T:,}, {_seeds_words(runs)})", z, verdict)
+
+    def fixed_points():
+        fracs, reached = {}, []
+        for f, fam in fams.items():
+            rows_k = sorted(fam["k_table"], key=lambda row: row["k"])
+            fracs[f] = [row["fixed_to_phi_D"] / fam["gap"] for row in rows_k]
+            reached += [row["batched_to_phi_k"] for row in rows_k]
+        ks = sorted(row["k"] for row in next(iter(fams.values()))["k_table"])
+        ok = (all(all(b <= a + DIST_TOL for a, b in zip(v, v[1:])) and v[-1] <= FIXED_FRAC for v in fracs.values())
+              and max(reached) <= DIST_TOL)
+        return (f"||φ_k − φ_D|| / ||φ_L − φ_D|| at k = {', '.join(map(str, ks))}: "
+                + "; ".join(f"{f} {', '.join(f'{x:.3f}' for x in v)}" for f, v in fracs.items())
+                + f"; batched runs within {max(reached):.0e} of φ_k; deterministic", None,
+                HOLDS if ok else DOES_NOT_HOLD)
+
+    add("batched_exact", batched_exact, item="paper Eqs. 19-23",
+        claim=f"with the exact projection W*_τ(φ), Reptile is gradient descent on paper Eq. 18: batched Reptile "
+              f"(paper Algorithm 2) converges to its minimiser φ_D (within {DIST_TOL:.0e}, every family)",
+        paper="φ ← (1 − ε)φ + ε W*_τ(φ) is SGD on E_τ[½ D(φ, W*_τ)²]",
+        where="manifolds.ipynb#manifolds-where-each-ends")
+    rule = ("by the book's rule in every family; z: the smallest" if several
+            else f"one seed: within {SERIAL_FRAC:g} ||φ_L − φ_D|| of φ_D in every family")
+    add("serial_exact", serial_exact, item="paper Figure 2",
+        claim=f"serial Reptile (exact projection) converges to a point near all solution manifolds: it ends at φ_D, "
+              f"closer to it than to joint training's φ_L ({rule})",
+        paper="the iterates converge to the point that minimises the average squared distance to the manifolds",
+        where="manifolds.ipynb#fig-manifolds-figure2")
+    add("objectives_differ", objectives, item="paper Figure 2 (caption)",
+        claim="minimising the expected squared distance is not minimising the expected loss: φ_D ≠ φ_L, and φ_D is "
+              "nearer the manifolds (mean squared distance) than joint training's φ_L",
+        paper="the minimiser of the expected distance differs from the expected loss's, typically a single point",
+        where="manifolds.ipynb#manifolds-argument")
+    add("serial_partial", serial_partial, item="paper Section 4.2 (partial minimisation)",
+        claim=f"Reptile with k = {k} SGD steps in place of W*_τ(φ) ends closer to φ_D than joint training's φ_L is"
+              + (" (by the book's rule in every family; z: the smallest)" if several else ""),
+        paper="in Reptile, W*_τ(φ) is replaced by SGD(L_τ, φ, k), a partial minimisation",
+        where="manifolds.ipynb#manifolds-where-each-ends")
+    add("fixed_points", fixed_points, item="paper Section 4.2 (partial minimisation)",
+        claim=f"k-step Reptile converges to its fixed point φ_k, which moves from φ_L (k = 1) towards φ_D as k grows "
+              f"(||φ_k − φ_D|| / ||φ_L − φ_D|| falls with k, below {FIXED_FRAC:g} at the largest k)",
+        paper="partial minimisation by k gradient steps stands in for the projection W*_τ(φ)",
+        where="manifolds.ipynb#manifolds-fixed-points")
+    return rows
+
+
+def paper_checks(runs: Sequence[dict]) -> list[Check]:
+    """The rows of the front page's verdict table for paper Section 4.2 and paper Figure 2:
+
+    * paper Eqs. 19-23: batched Reptile with the exact projection ends at phi_D (within ``DIST_TOL``; reproduces /
+      differs);
+    * paper Figure 2: serial Reptile with the exact projection ends at phi_D, closer to it than to phi_L (with
+      several seeds, the book's rule on the distances in every family; with one seed, within ``SERIAL_FRAC`` of
+      ``||phi_L - phi_D||``);
+    * paper Figure 2's caption: phi_D differs from phi_L and has the smaller mean squared distance (deterministic);
+    * partial minimisation: k-step serial Reptile ends closer to phi_D than phi_L is (several seeds: the book's
+      rule; one seed: the inequality), and the fixed points phi_k approach phi_D as k grows (``FIXED_FRAC``).
+
+    Claims are holds / does not hold; z is given where the book's rule formed one. With no runs, every row says
+    "not yet run"."""
+    return [c for _, c in _keyed_checks(runs)]
+
+
+def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
+    """Each verdict as the prose quotes it, keyed ``check_<name>``, and the tolerances (glued into the text)."""
+    out = {f"check_{k}": (c.verdict if c.z is None or not np.isfinite(c.z) else f"{c.verdict} (z = {c.z:+.1f})")
+           for k, c in _keyed_checks(runs)}
+    out.update(dist_tol=f"{DIST_TOL:.0e}", serial_frac=f"{SERIAL_FRAC:g}", fixed_frac=f"{FIXED_FRAC:g}")
+    return out
+
+
+def chapter_runs(results_dir=None) -> list[dict]:
+    """The runs this chapter shows with its default parameters (preset ``default``, every stored seed), for
+    :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
+    from ..manifolds_experiment import resolve
+    from .sine import stored_runs
+
+    return stored_runs("manifolds", resolve("default"), results_dir)

@@ -1,5 +1,5 @@
-"""Section 3, Figure 1: the sine-wave chapter's figures and tables, rebuilt from stored runs of
-:mod:`reptile.sine_experiment` without re-running anything."""
+"""Paper Section 3, paper Figure 1: the sine-wave chapter's figures, tables and verdict rows, rebuilt from stored
+runs of :mod:`reptile.sine_experiment` without re-running anything."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..results import pick_run
-from ..stats import mean_ci95, std
-from .common import PM_COLUMN, pm_label, require_runs
+from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
+from .common import PM_COLUMN, Check, Table, constant_columns, pm_label, require_runs
 
 # The methods in the order tables and figures show them; a run shows those it holds.
 METHOD_ORDER = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
@@ -34,13 +34,13 @@ def _label(m: str) -> str:
 
 
 def run_summary(runs: Sequence[dict]) -> str:
-    """One line on what the numbers rest on: configuration, seeds, budget, evaluation tasks."""
+    """A few short lines on what the numbers rest on: configuration, seeds, budget, evaluation tasks."""
     r0 = runs[0]
     cfg = r0["config"]
     iters = sorted({m["outer_iters"] for m in cfg["methods"].values()})
     seeds = [r["seed"] for r in runs]
-    return (f"sine/{r0['name']}: {len(runs)} seed(s) {seeds}, {', '.join(f'{i:,}' for i in iters)} outer "
-            f"iterations, {cfg['eval_tasks']} held-out tasks per seed, {cfg['activation']} MLP "
+    return (f"sine/{r0['name']}: {len(runs)} seed(s) {seeds}\n{', '.join(f'{i:,}' for i in iters)} outer "
+            f"iterations, {cfg['eval_tasks']} held-out tasks per seed\n{cfg['activation']} MLP "
             f"1 -> {' -> '.join(map(str, cfg['hidden']))} -> 1")
 
 
@@ -127,23 +127,31 @@ def _panel(ax, task: dict, method: str, title: bool = True) -> None:
 
 
 def figure1(runs: Sequence[dict], seed: int | None = None, task: int | None = None):
-    """Figure 1: MAML and Reptile on the same held-out sine task, before and after 1 and 32 SGD steps on 10 points.
+    """Paper Figure 1 redrawn: MAML and Reptile on the same held-out sine task, before and after 1 and 32 SGD steps
+    on 10 points.
 
-    ``task`` indexes the stored figure tasks; by default the one with the largest amplitude, the most legible."""
+    ``task`` indexes the stored figure tasks; by default the one with the largest amplitude, the most legible
+    (:func:`figure1_task`)."""
     run = pick_run(runs, seed)
     methods = [m for m in ("maml", "reptile") if m in run["methods"]]
     if task is None:
-        stored = run["methods"][methods[0]]["figure"]
-        task = max(range(len(stored)), key=lambda i: stored[i]["a"])
+        task = figure1_task(runs, seed)
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 3.6), sharey=True, squeeze=False)
     for ax, m in zip(axes[0], methods):
         _panel(ax, run["methods"][m]["figure"][task], m)
         ax.set_xlabel("x")
     axes[0][0].set_ylabel("y")
     axes[0][-1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"Figure 1 (seed {run['seed']}, held-out task {task})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def figure1_task(runs: Sequence[dict], seed: int | None = None) -> int:
+    """The stored figure task :func:`figure1` shows by default: the one with the largest amplitude."""
+    run = pick_run(runs, seed)
+    m = next(m for m in ("maml", "reptile", *run["methods"]) if m in run["methods"])
+    stored = run["methods"][m]["figure"]
+    return max(range(len(stored)), key=lambda i: stored[i]["a"])
 
 
 def sine_predictions(runs: Sequence[dict], seed: int | None = None):
@@ -162,7 +170,8 @@ def sine_predictions(runs: Sequence[dict], seed: int | None = None):
 
 
 def sine_adaptation_curves(runs: Sequence[dict]):
-    """Test MSE against the number of SGD steps on the 10 points, mean over seeds with the min-max band."""
+    """Test MSE against the number of SGD steps on the 10 points: the mean over seeds of each seed's mean over its
+    held-out tasks, and with several seeds a band from the lowest to the highest seed's curve."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for m in _methods(runs):
         curves = np.array([r["methods"][m]["eval"]["mse_by_step"] for r in runs])
@@ -286,3 +295,235 @@ def sine_jacobian_numbers(runs: Sequence[dict]) -> dict[str, str]:
         out[f"{m}_drift_start"] = f"{its[drift[0]]:,}" if len(drift) else "never"
     out["settled"] = f"{SETTLED:,}"
     return out
+
+
+class Note:
+    """A short paragraph shown where a table has nothing to show (Markdown in the book, the text in plain form)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return f"> **Note.** {self.text}"
+
+    def __repr__(self) -> str:
+        return f"Note. {self.text}"
+
+
+def _paper_iters() -> int:
+    from ..config import SINE_PRESETS
+
+    return max(c.outer_iters for c in SINE_PRESETS["paper"].methods.values())
+
+
+def table_jacobian(runs: Sequence[dict]) -> "Table | Note":
+    """The chapter's table of :func:`sine_jacobian_table` as the book shows it, or, for a run too short to have curve points from
+    ``SETTLED`` outer iterations on (the ``ci`` preset), a note that says so instead of a table of NaN."""
+    methods = _jacobian_methods(runs)
+    its = np.asarray(runs[0]["methods"][methods[0]]["curve"]["iteration"]) if methods else np.array([])
+    if not methods or not (its >= SETTLED).any():
+        last = int(its.max()) if len(its) else 0
+        return Note(f"These runs ({runs[0]['name']}) end at outer iteration {last:,}, before iteration "
+                    f"{SETTLED:,} from which this table averages the learning-curve points, so there is nothing to "
+                    f"average. The `paper` preset runs {_paper_iters():,}." if len(its) else
+                    "These runs recorded no cosines (no method with plain SGD in its inner loop).")
+    df = sine_jacobian_table(runs)
+    df.index = [i.removeprefix("at ").removesuffix("'s initialisation") for i in df.index]
+    df.index.name = None
+    n_pts = int((its >= SETTLED).sum())
+    cfg = runs[0]["config"]
+    return Table(df, f"Mean over the {n_pts} learning-curve points from outer iteration {SETTLED:,} on and over "
+                     f"{len(runs)} seed{'s' if len(runs) != 1 else ''}, at each method's initialisation (rows; k: its "
+                     f"inner steps). Each point: {cfg['curve_tasks']} held-out tasks. FO step: first-order MAML's mean "
+                     f"step; MAML step: MAML's mean step with the same k; AvgGrad: the gradient of the error before "
+                     f"adaptation.")
+
+
+# ------------------------------------------------------------------------------------- the chapter's tables
+
+
+def _seed_means(runs: Sequence[dict], method: str, step: int) -> list[float]:
+    return [float(np.mean(r["methods"][method]["eval"]["mse_tasks"][str(step)])) for r in runs]
+
+
+def mse_estimate(runs: Sequence[dict], method: str, step: int) -> Estimate:
+    """The test MSE of ``method`` after ``step`` fine-tuning steps as the book's rule takes it: with several seeds,
+    the per-seed means (each over that seed's held-out tasks); with one seed, its mean over tasks with the standard
+    error over those tasks."""
+    if len(runs) >= 2:
+        return Estimate.of(_seed_means(runs, method, step))
+    vals = runs[0]["methods"][method]["eval"]["mse_tasks"][str(step)]
+    return Estimate(float(np.mean(vals)), se=std(vals) / np.sqrt(len(vals)) if len(vals) >= 2 else None)
+
+
+def _spread_words(runs: Sequence[dict]) -> str:
+    n_tasks = len(runs[0]["methods"][_methods(runs)[0]]["eval"]["mse_tasks"]["0"])
+    if len(runs) >= 2:
+        return (f"the mean over {len(runs)} seeds of each seed's mean over its {n_tasks} held-out tasks ± the standard "
+                f"deviation across seeds")
+    return f"the mean over {n_tasks} held-out tasks of one seed ± the half-width of its 95% interval over those tasks"
+
+
+def table_mse(runs: Sequence[dict], steps: Sequence[int] = (0, 1, 32)) -> Table:
+    """The chapter's MSE table (:func:`sine_table`) as the book shows it: what ± is, the seeds and tasks in the
+    caption."""
+    df = sine_table(runs, steps).drop(columns=[PM_COLUMN])
+    n_pairs = sum(len(r["methods"][_methods(runs)[0]]["eval"]["mse_tasks"][str(steps[-1])]) for r in runs)
+    return Table(df, f"Test MSE on the 50-point grid of held-out tasks after {', '.join(map(str, steps[:-1]))} and "
+                     f"{steps[-1]} SGD steps on 10 sampled points, one row per method. A cell is "
+                     f"{_spread_words(runs)}; the median is over all {n_pairs:,} (seed, task) pairs.")
+
+
+def table_maml_settings(runs: Sequence[dict]) -> Table:
+    """How MAML and first-order MAML are run here (from the stored configuration) beside Finn et al.'s sine-wave
+    MAML (their paper, Section 5.1, and their code's defaults and command for this problem)."""
+    cfg = runs[0]["config"]
+    m = cfg["methods"].get("maml") or next(iter(cfg["methods"].values()))
+    inner_pass = m["inner_iters"] * m["inner_batch"] == cfg["grid_points"]
+    ours = {
+        "tasks per meta-batch": str(m["meta_batch"]),
+        "inner loop (training)": (f"{m['inner_iters']} SGD steps of {m['inner_lr']:g} on minibatches of "
+                                  f"{m['inner_batch']} grid points" + (" (one pass over the grid)" if inner_pass else "")),
+        "meta-loss": f"on all {cfg['grid_points']} grid points of the task",
+        "meta-optimiser": (f"{m['outer_optimizer'].capitalize()}, step {m['outer_step']:g}"
+                           + (", annealed linearly to 0" if m["anneal"] else "")),
+        "outer iterations": f"{m['outer_iters']:,}",
+        "network": f"{cfg['activation']} MLP 1-{'-'.join(map(str, cfg['hidden']))}-1",
+    }
+    finn = {
+        "tasks per meta-batch": "25",
+        "inner loop (training)": "1 gradient step of 0.01 on K = 10 sampled points",
+        "meta-loss": "on 10 further sampled points of the task",
+        "meta-optimiser": "Adam, step 0.001",
+        "outer iterations": "70,000",
+        "network": "ReLU MLP 1-40-40-1",
+    }
+    df = pd.DataFrame({"here": ours, "Finn et al.": finn})
+    return Table(df, "MAML on the sine tasks: as run here (first-order MAML likewise, without the second-order "
+                     "terms) and as Finn et al. ran it. At test time both fine-tune on 10 sampled points.")
+
+
+# ------------------------------------------------------------------------------ the front page's verdict rows
+
+
+def _est_text(e: Estimate, runs: Sequence[dict]) -> str:
+    if e.n >= 2:
+        return f"{_fmt(e.mean)} ± {_fmt(e.sd)}"
+    return f"{_fmt(e.mean)} ± {_fmt(e.standard_error())} (s.e. over tasks)"
+
+
+def _basis(runs: Sequence[dict]) -> str:
+    if len(runs) >= 2:
+        return f"mean ± std over {len(runs)} seeds"
+    return "1 seed"
+
+
+def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
+    held = _methods(runs) if runs else []
+    zero = Estimate(zero_function_mse(), se=0.0)
+    rows: list[tuple[str, Check]] = []
+
+    def add(key: str, needs: Sequence[str], judge, **fields) -> None:
+        """``judge()`` gives (ours, comparison, verdict); no runs: "not yet run"; a method not held: no row."""
+        if not runs:
+            rows.append((key, Check(ours="-", z=None, verdict=NOT_YET_RUN, **fields)))
+        elif all(m in held for m in needs):
+            ours, c, verdict = judge()
+            rows.append((key, Check(ours=f"{ours}; {_basis(runs)}", z=c.z, verdict=verdict, **fields)))
+
+    def zero_check(m: str):
+        e = mse_estimate(runs, m, 0)
+        c = compare(e, zero)
+        return f"{_est_text(e, runs)} against {_fmt(zero.mean)} for f = 0 (E[a²]/2)", c, c.agreement()
+
+    def joint_check(m: str):
+        e, joint = mse_estimate(runs, m, 32), mse_estimate(runs, "joint", 32)
+        c = compare(joint, e)
+        return f"{_est_text(e, runs)} against {_est_text(joint, runs)}", c, c.claim()
+
+    for m, words in (("joint", "the expected loss is minimised by the zero function f = 0"),
+                     ("reptile", "Reptile's initialisation outputs approximately f(x) = 0 before training")):
+        add(f"{m}_zero", [m], lambda m=m: zero_check(m), item="paper Section 3",
+            claim=f"{_label(m)} predicts about f = 0 before adaptation: its test MSE equals f = 0's",
+            paper=words, where="sine.ipynb#sine-zero-function")
+    for m in ("reptile", "maml"):
+        add(f"{m}_vs_joint", [m, "joint"], lambda m=m: joint_check(m), item="paper Figure 1",
+            claim=f"after 32 SGD steps on 10 points, {_label(m)}'s test MSE is below joint training's",
+            paper=f"after {_label(m)}'s training the network fits a sampled sine wave in 32 steps; joint training "
+                  f"only learns f = 0",
+            where="sine.ipynb#sine-test-error")
+    return rows
+
+
+def paper_checks(runs: Sequence[dict]) -> list[Check]:
+    """The rows of the front page's verdict table for paper Section 3 and paper Figure 1, each judged by the book's
+    rule (:func:`reptile.stats.compare`) over the stored seeds (one seed: its standard error over tasks):
+
+    * paper Section 3: before adaptation, joint training and Reptile predict about f = 0 (their test MSE against
+      f = 0's, E[a²]/2; verdict ``agreement()``: reproduces / differs);
+    * paper Figure 1: after 32 SGD steps on 10 points, Reptile's and MAML's test MSE are below joint training's
+      (verdict ``claim()``: holds / does not hold / not resolved).
+
+    A method the runs do not hold gives no row; with no runs at all, every row says "not yet run"."""
+    return [c for _, c in _keyed_checks(runs)]
+
+
+def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
+    """Each verdict row as the prose quotes it (``"holds (z = +16.9)"``), keyed ``check_<method>_zero`` and
+    ``check_<method>_vs_joint`` (glued into the text)."""
+    return {f"check_{key}": (f"{c.verdict} (z = {c.z:+.1f})" if c.z is not None and np.isfinite(c.z) else c.verdict)
+            for key, c in _keyed_checks(runs)}
+
+
+def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
+    """A chapter's verdict rows as a table (what the front page shows for that chapter)."""
+    df = pd.DataFrame([{"paper": c.item, "claim": c.claim, "the paper says": c.paper, "ours": c.ours,
+                        "z": "-" if c.z is None or not np.isfinite(c.z) else f"{c.z:+.1f}", "verdict": c.verdict}
+                       for c in checks])
+    if caption is None:
+        caption = "What the paper says and what the stored runs give, one row per claim."
+        if any(c.z is not None for c in checks):
+            caption += (" z: the difference over its standard error; a verdict needs |z| ≥ 3 (the book's rule), "
+                        "else it is not resolved.")
+        if any(c.z is None for c in checks):
+            caption += " A row without z is a deterministic computation judged against the tolerance its claim states."
+    return Table(df, caption, index=False)
+
+
+def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
+    """The numbers the chapter's figure captions quote (glued)."""
+    run = pick_run(runs, seed)
+    cfg = run["config"]
+    m0 = _methods(runs)[0]
+    its = sorted({c["outer_iters"] for c in cfg["methods"].values()})
+    return {"fig1_seed": str(run["seed"]), "fig1_task": str(figure1_task(runs, seed) + 1),
+            "n_figure_tasks": str(len(run["methods"][m0]["figure"])),
+            "tasks_per_seed": str(len(run["methods"][m0]["eval"]["mse_tasks"]["0"])),
+            "curve_tasks": str(cfg["curve_tasks"]), "curve_every": f"{cfg['curve_every']:,}",
+            "outer_iters": ", ".join(f"{i:,}" for i in its), "eval_iters": str(cfg["eval_iters"]),
+            "seed_list": ", ".join(str(r["seed"]) for r in runs),
+            "seeds_words": f"{len(runs)} seed{'s' if len(runs) != 1 else ''}",
+            "band_words": ("the shaded band spans the lowest to the highest seed's curve." if len(runs) >= 2
+                           else "with one seed there is no band.")}
+
+
+
+def stored_runs(experiment: str, config, results_dir=None) -> list[dict]:
+    """The stored runs of ``config`` (every seed), read without computing anything: ``[]`` when none is stored; a
+    run made with another configuration than ``config`` is refused, as the chapters refuse it."""
+    from .. import results as R
+
+    runs = R.load_runs(experiment, config.name, results_dir)
+    stale = [r["seed"] for r in runs if r.get("digest") != config.digest()]
+    if stale:
+        raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
+                         f"than the preset now defines; rerun them with recompute=True or move them away")
+    return runs
+
+
+def chapter_runs(results_dir=None) -> list[dict]:
+    """The runs this chapter shows with its default parameters (preset ``paper``, every stored seed), for
+    :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
+    from ..config import SINE_PRESETS, resolve
+
+    return stored_runs("sine", resolve(SINE_PRESETS, "paper"), results_dir)

@@ -1,6 +1,10 @@
-"""Section 4.1: the taylor chapter's figures and tables, rebuilt from stored runs of :mod:`reptile.taylor_experiment`
-without recomputing anything: the errors of the leading-order expansion against alpha, Equations 15-17 by Monte
-Carlo, the AvgGradInner identity and the k-step coefficients."""
+"""Paper Section 4.1: the taylor chapter's figures, tables and verdict rows, rebuilt from stored runs of
+:mod:`reptile.taylor_experiment` without recomputing anything: the errors of the leading-order expansion against
+alpha, paper Eqs. 15-17 by Monte Carlo, the AvgGradInner identity and the k-step coefficients.
+
+The checks are float64 computations at one point phi, not measurements over seeds: :func:`paper_checks` judges
+each against a stated numerical tolerance (``SLOPE_TOL``, ``ROUNDOFF_TOL``, ``COEF_TOL``), except the AvgGradInner
+identity in expectation, a Monte Carlo difference with its own standard error, which the book's rule judges."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .. import results as R
+from ..stats import DIFFERS, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..taylor import METHODS
+from .common import Check, Table
+from .sine import table_checks
 
 METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML"}
 METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple"}
@@ -35,11 +42,11 @@ def _paper_form(c_grad: int, c_inner: int) -> str:
 
 
 def run_summary(runs: Sequence[dict], seed: int | None = None) -> str:
-    """One line on what the chapter's numbers rest on."""
+    """A few short lines on what the chapter's numbers rest on."""
     r = R.pick_run(runs, seed)
     c = r["config"]
-    return (f"taylor/{r['name']} seed {r['seed']} ({len(runs)} seed(s) stored): {c['n_alphas']} step sizes in "
-            f"[{c['alpha_min']:g}, {c['alpha_max']:g}], {c['mc_samples']:,} draws for Eqs 15-17, "
+    return (f"taylor/{r['name']} seed {r['seed']} ({len(runs)} seed(s) stored)\n{c['n_alphas']} step sizes in "
+            f"[{c['alpha_min']:g}, {c['alpha_max']:g}], {c['mc_samples']:,} draws for paper Eqs. 15-17\n"
             f"{c['k_samples']:,} draws for k = 1..{c['k_max']}, minibatches of {c['batch']}, float64")
 
 
@@ -136,13 +143,13 @@ def figure_expectation(runs: Sequence[dict], seed: int | None = None):
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel(r"step size $\alpha$")
-    ax1.set_ylabel("||E[g] - paper||")
-    ax1.set_title(f"residual of Eqs 15-17 ({e['n_samples']:,} draws, ± s.e.)", fontsize=10)
+    ax1.set_ylabel("||E[g] - paper's form||")
+    ax1.set_title(f"residual of paper Eqs. 15-17 ({e['n_samples']:,} draws, ± s.e.)", fontsize=10)
     ax1.legend(fontsize=7)
     ax2.set_xscale("log")
     ax2.set_xlabel(r"step size $\alpha$")
     ax2.set_ylabel(r"fitted coefficient of $-\alpha\,$AvgGradInner")
-    ax2.set_title("AvgGradInner coefficient (dashed: paper)", fontsize=10)
+    ax2.set_title("AvgGradInner coefficient (dashed: the paper's)", fontsize=10)
     ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -285,4 +292,204 @@ def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]
     dev = [abs(ks["limit"][m][c][i] - ks["formula"][m][c][i]) / ks["formula"][m][c][i]
            for m in METHODS for c in ("c_grad", "c_inner") for i in range(len(ks["k"])) if ks["formula"][m][c][i]]
     out["k_max_rel_dev"] = f"{max(dev):.0e}"
+    out["se_groups"] = str(r["config"]["se_groups"])
+    out["mc_cgrad_dev_max"] = f"{max(abs(e['methods'][m]['fit'][0]['c_grad'] - e['methods'][m]['paper'][0]) for m in METHODS):.0e}"
+    out["mc_cinner_limit_dev_max"] = (
+        f"{max(abs(e['methods'][m]['fit_limit']['c_inner'] - e['methods'][m]['paper'][1]) for m in METHODS):.0e}")
     return out
+
+
+# ------------------------------------------------------------------------------------- the chapter's tables
+
+
+def _draws(n: int) -> str:
+    return f"{n:,} draws"
+
+
+def table_slopes(runs: Sequence[dict], seed: int | None = None) -> Table:
+    """:func:`slopes_table` as the book shows it."""
+    df = slopes_table(runs, seed).rename(columns={"Eq 11 vs autograd": "paper Eq. 11 vs autograd"})
+    df.index.name = None
+    r = R.pick_run(runs, seed)
+    a = r["exact_vs_leading"]["alphas"]
+    return Table(df, f"Slope of log ||exact - leading order|| on log α over {len(a)} step sizes α in "
+                     f"[{a[0]:g}, {a[-1]:g}] (expected: 2), one row per model, one draw (a task and two minibatches), "
+                     f"float64. Last column: the relative difference between MAML's gradient from paper Eq. 11 "
+                     f"(Hessian-vector products) and automatic differentiation through the SGD step.")
+
+
+def table_expectation(runs: Sequence[dict], seed: int | None = None, near_alpha: float = 1e-2) -> Table:
+    """Paper Eqs. 15-17 in expectation (:func:`expectation_table`) as the book shows it, with the size of the
+    alpha AvgGradInner term and the plain Monte Carlo standard error at the smallest alpha too (the prose quotes
+    both step sizes)."""
+    r = R.pick_run(runs, seed)
+    e = r["expectation"]
+    i = _mid(e["alphas"], near_alpha)
+    a0, al = e["alphas"][0], e["alphas"][i]
+    cols = {}
+    for m in METHODS:
+        o = e["methods"][m]
+        f0, lim = o["fit"][0], o["fit_limit"]
+        cols[METHOD_LABELS[m]] = {
+            "the paper's form": _paper_form(*o["paper"]),
+            f"fitted AvgGrad coefficient, α = {a0:g}": f"{f0['c_grad']:.4f} ± {f0['c_grad_se']:.0e}",
+            f"fitted AvgGradInner coefficient, α = {a0:g}": f"{f0['c_inner']:.3f} ± {f0['c_inner_se']:.0e}",
+            "fitted AvgGradInner coefficient, α → 0": f"{lim['c_inner']:.5f} ± {lim['c_inner_se']:.0e}",
+            f"||E[g] - paper's form||, α = {al:.3g}": f"{o['residual_norm'][i]:.2e} ± {o['residual_se'][i]:.0e}",
+            f"||c α AvgGradInner||, α = {al:.3g}": f"{o['inner_term_norm'][i]:.2e}",
+            f"plain Monte Carlo s.e. of E[g], α = {al:.3g}": f"{o['naive_se'][i]:.2e}",
+            f"||c α AvgGradInner||, α = {a0:g}": f"{o['inner_term_norm'][0]:.2e}",
+            f"plain Monte Carlo s.e. of E[g], α = {a0:g}": f"{o['naive_se'][0]:.2e}",
+            "slope of log residual on log α": f"{o['slope']:.2f}",
+        }
+    se_groups = r["config"]["se_groups"]
+    return Table(pd.DataFrame(cols), f"Paper Eqs. 15-17 by Monte Carlo over {_draws(e['n_samples'])} (a sine task "
+                 f"and two minibatches each), one column per method. ± is a Monte Carlo standard error: of a fitted "
+                 f"coefficient, the spread of the fits on {se_groups} groups of draws; of the residual, the spread "
+                 f"of the draws along it. c: the paper's coefficient of α AvgGradInner.")
+
+
+def table_identity(runs: Sequence[dict], seed: int | None = None) -> Table:
+    """The AvgGradInner identity (:func:`identity_table`) as the book shows it."""
+    d = R.pick_run(runs, seed)["identity"]
+    df = identity_table(runs, seed).reset_index()
+    df.columns = ["quantity", "value"]
+    return Table(df, index=False, caption= f"AvgGradInner = ½ E[∇(L0'·L1')]: per draw (the product rule, exact up to round-off) and in "
+                     f"expectation (Monte Carlo over {_draws(d['n_samples'])}).")
+
+
+def table_k_steps(runs: Sequence[dict], seed: int | None = None) -> Table:
+    """The k-step coefficients (:func:`k_step_table`) as the book shows it: k as a column."""
+    ks = R.pick_run(runs, seed)["k_steps"]
+    df = k_step_table(runs, seed).reset_index()
+    df.columns.name = None
+    return Table(df, f"Coefficients of AvgGrad and of -α AvgGradInner in E[g] for k minibatches (rows), each cell "
+                     f"'formula | fitted': fitted freely on {_draws(ks['n_samples'])} at α = {ks['alpha']:g} and "
+                     f"{2 * ks['alpha']:g}, then taken to α → 0. '-': no AvgGradInner term for k = 1.", index=False)
+
+
+def table_k_slopes(runs: Sequence[dict], seed: int | None = None) -> Table:
+    """The per-draw k-step slopes (:func:`k_step_slopes`) as the book shows it: k as a column."""
+    ps = R.pick_run(runs, seed)["k_steps"]["per_sample"]
+    df = k_step_slopes(runs, seed)
+    df.index.name = "k"
+    df = df.reset_index()
+    return Table(df, f"Slope of log ||exact - leading order|| on log α for k minibatches (rows), one draw, α in "
+                     f"[{ps['alphas'][0]:g}, {ps['alphas'][-1]:g}] (expected: 2; for k = 1 the leading-order form is "
+                     f"exact).", index=False)
+
+
+# ------------------------------------------------------------------------------ the front page's verdict rows
+
+SLOPE_TOL = 0.1  # a log-log slope "is 2" when it lies within 0.1 of 2
+ROUNDOFF_TOL = 1e-12  # two float64 computations of one quantity agree when their relative difference is below this
+COEF_TOL = 1e-3  # a fitted coefficient "is" the paper's when within this relative difference (α -> 0 or α_min)
+EQ_OF = {"reptile": ("paper Eq. 10", "paper Eq. 15"), "maml": ("paper Eq. 13", "paper Eq. 16"),
+         "fomaml": ("paper Eq. 14", "paper Eq. 17")}
+LEADING_ORDER = {"reptile": "g_Reptile = L0' + L1' - α L1''L0' + O(α²)",
+                 "maml": "g_MAML = L1' - α L1''L0' - α L0''L1' + O(α²)",
+                 "fomaml": "g_FOMAML = L1' - α L1''L0' + O(α²)"}
+EXPECTED = {"reptile": "E[g_Reptile] = 2 AvgGrad - α AvgGradInner + O(α²)",
+            "maml": "E[g_MAML] = AvgGrad - 2α AvgGradInner + O(α²)",
+            "fomaml": "E[g_FOMAML] = AvgGrad - α AvgGradInner + O(α²)"}
+
+
+def _within(ok: bool) -> str:
+    return REPRODUCES if ok else DIFFERS
+
+
+def _keyed_checks(runs: Sequence[dict], seed: int | None = None) -> list[tuple[str, Check]]:
+    r = R.pick_run(runs, seed) if runs else None
+    rows: list[tuple[str, Check]] = []
+
+    def add(key: str, judge, **fields) -> None:
+        """``judge()`` gives (ours, z, verdict); with no runs the row says "not yet run"."""
+        if r is None:
+            rows.append((key, Check(ours="-", z=None, verdict=NOT_YET_RUN, **fields)))
+        else:
+            ours, z, verdict = judge()
+            rows.append((key, Check(ours=f"{ours}; seed {r['seed']}, float64", z=z, verdict=verdict, **fields)))
+
+    def leading(m: str):
+        slopes = {d["label"]: d["slopes"][m] for d in r["exact_vs_leading"]["models"].values()}
+        ok = all(abs(v - 2) <= SLOPE_TOL for v in slopes.values())
+        return "slope " + ", ".join(f"{v:.3f} ({k})" for k, v in slopes.items()) + "; one draw", None, _within(ok)
+
+    def autograd():
+        diffs = {d["label"]: d["maml_autograd_rel_diff"] for d in r["exact_vs_leading"]["models"].values()}
+        ours = "relative difference " + ", ".join(f"{v:.0e} ({k})" for k, v in diffs.items())
+        return ours, None, _within(all(v <= ROUNDOFF_TOL for v in diffs.values()))
+
+    def expectation(m: str):
+        e = r["expectation"]
+        o = e["methods"][m]
+        c_grad, c_inner = o["paper"]
+        fg, fi = o["fit"][0]["c_grad"], o["fit_limit"]["c_inner"]
+        ok = (abs(o["slope"] - 2) <= SLOPE_TOL and abs(fg - c_grad) <= COEF_TOL * c_grad
+              and abs(fi - c_inner) <= COEF_TOL * c_inner)
+        return (f"slope {o['slope']:.2f}; fitted AvgGrad coefficient {fg:.4f} (α = {e['alphas'][0]:g}), AvgGradInner "
+                f"{fi:.5f} (α → 0); {e['n_samples']:,} draws"), None, _within(ok)
+
+    def per_draw():
+        d = r["identity"]
+        return (f"largest relative difference {d['per_sample_max_rel_error']:.0e} over {d['n_samples']:,} draws", None,
+                _within(d["per_sample_max_rel_error"] <= ROUNDOFF_TOL))
+
+    def in_expectation():
+        # the Monte Carlo difference along AvgGradInner in units of its standard error (stored as a z): the book's rule
+        d = r["identity"]
+        c = compare(Estimate(d["mc_z_along_avg_grad_inner"], se=1.0), Estimate(0.0, se=0.0))
+        return (f"||difference|| {d['mc_difference_norm']:.3f} against a noise floor of {d['mc_noise_floor']:.3f}; "
+                f"{d['n_samples']:,} draws"), c.z, c.agreement()
+
+    for m in METHODS:
+        add(f"{m}_leading", lambda m=m: leading(m), item=EQ_OF[m][0],
+            claim=f"{METHOD_LABELS[m]}'s exact gradient minus its leading-order form falls as α² (log-log slope within "
+                  f"{SLOPE_TOL:g} of 2)",
+            paper=LEADING_ORDER[m], where="taylor.ipynb#taylor-exact")
+    add("maml_autograd", autograd, item="paper Eq. 11",
+        claim=f"MAML's gradient (I - α L0'')L1'(φ1) equals automatic differentiation through the SGD step (relative "
+              f"difference below {ROUNDOFF_TOL:.0e})",
+        paper="g_MAML = (I - α L0''(φ0)) L1'(φ1)", where="taylor.ipynb#taylor-exact")
+    for m in METHODS:
+        add(f"{m}_expectation", lambda m=m: expectation(m), item=EQ_OF[m][1],
+            claim=f"the residual of E[g_{_short(m)}] falls as α² (slope within {SLOPE_TOL:g} of 2) and the freely fitted "
+                  f"coefficients are the paper's (within {COEF_TOL:g}, relative)",
+            paper=EXPECTED[m], where="taylor.ipynb#taylor-expectation")
+    add("identity_per_draw", per_draw, item="paper Section 4.1, AvgGradInner",
+        claim=f"∇(L0'·L1') = L0''L1' + L1''L0' on every draw (relative difference below {ROUNDOFF_TOL:.0e})",
+        paper="AvgGradInner = E[L0''L1'] = ½ E[∂/∂φ (L0'·L1')]", where="taylor.ipynb#taylor-identity")
+    add("identity_mc", in_expectation, item="paper Section 4.1, AvgGradInner",
+        claim="in expectation, E[L0''L1'] - ½ E[∇(L0'·L1')] is zero within its Monte Carlo error (along "
+              "AvgGradInner)",
+        paper="E[L0''L1'] = ½ E[L0''L1' + L1''L0'] (the minibatches are exchangeable)",
+        where="taylor.ipynb#taylor-identity")
+    return rows
+
+
+def paper_checks(runs: Sequence[dict], seed: int | None = None) -> list[Check]:
+    """The rows of the front page's verdict table for paper Section 4.1, from the stored run of ``seed`` (default:
+    the first stored): paper Eqs. 10, 13, 14 (exact minus leading order falls as alpha², slope within ``SLOPE_TOL``
+    of 2, both models), paper Eq. 11 against automatic differentiation (``ROUNDOFF_TOL``), paper Eqs. 15-17 in
+    expectation (residual slope within ``SLOPE_TOL`` of 2 and the freely fitted coefficients within ``COEF_TOL`` of
+    the paper's), and the AvgGradInner identity: per draw (``ROUNDOFF_TOL``; these verdicts are reproduces /
+    differs, with no z), and in expectation (a Monte Carlo difference, judged by the book's rule). With no runs,
+    every row says "not yet run"."""
+    return [c for _, c in _keyed_checks(runs, seed)]
+
+
+def verdict_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
+    """Each verdict as the prose quotes it, keyed ``check_<name>``, and the tolerances (glued into the text)."""
+    out = {f"check_{k}": (c.verdict if c.z is None else f"{c.verdict} (z = {c.z:+.2f})")
+           for k, c in _keyed_checks(runs, seed)}
+    out.update(slope_tol=f"{SLOPE_TOL:g}", roundoff_tol=f"{ROUNDOFF_TOL:.0e}", coef_tol=f"{COEF_TOL:g}")
+    return out
+
+
+def chapter_runs(results_dir=None) -> list[dict]:
+    """The runs this chapter shows with its default parameters (preset ``default``; the chapter shows seed 0, the
+    first stored), for :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
+    from ..taylor_experiment import resolve
+    from .sine import stored_runs
+
+    return stored_runs("taylor", resolve("default"), results_dir)
