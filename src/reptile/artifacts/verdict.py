@@ -1,0 +1,91 @@
+"""The front page's verdict: one row per number or claim of the paper, against this companion's stored runs.
+
+Each chapter's artifact module gives its own rows (``paper_checks``, a list of :class:`~.common.Check`), computed
+from the runs it shows, and judged by the book's one rule (:func:`reptile.stats.compare`). This module only gathers
+them, in the paper's order, and draws the table; nothing here types a number or a verdict.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Sequence
+
+import pandas as pd
+
+from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD)
+from .common import Check, Table
+
+# how a verdict reads on the front page: agreement (a number of the paper) and claims share one scale
+GOOD, BAD = (REPRODUCES, HOLDS), (DIFFERS, DOES_NOT_HOLD)
+ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, NOT_YET_RUN)
+
+
+def checks(results_dir=None) -> list[Check]:
+    """Every row, in the paper's order: Section 3 (Figure 1), Section 4.1, Section 4.2 (Figure 2), Tables 2 and 1,
+    Section 5.2 (Figure 3); each from the chapter module's ``paper_checks`` on the runs that chapter shows."""
+    from .. import fewshot_experiment as FS
+    from .. import gradcomb_experiment as GC
+    from . import fewshot, gradcomb
+
+    rows: list[Check] = []
+    rows += chapter_checks(results_dir)
+    rows += fewshot.paper_checks(FS.stored_runs(results_dir), fewshot.campaign_progress(results_dir))
+    rows += gradcomb.paper_checks(GC.stored("figure3", None, {}, results_dir))
+    return rows
+
+
+def chapter_checks(results_dir=None) -> list[Check]:
+    """The rows of the chapters of paper Sections 3 and 4 (sine, Taylor expansion, solution manifolds), from the runs
+    each chapter shows by default (read, never computed)."""
+    from . import manifolds, sine, taylor
+
+    return [row for chapter in (sine, taylor, manifolds) for row in chapter.paper_checks(chapter.chapter_runs(results_dir))]
+
+
+def _link(check: Check) -> str:
+    """The row's item as a link to the section that shows it (the built book's pages are .html)."""
+    page, _, anchor = check.where.partition("#")
+    href = page.replace(".ipynb", ".html").replace(".md", ".html") + (f"#{anchor}" if anchor else "")
+    text = check.item + (f": {check.claim}" if check.claim else "")
+    return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
+
+
+PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
+
+
+def summary(rows: Sequence[Check]) -> str:
+    """One sentence: how many rows reach each verdict."""
+    n = Counter(r.verdict for r in rows)
+    said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
+    return (f"Of the paper's {len(rows)} numbers and claims listed below, " + ", ".join(said[:-1]) +
+            (" and " if len(said) > 1 else "") + said[-1] + ".")
+
+
+def verdict_table(rows: Sequence[Check]) -> Table:
+    """The front page's table: what of the paper, the paper's value, ours, z and the verdict; each item links to the
+    section that shows it."""
+    frame = pd.DataFrame([{"paper's item": _link(r), "the paper": r.paper, "ours": r.ours,
+                           "z": "-" if r.z is None else f"{r.z:+.1f}", "verdict": r.verdict} for r in rows])
+    caption = (f"This companion against the paper (accuracies in %). z: the difference over its standard error (seeds' spreads, and "
+               f"the paper's where it gives one); a number reproduces when |z| < {THRESHOLD:g} and differs "
+               f"otherwise; a claim holds at z ≥ {THRESHOLD:g}, does not hold at z ≤ -{THRESHOLD:g}, and is not "
+               f"resolved in between (the Protocol page states the rule). Float64 identities are checked against a "
+               f"stated tolerance and have no z. Each item links to the section that shows it.")
+    return VerdictTable(frame, caption, index=False)
+
+
+class VerdictTable(Table):
+    """A :class:`~.common.Table` whose first column holds links (HTML), with each verdict marked for the eye."""
+
+    def _styler(self):
+        sty = super()._styler()
+        colour = {**{v: "#e6f4ea" for v in GOOD}, **{v: "#fdecea" for v in BAD}, NOT_RESOLVED: "#fff8e1",
+                  NOT_YET_RUN: "#f1f3f4"}
+        return sty.format(escape=None, subset=["paper's item"]).map(
+            lambda v: f"background-color: {colour.get(v, 'transparent')}", subset=["verdict"])
+
+    def __repr__(self) -> str:
+        df = self.frame.copy()
+        df["paper's item"] = df["paper's item"].str.replace(r"<[^>]+>", "", regex=True).map(html.unescape)
+        return f"{self.caption}\n\n{df.to_string(index=False)}"

@@ -1,0 +1,113 @@
+"""The front page's verdict table: every row computed from the stored results by the book's one rule."""
+
+import json
+import math
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from reptile.artifacts import verdict
+from reptile.paper import TABLE1, TABLE2
+from reptile.stats import THRESHOLD
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+VERDICTS = {"reproduces", "differs", "holds", "does not hold", "not resolved", "not yet run"}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return verdict.checks(RESULTS)
+
+
+def _accuracies(preset: str, mode: str, results=RESULTS) -> list[float]:
+    files = sorted((results / "fewshot" / preset).glob("seed-*.json"))
+    return [100 * json.loads(f.read_text())["eval"][mode]["accuracy"] for f in files]
+
+
+def test_every_row_has_a_verdict_a_link_and_the_papers_value(rows):
+    assert len(rows) >= 20
+    for r in rows:
+        assert r.verdict in VERDICTS, r
+        assert r.item.startswith("paper "), r.item
+        page, _, anchor = r.where.partition("#")
+        source = (ROOT / "book" / page).read_text()
+        assert anchor and (f"({anchor})=" in source or f":name: {anchor}" in source), f"{r.where}: no such label"
+        if r.verdict == "not yet run":
+            assert r.z is None
+        elif r.z is not None:
+            resolved = abs(r.z) >= THRESHOLD
+            assert r.verdict in ({"differs", "holds", "does not hold"} if resolved else
+                                 {"reproduces", "not resolved"}), r
+
+
+def test_the_table_cells_are_the_stored_runs_by_hand():
+    """Each finished Reptile cell of paper Tables 1-2: our mean and standard deviation over the seeds' JSON files and
+    z = d / sqrt(s² / n + s_paper² / 3), recomputed here from the files, not from the package."""
+    got = {r.item: r for r in verdict.checks(RESULTS)}
+    compared = 0
+    for number, paper, dataset in ((2, TABLE2, "omniglot"), (1, TABLE1, "miniimagenet")):
+        name = "Omniglot" if number == 2 else "Mini-ImageNet"
+        for row in ("Reptile", "Reptile + Transduction"):
+            for column, (pm, ps) in zip(paper["columns"], paper["rows"][row]):
+                shots, way = column.split("-shot ")
+                preset = f"{dataset}-{shots}shot-{way.replace('-way', 'way')}"
+                if row.endswith("Transduction") and column == "1-shot 5-way":
+                    preset += "-transductive"
+                accs = _accuracies(preset, "transductive" if row.endswith("Transduction") else "non_transductive")
+                check = got[f"paper Table {number} ({name}), {row}, {column}"]
+                assert check.paper == f"{pm:.2f} ± {ps:.2f}"
+                if len(accs) < 3:
+                    assert check.verdict == "not yet run"
+                    continue
+                m, s = statistics.mean(accs), statistics.stdev(accs)
+                z = (m - pm) / math.sqrt(s ** 2 / len(accs) + ps ** 2 / 3)
+                assert check.z == pytest.approx(z, rel=1e-9)
+                assert check.ours == f"{m:.2f} ± {s:.2f} ({len(accs)} seeds)"
+                assert check.verdict == ("reproduces" if abs(z) < THRESHOLD else "differs")
+                compared += 1
+    assert compared >= 4  # the four finished 5-way cells at least
+
+
+def test_figure3_claim_2_by_hand(rows):
+    def final(curve):
+        files = sorted((RESULTS / "gradcomb" / f"figure3-{curve}").glob("seed-*.json"))
+        return [100 * json.loads(f.read_text())["eval"]["non_transductive"]["accuracy"] for f in files]
+
+    reptile2, fomaml2 = final("sum2"), final("last2")
+    z = (statistics.mean(fomaml2) - statistics.mean(reptile2)) / math.sqrt(
+        statistics.variance(fomaml2) / 3 + statistics.variance(reptile2) / 3)
+    claim = {r.item: r for r in rows}["paper Figure 3, claim 2"]
+    assert claim.z == pytest.approx(z, rel=1e-9)
+
+
+def test_a_changed_result_changes_the_verdict(tmp_path):
+    """Nothing is typed: move one stored seed and the row's numbers and verdict move with it."""
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results, ignore=shutil.ignore_patterns("*.pt"))
+    item = "paper Table 2 (Omniglot), Reptile, 5-shot 5-way"
+    before = {r.item: r for r in verdict.checks(results)}[item]
+    for f in sorted((results / "fewshot" / "omniglot-5shot-5way").glob("seed-*.json")):
+        record = json.loads(f.read_text())
+        record["eval"]["non_transductive"]["accuracy"] -= 0.02  # two points lower on every seed
+        f.write_text(json.dumps(record))
+    after = {r.item: r for r in verdict.checks(results)}[item]
+    assert before.verdict == "reproduces" and after.verdict == "differs"
+    assert after.z < before.z - 10
+
+
+def test_the_table_and_its_summary(rows):
+    table = verdict.verdict_table(rows)
+    html = table._repr_html_()
+    assert "<caption>This companion against the paper" in html
+    assert html.count("<tr>") == len(rows) + 1
+    assert all(f'href="{r.where.replace(".ipynb", ".html")}"' in html for r in rows)
+    text = repr(table)
+    assert "<a " not in text and "paper Figure 3, claim 2" in text
+    said = verdict.summary(rows)
+    counts = {int(n) for n in re.findall(r"(\d+) (?:reproduce|hold|differ|do|does|not)", said)}
+    assert sum(int(n) for n in re.findall(r"(\d+) ", said.split("below, ")[1])) == len(rows), said
+    assert said.startswith(f"Of the paper's {len(rows)} numbers and claims") and counts
