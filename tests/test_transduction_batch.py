@@ -188,3 +188,26 @@ def test_the_command_line_writes_the_record_and_prints_it(tmp_path, monkeypatch,
     assert r["checkpoint"]["file"] == str(ck) and r["tasks_per_seed"] == 3
     acc = r["metrics"]["25"]["transductive"]["accuracy"]
     assert f"batch  25, transductive    : seed 0 {100 * acc[0]:.2f}%  seed 1 {100 * acc[1]:.2f}%" in out
+
+
+def test_the_stored_record_is_what_the_artifacts_show():
+    """The committed check (results/fewshot/omniglot-1shot-5way-transductive/eval-batch-check-*.json): its per-seed
+    accuracies in the table, its means in the comparison, and its source and environment recorded."""
+    from reptile.results import REPO_ROOT
+
+    root = REPO_ROOT / "results"
+    path = TB.record_path(root)
+    r = trained.read_check(path)
+    assert r["checkpoint"]["commit"].startswith("fc9ebb1") and r["checkpoint"]["outer_iteration"] == 86836
+    assert r["seeds"] == [0, 1, 2] and r["eval_batches"] == [5, 25] and r["tasks_per_seed"] >= 2000
+    assert r["environment"]["commit"] and r["environment"]["dirty"] is False and r["environment"]["packages"]["torch"]
+    df = TB.batch_table(root).frame
+    for row, b in zip(df.index, ("5", "25")):
+        accs = r["metrics"][b]["transductive"]["accuracy"]
+        assert df.loc[row, ["seed 0", "seed 1", "seed 2"]].tolist() == [f"{100 * a:.2f}" for a in accs]
+        for i, a in enumerate(accs):  # each seed's accuracy is the mean over its tasks' stored results
+            assert a == pytest.approx(sum(int(c) for c in r["metrics"][b]["transductive"]["correct"][i]) /
+                                      (5 * r["tasks_per_seed"]), abs=1e-6)
+    cmp = TB.batch_comparison(root)
+    means = [statistics.mean(100 * a for a in r["metrics"][b]["transductive"]["accuracy"]) for b in ("25", "5")]
+    assert cmp.difference == pytest.approx(means[0] - means[1], abs=1e-9)

@@ -1,12 +1,19 @@
-"""The status page: which of the paper's artifacts have stored runs, and the environments that produced them."""
+"""The status page: which of the paper's artifacts have stored runs, the environments that produced them, the
+campaign's progress and the measured speed.
+
+The ``*_table`` functions give pandas DataFrames (the command lines print them, other modules and tests read their
+columns); the ``*_view`` functions and :func:`speed_summary` / :func:`speed_report` give the page's tables
+(:class:`reptile.artifacts.common.Table`: a caption, constant columns in it, widths that fit the page).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import pandas as pd
 
-from .common import seed_list
+from .common import Table, constant_columns, seed_list
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
 PAPER_ARTIFACTS = [
@@ -43,8 +50,8 @@ def run_device(run: dict) -> str:
 
 
 def eval_device(run: dict) -> str:
-    """The device(s) of ``run``'s final evaluation: those a campaign's evaluation ran on (in order, when it spanned
-    sessions), else the device the run was written on."""
+    """The device(s) of ``run``'s final evaluation: those a campaign's evaluation ran on (in order, when it was
+    done a piece at a time), else the device the run was written on."""
     engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
     return ", ".join(engine.get("evaluation_devices") or [run["environment"]["device_name"]])
 
@@ -163,7 +170,7 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
 
     files = sorted((results_root(results_dir) / "bench" / "population").glob("*.json"))
     if not files:
-        return pd.DataFrame({"timed population run": ["not yet run: see .ci/device-session"]})
+        return pd.DataFrame({"timed population run": ["not yet run: python -m reptile.bench --population-run DIR"]})
     rows = []
     for f in files:
         r = json.loads(f.read_text())
@@ -227,3 +234,237 @@ def show(table: pd.DataFrame, index: bool = True) -> None:
     """Print a table whole, for the command lines."""
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
         print(table.to_string(index=index))
+
+
+# ------------------------------------------------------------------------------------------- the page's tables
+
+_NUMBER = re.compile(r"^(?:[-+]?[\d,]*\.?\d+(?: ± [\d.]+)?|-)$")  # one formatted number, or "-"
+_NUMBERS = re.compile(r"^[\d,.]+(?: [\d,.]+)*$")  # several, separated by spaces
+
+
+class _Aligned(Table):
+    """A :class:`Table` whose columns of formatted numbers (text such as ``"1,171"``, ``"0.47"``, ``"-"``) are
+    right-aligned like numbers, and kept on one line where they hold one number a cell. ``nowrap``: other columns,
+    and ``nowrap_index``: index levels, kept on one line too (short values that would otherwise break, such as
+    dates at their hyphens)."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str, nowrap: Sequence[str] = (),
+                 nowrap_index: Sequence[int] = (), **kwargs):
+        super().__init__(frame, caption, **kwargs)
+        self.nowrap, self.nowrap_index = list(nowrap), list(nowrap_index)
+
+    def _styler(self):
+        sty = super()._styler()
+        cols = [c for c in self.frame.columns if not pd.api.types.is_numeric_dtype(self.frame[c])]
+        single = [c for c in cols if all(_NUMBER.match(str(v)) for v in self.frame[c])]
+        several = [c for c in cols if c not in single and all(_NUMBER.match(str(v)) or _NUMBERS.match(str(v))
+                                                              for v in self.frame[c])]
+        if single or several:
+            sty = sty.set_properties(subset=single + several, **{"text-align": "right"})
+        if single or self.nowrap:
+            sty = sty.set_properties(subset=single + self.nowrap, **{"white-space": "nowrap"})
+        for level in self.nowrap_index:
+            sty = sty.map_index(lambda _: "white-space: nowrap", axis=0, level=level)
+        return sty
+
+
+def _shared(frame: pd.DataFrame, keep: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
+    """``frame`` without its constant columns (those not in ``keep``), and the caption's words for them."""
+    shared = {k: v for k, v in constant_columns(frame).items() if k not in keep}
+    words = "; ".join(f"{k}: {v}" for k, v in shared.items())
+    return frame.drop(columns=list(shared)), (f" Every row has {words}." if words else "")
+
+
+def coverage_view(runs: Sequence[dict]) -> Table:
+    """:func:`coverage_table` for the page."""
+    t = coverage_table(runs).reset_index()
+    t["paper artifact"] = "paper " + t["paper artifact"]
+    return Table(t.set_index(["paper artifact", "configuration"]),
+                 "The paper's artifacts (rows), the configurations stored for each and their seeds; an artifact with "
+                 "no stored run says not yet run.")
+
+
+def _environment_numbers(runs: Sequence[dict]) -> list[int]:
+    """Each run's environment, numbered as :func:`package_table`'s columns (in order of first appearance)."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for r in runs:
+        e = r["environment"]
+        key = (("python", e["python"]), ("device", e["device_name"]),
+               *sorted((k, v or "-") for k, v in e["packages"].items()))
+        out.append(seen.setdefault(key, len(seen) + 1))
+    return out
+
+
+def environment_view(runs: Sequence[dict]) -> Table:
+    """Where each stored configuration came from: one row per configuration and environment (the seeds that share
+    both together), with the devices that trained it, its environment (a column of :func:`package_view`), the
+    commit, the date and the wall time."""
+    numbers = dict(zip((id(r) for r in runs), _environment_numbers(runs)))
+    groups: dict[tuple, list[dict]] = {}
+    for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
+        e = r["environment"]
+        key = (f"{r['experiment']}/{r['name']}", run_device(r), numbers[id(r)],
+               (e["commit"] or "none")[:7] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (name, device, env, commit, date), group in groups.items():
+        walls = [f"{round(r['wall_seconds']):,}" for r in group]
+        population = all((r.get("engine") or {}).get("name") == "population" for r in group)
+        shared = len({r["wall_seconds"] for r in group}) == 1 or (population and len(set(walls)) == 1)
+        rows.append({"configuration": name, "seeds": seed_list(r["seed"] for r in group), "devices": device,
+                     "env.": str(env), "commit": commit, "date": date,
+                     "wall time (s)": walls[0] if shared else " ".join(walls)})
+    if not rows:
+        return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
+                     "The environment of every stored run.")
+    frame, words = _shared(pd.DataFrame(rows).set_index("configuration"))
+    return _Aligned(frame,
+                    "The environment of every stored run, one row per configuration (experiment/preset) and "
+                    "environment. devices: those that trained the runs, with the outer iterations each ran when "
+                    "the runs record them (a population trained a piece at a time), the last one also evaluated; "
+                    "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
+                    "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
+                    "one number for seeds trained together as one population." + words, nowrap=["date", "commit"])
+
+
+def package_view(runs: Sequence[dict]) -> Table:
+    """:func:`package_table` for the page: Python, device and package versions of each environment."""
+    t = package_table(runs)
+    t.columns = [c.replace("environment ", "") for c in t.columns]
+    return Table(t, "Python, device and package versions (rows) of each environment among the stored runs "
+                    "(columns: its number, and how many runs it made); '-' where a package was not installed. The "
+                    "pins in requirements.txt and constraints.txt reproduce them.")
+
+
+def campaign_view_table(results_dir=None) -> Table:
+    """The campaign's progress (:func:`campaign_view` of :func:`campaign_table`) for the page."""
+    table = campaign_table(results_dir)
+    view = campaign_view(table)
+    seeds = ("" if "seeds" in view.columns or table.empty else
+             f" Each population trains seeds {table['seeds'].iloc[0]} of its configuration together.")
+    for col in ("device hours", "hours left"):
+        view[col] = [_fmt(v, 2) if isinstance(v, (int, float)) else str(v) for v in view[col]]
+    view["progress"] = [str(v).removesuffix(" outer it") for v in view["progress"]]
+    return _Aligned(view.astype(str),
+                    "The campaign's populations at the paper's budget (experiment/preset): progress, the outer "
+                    "iterations (or, during the final evaluation, the test tasks) done of total; device hours spent; "
+                    "the devices and the outer iterations each trained; the latest measured rate and the hours left at "
+                    "it; the test accuracy once done (mean ± standard deviation over seeds)." + seeds,
+                    nowrap=["rate"])
+
+
+# the speed report's columns: (name in bench_table, shown name, digits)
+# (the cores a path used are in its name: "2 threads" and "2 processes" two, every other path one, or the one GPU)
+_TRAIN = [("train run-steps/s", "run-steps/s", 0), ("train GFLOP/s per core", "GFLOP/s per core", 1),
+          ("train % of matmul", "% of matmul", 1), ("train x reference", "× reference", 2),
+          ("train x authors", "× authors", 2)]
+_EVAL = [("eval core-s per task", "core-ms per task", None), ("eval x reference", "× reference", 2),
+         ("eval x authors", "× authors", 2)]
+
+
+def _fmt(value, digits) -> str:
+    """A number as the speed tables show it: ``digits`` decimals (thousands separated), '-' where there is none;
+    ``digits`` None: milliseconds from seconds, to about three significant figures."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if digits is None:
+        ms = 1000 * value
+        return f"{ms:,.{0 if ms >= 100 else 1 if ms >= 10 else 2 if ms >= 1 else 3}f}"
+    return f"{value:,.{digits}f}"
+
+
+def _reports(results_dir=None) -> list[tuple[dict, pd.DataFrame]]:
+    from ..bench import load
+    from ..results import results_root
+
+    return [(rep, bench_table(rep)) for rep in load(results_root(results_dir) / "bench")]
+
+
+def _matmul_words(reports) -> str:
+    parts = []
+    for rep, _ in reports:
+        mm = rep["matmul_gflops"]
+        rate = (f"{mm['gpu']:,.0f} on the GPU" if "gpu" in mm else
+                ", ".join(f"{v:,.0f} on {k} core{'s' if k != '1' else ''}" for k, v in mm.items()))
+        parts.append(f"{rep['device']} {rate} (code {_commit(rep)})")
+    return "; ".join(parts)
+
+
+def speed_summary(results_dir=None) -> Table:
+    """What a reader needs of the speed report: per device and setting, the engine's fastest training path on one
+    core (one GPU), as the reference and the authors' code ran: its rate, useful GFLOP/s, the fraction of the
+    matrix-multiply rate, and the ratios to the plain-PyTorch reference and to the authors' code where timed."""
+    reports = _reports(results_dir)
+    if not reports:
+        return Table(pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]}).set_index("benchmark"),
+                     "The measured speed.")
+    rows = []
+    for rep, t in reports:
+        engine = t[t["path"].str.startswith("population") & (t["cores"] == 1)
+                   & ~t["path"].str.contains("replay only")]
+        for setting, group in engine.groupby("setting", sort=False):
+            best = group.loc[group["train run-steps/s"].idxmax()]
+            rows.append({"device": rep["device"], "setting": setting, "engine path": best["path"],
+                         "run-steps/s": _fmt(best["train run-steps/s"], 0),
+                         "useful GFLOP/s": _fmt(best["train GFLOP/s"], 0),
+                         "% of matmul": _fmt(best["train % of matmul"], 1),
+                         "× reference": _fmt(best["train x reference"], 2),
+                         "× authors": _fmt(best["train x authors"], 2)})
+    frame = pd.DataFrame(rows).set_index(["device", "setting"])
+    return _Aligned(frame, "Training speed on each device (rows: device and setting) of the engine's fastest path "
+                           "on one CPU core or one GPU: run-steps (one inner optimiser step of one run) per second, "
+                           "the useful GFLOP/s (the convolutions' and dense layer's multiply-adds), their percentage "
+                           "of the device's matrix-multiply rate, and the rate over that of the plain-PyTorch "
+                           "reference and of the authors' TensorFlow code (where timed: on the CPU) in the same "
+                           "benchmark run. Matrix-multiply GFLOP/s: " + _matmul_words(reports) + ".", nowrap_index=[1])
+
+
+def speed_report(results_dir=None, part: str = "training") -> Table:
+    """The whole benchmark report, one row per device, setting and path: ``part="training"`` (cores used, rate,
+    useful GFLOP/s per core, % of the matrix-multiply rate, ratios to the reference and the authors' code) or
+    ``"evaluation"`` (core-milliseconds per test task and the same ratios; the paths that timed it)."""
+    if part not in ("training", "evaluation"):
+        raise ValueError(f"part must be 'training' or 'evaluation', got {part!r}")
+    reports = _reports(results_dir)
+    if not reports:
+        return Table(pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]}).set_index("benchmark"),
+                     "The measured speed.")
+    columns = _TRAIN if part == "training" else _EVAL
+    frames, multi = [], {}
+    for rep, t in reports:
+        multi.update({path: int(c) for path, c in zip(t["path"], t["cores"]) if c > 1})
+        if part == "evaluation":
+            t = t[t["eval core-s per task"].notna() & (t["eval core-s per task"] > 0)]
+        out = pd.DataFrame({"device": rep["device"], "setting": t["setting"], "path": t["path"]})
+        for src, name, digits in columns:
+            out[name] = [_fmt(v if v == v else None, digits) for v in pd.to_numeric(t[src], errors="coerce")]
+        frames.append(out)
+    frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
+    what = ("training: run-steps per second, useful GFLOP/s per core and their percentage of the matrix-multiply "
+            "rate of the cores used" if part == "training" else
+            "evaluation: core-milliseconds per test task (cores used × seconds), for the paths that timed it")
+    cores = "; ".join(f"'{path}' {c} cores" for path, c in sorted(multi.items()))
+    return _Aligned(frame, f"The full benchmark report, {what}, and the ratios to the plain-PyTorch reference and "
+                           f"to the authors' TensorFlow code of the same setting, measured in the same run. A path "
+                           f"uses one CPU core, or the one GPU{f', except: {cores}' if cores else ''}. "
+                           f"Matrix-multiply GFLOP/s: {_matmul_words(reports)}.")
+
+
+def population_run_view(results_dir=None) -> Table:
+    """:func:`population_run_table` for the page, its constant columns in the caption."""
+    t = population_run_table(results_dir)
+    if "timed population run" in t.columns:
+        return Table(t.set_index("timed population run"), "The timed population runs.")
+    t = t.reset_index(level="preset") if t.index.get_level_values("preset").nunique() == 1 else t
+    t = t.rename(columns={"outer iterations timed": "outer iterations", "full protocol, hours at these rates":
+                          "hours for the full protocol", "accuracy of the timed run (%)": "accuracy (%)"})
+    t["outer it/s"] = [_fmt(v, 1) for v in t["outer it/s"]]
+    t["eval tasks/s"] = [_fmt(v, 1) for v in t["eval tasks/s"]]
+    t["hours for the full protocol"] = [_fmt(v, 2) for v in t["hours for the full protocol"]]
+    frame, words = _shared(t)
+    return _Aligned(frame, "Short population runs timed end to end, one row per device: the code they ran, the "
+                           "engine switches set, the measured training rate (learning-curve evaluations included) and "
+                           "evaluation rate, the accuracy of the short run (mean ± standard deviation over seeds; not "
+                           "the paper's protocol), and the hours the preset's full protocol takes at these rates."
+                    + words)

@@ -1,0 +1,127 @@
+"""The status page's tables (reptile.artifacts.status: the *_view functions, speed_summary, speed_report): captions
+that say what the rows are and hold the columns every row shares, formatted numbers, and the short speed table's
+choice of row."""
+
+import json
+
+import pytest
+
+from reptile.artifacts import status
+from reptile.artifacts.common import Table
+
+
+def _row(setting, path, rate, gflops, eval_rate=None, threads=1, processes=1):
+    return {"setting": setting, "path": path, "threads": threads, "processes": processes, "population": None,
+            "run_steps_per_s": rate, "eval_tasks_per_s": eval_rate, "train_gflops": gflops, "eval_gflops": None}
+
+
+def bench_reports(root):
+    folder = root / "bench"
+    folder.mkdir(parents=True)
+    cpu = {"device": "cpu-test", "matmul_gflops": {"1": 100.0, "2": 190.0}, "environment": {"commit": "a" * 40},
+           "rows": [_row("1-shot 5-way", "reference", 200.0, 15.0, 2.0),
+                    _row("1-shot 5-way", "population of 8", 600.0, 45.0, 7.0),
+                    _row("1-shot 5-way", "population of 8, 2 processes", 1100.0, 90.0, 13.0, processes=2),
+                    _row("1-shot 5-way", "authors (TensorFlow)", 300.0, 22.5, 4.0)]}
+    gpu = {"device": "gpu-test", "matmul_gflops": {"gpu": 50000.0}, "environment": {"commit": "b" * 40, "dirty": True},
+           "rows": [_row("1-shot 5-way", "reference", 250.0, 20.0, 3.0),
+                    _row("1-shot 5-way", "population of 64", 40000.0, 3000.0),
+                    _row("1-shot 5-way", "population of 64, graph replay only", 80000.0, 6000.0)]}
+    for rep in (cpu, gpu):
+        (folder / f"{rep['device']}.json").write_text(json.dumps(rep))
+
+
+def test_the_short_speed_table_is_the_fastest_engine_path_on_one_core(tmp_path):
+    bench_reports(tmp_path)
+    t = status.speed_summary(tmp_path)
+    assert isinstance(t, Table)
+    df = t.frame
+    assert list(df.columns) == ["engine path", "run-steps/s", "useful GFLOP/s", "% of matmul", "× reference",
+                                "× authors"]
+    # the CPU: 2 processes use 2 cores, the reference 1; the GPU: "graph replay only" is no training rate
+    assert df.loc[("cpu-test", "1-shot 5-way")].tolist() == ["population of 8", "600", "45", "45.0", "3.00", "2.00"]
+    assert df.loc[("gpu-test", "1-shot 5-way")].tolist() == ["population of 64", "40,000", "3,000", "6.0", "160.00",
+                                                             "-"]
+    assert "cpu-test 100 on 1 core, 190 on 2 cores (code aaaaaaa)" in t.caption
+    assert "gpu-test 50,000 on the GPU (code bbbbbbb+dirty)" in t.caption
+    html = t._repr_html_()
+    assert "<caption>" in html and "text-align: right" in html
+
+
+def test_the_full_speed_report_has_every_path_for_training_and_the_timed_ones_for_evaluation(tmp_path):
+    bench_reports(tmp_path)
+    train = status.speed_report(tmp_path, part="training").frame
+    assert len(train) == 7 and list(train.columns) == ["run-steps/s", "GFLOP/s per core", "% of matmul",
+                                                       "× reference", "× authors"]
+    assert train.loc[("cpu-test", "1-shot 5-way", "population of 8, 2 processes")].tolist() == \
+        ["1,100", "45.0", "47.4", "5.50", "3.67"]  # 90 GFLOP/s on 2 cores, of 190
+    assert "one CPU core, or the one GPU, except: 'population of 8, 2 processes' 2 cores." in \
+        status.speed_report(tmp_path).caption
+    ev = status.speed_report(tmp_path, part="evaluation").frame
+    assert len(ev) == 5  # the GPU's populations timed no evaluation
+    assert ev.loc[("cpu-test", "1-shot 5-way", "reference")].tolist() == ["500", "1.00", "0.50"]
+    assert ev.loc[("cpu-test", "1-shot 5-way", "population of 8, 2 processes")].tolist() == \
+        ["154", "6.50", "3.25"]  # core-milliseconds: 2 cores / 13 tasks/s
+    with pytest.raises(ValueError, match="part must be 'training' or 'evaluation', got 'eval'"):
+        status.speed_report(tmp_path, part="eval")
+    assert "not yet run: python -m reptile.bench" in repr(status.speed_summary(tmp_path / "empty"))
+
+
+def _run(experiment, name, seed, python="3.11.7", torch="2.14.1", commit="c" * 40, wall=10.0):
+    return {"experiment": experiment, "name": name, "seed": seed, "wall_seconds": wall,
+            "environment": {"python": python, "device_name": "cpu", "packages": {"torch": torch, "numpy": "2.0"},
+                            "commit": commit, "dirty": False, "date": "2026-12-01T00:00:00+00:00"}}
+
+
+def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_rows_share():
+    runs = [_run("sine", "paper", s) for s in (0, 1, 2)] + \
+           [_run("taylor", "default", 0, python="3.12.3", torch="2.11.0", wall=5.0)]
+    env = status.environment_view(runs)
+    assert list(env.frame.index) == ["sine/paper", "taylor/default"]
+    assert env.frame["env."].tolist() == ["1", "2"] and env.frame["seeds"].tolist() == ["0 1 2", "0"]
+    # the columns every row shares are said in the caption, not repeated in the table
+    assert "devices" not in env.frame.columns and "commit" not in env.frame.columns
+    assert "devices: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
+    pk = status.package_view(runs)
+    assert list(pk.frame.columns) == ["1 (3 runs)", "2 (1 runs)"]
+    assert pk.frame.loc["python"].tolist() == ["3.11.7", "3.12.3"] and pk.frame.loc["torch"].tolist() == \
+        ["2.14.1", "2.11.0"]
+    cov = status.coverage_view(runs)
+    assert cov.frame.loc[("paper Section 3, Figure 1: sine-wave regression", "paper"), "seeds"] == "0 1 2"
+    assert cov.frame.loc[("paper Section 5.2, Figure 3: gradient combinations", "-"), "seeds"] == "not yet run"
+
+
+def test_the_campaign_table_formats_hours_and_names_the_shared_seeds(tmp_path, monkeypatch):
+    from reptile import campaign
+
+    rows = [{"population": "fewshot/a", "seeds": "0 1 2", "state": "training", "outer iterations": "10 / 100",
+             "evaluation tasks": "-", "device hours": 1.234, "devices": "cpu: 10", "outer it/s": 2.5,
+             "hours left (training)": 0.01, "evaluation tasks/s": "-", "hours left (evaluation)": "-",
+             "test accuracy (%)": "-"},
+            {"population": "gradcomb/b", "seeds": "0 1 2", "state": "done", "outer iterations": "100 / 100",
+             "evaluation tasks": "30 / 30", "device hours": 2.0, "devices": "cpu: 100", "outer it/s": "-",
+             "hours left (training)": "-", "evaluation tasks/s": "-", "hours left (evaluation)": "-",
+             "test accuracy (%)": "95.00 ± 0.10"}]
+    monkeypatch.setattr(campaign, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
+    t = status.campaign_view_table(tmp_path)
+    assert t.frame.loc["fewshot/a"].tolist() == ["10 / 100", "1.23", "cpu: 10", "2.5 it/s", "0.01", "-"]
+    assert t.frame.loc["gradcomb/b"].tolist() == ["done", "2.00", "cpu: 100", "-", "-", "95.00 ± 0.10"]
+    assert "Each population trains seeds 0 1 2 of its configuration together." in t.caption
+
+
+def test_the_timed_population_runs_put_what_every_row_shares_in_the_caption(tmp_path):
+    folder = tmp_path / "bench" / "population"
+    folder.mkdir(parents=True)
+    for device, rate, commit in (("GPU one", 40.0, "d" * 40), ("GPU two", 50.0, "e" * 40)):
+        (folder / f"{device}.json").write_text(json.dumps({
+            "device": device, "preset": "omniglot-1shot-5way", "seeds": [0, 1, 2], "outer_iters": 2000,
+            "outer_iters_per_s": rate, "eval_tasks_per_s": 400.0, "commit": commit, "switches": {},
+            "accuracy": {"non_transductive": [0.7, 0.72, 0.74]},
+            "full_protocol": {"outer_iters": 200000, "eval_tasks_per_seed": 10000, "hours": 200000 / rate / 3600}}))
+    t = status.population_run_view(tmp_path)
+    assert list(t.frame.index) == ["GPU one", "GPU two"]
+    assert t.frame.loc["GPU one"].tolist() == ["ddddddd", "40.0", "1.39"]
+    assert ("Every row has preset: omniglot-1shot-5way; engine switches: defaults; seeds: 0 1 2; outer iterations: "
+            "2,000; eval tasks/s: 400.0; accuracy (%): 72.00 ± 2.00; full protocol: 200,000 outer it., 10,000 tasks "
+            "per seed.") in t.caption
+    assert "python -m reptile.bench --population-run DIR" in repr(status.population_run_view(tmp_path / "none"))
