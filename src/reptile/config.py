@@ -22,7 +22,8 @@ SINE_METHODS = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
 
 @dataclass(frozen=True)
 class SineConfig:
-    """The sine-wave case study (Section 3). Defaults are the paper's protocol (PROTOCOL.md)."""
+    """The sine-wave case study (Section 3). Defaults are the paper's protocol (the book's Protocol page,
+    book/protocol.md)."""
 
     name: str = "paper"
     activation: str = "tanh"  # 'tanh' (authors' demo, slightly better) or 'relu' (the paper's text)
@@ -86,8 +87,8 @@ def _meta_from_dict(c: Mapping[str, Any]) -> MetaConfig:
 
 
 def _sine_methods(outer_iters: int) -> dict[str, MetaConfig]:
-    # Reptile: the authors' demo (PROTOCOL.md). One task per iteration, one inner epoch over the 50 grid points in
-    # minibatches of 10 (5 plain SGD steps of 0.02), outer step 0.1 annealed linearly to 0.
+    # Reptile: the authors' demo (book/protocol.md, "Sine wave"). One task per iteration, one inner epoch over the 50
+    # grid points in minibatches of 10 (5 plain SGD steps of 0.02), outer step 0.1 annealed linearly to 0.
     inner = dict(inner_optimizer="sgd", inner_lr=0.02, inner_iters=5, inner_batch=10, meta_batch=1,
                  outer_iters=outer_iters)
     # MAML, first-order MAML and joint training are not specified by the paper for this figure: they share Reptile's
@@ -104,7 +105,7 @@ def _sine_methods(outer_iters: int) -> dict[str, MetaConfig]:
 
 
 SINE_PRESETS: dict[str, SineConfig] = {
-    # The paper's protocol: 30,000 outer iterations (PROTOCOL.md, "Sine wave").
+    # The paper's protocol: 30,000 outer iterations (book/protocol.md, "Sine wave").
     "paper": SineConfig(name="paper", methods=_sine_methods(30_000)),
     # The same with ReLU, as the paper's text describes the network.
     "paper-relu": SineConfig(name="paper-relu", activation="relu", methods=_sine_methods(30_000)),
@@ -327,7 +328,7 @@ def _fewshot(name, dataset, n_way, shots, lr, inner_batch, inner_iters, train_sh
 def _fewshot_presets() -> dict[str, FewShotConfig]:
     O, M = "omniglot", "miniimagenet"
     p = {}
-    # The seed text's Tables 3 and 4:
+    # The paper's Tables 3 and 4 (its first arXiv version):
     #   name, dataset, N, K, Adam lr, inner batch, inner iters, train shots, outer step, outer iters, meta-batch,
     #   eval batch, eval iters
     for row in [
@@ -352,7 +353,7 @@ def _fewshot_presets() -> dict[str, FewShotConfig]:
         ("miniimagenet-5shot-5way-v2", M, 5, 5, 1e-3, 10, 8, 15, 1.0, 100_000, 5, 15, 50),
     ]:
         p[row[0]] = _fewshot(*row)
-    # Reduced budgets that fit a 2-core CPU in minutes per seed: the seed text's settings with 1-2% of the outer
+    # Reduced budgets that fit a 2-core CPU in minutes per seed: the paper's settings with 1-2% of the outer
     # iterations (2,000 of 200,000 or 100,000; 1,000 of Table 5's 100,000), annealed over that shorter horizon, and
     # 500 evaluation tasks instead of 10,000.
     # Not the paper's protocol; the name says so.
@@ -370,9 +371,9 @@ def _fewshot_presets() -> dict[str, FewShotConfig]:
 
 
 def _figure3_presets() -> dict[str, FewShotConfig]:
-    """Figure 3's ten curves (Section 5.2; the authors' commands in PROTOCOL.md): 5-shot 5-way Omniglot, plain SGD
-    of 3e-3 on the summed loss in both loops, meta-batch 1, k inner minibatches of 25 (k x 5 training shots), outer
-    step 0.25 annealed to 0 over 40,000 iterations; evaluation 5 SGD steps of 25.
+    """Figure 3's ten curves (Section 5.2; the authors' commands, on the book's Protocol page book/protocol.md):
+    5-shot 5-way Omniglot, plain SGD of 3e-3 on the summed loss in both loops, meta-batch 1, k inner minibatches of 25
+    (k x 5 training shots), outer step 0.25 annealed to 0 over 40,000 iterations; evaluation 5 SGD steps of 25.
 
     * ``g1``: one step (joint training); ``sum<k>``: Reptile with k steps (``phi - W`` is the learning rate times
       g1 + ... + gk); ``avg<k>``: the same with the outer step divided by k (the authors' 0.125, 0.08325, 0.0625);

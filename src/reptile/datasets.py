@@ -2,7 +2,7 @@
 
 Data root (read only, never written to except by a download): the ``root`` argument, else ``$REPTILE_DATA``, else
 ``~/.cache/reptile-companion/data``. It holds one folder per dataset: ``omniglot/`` and ``miniimagenet/``
-(the layout of the project's ``../shared/data``). A download (Omniglot only) is staged outside it and moved in only
+(the layout the book's Reproducing page describes). A download (Omniglot only) is staged outside it and moved in only
 once complete and checked, and is not tried into a folder that holds other things but no dataset folder (a wrong
 root): a loader that fails leaves the data root as it found it.
 

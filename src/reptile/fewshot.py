@@ -1,6 +1,6 @@
 """Few-shot classification (Section 5.1): the Conv4 networks, N-way K-shot tasks, and the evaluation protocol.
 
-Everything follows PROTOCOL.md (the paper plus the authors' code):
+Everything follows the book's Protocol page, book/protocol.md (the paper plus the authors' code):
 
 * Networks (Finn et al.'s): Omniglot 4 x [conv 3x3, 64 filters, stride 2, 'same' -> batch norm -> ReLU] -> linear;
   Mini-ImageNet 4 x [conv 3x3, 32 filters, 'same' -> batch norm -> max-pool 2x2 ('same') -> ReLU] -> linear.

@@ -1,6 +1,7 @@
 """The paper's own numbers, in one place, labelled as the paper's (Nichol & Schulman 2018, first arXiv version).
 
-Source: ``PROTOCOL.md`` (which transcribes the seed text's tables; Table 1 is Mini-ImageNet, Table 2 Omniglot).
+Source: the paper's first arXiv version (its Table 1 is Mini-ImageNet, Table 2 Omniglot: the captions follow the
+tables in its text; see the book's Protocol page, book/protocol.md).
 Values are accuracies in percent, ``(mean, plus-minus)``; MAML rows are quoted by the paper from Finn et al.
 Nothing else in the package types in a result: everything else is computed from runs in ``results/``.
 """
