@@ -74,8 +74,10 @@ def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_p
 
 
 def test_campaign_refuses_bad_input():
-    with pytest.raises(ValueError, match="minutes must be > 0, got 0"):
+    with pytest.raises(ValueError, match="minutes must be a finite number > 0, got 0"):
         campaign.run(0)
+    with pytest.raises(ValueError, match="minutes must be a finite number > 0, got inf"):
+        campaign.run(float("inf"))
     with pytest.raises(SystemExit):
         campaign.main([])
     with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
@@ -334,7 +336,7 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
         trained.module("omniglot-5shot-5way", "a", results_dir=tmp_path)
     for bad, message in (({"n_tasks": 0}, "n_tasks must be an integer >= 1, got 0"),
                          ({"eval_iters": 0}, "eval_iters must be None or an integer >= 1, got 0"),
-                         ({"lr": -1.0}, "lr must be None or a number > 0, got -1.0")):
+                         ({"lr": -1.0}, "lr must be None or a finite number > 0, got -1.0")):
         with pytest.raises(ValueError, match=message):
             trained.evaluate("omniglot-5shot-5way", 0, **{"n_tasks": 2, **bad}, results_dir=tmp_path,
                              splits=splits()[0])
@@ -352,7 +354,8 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
     monkeypatch.setenv("REPTILE_RESULTS", str(tmp_path))
     with pytest.raises(SystemExit) as stop:
         trained.main(["--preset", "omniglot-5shot-5wya", "--seed", "0"])
-    assert stop.value.code == 2 and "stored: omniglot-5shot-5way/trained-seeds0-1.pt" in capsys.readouterr().err
+    assert stop.value.code == 2 and ("--preset 'omniglot-5shot-5wya': unknown preset of fewshot; allowed: "
+                                     "omniglot-5shot-5way, omniglot-1shot-5way") in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:  # one source, not both or neither
         trained.main(["--preset", "omniglot-5shot-5way", "--checkpoint", str(tmp_path / "ck.pt")])
     assert stop.value.code == 2 and "one of them" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import statistics
 import sys
@@ -36,7 +37,7 @@ from . import results as R
 from . import seeding
 from . import trained as trained_state
 from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
-from .validate import check
+from .validate import DivergedError, check, check_device_argument, check_threads_argument, fail, is_positive
 
 try:
     import fcntl
@@ -127,7 +128,11 @@ def at_once() -> int:
 def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None, cache_dir=None,
             progress: bool = True, splits=None) -> bool:
     """Advance ``entry`` for at most about ``seconds`` of wall time: training, then the final evaluation, then the
-    records. Returns whether the entry is finished. ``splits`` (one (training, test) pair per seed) skips loading."""
+    records. Returns whether the entry is finished. ``splits`` (one (training, test) pair per seed) skips loading.
+
+    Its checkpoint is read and checked (:func:`reptile.engine.trainer.check_same_run`) before any data is loaded: a
+    damaged or foreign one stops the call with a message naming it, and nothing is written. A resumed entry says
+    where it resumes (:func:`resume_note`), and warns when its CPU thread count changed (:func:`thread_warning`)."""
     from .engine import evaluation as E
     from .engine import trainer
     from .engine.population import AdamState, Population
@@ -137,8 +142,17 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     began = time.perf_counter()
     cfg, seeds = entry.config, list(entry.seeds)
     dev = R.resolve_device(device)
-    seeding.deterministic(dev)
     path = checkpoint_path(entry, results_dir)
+    run_config = {"experiment": entry.experiment, "seeds": seeds, "config": cfg.to_dict()}
+    state = trainer.load_checkpoint(path) if path.exists() else None
+    if state is not None:
+        trainer.check_same_run(path, state, run_config)
+        if progress:
+            print(f"campaign: {resume_note(entry, state, path)}", file=sys.stderr, flush=True)
+        warning = thread_warning(entry, state, dev)
+        if warning:
+            print(f"campaign: warning: {warning}", file=sys.stderr, flush=True)
+    seeding.deterministic(dev)
     path.parent.mkdir(parents=True, exist_ok=True)
     if splits is None:
         splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]
@@ -147,17 +161,16 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     m = cfg.meta
     pop = Population(cfg, seeds, [tr.images for tr, _ in splits], dev)
     test = [TaskSampler(te.images.to(dev)) for _, te in splits]
-    run_config = {"experiment": entry.experiment, "seeds": seeds, "config": cfg.to_dict()}
 
     curve_eval = population_curve(cfg, seeds, test)
 
-    state = trainer.load_checkpoint(path) if path.exists() else None
     if state is None or "evaluation" not in state:
+        note = {"populations_at_once": at_once(), "threads": torch.get_num_threads()}
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                                 checkpoint=path, checkpoint_every=cfg.checkpoint_every, checkpoint_seconds=600,
                                 label=entry.key, progress=progress, run_config=run_config,
                                 stop_after=max(0.0, seconds - (time.perf_counter() - began)), stop=STOP.is_set,
-                                segment_note={"populations_at_once": at_once()})
+                                segment_note=note)
         if not trained["done"]:
             return False
         state = {"format": trainer.FORMAT, "run": run_config, "population": pop.state_dict(),
@@ -168,7 +181,6 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
                                 "seconds": 0.0, "devices": []}}
         trainer.save_checkpoint(path, state)
     else:
-        trainer.check_same_run(path, state, run_config)
         pop.load_state_dict(state["population"])
     ev = state["evaluation"]
     generators = [torch.Generator().set_state(g) for g in ev["generators"]]
@@ -178,6 +190,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     device_label = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     if device_label not in ev["devices"]:
         ev["devices"].append(device_label)
+    ev["threads"] = torch.get_num_threads() if dev.type == "cpu" else None  # of the latest piece (thread_warning)
     try:
         for i, seed in enumerate(seeds):  # member by member, in blocks: the draws are those of one whole call
             acc = ev["accuracies"][i]
@@ -200,10 +213,51 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     finally:
         if bar is not None:
             bar.close()
-    write_records(entry, state, splits, dev, results_dir)
+    # the trained state first, then the records, then the checkpoint goes: a call stopped between two of these
+    # writes (a full disk, a kill) leaves the entry unfinished (a record missing) with its checkpoint, and the next
+    # call writes them again; records first would leave a finished entry whose trained state is never written
     trained_state.save(entry.experiment, entry.name, cfg.to_dict(), state["population"], results_dir)
+    write_records(entry, state, splits, dev, results_dir)
     path.unlink()
     return True
+
+
+def resume_note(entry: Entry, state: dict[str, Any], path: Path) -> str:
+    """Where a call resumes ``entry`` from its checkpoint ``state`` (read from ``path``): the outer iteration of its
+    training, or the task of its final evaluation, with the devices that ran it so far."""
+    total = entry.config.meta.outer_iters
+    done = devices_label(state.get("segments", []))
+    if "evaluation" in state:
+        ev = state["evaluation"]
+        n = sum(len(a["non_transductive"]) for a in ev["accuracies"])
+        of = entry.config.eval_tasks * len(entry.seeds)
+        return (f"{entry.key}: resuming its final evaluation at task {n:,} of {of:,} from {path} (training done: "
+                f"{total:,} outer iterations; {done})")
+    return (f"{entry.key}: resuming from {path} at outer iteration {state['population']['iteration']:,} of "
+            f"{total:,} (so far {done})")
+
+
+def thread_warning(entry: Entry, state: dict[str, Any], dev: torch.device) -> str | None:
+    """A warning when ``entry`` resumes on a CPU with another thread count than its latest piece ran with: the
+    thread count changes the order of a CPU's floating-point sums, so the numbers from there on are no longer
+    exactly those of an uninterrupted run. None when unchanged, on a GPU, after a piece on another device, or when
+    the checkpoint does not say (pieces run before the campaign recorded it)."""
+    if dev.type != "cpu":
+        return None
+    before = None
+    ev = state.get("evaluation")
+    if ev is not None and "threads" in ev:
+        before = ev["threads"]
+    elif state.get("segments"):
+        last = state["segments"][-1]
+        before = last.get("threads") if last.get("device") == "cpu" else None
+    now = torch.get_num_threads()
+    if before is None or before == now:
+        return None
+    return (f"{entry.key} ran its latest piece with {before} CPU thread{'s' if before > 1 else ''} and resumes with "
+            f"{now}: the thread count changes the order of the CPU's floating-point sums, so its numbers from here "
+            f"on differ slightly from those of an uninterrupted run. Stop now and pass --threads {before} to keep "
+            f"them exact")
 
 
 def write_records(entry: Entry, state: dict[str, Any], splits, dev, results_dir=None) -> None:
@@ -233,7 +287,10 @@ def write_records(entry: Entry, state: dict[str, Any], splits, dev, results_dir=
 @contextlib.contextmanager
 def claim(entry: Entry, results_dir=None):
     """Hold ``entry`` for this process while advancing it: an exclusive lock on ``results/campaign/<key>.lock``,
-    which the system releases when the process ends, however it ends. Yields whether the entry was free."""
+    which the system releases when the process ends, however it ends, and which holds the process id of its holder
+    (:func:`holder`). Yields whether the entry was free: a second process (a second worker, or a second campaign
+    started by mistake) is refused and passes over it, so no entry is advanced twice at once and no two processes
+    write its checkpoint."""
     if fcntl is None:
         yield True
         return
@@ -246,9 +303,22 @@ def claim(entry: Entry, results_dir=None):
             yield False
             return
         try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
             yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def holder(entry: Entry, results_dir=None) -> int | None:
+    """The process id that holds ``entry`` (:func:`claim`) or held it last; None when unknown."""
+    try:
+        text = (campaign_root(results_dir) / f"{entry.key}.lock").read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_root=None, cache_dir=None,
@@ -257,7 +327,7 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
 
     An entry another process is advancing (see :func:`claim`) is passed over, so several workers started together
     (``--workers``) advance the first unfinished entries side by side."""
-    check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
+    check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
     deadline = time.perf_counter() + 60 * minutes
     done = []
     for entry in plan:
@@ -268,6 +338,10 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
             break
         with claim(entry, results_dir) as mine:
             if not mine or finished(entry, results_dir):  # another worker has it, or has just finished it
+                if not mine and progress:
+                    pid = holder(entry, results_dir)
+                    print(f"campaign: {entry.key} is being advanced by another process"
+                          f"{f' (pid {pid})' if pid else ''}; passing over it", file=sys.stderr, flush=True)
                 continue
             if progress:
                 print(f"campaign: {entry.key}, {left / 60:.0f} minutes left", file=sys.stderr, flush=True)
@@ -277,10 +351,11 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
     return done
 
 
-def select(names=None, plan=PLAN) -> tuple[Entry, ...]:
+def select(names=None, plan=None) -> tuple[Entry, ...]:
     """The entries of ``plan`` named in ``names`` (preset names such as ``figure3-last4``, or keys), in the order
     named, so that a call can put first what is nearly done; all of them, in the plan's order, when ``names`` is
-    empty or None. An unknown name stops with the names allowed."""
+    empty or None. An unknown name stops with the names allowed. ``plan``: :data:`PLAN` (read when called)."""
+    plan = PLAN if plan is None else plan
     if not names:
         return tuple(plan)
     known = {e.name for e in plan} | {e.key for e in plan}
@@ -366,10 +441,48 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
     return rows
 
 
+def failure(error: BaseException) -> tuple[int, str] | None:
+    """``(exit code, message)`` for an error that stops a campaign call with one line rather than a traceback: 2 for
+    what was given or found before the work (a damaged or foreign checkpoint, missing data: ValueError,
+    FileNotFoundError), 1 for what stopped the work (a full disk, a diverged run); None for anything else (a bug)."""
+    if isinstance(error, (ValueError, FileNotFoundError)):
+        return 2, str(error)
+    if isinstance(error, (OSError, DivergedError)):
+        return 1, str(error)
+    return None
+
+
+PROG = "python -m reptile.campaign"
+
+
+def check_results_folder(parser, advancing: bool) -> Path:
+    """The results folder the campaign reads (``$REPTILE_RESULTS`` or the repository's ``results/``): it must exist,
+    since a mistyped path would show every entry 'not started' (``--status``) or start every run over from the
+    beginning (``--minutes``); and, to advance, be writable. Stops with :func:`reptile.validate.fail` otherwise."""
+    root = R.results_root()
+    given = os.environ.get("REPTILE_RESULTS")
+    where = f"{root} ($REPTILE_RESULTS={given})" if given else str(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        then = ("every planned run would show 'not started'" if not advancing else
+                "every planned run would start over from the beginning there")
+        fail(parser, f"the results folder {where} {what}: the campaign's checkpoints and records are read from it, "
+                     f"so {then} (a typo in the path?). Allowed: an existing folder; to begin a campaign in a new "
+                     f"one, create it first: mkdir -p '{root}'")
+    if advancing:
+        try:
+            R.check_writable(campaign_root(), "campaign", "Make it writable, or set $REPTILE_RESULTS to a folder you "
+                                                          "can write.")
+        except ValueError as e:
+            fail(parser, e)
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.campaign", description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=None, help="advance the plan for this wall time")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="advance the plan for this wall time (a finite number > 0; run again to go on)")
     parser.add_argument("--status", action="store_true", help="print where every planned run stands")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None,
@@ -385,41 +498,53 @@ def main(argv: list[str] | None = None) -> None:
                              "omniglot-5shot-5way)")
     parser.add_argument("--data-root", default=None)
     a = parser.parse_args(argv)
+    # every value is checked here, before any checkpoint or data is read (reptile.validate's command-line checks)
     try:
         plan = select(a.only)
     except ValueError as e:
-        parser.error(str(e))
+        fail(parser, e)
     if a.minutes is None and not a.status:
-        parser.error("give --minutes N to advance the campaign, or --status")
-    if a.minutes is not None and not a.minutes > 0:
-        parser.error(f"--minutes must be > 0, got {a.minutes}")
+        fail(parser, "give --minutes N to advance the campaign, or --status")
+    if a.minutes is not None and not is_positive(a.minutes):
+        fail(parser, f"--minutes {a.minutes:g}: allowed: a finite number of minutes > 0 (the wall time this call "
+                     f"advances the plan for; run it again to go on)")
     if a.workers < 1:
-        parser.error(f"--workers must be >= 1, got {a.workers}")
-    if a.streams:
-        try:
-            dev = R.resolve_device(a.device)
-        except ValueError as e:
-            parser.error(str(e))
-        if dev.type != "cuda":
-            parser.error(f"--streams runs the workers on CUDA streams: it needs a GPU, and the device is {dev}; "
-                         f"on a CPU use --workers alone (processes)")
+        fail(parser, f"--workers {a.workers}: allowed: an integer >= 1")
+    check_threads_argument(parser, a.threads)
+    dev = check_device_argument(parser, a.device)
+    if a.streams and dev.type != "cuda":
+        fail(parser, f"--streams runs the workers on CUDA streams: it needs a GPU, and the device is {dev}; on a CPU "
+                     f"use --workers alone (processes)")
+    check_results_folder(parser, advancing=a.minutes is not None)
     from .campaign_workers import run_streams, run_workers
 
-    if a.minutes is not None and a.streams:
-        done = run_streams(a.minutes, a.workers, a.device, a.data_root, plan)
-        print(f"finished this call: {', '.join(done) or 'none'}")
-    elif a.minutes is not None and a.workers > 1:
-        run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads, plan)
-    elif a.minutes is not None:
-        from .engine.threads import configure
+    stopped = []
+    try:
+        if a.minutes is not None and a.streams:
+            done = run_streams(a.minutes, a.workers, a.device, a.data_root, plan)
+            print(f"finished this call: {', '.join(done) or 'none'}")
+        elif a.minutes is not None and a.workers > 1:
+            codes = run_workers(a.minutes, a.workers, a.device, a.data_root, a.threads, plan)
+            stopped = [(k, c) for k, c in enumerate(codes) if c]
+        elif a.minutes is not None:
+            from .engine.threads import configure
 
-        configure(a.threads)
-        stop_on_signals()
-        done = run(a.minutes, a.device, plan, data_root=a.data_root)
-        print(f"finished this call: {', '.join(done) or 'none'}")
-    from .artifacts.status import campaign_table, show
+            configure(a.threads)
+            stop_on_signals()
+            done = run(a.minutes, a.device, plan, data_root=a.data_root)
+            print(f"finished this call: {', '.join(done) or 'none'}")
+        from .artifacts.status import campaign_table, show
 
-    show(campaign_table())
+        show(campaign_table())
+    except Exception as e:
+        code_message = failure(e)
+        if code_message is None:
+            raise
+        parser.exit(code_message[0], f"{PROG}: error: {code_message[1]}\n")
+    if stopped:
+        parser.exit(1, f"{PROG}: error: " + "; ".join(
+            f"worker {k} " + (f"stopped with exit code {c}" if c > 0 else f"was killed by signal {-c}")
+            for k, c in stopped) + " (see above); the other workers stopped normally\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 
 from . import campaign as C
 from . import results as R
-from .validate import check
+from .validate import check, is_positive
 
 
 def die_with_parent() -> bool:
@@ -44,18 +44,27 @@ def _worker(minutes: float, device: str, data_root, threads: int, delay: float, 
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
     C._AT_ONCE.n = workers
-    done = C.run(minutes, device, plan, data_root=data_root)
+    try:
+        done = C.run(minutes, device, plan, data_root=data_root)
+    except Exception as e:  # one line, as the campaign's own command line says it (reptile.campaign.failure)
+        code_message = C.failure(e)
+        if code_message is None:
+            raise
+        print(f"{C.PROG}: error: {code_message[1]}", file=sys.stderr, flush=True)
+        sys.exit(code_message[0])
     print(f"campaign worker: finished {', '.join(done) or 'none'}", file=sys.stderr, flush=True)
 
 
 def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None,
-                plan=C.PLAN) -> None:
+                plan=C.PLAN) -> list[int]:
     """``workers`` processes, each advancing ``plan`` (:func:`reptile.campaign.run`) on ``threads`` threads
     (default: the cores divided among them): on a CPU of several cores, populations side by side go faster than one
-    on all cores; on a GPU, whose small kernels leave it mostly idle, processes side by side each launch their own."""
+    on all cores; on a GPU, whose small kernels leave it mostly idle, processes side by side each launch their own.
+    Returns the workers' exit codes (0: stopped normally; a worker stopped by an error has said why on stderr)."""
     from .engine.threads import cores
 
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
+    check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
     R.resolve_device(device)  # an unavailable device stops here, before any process starts
     threads = threads or max(1, cores() // workers)
     procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
@@ -75,6 +84,7 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
     finally:
         for sig, h in saved.items():
             signal.signal(sig, h)
+    return [p.exitcode for p in procs]
 
 
 def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=None, plan=C.PLAN, results_dir=None,
@@ -90,7 +100,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     share the CPU and no stream is made (for tests; on a CPU, :func:`run_workers` is the way). SIGTERM or SIGINT
     (to this process) stops every thread at its next step, with its checkpoint."""
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
-    check(minutes > 0, f"minutes must be > 0, got {minutes!r}")
+    check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
     dev = R.resolve_device(device)
     from .engine import graphs
 

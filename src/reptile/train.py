@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,29 +17,115 @@ from .tasks import Task
 from .validate import DivergedError
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint (or trained state) could not be written: a full disk, a read-only or vanished folder. Its
+    message names the file and says that what is there is the previous version, untouched (:func:`save_checkpoint`
+    writes atomically); ``errno`` is the system's."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: readers see the previous file or the new one, never part of one, and a
+    failed write (a full disk) leaves no temporary file; it raises :class:`CheckpointWriteError` naming the file."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as e:
+        before = ("the previous version there is untouched" if Path(path).exists() else
+                  "nothing was written there")
+        raise CheckpointWriteError(e.errno, f"cannot write {path} ({e.strerror or e}): {before} and no part of this "
+                                            f"write was left behind. Free some space (or make the folder writable) "
+                                            f"and run the same command again: it resumes from the last checkpoint",
+                                   str(path)) from e
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+KINDS = ("checkpoint", "trained state")  # what load_checkpoint reads: a resume point, or a finished run's network
+
+
+def committed_version(path: Path) -> tuple[str, str, str] | None:
+    """Where an intact copy of ``path`` is in the history of the git repository holding it: ``(commit, path in the
+    repository, the repository's folder)`` for the latest commit whose version of the file differs from the file
+    there now (``git log -1 --format=%h -- <path>`` when the damage is not committed); None outside a repository,
+    for a file never committed, or without git."""
+    path = Path(path).absolute()
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(path.parent), *args], capture_output=True, text=True, timeout=60)
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            return None
+        log = git("log", "-n", "200", "--format=%x01%H", "--raw", "--no-abbrev", "--no-renames", "--", path.name)
+        now = git("hash-object", "--", path.name) if path.exists() else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if log.returncode != 0:
+        return None
+    current = now.stdout.strip() if now is not None and now.returncode == 0 else None
+    for entry in log.stdout.split("\x01")[1:]:
+        lines = entry.strip().splitlines()
+        blobs = [line.split("\t")[0].split()[3] for line in lines[1:] if line.startswith(":")]
+        if blobs and blobs[0].strip("0") and blobs[0] != current:  # not a deletion, not the damaged file itself
+            root = Path(top.stdout.strip())
+            try:
+                inside = path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                inside = path.name
+            short = git("rev-parse", "--short", lines[0].strip())
+            commit = short.stdout.strip() if short.returncode == 0 else lines[0].strip()[:7]
+            return commit, inside, str(root)
+    return None
+
+
+def unreadable(path: Path, reason: str, kind: str = "checkpoint") -> str:
+    """The message for a ``kind`` file (:data:`KINDS`) that cannot be read: what it is, and how to get it back
+    (from the repository's history where it was committed), or, for a checkpoint of which no intact version was
+    committed, how to start that run over."""
+    path = Path(path)
+    found = committed_version(path)
+    restore = None
+    if found is not None:
+        commit, inside, root = found
+        restore = f"restore the version of commit {commit} with: git -C '{root}' checkout {commit} -- '{inside}'"
+    head = f"cannot read the {kind} {path} ({reason}); it is truncated or damaged (a full disk, or an incomplete copy?)"
+    if kind == "trained state":
+        lost = ("It is the meta-trained network of a finished run, kept beside its records (seed-*.json, which stay "
+                "valid): deleting it would lose that network and start nothing over")
+        if restore is not None:
+            return f"{head}. {lost}. It is committed to the repository: {restore}"
+        return (f"{head}. {lost}. Restore it from the copy it came from: the repository commits the trained states "
+                f"of finished runs (git log -- {path.name} in a clone finds them); without a copy, only training "
+                f"that population again makes it again (python -m reptile.campaign, after moving its seed-*.json "
+                f"records aside)")
+    if restore is not None:
+        return (f"{head}. It is committed to the repository: {restore}, then run again (deleting it instead would "
+                f"start that run over from the beginning and lose the compute it holds)")
+    return f"{head}. Delete it to start that run over from the beginning: rm '{path}'"
+
+
+def load_checkpoint(path: Path, kind: str = "checkpoint") -> dict[str, Any]:
     """The state :func:`save_checkpoint` wrote; a file that cannot be read (truncated, damaged, not a checkpoint)
-    raises :class:`reptile.results.CheckpointError` naming it and saying how to start the run over."""
+    raises :class:`reptile.results.CheckpointError` naming it, what it is (``kind``: ``"checkpoint"`` or
+    ``"trained state"``) and how to get it back: the commit that holds an intact copy when it is in a git
+    repository's history (:func:`committed_version`), else, for a checkpoint, how to start that run over."""
     from .results import CheckpointError
 
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise
     except Exception as e:  # truncated zip, bad pickle, not a torch file, unreadable
-        raise CheckpointError(
-            f"cannot read the checkpoint {path} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-            f"it is truncated or damaged (a full disk, or an incomplete copy?). Delete it to start that run over "
-            f"from the beginning: rm '{path}'") from e
+        text = str(e).splitlines()[0] if str(e) else ""
+        reason = f"{type(e).__name__}: {text.split('. ')[0]}"  # the first sentence: torch's go on about causes
+        raise CheckpointError(unreadable(path, reason, kind)) from e
     if not isinstance(state, dict):
-        raise CheckpointError(f"the checkpoint {path} holds a {type(state).__name__}, not a checkpoint (a dict); "
-                              f"delete it to start that run over from the beginning: rm '{path}'")
+        raise CheckpointError(unreadable(path, f"it holds a {type(state).__name__}, not a {kind} (a dict)", kind))
     return state
 
 

@@ -39,7 +39,8 @@ from . import results as R
 from . import seeding
 from .config import FewShotConfig
 from .train import load_checkpoint, save_checkpoint
-from .validate import check, is_int
+from .validate import (check, check_device_argument, check_seeds_argument, check_threads_argument, fail, is_int,
+                       is_positive)
 
 FORMAT = 1  # of the trained-seeds*.pt file
 
@@ -95,7 +96,16 @@ def load(name: str | None, seed: int, experiment: str = "fewshot", results_dir=N
     check(is_int(seed) and seed >= 0, f"seed must be an integer >= 0, got {seed!r}")
     check(name is not None or path is not None, "give a configuration name or a path")
     path = find(name, seed, experiment, results_dir) if path is None else Path(path)
-    return _member(load_checkpoint(path), path, name, seed)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}: give a trained-state file or campaign checkpoint (with "
+                                f"--from-commit, its path in that commit)")
+    return _member(load_checkpoint(path, kind_of(path)), path, name, seed)
+
+
+def kind_of(path) -> str:
+    """What the file ``path`` is, for the message when it cannot be read (:func:`reptile.train.load_checkpoint`):
+    a finished run's ``"trained state"`` (``trained-seeds*.pt``), else a campaign ``"checkpoint"``."""
+    return "trained state" if Path(path).name.startswith("trained-seeds") else "checkpoint"
 
 
 def _member(state: dict[str, Any], path: Path, name: str | None, seed: int) -> Trained:
@@ -137,13 +147,15 @@ def module(name: str, seed: int, experiment: str = "fewshot", results_dir=None) 
 
 def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fewshot", device: str = "auto",
              eval_iters: int | None = None, eval_batch: int | None = None, lr: float | None = None, data_root=None,
-             cache_dir=None, results_dir=None, splits=None, path=None) -> dict[str, list[float]]:
+             cache_dir=None, results_dir=None, splits=None, path=None,
+             progress: bool = False) -> dict[str, list[float]]:
     """The accuracy of seed ``seed`` of ``name`` on the first ``n_tasks`` tasks of its final evaluation (the same
     draws, from the run's fresh ``eval`` stream), ``{"non_transductive": [...], "transductive": [...]}``, one
     accuracy per task. With the stored settings (``None``) these are the record's; ``eval_iters``, ``eval_batch``
-    and ``lr`` (the inner Adam's step size) evaluate the same tasks with other settings. More tasks than the final
-    evaluation's go on drawing from the same stream. ``splits``: the seed's (training, test) splits, to skip loading
-    them. ``path``: a trained-state file or campaign checkpoint to read instead (:func:`load`)."""
+    and ``lr`` (the inner Adam's step size) evaluate the same tasks with other settings. ``n_tasks`` is at most the
+    final evaluation's ``eval_tasks`` (checked against the state's configuration before the data is loaded).
+    ``splits``: the seed's (training, test) splits, to skip loading them. ``path``: a trained-state file or campaign
+    checkpoint to read instead (:func:`load`). ``progress``: a live progress bar (tasks done, rate, time left)."""
     from .engine import evaluation as E
     from .engine.network import Conv4
     from .engine.population import AdamState
@@ -152,10 +164,10 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
     for key, value in (("eval_iters", eval_iters), ("eval_batch", eval_batch)):
         check(value is None or (is_int(value) and value >= 1), f"{key} must be None or an integer >= 1, got {value!r}")
-    check(lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0),
-          f"lr must be None or a number > 0, got {lr!r}")
+    check(lr is None or is_positive(lr), f"lr must be None or a finite number > 0, got {lr!r}")
     t = load(name, seed, experiment, results_dir, path)
     cfg, m = t.config, t.config.meta
+    check_tasks(n_tasks, cfg)
     dev = R.resolve_device(device)
     seeding.deterministic(dev)
     _, test = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
@@ -164,8 +176,29 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     iters = cfg.eval_iters if eval_iters is None else eval_iters
     batch = cfg.eval_batch if eval_batch is None else eval_batch
     sampler, generator = _test_tasks(cfg, seed, test.images.to(dev), n_tasks, iters, batch)
-    return E.evaluate(net, t.phi.to(dev), state, [sampler], [generator], cfg.n_way, cfg.shots, iters, batch, n_tasks,
-                      m.inner_lr if lr is None else lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+    bar = _bar(n_tasks, f"{cfg.name} seed {seed}: evaluation", progress)
+    try:
+        return E.evaluate(net, t.phi.to(dev), state, [sampler], [generator], cfg.n_way, cfg.shots, iters, batch,
+                          n_tasks, m.inner_lr if lr is None else lr, m.inner_betas, optimizer=m.inner_optimizer,
+                          progress=bar)[0]
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def check_tasks(n_tasks: int, cfg: FewShotConfig, name: str = "n_tasks") -> None:
+    """``n_tasks`` of a state of configuration ``cfg``: from 1 to its final evaluation's ``eval_tasks``; the tasks
+    beyond were never part of its record (the final evaluation's own are evaluated again)."""
+    check(is_int(n_tasks) and 1 <= n_tasks <= cfg.eval_tasks,
+          f"{name} {n_tasks!r}: allowed: an integer from 1 to {cfg.eval_tasks:,}, the tasks of the final evaluation "
+          f"of {cfg.name} (per seed); more would evaluate tasks its record never saw")
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    """A live progress bar over ``total`` tasks (:func:`reptile.engine.trainer.progress_bar`), or None."""
+    from .engine.trainer import progress_bar
+
+    return progress_bar(total, 0, desc, "task", enabled)
 
 
 def _test_tasks(cfg: FewShotConfig, seed: int, images: Tensor, n_tasks: int, eval_iters: int, eval_batch: int):
@@ -275,9 +308,10 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
                                 f"--from-commit, its path in that commit)")
     dev = R.resolve_device(device)
     raw = path.read_bytes()
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, kind_of(path))
     members = {s: _member(state, path, None, s) for s in seeds}
     cfg = members[seeds[0]].config
+    check_tasks(n_tasks, cfg)
     check(cfg.n_way < len(DIGITS), f"{cfg.n_way}-way tasks: a record keeps up to {len(DIGITS) - 1} queries a task")
     experiment = state["run"]["experiment"] if "run" in state else state.get("experiment", "fewshot")
     iteration = int(state["population"]["iteration"])
@@ -299,8 +333,13 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
             sampler, gen = _test_tasks(cfg, s, images, n_tasks, cfg.eval_iters, b)
             state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)
             t0 = time.perf_counter()
-            got = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots, cfg.eval_iters, b,
-                             n_tasks, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer)[0]
+            bar = _bar(n_tasks, f"seed {s}, batch {b}", progress)
+            try:
+                got = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots, cfg.eval_iters,
+                                 b, n_tasks, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer, progress=bar)[0]
+            finally:
+                if bar is not None:
+                    bar.close()
             seconds[b] += time.perf_counter() - t0
             for mode, values in got.items():
                 acc[b][mode].append(values)
@@ -339,8 +378,28 @@ def read_check(path) -> dict[str, Any]:
     return R.read_run(Path(path), ("kind", "seeds", "checkpoint", "tasks_per_seed", "metrics", "environment"))
 
 
+PROG = "python -m reptile.trained"
+
+
+def experiments() -> list[str]:
+    """The experiments whose runs keep a trained state: those of the campaign's plan (:data:`reptile.campaign.PLAN`)."""
+    from .campaign import PLAN
+
+    return list(dict.fromkeys(e.experiment for e in PLAN))
+
+
+def known_names(experiment: str, results_dir=None) -> list[str]:
+    """The configurations of ``experiment`` that keep a trained state: the campaign's populations of it (in the
+    plan's order), then any other stored under the results folder."""
+    from .campaign import PLAN
+
+    names = [e.name for e in PLAN if e.experiment == experiment]
+    stored = sorted({p.parent.name for p in R.results_root(results_dir).glob(f"{experiment}/*/trained-seeds*.pt")})
+    return names + [n for n in stored if n not in names]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.trained", description=__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=None, help="the finished configuration, e.g. omniglot-5shot-5way")
     parser.add_argument("--checkpoint", default=None, help="a trained-state file or campaign checkpoint to read "
@@ -349,7 +408,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="read --checkpoint PATH as it was at this git commit (a checkpoint in the history)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tasks", type=int, default=None,
-                        help="the final evaluation's first TASKS tasks (default: 500; with --record 2,000 per seed)")
+                        help="the final evaluation's first TASKS tasks, at most its eval_tasks (10,000 under the "
+                             "paper's protocol; default: 500; with --record 2,000 per seed)")
     parser.add_argument("--eval-iters", type=int, default=None, help="default: the run's")
     parser.add_argument("--eval-batch", type=int, default=None, help="default: the run's")
     parser.add_argument("--lr", type=float, default=None, help="the inner Adam's step size (default: the run's)")
@@ -366,13 +426,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
+    # every value is checked before any data is loaded (reptile.validate); the state file is read to check --tasks
+    # and the seeds against its configuration
     if (a.preset is None) == (a.checkpoint is None):
-        parser.error("give --preset (a finished run's stored state) or --checkpoint FILE, one of them")
+        fail(parser, "give --preset (a finished run's stored state) or --checkpoint FILE, one of them")
     if a.from_commit is not None and a.checkpoint is None:
-        parser.error("--from-commit reads --checkpoint PATH from that commit: give --checkpoint")
+        fail(parser, "--from-commit reads --checkpoint PATH from that commit: give --checkpoint")
+    if a.experiment not in experiments():
+        fail(parser, f"--experiment {a.experiment!r}: unknown experiment; allowed: {', '.join(experiments())}")
+    if a.preset is not None:
+        check_preset(parser, a.preset, a.experiment)
+    if not 0 <= a.seed:
+        fail(parser, f"--seed {a.seed}: allowed: an integer >= 0, a seed the state holds")
+    if a.tasks is not None and a.tasks < 1:
+        fail(parser, f"--tasks {a.tasks}: allowed: an integer from 1 to the final evaluation's tasks (10,000 under "
+                     f"the paper's protocol)")
+    for flag, value in (("--eval-iters", a.eval_iters), ("--eval-batch", a.eval_batch)):
+        if value is not None and value < 1:
+            fail(parser, f"{flag} {value}: allowed: an integer >= 1 (default: the run's)")
+    if a.lr is not None and not is_positive(a.lr):
+        fail(parser, f"--lr {a.lr:g}: allowed: a finite number > 0 (default: the run's)")
+    check_threads_argument(parser, a.threads)
+    check_device_argument(parser, a.device)
+    if a.record:
+        if a.eval_batch is not None or a.eval_iters is not None or a.lr is not None:
+            fail(parser, "--record evaluates with --eval-batches and the run's eval_iters and lr; drop --eval-batch, "
+                         "--eval-iters and --lr")
+        check_seeds_argument(parser, a.seeds)
     if a.threads is not None:
-        if a.threads < 1:
-            parser.error(f"--threads must be >= 1, got {a.threads}")
         torch.set_num_threads(a.threads)
     if a.record:
         _record_cli(a, parser)
@@ -381,15 +462,35 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         with _checkpoint_file(a) as (path, _):
-            accs = evaluate(a.preset, a.seed, 500 if a.tasks is None else a.tasks, experiment=a.experiment,
-                            device=a.device, eval_iters=a.eval_iters, eval_batch=a.eval_batch, lr=a.lr,
-                            data_root=a.data_root, path=path)
+            t = load(a.preset, a.seed, a.experiment, path=path)
+            tasks = min(500, t.config.eval_tasks) if a.tasks is None else a.tasks
+            check_tasks(tasks, t.config, "--tasks")
+            accs = evaluate(a.preset, a.seed, tasks, experiment=a.experiment, device=a.device,
+                            eval_iters=a.eval_iters, eval_batch=a.eval_batch, lr=a.lr, data_root=a.data_root,
+                            path=path, progress=True)
     except (ValueError, FileNotFoundError) as e:
-        parser.exit(2, f"error: {e}\n")
+        fail(parser, e)
     for mode, values in accs.items():
         mean, ci = mean_ci95(values)
         print(f"{a.preset or a.checkpoint} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± "
               f"{100 * ci:.2f}")
+
+
+def check_preset(parser, preset: str, experiment: str) -> None:
+    """``--preset``: a configuration of ``experiment`` that keeps a trained state (:func:`known_names`), or stop
+    with :func:`reptile.validate.fail` naming those allowed (and the experiment it belongs to, if another)."""
+    from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS
+
+    names = known_names(experiment)
+    if preset in names:
+        return
+    presets = FIGURE3_PRESETS if experiment == "gradcomb" else FEWSHOT_PRESETS
+    why = ("no trained state is kept for it (only the campaign's populations keep one)" if preset in presets else
+           f"unknown preset of {experiment}")
+    elsewhere = [e for e in experiments() if e != experiment and preset in known_names(e)]
+    if elsewhere:
+        why += f"; it is a preset of {elsewhere[0]}: add --experiment {elsewhere[0]}"
+    fail(parser, f"--preset {preset!r}: {why}; allowed: {', '.join(names)}")
 
 
 class _checkpoint_file:
@@ -416,18 +517,17 @@ class _checkpoint_file:
 
 
 def _record_cli(a, parser) -> None:
-    if a.eval_batch is not None or a.eval_iters is not None or a.lr is not None:
-        parser.error("--record evaluates with --eval-batches and the run's eval_iters and lr; drop --eval-batch, "
-                     "--eval-iters and --lr")
     try:
         with _checkpoint_file(a) as (path, source):
             if path is None:
                 path = find(a.preset, a.seeds[0], a.experiment)
-            out = record_eval_batches(path, a.seeds, 2000 if a.tasks is None else a.tasks, a.eval_batches,
-                                      source=source, device=a.device, data_root=a.data_root,
-                                      results_dir=a.results_dir)
+            cfg = load(None, a.seeds[0], path=path).config
+            tasks = min(2000, cfg.eval_tasks) if a.tasks is None else a.tasks
+            check_tasks(tasks, cfg, "--tasks")
+            out = record_eval_batches(path, a.seeds, tasks, a.eval_batches, source=source, device=a.device,
+                                      data_root=a.data_root, results_dir=a.results_dir)
     except (ValueError, FileNotFoundError) as e:
-        parser.exit(2, f"error: {e}\n")
+        fail(parser, e)
     r = read_check(out)
     print(f"wrote {out} ({r['wall_seconds']:.0f} s)")
     for b in r["eval_batches"]:
