@@ -34,11 +34,12 @@ def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
                                                               / report["matmul_gflops"]["1"])
 
 
-def test_bench_refuses_bad_options():
-    with pytest.raises(SystemExit):
-        bench.main(["--seconds", "0"])
-    with pytest.raises(SystemExit):
-        bench.main(["--tf"])
+def test_bench_refuses_bad_options(capsys):
+    for args, message in [(["--seconds", "0"], "--seconds 0.0: allowed: a finite number of seconds per measurement"),
+                          (["--tf"], "--tf needs --authors-code PATH")]:
+        with pytest.raises(SystemExit) as stop:
+            bench.main(args)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
 def _timed_run(folder, seeds=(0, 1, 2), digest="abc", switches=None):

@@ -121,6 +121,7 @@ def ranks_output(tmp_path_factory):
         failed += f"\n--- attempt {attempt + 1}:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
         print(f"torchrun attempt {attempt + 1} failed:{failed}")
     assert done.returncode == 0, f"torchrun failed twice:{failed}"
+    (root / "stderr.txt").write_text(done.stderr)  # what the ranks said
     print(f"torchrun with 2 ranks: {time.perf_counter() - began:.1f} s")
     return [torch.load(root / f"rank{k}.pt", weights_only=False) for k in range(2)], root, done.stdout
 
@@ -198,6 +199,14 @@ def test_torchrun_command_writes_the_records_of_one_process(ranks_output, tmp_st
             for k in ENGINE_RUN:
                 r["engine"].pop(k, None)
         assert two == one
+
+
+def test_under_torchrun_rank_0_says_how_the_seeds_are_split(ranks_output):
+    """Every rank said it ran 'seeds [0, 1, 2] as one population', though each trained its share."""
+    _, root, _ = ranks_output
+    said = (root / "stderr.txt").read_text()
+    assert said.count("seeds [0, 1, 2] split among 2 processes (rank 0: seeds 0 2; rank 1: seed 1) -> ") == 1, said
+    assert "as one population" not in said
 
 
 if __name__ == "__main__":

@@ -335,7 +335,11 @@ def test_without_a_compiler_the_network_keeps_its_pytorch_path(monkeypatch, kern
     monkeypatch.setattr(fused, "_lib", None)
     monkeypatch.setattr(fused, "_tried", False)
     monkeypatch.setenv("CC", "no-such-compiler")
-    assert fused.library() is None and not fused.usable(torch.zeros(1))
+    if kernels == "pytorch":  # switched off: nothing to say
+        assert fused.library() is None and not fused.usable(torch.zeros(1))
+    else:  # the fallback is said once, with the reason
+        with pytest.warns(RuntimeWarning, match=r"fused CPU kernels are not available \(no C compiler"):
+            assert fused.library() is None and not fused.usable(torch.zeros(1))
     want = "switched off (REPTILE_FUSED=0)" if kernels == "pytorch" else "no C compiler ('no-such-compiler' not found)"
     assert fused.unavailable() == want
     eng = Conv4(5)

@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ from .bench_paths import (AUTHORS_SETTING, SETTINGS, device_name, eval_task_flop
                           matmul_rate, one_process_per_core, population_evaluation, population_replay,
                           population_streams, population_training, setting, solo_evaluation, solo_training,
                           slug, step_flops, synthetic_images)
+from .validate import check_device_argument, fail
 
 # ---------------------------------------------------------------------------------------------- the report
 
@@ -214,6 +216,67 @@ def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+MAX_SECONDS = 600.0  # per measurement: a report makes a few dozen measurements (more on a GPU), so 600 s is hours
+MEMBER_BYTES = 64 << 20  # a population member in the benchmark: its synthetic images (3 MB), weights, optimiser
+#                          state, and its share of a step's activations, with room to spare
+
+
+def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
+    """Every value of the command line, before any timing: stops with one line and exit code 2
+    (:func:`reptile.validate.fail`) on a bad one. Returns the device."""
+    import math
+
+    from .engine import tf_harness
+    from .validate import check_size
+
+    if not (math.isfinite(a.seconds) and 0 < a.seconds <= MAX_SECONDS):
+        fail(parser, f"--seconds {a.seconds}: allowed: a finite number of seconds per measurement in (0, "
+                     f"{MAX_SECONDS:g}] (the report makes a few dozen measurements; the default is 6)")
+    if a.population is not None:
+        bad = [n for n in a.population if n < 1]
+        if bad:
+            fail(parser, f"--population {' '.join(map(str, bad))}: allowed: population sizes >= 1")
+        try:
+            check_size("--population", max(a.population), MEMBER_BYTES, "the benchmark's population members")
+        except ValueError as e:
+            fail(parser, e)
+    dev = check_device_argument(parser, a.device)
+    if (a.authors_code or a.tf_python) and not a.tf:
+        fail(parser, f"{'--authors-code' if a.authors_code else '--tf-python'} is used only with --tf (time the "
+                     f"authors' TensorFlow code); add --tf, or leave it out")
+    if a.tf:
+        if not a.authors_code:
+            fail(parser, "--tf needs --authors-code PATH, a checkout of openai/supervised-reptile")
+        code = Path(a.authors_code)
+        if not (code / "supervised_reptile" / "reptile.py").is_file():
+            fail(parser, f"--authors-code {a.authors_code}: not a checkout of openai/supervised-reptile (no "
+                         f"supervised_reptile/reptile.py there); {tf_harness.GET_CODE.format(path=code)}")
+        python = Path(a.tf_python) if a.tf_python else tf_harness.DEFAULT_PYTHON
+        exe = shutil.which(str(python))
+        if exe is None:
+            fail(parser, f"--tf-python {str(python)!r}: no Python there for the authors' TensorFlow code; "
+                         f"{tf_harness.GET_TF}, or pass --tf-python PATH")
+        import subprocess
+
+        try:  # a few seconds now rather than a traceback after the project's timings
+            found = subprocess.run([exe, "-c", "import tensorflow"], capture_output=True, timeout=300,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            found = False
+        if not found:
+            fail(parser, f"--tf-python {str(python)!r}: TensorFlow cannot be imported by it; {tf_harness.GET_TF}")
+    if a.population_run is not None and not Path(a.population_run).is_dir():
+        fail(parser, f"--population-run {a.population_run}: not a folder; allowed: the folder of one timed "
+                     f"population run's results files (seed-*.json)")
+    if not a.profile:  # the folder of what is written at the end
+        out = Path(a.out) if a.out else R.results_root() / "bench" / ("population" if a.population_run else "")
+        try:
+            R.check_writable(out, "report", "Pass --out DIR, a folder you can write.")
+        except ValueError as e:
+            fail(parser, e)
+    return dev
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reptile.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,11 +299,10 @@ def main(argv: list[str] | None = None) -> None:
                              "the first --settings) is made of: its kernels on a GPU, its operations on a CPU, with "
                              "their counts and times per inner step (the profiler; nothing is written)")
     a = parser.parse_args(argv)
+    dev = check_arguments(parser, a)  # every value, before any timing
     if a.profile:
         size = a.population[0] if a.population else 3
-        if size < 1:
-            parser.error(f"--population sizes must be >= 1, got {a.population}")
-        got = kernel_profile(setting(a.settings[0]), size, R.resolve_device(a.device))
+        got = kernel_profile(setting(a.settings[0]), size, dev)
         what = "kernels" if "kernels" in got else "operations"
         print(f"{a.settings[0]}, population of {size} on {got['device']}: {got[what]:.1f} {what} and "
               f"{got['us_per_step']:.1f} us per inner step (over {got['inner_steps']} inner steps, no CUDA graph)")
@@ -248,19 +310,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {r['us_per_step']:9.2f} us  {r['per_step']:6.2f} x  {r['name'][:110]}")
         return
     if a.population_run:
-        summary = population_run(a.population_run)
+        try:
+            summary = population_run(a.population_run)
+        except (ValueError, FileNotFoundError) as e:
+            fail(parser, e)
         folder = Path(a.out) if a.out else R.results_root() / "bench" / "population"
         folder.mkdir(parents=True, exist_ok=True)
         name = slug(f"{summary['device']} {summary['preset']}")
         R.atomic_write_bytes(folder / f"{name}.json", (json.dumps(summary, indent=1) + "\n").encode())
         print(json.dumps(summary, indent=1))
         return
-    if a.seconds <= 0:
-        parser.error(f"--seconds must be > 0, got {a.seconds}")
-    if a.population and min(a.population) < 1:
-        parser.error(f"--population sizes must be >= 1, got {a.population}")
-    if a.tf and not a.authors_code:
-        parser.error("--tf needs --authors-code PATH, a checkout of openai/supervised-reptile")
     report = run(a.seconds, tuple(a.population) if a.population else None, a.device, a.tf, a.authors_code,
                  a.tf_python, tuple(a.settings))
     folder = Path(a.out) if a.out else R.results_root() / "bench"

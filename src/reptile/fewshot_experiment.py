@@ -23,6 +23,7 @@ to float tolerance, as a population member's are to its solo run's):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any, Mapping
 
@@ -31,9 +32,10 @@ from . import seeding
 from .config import FEWSHOT_PRESETS, FewShotConfig, resolve
 from .core import MetaLearner
 from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
-from .stats import mean_ci95
+from .stats import format_accuracy, mean_ci95
 from .train import train
-from .validate import DivergedError, check
+from .validate import (DivergedError, check, check_device_argument, check_seeds_argument, check_size,
+                       check_threads_argument, check_data_root_argument, fail, is_int, parse_sets)
 
 EXPERIMENT = "fewshot"
 ENGINES = ("auto", "population", "solo")
@@ -65,6 +67,45 @@ def check_fits(cfg: FewShotConfig, train_split, test_split) -> None:
     TaskSampler(test_split.images).check(cfg.n_way, cfg.shots, "shots", queries=1)
 
 
+# Memory a configuration's sizes take, for the bounds checked before any work (:func:`check_memory`):
+TASK_RECORD_BYTES = 400  # per evaluation task and seed: its job, its two accuracies (Python objects), its places
+IMAGE_BYTES = {"omniglot": 28 * 28 * 4, "miniimagenet": 84 * 84 * 3 * 4}  # one image as float32
+ACTIVATION_BYTES = {"omniglot": 1 << 20, "miniimagenet": 8 << 20}  # one image through Conv4, forward and backward
+
+
+def check_memory(cfg: FewShotConfig, n_seeds: int = 1, device: str = "cpu", memory: int | None = None) -> None:
+    """Refuse, before any work, a size of ``cfg`` whose memory cannot fit on this machine (:func:`check_size`):
+    ``--set eval_tasks=1e12`` would otherwise train, then be killed at the final evaluation, leaving a checkpoint
+    behind. Each bound is derived from the memory available now (``memory`` bytes, for tests) and what the sizes
+    cost: the final evaluation and each learning-curve point keep a record per task and seed
+    (:data:`TASK_RECORD_BYTES`); a meta-batch holds its tasks' images and their minibatch indices; an evaluation
+    step, its images' activations and its tasks' minibatch indices. Where two sizes multiply, the larger is named."""
+    from .engine.evaluation import default_chunk
+
+    check(is_int(n_seeds) and n_seeds >= 1, f"n_seeds must be an integer >= 1, got {n_seeds!r}")
+    m, img, act = cfg.meta, IMAGE_BYTES[cfg.dataset], ACTIVATION_BYTES[cfg.dataset]
+    chunk = default_chunk(R.resolve_device(device), cfg.n_way, cfg.shots, cfg.eval_batch)
+    seeds = f"{n_seeds} seed{'s' if n_seeds > 1 else ''}"
+    sizes = {"eval_tasks": cfg.eval_tasks, "curve_tasks": cfg.curve_tasks, "meta_batch": m.meta_batch,
+             "inner_iters": m.inner_iters, "eval_batch": cfg.eval_batch, "eval_iters": cfg.eval_iters}
+    for names, unit, what in [  # (the sizes that multiply, bytes per unit of their product, what they hold)
+        (("eval_tasks",), n_seeds * TASK_RECORD_BYTES, f"the final evaluation's per-task records ({seeds})"),
+        (("curve_tasks",), n_seeds * TASK_RECORD_BYTES, f"a learning-curve point's per-task records ({seeds})"),
+        (("meta_batch",), n_seeds * cfg.n_way * cfg.train_shots * img, f"a meta-batch's task images ({seeds})"),
+        (("meta_batch", "inner_iters"), n_seeds * 8 * m.inner_batch, f"a meta-batch's minibatch indices ({seeds})"),
+        (("eval_batch",), act, "an evaluation step's activations"),
+        (("eval_batch", "eval_iters"), chunk * 8, f"the minibatch indices of {chunk} evaluation task(s) adapted "
+                                                  f"together"),
+    ]:
+        name = max(names, key=lambda n: sizes[n])  # the size to lower
+        others = [n for n in names if n != name]
+        each = unit
+        for n in others:
+            each *= sizes[n]
+        check_size(name, sizes[name], each, what + "".join(f" (with {n}={sizes[n]})" for n in others), memory,
+                   hint=" (the paper's protocol: 10,000)" if name == "eval_tasks" else "")
+
+
 def _summary(accs: list[float]) -> dict[str, float]:
     mean, ci = mean_ci95(accs)
     return {"accuracy": mean, "ci95": ci, "tasks": len(accs)}
@@ -80,6 +121,7 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     """
     seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
+    check_memory(cfg, 1, device)
     seeding.deterministic(dev)
     started = time.perf_counter()
     env = R.environment(dev)
@@ -208,6 +250,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
 
     seeds = R.validate_seeds(seeds)
     dev = R.resolve_device(device)
+    check_memory(cfg, len(seeds), device)
     ranks = distributed.init(dev)
     dev = distributed.device_of(dev, ranks)
     if ranks.world > 1:
@@ -239,6 +282,12 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
         curve_eval = population_curve(cfg, mine, own)  # this rank's members only
 
         ckpt = population_checkpoint(cfg, mine, checkpoint_dir, experiment)
+        if ckpt.exists() and progress:  # the trainer resumes from it: say so, and from where
+            from .train import load_checkpoint
+
+            at = load_checkpoint(ckpt).get("population", {}).get("iteration", "?")
+            print(f"[{label}] resuming from the checkpoint {ckpt} at outer iteration {at} of {m.outer_iters}"
+                  f"{f' (rank {ranks.rank})' if ranks.world > 1 else ''}", file=sys.stderr, flush=True)
         trained = trainer.train(pop, m.outer_iters, evaluate=curve_eval, eval_every=cfg.curve_every,
                                 checkpoint=ckpt, checkpoint_every=cfg.checkpoint_every, label=label,
                                 progress=progress and lead,
@@ -313,6 +362,7 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     recompute = R.parse_bool(recompute, "recompute")
     R.resolve_device(device)
     engine = pick_engine(cfg, engine)
+    check_memory(cfg, len(seeds) if engine == "population" else 1, device)
     from .engine import distributed
 
     check(engine == "population" or not distributed.launched(),
@@ -327,12 +377,20 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
               f"the results folder must be one they share, or pass --recompute")
     if missing:  # every split has the same shape, so one check covers all seeds
         check_fits(cfg, *load_splits(cfg, missing[0], data_root, cache_dir))
+    split = distributed.launched()  # under torchrun the seeds are split among the processes: rank 0 says how
+
     def together(todo: list[int]) -> None:  # the missing seeds as one population
+        if split and progress:
+            r = distributed.init(device)
+            if r.rank == 0:
+                print(f"running {EXPERIMENT}/{cfg.name} seeds {todo} split among {r.world} processes "
+                      f"({distributed.split_text(todo, r.world)}) -> "
+                      f"{R.run_path(EXPERIMENT, cfg.name, todo[0], results_dir).parent}", file=sys.stderr, flush=True)
         run_population(cfg, todo, device, data_root, cache_dir, results_dir, checkpoint_dir, progress)
 
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir, progress),
-                             results_dir, device, progress, checkpoint_dir=checkpoint_dir,
+                             results_dir, device, progress and not split, checkpoint_dir=checkpoint_dir,
                              compute_all=together if engine == "population" else None)
 
 
@@ -362,17 +420,12 @@ def main(argv: list[str] | None = None) -> None:
                              "started together under torchrun)")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
-    from .runner import parse_value
-
-    overrides = {}
-    for item in a.set:  # values are converted to each field's type (or refused) by config.resolve
-        k, eq, v = item.partition("=")
-        k = k.strip()
-        if not eq or not k:
-            parser.error(f"--set takes KEY=VALUE (e.g. eval_tasks=2000 or meta.anneal=false), got {item!r}")
-        if k in overrides:
-            parser.error(f"--set {k}=... is given more than once; give each key once")
-        overrides[k] = parse_value(v.strip())
+    # every value of the command line is checked here or in load_or_run before any data is loaded
+    overrides = parse_sets(parser, a.set, "eval_tasks=2000 or meta.anneal=false")
+    seeds = check_seeds_argument(parser, a.seeds)
+    check_threads_argument(parser, a.threads)
+    check_device_argument(parser, a.device)
+    check_data_root_argument(parser, a.data_root)
     from .engine import distributed
 
     try:
@@ -380,9 +433,9 @@ def main(argv: list[str] | None = None) -> None:
 
         ranks = distributed.init(R.resolve_device(a.device))  # one of several processes under torchrun
         configure(a.threads)
-        runs = load_or_run(a.preset, a.seeds, a.recompute, overrides, a.device, a.data_root, engine=a.engine)
+        runs = load_or_run(a.preset, seeds, a.recompute, overrides, a.device, a.data_root, engine=a.engine)
     except (ValueError, FileNotFoundError, DivergedError) as e:
-        parser.exit(2, f"error: {e}\n")
+        fail(parser, e)
     finally:
         distributed.close()
     if ranks.rank != 0:
@@ -390,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         ev = r["eval"]
         print(f"{r['name']} seed {r['seed']}: " + ", ".join(
-            f"{m} {100 * v['accuracy']:.2f}% ± {100 * v['ci95']:.2f}" for m, v in ev.items()))
+            f"{m} {format_accuracy(v['accuracy'], v['ci95'], v['tasks'])}" for m, v in ev.items()))
 
 
 if __name__ == "__main__":

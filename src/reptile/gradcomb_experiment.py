@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 
 from . import results as R
 from .config import FIGURE3_PRESETS, FewShotConfig, resolve
-from .validate import DivergedError, check
+from .validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
+                       check_threads_argument, fail, parse_sets)
 
 EXPERIMENT = "gradcomb"
 CURVES = ("g1", "sum2", "avg2", "last2", "sum3", "avg3", "last3", "sum4", "avg4", "last4")
@@ -81,12 +82,14 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
                 progress: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Make sure ``seeds`` of every curve in ``curves`` (None: all ten) are stored, training what is missing (each
     curve's missing seeds together as one population), then return curve -> every stored seed of it."""
-    from .fewshot_experiment import check_fits, load_splits, run_population
+    from .fewshot_experiment import check_fits, check_memory, load_splits, run_population
 
     cfgs = configs(preset_prefix, curves, overrides)
     seeds = R.validate_seeds(seeds)
     recompute = R.parse_bool(recompute, "recompute")
     R.resolve_device(device)
+    for cfg in cfgs.values():  # each curve's seeds are one population
+        check_memory(cfg, len(seeds), device)
     todo = {c: [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
             for c, cfg in cfgs.items()}
     for c, cfg in cfgs.items():  # a stale stored file of the last curve stops here, not after nine curves
@@ -128,24 +131,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
-    from .runner import parse_value
-
-    overrides = {}
-    for item in a.set:
-        k, eq, v = item.partition("=")
-        k = k.strip()
-        if not eq or not k:
-            parser.error(f"--set takes KEY=VALUE (e.g. outer_iters=100), got {item!r}")
-        if k in overrides:
-            parser.error(f"--set {k}=... is given more than once; give each key once")
-        overrides[k] = parse_value(v.strip())
+    # every value of the command line is checked here or in load_or_run before any data is loaded
+    overrides = parse_sets(parser, a.set, "outer_iters=100")
+    seeds = check_seeds_argument(parser, a.seeds)
+    check_threads_argument(parser, a.threads)
+    check_device_argument(parser, a.device)
+    check_data_root_argument(parser, a.data_root)
     try:
         from .engine.threads import configure
 
         configure(a.threads)
-        runs = load_or_run(a.preset_prefix, a.seeds, a.recompute, overrides, a.device, a.curves, a.data_root)
+        runs = load_or_run(a.preset_prefix, seeds, a.recompute, overrides, a.device, a.curves, a.data_root)
     except (ValueError, FileNotFoundError, DivergedError) as e:
-        parser.exit(2, f"error: {e}\n")
+        fail(parser, e)
     for curve, rs in runs.items():
         accs = ", ".join(f"seed {r['seed']} {100 * r['eval']['non_transductive']['accuracy']:.2f}%" for r in rs)
         print(f"{rs[0]['name'] if rs else curve}: {accs}")

@@ -5,7 +5,11 @@ For each family: the minimiser of the mean squared distance (Equation 18) and of
 partial-minimisation fixed points for a range of ``k``, the serial paths of both Reptile variants from one start
 point on one task sequence (Figure 2), and batched Reptile for the table's ``k``. ``run(config, seed)`` computes
 everything for one seed and writes one JSON; ``load_or_run`` is what the chapter calls.
-:mod:`reptile.artifacts.manifolds` draws the chapter's figures and tables from the stored records.
+:mod:`reptile.artifacts.manifolds` draws the chapter's figures and tables from the stored records. The command line
+runs the same code path:
+
+    python -m reptile.manifolds_experiment --preset ci --seeds 0
+    python -m reptile.manifolds_experiment --preset default --seeds 0 1 2 --set inner_iters=20
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from .config import resolve_flat
 from .manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
                         mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
                         reptile_partial_serial, subspace_family)
-from .validate import check, is_int, is_number
+from .validate import check, experiment_parser, is_int, is_number, run_experiment
 
 EXPERIMENT = "manifolds"
 FAMILIES = ("lines", "circles", "subspaces")
@@ -296,3 +300,19 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
     cfg = resolve(preset, overrides)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
                              results_dir, device, progress, checkpoints=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = experiment_parser("python -m reptile.manifolds_experiment", __doc__, PRESETS,
+                               "inner_iters=20 or outer_iters=5000")
+    runs = run_experiment(parser, argv, load_or_run)
+    for r in runs:
+        print(f"manifolds/{r['name']} seed {r['seed']}: " + "; ".join(
+            f"{f} ({v['n_tasks']} tasks in R^{v['dim']}, |phi_D - phi_L| = {v['gap']:.4g})"
+            for f, v in r["families"].items()))
+    print(f"{len(runs)} seed(s) stored in {R.run_path(EXPERIMENT, runs[0]['name'], runs[0]['seed']).parent}; the "
+          f"chapter (book/manifolds.ipynb) draws them")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,9 +7,10 @@
 ``run`` reads the parameters the notebook declares (its cell tagged ``parameters``) and injects what it declares:
 a notebook with ``seed`` is executed once per seed (``--jobs`` at a time); a notebook with ``seeds`` (a list) is
 executed once with the whole list. Every ``-p`` name must be one of the notebook's parameters, checked before
-anything runs. Every execution writes its result JSON under ``results/`` and its executed copy under ``runs/``; the
-chapter then aggregates every seed it finds. ``refresh`` re-executes notebooks in place with their committed
-defaults, so that the outputs stored in them (which ``pytest --nbval`` compares) match the committed results.
+anything runs; so is every value a chapter's own code would refuse (its preset, overrides, seeds, device...), before
+the first kernel starts. Every execution writes its result JSON under ``results/`` and its executed copy under
+``runs/``; the chapter then aggregates every seed it finds. ``refresh`` re-executes notebooks in place with their
+committed defaults, so that the outputs stored in them (which ``pytest --nbval`` compares) match the committed results.
 """
 
 from __future__ import annotations
@@ -80,6 +81,91 @@ def check_parameters(notebook: Path, parameters: dict[str, Any], declared: dict[
     return out
 
 
+def _check_sine(p: dict[str, Any]) -> None:
+    from . import results as R
+    from .config import SINE_PRESETS, resolve
+    from .sine_experiment import check_memory
+
+    check_memory(resolve(SINE_PRESETS, p.get("preset"), p.get("overrides"), p.get("methods")))
+    R.validate_seed(p.get("seed"))
+    R.parse_bool(p.get("recompute", False), "recompute")
+    R.resolve_device(p.get("device", "auto"))
+
+
+def _check_flat(module: str):
+    def checker(p: dict[str, Any]) -> None:
+        import importlib
+
+        from . import results as R
+
+        importlib.import_module(f"reptile.{module}").resolve(p.get("preset"), p.get("overrides"))
+        R.validate_seed(p.get("seed"))
+        R.parse_bool(p.get("recompute", False), "recompute")
+        R.resolve_device(p.get("device", "auto"))
+
+    return checker
+
+
+def _check_data_root(p: dict[str, Any]) -> None:
+    root = p.get("data_root")
+    if root is not None and not Path(str(root)).expanduser().is_dir():
+        raise ValueError(f"data_root {root!r} is not a folder; allowed: None ($REPTILE_DATA) or the folder that holds "
+                         f"omniglot/ and miniimagenet/")
+
+
+def _check_fewshot(p: dict[str, Any]) -> None:
+    from . import results as R
+    from .config import FEWSHOT_PRESETS, resolve
+    from .fewshot_experiment import check_memory, pick_engine
+
+    if p.get("preset") is None:
+        return
+    cfg = resolve(FEWSHOT_PRESETS, p["preset"], p.get("overrides"))
+    seeds = R.validate_seeds(p.get("seeds"))
+    R.parse_bool(p.get("recompute", False), "recompute")
+    R.resolve_device(p.get("device", "auto"))
+    check_memory(cfg, len(seeds) if pick_engine(cfg) == "population" else 1, p.get("device", "auto"))
+    _check_data_root(p)
+
+
+def _check_gradcomb(p: dict[str, Any]) -> None:
+    from . import results as R
+    from .fewshot_experiment import check_memory
+    from .gradcomb_experiment import configs
+
+    cfgs = configs(p.get("preset_prefix"), p.get("curves"), p.get("overrides"))
+    seeds = R.validate_seeds(p.get("seeds"))
+    train = R.parse_bool(p.get("recompute", False), "recompute") | R.parse_bool(p.get("run_missing", False),
+                                                                                 "run_missing")
+    R.resolve_device(p.get("device", "auto"))
+    if train:
+        for cfg in cfgs.values():
+            check_memory(cfg, len(seeds), p.get("device", "auto"))
+        _check_data_root(p)
+
+
+# what each chapter's own code checks before its work, run on the parameters of each execution before the first
+# kernel starts (a chapter not named here is checked by its parameters cell only)
+CHAPTER_CHECKS = {"sine": _check_sine, "taylor": _check_flat("taylor_experiment"),
+                  "manifolds": _check_flat("manifolds_experiment"), "fewshot": _check_fewshot,
+                  "gradient_combinations": _check_gradcomb}
+
+
+def check_values(notebook: Path, declared: dict[str, dict[str, Any]],
+                 executions: list[tuple[dict[str, Any], Path]]) -> None:
+    """The values of each execution (the notebook's defaults, then what is given) checked as the chapter's code
+    will check them, so that a bad one stops the runner with its message, not a papermill traceback seconds later."""
+    checker = CHAPTER_CHECKS.get(notebook.stem)
+    if checker is None:
+        return
+    defaults = {n: _default(declared, n) for n in declared}
+    for parameters, _ in executions:
+        try:
+            checker({**defaults, **parameters})
+        except ValueError as e:
+            raise SystemExit(f"{notebook}: {e}") from None
+
+
 def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: Path
          ) -> list[tuple[dict[str, Any], Path]]:
     """The executions of ``run``: (parameters, executed notebook) for each, after every check."""
@@ -97,9 +183,14 @@ def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: 
     tag = str(parameters.get("preset", _default(declared, "preset") or "default"))
     if "seeds" in declared:  # the notebook takes all its seeds in one execution
         label = "-".join(map(str, seeds)) if len(seeds) <= 8 else f"{seeds[0]}-to-{seeds[-1]}-n{len(seeds)}"
-        return [({**parameters, "seeds": list(seeds)}, out_dir / stem / f"{tag}-seeds{label}.ipynb")]
-    if "seed" in declared:
-        return [({**parameters, "seed": s}, out_dir / stem / f"{tag}-seed{s}.ipynb") for s in seeds]
+        executions = [({**parameters, "seeds": list(seeds)}, out_dir / stem / f"{tag}-seeds{label}.ipynb")]
+    elif "seed" in declared:
+        executions = [({**parameters, "seed": s}, out_dir / stem / f"{tag}-seed{s}.ipynb") for s in seeds]
+    else:
+        executions = []
+    if executions:
+        check_values(notebook, declared, executions)
+        return executions
     raise SystemExit(f"{notebook} declares neither 'seed' nor 'seeds' among its parameters ({', '.join(declared)}), "
                      f"so it cannot be run for seeds; execute it with papermill directly")
 
@@ -132,12 +223,28 @@ def run(notebook: Path, seeds: list[int], parameters: dict[str, Any], jobs: int,
     return done
 
 
+def check_notebooks(notebooks: list[Path]) -> list:
+    """Every notebook of ``refresh`` read before the first executes: a missing or unreadable one stops the runner,
+    naming it."""
+    import nbformat
+
+    read = []
+    for nb_path in notebooks:
+        if not nb_path.is_file():
+            raise SystemExit(f"notebook {nb_path} not found; allowed: existing .ipynb files, e.g. book/sine.ipynb")
+        try:
+            read.append(nbformat.read(nb_path, as_version=4))
+        except Exception as e:  # noqa: BLE001 - nbformat raises several kinds for a file that is not a notebook
+            raise SystemExit(f"{nb_path} is not a readable notebook ({type(e).__name__}: {str(e)[:200]}); allowed: "
+                             f".ipynb files, e.g. book/sine.ipynb") from None
+    return read
+
+
 def refresh(notebooks: list[Path]) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    for nb_path in notebooks:
-        nb = nbformat.read(nb_path, as_version=4)
+    for nb_path, nb in zip(notebooks, check_notebooks(notebooks)):
         NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}
                        ).execute()
         for cell in nb.cells:  # keep diffs small: no execution timestamps
@@ -164,14 +271,26 @@ def main(argv: list[str] | None = None) -> None:
     p_ref = sub.add_parser("refresh", help="re-execute notebooks in place with their committed defaults")
     p_ref.add_argument("notebooks", type=Path, nargs="+")
     a = parser.parse_args(argv)
+    from .validate import fail
+
+    try:  # every check raises SystemExit with its message before any kernel starts: one line, exit code 2
+        if a.command == "run":
+            if a.jobs < 1:
+                raise SystemExit(f"--jobs must be >= 1, got {a.jobs}")
+            names = [k for k, _ in a.parameter]
+            repeated = sorted({k for k in names if names.count(k) > 1})
+            if repeated:
+                raise SystemExit(f"-p {repeated[0]} is given more than once; give each parameter once")
+            parameters = {k: parse_value(v) for k, v in a.parameter}
+            plan(a.notebook, a.seeds, parameters, a.out)
+        else:
+            check_notebooks(a.notebooks)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            fail(parser, e.code)
+        raise
     if a.command == "run":
-        if a.jobs < 1:
-            raise SystemExit(f"--jobs must be >= 1, got {a.jobs}")
-        names = [k for k, _ in a.parameter]
-        repeated = sorted({k for k in names if names.count(k) > 1})
-        if repeated:
-            raise SystemExit(f"-p {repeated[0]} is given more than once; give each parameter once")
-        run(a.notebook, a.seeds, {k: parse_value(v) for k, v in a.parameter}, a.jobs, a.out)
+        run(a.notebook, a.seeds, parameters, a.jobs, a.out)
     else:
         refresh(a.notebooks)
 

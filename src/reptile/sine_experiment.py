@@ -4,7 +4,10 @@
 the same sequence of tasks, then fine-tunes each on the same held-out tasks (``eval_shots`` points, ``eval_iters``
 full-batch SGD steps) and records the MSE on the 50-point grid after every step.
 ``load_or_run`` is what the chapter calls: it loads stored seeds and runs only what is missing (or everything,
-when told to recompute).
+when told to recompute). The command line runs the same code path (the chapter, book/sine.ipynb, draws the figures):
+
+    python -m reptile.sine_experiment --preset ci --seeds 0
+    python -m reptile.sine_experiment --preset paper --seeds 0 1 2 --methods reptile joint --set outer_iters=3000
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import torch
 
 from . import results as R
 from . import seeding
-from .config import SINE_PRESETS, SineConfig, resolve
+from .config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
 from . import params as P
 from .core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
 from .optim import SGD
 from .sine import SineTasks, init_mlp, mlp, mse_loss_fn
 from .train import save_checkpoint, train
-from .validate import DivergedError
+from .validate import DivergedError, check, check_size, experiment_parser, run_experiment
 
 EXPERIMENT = "sine"
 RECORD_STEPS = (0, 1, 32)  # the steps the paper's Figure 1 shows
@@ -93,6 +96,17 @@ def jacobian_alignment(loss_fn, phi, tasks: list, mc, generator: torch.Generator
         return _r([float(P.dot(x, y) / (P.dot(x, x).sqrt() * P.dot(y, y).sqrt()))])[0]
 
     return {"fo_maml_cosine": cos(f, m), "fo_avggrad_cosine": cos(f, a), "maml_avggrad_cosine": cos(m, a)}
+
+
+def check_memory(cfg: SineConfig, memory: int | None = None) -> None:
+    """Refuse, before any work, a number of held-out or learning-curve tasks whose memory cannot fit here
+    (:func:`reptile.validate.check_size`): the tasks are fine-tuned all at once, each holding its grid's
+    activations through the MLP, forward and backward, at every one of ``eval_iters`` steps' losses."""
+    check(isinstance(cfg, SineConfig), f"cfg must be a SineConfig, got {cfg!r}")
+    each = 4 * cfg.grid_points * (6 + 3 * sum(cfg.hidden)) + 4 * (cfg.eval_iters + 1 + 2 * cfg.eval_shots)
+    for name in ("eval_tasks", "curve_tasks"):
+        check_size(name, getattr(cfg, name), each, "the tasks fine-tuned together (float32 activations on the grid)",
+                   memory)
 
 
 def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, checkpoint_dir=None,
@@ -167,6 +181,26 @@ def load_or_run(preset: str = "paper", seeds=(0,), recompute: bool = False, over
     Everything is validated before any training starts.
     """
     cfg = resolve(SINE_PRESETS, preset, overrides, methods)
+    check_memory(cfg)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda seed: run(cfg, seed, device, results_dir, checkpoint_dir, progress),
                              results_dir, device, progress, checkpoint_dir=checkpoint_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = experiment_parser("python -m reptile.sine_experiment", __doc__, SINE_PRESETS,
+                               "outer_iters=1000 or reptile.outer_step=0.2")
+    parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                        help=f"some of: {' '.join(SINE_METHODS)} (default: all of the preset's)")
+    runs = run_experiment(parser, argv, load_or_run, ("methods",))
+    for r in runs:
+        for m, v in r["methods"].items():
+            mse = v["eval"]["mse_by_step"]
+            print(f"sine/{r['name']} seed {r['seed']} {m}: test MSE {mse[0]:.4g} before fine-tuning, {mse[-1]:.4g} "
+                  f"after {len(mse) - 1} steps")
+    print(f"{len(runs)} seed(s) stored in {R.run_path(EXPERIMENT, runs[0]['name'], runs[0]['seed']).parent}; the "
+          f"chapter (book/sine.ipynb) draws them")
+
+
+if __name__ == "__main__":
+    main()

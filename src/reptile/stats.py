@@ -125,3 +125,30 @@ def combine(verdicts: Sequence[str]) -> str:
     if DOES_NOT_HOLD in verdicts:
         return DOES_NOT_HOLD
     return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else NOT_RESOLVED
+
+
+# ------------------------------------------------------------------------------------ an accuracy's interval
+
+
+def bounded_interval(mean: float, half_width: float, low: float = 0.0, high: float = 1.0
+                     ) -> tuple[float, float, bool]:
+    """The 95% interval ``mean ± half_width`` of a quantity bounded by ``[low, high]`` (an accuracy), clipped to
+    those bounds, and whether it was clipped. With few tasks Student's t widens the interval past the bounds (two
+    tasks at 20% and 80%: 50% ± 381 points), where it says nothing the bounds do not already say."""
+    lo, hi = mean - half_width, mean + half_width
+    return max(lo, low), min(hi, high), lo < low or hi > high
+
+
+def format_accuracy(mean: float, half_width: float, tasks: int) -> str:
+    """An accuracy (a fraction) and the half-width of its 95% interval over ``tasks`` tasks, in percent:
+    ``"97.40% ± 0.31"``; where the interval passes 0 or 100%, the interval clipped to [0, 100] and why
+    (``"50.00%, 95% interval [0.00, 100.00]% (clipped to [0, 100]: ± 381.18 over 2 tasks; more tasks narrow
+    it)"``); with one task, no interval."""
+    if tasks < 2 or not math.isfinite(half_width):
+        plural = "s" if tasks != 1 else ""
+        return f"{100 * mean:.2f}% (over {tasks} task{plural}: no interval; 2 tasks or more give one)"
+    lo, hi, clipped = bounded_interval(mean, half_width)
+    if not clipped:
+        return f"{100 * mean:.2f}% ± {100 * half_width:.2f}"
+    return (f"{100 * mean:.2f}%, 95% interval [{100 * lo:.2f}, {100 * hi:.2f}]% (clipped to [0, 100]: "
+            f"± {100 * half_width:.2f} over {tasks} tasks; more tasks narrow it)")

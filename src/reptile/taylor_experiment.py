@@ -5,7 +5,11 @@ a loss and a point ``phi``; on their sampled tasks the checks compare the exact 
 with their leading-order forms (one draw, over step sizes), Equations 15-17 in expectation, the AvgGradInner
 identity, and the ``k``-step coefficients. Everything is float64; the Monte Carlo parts vectorise over sampled tasks
 with ``torch.func.vmap``. ``run`` computes everything for one seed and stores one JSON; ``load_or_run`` is what the
-chapter calls; :mod:`reptile.artifacts.taylor` draws the figures and tables from stored records.
+chapter calls; :mod:`reptile.artifacts.taylor` draws the figures and tables from stored records. The command line
+runs the same code path:
+
+    python -m reptile.taylor_experiment --preset ci --seeds 0
+    python -m reptile.taylor_experiment --preset default --seeds 0 1 --set mc_samples=5000
 
 Monte Carlo with common random numbers: for each sampled task and minibatches we compute the exact gradient *and*
 the per-sample estimates of AvgGrad and AvgGradInner, symmetrised over the orderings of the minibatches (rotations
@@ -34,7 +38,7 @@ from .sine import SineTasks, init_mlp, mse_loss_fn
 from .taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
                      expansion_terms, fit_coefficients, fitted_slope, leading_order, maml_by_autograd, norm_with_se,
                      orderings, sample_estimates)
-from .validate import check, is_int, is_number
+from .validate import check, experiment_parser, is_int, is_number, run_experiment
 
 EXPERIMENT = "taylor"
 # generators of the different parts are seeded apart (seed + offset), so each part's draws are its own
@@ -407,3 +411,20 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
     cfg = resolve(preset, overrides)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute, lambda seed: run(cfg, seed, device, results_dir, progress),
                              results_dir, device, progress, checkpoints=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = experiment_parser("python -m reptile.taylor_experiment", __doc__, TAYLOR_PRESETS,
+                               "mc_samples=5000 or hidden=[32,32]")
+    runs = run_experiment(parser, argv, load_or_run)
+    for r in runs:
+        slopes = "; ".join(f"{m['label'] if 'label' in m else name}: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in m["slopes"].items()) for name, m in r["exact_vs_leading"]["models"].items())
+        print(f"taylor/{r['name']} seed {r['seed']}: slopes of |exact - leading order| against alpha (2 expected): "
+              f"{slopes}")
+    print(f"{len(runs)} seed(s) stored in {R.run_path(EXPERIMENT, runs[0]['name'], runs[0]['seed']).parent}; the "
+          f"chapter (book/taylor.ipynb) draws them")
+
+
+if __name__ == "__main__":
+    main()

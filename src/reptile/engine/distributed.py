@@ -126,3 +126,14 @@ def barrier() -> None:
     """Wait until every rank is here (nothing in one process)."""
     if ranks().world > 1:
         dist.barrier()
+
+
+def split_text(seeds: Sequence[Any], world: int) -> str:
+    """How ``seeds`` are split among ``world`` ranks (:func:`members_of`), for messages:
+    ``"rank 0: seeds 0 2; rank 1: seed 1"`` (a rank without seeds: ``"rank 2: none"``)."""
+    parts = []
+    for r in range(world):
+        mine = members_of(r, world, seeds)
+        parts.append(f"rank {r}: " + (f"seed{'s' if len(mine) > 1 else ''} {' '.join(map(str, mine))}" if mine
+                                      else "none"))
+    return "; ".join(parts)

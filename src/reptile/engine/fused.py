@@ -8,7 +8,9 @@ gather over the columns of a single matrix multiply instead of nine small produc
 The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3 -march=native``) into
 the cache root (:func:`reptile.datasets.cache_root`), under a name that hashes the source, the flags and the CPU, and
 loaded with :mod:`ctypes`. Without a compiler, on GPUs, and with ``REPTILE_FUSED=0`` the network keeps its PyTorch
-path; both give the same numbers to float rounding (``tests/test_engine.py`` checks each against autograd in float64).
+path (where the kernels cannot be built or loaded, for example in an unwritable cache, a RuntimeWarning says so once
+per process, with the reason); both give the same numbers to float rounding (``tests/test_engine.py`` checks each
+against autograd in float64).
 With OpenMP (``-fopenmp``, which resolves to the runtime PyTorch has already loaded) the kernels use the threads
 PyTorch uses, and give the same numbers on any thread count; a compiler without OpenMP builds them single-threaded.
 """
@@ -89,6 +91,12 @@ def library() -> ctypes.CDLL | None:
             _lib = _compile()
         except OSError as e:
             _why = str(e)
+            import warnings
+
+            warnings.warn(f"the fused CPU kernels are not available ({_why}); the population engine uses its "
+                          f"PyTorch path instead: the same numbers, slower (1.2-1.3x in results/bench/). Set "
+                          f"$REPTILE_CACHE to a folder you can write (and $CC to a C compiler), or REPTILE_FUSED=0 "
+                          f"to use the PyTorch path without this warning", RuntimeWarning, stacklevel=2)
     return _lib
 
 
