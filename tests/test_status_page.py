@@ -125,3 +125,28 @@ def test_the_timed_population_runs_put_what_every_row_shares_in_the_caption(tmp_
             "2,000; eval tasks/s: 400.0; accuracy (%): 72.00 ± 2.00; full protocol: 200,000 outer it., 10,000 tasks "
             "per seed.") in t.caption
     assert "python -m reptile.bench --population-run DIR" in repr(status.population_run_view(tmp_path / "none"))
+
+
+def test_chapter_costs_are_read_from_the_records():
+    """One wall time per population (its seeds share it), per-seed times for solo runs, Figure 3's curves as one
+    row, and each device's training rate from the pieces a population was trained in."""
+    from reptile.artifacts.status import chapter_costs
+
+    env = {"device_name": "cpu"}
+    segs = [{"device": "cpu", "start": 0, "end": 100, "seconds": 50.0},
+            {"device": "NVIDIA H200", "start": 100, "end": 1100, "seconds": 40.0}]
+    pop = [{"experiment": "fewshot", "name": "omniglot-1shot-5way", "seed": s, "wall_seconds": 7200.0,
+            "environment": env, "engine": {"name": "population", "seeds": [0, 1], "segments": segs}} for s in (0, 1)]
+    solo = [{"experiment": "sine", "name": "paper", "seed": s, "wall_seconds": w, "environment": env}
+            for s, w in ((0, 1140.0), (1, 1440.0))]
+    curves = [{"experiment": "gradcomb", "name": f"figure3-{c}", "seed": 0, "wall_seconds": w, "environment": env}
+              for c, w in (("g1", 30.0), ("sum2", 90.0))]
+    frame = chapter_costs(pop + solo + curves).frame
+    sine = frame.loc[("Sine wave (paper Section 3)", "paper")]
+    assert sine["time per run"] == "19 to 24 min" and sine["seeds"] == "0 1"
+    few = frame.loc[("Few-shot (paper Tables 1-2)", "omniglot-1shot-5way")]
+    assert few["time per run"] == "2.0 h"  # the population's, counted once
+    assert few["outer it/s by device"] == "NVIDIA H200: 25.0; cpu: 2.0"  # 1,000 / 40 s and 100 / 50 s
+    assert frame.loc[("Figure 3 (paper Section 5.2)", "figure3-*"), "time per run"] == "30 to 90 s"
+    assert list(frame.index.get_level_values(0)) == ["Sine wave (paper Section 3)", "Few-shot (paper Tables 1-2)",
+                                                     "Figure 3 (paper Section 5.2)"]

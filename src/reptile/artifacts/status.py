@@ -468,3 +468,62 @@ def population_run_view(results_dir=None) -> Table:
                            "evaluation rate, the accuracy of the short run (mean ± standard deviation over seeds; not "
                            "the paper's protocol), and the hours the preset's full protocol takes at these rates."
                     + words)
+
+
+CHAPTERS = {"sine": "Sine wave (paper Section 3)", "taylor": "Taylor expansion (paper Section 4.1)",
+            "manifolds": "Solution manifolds (paper Section 4.2)", "fewshot": "Few-shot (paper Tables 1-2)",
+            "gradcomb": "Figure 3 (paper Section 5.2)"}
+
+
+def _group(run: dict) -> str:
+    """Figure 3's ten curves are one row per budget; every other configuration is a row of its own."""
+    name = run["name"]
+    if run["experiment"] == "gradcomb":
+        return ("reduced-figure3-*" if name.startswith("reduced-") else "figure3-*") + (
+            " (custom)" if "-custom-" in name else "")
+    return name
+
+
+def _duration(seconds: Sequence[float]) -> str:
+    """A range of wall times in the unit that suits its longest: seconds, minutes or hours."""
+    lo, hi = min(seconds), max(seconds)
+    unit, div = ("s", 1) if hi < 120 else ("min", 60) if hi < 7200 else ("h", 3600)
+    fmt = (lambda v: f"{v / div:.0f}") if unit != "h" else (lambda v: f"{v / div:.1f}")
+    return (fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)} to {fmt(hi)}") + f" {unit}"
+
+
+def chapter_costs(runs: Sequence[dict]) -> Table:
+    """What recomputing each stored configuration cost, from the runs' own records: the seeds, the devices that
+    trained them, the wall-clock hours of one run (a population trains its seeds together, so its hours are the
+    population's; Figure 3's row gives the range over its curves), and the measured training rate on each device
+    (outer iterations per second of a population, from the pieces it was trained in)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        if r.get("experiment") in CHAPTERS and "wall_seconds" in r:
+            groups.setdefault((r["experiment"], _group(r)), []).append(r)
+    rows = []
+    for (experiment, name), rs in sorted(groups.items(), key=lambda kv: (list(CHAPTERS).index(kv[0][0]), kv[0][1])):
+        by_run: dict[tuple, float] = {}  # one wall time per population (its seeds share it), else per seed
+        rates: dict[str, list[float]] = {}
+        for r in rs:
+            engine = r.get("engine") if isinstance(r.get("engine"), dict) else {}
+            key = (r["name"],) if engine.get("name") == "population" else (r["name"], r["seed"])
+            by_run[key] = r["wall_seconds"]
+            for seg in engine.get("segments") or []:
+                if r["seed"] == engine["seeds"][0]:
+                    dev = rates.setdefault(seg["device"], [0.0, 0.0])
+                    dev[0] += seg["end"] - seg["start"]
+                    dev[1] += seg["seconds"]
+        seeds = sorted({r["seed"] for r in rs})
+        rows.append({"chapter": CHAPTERS[experiment], "configuration": name,
+                     "seeds": " ".join(map(str, seeds)),
+                     "trained on": ", ".join(sorted({d.split(":")[0] for r in rs for d in run_device(r).split("; ")})),
+                     "time per run": _duration(list(by_run.values())),
+                     "outer it/s by device": "; ".join(f"{d}: {n / s:,.1f}" for d, (n, s) in sorted(rates.items())
+                                                       if s > 0) or "-"})
+    frame = pd.DataFrame(rows).set_index(["chapter", "configuration"])
+    return _Aligned(frame, "What each stored configuration cost to compute, read from its records: the seeds, the "
+                           "devices that trained it, the wall-clock time of one run (the seeds of a population train "
+                           "together, so its time covers all of them; Figure 3's rows give the range over its ten "
+                           "curves; evaluation included), and, for runs trained in pieces, the measured outer "
+                           "iterations per second on each device.", nowrap=["time per run"])
