@@ -5,6 +5,7 @@ long evaluation shows its progress."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,16 @@ def test_an_evaluation_shows_its_progress(tmp_store, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert f"{NAME} seed 1: evaluation: 100%" in captured.err and "3/3" in captured.err  # a live bar, on stderr
     assert f"{NAME} seed 1, 3 tasks: transductive" in captured.out
+
+
+def test_a_few_tasks_print_an_interval_within_0_and_100_percent(tmp_store, monkeypatch, capsys):
+    """Two tasks, one right and one wrong, give a 95% interval of ± 635 points (12.706 x 0.7071 / sqrt 2): printed clipped to [0, 100], saying
+    so (it printed "50.00% ± 635.30")."""
+    import reptile.fewshot_experiment as FX
+
+    monkeypatch.setattr(FX, "load_splits", synthetic)
+    monkeypatch.setattr(trained, "evaluate", lambda *a, **k: {"transductive": [0.0, 1.0], "non_transductive": [1.0, 0.0]})
+    store_state(tmp_store / "results")
+    trained.main(["--preset", NAME, "--seed", "1", "--tasks", "2", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert out.count("50.00%, 95% interval [0.00, 100.00]% (clipped to [0, 100]: ± 635.30 over 2 tasks") == 2, out

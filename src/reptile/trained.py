@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.record:
         _record_cli(a, parser)
         return
-    from .stats import mean_ci95
+    from .stats import format_accuracy, mean_ci95
 
     try:
         with _checkpoint_file(a) as (path, _):
@@ -472,8 +472,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(parser, e)
     for mode, values in accs.items():
         mean, ci = mean_ci95(values)
-        print(f"{a.preset or a.checkpoint} seed {a.seed}, {len(values):,} tasks: {mode} {100 * mean:.2f}% ± "
-              f"{100 * ci:.2f}")
+        print(f"{a.preset or a.checkpoint} seed {a.seed}, {len(values):,} tasks: {mode} "
+              f"{format_accuracy(mean, ci, len(values))}")
 
 
 def check_preset(parser, preset: str, experiment: str) -> None:
