@@ -8,6 +8,7 @@ across seeds, the mean over that seed's evaluation tasks ± the half-width of it
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -109,3 +110,31 @@ class Check:
     z: float | None  # the difference in standard errors (None: none formed, e.g. a float64 identity)
     verdict: str
     where: str    # the chapter and label that shows it: "sine.ipynb#figure-1" style target for a Markdown link
+
+
+def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
+    """A chapter's verdict rows as a table (what the front page shows for that chapter)."""
+    df = pd.DataFrame([{"paper": c.item, "claim": c.claim, "the paper says": c.paper, "ours": c.ours,
+                        "z": "-" if c.z is None or not math.isfinite(c.z) else f"{c.z:+.1f}", "verdict": c.verdict}
+                       for c in checks])
+    if caption is None:
+        caption = "What the paper says and what the stored runs give, one row per claim."
+        if any(c.z is not None for c in checks):
+            caption += (" z: the difference over its standard error; a verdict needs |z| ≥ 3 (the book's rule), "
+                        "else it is not resolved.")
+        if any(c.z is None for c in checks):
+            caption += " A row without z is a deterministic computation judged against the tolerance its claim states."
+    return Table(df, caption, index=False)
+
+
+def stored_runs(experiment: str, config, results_dir=None) -> list[dict]:
+    """The stored runs of ``config`` (every seed), read without computing anything: ``[]`` when none is stored; a
+    run made with another configuration than ``config`` is refused, as the chapters refuse it."""
+    from .. import results as R
+
+    runs = R.load_runs(experiment, config.name, results_dir)
+    stale = [r["seed"] for r in runs if r.get("digest") != config.digest()]
+    if stale:
+        raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
+                         f"than the preset now defines; rerun them with recompute=True or move them away")
+    return runs

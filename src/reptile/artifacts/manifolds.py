@@ -15,7 +15,7 @@ from .. import results as R
 from ..stats import DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..validate import check
 from .common import Check, Table, require_runs
-from .sine import table_checks
+from .common import table_checks
 
 TINY = 1e-6  # distances below this are shown as "< 1e-6" (their exact value is rounding, machine-dependent)
 VARIANT_COLORS = {"exact": "tab:orange", "partial": "tab:blue"}
@@ -480,6 +480,6 @@ def chapter_runs(results_dir=None) -> list[dict]:
     """The runs this chapter shows with its default parameters (preset ``default``, every stored seed), for
     :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
     from ..manifolds_experiment import resolve
-    from .sine import stored_runs
+    from .common import stored_runs
 
     return stored_runs("manifolds", resolve("default"), results_dir)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..results import pick_run
 from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
-from .common import PM_COLUMN, Check, Table, constant_columns, pm_label, require_runs
+from .common import PM_COLUMN, Check, Table, constant_columns, pm_label, require_runs, stored_runs, table_checks
 
 # The methods in the order tables and figures show them; a run shows those it holds.
 METHOD_ORDER = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
@@ -475,21 +475,6 @@ def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
             for key, c in _keyed_checks(runs)}
 
 
-def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
-    """A chapter's verdict rows as a table (what the front page shows for that chapter)."""
-    df = pd.DataFrame([{"paper": c.item, "claim": c.claim, "the paper says": c.paper, "ours": c.ours,
-                        "z": "-" if c.z is None or not np.isfinite(c.z) else f"{c.z:+.1f}", "verdict": c.verdict}
-                       for c in checks])
-    if caption is None:
-        caption = "What the paper says and what the stored runs give, one row per claim."
-        if any(c.z is not None for c in checks):
-            caption += (" z: the difference over its standard error; a verdict needs |z| ≥ 3 (the book's rule), "
-                        "else it is not resolved.")
-        if any(c.z is None for c in checks):
-            caption += " A row without z is a deterministic computation judged against the tolerance its claim states."
-    return Table(df, caption, index=False)
-
-
 def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
     """The numbers the chapter's figure captions quote (glued)."""
     run = pick_run(runs, seed)
@@ -506,19 +491,6 @@ def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, 
             "band_words": ("the shaded band spans the lowest to the highest seed's curve." if len(runs) >= 2
                            else "with one seed there is no band.")}
 
-
-
-def stored_runs(experiment: str, config, results_dir=None) -> list[dict]:
-    """The stored runs of ``config`` (every seed), read without computing anything: ``[]`` when none is stored; a
-    run made with another configuration than ``config`` is refused, as the chapters refuse it."""
-    from .. import results as R
-
-    runs = R.load_runs(experiment, config.name, results_dir)
-    stale = [r["seed"] for r in runs if r.get("digest") != config.digest()]
-    if stale:
-        raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
-                         f"than the preset now defines; rerun them with recompute=True or move them away")
-    return runs
 
 
 def chapter_runs(results_dir=None) -> list[dict]:

@@ -19,7 +19,7 @@ from .. import results as R
 from ..stats import DIFFERS, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..taylor import METHODS
 from .common import Check, Table
-from .sine import table_checks
+from .common import table_checks
 
 METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML"}
 METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple"}
@@ -490,6 +490,6 @@ def chapter_runs(results_dir=None) -> list[dict]:
     """The runs this chapter shows with its default parameters (preset ``default``; the chapter shows seed 0, the
     first stored), for :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
     from ..taylor_experiment import resolve
-    from .sine import stored_runs
+    from .common import stored_runs
 
     return stored_runs("taylor", resolve("default"), results_dir)
