@@ -90,36 +90,6 @@ def slopes_table(runs: Sequence[dict], seed: int | None = None) -> pd.DataFrame:
     return df
 
 
-def expectation_table(runs: Sequence[dict], seed: int | None = None, near_alpha: float = 1e-2) -> pd.DataFrame:
-    """Equations 15-17, one column per method: the paper's form; the coefficients fitted freely (no formula assumed)
-    at the smallest alpha and their limit alpha -> 0, ± standard errors; at the alpha nearest ``near_alpha``, the
-    residual ``||E[g] - paper||`` ± standard error beside the size of the ``alpha AvgGradInner`` term and the
-    standard error a plain Monte Carlo estimate of E[g] would have; the residual's log-log slope. Every ± is a
-    Monte Carlo standard error (of a fit: the spread of the fits on ``se_groups`` groups of draws; of the residual:
-    the spread of the draws along it), and the rows and the index say so."""
-    r = R.pick_run(runs, seed)
-    e = r["expectation"]
-    i = _mid(e["alphas"], near_alpha)
-    a0, al = e["alphas"][0], e["alphas"][i]
-    cols = {}
-    for m in METHODS:
-        o = e["methods"][m]
-        f0, lim = o["fit"][0], o["fit_limit"]
-        cols[METHOD_LABELS[m]] = {
-            "paper (Eqs 15-17)": _paper_form(*o["paper"]),
-            f"fitted AvgGrad coefficient ± s.e., α={a0:g}": f"{f0['c_grad']:.4f} ± {f0['c_grad_se']:.0e}",
-            f"fitted AvgGradInner coefficient ± s.e., α={a0:g}": f"{f0['c_inner']:.3f} ± {f0['c_inner_se']:.0e}",
-            "fitted AvgGradInner coefficient ± s.e., α → 0": f"{lim['c_inner']:.5f} ± {lim['c_inner_se']:.0e}",
-            f"||E[g] - paper|| ± s.e., α={al:.3g}": f"{o['residual_norm'][i]:.2e} ± {o['residual_se'][i]:.0e}",
-            f"||c α AvgGradInner||, α={al:.3g}": f"{o['inner_term_norm'][i]:.2e}",
-            f"plain Monte Carlo s.e. of E[g], α={al:.3g}": f"{o['naive_se'][i]:.2e}",
-            "slope of log residual on log α": f"{o['slope']:.2f}",
-        }
-    df = pd.DataFrame(cols)
-    df.index.name = f"{e['n_samples']:,} draws (± is a Monte Carlo s.e.)"
-    return df
-
-
 def figure_expectation(runs: Sequence[dict], seed: int | None = None):
     """Left: ``||E[g] - (Eq 15/16/17)||`` against alpha with Monte Carlo standard errors, beside the size of the
     ``alpha AvgGradInner`` term (dotted, slope 1). Right: the coefficient of AvgGradInner fitted freely at each
@@ -319,9 +289,11 @@ def table_slopes(runs: Sequence[dict], seed: int | None = None) -> Table:
 
 
 def table_expectation(runs: Sequence[dict], seed: int | None = None, near_alpha: float = 1e-2) -> Table:
-    """Paper Eqs. 15-17 in expectation (:func:`expectation_table`) as the book shows it, with the size of the
-    alpha AvgGradInner term and the plain Monte Carlo standard error at the smallest alpha too (the prose quotes
-    both step sizes)."""
+    """Paper Eqs. 15-17 in expectation, one column per method: the paper's form; the coefficients fitted freely (no
+    formula assumed) at the smallest alpha and their limit alpha -> 0; at the alpha nearest ``near_alpha`` and at the
+    smallest, the residual ``||E[g] - paper||`` beside the size of the ``alpha AvgGradInner`` term and the standard
+    error a plain Monte Carlo estimate of E[g] would have (the prose quotes both step sizes); the residual's log-log
+    slope. Every ± is a Monte Carlo standard error, as the caption says."""
     r = R.pick_run(runs, seed)
     e = r["expectation"]
     i = _mid(e["alphas"], near_alpha)
