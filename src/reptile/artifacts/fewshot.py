@@ -190,8 +190,9 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
         items = comparisons(table, runs_by_name, progress)
         done = [it for it in items if it["comparison"] is not None]
         verdicts = [it["verdict"] for it in done]
-        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("reproduces", "differs", "not resolved")
-                           if verdicts.count(v))
+        plural = {"reproduces": "reproduce", "differs": "differ"}
+        counts = ", ".join(f"{verdicts.count(v)} {v if verdicts.count(v) == 1 else plural.get(v, v)}"
+                           for v in ("reproduces", "differs", "not resolved") if verdicts.count(v))
         going = [f"{it['row']}, {it['column']} ({it['ours']})" for it in items
                  if it["comparison"] is None and it["ours"] != "not yet run"]
         name = "Omniglot" if table == 2 else "Mini-ImageNet"
