@@ -99,6 +99,30 @@ def test_every_slot_of_the_gradient_buffer_is_written(monkeypatch):
     test_loss_and_gradient_match_autograd(None)
 
 
+@pytest.mark.parametrize("few", [False, True])
+def test_a_workspace_reused_over_steps_gives_the_numbers_of_fresh_buffers(few, monkeypatch):
+    """The inner loop's workspace (padded inputs, gradient buffer and views made once, then reused): over several
+    steps on different weights and minibatches, every gradient equals the one of fresh buffers, bit for bit; the
+    buffers really are reused (the same gradient tensor comes back), and a reused padded input's border stays zero
+    although its first allocation was filled with NaN."""
+    empty = torch.Tensor.new_empty
+    monkeypatch.setattr(torch.Tensor, "new_empty", lambda t, *a, **kw: empty(t, *a, **kw).fill_(float("nan")))
+    torch.manual_seed(1)
+    eng = Conv4(5, few_kernels=few)
+    flat = eng.population([FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(3)]).double()
+    ws, grads = {}, []
+    for step in range(3):
+        x, y = torch.rand(3, 5, 28, 28, 1, dtype=torch.float64), torch.randint(0, 5, (3, 5))
+        _, fresh = eng.loss_and_grad(flat, x, y, loss=False)
+        _, reused = eng.loss_and_grad(flat, x, y, loss=False, ws=ws)
+        assert torch.equal(fresh, reused), step
+        grads.append(reused)
+        flat = flat - 0.01 * fresh  # the next step's weights: a new tensor, as a new task's clone of phi is
+    assert all(g is grads[0] for g in grads)  # one buffer, overwritten by each step
+    assert any(k[0] == "padded" for k in ws)
+    assert sum(k[0] == "views" for k in ws) == 2  # of the last weights and of the gradient: no growth per task
+
+
 def test_fewest_kernels_off_the_cpu_unless_the_environment_says_no(monkeypatch):
     """The formulation's default: the fewest kernels off a CPU (a meta tensor stands for a GPU's), the earlier one
     with REPTILE_FEW_KERNELS=0, and what the constructor names wins over both."""

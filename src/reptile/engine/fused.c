@@ -56,47 +56,113 @@ static int64_t NAME(blocks)(int64_t units, int64_t C, int threads) {
     return nb;
 }
 
+/* The bodies below take the block's channel count cw as an argument and are inlined into callers that pass a
+ * constant for the usual widths (64 channels, one block: one thread), so that the compiler keeps each row's
+ * accumulators in vector registers rather than in a stack array of unknown length. Every sum still runs over the
+ * rows in order, one channel per lane, so the numbers do not depend on the width chosen. */
+static inline __attribute__((always_inline)) void NAME(bn_fwd_block)(const shape_t *sh, T *z, T *inv, T *a,
+        const T *gamma, const T *beta, double eps, int64_t sg, int64_t c0, const int64_t cw) {
+    const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
+    const int64_t s = sg / sh->G, g = sg % sh->G;
+    const T *ga = gamma + s * C + c0, *be = beta + s * C + c0;
+    T *zg = z + sg * R * C + c0;
+    double acc[cw];
+    T mean[cw], iv[cw];
+    for (int64_t c = 0; c < cw; c++) acc[c] = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < cw; c++) acc[c] += zg[r * C + c];
+    for (int64_t c = 0; c < cw; c++) mean[c] = (T)(acc[c] / R);
+    for (int64_t c = 0; c < cw; c++) acc[c] = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < cw; c++) {
+            const T d = zg[r * C + c] - mean[c];
+            acc[c] += (double)d * d;
+        }
+    for (int64_t c = 0; c < cw; c++) {
+        iv[c] = (T)(1.0 / sqrt(acc[c] / R + eps));
+        inv[sg * C + c0 + c] = iv[c];
+    }
+    T *zr = zg;
+    for (int64_t b = 0; b < sh->B; b++)
+        for (int64_t h = 0; h < sh->H; h++)
+            for (int64_t w = 0; w < sh->W; w++, zr += C) {
+                T *restrict ar = a + s * sh->sS + (g * sh->B + b) * sh->sN + h * sh->sH + w * sh->sW + c0;
+                for (int64_t c = 0; c < cw; c++) {
+                    const T x = (zr[c] - mean[c]) * iv[c];
+                    const T y = be[c] + x * ga[c];
+                    zr[c] = x;
+                    ar[c] = y > 0 ? y : 0;
+                }
+            }
+}
+
 /* Forward: xhat = (z - mean) * inv, written over z; inv = 1 / sqrt(var + eps) (S, G, C);
  * a = max(0, beta + xhat * gamma). */
 void NAME(bn_relu_forward)(const shape_t *sh, T *z, T *inv, T *a, const T *gamma, const T *beta, double eps,
                            int threads) {
-    const int64_t C = sh->C, R = sh->B * sh->H * sh->W, SG = sh->S * sh->G;
+    const int64_t C = sh->C, SG = sh->S * sh->G;
     const int64_t nb = NAME(blocks)(SG, C, threads), cw = C / nb;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t sg = 0; sg < SG; sg++)
         for (int64_t blk = 0; blk < nb; blk++) {
-            const int64_t s = sg / sh->G, g = sg % sh->G, c0 = blk * cw;
-            const T *ga = gamma + s * C + c0, *be = beta + s * C + c0;
-            T *zg = z + sg * R * C + c0;
-            double acc[cw];
-            T mean[cw], iv[cw];
-            memset(acc, 0, sizeof acc);
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t c = 0; c < cw; c++) acc[c] += zg[r * C + c];
-            for (int64_t c = 0; c < cw; c++) mean[c] = (T)(acc[c] / R);
-            memset(acc, 0, sizeof acc);
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t c = 0; c < cw; c++) {
-                    const T d = zg[r * C + c] - mean[c];
-                    acc[c] += (double)d * d;
-                }
-            for (int64_t c = 0; c < cw; c++) {
-                iv[c] = (T)(1.0 / sqrt(acc[c] / R + eps));
-                inv[sg * C + c0 + c] = iv[c];
-            }
-            T *zr = zg;
-            for (int64_t b = 0; b < sh->B; b++)
-                for (int64_t h = 0; h < sh->H; h++)
-                    for (int64_t w = 0; w < sh->W; w++, zr += C) {
-                        T *ar = a + s * sh->sS + (g * sh->B + b) * sh->sN + h * sh->sH + w * sh->sW + c0;
-                        for (int64_t c = 0; c < cw; c++) {
-                            const T x = (zr[c] - mean[c]) * iv[c];
-                            const T y = be[c] + x * ga[c];
-                            zr[c] = x;
-                            ar[c] = y > 0 ? y : 0;
-                        }
-                    }
+            if (cw == 64)
+                NAME(bn_fwd_block)(sh, z, inv, a, gamma, beta, eps, sg, blk * cw, 64);
+            else if (cw == 32)
+                NAME(bn_fwd_block)(sh, z, inv, a, gamma, beta, eps, sg, blk * cw, 32);
+            else if (cw == 16)
+                NAME(bn_fwd_block)(sh, z, inv, a, gamma, beta, eps, sg, blk * cw, 16);
+            else
+                NAME(bn_fwd_block)(sh, z, inv, a, gamma, beta, eps, sg, blk * cw, cw);
         }
+}
+
+static inline __attribute__((always_inline)) void NAME(bn_bwd_block)(const shape_t *sh, const T *da, const T *a,
+        const T *xhat, const T *inv, const T *gamma, T *dz, T *dgamma_total, T *dbeta_total, int64_t s, int64_t c0,
+        const int64_t cw) {
+    const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
+    double db[cw], dg[cw];
+    T c1[cw], k0[cw], k1[cw];
+    for (int64_t c = 0; c < cw; c++) dgamma_total[s * C + c0 + c] = dbeta_total[s * C + c0 + c] = 0;
+    for (int64_t g = 0; g < sh->G; g++) {
+        const int64_t sg = s * sh->G + g;
+        const T *xg = xhat + sg * R * C + c0;
+        T *dzg = dz + sg * R * C + c0;
+        for (int64_t c = 0; c < cw; c++) db[c] = dg[c] = 0;
+        const T *xr = xg;
+        for (int64_t b = 0; b < sh->B; b++)
+            for (int64_t h = 0; h < sh->H; h++)
+                for (int64_t w = 0; w < sh->W; w++, xr += C) {
+                    const int64_t n = g * sh->B + b;
+                    const T *restrict dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
+                    const T *restrict arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
+                    for (int64_t c = 0; c < cw; c++) {
+                        const T d = dar[c], dy = arr[c] > 0 ? d : 0;
+                        db[c] += dy;
+                        dg[c] += (double)dy * xr[c];
+                    }
+                }
+        for (int64_t c = 0; c < cw; c++) {
+            dbeta_total[s * C + c0 + c] += (T)db[c];
+            dgamma_total[s * C + c0 + c] += (T)dg[c];
+            c1[c] = gamma[s * C + c0 + c] * inv[sg * C + c0 + c];
+            k0[c] = -c1[c] * (T)db[c] / (T)R;
+            k1[c] = -c1[c] * (T)dg[c] / (T)R;
+        }
+        xr = xg;
+        T *dzr = dzg;
+        for (int64_t b = 0; b < sh->B; b++)
+            for (int64_t h = 0; h < sh->H; h++)
+                for (int64_t w = 0; w < sh->W; w++, xr += C, dzr += C) {
+                    const int64_t n = g * sh->B + b;
+                    const T *restrict dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
+                    const T *restrict arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
+                    T *restrict dzw = dzr;
+                    for (int64_t c = 0; c < cw; c++) {
+                        const T dy = arr[c] > 0 ? dar[c] : 0;
+                        dzw[c] = k0[c] + dy * c1[c] + xr[c] * k1[c];
+                    }
+                }
+    }
 }
 
 /* Backward: dy = da where a > 0, else 0; per group dbeta = sum dy and dgamma = sum dy * xhat, also summed over the
@@ -104,56 +170,19 @@ void NAME(bn_relu_forward)(const shape_t *sh, T *z, T *inv, T *a, const T *gamma
  * written (S, G, R, C) contiguous. A thread owns a (member, block of channels) and its groups, in order. */
 void NAME(bn_relu_backward)(const shape_t *sh, const T *da, const T *a, const T *xhat, const T *inv, const T *gamma,
                             T *dz, T *dgamma_total, T *dbeta_total, int threads) {
-    const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
+    const int64_t C = sh->C;
     const int64_t nb = NAME(blocks)(sh->S, C, threads), cw = C / nb;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t s = 0; s < sh->S; s++)
         for (int64_t blk = 0; blk < nb; blk++) {
-            const int64_t c0 = blk * cw;
-            double db[cw], dg[cw];
-            T c1[cw], k0[cw], k1[cw];
-            for (int64_t c = 0; c < cw; c++) dgamma_total[s * C + c0 + c] = dbeta_total[s * C + c0 + c] = 0;
-            for (int64_t g = 0; g < sh->G; g++) {
-                const int64_t sg = s * sh->G + g;
-                const T *xg = xhat + sg * R * C + c0;
-                T *dzg = dz + sg * R * C + c0;
-                memset(db, 0, sizeof db);
-                memset(dg, 0, sizeof dg);
-                const T *xr = xg;
-                for (int64_t b = 0; b < sh->B; b++)
-                    for (int64_t h = 0; h < sh->H; h++)
-                        for (int64_t w = 0; w < sh->W; w++, xr += C) {
-                            const int64_t n = g * sh->B + b;
-                            const T *restrict dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
-                            const T *restrict arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
-                            double *restrict pb = db, *restrict pg = dg;
-                            for (int64_t c = 0; c < cw; c++) {
-                                const T d = dar[c], dy = arr[c] > 0 ? d : 0;
-                                pb[c] += dy;
-                                pg[c] += (double)dy * xr[c];
-                            }
-                        }
-                for (int64_t c = 0; c < cw; c++) {
-                    dbeta_total[s * C + c0 + c] += (T)db[c];
-                    dgamma_total[s * C + c0 + c] += (T)dg[c];
-                    c1[c] = gamma[s * C + c0 + c] * inv[sg * C + c0 + c];
-                    k0[c] = -c1[c] * (T)db[c] / (T)R;
-                    k1[c] = -c1[c] * (T)dg[c] / (T)R;
-                }
-                xr = xg;
-                T *dzr = dzg;
-                for (int64_t b = 0; b < sh->B; b++)
-                    for (int64_t h = 0; h < sh->H; h++)
-                        for (int64_t w = 0; w < sh->W; w++, xr += C, dzr += C) {
-                            const int64_t n = g * sh->B + b;
-                            const T *dar = da + s * sh->dS + n * sh->dN + h * sh->dH + w * sh->dW + c0;
-                            const T *arr = a + s * sh->sS + n * sh->sN + h * sh->sH + w * sh->sW + c0;
-                            for (int64_t c = 0; c < cw; c++) {
-                                const T dy = arr[c] > 0 ? dar[c] : 0;
-                                dzr[c] = k0[c] + dy * c1[c] + xr[c] * k1[c];
-                            }
-                        }
-            }
+            if (cw == 64)
+                NAME(bn_bwd_block)(sh, da, a, xhat, inv, gamma, dz, dgamma_total, dbeta_total, s, blk * cw, 64);
+            else if (cw == 32)
+                NAME(bn_bwd_block)(sh, da, a, xhat, inv, gamma, dz, dgamma_total, dbeta_total, s, blk * cw, 32);
+            else if (cw == 16)
+                NAME(bn_bwd_block)(sh, da, a, xhat, inv, gamma, dz, dgamma_total, dbeta_total, s, blk * cw, 16);
+            else
+                NAME(bn_bwd_block)(sh, da, a, xhat, inv, gamma, dz, dgamma_total, dbeta_total, s, blk * cw, cw);
         }
 }
 

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -114,8 +115,15 @@ def _ptr(t: Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
+_functions: dict[tuple[str, torch.dtype], Any] = {}  # the library's functions, looked up once
+
+
 def _call(name: str, t: Tensor, *args) -> None:
-    getattr(library(), f"{name}_{DTYPES[t.dtype]}")(*args, ctypes.c_int(torch.get_num_threads()))
+    """The kernel ``name`` for ``t``'s dtype, on PyTorch's thread count (callers have checked :func:`usable`)."""
+    f = _functions.get((name, t.dtype))
+    if f is None:
+        f = _functions[name, t.dtype] = getattr(library(), f"{name}_{DTYPES[t.dtype]}")
+    f(*args, ctypes.c_int(torch.get_num_threads()))
 
 
 def _strides(t: Tensor) -> tuple[int, ...]:

@@ -95,9 +95,16 @@ class Conv4:
 
     # ------------------------------------------------------------------------------------------ layout
 
-    def views(self, flat: Tensor) -> list[Tensor]:
+    def views(self, flat: Tensor, ws: dict | None = None, role: str = "weights") -> list[Tensor]:
         """Each tensor of every member, ``(S, *shape)``, as a contiguous view of the population's ``flat`` (S * P,)
-        buffer, which holds one block per tensor: tensor ``i`` of all S members, member after member."""
+        buffer, which holds one block per tensor: tensor ``i`` of all S members, member after member. With a
+        workspace ``ws`` (see :meth:`loss_and_grad`), the views of the last buffer seen in each ``role`` are kept
+        there and given again while the same tensor comes back."""
+        if ws is not None:
+            got = ws.get(("views", role))
+            if got is None or got[0] is not flat:
+                got = ws["views", role] = (flat, self.views(flat))
+            return got[1]
         S = flat.numel() // self.size
         return [flat[S * a: S * b].view(S, *shape) for a, b, shape in zip(self.offsets[:-1], self.offsets[1:],
                                                                             self.shapes)]
@@ -155,23 +162,23 @@ class Conv4:
 
     # ----------------------------------------------------------------------------------------- forward
 
-    def forward(self, flat: Tensor, x: Tensor, keep: bool = False):
+    def forward(self, flat: Tensor, x: Tensor, keep: bool = False, ws: dict | None = None):
         """Logits ``(S, G, B, n_way)`` of channels-last images ``x`` ``(S, G, B, H, W, C_in)`` under the weights
-        ``flat`` (S * P,). With ``keep``, also what :meth:`backward` needs."""
+        ``flat`` (S * P,). With ``keep``, also what :meth:`backward` needs. ``ws``: see :meth:`loss_and_grad`."""
         S, G, B = x.shape[:3]
         N = G * B
-        w = self.views(flat)
+        w = self.views(flat, ws)
         fast = self.use_fused and fused.usable(x)
         few = self._few_kernels(x)
         saved = []
-        ap, a = _padded(x, S, N, self.layers[0], few)
+        ap, a = _padded(x, S, N, self.layers[0], few, ws, 0)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
         for li, lay in enumerate(self.layers):
             kernel, bias, gamma, beta = w[4 * li: 4 * li + 4]
             patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
             z = torch.baddbmm(bias[:, None, :], patches, kernel).view(S, G, -1, lay.c_out)
             if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
-                ap, a = _padded(x, S, N, self.layers[li + 1], few)
+                ap, a = _padded(x, S, N, self.layers[li + 1], few, ws, li + 1)
             else:
                 a = x.new_empty(S, N, lay.out, lay.out, lay.c_out)
             # batch norm on the statistics of each (member, group), then ReLU
@@ -197,20 +204,26 @@ class Conv4:
         logits = torch.baddbmm(w[-1][:, None, :], feats, w[-2]).view(S, G, B, self.n_way)
         return (logits, (feats, saved)) if keep else logits
 
-    def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor, loss: bool = True) -> tuple[Tensor | None, Tensor]:
+    def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor, loss: bool = True,
+                      ws: dict | None = None) -> tuple[Tensor | None, Tensor]:
         """The loss of each member, cross-entropy summed over its minibatch, ``(S,)``, and its gradient, a buffer
         laid out like ``flat``. ``x`` is ``(S, B, H, W, C)`` channels-last, ``y`` ``(S, B)`` integer labels. With
-        ``loss=False`` the loss is not computed (None): the inner loop only needs the gradient."""
-        logits, saved = self.forward(flat, x[:, None], keep=True)
+        ``loss=False`` the loss is not computed (None): the inner loop only needs the gradient.
+
+        ``ws``, a workspace (a dict, empty at first, owned by one inner loop): the buffers a step needs (the padded
+        layer inputs with their zero borders, the gradient, the weights' views) are made on the first call and
+        reused by the next ones, which saves some sixty small operations per step. The gradient returned is then
+        that buffer, overwritten by the next call with the same workspace: use it before."""
+        logits, saved = self.forward(flat, x[:, None], keep=True, ws=ws)
         logp = torch.log_softmax(logits[:, 0], -1)
         total = -logp.gather(-1, y[..., None]).sum((1, 2)) if loss else None
         dlogits = logp.exp_()
         dlogits.scatter_add_(-1, y[..., None], torch.full_like(dlogits[..., :1], -1.0))
-        return total, self.backward(flat, dlogits, saved)
+        return total, self.backward(flat, dlogits, saved, ws)
 
     # ---------------------------------------------------------------------------------------- backward
 
-    def backward(self, flat: Tensor, dlogits: Tensor, saved) -> Tensor:
+    def backward(self, flat: Tensor, dlogits: Tensor, saved, ws: dict | None = None) -> Tensor:
         """The gradient (laid out like ``flat``) of a loss whose gradient with respect to the logits
         ``(S, B, n_way)`` is ``dlogits``, from the activations :meth:`forward` kept for one group (``G = 1``: a
         minibatch per member, as training passes it).
@@ -222,16 +235,22 @@ class Conv4:
         feats, layers = saved
         S, N = dlogits.shape[:2]
         check(layers[0][1].shape[1] == 1, "backward takes one group per member (a minibatch), as training passes it")
-        w = self.views(flat)
+        w = self.views(flat, ws)
         fast = self.use_fused and fused.usable(flat)
         few = self._few_kernels(flat)
         # the convolutions' bias gradients stay 0 (see above); every other slot is written below. Off the CPU one
-        # kernel zeroes the whole buffer; on a CPU, where a pass over it costs, only those slots are zeroed
-        grad = torch.zeros_like(flat) if few else torch.empty_like(flat)
-        g = self.views(grad)
-        if not few:
-            for li in range(len(self.layers)):
-                g[4 * li + 1].zero_()
+        # kernel zeroes the whole buffer; on a CPU, where a pass over it costs, only those slots are zeroed (once
+        # per workspace, whose buffer keeps them)
+        key = ("grad", flat.numel(), flat.dtype, flat.device)
+        grad = None if ws is None else ws.get(key)
+        if grad is None:
+            grad = torch.zeros_like(flat) if few else torch.empty_like(flat)
+            if not few:
+                for li in range(len(self.layers)):
+                    self.views(grad)[4 * li + 1].zero_()
+            if ws is not None:
+                ws[key] = grad
+        g = self.views(grad, ws, "gradient")
         torch.bmm(feats.transpose(1, 2), dlogits, out=g[-2])
         torch.sum(dlogits, 1, out=g[-1])
         da = torch.bmm(dlogits, w[-2].transpose(1, 2)).view(layers[-1][3].shape)  # (S, N, o, o, C)
@@ -264,9 +283,17 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False) -> tuple[Tensor, Tensor]:
+def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False, ws: dict | None = None,
+            index: int = 0) -> tuple[Tensor, Tensor]:
     """A new input buffer of ``lay`` with its TF 'SAME' padding zeroed, ``(S, N, H', W', C)``, and its interior
-    ``(S, N, H, W, C)``, a view to write the layer's input into."""
+    ``(S, N, H, W, C)``, a view to write the layer's input into. With a workspace ``ws``, the buffer of the
+    ``index``-th layer is made once and reused: its border stays zero, and its interior is written at every call."""
+    if ws is not None:
+        key = ("padded", index, S, N, like.dtype, like.device)
+        got = ws.get(key)
+        if got is None:
+            got = ws[key] = _padded(like, S, N, lay, whole)
+        return got
     top, bottom = lay.pad
     full = lay.size + top + bottom
     if whole:  # one kernel (a GPU is bound by launches, not by these few bytes)

@@ -86,17 +86,22 @@ def adam_step(w: Tensor, g: Tensor, state: AdamState, lr: float, betas: tuple[fl
 
 
 def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Tensor, lr: float,
-          betas: tuple[float, float], last_step: bool = False, optimizer: str = "adam"):
+          betas: tuple[float, float], last_step: bool = False, optimizer: str = "adam", ws: dict | None = None):
     """``W = SGD(L_tau, phi, k)`` for every member at once, in place on ``w`` (S * P,) and ``state``.
 
     ``x`` ``(S, N, H, W, C)`` channels-last and ``y`` ``(S, N)`` hold each member's task; ``idx`` ``(S, k, B)`` its
     minibatches. The inner optimiser is Adam, or plain ``w <- w - lr g`` with ``optimizer="sgd"`` (then ``state``
-    only counts steps). With ``last_step``, returns the last step's weight change ``W_k - W_{k-1}``."""
+    only counts steps). With ``last_step``, returns the last step's weight change ``W_k - W_{k-1}``.
+
+    On a CPU the steps share one workspace of buffers (:meth:`.Conv4.loss_and_grad`): ``ws``, kept by the caller
+    across calls, or one of this call's own."""
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
     prev = None
+    if ws is None and x.device.type == "cpu":
+        ws = {}
     for k in range(idx.shape[1]):
         batch = idx[:, k]
-        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False)
+        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False, ws=ws)
         if last_step and k == idx.shape[1] - 1:
             prev = w.clone()
         if optimizer == "sgd":
@@ -160,6 +165,7 @@ class Population:
         check(is_int(self.finite_every) and self.finite_every >= 1,
               f"finite_every must be an integer >= 1, got {self.finite_every!r}")
         self._graph: graphs.OuterGraph | None = None
+        self._workspace: dict = {}  # the inner steps' buffers on a CPU (adapt), kept from task to task
         self._peak: Tensor | None = None  # each member's largest weight magnitude since the last read (device)
         self._peak_since = 0
 
@@ -200,7 +206,8 @@ class Population:
                                    self.device)
             w = self.phi.clone()
             step = adapt(self.net, w, self.inner, x, y, idx, m.inner_lr, m.inner_betas,
-                         last_step=m.algorithm == "fomaml_last_step", optimizer=m.inner_optimizer)
+                         last_step=m.algorithm == "fomaml_last_step", optimizer=m.inner_optimizer,
+                         ws=self._workspace if self.device.type == "cpu" else None)
             # first-order MAML (the authors' form) moves phi along the last step only: "W" = phi + (W_k - W_{k-1})
             total += w if step is None else self.phi + step
         # phi <- phi + eps * (1/n) sum_i (W_i - phi)          (Algorithm 2)
