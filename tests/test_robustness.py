@@ -103,16 +103,17 @@ def test_check_parameters_ignores_the_kernels_names_and_runs_once():
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_chapter_checks_its_parameters_right_after_the_parameters_cell(chapter):
-    """The cell after the parameters cell (where papermill's injected cell lands before it) calls check_parameters
-    with exactly the names the parameters cell declares."""
+    """The cell after the parameters cell and the setup cell (reptile.launch; papermill's injected cell lands
+    before both) calls check_parameters with exactly the names the parameters cell declares."""
     import papermill as pm
 
     path = ROOT / "book" / f"{chapter}.ipynb"
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    check = code[1].source
-    assert "check_parameters(globals()" in check, f"{path}: the cell after the parameters cell must check them"
+    assert code[1].id == "reptile-setup", f"{path}: the setup cell follows the parameters cell"
+    check = code[2].source
+    assert "check_parameters(globals()" in check, f"{path}: the cell after the setup cell must check the parameters"
     namespace: dict = {}
     exec(code[0].source, namespace)  # the defaults alone pass the check
     namespace.pop("__builtins__")

@@ -30,6 +30,7 @@ Modules (one concern each):
   paper                the paper's own numbers
   notebook             the chapters' check of their papermill parameters
   runner               papermill seed runs and output refresh
+  launch               the chapters' setup cell (installs the package where it is missing, as in Colab)
   artifacts            presentation: every figure, table and key number, drawn from stored results
 """
 

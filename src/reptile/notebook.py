@@ -1,13 +1,13 @@
-"""What the chapters run right after their parameters cell.
+"""What the chapters run right after their parameters cell and their setup cell.
 
 papermill only warns about a parameter the notebook does not declare (``-p tyop 3``) and runs the chapter with its
-defaults, so each chapter's second cell is
+defaults, so each chapter's third cell (after its parameters cell and the setup cell of ``reptile.launch``) is
 
     from reptile.notebook import check_parameters; check_parameters(globals(), "preset seed recompute ...")
 
 which raises a ValueError naming the unknown names and the allowed ones. papermill inserts its
 ``injected-parameters`` cell right after the cell tagged ``parameters``, so by the time this runs the namespace holds
-exactly the declared parameters and the injected ones.
+exactly the declared parameters and the injected ones (the setup cell leaves no name behind).
 """
 
 from __future__ import annotations
