@@ -43,7 +43,7 @@ campaign-pages: $(STAMP)  ## re-execute the pages that show results/campaign/ (s
 source-manifest: $(STAMP)  ## SOURCE.json: this commit and its src/ hashes, for a copy without .git (carry it to a GPU machine)
 	$(BIN)/python -c "import subprocess; from reptile.results import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"
 
-tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
+tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras + Pillow in .venv-tf, to time the authors' code (reptile.engine.tf_harness)
 
 # tf-keras without its dependencies: they would pull the full `tensorflow` wheel over tensorflow-cpu
 $(TF_VENV)/.installed:
@@ -51,6 +51,7 @@ $(TF_VENV)/.installed:
 	$(TF_VENV)/bin/python -m pip install -q --upgrade pip
 	$(TF_VENV)/bin/python -m pip install -q tensorflow-cpu==2.21.0
 	$(TF_VENV)/bin/python -m pip install -q --no-deps tf-keras==2.21.0
+	$(TF_VENV)/bin/python -m pip install -q pillow  # their omniglot.py reads the PNGs (the run_omniglot.py check)
 	@touch $@
 
 clean:

@@ -1,7 +1,7 @@
 """The benchmark's baselines: the plain-PyTorch reference Reptile and the harness timing the authors' TensorFlow code.
 
-Synthetic random uint8 images only; no dataset and no TensorFlow needed (the one test that runs the authors' code is
-skipped unless REPTILE_TF_PYTHON and REPTILE_AUTHORS_CODE name a TensorFlow interpreter and a checkout).
+Synthetic random uint8 images only; no dataset and no TensorFlow needed (the tests that run the authors' code are in
+tests/test_tf_harness.py, skipped where the TensorFlow environment or the authors' checkout is absent).
 """
 
 import ast
@@ -132,6 +132,9 @@ def test_script_settings_are_the_presets():
         flags = dict(f[2:].split("=") for f in tf_harness.preset_flags(setting))
         assert {k.replace("-", "_"): float(v) for k, v in flags.items()} == \
             {k: float(v) for k, v in hp.items() if k != "preset"}
+        # their --transductive (evaluation only) exactly for the preset evaluated transductively
+        assert hp["transductive"] is ("transductive" in hp["preset"])
+    assert {"1shot-20way", "5shot-20way", "1shot-5way-transductive-eval25"} <= set(table)
 
 
 def test_script_imports_only_stdlib_numpy_tensorflow():
@@ -153,7 +156,7 @@ def test_harness_names_what_is_missing(tmp_path):
     with pytest.raises(tf_harness.AuthorsCodeUnavailable, match="git clone"):
         tf_harness.time_authors_code(sys.executable, tmp_path, "1shot-5way", 1)
     with pytest.raises(ValueError, match="allowed"):
-        tf_harness.time_authors_code(sys.executable, tmp_path, "1shot-20way", 1)
+        tf_harness.time_authors_code(sys.executable, tmp_path, "2shot-5way", 1)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed here")
