@@ -1,5 +1,6 @@
 """The benchmark's arithmetic and report (timings themselves are never asserted)."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -134,9 +135,90 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys):
     got = bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
     assert got["inner_steps"] == 3 * 12 and got["operations"] > 20 and got["us_per_step"] > 0
     times = [r["us_per_step"] for r in got["rows"]]
-    assert times == sorted(times, reverse=True) and any(r["name"] == "aten::bmm" for r in got["rows"])
+    assert times == sorted(times, reverse=True)
     assert sum(r["per_step"] for r in got["rows"]) == pytest.approx(got["operations"])
+    # every matrix multiply by its operands' shapes (layer 2's forward: 2 members x 5 images x 7 x 7 pixels, 3 x 3 x
+    # 64 inputs), once per inner step, and each fused kernel: four batch norms forward and back, three col2im
+    names = {r["name"]: r["per_step"] for r in got["rows"]}
+    assert names["baddbmm (2, 245, 576) @ (2, 576, 64)"] == 1
+    assert names["fused bn_relu_forward"] == names["fused bn_relu_backward"] == 4 and names["fused col2im"] == 3
+    split = got["split_us_per_step"]
+    assert sum(split.values()) == pytest.approx(got["wall_us_per_step"]) and min(split.values()) > 0
+    assert got["useful_gflop_per_step"] == pytest.approx(2 * bench_paths.step_flops(5, 5) / 1e9)
     with pytest.raises(ValueError, match="iterations must be"):
         bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
     bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way"])
-    assert "5-shot 5-way, population of 1 on cpu" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "5-shot 5-way, population of 1 on cpu" in out and "% of the matrix-multiply rate" in out
+
+
+def test_eval_share_of_the_matmul_rate_is_its_useful_gflops_over_the_rate():
+    report = {"matmul_gflops": {"1": 100.0}, "rows": [
+        {"setting": "1-shot 5-way", "path": "reference", "threads": 1, "processes": 1, "run_steps_per_s": 10.0,
+         "eval_tasks_per_s": 2.0, "train_gflops": 20.0, "eval_gflops": 30.0},
+        {"setting": "1-shot 5-way", "path": "population of 1", "threads": 1, "processes": 1,
+         "run_steps_per_s": 20.0, "eval_tasks_per_s": None, "train_gflops": 40.0, "eval_gflops": None}]}
+    table = bench_table(report)
+    assert table.loc[0, "eval % of matmul"] == 30.0 and table.loc[0, "train % of matmul"] == 20.0
+    assert pd.isna(table.loc[1, "eval % of matmul"]) and table.loc[1, "train x reference"] == 2.0
+
+
+def test_versus_pairs_ratios_ours_over_theirs():
+    from reptile.bench_versus import summary
+
+    got = summary([2.0, 4.0, 1.0], [3.0, 4.0, 1.5])
+    assert got["ratios"] == [1.5, 1.0, 1.5] and got["median"] == 1.5 and (got["min"], got["max"]) == (1.0, 1.5)
+
+
+def test_versus_refuses_what_is_not_a_commit_before_any_timing(capsys):
+    from reptile.bench_versus import versus
+
+    with pytest.raises(ValueError, match="--versus no-such-rev: not a commit"):
+        versus("no-such-rev", ["omniglot-1shot-20way"])
+    for args, message in [(["--versus", "HEAD", "--versus-presets", "omniglot-2shot"],
+                           "--versus-presets omniglot-2shot: allowed: few-shot or Figure 3 presets"),
+                          (["--versus", "HEAD", "--repetitions", "0"], "--repetitions 0: allowed: an integer >= 1"),
+                          (["--versus", "no-such-rev", "--seconds", "0.01"], "--versus no-such-rev: not a commit")]:
+        with pytest.raises(SystemExit) as stop:
+            bench.main(args)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_authors_comparison_alternates_and_reports_each_pair(monkeypatch):
+    """With the authors' timer and our timings replaced by counters: the order is ours, theirs, theirs, ours, ...
+    and each ratio is ours over theirs of one pair."""
+    import reptile.engine.tf_harness as H
+
+    calls = []
+
+    class FakeTimer:
+        info = {"tensorflow": "x"}
+
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+        def train(self, seconds):
+            calls.append("theirs")
+            return {"run_steps_per_s": 10.0, "cpu_share": 0.5}
+
+        def evaluate(self, seconds):
+            calls.append("theirs eval")
+            return {"eval_tasks_per_s": 4.0}
+
+    monkeypatch.setattr(H, "AuthorsTimer", FakeTimer)
+    monkeypatch.setattr(bench, "population_training", lambda cfg, size, s, dev: calls.append(f"ours {size}") or 5.0 * size)
+    monkeypatch.setattr(bench, "population_evaluation", lambda cfg, s, dev: calls.append("ours eval") or 2.0)
+    got = bench.authors_versus(bench_paths.setting("1-shot 20-way"), "1shot-20way", 0.01, torch.device("cpu"),
+                               repetitions=2)
+    assert calls[:4] == ["ours 1", "theirs", "theirs", "ours 1"]
+    assert got["train, population of 1"]["ratios"] == [0.5, 0.5]
+    assert got["train, population of 3"]["ratios"] == [1.5, 1.5]
+    assert got["train, population of 3"]["their_cpu_share"] == [0.5, 0.5]
+    assert got["evaluation"]["median"] == 0.5 and got["tensorflow"] == "x"
+    assert set(bench_paths.AUTHORS_SETTING.values()) == set(H.SETTINGS)  # every campaign setting is compared

@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
     dev = R.resolve_device(device)
     keep_freed_memory()  # the reference and the solo path get it too: the ratios are the engine's alone
     n_cores = cores()
-    sizes = tuple(sizes or ((1, 8) if dev.type == "cpu" else (8, 64)))
+    sizes = tuple(sizes or ((1, 3, 8) if dev.type == "cpu" else (8, 64)))  # 3: the campaign's populations
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if progress else (lambda *a: None)
     torch.set_num_threads(1)
     say("matrix multiply ...")
@@ -104,6 +105,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
         if n_cores > 1:
             mm[str(n_cores)] = matmul_rate(n_cores)
     rows: list[dict[str, Any]] = []
+    versus: dict[str, Any] = {}
 
     def add(name, path, threads, processes, train=None, evaluation=None, population=None):
         cfg = setting(name)
@@ -166,13 +168,78 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
                 one_process_per_core("train", name, big, seconds, n_cores),
                 one_process_per_core("eval", name, big, seconds, n_cores), big)
         if tf and name in AUTHORS_SETTING:
-            from .engine.tf_harness import time_authors_code
+            say(f"  the authors' TensorFlow code, in turns with ours ({AUTHORS_REPETITIONS} pairs each) ...")
+            versus[name] = authors_versus(cfg, AUTHORS_SETTING[name], seconds, dev, tf_python, authors_code)
+            t = versus[name]
+            add(name, "authors (TensorFlow)", 1, 1, statistics.median(t["train, population of 1"]["theirs"]),
+                statistics.median(t["evaluation"]["theirs"]))
+    report = {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
+              "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
+              "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if dev.type == "cpu":
+        from .engine.tf_harness import cpu_features
 
-            t = time_authors_code(tf_python, authors_code, AUTHORS_SETTING[name], seconds * 2)
-            add(name, "authors (TensorFlow)", 1, 1, t["run_steps_per_s"], t["eval_tasks_per_s"])
-    return {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
-            "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        report["cpu"] = cpu_features()
+    if versus:
+        report["authors_interleaved"] = versus
+    return report
+
+
+AUTHORS_REPETITIONS = 3  # pairs (ours, theirs) per comparison with the authors' code, in ABBA order
+
+
+def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=None, authors_code=None,
+                   repetitions: int = AUTHORS_REPETITIONS) -> dict[str, Any]:
+    """The authors' TensorFlow code against ours on one setting, measured in turns (ours, theirs, theirs, ours,
+    ...; :func:`reptile.engine.tf_harness.interleaved`) so that both see the same load: training run-steps per
+    second of a population of 1 and of 3 (the campaign's) against theirs, and evaluation tasks per second. Each
+    comparison gives every pair's ratio ours / theirs, their median and spread; their measurements carry the share
+    of a core their process had (CPU time over wall time)."""
+    from .engine.tf_harness import AuthorsTimer, interleaved
+
+    out: dict[str, Any] = {}
+    shares: dict[str, list[float]] = {"ours": [], "theirs": []}
+
+    def ours_train(size):
+        t0, c0 = time.perf_counter(), time.process_time()
+        rate = population_training(cfg, size, seconds, dev)
+        shares["ours"].append((time.process_time() - c0) / (time.perf_counter() - t0))
+        return rate
+
+    def theirs_train(timer):
+        t = timer.train(seconds)
+        shares["theirs"].append(t.get("cpu_share"))
+        return t["run_steps_per_s"]
+
+    with AuthorsTimer(tf_python, authors_code, authors_setting) as timer:
+        for size in (1, 3):
+            for v in shares.values():
+                v.clear()
+            out[f"train, population of {size}"] = {
+                **interleaved(lambda: ours_train(size), lambda: theirs_train(timer), repetitions, order="ABBA"),
+                "our_cpu_share": list(shares["ours"]), "their_cpu_share": list(shares["theirs"])}
+        out["evaluation"] = interleaved(lambda: population_evaluation(cfg, seconds, dev),
+                                        lambda: timer.evaluate(seconds)["eval_tasks_per_s"], repetitions,
+                                        order="ABBA")
+        out["tensorflow"] = timer.info.get("tensorflow")
+    return out
+
+
+def print_profile(name: str, got: dict[str, Any], rate: float | None) -> None:
+    """One setting's profile (:func:`reptile.bench_paths.kernel_profile`) as text: on a CPU, first where an inner
+    step's time goes and its useful rate as a fraction of the matrix-multiply ``rate``, then its operations."""
+    what = "kernels" if "kernels" in got else "operations"
+    print(f"\n{name}, population of {got['population']} on {got['device']}: {got[what]:.1f} {what} per inner step "
+          f"(over {got['inner_steps']} inner steps, no CUDA graph)")
+    if "split_us_per_step" in got:
+        wall, useful = got["wall_us_per_step"], got["useful_gflop_per_step"]
+        print(f"  {wall:9.1f} us per inner step without the profiler: {useful * 1e6 / wall:.1f} useful GFLOP/s, "
+              f"{100 * useful * 1e6 / wall / rate:.0f}% of the matrix-multiply rate; at that rate the step's "
+              f"multiply-adds alone take {useful * 1e6 / rate:.1f} us")
+        for part, us in got["split_us_per_step"].items():
+            print(f"  {us:9.1f} us  {100 * us / wall:4.0f}%  {part}")
+    for r in got["rows"][:25]:
+        print(f"  {r['us_per_step']:9.2f} us  {r['per_step']:6.2f} x  {r['name'][:110]}")
 
 
 def population_run(folder: str | Path) -> dict[str, Any]:
@@ -216,6 +283,8 @@ def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+# the campaign's entries still training (reptile.campaign.PLAN), what --versus times by default
+CAMPAIGN_PRESETS = ("omniglot-1shot-20way", "omniglot-5shot-20way", "omniglot-1shot-5way-transductive-eval25")
 MAX_SECONDS = 600.0  # per measurement: a report makes a few dozen measurements (more on a GPU), so 600 s is hours
 MEMBER_BYTES = 64 << 20  # a population member in the benchmark: its synthetic images (3 MB), weights, optimiser
 #                          state, and its share of a step's activations, with room to spare
@@ -265,6 +334,18 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
             found = False
         if not found:
             fail(parser, f"--tf-python {str(python)!r}: TensorFlow cannot be imported by it; {tf_harness.GET_TF}")
+    if a.versus is not None:
+        from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS
+
+        bad = [p for p in a.versus_presets if p not in {**FEWSHOT_PRESETS, **FIGURE3_PRESETS}]
+        if bad:
+            fail(parser, f"--versus-presets {' '.join(bad)}: allowed: few-shot or Figure 3 presets "
+                         f"({', '.join({**FEWSHOT_PRESETS, **FIGURE3_PRESETS})})")
+        if a.repetitions < 1:
+            fail(parser, f"--repetitions {a.repetitions}: allowed: an integer >= 1")
+        if a.device not in ("auto", "cpu"):
+            fail(parser, f"--device {a.device}: --versus times the CPU engine, one thread per measurement; allowed "
+                         f"with it: auto or cpu")
     if a.population_run is not None and not Path(a.population_run).is_dir():
         fail(parser, f"--population-run {a.population_run}: not a folder; allowed: the folder of one timed "
                      f"population run's results files (seed-*.json)")
@@ -282,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=6.0, help="time per measurement (default 6)")
     parser.add_argument("--population", type=int, nargs="+", default=None,
-                        help="population sizes to time (default: 1 8 on a CPU, 8 64 on a GPU)")
+                        help="population sizes to time (default: 1 3 8 on a CPU, 8 64 on a GPU)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS, metavar="SETTING",
                         help=f"default: all of {', '.join(SETTINGS)}")
@@ -295,19 +376,45 @@ def main(argv: list[str] | None = None) -> None:
                         help="instead: summarise the timed population run whose results files are in DIR (rates, "
                              "the full protocol's time at them) into results/bench/population/")
     parser.add_argument("--profile", action="store_true",
-                        help="instead: what one inner step of a population (the first --population size, default 3; "
-                             "the first --settings) is made of: its kernels on a GPU, its operations on a CPU, with "
-                             "their counts and times per inner step (the profiler; nothing is written)")
+                        help="instead: what one inner step of a population (the first --population size, default 3, "
+                             "the campaign's) is made of, for each of --settings: its kernels on a GPU; on a CPU the "
+                             "split between matrix multiplies, fused kernels and the rest, the fraction of the "
+                             "matrix-multiply rate, and its operations, with counts and times per inner step (the "
+                             "profiler; nothing is written)")
+    parser.add_argument("--versus", default=None, metavar="REV",
+                        help="instead: the campaign's outer iterations per second (populations of 3, 1 thread) at "
+                             "commit REV and at this checkout, in turns, --repetitions times --seconds each, into "
+                             "results/bench/versus/ (reptile.bench_versus)")
+    parser.add_argument("--versus-presets", nargs="+", default=list(CAMPAIGN_PRESETS), metavar="PRESET",
+                        help=f"with --versus: the presets timed (default: {' '.join(CAMPAIGN_PRESETS)})")
+    parser.add_argument("--repetitions", type=int, default=3, help="with --versus: pairs of measurements (default 3)")
     a = parser.parse_args(argv)
     dev = check_arguments(parser, a)  # every value, before any timing
+    if a.versus:
+        from .bench_versus import versus
+
+        try:
+            got = versus(a.versus, a.versus_presets, a.repetitions, a.seconds)
+        except ValueError as e:
+            fail(parser, e)
+        folder = Path(a.out) if a.out else R.results_root() / "bench" / "versus"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{slug(device_name(torch.device('cpu')))}-{got['versus'][:7]}.json"
+        R.atomic_write_bytes(path, (json.dumps(got, indent=1) + "\n").encode())
+        for preset, t in got["settings"].items():
+            print(f"{preset:45s} {got['versus'][:7]} {statistics.median(t['theirs']):6.3f}  this "
+                  f"{statistics.median(t['ours']):6.3f} outer it/s   ratio {t['median']:.3f} "
+                  f"({t['min']:.3f}-{t['max']:.3f})")
+        print(f"wrote {path}")
+        return
     if a.profile:
         size = a.population[0] if a.population else 3
-        got = kernel_profile(setting(a.settings[0]), size, dev)
-        what = "kernels" if "kernels" in got else "operations"
-        print(f"{a.settings[0]}, population of {size} on {got['device']}: {got[what]:.1f} {what} and "
-              f"{got['us_per_step']:.1f} us per inner step (over {got['inner_steps']} inner steps, no CUDA graph)")
-        for r in got["rows"][:25]:
-            print(f"  {r['us_per_step']:9.2f} us  {r['per_step']:6.2f} x  {r['name'][:110]}")
+        torch.set_num_threads(1)
+        rate = None if dev.type == "cuda" else matmul_rate(1)
+        if rate:
+            print(f"matrix multiply: {rate:.0f} GFLOP/s on 1 thread")
+        for name in a.settings:
+            print_profile(name, kernel_profile(setting(name), size, dev), rate)
         return
     if a.population_run:
         try:

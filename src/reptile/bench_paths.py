@@ -19,7 +19,9 @@ from .validate import check
 # campaign spends its time on) and Figure 3's four-step plain-SGD setting
 SETTINGS = ("1-shot 5-way", "5-shot 5-way", "1-shot 20-way", "5-shot 20-way", "1-shot 5-way transductive, eval 25",
             "Figure 3, 4 steps")
-AUTHORS_SETTING = {"1-shot 5-way": "1shot-5way", "5-shot 5-way": "5shot-5way"}  # tf_harness's names
+AUTHORS_SETTING = {"1-shot 5-way": "1shot-5way", "5-shot 5-way": "5shot-5way", "1-shot 20-way": "1shot-20way",
+                   "5-shot 20-way": "5shot-20way",
+                   "1-shot 5-way transductive, eval 25": "1shot-5way-transductive-eval25"}  # tf_harness's names
 
 
 def setting(name: str) -> FewShotConfig:
@@ -170,13 +172,18 @@ def population_replay(cfg: FewShotConfig, size: int, seconds: float, device: tor
 
 
 def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iterations: int = 3) -> dict[str, Any]:
-    """What one inner step of a population of ``size`` runs is made of, by the profiler, over ``iterations`` eager
-    outer iterations (no CUDA graph, which would hide its kernels; the graph replays the same kernels): on a GPU its
-    kernels, on a CPU its top-level operations, each with its count and time per inner step, the longest first.
-    A replayed graph's step costs about the sum of its kernels' times plus a few microseconds per kernel, so the
-    count says what fusing would save, and the times which kernels to fuse."""
-    from torch.profiler import ProfilerActivity, profile
+    """What one inner step of a population of ``size`` runs is made of, over ``iterations`` eager outer iterations
+    (no CUDA graph, which would hide its kernels; the graph replays the same kernels), each part with its count and
+    time per inner step, the longest first.
 
+    * On a GPU, its kernels by the profiler. A replayed graph's step costs about the sum of its kernels' times plus a
+      few microseconds per kernel, so the count says what fusing would save, and the times which kernels to fuse.
+    * On a CPU, every matrix multiply (by its operands' shapes: each layer's forward, weight gradient and input
+      gradient) and every fused C kernel, timed by the clock around each call; the rest of the step (the other
+      operations and the Python between them) is the step's time less theirs. (The profiler is not used on a CPU:
+      its records change the heap's reuse, and some large multiplies then measured several times their time.)
+      ``split_us_per_step`` gives the three parts."""
+    from .engine import fused
     from .engine.population import Population
     from .engine.reference import _sync
 
@@ -186,26 +193,72 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
     for _ in range(2):  # warm up: allocator, cuBLAS handles, first-call paths
         pop.meta_step()
     _sync(device)
-    cuda = device.type == "cuda"
-    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+    steps = iterations * cfg.meta.meta_batch * cfg.meta.inner_iters
+    useful = size * step_flops(cfg.n_way, cfg.meta.inner_batch) / 1e9
+    if device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(iterations):
+                pop.meta_step()
+            _sync(device)
+        events = [(e.name, e.device_time_total) for e in prof.events() if e.device_type.name == "CUDA"]
+        rows = _rows(events, steps)
+        return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
+                "kernels": sum(r["per_step"] for r in rows), "us_per_step": sum(r["us_per_step"] for r in rows),
+                "useful_gflop_per_step": useful, "rows": rows}
+    events: list[tuple[str, float]] = []
+    clock = time.perf_counter
+    saved = {name: getattr(torch, name) for name in ("bmm", "baddbmm")}
+
+    def timed_matmul(name):
+        f = saved[name]
+
+        def call(*args, **kwargs):
+            start = clock()
+            out = f(*args, **kwargs)
+            a, b = args[-2:]
+            events.append((f"{name} {tuple(a.shape)} @ {tuple(b.shape)}", 1e6 * (clock() - start)))
+            return out
+        return call
+
+    call = fused._call
+
+    def timed_fused(name, t, *args):
+        start = clock()
+        call(name, t, *args)
+        events.append((f"fused {name}", 1e6 * (clock() - start)))
+
+    try:
+        for name in saved:
+            setattr(torch, name, timed_matmul(name))
+        fused._call = timed_fused
+        start = clock()
         for _ in range(iterations):
             pop.meta_step()
-        _sync(device)
-    steps = iterations * cfg.meta.meta_batch * cfg.meta.inner_iters
-    if cuda:  # the kernels (and copies, memsets) the GPU ran, by the time it spent on each
-        events = [(e.name, e.device_time_total) for e in prof.events() if e.device_type.name == "CUDA"]
-    else:  # the operations the Python code called, by their time including what they called
-        events = [(e.name, e.cpu_time_total) for e in prof.events() if e.cpu_parent is None]
+        wall = 1e6 * (clock() - start) / steps
+    finally:
+        for name, f in saved.items():
+            setattr(torch, name, f)
+        fused._call = call
+    rows = _rows(events, steps)
+    split = {"matrix multiplies": sum(r["us_per_step"] for r in rows if not r["name"].startswith("fused")),
+             "fused kernels": sum(r["us_per_step"] for r in rows if r["name"].startswith("fused"))}
+    split["the rest (other operations, Python between them)"] = wall - sum(split.values())
+    return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
+            "operations": sum(r["per_step"] for r in rows), "us_per_step": wall, "wall_us_per_step": wall,
+            "useful_gflop_per_step": useful, "split_us_per_step": split, "rows": rows}
+
+
+def _rows(events: list[tuple[str, float]], steps: int) -> list[dict[str, Any]]:
+    """Events ``(name, microseconds)`` summed by name, per inner step, the longest first."""
     table: dict[str, list[float]] = {}
     for name, us in events:
         row = table.setdefault(name, [0, 0.0])
         row[0] += 1
         row[1] += us
-    rows = sorted(({"name": n, "per_step": c / steps, "us_per_step": t / steps} for n, (c, t) in table.items()),
+    return sorted(({"name": n, "per_step": c / steps, "us_per_step": t / steps} for n, (c, t) in table.items()),
                   key=lambda r: -r["us_per_step"])
-    return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
-            "kernels" if cuda else "operations": sum(r["per_step"] for r in rows),
-            "us_per_step": sum(r["us_per_step"] for r in rows), "rows": rows}
 
 
 def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float, device: torch.device) -> float:

@@ -118,6 +118,7 @@ def bench_table(report: dict):
             "train x reference": ratio("run_steps_per_s", ref), "train x authors": ratio("run_steps_per_s", authors),
             "eval tasks/s": r["eval_tasks_per_s"],
             "eval core-s per task": None if not r["eval_tasks_per_s"] else used / r["eval_tasks_per_s"],
+            "eval % of matmul": None if r.get("eval_gflops") is None else 100 * r["eval_gflops"] / peak,
             "eval x reference": ratio("eval_tasks_per_s", ref), "eval x authors": ratio("eval_tasks_per_s", authors),
         })
     return pd.DataFrame(out)
@@ -144,7 +145,8 @@ def speed_table(results_dir=None) -> pd.DataFrame:
     t = pd.concat(frames, ignore_index=True)
     keep = {"device (matmul GFLOP/s on threads)": None, "setting": None, "path": None, "cores": None,
             "train run-steps/s": 0, "train GFLOP/s per core": 1, "train % of matmul": 1, "train x reference": 2,
-            "train x authors": 2, "eval core-s per task": 3, "eval x reference": 2, "eval x authors": 2}
+            "train x authors": 2, "eval core-s per task": 3, "eval % of matmul": 1, "eval x reference": 2,
+            "eval x authors": 2}
     t = t[list(keep)]
     for col, digits in keep.items():
         if digits is not None:

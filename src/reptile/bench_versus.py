@@ -1,0 +1,100 @@
+"""The engine at this checkout against the engine at another commit: outer iterations per second of the same
+populations, timed in turns (theirs, ours, theirs, ours, ...) in one run, so that both see the same machine load.
+
+    python -m reptile.bench --versus 9371099            # the campaign's settings, 3 repetitions of 20 s each
+
+The other commit is checked out into a temporary git worktree; each measurement is a fresh single-thread process
+that imports the package from one tree or the other and trains a population of 3 seeds (the campaign's) on synthetic
+Omniglot-shaped images, through the population API both commits share. The report (every repetition, the ratio of
+each adjacent pair, their median and range) goes to ``results/bench/versus/``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# run in a child process, in either tree: only what both commits have (Population, synthetic_images, the presets)
+CHILD = r"""
+import sys, time, torch
+sys.path.insert(0, sys.argv[1])
+torch.set_num_threads(1)
+import reptile
+assert reptile.__file__.startswith(sys.argv[1]), reptile.__file__
+from reptile.bench_paths import synthetic_images
+from reptile.config import FEWSHOT_PRESETS, FIGURE3_PRESETS
+from reptile.engine.population import Population
+cfg = {**FEWSHOT_PRESETS, **FIGURE3_PRESETS}[sys.argv[2]]
+size, seconds = int(sys.argv[3]), float(sys.argv[4])
+pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], torch.device("cpu"))
+for _ in range(2):
+    pop.meta_step()
+n, start = 0, time.perf_counter()
+while time.perf_counter() - start < seconds:
+    pop.meta_step()
+    n += 1
+print(n / (time.perf_counter() - start))
+"""
+
+
+def _rate(src: Path, preset: str, size: int, seconds: float) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", CHILD, str(src), preset, str(size), repr(seconds)],
+                          capture_output=True, text=True, env=env, timeout=600 + 10 * seconds)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing {preset} in {src} failed: {done.stderr.strip()[-800:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def summary(theirs: list[float], ours: list[float]) -> dict[str, Any]:
+    """Rates measured in turns: each repetition's ratio ours / theirs, and their median, smallest and largest."""
+    ratios = [b / a for a, b in zip(theirs, ours)]
+    return {"theirs": theirs, "ours": ours, "ratios": ratios, "median": statistics.median(ratios),
+            "min": min(ratios), "max": max(ratios)}
+
+
+def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 20.0, size: int = 3,
+           repo: Path | None = None, progress=print) -> dict[str, Any]:
+    """Outer iterations per second of ``presets`` at commit ``rev`` and at this checkout, in turns."""
+    from . import results as R
+
+    if not (isinstance(repetitions, int) and repetitions >= 1):
+        raise ValueError(f"repetitions={repetitions!r}: allowed: an integer >= 1")
+    if not (isinstance(size, int) and size >= 1):
+        raise ValueError(f"size={size!r}: allowed: a population size >= 1")
+    repo = repo or R.REPO_ROOT
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                            capture_output=True, text=True)
+    if commit.returncode != 0:
+        raise ValueError(f"--versus {rev}: not a commit of {repo} ({commit.stderr.strip()})")
+    full = commit.stdout.strip()
+    out: dict[str, Any] = {"versus": full, "this": R.short_commit(R.git_commit()), "population": size,
+                           "seconds_per_measurement": seconds, "repetitions": repetitions, "settings": {},
+                           "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="reptile-versus-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), full], check=True,
+                       capture_output=True)
+        try:
+            for preset in presets:
+                theirs, ours = [], []
+                for k in range(repetitions):
+                    theirs.append(_rate(tree / "src", preset, size, seconds))
+                    ours.append(_rate(repo / "src", preset, size, seconds))
+                    progress(f"  {preset}: repetition {k + 1}: {full[:7]} {theirs[-1]:.3f}, this {ours[-1]:.3f} "
+                             f"outer it/s")
+                out["settings"][preset] = summary(theirs, ours)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    out["load_after"] = os.getloadavg()
+    out["environment"] = R.environment(torch.device("cpu"))
+    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return out
