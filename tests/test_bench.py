@@ -1,5 +1,7 @@
 """The benchmark's arithmetic and report (timings themselves are never asserted)."""
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -131,7 +133,7 @@ def test_populations_on_streams_are_timed_all_together(monkeypatch):
     assert {p: advanced.count(p) >= 2 for p in set(advanced)} == {(0, 1): True, (2, 3): True, (4, 5): True}
 
 
-def test_the_profile_of_an_inner_step_counts_its_operations(capsys):
+def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
     got = bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
     assert got["inner_steps"] == 3 * 12 and got["operations"] > 20 and got["us_per_step"] > 0
     times = [r["us_per_step"] for r in got["rows"]]
@@ -147,9 +149,20 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys):
     assert got["useful_gflop_per_step"] == pytest.approx(2 * bench_paths.step_flops(5, 5) / 1e9)
     with pytest.raises(ValueError, match="iterations must be"):
         bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
-    bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way"])
+    out_dir = tmp_path / "results" / "bench" / "profile"
+    bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way", "--out",
+                str(out_dir)])
     out = capsys.readouterr().out
     assert "5-shot 5-way, population of 1 on cpu" in out and "% of the matrix-multiply rate" in out
+    from reptile.artifacts.speed import profile_rows, profile_view
+
+    (stored,) = [json.loads(p.read_text()) for p in out_dir.glob("*.json")]
+    row = profile_rows(stored)[0]
+    assert row["setting"] == "5-shot 5-way"
+    assert row["matrix multiplies %"] + row["fused kernels %"] + row["rest %"] == pytest.approx(100)
+    # the multiplies alone are faster than the whole step, by the step's time over theirs
+    assert row["multiplies alone, % of rate"] == pytest.approx(row["% of matmul rate"] * 100 / row["matrix multiplies %"])
+    assert "5-shot 5-way" in str(profile_view(tmp_path / "results"))
 
 
 def test_eval_share_of_the_matmul_rate_is_its_useful_gflops_over_the_rate():
@@ -222,3 +235,32 @@ def test_authors_comparison_alternates_and_reports_each_pair(monkeypatch):
     assert got["train, population of 3"]["their_cpu_share"] == [0.5, 0.5]
     assert got["evaluation"]["median"] == 0.5 and got["tensorflow"] == "x"
     assert set(bench_paths.AUTHORS_SETTING.values()) == set(H.SETTINGS)  # every campaign setting is compared
+
+
+def test_speed_views_read_the_stored_reports(tmp_path):
+    from reptile.artifacts.speed import authors_view, profile_view, versus_view
+
+    assert "not yet run: python -m reptile.bench --versus REV" in str(versus_view(tmp_path))
+    assert "not yet run" in str(authors_view(tmp_path)) and "not yet run" in str(profile_view(tmp_path))
+    folder = tmp_path / "bench" / "versus"
+    folder.mkdir(parents=True)
+    from reptile.bench_versus import summary
+
+    (folder / "cpu-abc1234.json").write_text(json.dumps({
+        "versus": "abc1234" + "0" * 33, "this": "def5678", "population": 3, "seconds_per_measurement": 20.0,
+        "repetitions": 2, "settings": {"omniglot-1shot-20way": summary([2.0, 3.0], [3.0, 3.3])}}))
+    shown = versus_view(tmp_path).frame
+    row = shown.loc[("abc1234 → def5678", "omniglot-1shot-20way")]
+    assert row["ratio (median)"] == "1.30" and row["ratio range"] == "1.10 to 1.50"
+    assert row["earlier, outer it/s"] == "2.50" and row["later, outer it/s"] == "3.15"
+    t = {"ours": [2.0, 4.0], "theirs": [1.0, 1.0], "ratios": [2.0, 4.0], "median": 3.0, "min": 2.0, "max": 4.0,
+         "our_cpu_share": [0.9, 1.0], "their_cpu_share": [0.5, 0.7]}
+    (tmp_path / "bench" / "cpu.json").write_text(json.dumps({
+        "device": "cpu-x", "matmul_gflops": {"1": 100.0}, "rows": [], "environment": {"commit": "c0ffee0"},
+        "load_average": [1.5, 1.0, 1.0], "cpu": {"model": "Some CPU", "features": ["avx2"]},
+        "authors_interleaved": {"1-shot 20-way": {"train, population of 1": t, "tensorflow": "2.21.0"}}}))
+    view = authors_view(tmp_path)
+    row = view.frame.loc[("cpu-x", "1-shot 20-way", "train, population of 1")]
+    assert row["ratio (median)"] == "3.00" and row["ratio range"] == "2.00 to 4.00"
+    assert row["core share, ours / theirs"] == "0.95 / 0.60"
+    assert "Some CPU (avx2), TensorFlow 2.21.0" in view.caption

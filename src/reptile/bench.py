@@ -349,12 +349,13 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
     if a.population_run is not None and not Path(a.population_run).is_dir():
         fail(parser, f"--population-run {a.population_run}: not a folder; allowed: the folder of one timed "
                      f"population run's results files (seed-*.json)")
-    if not a.profile:  # the folder of what is written at the end
-        out = Path(a.out) if a.out else R.results_root() / "bench" / ("population" if a.population_run else "")
-        try:
-            R.check_writable(out, "report", "Pass --out DIR, a folder you can write.")
-        except ValueError as e:
-            fail(parser, e)
+    # the folder of what is written at the end
+    sub = "population" if a.population_run else "profile" if a.profile else "versus" if a.versus else ""
+    try:
+        R.check_writable(Path(a.out) if a.out else R.results_root() / "bench" / sub, "report",
+                         "Pass --out DIR, a folder you can write.")
+    except ValueError as e:
+        fail(parser, e)
     return dev
 
 
@@ -379,8 +380,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="instead: what one inner step of a population (the first --population size, default 3, "
                              "the campaign's) is made of, for each of --settings: its kernels on a GPU; on a CPU the "
                              "split between matrix multiplies, fused kernels and the rest, the fraction of the "
-                             "matrix-multiply rate, and its operations, with counts and times per inner step (the "
-                             "profiler; nothing is written)")
+                             "matrix-multiply rate, and its operations, with counts and times per inner step; "
+                             "written to results/bench/profile/<device>.json, which the status page shows")
     parser.add_argument("--versus", default=None, metavar="REV",
                         help="instead: the campaign's outer iterations per second (populations of 3, 1 thread) at "
                              "commit REV and at this checkout, in turns, --repetitions times --seconds each, into "
@@ -413,8 +414,17 @@ def main(argv: list[str] | None = None) -> None:
         rate = None if dev.type == "cuda" else matmul_rate(1)
         if rate:
             print(f"matrix multiply: {rate:.0f} GFLOP/s on 1 thread")
-        for name in a.settings:
-            print_profile(name, kernel_profile(setting(name), size, dev), rate)
+        got = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
+        for name, profile in got.items():
+            print_profile(name, profile, rate)
+        folder = Path(a.out) if a.out else R.results_root() / "bench" / "profile"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{device_name(dev)}.json"
+        report = {"device": device_name(dev), "population": size, "matmul_gflops_1_thread": rate, "profiles": got,
+                  "environment": R.environment(dev), "load_average": os.getloadavg(),
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
+        print(f"wrote {path}")
         return
     if a.population_run:
         try:

@@ -1,0 +1,130 @@
+"""The engine's speed on a CPU beyond the benchmark's table: where an inner step's time goes (``python -m reptile.bench
+--profile``), the campaign's rate at an earlier commit against this one (``--versus REV``), and the authors' code timed
+in turns with ours (``--tf``). Each function reads the stored reports under ``results/bench/`` and draws one table."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+from .common import Table
+from .status import _Aligned, _commit, _fmt
+
+REST = "the rest (other operations, Python between them)"
+
+
+def _load(sub: str, results_dir=None) -> list[dict]:
+    from ..results import results_root
+
+    folder = results_root(results_dir) / "bench" / sub
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+
+def _none(what: str, command: str) -> Table:
+    return Table(pd.DataFrame({what: [f"not yet run: {command}"]}).set_index(what), f"{what}: not yet run.")
+
+
+def profile_rows(report: dict) -> list[dict]:
+    """One row per setting of a stored profile: the inner step's time, its useful rate as a percentage of the
+    one-thread matrix-multiply rate, the shares of its time (matrix multiplies, fused C kernels, the rest), and the
+    rate of the matrix multiplies alone (the step's useful multiply-adds over their time): the ceiling the step would
+    reach if everything else took no time."""
+    rate = report["matmul_gflops_1_thread"]
+    rows = []
+    for name, p in report["profiles"].items():
+        wall, useful, split = p["wall_us_per_step"], p["useful_gflop_per_step"], p["split_us_per_step"]
+        fused = [r for r in p["rows"] if r["name"].startswith("fused")][:3]
+        rows.append({"setting": name, "µs per inner step": wall,
+                     "% of matmul rate": 100 * useful * 1e6 / wall / rate,
+                     "matrix multiplies %": 100 * split["matrix multiplies"] / wall,
+                     "fused kernels %": 100 * split["fused kernels"] / wall,
+                     "rest %": 100 * split[REST] / wall,
+                     "multiplies alone, % of rate": 100 * useful * 1e6 / split["matrix multiplies"] / rate,
+                     "longest fused kernels (µs)": ", ".join(f"{r['name'][6:]} {r['us_per_step']:.0f}"
+                                                             for r in fused)})
+    return rows
+
+
+def profile_view(results_dir=None) -> Table:
+    """Where one inner step's time goes on each profiled CPU, one row per setting (:func:`profile_rows`)."""
+    reports = [r for r in _load("profile", results_dir) if r.get("matmul_gflops_1_thread")]
+    if not reports:
+        return _none("profile", "python -m reptile.bench --profile")
+    frames, words = [], []
+    for rep in reports:
+        t = pd.DataFrame(profile_rows(rep))
+        for col, digits in (("µs per inner step", 0), ("% of matmul rate", 0), ("matrix multiplies %", 0),
+                            ("fused kernels %", 0), ("rest %", 0), ("multiplies alone, % of rate", 0)):
+            t[col] = [_fmt(v, digits) for v in t[col]]
+        t.insert(0, "device", rep["device"])
+        frames.append(t)
+        words.append(f"{rep['device']}: population of {rep['population']}, matrix multiply "
+                     f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
+                     f"load average {rep['load_average'][0]:.1f}")
+    frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting"])
+    return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
+                           "the clock around every call): its time, its useful multiply-adds as a percentage of the "
+                           "matrix-multiply rate, the shares of the matrix multiplies, of the fused C kernels (im2col, "
+                           "col2im, batch norm with ReLU, Adam) and of the rest (other operations and the Python "
+                           "between them), the rate the matrix multiplies reach alone (the ceiling if everything else "
+                           "took no time), and the three longest fused kernels. " + "; ".join(words) + ".",
+                    nowrap_index=[1])
+
+
+def versus_view(results_dir=None) -> Table:
+    """The campaign's populations (3 seeds, one thread) at an earlier commit and at a later one, timed in turns:
+    outer iterations per second of each (medians over the repetitions) and the ratio's median and range."""
+    reports = _load("versus", results_dir)
+    if not reports:
+        return _none("engine against an earlier commit", "python -m reptile.bench --versus REV")
+    rows = []
+    for rep in reports:
+        for preset, t in rep["settings"].items():
+            rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']}", "preset": preset,
+                         "earlier, outer it/s": _fmt(statistics.median(t["theirs"]), 2),
+                         "later, outer it/s": _fmt(statistics.median(t["ours"]), 2),
+                         "ratio (median)": _fmt(t["median"], 2),
+                         "ratio range": f"{t['min']:.2f} to {t['max']:.2f}"})
+    rep = reports[-1]
+    return _Aligned(pd.DataFrame(rows).set_index(["commits", "preset"]),
+                    f"The campaign's populations ({rep['population']} seeds, one thread, synthetic images) trained "
+                    f"by the engine at an earlier commit and at a later one, measured in turns "
+                    f"({rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s per preset, so that both "
+                    f"see the same load): outer iterations per second (medians) and the ratio later / earlier of "
+                    f"each pair (median and range). Each row is one run of python -m reptile.bench --versus.")
+
+
+def authors_view(results_dir=None) -> Table:
+    """The authors' TensorFlow code against the engine, measured in turns in one benchmark run (``--tf``): per
+    setting and comparison, the median ratio ours / theirs, its range, and the share of a core each side had."""
+    from ..bench import load
+    from ..results import results_root
+
+    reports = [r for r in load(results_root(results_dir) / "bench") if r.get("authors_interleaved")]
+    if not reports:
+        return _none("the authors' code", "python -m reptile.bench --tf --authors-code PATH")
+    rows, words = [], []
+    for rep in reports:
+        cpu = rep.get("cpu", {})
+        words.append(f"{rep['device']}: {cpu.get('model', '?')} ({', '.join(cpu.get('features', [])) or 'no flags'}), "
+                     f"TensorFlow {next(iter(rep['authors_interleaved'].values())).get('tensorflow')}, code "
+                     f"{_commit(rep)}, load average {rep.get('load_average', ['?'])[0]:.1f} at the end")
+        for setting, comparisons in rep["authors_interleaved"].items():
+            for what, t in comparisons.items():
+                if not isinstance(t, dict):
+                    continue
+                shares = t.get("our_cpu_share"), t.get("their_cpu_share")
+                rows.append({"device": rep["device"], "setting": setting, "ours against theirs": what,
+                             "ratio (median)": _fmt(t["median"], 2), "ratio range": f"{t['min']:.2f} to {t['max']:.2f}",
+                             "core share, ours / theirs": "-" if not all(shares) else
+                             f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
+    return _Aligned(pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"]),
+                    "The engine against the authors' TensorFlow code on one thread each, measured in turns (ours, "
+                    "theirs, theirs, ours, ...) in one benchmark run: the ratio of our rate to theirs (run-steps per "
+                    "second in training, test tasks per second in evaluation; above 1, ours is faster) for each pair, "
+                    "its median and range, and the median share of a core each process had while timed (CPU time "
+                    "over wall time; below 1 when other work shared the core). " + "; ".join(words) + ".",
+                    nowrap_index=[1])
