@@ -42,6 +42,7 @@ from torch.func import grad, vmap
 from .fewshot import FunctionalNet, TaskSampler, predict, to_float
 from .optim import Adam, detach_state
 from .params import Params
+from .results import resolve_device
 from .seeding import deterministic
 from .validate import check, is_int, is_positive
 
@@ -230,20 +231,6 @@ def evaluate_task(net: FunctionalNet, params: Params, support: tuple[Tensor, Ten
 
 
 # ------------------------------------------------------------------------------------------------ the learner
-
-
-def resolve_device(device: torch.device | str = "auto") -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU; any other name must be a device this machine has."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:<index>'") from None
-    check(d.type == "cpu" or (d.type == "cuda" and torch.cuda.is_available()),
-          f"device {device!r} is not available here; allowed: 'auto', 'cpu'"
-          + (", 'cuda'" if torch.cuda.is_available() else " (no CUDA device found)"))
-    return d
 
 
 class MAMLLearner:
