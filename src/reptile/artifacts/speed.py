@@ -128,3 +128,33 @@ def authors_view(results_dir=None) -> Table:
                     "its median and range, and the median share of a core each process had while timed (CPU time "
                     "over wall time; below 1 when other work shared the core). " + "; ".join(words) + ".",
                     nowrap_index=[1])
+
+
+def maml_view(results_dir=None) -> Table:
+    """MAML and first-order MAML beside Reptile on the same Omniglot cells (``python -m reptile.bench --maml``): the
+    time of one outer iteration of each, its useful rate as a percentage of the one-thread matrix-multiply rate, and
+    the hours a full-budget run of one seed takes at that rate on this device."""
+    reports = [r for r in _load("maml", results_dir) if r.get("rows")]
+    if not reports:
+        return _none("MAML against Reptile", "python -m reptile.bench --maml")
+    rows, words = [], []
+    for rep in reports:
+        words.append(f"{rep['device']}: matrix multiply {rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, "
+                     f"{rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
+                     f"{rep['load_average'][0]:.1f}")
+        for r in rep["rows"]:
+            rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
+                         "path": r["path"], "ms per outer iteration": _fmt(1e3 * r["seconds_per_iteration"], 0),
+                         "% of matmul rate": _fmt(100 * r["fraction_of_matmul"], 0),
+                         "outer iterations": f"{r['iterations_per_run']:,}",
+                         "hours per seed": _fmt(r["hours_per_run"], 1)})
+    rep = reports[-1]
+    return _Aligned(pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"]),
+                    "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (torch.func, the "
+                    "meta-batch vectorised with vmap or one task at a time) on one CPU thread, synthetic Omniglot-shaped "
+                    "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
+                    f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
+                    "(convolutions and dense layer, forward and backward; MAML's second-order inner step counted "
+                    f"{rep['second_order_factor']} times a training step) as a percentage of the matrix-multiply "
+                    "rate, and the hours one seed's full-budget run takes at that rate. " + "; ".join(words) + ".",
+                    nowrap_index=[1, 2, 3])

@@ -1,0 +1,85 @@
+"""The benchmark's MAML rows (reptile.bench_maml): the work counted per outer iteration by hand, Finn et al.'s
+hyper-parameters per cell, the rows' arithmetic on fixed timings, and one real (short) timing."""
+
+import math
+
+import pytest
+import torch
+
+from reptile import bench_maml as B
+
+# One Omniglot image through Conv4 (28 -> 14 -> 7 -> 4 -> 2, 64 channels, 3x3 kernels) and a 5-way dense layer,
+# 2 x multiply-adds, by hand:
+FIRST = 2 * 14 * 14 * 9 * 1 * 64  # 225,792
+FORWARD_5 = FIRST + 2 * 7 * 7 * 9 * 64 * 64 + 2 * 4 * 4 * 9 * 64 * 64 + 2 * 2 * 2 * 9 * 64 * 64 + 2 * 2 * 2 * 64 * 5
+STEP_PER_IMAGE_5 = 3 * FORWARD_5 - FIRST  # forward, weight gradients, input gradients above the first layer
+
+
+def test_hand_counts():
+    assert FORWARD_5 == 5_315_584 and STEP_PER_IMAGE_5 == 15_720_960
+    cfg = B.maml_setting("1-shot 5-way")  # 32 tasks, 1 inner step on 5 support images, 5 query images
+    assert B.maml_iteration_flops(cfg, first_order=True) == 32 * (5 + 5) * STEP_PER_IMAGE_5
+    assert B.maml_iteration_flops(cfg, first_order=False) == 32 * (3 * 5 + 5) * STEP_PER_IMAGE_5
+    # Reptile's cells (paper Tables 3 and 5): 5-shot 5-way 5 tasks x 5 inner steps x 10 images; 1-shot 5-way
+    # 3 tasks x 12 inner steps x 5 images
+    assert B.reptile_iteration_flops("5-shot 5-way") == 5 * 5 * 10 * STEP_PER_IMAGE_5
+    assert B.reptile_iteration_flops("1-shot 5-way") == 3 * 12 * 5 * STEP_PER_IMAGE_5
+
+
+@pytest.mark.parametrize("name, way, shots, meta_batch, step, steps, test_steps", [
+    ("1-shot 5-way", 5, 1, 32, 0.4, 1, 3), ("5-shot 5-way", 5, 5, 32, 0.4, 1, 3),
+    ("1-shot 20-way", 20, 1, 16, 0.1, 5, 5), ("5-shot 20-way", 20, 5, 16, 0.1, 5, 5)])
+def test_finn_settings(name, way, shots, meta_batch, step, steps, test_steps):
+    c = B.maml_setting(name)
+    assert (c.n_way, c.shots, c.queries, c.meta_batch, c.inner_step, c.inner_steps, c.eval_inner_steps,
+            c.loss_scale) == (way, shots, shots, meta_batch, step, steps, test_steps, "finn")
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ValueError, match="unknown benchmark setting '2-shot 5-way'"):
+        B.maml_setting("2-shot 5-way")
+
+
+def test_rows_on_fixed_timings(monkeypatch):
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
+    monkeypatch.setattr(B, "maml_seconds",
+                        lambda name, fo, seconds, device, vectorised=True: (0.2 if fo else 0.5) * (1 if vectorised else 2))
+    rows = B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=100.0)
+    assert [(r["algorithm"], r["path"]) for r in rows] == [
+        ("Reptile", "engine, population of 1"),
+        ("MAML", "vmap over the meta-batch"), ("MAML", "one task at a time"),
+        ("first-order MAML", "vmap over the meta-batch"), ("first-order MAML", "one task at a time")]
+    reptile, maml = rows[0], rows[1]
+    assert reptile["gflops"] == pytest.approx(180 * STEP_PER_IMAGE_5 / 0.05 / 1e9)
+    assert reptile["fraction_of_matmul"] == pytest.approx(reptile["gflops"] / 100.0)
+    assert reptile["hours_per_run"] == pytest.approx(0.05 * 200_000 / 3600)  # the cell's 200,000 outer iterations
+    assert maml["gflops"] == pytest.approx(32 * 20 * STEP_PER_IMAGE_5 / 0.5 / 1e9)
+    assert maml["hours_per_run"] == pytest.approx(0.5 * 60_000 / 3600)
+    assert rows[2]["seconds_per_iteration"] == 1.0 and rows[4]["seconds_per_iteration"] == 0.4
+
+
+def test_one_real_timing():
+    torch.set_num_threads(1)
+    s = B.maml_seconds("1-shot 5-way", True, 0.01, torch.device("cpu"))
+    assert math.isfinite(s) and 0 < s < 60
+
+
+def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
+    import json
+
+    from reptile.artifacts.speed import maml_view
+
+    assert "not yet run" in maml_view(tmp_path).caption
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, vectorised=True: 0.2 if fo else 0.5)
+    report = {"device": "cpu-test", "matmul_gflops_1_thread": 100.0, "seconds_per_measurement": 1.0,
+              "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
+              "load_average": [1.0, 1.0, 1.0], "environment": {"git_commit": "abcdef0123"},
+              "rows": B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=100.0)}
+    (tmp_path / "bench" / "maml").mkdir(parents=True)
+    (tmp_path / "bench" / "maml" / "cpu-test.json").write_text(json.dumps(report))
+    view = maml_view(tmp_path)
+    frame = view.frame
+    assert len(frame) == 5 and "60,000 outer iterations" in view.caption
+    row = frame.loc[("cpu-test", "1-shot 5-way", "MAML", "vmap over the meta-batch")]
+    assert row["ms per outer iteration"] == "500" and row["hours per seed"] == "8.3"
