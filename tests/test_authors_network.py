@@ -158,7 +158,7 @@ def _record_streams(monkeypatch):
 
 
 def test_sine_run_draws_from_every_stream(tmp_store, monkeypatch):
-    from reptile.sine_experiment import load_or_run
+    from reptile.experiments.sine import load_or_run
 
     calls = _record_streams(monkeypatch)
     load_or_run("ci", seeds=[5], overrides={"outer_iters": 3}, methods=["reptile"], device="cpu", progress=False)
@@ -167,7 +167,7 @@ def test_sine_run_draws_from_every_stream(tmp_store, monkeypatch):
 
 
 def test_fewshot_split_follows_the_run_seed():
-    from reptile.fewshot_experiment import split_seed
+    from reptile.experiments.fewshot import split_seed
 
     cfg = FEWSHOT_PRESETS["reduced-omniglot-1shot-5way"]
     assert cfg.split_seed is None and split_seed(cfg, 7) == 7 and split_seed(cfg, 0) == 0
@@ -178,8 +178,8 @@ def test_fewshot_split_follows_the_run_seed():
 
 
 def test_fewshot_run_uses_its_seeds_split_and_streams(tmp_store, monkeypatch):
-    from reptile.fewshot_experiment import run
-    from reptile import omniglot
+    from reptile.experiments.fewshot import run
+    from reptile.data import omniglot
 
     from test_fewshot import TINY, shared_data
 

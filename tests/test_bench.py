@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from reptile import bench, bench_paths
+from reptile import bench
+from reptile.bench import paths as bench_paths
 from reptile.artifacts.status import bench_table
 from reptile.engine import fused
 
@@ -21,7 +22,7 @@ def test_useful_work_is_counted_by_hand():
 
 
 def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
-    monkeypatch.setattr("reptile.engine.threads.cores", lambda: 1)  # no multi-process rows in a unit test
+    monkeypatch.setattr("reptile.threads.cores", lambda: 1)  # no multi-process rows in a unit test
     report = bench.run(seconds=0.01, sizes=(1, 2), device="cpu", settings=("1-shot 5-way",), progress=False)
     paths = [r["path"] for r in report["rows"]]
     with_fused = fused.library() is not None  # then the PyTorch path is timed too
@@ -177,14 +178,14 @@ def test_eval_share_of_the_matmul_rate_is_its_useful_gflops_over_the_rate():
 
 
 def test_versus_pairs_ratios_ours_over_theirs():
-    from reptile.bench_versus import summary
+    from reptile.bench.versus import summary
 
     got = summary([2.0, 4.0, 1.0], [3.0, 4.0, 1.5])
     assert got["ratios"] == [1.5, 1.0, 1.5] and got["median"] == 1.5 and (got["min"], got["max"]) == (1.0, 1.5)
 
 
 def test_versus_refuses_what_is_not_a_commit_before_any_timing(capsys):
-    from reptile.bench_versus import versus
+    from reptile.bench.versus import versus
 
     with pytest.raises(ValueError, match="--versus no-such-rev: not a commit"):
         versus("no-such-rev", ["omniglot-1shot-20way"])
@@ -200,7 +201,7 @@ def test_versus_refuses_what_is_not_a_commit_before_any_timing(capsys):
 def test_authors_comparison_alternates_and_reports_each_pair(monkeypatch):
     """With the authors' timer and our timings replaced by counters: the order is ours, theirs, theirs, ours, ...
     and each ratio is ours over theirs of one pair."""
-    import reptile.engine.tf_harness as H
+    import reptile.bench.tf_harness as H
 
     calls = []
 
@@ -244,7 +245,7 @@ def test_speed_views_read_the_stored_reports(tmp_path):
     assert "not yet run" in str(authors_view(tmp_path)) and "not yet run" in str(profile_view(tmp_path))
     folder = tmp_path / "bench" / "versus"
     folder.mkdir(parents=True)
-    from reptile.bench_versus import summary
+    from reptile.bench.versus import summary
 
     (folder / "cpu-abc1234.json").write_text(json.dumps({
         "versus": "abc1234" + "0" * 33, "this": "def5678", "population": 3, "seconds_per_measurement": 20.0,

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from reptile.config import FEWSHOT_PRESETS
-from reptile.engine import tf_harness
-from reptile.engine.reference import ReferenceReptile, minibatches, time_evaluation, time_training
+from reptile.bench import tf_harness
+from reptile.bench.reference import ReferenceReptile, minibatches, time_evaluation, time_training
 
 N_WAY, TRAIN_SHOTS = 5, 3
 

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reptile import campaign, campaign_workers
+from reptile import campaign
+from reptile.campaign import workers as campaign_workers
 from reptile.artifacts.status import campaign_view, progress_frame
 from reptile.config import FIGURE3_PRESETS
 from test_engine import images
@@ -42,7 +43,7 @@ def records(root, entry):
 
 
 def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_path, monkeypatch):
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", 4)  # evaluation blocks that straddle calls too
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 4)  # evaluation blocks that straddle calls too
     entry = tiny_entry()
     whole, pieces = tmp_path / "whole", tmp_path / "pieces"
     assert campaign.advance(entry, 1e9, "cpu", whole, progress=False, splits=splits())
@@ -89,7 +90,7 @@ def test_campaign_refuses_bad_input():
 def test_workers_pass_over_an_entry_another_process_is_advancing(tmp_path, monkeypatch):
     first, second = tiny_entry(), dataclasses.replace(tiny_entry(), seeds=(2, 3))
     advanced = []
-    monkeypatch.setattr(campaign, "advance", lambda entry, *a, **k: advanced.append(entry.key) or True)
+    monkeypatch.setattr(campaign.runs, "advance", lambda entry, *a, **k: advanced.append(entry.key) or True)
     with campaign.claim(first, tmp_path) as mine:
         assert mine
         with campaign.claim(first, tmp_path) as again:  # a second holder (another worker) is refused
@@ -104,10 +105,10 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
     the orchestration: two threads claim the two entries, and each entry's records are those of an advance alone."""
     import torch
 
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", 4)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 4)
     first, second = tiny_entry(), dataclasses.replace(tiny_entry(), name="tiny2", seeds=(2, 3))
     original = campaign.advance
-    monkeypatch.setattr(campaign, "advance", lambda entry, *a, **k: original(
+    monkeypatch.setattr(campaign.runs, "advance", lambda entry, *a, **k: original(
         entry, *a, **k, splits=[(SimpleNamespace(images=images(seed=s)), SimpleNamespace(images=images(seed=10 + s)))
                                 for s in entry.seeds]))
     threads = torch.get_num_threads()
@@ -116,7 +117,7 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
         done = campaign_workers.run_streams(1.0, 2, "cpu", plan=[first, second], results_dir=tmp_path / "streams",
                                     progress=False, delay=0.2)
         for e in (first, second):
-            assert campaign.advance(e, 1e9, "cpu", tmp_path / "alone", progress=False)
+            assert campaign.runs.advance(e, 1e9, "cpu", tmp_path / "alone", progress=False)
     finally:
         torch.set_num_threads(threads)
     assert sorted(done) == sorted([first.key, second.key])
@@ -227,7 +228,7 @@ def test_a_signal_stops_the_campaign_with_a_checkpoint_and_nothing_lost(tmp_path
 
 
 def test_a_signal_during_the_final_evaluation_stops_after_one_block(tmp_path, monkeypatch, stop_flag):
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", 2)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 2)
     entry = tiny_entry()
     while campaign.progress([entry], tmp_path)[0]["state"] != "evaluating":
         assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
@@ -240,7 +241,7 @@ def test_a_signal_during_the_final_evaluation_stops_after_one_block(tmp_path, mo
 def test_progress_during_the_final_evaluation_counts_its_time_and_the_time_left(tmp_path, monkeypatch):
     from reptile.engine import trainer
 
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", 3)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 3)
     entry = tiny_entry()  # 2 seeds, 6 evaluation tasks each
     while campaign.progress([entry], tmp_path)[0]["evaluation tasks"] in ("-", "0 / 12"):
         assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
@@ -281,12 +282,12 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
     """The whole path the campaign's paper-protocol populations take, at a toy size: advance a few-shot entry to its
     records, then the chapter's and the status page's artifacts read them. Both 5-shot 5-way rows fill from the same
     runs (non-transductive and transductive accuracy); the other columns stay as they were."""
-    from reptile import fewshot_experiment as FS
+    from reptile.experiments import fewshot as FS
     from reptile.artifacts.fewshot import OURS, fewshot_basis, fewshot_learning_curves, fewshot_table
     from reptile.artifacts.status import environment_table
     from reptile.config import FEWSHOT_PRESETS
 
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", 2)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 2)
     base = FEWSHOT_PRESETS["omniglot-5shot-5way"]
     cfg = dataclasses.replace(base, eval_tasks=4, eval_iters=2, curve_every=1, curve_tasks=2,
                               meta=dataclasses.replace(base.meta, outer_iters=2, meta_batch=2, inner_iters=2))
@@ -313,7 +314,7 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
 
     # the trained state stays beside the records: the module is the engine's network, and evaluating it again
     # draws the final evaluation's tasks and gives its accuracies (the record's, to the last bit)
-    from reptile import trained
+    from reptile.campaign import trained
     from reptile.engine.network import Conv4
 
     assert trained.find("omniglot-5shot-5way", 1, results_dir=tmp_path).name == "trained-seeds0-1.pt"

@@ -65,10 +65,10 @@ def note(text):
     with open(log, "a") as f:
         f.write(text + "\n")
 
-campaign.PLAN = (entry(),)
-campaign.EVAL_BLOCK = spec["block_size"]
-advance = campaign.advance
-campaign.advance = lambda e, *a, **k: advance(e, *a, **{**k, "splits": splits()})
+campaign.plan.PLAN = (entry(),)  # each module reads these where they are defined, when called
+campaign.runs.EVAL_BLOCK = spec["block_size"]
+advance = campaign.runs.advance
+campaign.runs.advance = lambda e, *a, **k: advance(e, *a, **{**k, "splits": splits()})
 
 real_write, counts = R.atomic_write, {}
 def atomic_write(path, write):
@@ -190,7 +190,7 @@ def whole(tmp_path_factory):
     """The records of the tiny population advanced in one call, without faults."""
     root = tmp_path_factory.mktemp("whole")
     mp = pytest.MonkeyPatch()
-    mp.setattr(campaign, "EVAL_BLOCK", BLOCK)
+    mp.setattr(campaign.runs, "EVAL_BLOCK", BLOCK)
     try:
         assert one_thread(campaign.advance, entry(), 1e9, "cpu", root, progress=False, splits=splits())
     finally:
@@ -200,7 +200,7 @@ def whole(tmp_path_factory):
 
 def finish(store: Store, monkeypatch) -> None:
     """Resume the store's population in this process, to the end (its records)."""
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", BLOCK)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", BLOCK)
     assert one_thread(campaign.advance, entry(), 1e9, "cpu", store.results, progress=False, splits=splits())
 
 
@@ -239,7 +239,7 @@ def test_sigterm_during_the_final_evaluation_resumes_at_the_block(store, whole, 
     real = E.evaluate
     monkeypatch.setattr(E, "evaluate", lambda net, phi, st, samplers, *a, **k: (
         blocks.append(a[5]) if len(samplers) == 1 else None, real(net, phi, st, samplers, *a, **k))[1])
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", BLOCK)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", BLOCK)
     assert one_thread(campaign.advance, entry(), 1e9, "cpu", store.results, progress=True, splits=splits())
     assert sum(blocks) == 12 - 2 * BLOCK and len(blocks) == 4  # the blocks left, not the evaluation over again
     assert f"campaign: {KEY}: resuming its final evaluation at task 4 of 12 from {store.checkpoint}" in \
@@ -370,7 +370,7 @@ def test_minutes_must_be_finite_and_the_results_folder_must_exist(tmp_path, caps
 
 def test_a_resumed_entry_says_where_and_warns_of_another_thread_count(tmp_path, monkeypatch, capsys):
     e = entry()
-    monkeypatch.setattr(campaign, "EVAL_BLOCK", BLOCK)
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", BLOCK)
     assert not one_thread(campaign.advance, e, 0.0, "cpu", tmp_path, progress=False, splits=splits())
     capsys.readouterr()
     assert not one_thread(campaign.advance, e, 0.0, "cpu", tmp_path, progress=True, splits=splits())

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from reptile import bench, runner, stats
-from reptile import fewshot_experiment as FS
+from reptile.experiments import fewshot as FS
 from reptile.config import FEWSHOT_PRESETS, resolve
 from reptile.engine import distributed, fused
 
@@ -39,28 +39,28 @@ CASES = {
                  f"--authors-code {BAD_PATH}: not a checkout of openai/supervised-reptile"),
         "name": (["--device", "tpu"], "unknown device 'tpu'; allowed: 'auto', 'cpu', 'cuda', 'cuda:N'"),
     },
-    "sine_experiment": {
+    "experiments.sine": {
         "number": (["--preset", "ci", "--set", "outer_iters=-1"], "outer_iters must be an integer >= 1, got -1"),
         "infinity": (["--preset", "ci", "--set", "eval_lr=inf"], "eval_lr must be a finite number > 0, got inf"),
         "nan": (["--preset", "ci", "--set", "reptile.inner_lr=nan"], "inner_lr must be a finite number > 0, got nan"),
         "path": (["--preset", "ci"], "cannot write the results folder"),
         "name": (["--preset", "nope"], "unknown preset 'nope'; allowed: paper, paper-relu, reduced-3k, ci"),
     },
-    "taylor_experiment": {
+    "experiments.taylor": {
         "number": (["--preset", "ci", "--set", "n_alphas=2"], "n_alphas must be >= 3 (a slope needs points), got 2"),
         "infinity": (["--preset", "ci", "--set", "alpha_max=inf"], "alpha_max must be a number in (0, 1], got inf"),
         "nan": (["--preset", "ci", "--set", "alpha_min=nan"], "alpha_min must be a number in (0, 1], got nan"),
         "path": (["--preset", "ci"], "cannot write the results folder"),
         "name": (["--preset", "nope"], "unknown preset 'nope'; allowed: default, ci"),
     },
-    "manifolds_experiment": {
+    "experiments.manifolds": {
         "number": (["--preset", "ci", "--set", "inner_iters=0"], "inner_iters must be an integer >= 1, got 0"),
         "infinity": (["--preset", "ci", "--set", "outer_step=inf"], "outer_step must be a number > 0, got inf"),
         "nan": (["--preset", "ci", "--set", "inner_lr=nan"], "inner_lr must be a number > 0, got nan"),
         "path": (["--preset", "ci"], "cannot write the results folder"),
         "name": (["--preset", "ci", "--set", "nope=1"], "unknown parameter 'nope'; allowed: lines, lines_start"),
     },
-    "fewshot_experiment": {
+    "experiments.fewshot": {
         "number": (["--preset", "ci", "--set", "eval_tasks=1e12"],
                    "eval_tasks=1000000000000 does not fit in this machine's memory"),
         "infinity": (["--preset", "ci", "--set", "meta.outer_step=inf"],
@@ -69,7 +69,7 @@ CASES = {
         "path": (["--preset", "ci", "--data-root", BAD_PATH], f"--data-root {BAD_PATH}: not a folder"),
         "name": (["--preset", "ci", "--device", "tpu"], "unknown device 'tpu'"),
     },
-    "gradcomb_experiment": {
+    "experiments.gradcomb": {
         "number": (["--seeds", "-1"], "--seeds -1: seeds must be integers in 0..4294967295"),
         "infinity": (["--set", "outer_step=inf"], "outer_step must be a finite number > 0, got inf"),
         "nan": (["--set", "inner_lr=nan"], "inner_lr must be a finite number > 0, got nan"),
@@ -92,14 +92,14 @@ CASES = {
         "nan": (["--minutes", "nan"], "nan"),
         "name": (["--minutes", "1", "--only", "nope"], "nope"),
     },
-    "trained": {
+    "campaign.trained": {
         "nan": (["--preset", "omniglot-5shot-5way", "--seed", "0", "--lr", "nan"], "nan"),
         "path": (["--checkpoint", BAD_PATH + ".pt", "--seed", "0"], BAD_PATH + ".pt"),
     },
 }
 PARAMS = [(command, kind) for command, kinds in CASES.items() for kind in kinds]
 # the path case of the experiments: their results folder cannot be written ($REPTILE_RESULTS below a file)
-UNWRITABLE_RESULTS = {("sine_experiment", "path"), ("taylor_experiment", "path"), ("manifolds_experiment", "path")}
+UNWRITABLE_RESULTS = {("experiments.sine", "path"), ("experiments.taylor", "path"), ("experiments.manifolds", "path")}
 
 
 # One interpreter per command runs its cases one after another, each exactly as `python -m reptile.<command> ARGS`
@@ -180,7 +180,9 @@ def test_every_command_refuses_each_kind_of_bad_value(outcomes, command, kind):
 
 def test_sine_taylor_and_manifolds_have_the_few_shot_command_line(tmp_store, capsys):
     """They exited 0 having done nothing: now `--preset ci --seeds 0` computes and stores the seed and says so."""
-    from reptile import manifolds_experiment, sine_experiment, taylor_experiment
+    from reptile.experiments import manifolds as manifolds_experiment
+    from reptile.experiments import sine as sine_experiment
+    from reptile.experiments import taylor as taylor_experiment
 
     manifolds_experiment.main(["--preset", "ci", "--seeds", "0", "--set", "outer_iters=50", "--set", "k_values=[1]"])
     out = capsys.readouterr().out

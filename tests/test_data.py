@@ -17,9 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
-from reptile import miniimagenet as mini
-from reptile import omniglot
-from reptile.datasets import (DataCorruptError, DataNotFoundError, FewShotSplit, cache_root, data_root,
+from reptile.data import miniimagenet as mini
+from reptile.data import omniglot
+from reptile.data.datasets import (DataCorruptError, DataNotFoundError, FewShotSplit, cache_root, data_root,
                               load_cached_arrays)
 
 REPO = Path(__file__).resolve().parents[1]

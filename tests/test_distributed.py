@@ -2,7 +2,7 @@
 
 The test starts ``python -m torch.distributed.run --nproc_per_node 2`` on this file, whose ``__main__`` is the
 worker: on synthetic images, each rank (a) evaluates one population with ``share=(rank, 2)``, (b) trains its members
-of the seeds 0 1 2 (rank 0: 0 and 2, rank 1: 1) and gathers them, (c) runs ``reptile.fewshot_experiment``'s
+of the seeds 0 1 2 (rank 0: 0 and 2, rank 1: 1) and gathers them, (c) runs ``reptile.experiments.fewshot``'s
 ``main`` end to end. The test compares what the ranks return with the same work done in one process, everything
 with one thread per process.
 
@@ -29,7 +29,7 @@ import torch
 
 from test_engine import images, small_config
 
-from reptile import fewshot_experiment as X
+from reptile.experiments import fewshot as X
 from reptile.engine import distributed
 from reptile.engine import evaluation as E
 from reptile.engine.population import Population
@@ -50,7 +50,7 @@ ENGINE_RUN = ("segments", "world", "trained_with", "note")  # how the seeds were
 
 
 def synthetic_splits(cfg, seed=0, data_root=None, cache_dir=None):
-    """A stand-in for :func:`reptile.fewshot_experiment.load_splits`: each seed its own random images."""
+    """A stand-in for :func:`reptile.experiments.fewshot.load_splits`: each seed its own random images."""
     return (types.SimpleNamespace(images=images(classes=30, seed=seed)),
             types.SimpleNamespace(images=images(classes=20, seed=100 + seed)))
 

@@ -17,7 +17,7 @@ from reptile.engine import evaluation as E
 from reptile.engine import fused, trainer
 from reptile.engine.network import Conv4
 from reptile.engine.population import AdamState, Population, supports
-from reptile.engine.threads import configure, share
+from reptile.threads import configure, share
 from reptile.fewshot import FunctionalNet, TaskSampler, conv4, evaluate
 from reptile.tasks import Task
 from reptile.validate import DivergedError
@@ -269,7 +269,7 @@ def test_deferred_divergence_check_reads_every_finite_every_iterations_and_befor
 
 
 def test_engine_covers_omniglot_and_says_what_it_does_not():
-    from reptile.fewshot_experiment import pick_engine
+    from reptile.experiments.fewshot import pick_engine
 
     assert supports(FEWSHOT_PRESETS["omniglot-1shot-5way"])
     mini = FEWSHOT_PRESETS["miniimagenet-1shot-5way"]
@@ -300,7 +300,7 @@ def test_adam_in_place_matches_the_functional_adam():
 def test_threads_are_the_cores_divided_among_processes(monkeypatch):
     before = torch.get_num_threads()
     try:
-        monkeypatch.setattr("reptile.engine.threads.cores", lambda: 2)
+        monkeypatch.setattr("reptile.threads.cores", lambda: 2)
         assert share(1) == 2 and share(2) == 1 and share(3) == 1
         monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
         monkeypatch.delenv("REPTILE_THREADS", raising=False)
@@ -316,7 +316,7 @@ def test_threads_are_the_cores_divided_among_processes(monkeypatch):
         monkeypatch.delenv("REPTILE_THREADS")
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         assert configure() == 1  # under torchrun: the cores divided among its 2 ranks
-        monkeypatch.setattr("reptile.engine.threads.cores", lambda: 4)
+        monkeypatch.setattr("reptile.threads.cores", lambda: 4)
         assert configure() == 2
         monkeypatch.delenv("LOCAL_WORLD_SIZE")
         assert configure() == 1 and torch.get_num_threads() == 1  # alone, on 4 cores: the user's one thread

@@ -11,7 +11,7 @@ from reptile.artifacts.sine import sine_mse_stats, zero_function_mse
 from reptile.config import SINE_PRESETS, resolve
 from reptile.core import MetaConfig, MetaLearner
 from reptile.sine import SineTasks, init_mlp, mse_loss_fn
-from reptile.sine_experiment import load_or_run, run
+from reptile.experiments.sine import load_or_run, run
 from reptile.train import train
 
 FAST = {"outer_iters": 60, "eval_tasks": 6, "curve_every": 30, "curve_tasks": 4, "checkpoint_every": 20,

@@ -9,7 +9,7 @@ import torch
 from reptile.config import FEWSHOT_PRESETS, resolve
 from reptile.core import MetaLearner
 from reptile.fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count, predict
-from reptile.fewshot_experiment import load_or_run, run
+from reptile.experiments.fewshot import load_or_run, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ TINY = {"outer_iters": 6, "eval_tasks": 3, "curve_every": 3, "curve_tasks": 2, "
 
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_store, monkeypatch):
     root = shared_data()
-    from reptile.fewshot_experiment import load_splits
+    from reptile.experiments.fewshot import load_splits
 
     cfg = resolve(FEWSHOT_PRESETS, "ci", TINY)
     splits = load_splits(cfg, 0, root)
@@ -167,7 +167,7 @@ def test_bad_input_fails_before_training(tmp_store, kwargs, match):
 
 
 def test_missing_data_says_what_was_looked_for(tmp_store, tmp_path):
-    from reptile.datasets import DataNotFoundError
+    from reptile.data.datasets import DataNotFoundError
 
     with pytest.raises(DataNotFoundError, match="omniglot"):
         load_or_run("ci", seeds=[0], device="cpu", data_root=tmp_path / "empty", progress=False,

@@ -18,7 +18,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from reptile import gradcomb_experiment as GC  # noqa: E402
+from reptile.experiments import gradcomb as GC  # noqa: E402
 from reptile import results as R  # noqa: E402
 from reptile import seeding  # noqa: E402
 from reptile.artifacts import gradcomb as A  # noqa: E402
@@ -248,7 +248,7 @@ TINY = {"outer_iters": 2, "curve_every": 1, "curve_tasks": 2, "eval_tasks": 3, "
 @pytest.fixture
 def synthetic_data(monkeypatch):
     """Omniglot replaced by small random splits (one per seed, as the character split depends on it)."""
-    from reptile import fewshot_experiment as FS
+    from reptile.experiments import fewshot as FS
 
     def load(cfg, seed=0, data_root=None, cache_dir=None):
         split = lambda s: types.SimpleNamespace(images=images(seed=s))  # noqa: E731
@@ -273,7 +273,7 @@ def test_curves_run_as_populations_into_results_gradcomb(tmp_store, synthetic_da
 
 
 def test_bad_input_is_refused_before_any_work(tmp_store, monkeypatch):
-    from reptile import fewshot_experiment as FS
+    from reptile.experiments import fewshot as FS
 
     def no_work(*a, **k):
         raise AssertionError("work started")

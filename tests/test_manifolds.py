@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from reptile import manifolds as M
-from reptile import manifolds_experiment as ME
+from reptile.experiments import manifolds as ME
 from reptile.artifacts import manifolds as MA
 from reptile.core import MetaConfig, MetaLearner
 

@@ -21,11 +21,11 @@ import nbformat
 import pytest
 import torch
 
-from reptile import miniimagenet as mini
-from reptile import omniglot
+from reptile.data import miniimagenet as mini
+from reptile.data import omniglot
 from reptile import results as R
 from reptile.config import FEWSHOT_PRESETS, SINE_PRESETS, resolve
-from reptile.datasets import DataNotFoundError
+from reptile.data.datasets import DataNotFoundError
 from reptile.notebook import check_parameters
 from reptile.train import load_checkpoint, save_checkpoint
 
@@ -165,7 +165,7 @@ def test_overrides_take_the_type_of_the_field_they_replace():
 
 
 def test_fewshot_cli_parses_set_false_as_false(monkeypatch):
-    from reptile import fewshot_experiment as FS
+    from reptile.experiments import fewshot as FS
 
     seen = {}
 
@@ -183,7 +183,7 @@ def test_fewshot_cli_parses_set_false_as_false(monkeypatch):
 
 
 def test_cli_reports_a_bad_boolean(tmp_store):
-    proc = subprocess.run([sys.executable, "-m", "reptile.fewshot_experiment", "--preset", "ci", "--set",
+    proc = subprocess.run([sys.executable, "-m", "reptile.experiments.fewshot", "--preset", "ci", "--set",
                            "meta.anneal=yes"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert ("error: meta.anneal='yes' is not allowed: meta.anneal is True or False; allowed: True, False, or the "
@@ -555,7 +555,7 @@ def test_a_download_lands_only_when_complete(tmp_path, monkeypatch):
 
 
 def test_a_diverging_sine_run_stops_and_writes_nothing(tmp_store):
-    from reptile.sine_experiment import load_or_run
+    from reptile.experiments.sine import load_or_run
     from reptile.validate import DivergedError
 
     with pytest.raises(DivergedError, match=r"sine/ci-custom-\w+ seed 0 reptile: the meta-parameters became NaN or "
@@ -568,7 +568,7 @@ def test_a_diverging_sine_run_stops_and_writes_nothing(tmp_store):
 def test_a_huge_adam_step_is_caught_although_the_weights_stay_finite(tmp_store):
     """Adam moves every weight by about its step size whatever the gradient, and batch norm hides the scale, so with
     inner_lr = 1e6 the weights stay finite and the run used to store a chance-level result."""
-    from reptile.fewshot_experiment import load_or_run
+    from reptile.experiments.fewshot import load_or_run
     from reptile.validate import DivergedError
 
     from test_fewshot import shared_data
@@ -587,7 +587,9 @@ def test_a_huge_adam_step_is_caught_although_the_weights_stay_finite(tmp_store):
     ("taylor", "alpha_max"), ("manifolds", "inner_lr"), ("manifolds", "outer_decay"),
 ])
 def test_non_finite_settings_are_refused(chapter, key, bad, tmp_store):
-    from reptile import config, manifolds_experiment, taylor_experiment
+    from reptile import config
+    from reptile.experiments import manifolds as manifolds_experiment
+    from reptile.experiments import taylor as taylor_experiment
 
     value = [0.0, bad] if key.endswith("betas") else bad
     resolve = {"sine": lambda o: config.resolve(config.SINE_PRESETS, "ci", o),

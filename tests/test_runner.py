@@ -110,13 +110,13 @@ def test_runner_gives_each_execution_its_share_of_the_cores(monkeypatch, tmp_pat
     import papermill
 
     seen = []
-    monkeypatch.setattr("reptile.engine.threads.cores", lambda: 6)
+    monkeypatch.setattr("reptile.threads.cores", lambda: 6)
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: seen.append(
         (os.environ["OMP_NUM_THREADS"], os.environ["REPTILE_THREADS"])))
     monkeypatch.setenv("OMP_NUM_THREADS", "99")
     monkeypatch.setenv("REPTILE_THREADS", "99")
     runner.run(Path("book/fewshot.ipynb"), [0, 1], {"preset": "ci"}, 1, tmp_path)
     assert seen == [("6", "6")]
-    from reptile.engine.threads import share
+    from reptile.threads import share
 
     assert [share(j) for j in (1, 2, 3, 6, 7)] == [6, 3, 2, 1, 1]

@@ -102,7 +102,7 @@ def test_the_campaign_table_formats_hours_and_names_the_shared_seeds(tmp_path, m
              "evaluation tasks": "30 / 30", "device hours": 2.0, "devices": "cpu: 100", "outer it/s": "-",
              "hours left (training)": "-", "evaluation tasks/s": "-", "hours left (evaluation)": "-",
              "test accuracy (%)": "95.00 ± 0.10"}]
-    monkeypatch.setattr(campaign, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
+    monkeypatch.setattr(campaign.plan, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
     t = status.campaign_view_table(tmp_path)
     assert t.frame.loc["fewshot/a"].tolist() == ["10 / 100", "1.23", "cpu: 10", "2.5 it/s", "0.01", "-"]
     assert t.frame.loc["gradcomb/b"].tolist() == ["done", "2.00", "cpu: 100", "-", "-", "95.00 ± 0.10"]

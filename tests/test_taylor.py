@@ -17,7 +17,7 @@ from torch.func import grad
 
 from reptile import results as R
 from reptile import taylor as T
-from reptile import taylor_experiment as TE
+from reptile.experiments import taylor as TE
 from reptile.artifacts import taylor as TA
 
 # Named tolerances

@@ -1,4 +1,4 @@
-"""The harness timing the authors' TensorFlow code (reptile.engine.tf_harness): interleaved measurements, the CPU's
+"""The harness timing the authors' TensorFlow code (reptile.bench.tf_harness): interleaved measurements, the CPU's
 features, the long-lived timing server's client, the data layout for their run_omniglot.py.
 
 The pure parts run everywhere (no TensorFlow). The tests that run the authors' code need the TensorFlow environment
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reptile.engine import tf_harness
-from reptile.engine.tf_harness import cpu_features, cpu_slug, interleaved
+from reptile.bench import tf_harness
+from reptile.bench.tf_harness import cpu_features, cpu_slug, interleaved
 
 TF_PYTHON = Path(os.environ.get("REPTILE_TF_PYTHON", str(tf_harness.DEFAULT_PYTHON)))
 AUTHORS_CODE = Path(os.environ.get("REPTILE_AUTHORS_CODE", "/tmp/supervised-reptile"))

@@ -1,4 +1,4 @@
-"""``python -m reptile.trained``'s input contract: bad input stops with one line naming the value and what is
+"""``python -m reptile.campaign.trained``'s input contract: bad input stops with one line naming the value and what is
 allowed, exit code 2, before any data is loaded; a damaged trained state says what it is and how to get it back; a
 long evaluation shows its progress."""
 
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from reptile import trained
+from reptile.campaign import trained
 from reptile.config import FEWSHOT_PRESETS
 from test_engine import images
 
@@ -41,7 +41,7 @@ def synthetic(cfg, seed, data_root=None, cache_dir=None):
 def no_work(monkeypatch):
     """Loading data or evaluating fails the test: bad input must stop before."""
     import reptile.engine.evaluation as E
-    import reptile.fewshot_experiment as FX
+    import reptile.experiments.fewshot as FX
 
     def work(*a, **k):
         raise AssertionError("work started")
@@ -55,8 +55,8 @@ def refused(argv, capsys) -> str:
         trained.main(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2, err
-    assert err.startswith("python -m reptile.trained: error: ") and err.count("\n") == 1, err
-    return err.removeprefix("python -m reptile.trained: error: ").rstrip("\n")
+    assert err.startswith("python -m reptile.campaign.trained: error: ") and err.count("\n") == 1, err
+    return err.removeprefix("python -m reptile.campaign.trained: error: ").rstrip("\n")
 
 
 def test_tasks_beyond_the_final_evaluation_are_refused(tmp_store, no_work, capsys):
@@ -72,10 +72,10 @@ def test_tasks_beyond_the_final_evaluation_are_refused(tmp_store, no_work, capsy
     with pytest.raises(ValueError, match="n_tasks 10001: allowed: an integer from 1 to 10,000"):
         trained.evaluate(NAME, 0, 10_001)
     # and from a shell: one line, exit code 2, no traceback
-    proc = subprocess.run([sys.executable, "-m", "reptile.trained", "--checkpoint", str(path), "--tasks", "20000"],
+    proc = subprocess.run([sys.executable, "-m", "reptile.campaign.trained", "--checkpoint", str(path), "--tasks", "20000"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert proc.returncode == 2 and proc.stderr == f"python -m reptile.trained: error: {allowed}\n"
+    assert proc.returncode == 2 and proc.stderr == f"python -m reptile.campaign.trained: error: {allowed}\n"
 
 
 def test_a_misspelt_preset_or_experiment_names_what_is_allowed(tmp_store, no_work, capsys):
@@ -147,7 +147,7 @@ def test_a_damaged_trained_state_says_what_it_is_and_how_to_get_it_back(tmp_path
 
 
 def test_an_evaluation_shows_its_progress(tmp_store, monkeypatch, capsys):
-    import reptile.fewshot_experiment as FX
+    import reptile.experiments.fewshot as FX
 
     monkeypatch.setattr(FX, "load_splits", synthetic)
     store_state(tmp_store / "results")
@@ -160,7 +160,7 @@ def test_an_evaluation_shows_its_progress(tmp_store, monkeypatch, capsys):
 def test_a_few_tasks_print_an_interval_within_0_and_100_percent(tmp_store, monkeypatch, capsys):
     """Two tasks, one right and one wrong, give a 95% interval of ± 635 points (12.706 x 0.7071 / sqrt 2): printed clipped to [0, 100], saying
     so (it printed "50.00% ± 635.30")."""
-    import reptile.fewshot_experiment as FX
+    import reptile.experiments.fewshot as FX
 
     monkeypatch.setattr(FX, "load_splits", synthetic)
     monkeypatch.setattr(trained, "evaluate", lambda *a, **k: {"transductive": [0.0, 1.0], "non_transductive": [1.0, 0.0]})

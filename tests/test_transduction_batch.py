@@ -1,4 +1,4 @@
-"""The recorded evaluation-batch check (reptile.trained.record_eval_batches, python -m reptile.trained --record) and
+"""The recorded evaluation-batch check (reptile.campaign.trained.record_eval_batches, python -m reptile.campaign.trained --record) and
 its artifacts (reptile.artifacts.transduction_batch): the same tasks under both batches, the record's numbers in the
 table, the comparison and the paragraph, and bad input refused before any work."""
 
@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reptile import seeding, trained
+from reptile import seeding
+from reptile.campaign import trained
 from reptile.artifacts import transduction_batch as TB
 from reptile.config import FEWSHOT_PRESETS
 from reptile.stats import Estimate, compare
@@ -132,7 +133,7 @@ def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
 
 
 def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no evaluation-batch check stored.*python -m reptile.trained --record"):
+    with pytest.raises(FileNotFoundError, match="no evaluation-batch check stored.*python -m reptile.campaign.trained --record"):
         TB.batch_table(tmp_path)
     r = record(tmp_path)
     del r["metrics"]["25"]
@@ -144,7 +145,7 @@ def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):
 
 def test_bad_input_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
     import reptile.engine.evaluation as E
-    import reptile.fewshot_experiment as FX
+    import reptile.experiments.fewshot as FX
 
     def no_work(*a, **k):
         raise AssertionError("work started")
@@ -177,7 +178,7 @@ def test_bad_input_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
 
 
 def test_the_command_line_writes_the_record_and_prints_it(tmp_path, monkeypatch, capsys):
-    import reptile.fewshot_experiment as FX
+    import reptile.experiments.fewshot as FX
 
     ck = tiny_checkpoint(tmp_path / "ck.pt")
     monkeypatch.setattr(FX, "load_splits", lambda cfg, seed, data_root=None, cache_dir=None: splits()[seed])

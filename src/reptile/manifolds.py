@@ -25,7 +25,7 @@ projector ``P_tau`` and the fixed point to the minimiser of Equation 18.
 
 Here: the three families (their losses, exact projections, minimisers and partial-minimisation fixed points) and
 Reptile on them, serial (Algorithm 1) and batched (Algorithm 2), with the exact projection or with ``k`` SGD steps
-through :class:`reptile.core.MetaLearner`; everything in float64. :mod:`reptile.manifolds_experiment` configures
+through :class:`reptile.core.MetaLearner`; everything in float64. :mod:`reptile.experiments.manifolds` configures
 and runs the chapter's experiment.
 """
 

@@ -473,3 +473,9 @@ def load_all(results_dir=None, on_error: str = "raise") -> LoadedRuns:
             if on_error == "warn":
                 warnings.warn(f"skipped: {e}", stacklevel=2)
     return LoadedRuns(sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])), bad)
+
+
+def show(table, index: bool = True) -> None:
+    """Print a table (a pandas DataFrame) whole, for the command lines: every column, no wrapping, floats to 3
+    significant digits."""
+    print(table.to_string(index=index, float_format="{:.3g}".format))

@@ -23,16 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .results import REPO_ROOT
+from .validate import parse_value
 
 SEED_NAMES = ("seed", "seeds")
-
-
-def parse_value(text: str) -> Any:
-    """``-p name value``: a Python literal (``True``, ``3``, ``{'outer_iters': 100}``), else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
@@ -84,7 +77,7 @@ def check_parameters(notebook: Path, parameters: dict[str, Any], declared: dict[
 def _check_sine(p: dict[str, Any]) -> None:
     from . import results as R
     from .config import SINE_PRESETS, resolve
-    from .sine_experiment import check_memory
+    from .experiments.sine import check_memory
 
     check_memory(resolve(SINE_PRESETS, p.get("preset"), p.get("overrides"), p.get("methods")))
     R.validate_seed(p.get("seed"))
@@ -116,7 +109,7 @@ def _check_data_root(p: dict[str, Any]) -> None:
 def _check_fewshot(p: dict[str, Any]) -> None:
     from . import results as R
     from .config import FEWSHOT_PRESETS, resolve
-    from .fewshot_experiment import check_memory, pick_engine
+    from .experiments.fewshot import check_memory, pick_engine
 
     if p.get("preset") is None:
         return
@@ -130,8 +123,8 @@ def _check_fewshot(p: dict[str, Any]) -> None:
 
 def _check_gradcomb(p: dict[str, Any]) -> None:
     from . import results as R
-    from .fewshot_experiment import check_memory
-    from .gradcomb_experiment import configs
+    from .experiments.fewshot import check_memory
+    from .experiments.gradcomb import configs
 
     cfgs = configs(p.get("preset_prefix"), p.get("curves"), p.get("overrides"))
     seeds = R.validate_seeds(p.get("seeds"))
@@ -146,8 +139,8 @@ def _check_gradcomb(p: dict[str, Any]) -> None:
 
 # what each chapter's own code checks before its work, run on the parameters of each execution before the first
 # kernel starts (a chapter not named here is checked by its parameters cell only)
-CHAPTER_CHECKS = {"sine": _check_sine, "taylor": _check_flat("taylor_experiment"),
-                  "manifolds": _check_flat("manifolds_experiment"), "fewshot": _check_fewshot,
+CHAPTER_CHECKS = {"sine": _check_sine, "taylor": _check_flat("experiments.taylor"),
+                  "manifolds": _check_flat("experiments.manifolds"), "fewshot": _check_fewshot,
                   "gradient_combinations": _check_gradcomb}
 
 
@@ -198,7 +191,7 @@ def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: 
 def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: int) -> Path:
     import papermill as pm
 
-    # the kernel inherits these: torch reads OMP_NUM_THREADS at start-up, reptile.engine.threads REPTILE_THREADS
+    # the kernel inherits these: torch reads OMP_NUM_THREADS at start-up, reptile.threads REPTILE_THREADS
     os.environ.update({"OMP_NUM_THREADS": str(threads), "REPTILE_THREADS": str(threads)})
     output.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
@@ -208,7 +201,7 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], threads: 
 
 def run(notebook: Path, seeds: list[int], parameters: dict[str, Any], jobs: int, out_dir: Path) -> list[Path]:
     executions = plan(notebook, seeds, parameters, out_dir)
-    from .engine.threads import share
+    from .threads import share
 
     jobs = min(jobs, len(executions))
     threads = share(jobs)  # the cores divided among the executions running together: never oversubscribed

@@ -15,7 +15,7 @@ way of deriving statistically independent streams from one seed: no two streams 
 and the minibatch shuffler did when both were seeded with ``s``), and adding a stream never changes another.
 
 The Omniglot character split is the one exception: it is drawn with Python's ``random.Random(s)``, exactly as the
-authors' ``random.seed(args.seed)`` before ``split_dataset`` does (see :func:`reptile.omniglot.split_characters`).
+authors' ``random.seed(args.seed)`` before ``split_dataset`` does (see :func:`reptile.data.omniglot.split_characters`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ The functions here are pure functions of a loss ``L(phi, x, y)`` of a flat param
 gradients come from running the SGD steps, the leading-order forms from gradients and Hessian-vector products at
 ``phi`` (``torch.func``: forward-over-reverse ``jvp(grad)``), and the Monte Carlo estimators of AvgGrad and
 AvgGradInner from per-sample terms; the chapter runs them in float64 (``DTYPE``).
-:mod:`reptile.taylor_experiment` checks them on sampled tasks and stores the chapter's record.
+:mod:`reptile.experiments.taylor` checks them on sampled tasks and stores the chapter's record.
 """
 
 from __future__ import annotations

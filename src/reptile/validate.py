@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
@@ -93,11 +94,17 @@ def fail(parser, error: BaseException | str) -> None:
     parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
+def parse_value(text: str) -> Any:
+    """``-p name value`` (the runner) and ``--set KEY=VALUE``: a Python literal (``True``, ``3``, ``{'outer_iters': 100}``), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
 def parse_sets(parser, items, example: str = "eval_tasks=2000") -> dict[str, Any]:
     """``--set KEY=VALUE`` items as overrides (each value a Python literal, else the string; converted to the
     field's type, or refused, by :func:`reptile.config.resolve`), or stop with :func:`fail`."""
-    from .runner import parse_value
-
     overrides: dict[str, Any] = {}
     for item in items:
         k, eq, v = item.partition("=")
@@ -126,7 +133,7 @@ def check_threads_argument(parser, threads) -> None:
     or stop with :func:`fail`."""
     if threads is None:
         return
-    from .engine.threads import cores
+    from .threads import cores
 
     top = 4 * cores()
     if not (is_int(threads) and 1 <= threads <= top):
@@ -154,7 +161,7 @@ def check_data_root_argument(parser, data_root) -> None:
 
 
 def experiment_parser(prog: str, doc: str | None, presets, example: str):
-    """The command line every experiment shares (that of ``python -m reptile.fewshot_experiment``): ``--preset``
+    """The command line every experiment shares (that of ``python -m reptile.experiments.fewshot``): ``--preset``
     (required), ``--seeds``, ``--set KEY=VALUE``, ``--recompute``, ``--device``, ``--threads``."""
     import argparse
 
@@ -182,7 +189,7 @@ def run_experiment(parser, argv, load_or_run, options: tuple[str, ...] = ()) -> 
     check_device_argument(parser, a.device)
     given = {name: getattr(a, name) for name in options}
     try:
-        from .engine.threads import configure
+        from .threads import configure
 
         configure(a.threads)
         return load_or_run(a.preset, seeds, a.recompute, overrides, device=a.device, **given)

@@ -1,5 +1,5 @@
 """Tables 1 and 2 (few-shot classification) in the paper's layout, beside ours, and what our runs rest on; rebuilt
-from stored runs of :mod:`reptile.fewshot_experiment` without re-running anything."""
+from stored runs of :mod:`reptile.experiments.fewshot` without re-running anything."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def campaign_progress(results_dir=None) -> dict[str, str]:
     """Preset name -> how far the campaign (:mod:`reptile.campaign`) has taken its paper-protocol population, for
     the few-shot entries under way: outer iterations done of total, or evaluation tasks done of total. A cell of
     the paper-protocol table without a finished run shows it instead of 'not yet run'."""
-    from ..campaign import progress
+    from ..campaign.plan import progress
 
     out = {}
     for row in progress(results_dir=results_dir):
@@ -232,7 +232,7 @@ def campaign_curves(results_dir=None) -> dict[str, dict]:
     """Preset name -> the learning curves so far of its paper-protocol population under way in the campaign, read
     from the committed checkpoint (:mod:`reptile.campaign`): ``{"curves": one {"iteration", "test_accuracy"} per
     seed, "done": outer iterations done, "total": the preset's, "curve_tasks": tasks per point}``."""
-    from ..campaign import PLAN, checkpoint_path, finished
+    from ..campaign.plan import PLAN, checkpoint_path, finished
     from ..train import load_checkpoint
 
     out = {}

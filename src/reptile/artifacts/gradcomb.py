@@ -1,8 +1,8 @@
 """Section 5.2, Figure 3 (inner-loop gradient combinations), rebuilt from stored runs of
-:mod:`reptile.gradcomb_experiment` (or of the campaign) without re-running anything.
+:mod:`reptile.experiments.gradcomb` (or of the campaign) without re-running anything.
 
 Every function takes ``runs_by_curve``, curve name (``g1``, ``sum2``, ..., ``last4``) -> that curve's stored records
-(what :func:`reptile.gradcomb_experiment.load_or_run` and :func:`~reptile.gradcomb_experiment.stored` return); a curve
+(what :func:`reptile.experiments.gradcomb.load_or_run` and :func:`~reptile.experiments.gradcomb.stored` return); a curve
 with no records is shown as not yet run. The paper gives no numbers for Figure 3 (:data:`reptile.paper.FIGURE3`), so
 its claims are checked against our numbers only, and every sentence is computed from them.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import FIGURE3_PRESETS
-from ..gradcomb_experiment import CURVES
+from ..experiments.gradcomb import CURVES
 from ..stats import (HOLDS, NOT_YET_RUN, THRESHOLD, Comparison, Estimate, combine, compare)
 from .common import PM_COLUMN, Check, Table, constant_columns, seed_list, seed_spread
 
@@ -174,7 +174,7 @@ def accuracy_by_minibatches(runs_by_curve: RunsByCurve):
 
 def settings_table(configs: Mapping[str, Any]) -> Table:
     """The setting of each curve, read from its configuration (curve -> :class:`reptile.config.FewShotConfig`,
-    :func:`reptile.gradcomb_experiment.configs`): what the outer update moves along, the inner loop, the outer step;
+    :func:`reptile.experiments.gradcomb.configs`): what the outer update moves along, the inner loop, the outer step;
     what every curve shares (the budget, the inner batch and step, the evaluation) goes into the caption."""
     rows = {}
     for curve, cfg in configs.items():

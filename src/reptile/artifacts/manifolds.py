@@ -1,5 +1,5 @@
 """Paper Section 4.2 and paper Figure 2: the manifolds chapter's figures, tables and verdict rows, rebuilt from
-stored runs of :mod:`reptile.manifolds_experiment` without recomputing anything: Reptile's iterates among the
+stored runs of :mod:`reptile.experiments.manifolds` without recomputing anything: Reptile's iterates among the
 solution manifolds, the fixed points of k-step Reptile, and the distances to the two reference points ``phi_D``
 (paper Eq. 18's minimiser) and ``phi_L`` (the expected loss's)."""
 
@@ -479,7 +479,7 @@ def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
 def chapter_runs(results_dir=None) -> list[dict]:
     """The runs this chapter shows with its default parameters (preset ``default``, every stored seed), for
     :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
-    from ..manifolds_experiment import resolve
+    from ..experiments.manifolds import resolve
     from .common import stored_runs
 
     return stored_runs("manifolds", resolve("default"), results_dir)

@@ -1,5 +1,5 @@
 """Paper Section 3, paper Figure 1: the sine-wave chapter's figures, tables and verdict rows, rebuilt from stored
-runs of :mod:`reptile.sine_experiment` without re-running anything."""
+runs of :mod:`reptile.experiments.sine` without re-running anything."""
 
 from __future__ import annotations
 

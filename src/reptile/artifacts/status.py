@@ -13,6 +13,9 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..bench.report import bench_table
+from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
+from ..results import show  # noqa: F401 (kept importable here: the tables' printer, now shared with the command lines)
 from .common import Table, constant_columns, seed_list
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
@@ -43,7 +46,7 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
 def run_device(run: dict) -> str:
     """The device that trained ``run``: the devices and their outer iterations when it records its segments (a
     population, perhaps trained a piece at a time on several devices), else the device it ran on."""
-    from ..campaign import devices_label
+    from ..campaign.plan import devices_label
 
     engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
     return devices_label(engine["segments"]) if engine.get("segments") else run["environment"]["device_name"]
@@ -93,35 +96,6 @@ def package_table(runs: Sequence[dict]) -> pd.DataFrame:
     for i, (key, names) in enumerate(combos.items(), start=1):
         columns[f"environment {i} ({len(names)} runs)"] = dict(key)
     return pd.DataFrame(columns)
-
-
-def bench_table(report: dict):
-    """The report as a pandas DataFrame: rates, GFLOP/s, their fraction of the matrix-multiply rate on the cores
-    used, and ratios to the reference (and to the authors' code when timed) of the same setting."""
-    mm = report["matmul_gflops"]
-    out = []
-    for r in report["rows"]:
-        ref = next(x for x in report["rows"] if x["setting"] == r["setting"] and x["path"] == "reference")
-        authors = next((x for x in report["rows"] if x["setting"] == r["setting"] and x["path"].startswith("authors")),
-                       None)
-        used = r["threads"] * r["processes"]
-        peak = mm["gpu"] if "gpu" in mm else mm.get(str(used)) or mm["1"] * used
-
-        def ratio(key, base):
-            return None if base is None or r[key] is None or not base[key] else r[key] / base[key]
-
-        out.append({
-            "setting": r["setting"], "path": r["path"], "cores": used,
-            "train run-steps/s": r["run_steps_per_s"], "train GFLOP/s": r["train_gflops"],
-            "train GFLOP/s per core": None if r["train_gflops"] is None else r["train_gflops"] / used,
-            "train % of matmul": None if r["train_gflops"] is None else 100 * r["train_gflops"] / peak,
-            "train x reference": ratio("run_steps_per_s", ref), "train x authors": ratio("run_steps_per_s", authors),
-            "eval tasks/s": r["eval_tasks_per_s"],
-            "eval core-s per task": None if not r["eval_tasks_per_s"] else used / r["eval_tasks_per_s"],
-            "eval % of matmul": None if r.get("eval_gflops") is None else 100 * r["eval_gflops"] / peak,
-            "eval x reference": ratio("eval_tasks_per_s", ref), "eval x authors": ratio("eval_tasks_per_s", authors),
-        })
-    return pd.DataFrame(out)
 
 
 def speed_table(results_dir=None) -> pd.DataFrame:
@@ -193,20 +167,6 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["device", "preset"])
 
 
-def campaign_table(results_dir=None, experiment: str | None = None) -> pd.DataFrame:
-    """The campaign's progress (:func:`reptile.campaign.progress`), one row per planned population (only those of
-    ``experiment`` if given)."""
-    from ..campaign import PLAN, progress
-
-    plan = [e for e in PLAN if experiment is None or e.experiment == experiment]
-    return progress_frame(progress(plan, results_dir))
-
-
-def progress_frame(rows: Sequence[dict]) -> pd.DataFrame:
-    """:func:`reptile.campaign.progress`'s rows as a table indexed by population, '-' where a row has no value."""
-    return pd.DataFrame(rows).set_index("population").astype(object).fillna("-")
-
-
 def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`campaign_table` in six columns, to fit a page: the progress of the phase a population is in (outer
     iterations while training, test tasks during its final evaluation), device hours, devices, that phase's rate and
@@ -230,12 +190,6 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
     if view["seeds"].nunique() <= 1:
         view = view.drop(columns="seeds")
     return view
-
-
-def show(table: pd.DataFrame, index: bool = True) -> None:
-    """Print a table whole, for the command lines."""
-    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
-        print(table.to_string(index=index))
 
 
 # ------------------------------------------------------------------------------------------- the page's tables

@@ -1,5 +1,5 @@
 """Paper Section 4.1: the taylor chapter's figures, tables and verdict rows, rebuilt from stored runs of
-:mod:`reptile.taylor_experiment` without recomputing anything: the errors of the leading-order expansion against
+:mod:`reptile.experiments.taylor` without recomputing anything: the errors of the leading-order expansion against
 alpha, paper Eqs. 15-17 by Monte Carlo, the AvgGradInner identity and the k-step coefficients.
 
 The checks are float64 computations at one point phi, not measurements over seeds: :func:`paper_checks` judges
@@ -461,7 +461,7 @@ def verdict_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, 
 def chapter_runs(results_dir=None) -> list[dict]:
     """The runs this chapter shows with its default parameters (preset ``default``; the chapter shows seed 0, the
     first stored), for :func:`paper_checks` on the front page: ``paper_checks(chapter_runs())``."""
-    from ..taylor_experiment import resolve
+    from ..experiments.taylor import resolve
     from .common import stored_runs
 
     return stored_runs("taylor", resolve("default"), results_dir)

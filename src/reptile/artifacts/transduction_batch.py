@@ -1,8 +1,8 @@
 """The transductive 1-shot 5-way Omniglot cell under two evaluation batches: a recorded check.
 
 Paper Table 5 gives the cell's evaluation batch as 5; the authors' command for the cell (their README's "commands
-used for the paper") evaluates with ``--eval-batch 25``. The record (``python -m reptile.trained --record``,
-:func:`reptile.trained.record_eval_batches`) evaluates the same networks of seeds 0, 1 and 2 with both batches on
+used for the paper") evaluates with ``--eval-batch 25``. The record (``python -m reptile.campaign.trained --record``,
+:func:`reptile.campaign.trained.record_eval_batches`) evaluates the same networks of seeds 0, 1 and 2 with both batches on
 the same test tasks; this module shows it as a table (:func:`batch_table`), judges the difference by the book's rule
 (:func:`batch_comparison`) and says it in a paragraph (:func:`batch_summary`). Every number comes from the record.
 """
@@ -20,13 +20,13 @@ from .common import Table, seed_list
 
 EXPERIMENT, NAME = "fewshot", "omniglot-1shot-5way-transductive"
 TABLE5_BATCH, AUTHORS_BATCH = 5, 25  # paper Table 5's evaluation batch; the authors' command's
-HOW = ("python -m reptile.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 --checkpoint "
+HOW = ("python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 --checkpoint "
        "results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt")
 
 
 def record_path(results_dir=None) -> Path:
     """The stored check of the cell: the one of the latest outer iteration, when there are several."""
-    from ..trained import CHECK_PREFIX
+    from ..campaign.trained import CHECK_PREFIX
 
     folder = results_root(results_dir) / EXPERIMENT / NAME
     found = sorted(folder.glob(f"{CHECK_PREFIX}-*.json"),
@@ -38,7 +38,7 @@ def record_path(results_dir=None) -> Path:
 
 def load_record(results_dir=None) -> dict[str, Any]:
     """The stored check (:func:`record_path`), read and checked for the two batches this page compares."""
-    from ..trained import read_check
+    from ..campaign.trained import read_check
 
     path = record_path(results_dir)
     r = read_check(path)

@@ -24,8 +24,8 @@ ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, NOT_YET_RUN)
 def checks(results_dir=None) -> list[Check]:
     """Every row, in the paper's order: Section 3 (Figure 1), Section 4.1, Section 4.2 (Figure 2), Tables 2 and 1,
     Section 5.2 (Figure 3); each from the chapter module's ``paper_checks`` on the runs that chapter shows."""
-    from .. import fewshot_experiment as FS
-    from .. import gradcomb_experiment as GC
+    from ..experiments import fewshot as FS
+    from ..experiments import gradcomb as GC
     from . import fewshot, gradcomb
 
     rows: list[Check] = []

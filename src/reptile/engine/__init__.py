@@ -6,10 +6,12 @@ paper.
 * :mod:`.graphs`      on a GPU, the population's outer iteration recorded once as a CUDA graph and replayed;
 * :mod:`.evaluation`  many test tasks adapted at once, with the predictions of one at a time;
 * :mod:`.trainer`     the population's outer loop: curves, progress bar, checkpoints, resume;
-* :mod:`.threads`     thread counts that never oversubscribe the cores;
 * :mod:`.memory`      keeping freed memory in the process (no page faults every step);
-* :mod:`.reference`   a plain ``nn.Module`` + ``torch.optim.Adam`` Reptile, the benchmark's baseline;
-* :mod:`.tf_harness`  timing the authors' TensorFlow code (:mod:`.authors_tf`, run in its own environment).
+* :mod:`.fused`       the fused C kernels (``fused.c``, compiled on first use) the network calls on a CPU;
+* :mod:`.distributed` ``torchrun`` ranks: a population's seeds split across processes, gathered on rank 0.
 
-The benchmark is ``python -m reptile.bench``.
+The engine imports the bottom floor (:mod:`reptile.fewshot`, :mod:`reptile.config`, :mod:`reptile.train`'s checkpoint
+format, ...) and :mod:`reptile.data`'s cache root, nothing above it. Thread counts are :mod:`reptile.threads`. The
+benchmark, with its baselines (the plain-PyTorch reference, the authors' TensorFlow code), is :mod:`reptile.bench`
+(``python -m reptile.bench``).
 """

@@ -1,13 +1,13 @@
 """Several processes: the seeds of a population and the tasks of its evaluation split across the ranks of
 ``torchrun``.
 
-    torchrun --nproc_per_node 2 -m reptile.fewshot_experiment --preset ci --seeds 0 1 2
+    torchrun --nproc_per_node 2 -m reptile.experiments.fewshot --preset ci --seeds 0 1 2
 
 Under ``torchrun`` (which sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` and the rendezvous address), :func:`init`
 joins the ranks in one process group: NCCL when the run is on CUDA, gloo on the CPU. Without it, everything here is
 the identity of one process, and nothing is initialised.
 
-How :func:`reptile.fewshot_experiment.run_population` uses the ranks:
+How :func:`reptile.experiments.fewshot.run_population` uses the ranks:
 
 * training: rank ``r`` of ``world`` trains the seeds ``seeds[r::world]`` (:func:`members_of`) as a population of its
   own, with its own checkpoint; the members are independent, so the ranks do not talk while they train;

@@ -6,7 +6,7 @@ affine map and ReLU in one function, their backward in another, and a stride-2 c
 gather over the columns of a single matrix multiply instead of nine small products and strided additions.
 
 The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3 -march=native``) into
-the cache root (:func:`reptile.datasets.cache_root`), under a name that hashes the source, the flags and the CPU, and
+the cache root (:func:`reptile.data.datasets.cache_root`), under a name that hashes the source, the flags and the CPU, and
 loaded with :mod:`ctypes`. Without a compiler, on GPUs, and with ``REPTILE_FUSED=0`` the network keeps its PyTorch
 path (where the kernels cannot be built or loaded, for example in an unwritable cache, a RuntimeWarning says so once
 per process, with the reason); both give the same numbers to float rounding (``tests/test_engine.py`` checks each
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .threads import cpu_model
+from ..threads import cpu_model
 
 SOURCE = Path(__file__).with_name("fused.c")
 # no -ffast-math: exact IEEE (-fno-math-errno only lets sqrt vectorise: the values are the same)
@@ -53,7 +53,7 @@ _why = ""
 
 
 def _compile(cache_dir=None) -> ctypes.CDLL:
-    from ..datasets import cache_root
+    from ..data.datasets import cache_root
 
     cc = os.environ.get("CC") or "cc"
     if shutil.which(cc) is None:

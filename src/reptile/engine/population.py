@@ -1,6 +1,6 @@
 """A population of independent Reptile runs of one few-shot configuration, trained in lockstep.
 
-Member ``s`` of the population is exactly the solo run of its seed (:func:`reptile.fewshot_experiment.run`): the same
+Member ``s`` of the population is exactly the solo run of its seed (:func:`reptile.experiments.fewshot.run`): the same
 initial weights, the same tasks, the same minibatch shuffles, drawn from the same streams (:mod:`reptile.seeding`),
 so each member gives the numbers of its solo run to float tolerance (``tests/test_engine.py``). What differs is how
 the arithmetic is laid out: every inner step of every member is one call of :class:`~.network.Conv4` on a batch of

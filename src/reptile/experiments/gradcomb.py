@@ -1,13 +1,13 @@
 """Inner-loop gradient combinations (Section 5.2, Figure 3): the ten curves, each one population of seeds.
 
-    python -m reptile.gradcomb_experiment --preset-prefix reduced-figure3 --seeds 0 1 2
-    python -m reptile.gradcomb_experiment --preset-prefix reduced-figure3 --seeds 0 --curves g1 sum2 --set eval_tasks=50
+    python -m reptile.experiments.gradcomb --preset-prefix reduced-figure3 --seeds 0 1 2
+    python -m reptile.experiments.gradcomb --preset-prefix reduced-figure3 --seeds 0 --curves g1 sum2 --set eval_tasks=50
 
 A curve is a preset of :data:`reptile.config.FIGURE3_PRESETS`, ``<prefix>-<curve>``: ``g1`` (one inner step: joint
 training), ``sum<k>`` (k-step Reptile with plain SGD, ``phi - W = lr (g1 + ... + gk)``), ``avg<k>`` (the same with the
 outer step divided by k) and ``last<k>`` (the authors' first-order MAML, the last step ``gk`` only), for k = 2, 3, 4.
 The curves differ in their number of inner steps, so they cannot share one population; each curve's seeds are trained
-together as one (:func:`reptile.fewshot_experiment.run_population`), curve after curve. Records go to
+together as one (:func:`reptile.experiments.fewshot.run_population`), curve after curve. Records go to
 ``results/gradcomb/<preset>/seed-<seed>.json``, where the campaign (``python -m reptile.campaign``) writes the
 paper-budget curves (prefix ``figure3``) too.
 
@@ -21,9 +21,9 @@ import argparse
 import ast
 from typing import Any, Mapping, Sequence
 
-from . import results as R
-from .config import FIGURE3_PRESETS, FewShotConfig, resolve
-from .validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
+from .. import results as R
+from ..config import FIGURE3_PRESETS, FewShotConfig, resolve
+from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
                        check_threads_argument, fail, parse_sets)
 
 EXPERIMENT = "gradcomb"
@@ -82,7 +82,7 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
                 progress: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Make sure ``seeds`` of every curve in ``curves`` (None: all ten) are stored, training what is missing (each
     curve's missing seeds together as one population), then return curve -> every stored seed of it."""
-    from .fewshot_experiment import check_fits, check_memory, load_splits, run_population
+    from .fewshot import check_fits, check_memory, load_splits, run_population
 
     cfgs = configs(preset_prefix, curves, overrides)
     seeds = R.validate_seeds(seeds)
@@ -119,7 +119,7 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.gradcomb_experiment", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m reptile.experiments.gradcomb", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset-prefix", default="reduced-figure3", help=f"one of: {', '.join(PREFIXES)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_device_argument(parser, a.device)
     check_data_root_argument(parser, a.data_root)
     try:
-        from .engine.threads import configure
+        from ..threads import configure
 
         configure(a.threads)
         runs = load_or_run(a.preset_prefix, seeds, a.recompute, overrides, a.device, a.curves, a.data_root)

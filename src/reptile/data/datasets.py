@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .results import atomic_write
+from ..results import atomic_write
 
 DATA_ENV = "REPTILE_DATA"
 CACHE_ENV = "REPTILE_CACHE"

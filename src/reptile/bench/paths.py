@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
-from .engine.reference import timed
-from .validate import check
+from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
+from .reference import timed
+from ..validate import check
 
 # Table 2's Omniglot cells (the 20-way ones and the transductive rerun with evaluation batches of 25 are what the
 # campaign spends its time on) and Figure 3's four-step plain-SGD setting
@@ -39,7 +39,7 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        from .engine.threads import cpu_model
+        from ..threads import cpu_model
 
         model = cpu_model()
         name = f"cpu {model}" if model else "cpu"
@@ -123,8 +123,8 @@ def synthetic_images(classes: int = 200, per_class: int = 20, seed: int = 0) -> 
 
 def solo_training(cfg: FewShotConfig, seconds: float, device: torch.device) -> float:
     """Run-steps per second of the project's per-run code."""
-    from .core import MetaLearner
-    from .fewshot import FunctionalNet, TaskSampler, conv4
+    from ..core import MetaLearner
+    from ..fewshot import FunctionalNet, TaskSampler, conv4
 
     net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
     learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
@@ -136,8 +136,8 @@ def solo_training(cfg: FewShotConfig, seconds: float, device: torch.device) -> f
 
 def solo_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device) -> float:
     """Evaluation tasks per second of the project's per-run code (:func:`reptile.fewshot.evaluate`)."""
-    from .core import MetaLearner
-    from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate
+    from ..core import MetaLearner
+    from ..fewshot import FunctionalNet, TaskSampler, conv4, evaluate
 
     net = FunctionalNet(conv4(cfg.dataset, cfg.n_way).to(device))
     learner = MetaLearner(net.loss, net.init_params(0, device), cfg.meta, torch.Generator().manual_seed(1))
@@ -150,7 +150,7 @@ def solo_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device) ->
 def population_training(cfg: FewShotConfig, size: int, seconds: float, device: torch.device,
                         threads: int | None = None) -> float:
     """Run-steps per second of a population of ``size`` runs."""
-    from .engine.population import Population
+    from ..engine.population import Population
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -162,7 +162,7 @@ def population_training(cfg: FewShotConfig, size: int, seconds: float, device: t
 def population_replay(cfg: FewShotConfig, size: int, seconds: float, device: torch.device) -> float:
     """Run-steps per second of replaying a population's recorded outer iteration alone, on the same inputs (a GPU
     with CUDA graphs): the GPU's time, without the host's task sampling and copies that a full step adds."""
-    from .engine.population import Population
+    from ..engine.population import Population
 
     check(device.type == "cuda", f"a recorded outer iteration is replayed on a GPU, not on {device}")
     pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device)
@@ -183,9 +183,9 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
       operations and the Python between them) is the step's time less theirs. (The profiler is not used on a CPU:
       its records change the heap's reuse, and some large multiplies then measured several times their time.)
       ``split_us_per_step`` gives the three parts."""
-    from .engine import fused
-    from .engine.population import Population
-    from .engine.reference import _sync
+    from ..engine import fused
+    from ..engine.population import Population
+    from .reference import _sync
 
     check(isinstance(iterations, int) and iterations >= 1, f"iterations must be an integer >= 1, got {iterations!r}")
     pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], device,
@@ -267,9 +267,9 @@ def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float
     threads share the CPU, without streams)."""
     import threading
 
-    from .engine import graphs
-    from .engine.population import Population
-    from .engine.reference import _sync
+    from ..engine import graphs
+    from ..engine.population import Population
+    from .reference import _sync
 
     cuda = device.type == "cuda"
     pops = [Population(cfg, list(range(k * size, (k + 1) * size)),
@@ -308,9 +308,9 @@ def population_streams(cfg: FewShotConfig, size: int, count: int, seconds: float
 def population_evaluation(cfg: FewShotConfig, seconds: float, device: torch.device, chunk: int | None = None,
                           threads: int | None = None) -> float:
     """Evaluation tasks per second of the vectorised evaluation (``chunk`` tasks at once)."""
-    from .engine import evaluation as E
-    from .engine.population import Population
-    from .fewshot import TaskSampler
+    from ..engine import evaluation as E
+    from ..engine.population import Population
+    from ..fewshot import TaskSampler
 
     if threads is not None:
         torch.set_num_threads(threads)

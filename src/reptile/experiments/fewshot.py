@@ -2,8 +2,8 @@
 
 The notebook chapter and the command line share this code path:
 
-    python -m reptile.fewshot_experiment --preset reduced-omniglot-1shot-5way --seeds 0 1 2
-    python -m reptile.fewshot_experiment --preset omniglot-1shot-5way --seeds 0 --set eval_tasks=2000 --device cuda
+    python -m reptile.experiments.fewshot --preset reduced-omniglot-1shot-5way --seeds 0 1 2
+    python -m reptile.experiments.fewshot --preset omniglot-1shot-5way --seeds 0 --set eval_tasks=2000 --device cuda
 
 A run meta-trains on the training split with checkpoints (resumed when run again after an interruption), then
 adapts to ``eval_tasks`` test-split tasks and records the accuracy of non-transductive and transductive prediction
@@ -17,7 +17,7 @@ Under ``torchrun`` the seeds are split among the processes and the final evaluat
 (:mod:`reptile.engine.distributed`); each seed keeps its streams, so the numbers are those of one process (training
 to float tolerance, as a population member's are to its solo run's):
 
-    torchrun --nproc_per_node 2 -m reptile.fewshot_experiment --preset ci --seeds 0 1 2
+    torchrun --nproc_per_node 2 -m reptile.experiments.fewshot --preset ci --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import sys
 import time
 from typing import Any, Mapping
 
-from . import results as R
-from . import seeding
-from .config import FEWSHOT_PRESETS, FewShotConfig, resolve
-from .core import MetaLearner
-from .fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
-from .stats import format_accuracy, mean_ci95
-from .train import train
-from .validate import (DivergedError, check, check_device_argument, check_seeds_argument, check_size,
+from .. import results as R
+from .. import seeding
+from ..config import FEWSHOT_PRESETS, FewShotConfig, resolve
+from ..core import MetaLearner
+from ..fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
+from ..stats import format_accuracy, mean_ci95
+from ..train import train
+from ..validate import (DivergedError, check, check_device_argument, check_seeds_argument, check_size,
                        check_threads_argument, check_data_root_argument, fail, is_int, parse_sets)
 
 EXPERIMENT = "fewshot"
@@ -49,13 +49,13 @@ def split_seed(cfg: FewShotConfig, seed: int) -> int:
 
 def load_splits(cfg: FewShotConfig, seed: int = 0, data_root=None, cache_dir=None):
     """(training split, test split) of ``cfg.dataset`` for the run of ``seed``, as
-    :class:`reptile.datasets.FewShotSplit`."""
+    :class:`reptile.data.datasets.FewShotSplit`."""
     if cfg.dataset == "omniglot":
-        from .omniglot import load_omniglot
+        from ..data.omniglot import load_omniglot
 
         data = load_omniglot(data_root, split_seed=split_seed(cfg, seed), cache_dir=cache_dir)
         return data.train, data.test
-    from .miniimagenet import load_miniimagenet
+    from ..data.miniimagenet import load_miniimagenet
 
     data = load_miniimagenet(data_root, cache_dir=cache_dir)
     return data.train, data.test
@@ -80,7 +80,7 @@ def check_memory(cfg: FewShotConfig, n_seeds: int = 1, device: str = "cpu", memo
     cost: the final evaluation and each learning-curve point keep a record per task and seed
     (:data:`TASK_RECORD_BYTES`); a meta-batch holds its tasks' images and their minibatch indices; an evaluation
     step, its images' activations and its tasks' minibatch indices. Where two sizes multiply, the larger is named."""
-    from .engine.evaluation import default_chunk
+    from ..engine.evaluation import default_chunk
 
     check(is_int(n_seeds) and n_seeds >= 1, f"n_seeds must be an integer >= 1, got {n_seeds!r}")
     m, img, act = cfg.meta, IMAGE_BYTES[cfg.dataset], ACTIVATION_BYTES[cfg.dataset]
@@ -181,8 +181,8 @@ def gather_members(net, pop, seeds: list[int], device, dtype, extra=None):
     holds every seed: its own tensors are returned."""
     import torch
 
-    from .engine import distributed
-    from .engine.population import AdamState
+    from ..engine import distributed
+    from ..engine.population import AdamState
 
     mine = list(pop.seeds) if pop is not None else []
     extra = list(extra) if extra is not None else [None] * len(mine)
@@ -212,7 +212,7 @@ def population_curve(cfg: FewShotConfig, seeds, samplers):
     """The learning-curve evaluation of a population of ``seeds`` (test-split ``samplers``, one per seed): each
     member's mean non-transductive accuracy on ``cfg.curve_tasks`` tasks drawn from its ``curve`` stream at the
     current iteration, as :func:`run` records it for one seed."""
-    from .engine import evaluation as E
+    from ..engine import evaluation as E
 
     m = cfg.meta
 
@@ -230,7 +230,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
                    experiment: str = EXPERIMENT) -> list[dict[str, Any]]:
     """Meta-train and evaluate ``seeds`` of one cell as one population; write and return one record per seed.
     ``experiment`` names the records' folder, ``results/<experiment>/<cfg.name>/`` (Figure 3's curves are
-    ``"gradcomb"``, :mod:`reptile.gradcomb_experiment`).
+    ``"gradcomb"``, :mod:`reptile.experiments.gradcomb`).
 
     Each seed draws from its own streams exactly as :func:`run` does, so its record holds the numbers of its solo
     run (to float tolerance); the record says it was made by the population engine and with which seeds.
@@ -242,11 +242,11 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
     ``engine`` (``world``, the seeds each seed was trained with)."""
     import torch
 
-    from .engine import distributed
-    from .engine import evaluation as E
-    from .engine import trainer
-    from .engine.network import Conv4
-    from .engine.population import Population
+    from ..engine import distributed
+    from ..engine import evaluation as E
+    from ..engine import trainer
+    from ..engine.network import Conv4
+    from ..engine.population import Population
 
     seeds = R.validate_seeds(seeds)
     dev = R.resolve_device(device)
@@ -283,7 +283,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
 
         ckpt = population_checkpoint(cfg, mine, checkpoint_dir, experiment)
         if ckpt.exists() and progress:  # the trainer resumes from it: say so, and from where
-            from .train import load_checkpoint
+            from ..train import load_checkpoint
 
             at = load_checkpoint(ckpt).get("population", {}).get("iteration", "?")
             print(f"[{label}] resuming from the checkpoint {ckpt} at outer iteration {at} of {m.outer_iters}"
@@ -339,7 +339,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
 
 def pick_engine(cfg: FewShotConfig, engine: str = "auto") -> str:
     """'population' or 'solo' for ``cfg``: ``auto`` is the population engine wherever it runs the configuration."""
-    from .engine.population import supports
+    from ..engine.population import supports
 
     check(engine in ENGINES, f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     if engine == "population":
@@ -363,7 +363,7 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     R.resolve_device(device)
     engine = pick_engine(cfg, engine)
     check_memory(cfg, len(seeds) if engine == "population" else 1, device)
-    from .engine import distributed
+    from ..engine import distributed
 
     check(engine == "population" or not distributed.launched(),
           f"under torchrun, {cfg.name!r} would run on every process: the solo engine runs in one process; allowed "
@@ -404,7 +404,7 @@ def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.fewshot_experiment", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m reptile.experiments.fewshot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", required=True, help=f"one of: {', '.join(FEWSHOT_PRESETS)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -426,10 +426,10 @@ def main(argv: list[str] | None = None) -> None:
     check_threads_argument(parser, a.threads)
     check_device_argument(parser, a.device)
     check_data_root_argument(parser, a.data_root)
-    from .engine import distributed
+    from ..engine import distributed
 
     try:
-        from .engine.threads import configure
+        from ..threads import configure
 
         ranks = distributed.init(R.resolve_device(a.device))  # one of several processes under torchrun
         configure(a.threads)

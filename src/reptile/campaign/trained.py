@@ -13,15 +13,15 @@ written atomically. With it a reader can
 
 Runs that finished before this file was kept have none; :func:`find` says which are stored. From a shell::
 
-    python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
-    python -m reptile.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
-    python -m reptile.trained --checkpoint results/campaign/<key>.pt --seed 0 --tasks 500   # a run under way
+    python -m reptile.campaign.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
+    python -m reptile.campaign.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
+    python -m reptile.campaign.trained --checkpoint results/campaign/<key>.pt --seed 0 --tasks 500   # a run under way
 
 A recorded check (:func:`record_eval_batches`) evaluates seeds 0, 1 and 2 of a state with several evaluation batches
 on the same tasks and writes one results JSON with its environment; the transductive 1-shot 5-way cell's, from the
 campaign checkpoint in the repository's history at 86,836 of its 100,000 outer iterations::
 
-    python -m reptile.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \
+    python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \
         --checkpoint results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt
 """
 
@@ -35,11 +35,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import results as R
-from . import seeding
-from .config import FewShotConfig
-from .train import load_checkpoint, save_checkpoint
-from .validate import (check, check_device_argument, check_seeds_argument, check_threads_argument, fail, is_int,
+from .. import results as R
+from .. import seeding
+from ..config import FewShotConfig
+from ..train import load_checkpoint, save_checkpoint
+from ..validate import (check, check_device_argument, check_seeds_argument, check_threads_argument, fail, is_int,
                        is_positive)
 
 FORMAT = 1  # of the trained-seeds*.pt file
@@ -110,7 +110,7 @@ def kind_of(path) -> str:
 
 def _member(state: dict[str, Any], path: Path, name: str | None, seed: int) -> Trained:
     """Seed ``seed`` of the trained state or campaign checkpoint ``state`` read from ``path`` (:func:`load`)."""
-    from .engine.network import Conv4
+    from ..engine.network import Conv4
 
     if "run" in state:  # a campaign checkpoint: the configuration is its run's
         config = state["run"]["config"]
@@ -133,8 +133,8 @@ def _member(state: dict[str, Any], path: Path, name: str | None, seed: int) -> T
 def module(name: str, seed: int, experiment: str = "fewshot", results_dir=None) -> nn.Sequential:
     """Seed ``seed``'s meta-learned initialisation as the chapter's ``torch.nn.Module``
     (:func:`reptile.fewshot.conv4`, batch norm on batch statistics)."""
-    from .engine.network import Conv4
-    from .fewshot import conv4
+    from ..engine.network import Conv4
+    from ..fewshot import conv4
 
     t = load(name, seed, experiment, results_dir)
     net = conv4(t.config.dataset, t.config.n_way)
@@ -156,10 +156,10 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     final evaluation's ``eval_tasks`` (checked against the state's configuration before the data is loaded).
     ``splits``: the seed's (training, test) splits, to skip loading them. ``path``: a trained-state file or campaign
     checkpoint to read instead (:func:`load`). ``progress``: a live progress bar (tasks done, rate, time left)."""
-    from .engine import evaluation as E
-    from .engine.network import Conv4
-    from .engine.population import AdamState
-    from .fewshot_experiment import load_splits
+    from ..engine import evaluation as E
+    from ..engine.network import Conv4
+    from ..engine.population import AdamState
+    from ..experiments.fewshot import load_splits
 
     check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
     for key, value in (("eval_iters", eval_iters), ("eval_batch", eval_batch)):
@@ -196,7 +196,7 @@ def check_tasks(n_tasks: int, cfg: FewShotConfig, name: str = "n_tasks") -> None
 
 def _bar(total: int, desc: str, enabled: bool):
     """A live progress bar over ``total`` tasks (:func:`reptile.engine.trainer.progress_bar`), or None."""
-    from .engine.trainer import progress_bar
+    from ..engine.trainer import progress_bar
 
     return progress_bar(total, 0, desc, "task", enabled)
 
@@ -211,8 +211,8 @@ def _test_tasks(cfg: FewShotConfig, seed: int, images: Tensor, n_tasks: int, eva
     handed out in order: with those settings the minibatches come from the ``eval`` stream as in the final
     evaluation (the record's accuracies, each task drawn again and checked), with others from its sub-stream
     ``("eval", eval_batch, eval_iters)``."""
-    from .engine.population import draw_minibatches
-    from .fewshot import TaskSampler
+    from ..engine.population import draw_minibatches
+    from ..fewshot import TaskSampler
 
     g, draws, plain = seeding.generator(seed, "eval"), [], TaskSampler(images)
     for _ in range(n_tasks):
@@ -257,7 +257,7 @@ def _replaying(images: Tensor, draws: list[Tensor], check_only: bool = False):
     """A test split whose tasks are ``draws``, in order. Its ``pick`` hands out the next one and leaves the
     generator alone, so the generator the evaluation is given draws the fine-tuning minibatches only; with
     ``check_only`` it draws as usual and checks each draw against the next of ``draws`` instead."""
-    from .fewshot import TaskSampler
+    from ..fewshot import TaskSampler
 
     upcoming = iter(draws)
 
@@ -290,11 +290,11 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     import sys
     import time
 
-    from .engine import evaluation as E
-    from .engine.network import Conv4
-    from .engine.population import AdamState
-    from .fewshot_experiment import load_splits
-    from .stats import mean_ci95
+    from ..engine import evaluation as E
+    from ..engine.network import Conv4
+    from ..engine.population import AdamState
+    from ..experiments.fewshot import load_splits
+    from ..stats import mean_ci95
 
     seeds = R.validate_seeds(list(seeds) if isinstance(seeds, tuple) else seeds)
     check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
@@ -378,12 +378,12 @@ def read_check(path) -> dict[str, Any]:
     return R.read_run(Path(path), ("kind", "seeds", "checkpoint", "tasks_per_seed", "metrics", "environment"))
 
 
-PROG = "python -m reptile.trained"
+PROG = "python -m reptile.campaign.trained"
 
 
 def experiments() -> list[str]:
     """The experiments whose runs keep a trained state: those of the campaign's plan (:data:`reptile.campaign.PLAN`)."""
-    from .campaign import PLAN
+    from .plan import PLAN
 
     return list(dict.fromkeys(e.experiment for e in PLAN))
 
@@ -391,7 +391,7 @@ def experiments() -> list[str]:
 def known_names(experiment: str, results_dir=None) -> list[str]:
     """The configurations of ``experiment`` that keep a trained state: the campaign's populations of it (in the
     plan's order), then any other stored under the results folder."""
-    from .campaign import PLAN
+    from .plan import PLAN
 
     names = [e.name for e in PLAN if e.experiment == experiment]
     stored = sorted({p.parent.name for p in R.results_root(results_dir).glob(f"{experiment}/*/trained-seeds*.pt")})
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.record:
         _record_cli(a, parser)
         return
-    from .stats import format_accuracy, mean_ci95
+    from ..stats import format_accuracy, mean_ci95
 
     try:
         with _checkpoint_file(a) as (path, _):
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
 def check_preset(parser, preset: str, experiment: str) -> None:
     """``--preset``: a configuration of ``experiment`` that keeps a trained state (:func:`known_names`), or stop
     with :func:`reptile.validate.fail` naming those allowed (and the experiment it belongs to, if another)."""
-    from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS
+    from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 
     names = known_names(experiment)
     if preset in names:

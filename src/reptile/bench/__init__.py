@@ -12,7 +12,7 @@ measures, on synthetic images shaped like Omniglot's (the arithmetic does not de
 
 for these paths:
 
-* ``reference``: Reptile as a user would write it (:mod:`reptile.engine.reference`: ``nn.Module``, ``deepcopy``
+* ``reference``: Reptile as a user would write it (:mod:`reptile.bench.reference`: ``nn.Module``, ``deepcopy``
   and ``torch.optim.Adam`` per task, the optimiser state carried by hand); the ratios are to it;
 * ``solo``: the project's per-run code (:class:`reptile.core.MetaLearner`, what ``--engine solo`` runs);
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
@@ -23,10 +23,11 @@ for these paths:
   compiled by ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
   GPU's share of a step: the rest is the host sampling tasks and copying them), and the campaign's populations of 3
   seeds, one alone and three at once on CUDA streams of their own (``campaign --streams``);
-* ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.engine.tf_harness`).
+* ``authors``: their TensorFlow code, with ``--tf`` (:mod:`reptile.bench.tf_harness`).
 
-The paths themselves, and the work they count, are in :mod:`reptile.bench_paths`. The table is drawn by
-:func:`reptile.artifacts.status.bench_table` (the status page shows every stored report).
+The paths themselves, and the work they count, are in :mod:`reptile.bench.paths`. The table is drawn by
+:func:`reptile.bench.report.bench_table` (the status page, :mod:`reptile.artifacts.status`, shows every
+stored report).
 
 The useful work of a step is counted as the multiply-adds of its convolutions and dense layer (forward, the weight
 gradients, and the input gradients below the first layer), so GFLOP/s compare with the matrix-multiply rate
@@ -48,12 +49,12 @@ from typing import Any
 
 import torch
 
-from . import results as R
-from .bench_paths import (AUTHORS_SETTING, SETTINGS, device_name, eval_task_flops, gpu_matmul_rate, kernel_profile,
+from .. import results as R
+from .paths import (AUTHORS_SETTING, SETTINGS, device_name, eval_task_flops, gpu_matmul_rate, kernel_profile,
                           matmul_rate, one_process_per_core, population_evaluation, population_replay,
                           population_streams, population_training, setting, solo_evaluation, solo_training,
                           slug, step_flops, synthetic_images)
-from .validate import check_device_argument, fail
+from ..validate import check_device_argument, fail
 
 # ---------------------------------------------------------------------------------------------- the report
 
@@ -86,10 +87,10 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
         authors_code: str | None = None, tf_python: str | None = None, settings=SETTINGS,
         progress: bool = True) -> dict[str, Any]:
     """Measure every path on every setting; returns the report (see :func:`table`)."""
-    from .engine import fused
-    from .engine.memory import keep_freed_memory
-    from .engine.reference import time_evaluation, time_training
-    from .engine.threads import cores
+    from ..engine import fused
+    from ..engine.memory import keep_freed_memory
+    from .reference import time_evaluation, time_training
+    from ..threads import cores
 
     dev = R.resolve_device(device)
     keep_freed_memory()  # the reference and the solo path get it too: the ratios are the engine's alone
@@ -177,7 +178,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
               "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
               "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if dev.type == "cpu":
-        from .engine.tf_harness import cpu_features
+        from .tf_harness import cpu_features
 
         report["cpu"] = cpu_features()
     if versus:
@@ -191,11 +192,11 @@ AUTHORS_REPETITIONS = 3  # pairs (ours, theirs) per comparison with the authors'
 def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=None, authors_code=None,
                    repetitions: int = AUTHORS_REPETITIONS) -> dict[str, Any]:
     """The authors' TensorFlow code against ours on one setting, measured in turns (ours, theirs, theirs, ours,
-    ...; :func:`reptile.engine.tf_harness.interleaved`) so that both see the same load: training run-steps per
+    ...; :func:`reptile.bench.tf_harness.interleaved`) so that both see the same load: training run-steps per
     second of a population of 1 and of 3 (the campaign's) against theirs, and evaluation tasks per second. Each
     comparison gives every pair's ratio ours / theirs, their median and spread; their measurements carry the share
     of a core their process had (CPU time over wall time)."""
-    from .engine.tf_harness import AuthorsTimer, interleaved
+    from .tf_harness import AuthorsTimer, interleaved
 
     out: dict[str, Any] = {}
     shares: dict[str, list[float]] = {"ours": [], "theirs": []}
@@ -226,7 +227,7 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
 
 
 def print_profile(name: str, got: dict[str, Any], rate: float | None) -> None:
-    """One setting's profile (:func:`reptile.bench_paths.kernel_profile`) as text: on a CPU, first where an inner
+    """One setting's profile (:func:`reptile.bench.paths.kernel_profile`) as text: on a CPU, first where an inner
     step's time goes and its useful rate as a fraction of the matrix-multiply ``rate``, then its operations."""
     what = "kernels" if "kernels" in got else "operations"
     print(f"\n{name}, population of {got['population']} on {got['device']}: {got[what]:.1f} {what} per inner step "
@@ -250,7 +251,7 @@ def population_run(folder: str | Path) -> dict[str, Any]:
     Training time includes the learning-curve evaluations, as a full run's does; the full protocol's time is its
     preset's ``outer_iters`` at the measured training rate plus its ``eval_tasks`` per seed at the measured
     evaluation rate. Not a result of the paper's protocol: the accuracies are those of the shortened run."""
-    from .config import FEWSHOT_PRESETS
+    from ..config import FEWSHOT_PRESETS
 
     runs = [R.read_run(p) for p in sorted(Path(folder).glob("seed-*.json"))]
     if not runs:
@@ -295,8 +296,8 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
     (:func:`reptile.validate.fail`) on a bad one. Returns the device."""
     import math
 
-    from .engine import tf_harness
-    from .validate import check_size
+    from . import tf_harness
+    from ..validate import check_size
 
     if not (math.isfinite(a.seconds) and 0 < a.seconds <= MAX_SECONDS):
         fail(parser, f"--seconds {a.seconds}: allowed: a finite number of seconds per measurement in (0, "
@@ -335,7 +336,7 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
         if not found:
             fail(parser, f"--tf-python {str(python)!r}: TensorFlow cannot be imported by it; {tf_harness.GET_TF}")
     if a.versus is not None:
-        from .config import FEWSHOT_PRESETS, FIGURE3_PRESETS
+        from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 
         bad = [p for p in a.versus_presets if p not in {**FEWSHOT_PRESETS, **FIGURE3_PRESETS}]
         if bad:
@@ -385,14 +386,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--versus", default=None, metavar="REV",
                         help="instead: the campaign's outer iterations per second (populations of 3, 1 thread) at "
                              "commit REV and at this checkout, in turns, --repetitions times --seconds each, into "
-                             "results/bench/versus/ (reptile.bench_versus)")
+                             "results/bench/versus/ (reptile.bench.versus)")
     parser.add_argument("--versus-presets", nargs="+", default=list(CAMPAIGN_PRESETS), metavar="PRESET",
                         help=f"with --versus: the presets timed (default: {' '.join(CAMPAIGN_PRESETS)})")
     parser.add_argument("--repetitions", type=int, default=3, help="with --versus: pairs of measurements (default 3)")
     a = parser.parse_args(argv)
     dev = check_arguments(parser, a)  # every value, before any timing
     if a.versus:
-        from .bench_versus import versus
+        from .versus import versus
 
         try:
             got = versus(a.versus, a.versus_presets, a.repetitions, a.seconds)
@@ -443,12 +444,10 @@ def main(argv: list[str] | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{report['device']}.json"
     R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
-    from .artifacts.status import bench_table, show
+    from ..results import show
+    from .report import bench_table
 
     print(f"matrix multiply: {', '.join(f'{v:.0f} GFLOP/s on {k} thread(s)' for k, v in report['matmul_gflops'].items())}")
     show(bench_table(report), index=False)
     print(f"wrote {path}")
 
-
-if __name__ == "__main__":
-    main()

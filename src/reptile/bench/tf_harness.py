@@ -11,7 +11,7 @@ cannot.
 * :func:`time_run_omniglot`: the authors' own ``run_omniglot.py`` on the real Omniglot, timed from inside (the
   check that the synthetic-data harness times what their script spends).
 * :func:`cpu_features`: the CPU's model and vector extensions, which the ratio to the authors' code depends on.
-* ``python -m reptile.engine.tf_harness --record --authors-code PATH --out results/bench/authors`` writes all of it
+* ``python -m reptile.bench.tf_harness --record --authors-code PATH --out results/bench/authors`` writes all of it
   for this machine to ``<out>/<cpu-slug>.json`` (:func:`record`).
 """
 
@@ -603,7 +603,7 @@ def population_rate(setting: str, seconds: float) -> float:
     preset ``omniglot-<setting>`` (what ``reptile.bench`` reports as 'population of 1')."""
     import torch
 
-    from ..bench_paths import population_training
+    from .paths import population_training
 
     torch.set_num_threads(1)
     return population_training(FEWSHOT_PRESETS[f"omniglot-{check_setting(setting)}"], 1, seconds,
@@ -616,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         a = argv
         print(json.dumps(time_authors_code(a[3] if len(a) > 3 else None, a[0], a[1], float(a[2]))))
         return 0
-    p = argparse.ArgumentParser(prog="python -m reptile.engine.tf_harness",
+    p = argparse.ArgumentParser(prog="python -m reptile.bench.tf_harness",
                                 description="Time the authors' TensorFlow code on this machine and record it.")
     p.add_argument("--record", action="store_true", required=True, help="time every setting and write the JSON")
     p.add_argument("--authors-code", required=True, help="a checkout of openai/supervised-reptile")
@@ -635,7 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="also time 1-shot 5-way with N extra busy processes beside it, for each N given (e.g. 0 1 2)")
     p.add_argument("--ours", choices=("none", "population-1"), default="none",
                    help="interleave the authors' train timings with ours: population-1 is the project's population "
-                        "engine with one run (reptile.bench_paths.population_training), one thread, on the CPU")
+                        "engine with one run (reptile.bench.paths.population_training), one thread, on the CPU")
     a = p.parse_args(argv)
     if not (a.seconds > 0 and a.eval_seconds > 0 and a.repetitions >= 1 and a.real_iters >= 2):
         p.error("--seconds and --eval-seconds must be > 0, --repetitions >= 1, --real-iters >= 2")
@@ -647,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = population_rate if a.ours == "population-1" else None
         path = record(a.authors_code, a.out, a.tf_python, a.settings, a.seconds, a.eval_seconds, a.repetitions,
                       a.omniglot_dir, a.real_iters, ours=ours, load_test=a.load_test,
-                      ours_name="population of 1, one thread (reptile.bench_paths.population_training)" if ours else "")
+                      ours_name="population of 1, one thread (reptile.bench.paths.population_training)" if ours else "")
     except (AuthorsCodeUnavailable, FileNotFoundError, ValueError) as exc:
         print(f"tf_harness: {exc}", file=sys.stderr)
         return 2

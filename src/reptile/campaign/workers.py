@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 
-from . import campaign as C
-from . import results as R
-from .validate import check, is_positive
+from . import runs as C
+from .. import results as R
+from ..validate import check, is_positive
+from .plan import PLAN
 
 
 def die_with_parent() -> bool:
@@ -35,9 +36,9 @@ def die_with_parent() -> bool:
     return armed
 
 
-def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=C.PLAN,
+def _worker(minutes: float, device: str, data_root, threads: int, delay: float, plan=PLAN,
             workers: int = 1) -> None:
-    from .engine.threads import configure
+    from ..threads import configure
 
     die_with_parent()  # the kernel sends SIGTERM when the campaign process ends: checkpoint and stop
     C.stop_on_signals()
@@ -56,12 +57,12 @@ def _worker(minutes: float, device: str, data_root, threads: int, delay: float, 
 
 
 def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=None, threads: int | None = None,
-                plan=C.PLAN) -> list[int]:
+                plan=PLAN) -> list[int]:
     """``workers`` processes, each advancing ``plan`` (:func:`reptile.campaign.run`) on ``threads`` threads
     (default: the cores divided among them): on a CPU of several cores, populations side by side go faster than one
     on all cores; on a GPU, whose small kernels leave it mostly idle, processes side by side each launch their own.
     Returns the workers' exit codes (0: stopped normally; a worker stopped by an error has said why on stderr)."""
-    from .engine.threads import cores
+    from ..threads import cores
 
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
     check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
@@ -87,7 +88,7 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
     return [p.exitcode for p in procs]
 
 
-def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=None, plan=C.PLAN, results_dir=None,
+def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=None, plan=PLAN, results_dir=None,
                 progress: bool = True, delay: float = 5.0) -> list[str]:
     """``workers`` threads of this process, each advancing ``plan`` (:func:`reptile.campaign.run`) on a CUDA stream
     of its own. Returns the keys of the entries finished.
@@ -102,7 +103,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
     check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
     dev = R.resolve_device(device)
-    from .engine import graphs
+    from ..engine import graphs
 
     check(not graphs.compiling(), "streams (threads) do not combine with REPTILE_COMPILE=1: torch.compile is not "
                                   "made for several threads; use processes (--workers without --streams)")

@@ -29,7 +29,10 @@ sys.path.insert(0, sys.argv[1])
 torch.set_num_threads(1)
 import reptile
 assert reptile.__file__.startswith(sys.argv[1]), reptile.__file__
-from reptile.bench_paths import synthetic_images
+try:  # the package's layout since the commit that gave it subpackages; an earlier commit has reptile.bench_paths
+    from reptile.bench.paths import synthetic_images
+except ImportError:
+    from reptile.bench_paths import synthetic_images
 from reptile.config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 from reptile.engine.population import Population
 cfg = {**FEWSHOT_PRESETS, **FIGURE3_PRESETS}[sys.argv[2]]
@@ -64,7 +67,7 @@ def summary(theirs: list[float], ours: list[float]) -> dict[str, Any]:
 def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 20.0, size: int = 3,
            repo: Path | None = None, progress=print) -> dict[str, Any]:
     """Outer iterations per second of ``presets`` at commit ``rev`` and at this checkout, in turns."""
-    from . import results as R
+    from .. import results as R
 
     if not (isinstance(repetitions, int) and repetitions >= 1):
         raise ValueError(f"repetitions={repetitions!r}: allowed: an integer >= 1")

@@ -6,8 +6,8 @@ full-batch SGD steps) and records the MSE on the 50-point grid after every step.
 ``load_or_run`` is what the chapter calls: it loads stored seeds and runs only what is missing (or everything,
 when told to recompute). The command line runs the same code path (the chapter, book/sine.ipynb, draws the figures):
 
-    python -m reptile.sine_experiment --preset ci --seeds 0
-    python -m reptile.sine_experiment --preset paper --seeds 0 1 2 --methods reptile joint --set outer_iters=3000
+    python -m reptile.experiments.sine --preset ci --seeds 0
+    python -m reptile.experiments.sine --preset paper --seeds 0 1 2 --methods reptile joint --set outer_iters=3000
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from typing import Any, Mapping
 
 import torch
 
-from . import results as R
-from . import seeding
-from .config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
-from . import params as P
-from .core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
-from .optim import SGD
-from .sine import SineTasks, init_mlp, mlp, mse_loss_fn
-from .train import save_checkpoint, train
-from .validate import DivergedError, check, check_size, experiment_parser, run_experiment
+from .. import results as R
+from .. import seeding
+from ..config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
+from .. import params as P
+from ..core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
+from ..optim import SGD
+from ..sine import SineTasks, init_mlp, mlp, mse_loss_fn
+from ..train import save_checkpoint, train
+from ..validate import DivergedError, check, check_size, experiment_parser, run_experiment
 
 EXPERIMENT = "sine"
 RECORD_STEPS = (0, 1, 32)  # the steps the paper's Figure 1 shows
@@ -188,7 +188,7 @@ def load_or_run(preset: str = "paper", seeds=(0,), recompute: bool = False, over
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = experiment_parser("python -m reptile.sine_experiment", __doc__, SINE_PRESETS,
+    parser = experiment_parser("python -m reptile.experiments.sine", __doc__, SINE_PRESETS,
                                "outer_iters=1000 or reptile.outer_step=0.2")
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help=f"some of: {' '.join(SINE_METHODS)} (default: all of the preset's)")

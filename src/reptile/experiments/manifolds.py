@@ -8,8 +8,8 @@ everything for one seed and writes one JSON; ``load_or_run`` is what the chapter
 :mod:`reptile.artifacts.manifolds` draws the chapter's figures and tables from the stored records. The command line
 runs the same code path:
 
-    python -m reptile.manifolds_experiment --preset ci --seeds 0
-    python -m reptile.manifolds_experiment --preset default --seeds 0 1 2 --set inner_iters=20
+    python -m reptile.experiments.manifolds --preset ci --seeds 0
+    python -m reptile.experiments.manifolds --preset default --seeds 0 1 2 --set inner_iters=20
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import results as R
-from .config import resolve_flat
-from .manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
+from .. import results as R
+from ..config import resolve_flat
+from ..manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
                         mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
                         reptile_partial_serial, subspace_family)
-from .validate import check, experiment_parser, is_int, is_number, run_experiment
+from ..validate import check, experiment_parser, is_int, is_number, run_experiment
 
 EXPERIMENT = "manifolds"
 FAMILIES = ("lines", "circles", "subspaces")
@@ -303,7 +303,7 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = experiment_parser("python -m reptile.manifolds_experiment", __doc__, PRESETS,
+    parser = experiment_parser("python -m reptile.experiments.manifolds", __doc__, PRESETS,
                                "inner_iters=20 or outer_iters=5000")
     runs = run_experiment(parser, argv, load_or_run)
     for r in runs:

@@ -3,9 +3,9 @@
 Mini-ImageNet is derived from ImageNet (ILSVRC-2012), whose terms of access apply, so nothing here downloads it.
 The split is Ravi & Larochelle's (64 train / 16 val / 20 test classes x 600 images), given by ``train.csv``,
 ``val.csv`` and ``test.csv`` (header ``filename,label``): those in the data folder when all three are there, else
-the copies committed in ``reptile/splits/miniimagenet/``.
+the copies committed in ``reptile/data/splits/miniimagenet/``.
 
-Accepted layouts in ``<data root>/miniimagenet/`` (see :mod:`reptile.datasets` for the data root), tried in this
+Accepted layouts in ``<data root>/miniimagenet/`` (see :mod:`reptile.data.datasets` for the data root), tried in this
 order with ``layout="auto"``:
 
 - ``"images"``: an ``images/`` folder of JPEGs named as in the csv files (the Ravi / Vinyals layout);
@@ -20,7 +20,7 @@ Reading, as in the authors' code (openai/supervised-reptile, ``supervised_reptil
 bicubic; pass e.g. ``"lanczos"`` for an anti-aliased resize), then converted to RGB; no augmentation. Images are
 stored as ``uint8`` ``(n_classes, 600, 3, 84, 84)`` and ``FewShotSplit.to_float`` gives ``uint8 / 255`` in [0, 1].
 
-The decoded arrays are cached per split (see :mod:`reptile.datasets`), keyed by the layout, the csv lists, the
+The decoded arrays are cached per split (see :mod:`reptile.data.datasets`), keyed by the layout, the csv lists, the
 source files' sizes and modification times, and the resize filter.
 """
 

@@ -8,8 +8,8 @@ with ``torch.func.vmap``. ``run`` computes everything for one seed and stores on
 chapter calls; :mod:`reptile.artifacts.taylor` draws the figures and tables from stored records. The command line
 runs the same code path:
 
-    python -m reptile.taylor_experiment --preset ci --seeds 0
-    python -m reptile.taylor_experiment --preset default --seeds 0 1 --set mc_samples=5000
+    python -m reptile.experiments.taylor --preset ci --seeds 0
+    python -m reptile.experiments.taylor --preset default --seeds 0 1 --set mc_samples=5000
 
 Monte Carlo with common random numbers: for each sampled task and minibatches we compute the exact gradient *and*
 the per-sample estimates of AvgGrad and AvgGradInner, symmetrised over the orderings of the minibatches (rotations
@@ -32,13 +32,13 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from . import results as R
-from .config import resolve_flat
-from .sine import SineTasks, init_mlp, mse_loss_fn
-from .taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
+from .. import results as R
+from ..config import resolve_flat
+from ..sine import SineTasks, init_mlp, mse_loss_fn
+from ..taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
                      expansion_terms, fit_coefficients, fitted_slope, leading_order, maml_by_autograd, norm_with_se,
                      orderings, sample_estimates)
-from .validate import check, experiment_parser, is_int, is_number, run_experiment
+from ..validate import check, experiment_parser, is_int, is_number, run_experiment
 
 EXPERIMENT = "taylor"
 # generators of the different parts are seeded apart (seed + offset), so each part's draws are its own
@@ -414,7 +414,7 @@ def load_or_run(preset: str = "default", seeds=(0,), recompute: bool = False,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = experiment_parser("python -m reptile.taylor_experiment", __doc__, TAYLOR_PRESETS,
+    parser = experiment_parser("python -m reptile.experiments.taylor", __doc__, TAYLOR_PRESETS,
                                "mc_samples=5000 or hidden=[32,32]")
     runs = run_experiment(parser, argv, load_or_run)
     for r in runs:

@@ -1,6 +1,6 @@
 """Omniglot for the few-shot experiments (Section 5.1): 1200 training characters x 4 rotations, 423 test characters.
 
-Source files, in ``<data root>/omniglot/`` (see :mod:`reptile.datasets` for the data root): the two official zips
+Source files, in ``<data root>/omniglot/`` (see :mod:`reptile.data.datasets` for the data root): the two official zips
 ``images_background.zip`` and ``images_evaluation.zip``, or their extracted folders
 ``images_background/<Alphabet>/characterNN/XXXX_YY.png`` (per set, the zip is used when both are there). Both the
 official zips and the project's re-encoded copy are accepted; what is checked is the content (30 + 20 alphabets,
@@ -21,7 +21,7 @@ training characters, the remaining 423 the test characters; no validation split.
 augmented, by rotations of 0/90/180/270 degrees, each a separate class (4800 training classes, the four rotations of
 a character adjacent, as in ``augment_dataset``).
 
-The decoded, unrotated ``(1623, 20, 28, 28)`` array is cached (see :mod:`reptile.datasets`), keyed by the zips' md5
+The decoded, unrotated ``(1623, 20, 28, 28)`` array is cached (see :mod:`reptile.data.datasets`), keyed by the zips' md5
 (or the extracted files' sizes and modification times) and the resize method; the split and the rotations are
 applied after loading it.
 """
@@ -47,7 +47,7 @@ from PIL import Image
 
 from .datasets import (DATA_ENV, DataCorruptError, DataNotFoundError, FewShotSplit, cache_key, cache_root,
                        data_root, file_identity, load_cached_arrays, md5sum, try_save_cache, where_data_root)
-from .validate import is_int
+from ..validate import is_int
 
 URL_BASE = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python"
 SETS = ("images_background", "images_evaluation")

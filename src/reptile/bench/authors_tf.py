@@ -2,10 +2,10 @@
 
 A standalone script, run by the TensorFlow environment (``make tf-env`` builds ``.venv-tf``), never imported by the
 project: at module level it imports only the standard library, numpy and TensorFlow. The project side is
-:mod:`reptile.engine.tf_harness` (``time_authors_code``, ``AuthorsTimer``, ``time_run_omniglot``), which runs it
+:mod:`reptile.bench.tf_harness` (``time_authors_code``, ``AuthorsTimer``, ``time_run_omniglot``), which runs it
 and reads its output. By hand::
 
-    OMP_NUM_THREADS=1 .venv-tf/bin/python src/reptile/engine/authors_tf.py \\
+    OMP_NUM_THREADS=1 .venv-tf/bin/python src/reptile/bench/authors_tf.py \\
         --authors-code /tmp/supervised-reptile --setting 1shot-5way --seconds 20
 
 ``--authors-code`` is a checkout of the authors' repository (the folder holding ``supervised_reptile/``). Their

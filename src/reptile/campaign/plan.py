@@ -1,0 +1,158 @@
+"""The campaign's plan and where each of its populations stands: :data:`PLAN` (the paper-budget populations, in
+the order the campaign advances them), their checkpoint and record paths, whether one is finished, and
+:func:`progress` (one row per population, from the committed checkpoints and records). Read by the campaign's other
+modules, by :mod:`reptile.campaign.trained` and by the status page; it trains nothing."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import results as R
+from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
+from ..validate import check
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One population of the plan: ``seeds`` of the preset ``name`` of ``experiment``."""
+
+    experiment: str  # 'gradcomb' (Figure 3) or 'fewshot' (Tables 1-2)
+    name: str
+    seeds: tuple[int, ...] = (0, 1, 2)
+    cfg: FewShotConfig | None = None  # None: the preset ``name``
+
+    @property
+    def config(self) -> FewShotConfig:
+        if self.cfg is not None:
+            return self.cfg
+        presets = FIGURE3_PRESETS if self.experiment == "gradcomb" else FEWSHOT_PRESETS
+        return presets[self.name]
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}-{self.name}-seeds{'-'.join(map(str, self.seeds))}"
+
+
+FIGURE3_CURVES = ("g1", "sum2", "avg2", "last2", "sum3", "avg3", "last3", "sum4", "avg4", "last4")
+PLAN: tuple[Entry, ...] = (
+    *(Entry("gradcomb", f"figure3-{c}") for c in FIGURE3_CURVES),  # Figure 3's ten curves
+    Entry("fewshot", "omniglot-5shot-5way"),  # its transductive column comes from the same runs
+    Entry("fewshot", "omniglot-1shot-5way"),
+    Entry("fewshot", "omniglot-1shot-5way-transductive"),  # Table 5
+    Entry("fewshot", "omniglot-1shot-20way"),
+    Entry("fewshot", "omniglot-5shot-20way"),
+    # Table 5's Omniglot cell with the evaluation batch of the authors' command for it (25, the table says 5): the
+    # finished cell above is under the paper's by more than its seeds' spread; this batch raised a checkpoint's
+    # transductive accuracy on every seed
+    Entry("fewshot", "omniglot-1shot-5way-transductive-eval25"),
+)
+
+
+def campaign_root(results_dir=None) -> Path:
+    return R.results_root(results_dir) / "campaign"
+
+
+def checkpoint_path(entry: Entry, results_dir=None) -> Path:
+    return campaign_root(results_dir) / f"{entry.key}.pt"
+
+
+def finished(entry: Entry, results_dir=None) -> bool:
+    """Whether every seed of ``entry`` has its results file (of this configuration)."""
+    for s in entry.seeds:
+        p = R.run_path(entry.experiment, entry.name, s, results_dir)
+        if not p.exists() or R.read_run(p).get("digest") != entry.config.digest():
+            return False
+    return True
+
+
+def select(names=None, plan=None) -> tuple[Entry, ...]:
+    """The entries of ``plan`` named in ``names`` (preset names such as ``figure3-last4``, or keys), in the order
+    named, so that a call can put first what is nearly done; all of them, in the plan's order, when ``names`` is
+    empty or None. An unknown name stops with the names allowed. ``plan``: :data:`PLAN` (read when called)."""
+    plan = PLAN if plan is None else plan
+    if not names:
+        return tuple(plan)
+    known = {e.name for e in plan} | {e.key for e in plan}
+    unknown = [n for n in names if n not in known]
+    check(not unknown, f"no planned population named {', '.join(map(repr, unknown))}; "
+                       f"allowed: {', '.join(e.name for e in plan)}")
+    chosen = [next(e for e in plan if n in (e.name, e.key)) for n in names]
+    return tuple(dict.fromkeys(chosen))  # in the order named, each once
+
+
+# --------------------------------------------------------------------------------------------------- status
+
+
+def devices_label(segments) -> str:
+    """Which device trained how many outer iterations, in the order they ran, from a run's segments, such as
+    ``"NVIDIA H100 80GB HBM3: 30,026; cpu: 9,974"`` (a segment that trained nothing adds nothing)."""
+    done: dict[str, int] = {}
+    for s in segments:
+        done[s["device"]] = done.get(s["device"], 0) + s["end"] - s["start"]
+    return "; ".join(f"{d}: {n:,}" for d, n in done.items() if n > 0) or "-"
+
+
+def latest_rate(segments) -> float | None:
+    """Outer iterations per second of the latest segment that trained any (the device a run is on now: a run
+    begun on a GPU and continued on a CPU goes at the CPU's rate); None before any."""
+    for s in reversed(segments):
+        if s["end"] > s["start"] and s["seconds"] > 0:
+            return (s["end"] - s["start"]) / s["seconds"]
+    return None
+
+
+def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
+    """One row per planned population: iterations done of total (and on which devices), device time spent
+    (training, and the final evaluation so far), the measured rate (of its latest segment) and the training time
+    left at that rate; during the final evaluation, its tasks done of total, their rate so far and the time left at
+    that rate; once done, the test accuracy (non-transductive, mean ± standard deviation over the seeds). The
+    status page and the Figure 3 chapter draw it as a table (:func:`reptile.artifacts.status.campaign_table`, shown
+    compactly by :func:`reptile.artifacts.status.campaign_view`)."""
+    from ..train import load_checkpoint
+
+    rows = []
+    for entry in plan:
+        cfg = entry.config
+        total = cfg.meta.outer_iters
+        row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
+               "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-",
+               "outer it/s": None, "hours left (training)": None, "evaluation tasks": "-",
+               "evaluation tasks/s": None, "hours left (evaluation)": None, "state": "not started",
+               "test accuracy (%)": "-"}
+        path = checkpoint_path(entry, results_dir)
+        if finished(entry, results_dir):
+            runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]
+            segs = runs[0].get("engine", {}).get("segments", [])
+            # a configuration trained for transduction (Table 5's, *-transductive*) reports its transductive accuracy
+            mode = "transductive" if "-transductive" in entry.name else "non_transductive"
+            accs = [100 * r["eval"][mode]["accuracy"] for r in runs]
+            spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+            spread += " (transductive)" if mode == "transductive" else ""
+            row.update({"outer iterations": f"{total:,} / {total:,}", "state": "done",
+                        "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
+                        "devices": devices_label(segs),
+                        "evaluation tasks": f"{cfg.eval_tasks:,} per seed",
+                        "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread}"})
+        elif path.exists():
+            st = load_checkpoint(path)
+            it = st["population"]["iteration"]
+            secs = sum(s["seconds"] for s in st["segments"])
+            rate = latest_rate(st["segments"])
+            row.update({"outer iterations": f"{it:,} / {total:,}", "device hours": round(secs / 3600, 2),
+                        "devices": devices_label(st["segments"]),
+                        "outer it/s": None if rate is None else round(rate, 2),
+                        "hours left (training)": None if rate is None else round((total - it) / rate / 3600, 1),
+                        "state": "training"})
+            if "evaluation" in st:
+                ev = st["evaluation"]
+                n, of = sum(len(a["non_transductive"]) for a in ev["accuracies"]), cfg.eval_tasks * len(entry.seeds)
+                row.update({"state": "evaluating", "hours left (training)": 0.0,
+                            "device hours": round((secs + ev["seconds"]) / 3600, 2),
+                            "evaluation tasks": f"{n:,} / {of:,}",
+                            "evaluation tasks/s": float(f"{n / ev['seconds']:.3g}") if n and ev["seconds"] else None,
+                            "hours left (evaluation)": round(ev["seconds"] / n * (of - n) / 3600, 1) if n else None})
+        rows.append(row)
+    return rows
