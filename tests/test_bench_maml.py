@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from reptile import bench_maml as B
+from reptile.bench import maml as B
 
 # One Omniglot image through Conv4 (28 -> 14 -> 7 -> 4 -> 2, 64 channels, 3x3 kernels) and a 5-way dense layer,
 # 2 x multiply-adds, by hand:
@@ -36,7 +36,7 @@ def test_finn_settings(name, way, shots, meta_batch, step, steps, test_steps):
 
 
 def test_unknown_setting_is_refused():
-    with pytest.raises(ValueError, match="unknown benchmark setting '2-shot 5-way'"):
+    with pytest.raises(ValueError, match="unknown benchmark setting '2-shot 5-way' for MAML"):
         B.maml_setting("2-shot 5-way")
 
 
@@ -83,3 +83,12 @@ def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
     assert len(frame) == 5 and "60,000 outer iterations" in view.caption
     row = frame.loc[("cpu-test", "1-shot 5-way", "MAML", "vmap over the meta-batch")]
     assert row["ms per outer iteration"] == "500" and row["hours per seed"] == "8.3"
+
+
+def test_the_command_refuses_a_setting_maml_does_not_time(capsys):
+    from reptile import bench
+
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--maml", "--settings", "Figure 3, 4 steps"])
+    assert stop.value.code == 2
+    assert "--maml --settings Figure 3, 4 steps: allowed: one or more of the cells 1-shot 5-way" in capsys.readouterr().err

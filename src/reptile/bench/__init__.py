@@ -2,6 +2,7 @@
 
     python -m reptile.bench                        # a few minutes on a 2-core CPU; writes results/bench/<device>.json
     python -m reptile.bench --tf --authors-code ../supervised-reptile   # also time the authors' TensorFlow code
+    python -m reptile.bench --maml                 # Reptile, MAML and first-order MAML per outer iteration (bench.maml)
 
 For each setting (Table 2's 1-shot and 5-shot 5-way Omniglot cells, and Figure 3's four-step plain-SGD setting) it
 measures, on synthetic images shaped like Omniglot's (the arithmetic does not depend on the pixels):
@@ -390,6 +391,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--versus-presets", nargs="+", default=list(CAMPAIGN_PRESETS), metavar="PRESET",
                         help=f"with --versus: the presets timed (default: {' '.join(CAMPAIGN_PRESETS)})")
     parser.add_argument("--repetitions", type=int, default=3, help="with --versus: pairs of measurements (default 3)")
+    parser.add_argument("--maml", action="store_true",
+                        help="instead: one outer iteration of Reptile, MAML and first-order MAML on each of --settings "
+                             "(the 5-way and 20-way Omniglot cells; MAML with Finn et al.'s hyper-parameters, its "
+                             "meta-batch vectorised and one task at a time) on one thread, with the fraction of the "
+                             "matrix-multiply rate and the hours of a full-budget seed; written to "
+                             "results/bench/maml/<device>.json (reptile.bench.maml)")
     a = parser.parse_args(argv)
     dev = check_arguments(parser, a)  # every value, before any timing
     if a.versus:
@@ -407,6 +414,26 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{preset:45s} {got['versus'][:7]} {statistics.median(t['theirs']):6.3f}  this "
                   f"{statistics.median(t['ours']):6.3f} outer it/s   ratio {t['median']:.3f} "
                   f"({t['min']:.3f}-{t['max']:.3f})")
+        print(f"wrote {path}")
+        return
+    if a.maml:
+        from . import maml
+
+        names = tuple(n for n in a.settings if n in maml.MAML_SETTINGS)
+        if not names:
+            fail(parser, f"--maml --settings {' '.join(a.settings)}: allowed: one or more of the cells "
+                         f"{', '.join(maml.MAML_SETTINGS)}")
+        torch.set_num_threads(1)
+        rate = None if dev.type == "cuda" else matmul_rate(1)
+        report = maml.report(names, a.seconds, dev, rate,
+                             say=lambda *x: print(*x, file=sys.stderr, flush=True))
+        folder = Path(a.out) if a.out else R.results_root() / "bench" / "maml"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{report['device']}.json"
+        R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
+        for r in report["rows"]:
+            print(f"{r['setting']:14s} {r['algorithm']:17s} {r['path']:24s} {1e3 * r['seconds_per_iteration']:9.1f} "
+                  f"ms/iteration  {r['gflops']:6.1f} GFLOP/s  {r['hours_per_run']:7.1f} h per seed")
         print(f"wrote {path}")
         return
     if a.profile:

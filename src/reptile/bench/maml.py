@@ -12,7 +12,7 @@ arithmetic does not depend on the pixels), one outer iteration of:
 
 Each row gives the seconds per outer iteration, the GFLOP/s of its useful work and their fraction of the one-thread
 matrix-multiply rate measured in the same run, and the hours a run of the full budget takes at that rate (Reptile's
-``outer_iters`` of the cell, MAML's 60,000). Useful work is counted as in :mod:`reptile.bench_paths`: the
+``outer_iters`` of the cell, MAML's 60,000). Useful work is counted as in :mod:`reptile.bench.paths`: the
 multiply-adds of the convolutions and the dense layer, forward and backward (weight gradients, and input gradients
 below the first layer). A first-order MAML task is ``inner_steps`` such steps on its support images and one on its
 query images; second-order MAML's inner step counts three times that (the backward pass differentiated again: a
@@ -26,18 +26,21 @@ from typing import Any, Callable
 
 import torch
 
-from .bench_paths import setting, step_flops, synthetic_images
-from .maml import MAMLConfig, MAMLLearner, sample_tasks
+from ..validate import check
+from .paths import setting, step_flops, synthetic_images
+from ..maml import MAMLConfig, MAMLLearner, sample_tasks
 
 MAML_OUTER_ITERS = 60_000  # Finn et al.'s meta-training iterations on Omniglot (their Section 5.2 and code)
 SECOND_ORDER_FACTOR = 3  # an inner step differentiated again costs about three training steps (see the module doc)
 ALGORITHMS = ("Reptile", "MAML", "first-order MAML")
+MAML_SETTINGS = ("1-shot 5-way", "5-shot 5-way", "1-shot 20-way", "5-shot 20-way")  # Table 2's Omniglot cells
 
 
 def maml_setting(name: str) -> MAMLConfig:
     """Finn et al.'s MAML hyper-parameters for the Omniglot cell ``name`` (one of the benchmark's few-shot settings
     without transduction or another evaluation batch)."""
-    cfg = setting(name)  # checks the name
+    check(name in MAML_SETTINGS, f"unknown benchmark setting {name!r} for MAML; allowed: {', '.join(MAML_SETTINGS)}")
+    cfg = setting(name)
     if cfg.n_way == 5:
         return MAMLConfig(n_way=5, shots=cfg.shots, queries=cfg.shots, meta_batch=32, inner_step=0.4, inner_steps=1,
                           eval_inner_steps=3)
@@ -60,14 +63,14 @@ def reptile_iteration_flops(name: str) -> float:
 
 def _timed(step: Callable[[], Any], seconds: float, device: torch.device) -> float:
     """Seconds per call of ``step`` over about ``seconds`` (at least 2 calls, after one untimed)."""
-    from .engine.reference import timed
+    from .reference import timed
 
     n, dt = timed(step, seconds, device)
     return dt / max(n, 1)
 
 
 def reptile_seconds(name: str, seconds: float, device: torch.device) -> float:
-    from .engine.population import Population
+    from ..engine.population import Population
 
     cfg = setting(name)
     pop = Population(cfg, [0], [synthetic_images(seed=0)], device)
@@ -75,7 +78,7 @@ def reptile_seconds(name: str, seconds: float, device: torch.device) -> float:
 
 
 def maml_seconds(name: str, first_order: bool, seconds: float, device: torch.device, vectorised: bool = True) -> float:
-    from .fewshot import FunctionalNet, TaskSampler, conv4
+    from ..fewshot import FunctionalNet, TaskSampler, conv4
 
     cfg = maml_setting(name)
     cfg = MAMLConfig(**{**cfg.to_dict(), "first_order": first_order})
@@ -119,8 +122,8 @@ def report(settings: tuple[str, ...], seconds: float, device: torch.device, matm
     """The ``--maml`` report: the rows of :func:`run` and what they were measured with."""
     import os
 
-    from . import results as R
-    from .bench_paths import device_name
+    from .. import results as R
+    from .paths import device_name
 
     torch.set_num_threads(1)
     rows = run(settings, seconds, device, matmul or 0.0, say=say)
