@@ -39,12 +39,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import grad, vmap
 
-from .fewshot import FunctionalNet, TaskSampler, predict, to_float
-from .optim import Adam, detach_state
-from .params import Params
-from .results import resolve_device
-from .seeding import deterministic
-from .validate import check, is_int, is_positive
+from ..fewshot import FunctionalNet, TaskSampler, predict, to_float
+from ..optim import Adam, detach_state
+from ..params import Params
+from ..results import resolve_device
+from ..seeding import deterministic
+from ..validate import check, is_int, is_positive
 
 LOSS_SCALES = ("finn", "mean")
 
