@@ -18,7 +18,7 @@ Presets (:data:`PRESETS`, :func:`describe`):
   (1200 characters x 4 rotations as classes, 423 unrotated test characters), fresh training tasks, Reptile's Conv4
   (flatten, batch-norm scale and shift, Glorot dense), 10,000 test tasks with one query per class, non-transductive
   and transductive from the same adapted weights, +- = Student's 95% interval over tasks (as Reptile's results).
-* ``reduced-*``: the 5-way cells with 400 (1-shot) or 60 (5-shot) iterations and
+* ``reduced-*``: the 5-way cells with 150 (1-shot) or 20 (5-shot) iterations and
   fewer test tasks, to run in minutes on a CPU. Not the paper's budget; the name says so.
 * ``ci``: seconds, for the test suite.
 
@@ -177,20 +177,21 @@ def _presets() -> tuple[dict[str, MAMLExperimentConfig], dict[str, str]]:
                                f"hyper-parameters under Reptile's protocol: Reptile's split of the seed, rotations "
                                f"as extra training classes, unrotated test, Reptile's Conv4, 10,000 test tasks of "
                                f"one query per class, non-transductive and transductive; the paper's budget")
-    # Reduced budgets for a loaded 2-core CPU, sized from measured seconds per iteration (results/maml/README.md):
-    # a run of the 5-way cells in about five minutes. Not the paper's budget; the names say so.
-    # Measured on this CPU under load (1 thread): second-order 0.48 / 4.3 s per iteration (1-shot / 5-shot),
-    # first-order 0.20 / 1.1; a test task 0.05-0.08 s (1-shot), 0.27 s (5-shot, both modes).
-    reduced = {("maml", 1): 400, ("fomaml", 1): 400, ("maml", 5): 60, ("fomaml", 5): 60}
+    # Reduced budgets for a loaded 2-core CPU, sized from measured seconds per iteration (results/maml/README.md).
+    # Measured at 1 thread with the machine otherwise idle but for a nice-19 campaign: second-order 0.48 / 4.3 s per
+    # iteration (1-shot / 5-shot), first-order 0.20 / 1.1; a test task 0.05 s (1-shot) to 0.27 s (5-shot) in both
+    # modes. The runs met about 3-4 times that (the cores shared with other work), hence 150 / 20 iterations and
+    # fewer test tasks. Not the paper's budget; the names say so.
+    reduced = {("maml", 1): 150, ("fomaml", 1): 150, ("maml", 5): 20, ("fomaml", 5): 20}
     for (alg, k), iters in reduced.items():
-        for prefix, eval_tasks in (("finn-", FINN_TEST_TASKS), ("", 1000 if k == 1 else 500)):
+        for prefix, eval_tasks in (("finn-", FINN_TEST_TASKS if k == 1 else 200), ("", 500 if k == 1 else 200)):
             base = f"{prefix}{alg}-omniglot-{k}shot-5way"
             name = f"reduced-{base}"
             p[name] = dataclasses.replace(p[base], name=name, budget="reduced", outer_iters=iters,
                                           eval_tasks=eval_tasks, curve_every=max(1, iters // 4), curve_tasks=20,
                                           checkpoint_every=max(1, iters // 4))
             about[name] = (f"REDUCED budget, not the paper's: {base} with {iters} of 60,000 outer iterations and "
-                           f"{eval_tasks} test tasks" + (" (his 600)" if prefix else " (Reptile's protocol: 10,000)"))
+                           f"{eval_tasks} test tasks" + (" (his: 600)" if prefix else " (Reptile's protocol: 10,000)"))
     p["ci"] = dataclasses.replace(p["finn-maml-omniglot-1shot-5way"], name="ci", budget="reduced", meta_batch=4,
                                   outer_iters=6, eval_tasks=10, curve_every=3, curve_tasks=4, checkpoint_every=2)
     about["ci"] = ("seconds, for the test suite: Finn's 1-shot 5-way protocol with meta-batch 4, 6 iterations, "
