@@ -18,7 +18,7 @@ Presets (:data:`PRESETS`, :func:`describe`):
   (1200 characters x 4 rotations as classes, 423 unrotated test characters), fresh training tasks, Reptile's Conv4
   (flatten, batch-norm scale and shift, Glorot dense), 10,000 test tasks with one query per class, non-transductive
   and transductive from the same adapted weights, +- = Student's 95% interval over tasks (as Reptile's results).
-* ``reduced-*``: the 5-way cells with 150 (1-shot) or 20 (5-shot) iterations and
+* ``reduced-*``: the 5-way cells with 250 (1-shot) or 30 (5-shot) iterations and
   fewer test tasks, to run in minutes on a CPU. Not the paper's budget; the name says so.
 * ``ci``: seconds, for the test suite.
 
@@ -180,9 +180,9 @@ def _presets() -> tuple[dict[str, MAMLExperimentConfig], dict[str, str]]:
     # Reduced budgets for a loaded 2-core CPU, sized from measured seconds per iteration (results/maml/README.md).
     # Measured at 1 thread with the machine otherwise idle but for a nice-19 campaign: second-order 0.48 / 4.3 s per
     # iteration (1-shot / 5-shot), first-order 0.20 / 1.1; a test task 0.05 s (1-shot) to 0.27 s (5-shot) in both
-    # modes. The runs met about 3-4 times that (the cores shared with other work), hence 150 / 20 iterations and
+    # modes. The runs met about 3-4 times that (the cores shared with other work), hence 250 / 30 iterations and
     # fewer test tasks. Not the paper's budget; the names say so.
-    reduced = {("maml", 1): 150, ("fomaml", 1): 150, ("maml", 5): 20, ("fomaml", 5): 20}
+    reduced = {("maml", 1): 250, ("fomaml", 1): 250, ("maml", 5): 30, ("fomaml", 5): 30}
     for (alg, k), iters in reduced.items():
         for prefix, eval_tasks in (("finn-", FINN_TEST_TASKS if k == 1 else 200), ("", 500 if k == 1 else 200)):
             base = f"{prefix}{alg}-omniglot-{k}shot-5way"
