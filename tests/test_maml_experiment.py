@@ -283,6 +283,9 @@ def test_non_finite_loss_stops_the_run_and_writes_nothing(tmp_store):
     (["--preset", "ci", "--set", "outer_iters=ten"], "outer_iters='ten' is not allowed"),
     (["--seeds", "0"], "--preset is required (or --list); allowed: finn-maml"),
     (["--preset", "ci", "--device", "tpu"], "unknown device 'tpu'"),
+    (["--preset", "ci", "--set", "inner_step=inf"], "inner_step must be a finite number > 0, got inf"),
+    (["--preset", "ci", "--set", "outer_lr=nan"], "outer_lr must be a finite number > 0, got nan"),
+    (["--preset", "ci", "--data-root", "/nonexistent/maml"], "--data-root /nonexistent/maml: not a folder"),
 ])
 def test_command_line_refuses_bad_input_with_one_line(argv, message, capsys, tmp_store):
     with pytest.raises(SystemExit) as e:
