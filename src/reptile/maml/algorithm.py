@@ -18,9 +18,9 @@ the same per-task function one task at a time (the reference the tests compare w
 The network is a :class:`reptile.fewshot.FunctionalNet` (e.g. :func:`reptile.fewshot.conv4`): batch norm always on
 the statistics of the batch it is given (support batch in the inner steps, query batch for the query loss), so a
 query batch passed alone is transductive. As in Finn's code, the batch-norm parameters are meta-learned but not
-adapted in the inner loop (``adapt_norm=False``). Not modelled here (see the Protocol's MAML section): Finn's
-network itself (spatial mean before the dense layer, batch-norm offset without scale, dense kernel ``N(0, 1)``),
-the 90-degree rotations of his tasks, and his split.
+adapted in the inner loop (``adapt_norm=False``). Finn's network itself (spatial mean before the dense layer,
+batch-norm offset without scale, dense kernel ``N(0, 1)``), the 90-degree rotations of his tasks and his split are in
+:mod:`reptile.maml.protocol`; the experiments in :mod:`reptile.maml.experiment`.
 
 The loss scale trap. Finn's ``xent`` is the per-example cross-entropy divided by ``K`` (the support shots) and
 ``tf.gradients`` of that vector differentiates its SUM over the batch: ``L = sum_i CE_i / K``. On a batch of
@@ -39,12 +39,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import grad, vmap
 
-from .fewshot import FunctionalNet, TaskSampler, predict, to_float
-from .optim import Adam, detach_state
-from .params import Params
-from .results import resolve_device
-from .seeding import deterministic
-from .validate import check, is_int, is_positive
+from ..fewshot import FunctionalNet, TaskSampler, predict, to_float
+from ..optim import Adam, detach_state
+from ..params import Params
+from ..results import resolve_device
+from ..seeding import deterministic
+from ..validate import check, is_int, is_positive
 
 LOSS_SCALES = ("finn", "mean")
 
