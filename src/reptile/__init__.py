@@ -20,6 +20,10 @@ there are no import circles (tests/test_layout.py reads every import and checks 
                    once), report (the progress table), __init__ (the command line)
   3  experiments   one per chapter, each with its ``python -m reptile.experiments.<name>``: sine, taylor, manifolds,
                    fewshot (Tables 1-2), gradcomb (Figure 3)
+     maml          MAML and first-order MAML for the few-shot networks, beyond the paper: algorithm (the
+                   meta-gradient on torch.func, vectorised over the meta-batch), protocol (Finn et al.'s Omniglot
+                   protocol and network; Reptile's data), experiment (presets and runs, ``python -m
+                   reptile.maml.experiment``), probe (accuracy per test step size from a trained state), report
   2  engine        fast training and evaluation: a cell's seeds trained as one population (network, population,
                    trainer, evaluation), fused kernels, CUDA graphs, memory, torchrun ranks (distributed)
   1  data          data and cache roots (datasets), the Omniglot and Mini-ImageNet loaders, splits/ (class lists)
@@ -34,7 +38,6 @@ there are no import circles (tests/test_layout.py reads every import and checks 
        sine, taylor, manifolds, fewshot   the chapters' models: sine-wave tasks and MLP (Section 3); exact and
                        leading-order meta-gradients (4.1); tasks with known solution manifolds (4.2); Conv4
                        networks, N-way K-shot tasks, evaluation (5)
-       maml            MAML and first-order MAML for the few-shot networks (torch.func)
        config          typed presets and validation
        validate        shared input and command-line checks, and the error a diverging run stops with
        threads         CPU thread counts that never oversubscribe the cores

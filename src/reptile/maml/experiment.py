@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
     check_data_root_argument(parser, a.data_root)
     try:
         resolve(a.preset, overrides)  # a bad preset or key stops here, before anything is loaded
-        from ..engine.threads import configure
+        from ..threads import configure
 
         configure(a.threads)
         runs = load_or_run(a.preset, seeds, a.recompute, overrides, a.device, a.data_root)

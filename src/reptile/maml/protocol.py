@@ -1,7 +1,7 @@
 """The two Omniglot protocols MAML runs under: Finn et al.'s (the rows the paper quotes) and Reptile's.
 
-Finn et al.'s, read from his code (cbfinn/maml at a7f45f1) and paper (see the Protocol page's MAML section,
-``PROTOCOL.md``):
+Finn et al.'s, read from his code (cbfinn/maml at a7f45f1) and paper (see the book's Protocol page,
+section on Finn et al.'s protocol):
 
 * **Split** (``data_generator.py``): the 1623 character folders of the merged ``omniglot_resized`` folder are listed
   with ``os.listdir`` (alphabets, then characters), shuffled after ``random.seed(1)``, and cut into 1100 training,
@@ -11,7 +11,7 @@ Finn et al.'s, read from his code (cbfinn/maml at a7f45f1) and paper (see the Pr
   Python 3's ``random.Random(1).shuffle`` of the sorted list, which has his sizes, his seed and his procedure.
 * **Images**: 28x28, ``/255``, inverted (strokes 1, background 0). His ``resize_images.py`` asks PIL for LANCZOS,
   but PIL resizes a 1-bit (mode ``"1"``) image with nearest-neighbour sampling whatever filter is asked for, so his
-  28x28 PNGs are the nearest-neighbour images Reptile's loader makes (:mod:`reptile.omniglot`), inverted here.
+  28x28 PNGs are the nearest-neighbour images Reptile's loader makes (:mod:`reptile.data.omniglot`), inverted here.
 * **Rotations**: each class of each task (training AND test) is rotated by a random multiple of 90 degrees
   (``tf.multinomial`` over 4 equal logits per class, drawn afresh every time a task is used); rotations are not
   extra classes. :func:`draw_tasks` with ``rotate=True``.
@@ -28,7 +28,7 @@ Finn et al.'s, read from his code (cbfinn/maml at a7f45f1) and paper (see the Pr
   ``xavier_initializer_conv2d``), conv biases 0, offsets 0, the dense kernel ``N(0, 1)`` (``tf.random_normal``),
   its bias 0.
 
-Reptile's (``PROTOCOL.md``, "Few-shot classification"; :mod:`reptile.omniglot`): the split of the run's seed, 1200
+Reptile's (the Protocol page, few-shot classification; :mod:`reptile.data.omniglot`): the split of the run's seed, 1200
 training characters x 4 rotations as separate classes (4800), 423 unrotated test characters; images not inverted.
 """
 
@@ -161,7 +161,7 @@ class ProtocolData:
 
 def load_finn_omniglot(root=None, cache_dir=None, split_seed: int = FINN_SPLIT_SEED) -> ProtocolData:
     """Finn's Omniglot: 1100 / 100 / 423 characters (:func:`finn_split`), unrotated, inverted (ink 255)."""
-    from ..omniglot import load_characters
+    from ..data.omniglot import load_characters
 
     images, ids, _, _, _ = load_characters(root, cache_dir)
     images = 255 - images  # his `image = 1.0 - image  # invert`: strokes 1, background 0
@@ -174,9 +174,9 @@ def load_finn_omniglot(root=None, cache_dir=None, split_seed: int = FINN_SPLIT_S
 
 
 def load_reptile_omniglot(split_seed: int, root=None, cache_dir=None) -> ProtocolData:
-    """Reptile's Omniglot (:func:`reptile.omniglot.load_omniglot`): the split of ``split_seed``, 1200 training
+    """Reptile's Omniglot (:func:`reptile.data.omniglot.load_omniglot`): the split of ``split_seed``, 1200 training
     characters x 4 rotations as classes, 423 unrotated test characters, not inverted."""
-    from ..omniglot import load_omniglot
+    from ..data.omniglot import load_omniglot
 
     d = load_omniglot(root, split_seed=split_seed, cache_dir=cache_dir)
     info = {"split": "reptile", "split_seed": split_seed, "classes": [d.train.images.shape[0], 0,
