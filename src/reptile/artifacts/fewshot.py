@@ -62,14 +62,16 @@ def campaign_progress(results_dir=None) -> dict[str, str]:
 
 
 def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str = "paper",
-                  progress: dict[str, str] | None = None) -> Table:
+                  progress: dict[str, str] | None = None, maml_runs: dict[str, list[dict]] | None = None) -> Table:
     """Table 1 (Mini-ImageNet) or Table 2 (Omniglot) in the paper's layout: the paper's numbers, and ours from
     ``runs_by_name`` (preset name -> stored runs) at ``budget`` ('paper' or 'reduced'), or 'not yet run' (or, for a
     cell whose preset is in ``progress``, what :func:`campaign_progress` says of its run under way).
 
     The caption says what ± is: the paper's Reptile rows, and ours with several seeds, are the mean over seeds ± the
     standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95% interval.
-    Where our cells differ in that, each of our cells says its own."""
+    Where our cells differ in that, each of our cells says its own. With ``maml_runs`` (preset -> stored runs of
+    :mod:`reptile.maml.experiment`), Table 2's quoted MAML rows get this companion's runs of them beneath, under
+    Finn et al.'s protocol and under Reptile's (:func:`reptile.artifacts.maml.table2_rows`)."""
     dataset, paper = _table(table)
     if budget not in ("paper", "reduced"):
         raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
@@ -87,6 +89,10 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     for row, values in paper["rows"].items():
         rows[(row, "paper")] = {c: f"{m:.2f} ± {s:.2f}" for c, (m, s) in zip(paper["columns"], values)}
         if not row.startswith("Reptile"):
+            if maml_runs is not None and table == 2:
+                from .maml import table2_rows
+
+                rows.update({key: cells for key, cells in table2_rows(maml_runs, budget).items() if key[0] == row})
             continue
         ours = {}
         for c in paper["columns"]:
@@ -102,7 +108,9 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
                f"the paper's rows ({PAPER_PM.replace('std', 'mean ± standard deviation')} for Reptile; the MAML "
                f"rows {QUOTED_PM}) and ours ({OURS[budget]}"
                + (f"; ± is the {ours_pm[0].replace('std', 'standard deviation')}" if len(ours_pm) == 1 else "")
-               + "). A cell without a finished run says how far its run has come, or not yet run.")
+               + "). A cell without a finished run says how far its run has come, or not yet run."
+               + (" This companion's MAML rows are transductive, as the quoted ones, ± as in the MAML chapter's "
+                  "tables." if maml_runs is not None and table == 2 else ""))
     if budget == "reduced":
         caption += " Reduced budgets are not the paper's protocol."
     return Table(df, caption)

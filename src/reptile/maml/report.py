@@ -1,7 +1,7 @@
 """``results/maml/README.md`` from the stored MAML runs (and probes): ``python -m reptile.maml.report``.
 
-The tables are generated from the JSON records; ``results/maml/notes.md`` (written by hand: findings) is
-appended when present."""
+Every number comes from the JSON records; what the runs show is discussed in the book's chapter on Reptile and
+MAML (book/maml.ipynb), where the same records are drawn."""
 
 from __future__ import annotations
 
@@ -61,9 +61,7 @@ def render(results_dir=None) -> str:
                 lines.append(f"| `{d['preset']}` ({d['tasks']} tasks) | {alpha} ({v['mean_loss_step']:g}) | "
                              f"{f(v['transductive'])} | {f(v['non_transductive'])} | {f(v['support_accuracy'])} | "
                              f"{' / '.join(f'{x:.2f}' for x in v['support_loss_mean_ce'])} |")
-    notes = root / "notes.md"
-    if notes.exists():
-        lines += ["", notes.read_text().rstrip()]
+    lines += ["", "What these runs show is discussed in the book's chapter on Reptile and MAML (`book/maml.ipynb`)."]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,307 @@
+"""Reptile and MAML under one protocol (beyond the paper): the MAML and first-order MAML runs of
+:mod:`reptile.maml.experiment` under Finn et al.'s Omniglot protocol and under Reptile's, shown beside Reptile's runs
+and the rows paper Table 2 quotes, judged by the book's one rule (:func:`reptile.stats.compare`). Rebuilt from stored
+runs without re-running anything."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import pandas as pd
+
+from ..paper import TABLE2
+from ..validate import check
+from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
+from .common import Table
+from .status import _Aligned
+
+ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
+PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
+PAPER_ROW = {"maml": "MAML + Transduction", "fomaml": "first-order MAML + Transduction"}  # paper Table 2's rows
+COLUMNS = tuple(TABLE2["columns"])  # '1-shot 5-way', ...
+MODE = {"transductive": "transductive", "non_transductive": "non-transductive"}
+
+
+def _column(cfg: dict) -> str:
+    return f"{cfg['shots']}-shot {cfg['n_way']}-way"
+
+
+def stored(results_dir=None) -> dict[str, list[dict]]:
+    """Preset name -> its stored runs (every seed), for every MAML preset with any; a run made with another
+    configuration than its preset now defines is refused (:func:`reptile.artifacts.common.stored_runs`)."""
+    from ..maml.experiment import EXPERIMENT, PRESETS
+    from .common import stored_runs
+
+    out = {}
+    for name, cfg in PRESETS.items():
+        runs = stored_runs(EXPERIMENT, cfg, results_dir)
+        if runs:
+            out[name] = runs
+    return out
+
+
+def _estimate(runs: Sequence[dict], mode: str, step: int | None = None) -> Estimate:
+    """Accuracy (%) after test step ``step`` (default the last): over seeds, or for one seed over its test tasks
+    (the standard error from the stored 95% half-width: Finn's 1.96, Student's t over thousands of tasks ~1.96)."""
+    def acc(r):
+        e = r["eval"][mode]
+        return 100 * (e["accuracy"] if step is None else e["accuracy_per_step"][step])
+
+    accs = [acc(r) for r in runs]
+    if len(accs) >= 2:
+        return Estimate.of(accs)
+    e = runs[0]["eval"][mode]
+    half = e["ci95"] if step is None else e["ci95_per_step"][step]
+    return Estimate(accs[0], se=100 * half / 1.96)
+
+
+def _text(est: Estimate, digits: int = 2) -> str:
+    if est.n >= 2:
+        return f"{est.mean:.{digits}f} ± {est.sd:.{digits}f}"
+    return f"{est.mean:.{digits}f} ± {1.96 * est.standard_error():.{digits}f}"
+
+
+def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
+    """Every stored MAML configuration at ``budget`` ('paper' or 'reduced'): protocol, algorithm, cell, outer
+    iterations, test tasks, seconds per outer iteration, and the test accuracy after each test step in each
+    prediction mode recorded."""
+    if budget not in ("paper", "reduced"):
+        raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
+    rows = []
+    for name, runs in runs_by_name.items():
+        cfg = runs[0]["config"]
+        if cfg["budget"] != budget:
+            continue
+        for mode in MODE:
+            if mode not in runs[0]["eval"]:
+                continue
+            steps = len(runs[0]["eval"][mode]["accuracy_per_step"])
+            row = {"protocol": PROTOCOL[cfg["protocol"]], "algorithm": ALGORITHM[cfg["algorithm"]],
+                   "cell": _column(cfg), "prediction": MODE[mode],
+                   "seeds": ", ".join(str(r["seed"]) for r in runs),
+                   "iterations": f"{cfg['outer_iters']:,}", "test tasks": f"{cfg['eval_tasks']:,}",
+                   "s / iteration": f"{sum(r['seconds_per_iteration'] for r in runs) / len(runs):.2f}"}
+            for s in range(steps):
+                row[f"step {s}"] = _text(_estimate(runs, mode, s), 1)
+            rows.append(row)
+    if not rows:
+        return Table(pd.DataFrame({"runs": ["not yet run"]}), f"MAML at the {budget} budget: not yet run.")
+    frame = pd.DataFrame(rows).set_index(["protocol", "algorithm", "cell", "prediction"]).fillna("-")
+    seeds = ""
+    if frame["seeds"].nunique() == 1:
+        seeds = f" Seed {frame['seeds'].iloc[0]} of each configuration."
+        frame = frame.drop(columns="seeds")
+    caption = (f"MAML and first-order MAML on Omniglot at the {'paper' if budget == 'paper' else 'REDUCED'} budget"
+               + (" (not the paper's: far fewer outer iterations and test tasks, to measure the pipeline and the "
+                  "cost; their accuracies say little about the full runs)" if budget == "reduced" else "")
+               + ": test accuracy (%) after each test step of adaptation (step 0: none), ± the 95% interval over the "
+                 "test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under his protocol) or the "
+                 "standard deviation over seeds; seconds per outer iteration measured during training on one CPU "
+                 "thread shared with other work." + seeds)
+    return _Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
+                    nowrap_index=[0, 1, 2, 3])
+
+
+def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
+                budget: str = "paper") -> list[dict]:
+    """The comparisons the chapter makes, each by the book's rule: within each protocol and cell, MAML against
+    first-order MAML ("MAML exceeds first-order MAML"); at the paper's budget, Reptile against MAML under Reptile's
+    protocol ("they agree": the paper's claim that Reptile performs similarly), and our MAML under Finn et al.'s
+    protocol against the number paper Table 2 quotes from him ("reproduces")."""
+    out = []
+    by_key = {}
+    for name, runs in runs_by_name.items():
+        cfg = runs[0]["config"]
+        if cfg["budget"] == budget:
+            by_key[(cfg["protocol"], cfg["algorithm"], _column(cfg))] = runs
+    for (protocol, algorithm, column), runs in sorted(by_key.items()):
+        mode = runs[0].get("primary_mode", "transductive")
+        if algorithm == "maml" and (protocol, "fomaml", column) in by_key:
+            other = by_key[(protocol, "fomaml", column)]
+            a, b = _estimate(runs, mode), _estimate(other, mode)
+            c = compare(a, b)
+            out.append({"comparison": f"MAML exceeds first-order MAML ({PROTOCOL[protocol]} protocol, {column}, "
+                                      f"{MODE[mode]})", "a": _text(a), "b": _text(b), "z": c.z, "verdict": c.claim()})
+        if budget == "paper" and protocol == "finn":
+            m, s = TABLE2["rows"][PAPER_ROW[algorithm]][COLUMNS.index(column)]
+            a = _estimate(runs, "transductive")
+            c = compare(a, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
+            out.append({"comparison": f"{ALGORITHM[algorithm]} under Finn et al.'s protocol reproduces paper Table "
+                                      f"2's quoted {column} cell", "a": _text(a), "b": f"{m:.2f} ± {s:.2f}",
+                        "z": c.z, "verdict": c.agreement()})
+        if budget == "paper" and protocol == "reptile" and reptile_runs:
+            preset = f"omniglot-{column.split('-shot')[0]}shot-{column.split(' ')[1].replace('-way', 'way')}"
+            rep = reptile_runs.get(preset, [])
+            for mode_ in ("non_transductive", "transductive"):
+                if rep and mode_ in runs[0]["eval"]:
+                    accs = [100 * r["eval"][mode_]["accuracy"] for r in rep]
+                    a, b = Estimate.of(accs) if len(accs) >= 2 else Estimate(accs[0], se=math.nan), \
+                        _estimate(runs, mode_)
+                    c = compare(a, b)
+                    out.append({"comparison": f"Reptile and {ALGORITHM[algorithm]} agree under Reptile's protocol "
+                                              f"({column}, {MODE[mode_]})", "a": _text(a), "b": _text(b), "z": c.z,
+                                "verdict": c.agreement()})
+    return out
+
+
+def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
+                     budget: str = "paper") -> Table:
+    rows = [{"comparison": it["comparison"], "first": it["a"], "second": it["b"],
+             "z": "-" if not math.isfinite(it["z"]) else f"{it['z']:+.1f}", "verdict": it["verdict"]}
+            for it in comparisons(runs_by_name, reptile_runs, budget)]
+    if not rows:
+        return Table(pd.DataFrame({"comparison": [NOT_YET_RUN]}),
+                     f"Comparisons at the {budget} budget: {NOT_YET_RUN} (no pair of finished runs).")
+    caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'REDUCED'} budget by the book's rule: "
+               f"accuracy (%) of the first and second side (± as in the runs' table), z the difference over its "
+               f"standard error; a claim holds at z >= {THRESHOLD:g} and does not hold at z <= -{THRESHOLD:g}; "
+               f"two numbers agree (reproduces) at |z| < {THRESHOLD:g}."
+               + (" Reduced runs measure the pipeline, not the algorithms at their budget." if budget == "reduced"
+                  else ""))
+    return Table(pd.DataFrame(rows).set_index("comparison"), caption)
+
+
+def table2_rows(runs_by_name: dict[str, list[dict]], budget: str = "paper",
+                progress: dict[str, str] | None = None) -> dict[tuple[str, str], dict[str, str]]:
+    """Paper Table 2's MAML rows as this companion runs them: ``(paper row, 'this companion, <protocol>
+    protocol')`` -> column -> text (transductive accuracy, as the paper's rows are), 'not yet run' where no run is
+    stored at ``budget`` (or what ``progress`` says of a campaign entry under way)."""
+    from ..maml.experiment import PRESETS
+
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for algorithm in ("maml", "fomaml"):
+        for protocol in ("finn", "reptile"):
+            source = f"this companion, {PROTOCOL[protocol]} protocol" + (", reduced" if budget == "reduced" else "")
+            cells = {}
+            for column in COLUMNS:
+                shots, way = column.split("-shot ")
+                base = f"{'finn-' if protocol == 'finn' else ''}{algorithm}-omniglot-{shots}shot-{way.replace('-way', 'way')}"
+                name = f"reduced-{base}" if budget == "reduced" else base
+                runs = runs_by_name.get(name, [])
+                if runs and "transductive" in runs[0]["eval"]:
+                    cells[column] = _text(_estimate(runs, "transductive"))
+                elif budget == "reduced" and name not in PRESETS:
+                    cells[column] = "-"  # no reduced preset for this cell
+                else:
+                    cells[column] = (progress or {}).get(name, NOT_YET_RUN)
+            out[(PAPER_ROW[algorithm], source)] = cells
+    return out
+
+
+def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
+    """The two protocols side by side for one cell (MAML's presets ``finn-maml-<cell>`` and ``maml-<cell>``): every
+    setting that differs, and the ones they share, read from the presets themselves."""
+    from ..maml.experiment import PRESETS
+
+    finn, ours = PRESETS[f"finn-maml-{cell}"], PRESETS[f"maml-{cell}"]
+    split = {"finn": "Finn et al.'s: 1623 characters shuffled, 1100 training / 100 validation / 423 test, "
+                     "ignoring alphabets (his seed, the same for every run)",
+             "reptile": "Reptile's: 1623 characters shuffled with the run's seed, 1200 training / 423 test, no "
+                        "validation"}
+    rows = {
+        "characters": (split["finn"], split["reptile"]),
+        "rotations": ("a random multiple of 90 degrees per class per task, training and test",
+                      "extra training classes only; test tasks unrotated"),
+        "network": ("Finn's Conv4: batch-norm offset without scale, spatial mean before the dense layer, dense "
+                    "kernel N(0, 1)", "Reptile's Conv4 (the paper's few-shot chapters)"),
+        "training tasks": (f"{finn.train_task_pool:,} drawn once, then cycled", "fresh every iteration"),
+        "test tasks": (f"{finn.eval_tasks:,}, the same for every run, {finn.eval_queries} query per class",
+                       f"{ours.eval_tasks:,} per seed, {ours.eval_queries} query per class"),
+        "prediction at test": ("transductive (the query batch's own batch-norm statistics)",
+                               "non-transductive and transductive, both recorded"),
+        "± of a run": ("1.96 x std / sqrt(tasks), Finn et al.'s", "Student's t 95% interval over tasks"),
+    }
+    shared = (f"Both: meta-batch {finn.meta_batch}, {finn.inner_steps} inner SGD step(s) of {finn.inner_step:g} on "
+              f"Finn et al.'s loss (the summed cross-entropy / K; {finn.mean_loss_step:g} on the mean loss) in "
+              f"training and {finn.eval_inner_steps} at test, Adam {finn.outer_lr:g} on the meta-parameters, "
+              f"{finn.outer_iters:,} outer iterations, the last iterate evaluated.")
+    check((finn.meta_batch, finn.inner_step, finn.inner_steps, finn.eval_inner_steps, finn.outer_iters) ==
+          (ours.meta_batch, ours.inner_step, ours.inner_steps, ours.eval_inner_steps, ours.outer_iters),
+          f"the presets of {cell} no longer share their hyper-parameters")
+    frame = pd.DataFrame(rows, index=["Finn et al.'s protocol (finn-*)", "Reptile's protocol (maml-*, fomaml-*)"]).T
+    return Table(frame, f"The two protocols MAML is run under here, for the cell {cell} (the presets "
+                        f"finn-maml-{cell} and maml-{cell}; first-order MAML's are the same). " + shared)
+
+
+def probes(results_dir=None) -> list[dict]:
+    """The stored probes (``python -m reptile.maml.probe``): a trained state adapted to the same test tasks with
+    several test step sizes, with the accuracy and the support loss after each step."""
+    import json
+
+    from ..results import results_root
+
+    return [json.loads(p.read_text()) for p in sorted((results_root(results_dir) / "maml").glob("*/probe-seed-*.json"))]
+
+
+def probe_table(results_dir=None) -> Table:
+    """One row per probed run and test step size: the transductive test accuracy and the support loss after each
+    test step."""
+    rows = []
+    found = probes(results_dir)
+    for d in found:
+        from ..maml.experiment import PRESETS
+
+        cfg = PRESETS[d["preset"]]
+        for alpha, v in d["by_step_size"].items():
+            row = {"run": f"{d['preset']} (seed {d['seed']}; {'Finn' if cfg.network == 'finn' else 'Reptile'}'s network)",
+                   "test step (Finn's loss / mean loss)": f"{float(alpha):g} / {v['mean_loss_step']:g}"
+                                                          + (" (training's)" if float(alpha) == d["train_inner_step"]
+                                                             else "")}
+            for s, (a, loss) in enumerate(zip(v["transductive"], v["support_loss_mean_ce"])):
+                if s:
+                    row[f"after step {s}"] = f"{100 * a:.1f} ({loss:.2f})"
+            rows.append(row)
+    if not rows:
+        return Table(pd.DataFrame({"probe": [NOT_YET_RUN]}), "Probes of the test step size: not yet run "
+                                                            "(python -m reptile.maml.probe).")
+    tasks = sorted({d["tasks"] for d in found})
+    return _Aligned(pd.DataFrame(rows).set_index(["run", "test step (Finn's loss / mean loss)"]),
+                 "A trained state of the REDUCED runs adapted to the same test tasks "
+                 f"({'/'.join(map(str, tasks))} per run) with several test step sizes: transductive test accuracy (%) "
+                 "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it. "
+                 "Training used one step of the size marked.", nowrap=[c for c in rows[0] if c.startswith("after")])
+
+
+def probe_summary(results_dir=None) -> str:
+    """What the probes show, in one paragraph generated from them (empty when none is stored)."""
+    found = {d["preset"]: d for d in probes(results_dir)}
+    reptile, finn = found.get("reduced-maml-omniglot-1shot-5way"), found.get("reduced-finn-maml-omniglot-1shot-5way")
+    if reptile is None:
+        return ""
+    train = reptile["by_step_size"][next(a for a in reptile["by_step_size"] if float(a) == reptile["train_inner_step"])]
+    small_key = min(reptile["by_step_size"], key=float)
+    small = reptile["by_step_size"][small_key]
+    text = (f"On Reptile's network, with the step it was trained with ({reptile['train_inner_step']:g} on Finn's "
+            f"loss, {train['mean_loss_step']:g} on the mean loss), accuracy is {100 * train['transductive'][1]:.1f}% "
+            f"after one step and {100 * train['transductive'][3]:.1f}% after three, while the support loss rises from "
+            f"{train['support_loss_mean_ce'][1]:.2f} to {train['support_loss_mean_ce'][3]:.2f}: the inner SGD "
+            f"itself diverges on the support set from the second step on. With a step of {float(small_key):g} "
+            f"({small['mean_loss_step']:g} on the mean loss) the support loss falls at every step and accuracy "
+            f"rises to {100 * small['transductive'][3]:.1f}% after three steps.")
+    if finn is not None:
+        f = finn["by_step_size"][next(a for a in finn["by_step_size"] if float(a) == finn["train_inner_step"])]
+        text += (f" On Finn et al.'s network the same step keeps the support loss small ("
+                 f"{f['support_loss_mean_ce'][3]:.2f} after three steps) and accuracy rises, to "
+                 f"{100 * f['transductive'][3]:.1f}% after three steps.")
+    return text
+
+
+def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
+                 progress: dict[str, str] | None = None) -> Table:
+    """Paper Table 2's MAML rows (quoted from Finn et al.) with this companion's runs of them beneath
+    (:func:`table2_rows`), at ``budget``."""
+    rows = {}
+    for algorithm in ("maml", "fomaml"):
+        row = PAPER_ROW[algorithm]
+        rows[(row, "paper (quoted from Finn et al.)")] = {c: f"{m:.2f} ± {s:.2f}"
+                                                         for c, (m, s) in zip(COLUMNS, TABLE2["rows"][row])}
+        for (r, source), cells in table2_rows(runs_by_name, budget, progress).items():
+            if r == row:
+                rows[(r, source)] = cells
+    caption = ("Paper Table 2 (Omniglot), its MAML rows: accuracy (%) on new tasks with transduction, as the paper "
+               "quotes them from Finn et al. (± their 95% interval over 600 tasks), and this companion's runs "
+               "(± the 95% interval over the test tasks for one seed, the standard deviation over seeds for more)"
+               + (" at REDUCED budgets, not the paper's protocol; '-' marks a cell with no reduced preset"
+                  if budget == "reduced" else " at the full budget") + ".")
+    return Table(pd.DataFrame(rows).T, caption)

@@ -1,0 +1,74 @@
+"""The MAML chapter's tables (reptile.artifacts.maml): the book's rule applied to hand-made runs, the paper's quoted
+rows beside ours, and the stored reduced runs read back."""
+
+import math
+
+import pytest
+
+from reptile.artifacts import maml as M
+from reptile.paper import TABLE2
+
+
+def _run(protocol, algorithm, accs, ci95=0.02, budget="paper", shots=1, n_way=5, seed=0, modes=("transductive",)):
+    """A record as reptile.maml.experiment writes it, with the accuracy after each test step."""
+    ev = {m: {"accuracy": accs[-1], "ci95": ci95, "tasks": 600, "accuracy_per_step": list(accs),
+              "ci95_per_step": [ci95] * len(accs)} for m in modes}
+    return {"seed": seed, "seconds_per_iteration": 0.5, "eval": ev,
+            "primary_mode": "transductive" if protocol == "finn" else "non_transductive",
+            "config": {"protocol": protocol, "algorithm": algorithm, "budget": budget, "shots": shots,
+                       "n_way": n_way, "outer_iters": 60_000, "eval_tasks": 600}}
+
+
+def test_maml_against_first_order_by_the_rule():
+    runs = {"a": [_run("finn", "maml", [0.2, 0.90], ci95=0.0196)],  # se 1 point
+            "b": [_run("finn", "fomaml", [0.2, 0.86], ci95=0.0196)]}
+    got = {it["comparison"]: it for it in M.comparisons(runs, budget="paper")}
+    within = got["MAML exceeds first-order MAML (Finn et al.'s protocol, 1-shot 5-way, transductive)"]
+    assert within["z"] == pytest.approx(4 / math.sqrt(2))  # 4 points over sqrt(1 + 1)
+    assert within["verdict"] == "not resolved"  # 2.8 < 3
+    # each finn run is checked against the row the paper quotes (Finn's ± is a 95% interval over 600 tasks)
+    m, s = TABLE2["rows"]["MAML + Transduction"][0]
+    quoted = got["MAML under Finn et al.'s protocol reproduces paper Table 2's quoted 1-shot 5-way cell"]
+    assert quoted["z"] == pytest.approx((90 - m) / math.sqrt(1 + (s / 1.96) ** 2))
+    assert quoted["verdict"] == "differs"
+
+
+def test_three_seeds_use_their_spread_and_reptile_is_compared_under_its_protocol():
+    maml_runs = [_run("reptile", "maml", [0.2, a], modes=("transductive", "non_transductive"), seed=s)
+                 for s, a in enumerate((0.95, 0.96, 0.97))]
+    reptile = [{"eval": {"non_transductive": {"accuracy": a}, "transductive": {"accuracy": a + 0.01}}}
+               for a in (0.95, 0.96, 0.97)]
+    got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, {"omniglot-1shot-5way": reptile}, "paper")
+    agree = [it for it in got if it["comparison"].startswith("Reptile and MAML agree")]
+    assert len(agree) == 2
+    non = next(it for it in agree if "non-transductive" in it["comparison"])
+    assert non["z"] == pytest.approx(0.0, abs=1e-9) and non["verdict"] == "reproduces"
+    trans = next(it for it in agree if "(1-shot 5-way, transductive)" in it["comparison"])
+    assert trans["z"] == pytest.approx(1.0 / math.sqrt(2 * (1.0 ** 2 / 3)))  # sd 1 point over 3 seeds on each side
+    assert non["a"] == "96.00 ± 1.00"
+
+
+def test_a_reduced_budget_is_never_shown_as_the_paper_s():
+    runs = {"reduced-finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, 0.5], budget="reduced")]}
+    paper = M.table2_rows(runs, "paper")
+    assert set(paper[("MAML + Transduction", "this companion, Finn et al.'s protocol")].values()) == {"not yet run"}
+    reduced = M.table2_rows(runs, "reduced")
+    cells = reduced[("MAML + Transduction", "this companion, Finn et al.'s protocol, reduced")]
+    assert cells["1-shot 5-way"] == "50.00 ± 2.00" and cells["1-shot 20-way"] == "-"  # no reduced 20-way preset
+    assert "REDUCED" in M.runs_table(runs, "reduced").caption
+    assert M.runs_table(runs, "paper").frame.iloc[0, 0] == "not yet run"
+    with pytest.raises(ValueError, match="budget must be 'paper' or 'reduced', got 'full'"):
+        M.runs_table(runs, "full")
+
+
+def test_the_stored_reduced_runs_read_back():
+    stored = M.stored()
+    table = M.runs_table(stored, "reduced")
+    assert len(table.frame) >= 8  # every reduced 5-way preset, Reptile's protocol in two prediction modes
+    for name, runs in stored.items():
+        for r in runs:
+            mode = r["primary_mode"]
+            row = table.frame.loc[(M.PROTOCOL[r["config"]["protocol"]], M.ALGORITHM[r["config"]["algorithm"]],
+                                   f"{r['config']['shots']}-shot 5-way", M.MODE[mode])]
+            assert row.iloc[-1].startswith(f"{100 * r['eval'][mode]['accuracy']:.1f} ±")
+    assert "Finn et al.'s protocol (finn-*)" in M.protocols_table().frame.columns
