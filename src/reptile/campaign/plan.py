@@ -19,17 +19,26 @@ from ..validate import check
 class Entry:
     """One population of the plan: ``seeds`` of the preset ``name`` of ``experiment``."""
 
-    experiment: str  # 'gradcomb' (Figure 3) or 'fewshot' (Tables 1-2)
+    experiment: str  # 'gradcomb' (Figure 3), 'fewshot' (Tables 1-2) or 'maml' (beyond the paper)
     name: str
     seeds: tuple[int, ...] = (0, 1, 2)
-    cfg: FewShotConfig | None = None  # None: the preset ``name``
+    cfg: Any = None  # None: the preset ``name`` (a FewShotConfig; a MAMLExperimentConfig for 'maml')
 
     @property
-    def config(self) -> FewShotConfig:
+    def config(self):
         if self.cfg is not None:
             return self.cfg
+        if self.experiment == "maml":
+            from ..maml.experiment import PRESETS as MAML_PRESETS
+
+            return MAML_PRESETS[self.name]
         presets = FIGURE3_PRESETS if self.experiment == "gradcomb" else FEWSHOT_PRESETS
         return presets[self.name]
+
+    @property
+    def outer_iters(self) -> int:
+        cfg = self.config
+        return cfg.outer_iters if self.experiment == "maml" else cfg.meta.outer_iters
 
     @property
     def key(self) -> str:
@@ -48,6 +57,13 @@ PLAN: tuple[Entry, ...] = (
     # finished cell above is under the paper's by more than its seeds' spread; this batch raised a checkpoint's
     # transductive accuracy on every seed
     Entry("fewshot", "omniglot-1shot-5way-transductive-eval25"),
+    # beyond the paper: MAML and first-order MAML, under Finn et al.'s protocol (the rows paper Table 2 quotes) and
+    # under Reptile's (the only comparison on equal terms); a MAML entry trains its seeds one after another. The
+    # 1-shot 5-way cells first (hours per seed on a CPU: `python -m reptile.bench --maml`), then the rest, which
+    # want a GPU
+    *(Entry("maml", f"{p}{a}-omniglot-1shot-5way") for p in ("finn-", "") for a in ("maml", "fomaml")),
+    *(Entry("maml", f"{p}{a}-omniglot-{c}") for c in ("5shot-5way", "1shot-20way", "5shot-20way")
+      for p in ("finn-", "") for a in ("fomaml", "maml")),
 )
 
 
@@ -57,6 +73,14 @@ def campaign_root(results_dir=None) -> Path:
 
 def checkpoint_path(entry: Entry, results_dir=None) -> Path:
     return campaign_root(results_dir) / f"{entry.key}.pt"
+
+
+def maml_checkpoint(entry: Entry, seed: int, results_dir=None) -> Path:
+    """Where a 'maml' entry keeps one seed's checkpoint: under ``results/campaign/maml/`` (committed, as the
+    populations' are), laid out as :func:`reptile.maml.experiment.checkpoint_path` lays out a solo run's."""
+    from ..maml.experiment import checkpoint_path as maml_path
+
+    return maml_path(entry.config, seed, campaign_root(results_dir))
 
 
 def finished(entry: Entry, results_dir=None) -> bool:
@@ -115,6 +139,9 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
 
     rows = []
     for entry in plan:
+        if entry.experiment == "maml":
+            rows.append(_maml_progress(entry, results_dir))
+            continue
         cfg = entry.config
         total = cfg.meta.outer_iters
         row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
@@ -156,3 +183,45 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
                             "hours left (evaluation)": round(ev["seconds"] / n * (of - n) / 3600, 1) if n else None})
         rows.append(row)
     return rows
+
+
+def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
+    """:func:`progress`'s row for a 'maml' entry, whose seeds train one after another: the outer iterations of all
+    its seeds together, the rate of the seed under way, and once done the accuracy in the protocol's own mode
+    (transductive under Finn et al.'s, non-transductive under Reptile's)."""
+    from ..train import load_checkpoint
+
+    cfg, total = entry.config, entry.outer_iters * len(entry.seeds)
+    row = {"population": f"{entry.experiment}/{entry.name}", "seeds": " ".join(map(str, entry.seeds)),
+           "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-", "outer it/s": None,
+           "hours left (training)": None, "evaluation tasks": "-", "evaluation tasks/s": None,
+           "hours left (evaluation)": None, "state": "not started", "test accuracy (%)": "-"}
+    done, seconds, rate, records = 0, 0.0, None, []
+    for s in entry.seeds:
+        p = R.run_path(entry.experiment, entry.name, s, results_dir)
+        if p.exists() and R.read_run(p).get("digest") == cfg.digest():
+            r = R.read_run(p)
+            records.append(r)
+            done += entry.outer_iters
+            seconds += r["train_seconds"] + r["eval_seconds"]
+            continue
+        ck = maml_checkpoint(entry, s, results_dir)
+        if ck.exists():
+            st = load_checkpoint(ck)
+            it = st["learner"]["iteration"]
+            done += it
+            seconds += st["train_seconds"]
+            rate = it / st["train_seconds"] if st["train_seconds"] > 0 else None
+    if len(records) == len(entry.seeds):
+        mode = records[0].get("primary_mode", "transductive")
+        accs = [100 * r["eval"][mode]["accuracy"] for r in records]
+        spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        row.update({"state": "done", "outer iterations": f"{total:,} / {total:,}",
+                    "evaluation tasks": f"{cfg.eval_tasks:,} per seed", "devices": records[0]["environment"]["device"],
+                    "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread} ({mode.replace('_', '-')})"})
+    elif done:
+        row.update({"state": "training", "outer iterations": f"{done:,} / {total:,}",
+                    "outer it/s": None if rate is None else round(rate, 2),
+                    "hours left (training)": None if not rate else round((total - done) / rate / 3600, 1)})
+    row["device hours"] = round(seconds / 3600, 2)
+    return row

@@ -62,6 +62,8 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     Its checkpoint is read and checked (:func:`reptile.engine.trainer.check_same_run`) before any data is loaded: a
     damaged or foreign one stops the call with a message naming it, and nothing is written. A resumed entry says
     where it resumes (:func:`resume_note`), and warns when its CPU thread count changed (:func:`thread_warning`)."""
+    if entry.experiment == "maml":
+        return advance_maml(entry, seconds, device, results_dir, data_root, cache_dir, progress)
     from ..engine import evaluation as E
     from ..engine import trainer
     from ..engine.population import AdamState, Population
@@ -149,6 +151,29 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     trained_state.save(entry.experiment, entry.name, cfg.to_dict(), state["population"], results_dir)
     write_records(entry, state, splits, dev, results_dir)
     path.unlink()
+    return True
+
+
+def advance_maml(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None,
+                 cache_dir=None, progress: bool = True) -> bool:
+    """:func:`advance` for a 'maml' entry: its seeds one after another, each a run of
+    :func:`reptile.maml.experiment.run` that checkpoints under ``results/campaign/maml/`` and stops when the time is
+    up or the campaign is told to stop, to resume at the next call. Returns whether every seed is finished."""
+    from ..maml import experiment as MX
+
+    began = time.perf_counter()
+    cfg = entry.config
+    for seed in entry.seeds:
+        p = R.run_path(entry.experiment, entry.name, seed, results_dir)
+        if p.exists() and R.read_run(p).get("digest") == cfg.digest():
+            continue
+        left = seconds - (time.perf_counter() - began)
+        if left <= 0 or STOP.is_set():
+            return False
+        record = MX.run(cfg, seed, device, data_root, cache_dir, results_dir, campaign_root(results_dir), progress,
+                        stop_after=left, stop=STOP.is_set)
+        if record is None:
+            return False
     return True
 
 

@@ -344,14 +344,18 @@ def _finite_params(phi) -> bool:
 
 
 def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=None, cache_dir=None,
-        results_dir=None, checkpoint_dir=None, progress: bool = True, data: ProtocolData | None = None
-        ) -> dict[str, Any]:
+        results_dir=None, checkpoint_dir=None, progress: bool = True, data: ProtocolData | None = None,
+        stop_after: float | None = None, stop=None) -> dict[str, Any] | None:
     """Meta-train and evaluate one cell for ``seed``; write and return the run's record.
 
     Random streams (:mod:`reptile.seeding`): ``init`` the weights, ``tasks`` the training tasks (keyed by iteration
     or pool index), ``inner`` Finn's training rotations (keyed by iteration), ``curve`` the learning curve's tasks,
     ``eval`` the test tasks (of the fixed ``eval_task_seed`` when set). ``data`` may be passed to skip loading; it
-    must be the protocol's data for this seed."""
+    must be the protocol's data for this seed.
+
+    ``stop_after`` (seconds of wall time from the call) and ``stop`` (a function returning True to stop): the run
+    checkpoints and returns None at the next outer iteration after either, to be resumed by a later call (the
+    campaign advances long runs so); the trained state is checkpointed once more before the final evaluation."""
     from ..train import load_checkpoint, save_checkpoint
 
     check(isinstance(cfg, MAMLExperimentConfig), f"cfg must be a MAMLExperimentConfig, got {cfg!r}")
@@ -426,12 +430,21 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         if it < cfg.outer_iters and (it % cfg.checkpoint_every == 0 or now - last_save > 60 * cfg.checkpoint_minutes):
             save()
             last_save = now
+        if it < cfg.outer_iters and ((stop_after is not None and now - started >= stop_after)
+                                     or (stop is not None and stop())):
+            save()
+            if progress:
+                print(f"[{label}] stopped at outer iteration {it} of {cfg.outer_iters}; checkpoint {ckpt}",
+                      file=sys.stderr, flush=True)
+            return None
         if progress and (it % report_every == 0 or it == cfg.outer_iters):
             rate = train_seconds / it
             print(f"[{label}] {it}/{cfg.outer_iters} outer iterations ({100 * it / cfg.outer_iters:.0f}%), "
                   f"{rate:.3f} s/iteration, ~{rate * (cfg.outer_iters - it):.0f}s left; train query accuracy "
                   f"{out['query_accuracy']:.3f}", file=sys.stderr, flush=True)
 
+    if stop_after is not None or stop is not None:
+        save()  # a call stopped during the evaluation resumes here, not at the start of training
     t_eval = time.perf_counter()
     gen = seeding.generator(cfg.eval_task_seed if cfg.eval_task_seed >= 0 else seed, "eval")
     step = max(EVAL_CHUNK, (cfg.eval_tasks // 10) // EVAL_CHUNK * EVAL_CHUNK)

@@ -1,0 +1,47 @@
+"""The campaign's MAML entries: a run advanced in pieces (stopped by the clock, resumed from its committed checkpoint)
+gives the numbers of one uninterrupted run, and the status row follows it."""
+
+import pytest
+
+from reptile.campaign import plan as P
+from reptile.campaign import runs
+from reptile.maml import experiment as E
+
+
+@pytest.fixture(scope="module")
+def ci_data():
+    return E.load_data(E.PRESETS["ci"], 0)
+
+
+def test_a_maml_entry_in_pieces_gives_the_numbers_of_one_run(ci_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(E, "load_data", lambda cfg, seed, data_root=None, cache_dir=None: ci_data)
+    entry = P.Entry("maml", "ci", seeds=(0,))
+    whole = E.run(E.PRESETS["ci"], 0, "cpu", results_dir=tmp_path / "whole", checkpoint_dir=tmp_path / "ck",
+                  progress=False, data=ci_data)
+
+    root = tmp_path / "results"
+    assert P.progress([entry], root)[0]["state"] == "not started"
+    assert runs.advance(entry, 0.02, "cpu", root, progress=False) is False  # the clock stops it after an iteration
+    checkpoint = P.maml_checkpoint(entry, 0, root)
+    assert checkpoint.exists() and checkpoint.is_relative_to(root / "campaign" / "maml")
+    row = P.progress([entry], root)[0]
+    done = int(row["outer iterations"].split(" / ")[0])
+    assert row["state"] == "training" and 1 <= done < E.PRESETS["ci"].outer_iters
+
+    assert runs.advance(entry, 600, "cpu", root, progress=False) is True
+    assert not checkpoint.exists() and P.finished(entry, root)
+    got = P.progress([entry], root)[0]
+    assert got["state"] == "done" and got["test accuracy (%)"].endswith("(transductive)")
+    stored = E.R.read_run(E.R.run_path("maml", "ci", 0, root))
+    assert stored["eval"] == whole["eval"]  # the same numbers as the run made in one go
+    assert stored["curve"]["curve_accuracy_transductive"] == whole["curve"]["curve_accuracy_transductive"]
+
+
+def test_the_plan_queues_maml_after_every_reptile_cell():
+    kinds = [e.experiment for e in P.PLAN]
+    first = kinds.index("maml")
+    assert set(kinds[first:]) == {"maml"} and "fewshot" in kinds[:first]
+    names = [e.name for e in P.PLAN[first:first + 4]]
+    assert sorted(names) == sorted(["finn-maml-omniglot-1shot-5way", "finn-fomaml-omniglot-1shot-5way",
+                                    "maml-omniglot-1shot-5way", "fomaml-omniglot-1shot-5way"])
+    assert all(P.Entry("maml", n).outer_iters == 60_000 for n in names)
