@@ -72,3 +72,12 @@ def test_the_stored_reduced_runs_read_back():
                                    f"{r['config']['shots']}-shot 5-way", M.MODE[mode])]
             assert row.iloc[-1].startswith(f"{100 * r['eval'][mode]['accuracy']:.1f} ±")
     assert "Finn et al.'s protocol (finn-*)" in M.protocols_table().frame.columns
+
+
+def test_every_table_of_the_chapter_renders_as_html():
+    """IPython shows a failing _repr_html_ as a traceback and goes on; the book's build stops on it."""
+    stored = M.stored()
+    for table in (M.runs_table(stored, "reduced"), M.runs_table(stored, "paper"), M.probe_table(),
+                  M.comparison_table(stored, budget="reduced"), M.comparison_table(stored, budget="paper"),
+                  M.table2_table(stored, "paper"), M.table2_table(stored, "reduced"), M.protocols_table()):
+        assert "<table" in table._repr_html_()

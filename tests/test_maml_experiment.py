@@ -305,3 +305,32 @@ def test_command_line_lists_presets_and_runs_ci(capsys, tmp_store, finn_data):
     out = capsys.readouterr().out
     assert out.startswith("ci seed 0 (") and "transductive [steps 0..3]" in out
     assert (tmp_store / "results" / "maml" / "ci" / "seed-0.json").exists()
+
+
+def test_the_meta_batch_is_vectorised_where_the_benchmark_found_it_faster():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert E.vectorise_meta_batch(E.PRESETS["finn-maml-omniglot-1shot-5way"], cpu)  # 5 support images: vmap
+    for cell in ("5shot-5way", "1shot-20way", "5shot-20way"):  # larger tasks: one at a time on a CPU
+        assert not E.vectorise_meta_batch(E.PRESETS[f"finn-maml-omniglot-{cell}"], cpu)
+        assert E.vectorise_meta_batch(E.PRESETS[f"maml-omniglot-{cell}"], cuda)
+
+
+def test_the_probe_at_the_training_step_gives_the_run_s_own_evaluation(finn_data, tmp_store, monkeypatch):
+    from reptile.maml import probe
+
+    cfg = E.PRESETS["ci"]
+    record = E.run(cfg, 0, "cpu", results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c", progress=False,
+                   data=finn_data)
+    monkeypatch.setattr(probe, "load_data", lambda cfg, seed, data_root=None: finn_data)
+    got = probe.probe("ci", 0, cfg.eval_inner_steps, (cfg.inner_step, 0.01), cfg.eval_tasks,
+                      results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c")
+    # the same test tasks (the run's evaluation stream), the same steps: the record's accuracy after each step
+    at_train = got["by_step_size"][str(cfg.inner_step)]["transductive"]
+    assert at_train == pytest.approx(record["eval"]["transductive"]["accuracy_per_step"], abs=1e-6)
+    small = got["by_step_size"]["0.01"]
+    assert small["transductive"][0] == at_train[0]  # before any step the step size cannot matter
+    assert small["support_loss_mean_ce"][1] < small["support_loss_mean_ce"][0]  # a small step lowers the loss
+    assert got["environment"]["device"] == "cpu"
+    assert (tmp_store / "r" / "maml" / "ci" / "probe-seed-0.json").exists()
+    with pytest.raises(ValueError, match=r"step sizes \[0.0\]: allowed: one or more finite numbers > 0"):
+        probe.probe("ci", 0, 2, (0.0,), 4, results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c")

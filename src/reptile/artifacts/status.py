@@ -218,7 +218,8 @@ class _Aligned(Table):
         if single or several:
             sty = sty.set_properties(subset=single + several, **{"text-align": "right"})
         if single or self.nowrap:
-            sty = sty.set_properties(subset=single + self.nowrap, **{"white-space": "nowrap"})
+            # each column once: a column both of numbers and named in nowrap would select a frame, not a cell
+            sty = sty.set_properties(subset=list(dict.fromkeys(single + self.nowrap)), **{"white-space": "nowrap"})
         for level in self.nowrap_index:
             sty = sty.map_index(lambda _: "white-space: nowrap", axis=0, level=level)
         return sty

@@ -335,6 +335,18 @@ def summarise(per_task: list[list[float]], protocol: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------ the run
 
 
+VMAP_CPU_MAX_IMAGES = 5  # support images per task up to which vmap over the meta-batch is faster on a CPU
+
+
+def vectorise_meta_batch(cfg: MAMLExperimentConfig, device: torch.device) -> bool:
+    """Whether the meta-gradient runs the meta-batch's tasks as one vectorised computation (``vmap``) or one task
+    at a time, whichever the benchmark (``python -m reptile.bench --maml``) measured faster: on a GPU the vectorised
+    one (the tasks fill the device); on a CPU only for the smallest tasks (1-shot 5-way: 5 support images), where
+    one at a time leaves the multiplies too small, while on the 5-shot and 20-way cells one at a time ran faster.
+    Both give the same meta-gradient (tests/test_maml.py); the record says which ran."""
+    return device.type == "cuda" or cfg.n_way * cfg.shots <= VMAP_CPU_MAX_IMAGES
+
+
 def checkpoint_path(cfg: MAMLExperimentConfig, seed: int, checkpoint_dir=None):
     return R.checkpoint_root(checkpoint_dir) / EXPERIMENT / cfg.name / f"seed-{seed}" / "meta.pt"
 
@@ -369,7 +381,8 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     net = build_net(cfg.network, cfg.n_way)
     net.module.to(dev)
     mcfg = cfg.maml()
-    learner = MAMLLearner(net, mcfg, init=seeding.generator(seed, "init"), device=dev)
+    learner = MAMLLearner(net, mcfg, init=seeding.generator(seed, "init"), device=dev,
+                          vectorised=vectorise_meta_batch(cfg, dev))
     label = f"{EXPERIMENT}/{cfg.name} seed {seed}"
     run_config = {"experiment": EXPERIMENT, "seed": seed, "config": cfg.to_dict()}
     ckpt = checkpoint_path(cfg, seed, checkpoint_dir)
@@ -463,6 +476,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         parameters=param_count(learner.phi),
         train_seconds=round(train_seconds, 3),
         seconds_per_iteration=train_seconds / cfg.outer_iters,
+        meta_batch_vectorised=learner.vectorised,
         eval_seconds=round(eval_seconds, 3),
         seconds_per_eval_task=eval_seconds / cfg.eval_tasks,
         curve=curve,

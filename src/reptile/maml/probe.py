@@ -18,6 +18,7 @@ import torch
 
 from .. import results as R
 from .. import seeding
+from ..validate import check, is_int, is_positive
 from ..fewshot import predict
 from ..train import load_checkpoint
 from .algorithm import MAMLLearner, inner_adapt, inner_mask, task_loss
@@ -28,6 +29,11 @@ from .protocol import build_net, draw_tasks
 def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4), n_tasks: int = 200,
           overrides=None, data_root=None, results_dir=None, checkpoint_dir=None) -> dict:
     cfg = resolve(preset, overrides)
+    seed = R.validate_seed(seed)
+    check(is_int(steps) and 1 <= steps <= 100, f"steps {steps!r}: allowed: an integer from 1 to 100")
+    check(is_int(n_tasks) and 1 <= n_tasks <= 10_000, f"tasks {n_tasks!r}: allowed: an integer from 1 to 10,000")
+    check(len(step_sizes) >= 1 and all(is_positive(a) for a in step_sizes),
+          f"step sizes {list(step_sizes)!r}: allowed: one or more finite numbers > 0")
     state = load_checkpoint(checkpoint_path(cfg, seed, checkpoint_dir).parent / "final.pt", "trained state")
     data = load_data(cfg, seed, data_root)
     net = build_net(cfg.network, cfg.n_way)
@@ -38,7 +44,8 @@ def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4)
     tasks = draw_tasks(data.test, cfg.n_way, cfg.shots, cfg.eval_queries, [gen] * n_tasks,
                        gen if data.rotate else None)
     out = {"preset": cfg.name, "seed": seed, "iterations": state["learner"]["iteration"], "tasks": n_tasks,
-           "train_inner_step": cfg.inner_step, "loss_scale": cfg.loss_scale, "by_step_size": {}}
+           "train_inner_step": cfg.inner_step, "loss_scale": cfg.loss_scale, "by_step_size": {},
+           "environment": R.environment(torch.device("cpu"))}
     for alpha in step_sizes:
         def one(sx, sy, qx, qy):
             w, rows = learner.phi, []
