@@ -143,9 +143,10 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
 def test_the_plan_is_the_issue_order():
     names = [e.name for e in campaign.PLAN]
     assert names[:10] == [f"figure3-{c}" for c in campaign.FIGURE3_CURVES]
-    assert names[10:] == ["omniglot-5shot-5way", "omniglot-1shot-5way", "omniglot-1shot-5way-transductive",
+    assert names[10:16] == ["omniglot-5shot-5way", "omniglot-1shot-5way", "omniglot-1shot-5way-transductive",
                           "omniglot-1shot-20way", "omniglot-5shot-20way",
                           "omniglot-1shot-5way-transductive-eval25"]  # after the issue's order: the authors' batch
+    assert {e.experiment for e in campaign.PLAN[16:]} == {"maml"}  # beyond the paper, after Reptile's cells
     assert all(e.seeds == (0, 1, 2) and e.config.budget == "paper" for e in campaign.PLAN)
 
 

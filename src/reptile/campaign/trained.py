@@ -382,10 +382,11 @@ PROG = "python -m reptile.campaign.trained"
 
 
 def experiments() -> list[str]:
-    """The experiments whose runs keep a trained state: those of the campaign's plan (:data:`reptile.campaign.PLAN`)."""
+    """The experiments whose runs keep a trained state: those of the campaign's plan (:data:`reptile.campaign.PLAN`)
+    trained as populations (a MAML entry keeps its seeds' states beside their checkpoints instead)."""
     from .plan import PLAN
 
-    return list(dict.fromkeys(e.experiment for e in PLAN))
+    return list(dict.fromkeys(e.experiment for e in PLAN if e.experiment != "maml"))  # MAML runs are not populations
 
 
 def known_names(experiment: str, results_dir=None) -> list[str]:
