@@ -68,8 +68,8 @@ def test_the_stored_reduced_runs_read_back():
     for name, runs in stored.items():
         for r in runs:
             mode = r["primary_mode"]
-            row = table.frame.loc[(M.PROTOCOL[r["config"]["protocol"]], M.ALGORITHM[r["config"]["algorithm"]],
-                                   f"{r['config']['shots']}-shot 5-way", M.MODE[mode])]
+            row = table.frame.loc[(f"{r['config']['shots']}-shot 5-way", M.SHORT[r["config"]["algorithm"]],
+                                   M.PROTOCOL[r["config"]["protocol"]].replace(" et al.'s", "'s"), M.SHORT[mode])]
             assert row.iloc[-1].startswith(f"{100 * r['eval'][mode]['accuracy']:.1f} ±")
     assert "Finn et al.'s protocol (finn-*)" in M.protocols_table().frame.columns
 

@@ -21,6 +21,7 @@ PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
 PAPER_ROW = {"maml": "MAML + Transduction", "fomaml": "first-order MAML + Transduction"}  # paper Table 2's rows
 COLUMNS = tuple(TABLE2["columns"])  # '1-shot 5-way', ...
 MODE = {"transductive": "transductive", "non_transductive": "non-transductive"}
+SHORT = {"maml": "MAML", "fomaml": "FOMAML", "transductive": "T", "non_transductive": "NT"}  # the runs' table
 
 
 def _column(cfg: dict) -> str:
@@ -77,17 +78,16 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
             if mode not in runs[0]["eval"]:
                 continue
             steps = len(runs[0]["eval"][mode]["accuracy_per_step"])
-            row = {"protocol": PROTOCOL[cfg["protocol"]], "algorithm": ALGORITHM[cfg["algorithm"]],
-                   "cell": _column(cfg), "prediction": MODE[mode],
+            row = {"cell": _column(cfg), "algorithm": SHORT[cfg["algorithm"]],
+                   "protocol": PROTOCOL[cfg["protocol"]].replace(" et al.'s", "'s"), "prediction": SHORT[mode],
                    "seeds": ", ".join(str(r["seed"]) for r in runs),
-                   "iterations": f"{cfg['outer_iters']:,}", "test tasks": f"{cfg['eval_tasks']:,}",
-                   "s / iteration": f"{sum(r['seconds_per_iteration'] for r in runs) / len(runs):.2f}"}
-            for s in range(steps):
+                   "iterations / tasks": f"{cfg['outer_iters']:,} / {cfg['eval_tasks']:,}"}
+            for s in range(1, steps):
                 row[f"step {s}"] = _text(_estimate(runs, mode, s), 1)
             rows.append(row)
     if not rows:
         return Table(pd.DataFrame({"runs": ["not yet run"]}), f"MAML at the {budget} budget: not yet run.")
-    frame = pd.DataFrame(rows).set_index(["protocol", "algorithm", "cell", "prediction"]).fillna("-")
+    frame = pd.DataFrame(rows).set_index(["cell", "algorithm", "protocol", "prediction"]).fillna("-")
     seeds = ""
     if frame["seeds"].nunique() == 1:
         seeds = f" Seed {frame['seeds'].iloc[0]} of each configuration."
@@ -95,10 +95,11 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
     caption = (f"MAML and first-order MAML on Omniglot at the {'paper' if budget == 'paper' else 'REDUCED'} budget"
                + (" (not the paper's: far fewer outer iterations and test tasks, to measure the pipeline and the "
                   "cost; their accuracies say little about the full runs)" if budget == "reduced" else "")
-               + ": test accuracy (%) after each test step of adaptation (step 0: none), ± the 95% interval over the "
-                 "test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under his protocol) or the "
-                 "standard deviation over seeds; seconds per outer iteration measured during training on one CPU "
-                 "thread shared with other work." + seeds)
+               + ": outer iterations and test tasks, and the test accuracy (%) after each test step of adaptation, "
+                 "± the 95% interval over the test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under "
+                 "his protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
+                 "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in five) is left out; "
+                 "the cost of an iteration is in the benchmark's table above." + seeds)
     return _Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
                     nowrap_index=[0, 1, 2, 3])
 
@@ -244,10 +245,9 @@ def probe_table(results_dir=None) -> Table:
 
         cfg = PRESETS[d["preset"]]
         for alpha, v in d["by_step_size"].items():
-            row = {"run": f"{d['preset']} (seed {d['seed']}; {'Finn' if cfg.network == 'finn' else 'Reptile'}'s network)",
-                   "test step (Finn's loss / mean loss)": f"{float(alpha):g} / {v['mean_loss_step']:g}"
-                                                          + (" (training's)" if float(alpha) == d["train_inner_step"]
-                                                             else "")}
+            row = {"network": f"{'Finn' if cfg.network == 'finn' else 'Reptile'}'s",
+                   "test step": f"{float(alpha):g} / {v['mean_loss_step']:g}"
+                                + (" (training's)" if float(alpha) == d["train_inner_step"] else "")}
             for s, (a, loss) in enumerate(zip(v["transductive"], v["support_loss_mean_ce"])):
                 if s:
                     row[f"after step {s}"] = f"{100 * a:.1f} ({loss:.2f})"
@@ -256,10 +256,12 @@ def probe_table(results_dir=None) -> Table:
         return Table(pd.DataFrame({"probe": [NOT_YET_RUN]}), "Probes of the test step size: not yet run "
                                                             "(python -m reptile.maml.probe).")
     tasks = sorted({d["tasks"] for d in found})
-    return _Aligned(pd.DataFrame(rows).set_index(["run", "test step (Finn's loss / mean loss)"]),
-                 "A trained state of the REDUCED runs adapted to the same test tasks "
+    runs = "; ".join(f"{d['preset']} seed {d['seed']}" for d in found)
+    return _Aligned(pd.DataFrame(rows).set_index(["network", "test step"]),
+                 f"A trained state of the REDUCED runs ({runs}) adapted to the same test tasks "
                  f"({'/'.join(map(str, tasks))} per run) with several test step sizes: transductive test accuracy (%) "
-                 "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it. "
+                 "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it; the "
+                 "test step on Finn et al.'s loss / on the mean loss. "
                  "Training used one step of the size marked.", nowrap=[c for c in rows[0] if c.startswith("after")])
 
 

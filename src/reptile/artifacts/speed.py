@@ -14,6 +14,7 @@ from .common import Table
 from .status import _Aligned, _commit, _fmt
 
 REST = "the rest (other operations, Python between them)"
+MAML_PATHS = {"engine, population of 1": "engine", "vmap over the meta-batch": "vmap", "one task at a time": "loop"}
 
 
 def _load(sub: str, results_dir=None) -> list[dict]:
@@ -144,17 +145,22 @@ def maml_view(results_dir=None) -> Table:
                      f"{rep['load_average'][0]:.1f}")
         for r in rep["rows"]:
             rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
-                         "path": r["path"], "ms per outer iteration": _fmt(1e3 * r["seconds_per_iteration"], 0),
+                         "path": MAML_PATHS.get(r["path"], r["path"]),
+                         "ms per outer iteration": _fmt(1e3 * r["seconds_per_iteration"], 0),
                          "% of matmul rate": _fmt(100 * r["fraction_of_matmul"], 0),
                          "outer iterations": f"{r['iterations_per_run']:,}",
                          "hours per seed": _fmt(r["hours_per_run"], 1)})
     rep = reports[-1]
-    return _Aligned(pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"]),
+    frame = pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"])
+    if len(reports) == 1:  # one device: named in the caption
+        frame = frame.droplevel("device")
+    return _Aligned(frame,
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (torch.func, the "
-                    "meta-batch vectorised with vmap or one task at a time) on one CPU thread, synthetic Omniglot-shaped "
+                    "meta-batch vectorised with vmap, or one task after another: loop) on one CPU thread, synthetic "
+                    "Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
                     "(convolutions and dense layer, forward and backward; MAML's second-order inner step counted "
                     f"{rep['second_order_factor']} times a training step) as a percentage of the matrix-multiply "
                     "rate, and the hours one seed's full-budget run takes at that rate. " + "; ".join(words) + ".",
-                    nowrap_index=[1, 2, 3])
+                    nowrap_index=list(range(frame.index.nlevels)))
