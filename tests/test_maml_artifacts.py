@@ -81,3 +81,13 @@ def test_every_table_of_the_chapter_renders_as_html():
                   M.comparison_table(stored, budget="reduced"), M.comparison_table(stored, budget="paper"),
                   M.table2_table(stored, "paper"), M.table2_table(stored, "reduced"), M.protocols_table()):
         assert "<table" in table._repr_html_()
+
+
+def test_the_cost_table_gives_a_maml_run_its_rate():
+    from reptile.artifacts.status import chapter_costs
+
+    run = {"experiment": "maml", "name": "reduced-finn-maml-omniglot-1shot-5way", "seed": 0, "wall_seconds": 90.0,
+           "train_seconds": 50.0, "config": {"outer_iters": 100},
+           "environment": {"device": "cpu", "device_name": "cpu"}}
+    row = chapter_costs([run]).frame.loc[("Reptile and MAML (beyond the paper)", run["name"])]
+    assert row["outer it/s by device"] == "cpu: 2.0" and row["time per run"] == "90 s"

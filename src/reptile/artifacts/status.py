@@ -429,7 +429,7 @@ def population_run_view(results_dir=None) -> Table:
 
 CHAPTERS = {"sine": "Sine wave (paper Section 3)", "taylor": "Taylor expansion (paper Section 4.1)",
             "manifolds": "Solution manifolds (paper Section 4.2)", "fewshot": "Few-shot (paper Tables 1-2)",
-            "gradcomb": "Figure 3 (paper Section 5.2)"}
+            "gradcomb": "Figure 3 (paper Section 5.2)", "maml": "Reptile and MAML (beyond the paper)"}
 
 
 def _group(run: dict) -> str:
@@ -471,6 +471,10 @@ def chapter_costs(runs: Sequence[dict]) -> Table:
                     dev = rates.setdefault(seg["device"], [0.0, 0.0])
                     dev[0] += seg["end"] - seg["start"]
                     dev[1] += seg["seconds"]
+            if not engine and r.get("train_seconds") and r.get("config", {}).get("outer_iters"):
+                dev = rates.setdefault(r.get("environment", {}).get("device", "?"), [0.0, 0.0])  # a run alone (MAML)
+                dev[0] += r["config"]["outer_iters"]
+                dev[1] += r["train_seconds"]
         seeds = sorted({r["seed"] for r in rs})
         rows.append({"chapter": CHAPTERS[experiment], "configuration": name,
                      "seeds": " ".join(map(str, seeds)),
