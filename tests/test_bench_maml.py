@@ -1,4 +1,4 @@
-"""The benchmark's MAML rows (reptile.bench_maml): the work counted per outer iteration by hand, Finn et al.'s
+"""The benchmark's MAML rows (reptile.bench.maml): the work counted per outer iteration by hand, Finn et al.'s
 hyper-parameters per cell, the rows' arithmetic on fixed timings, and one real (short) timing."""
 
 import math
@@ -92,3 +92,21 @@ def test_the_command_refuses_a_setting_maml_does_not_time(capsys):
         bench.main(["--maml", "--settings", "Figure 3, 4 steps"])
     assert stop.value.code == 2
     assert "--maml --settings Figure 3, 4 steps: allowed: one or more of the cells 1-shot 5-way" in capsys.readouterr().err
+
+
+def test_the_view_of_a_report_without_a_matmul_rate(tmp_path, monkeypatch):
+    import json
+
+    from reptile.artifacts.speed import maml_view
+
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.01)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, vectorised=True: 0.1)
+    report = {"device": "some-gpu", "matmul_gflops_1_thread": None, "seconds_per_measurement": 1.0,
+              "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
+              "load_average": [0.5, 0.5, 0.5], "environment": {},
+              "rows": B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=0.0)}
+    assert all(r["fraction_of_matmul"] is None for r in report["rows"])
+    (tmp_path / "bench" / "maml").mkdir(parents=True)
+    (tmp_path / "bench" / "maml" / "some-gpu.json").write_text(json.dumps(report))
+    view = maml_view(tmp_path)
+    assert set(view.frame["% of matmul rate"]) == {"-"} and "rate not measured" in view.caption

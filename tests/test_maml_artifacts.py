@@ -26,7 +26,8 @@ def test_maml_against_first_order_by_the_rule():
     within = got["MAML exceeds first-order MAML (Finn et al.'s protocol, 1-shot 5-way, transductive)"]
     assert within["z"] == pytest.approx(4 / math.sqrt(2))  # 4 points over sqrt(1 + 1)
     assert within["verdict"] == "not resolved"  # 2.8 < 3
-    # each finn run is checked against the row the paper quotes (Finn's ± is a 95% interval over 600 tasks)
+    assert not any("first-order MAML under Finn" in k for k in got)  # that quoted row has no source to reproduce
+    # each finn MAML run is checked against the row the paper quotes (Finn's ± is a 95% interval over 600 tasks)
     m, s = TABLE2["rows"]["MAML + Transduction"][0]
     quoted = got["MAML under Finn et al.'s protocol reproduces paper Table 2's quoted 1-shot 5-way cell"]
     assert quoted["z"] == pytest.approx((90 - m) / math.sqrt(1 + (s / 1.96) ** 2))
@@ -88,6 +89,14 @@ def test_the_cost_table_gives_a_maml_run_its_rate():
 
     run = {"experiment": "maml", "name": "reduced-finn-maml-omniglot-1shot-5way", "seed": 0, "wall_seconds": 90.0,
            "train_seconds": 50.0, "config": {"outer_iters": 100},
-           "environment": {"device": "cpu", "device_name": "cpu"}}
+           "environment": {"device": "cuda:0", "device_name": "Some GPU"}}
     row = chapter_costs([run]).frame.loc[("Reptile and MAML (beyond the paper)", run["name"])]
-    assert row["outer it/s by device"] == "cpu: 2.0" and row["time per run"] == "90 s"
+    assert row["outer it/s by device"] == "Some GPU: 2.0" and row["time per run"] == "90 s"
+
+
+def test_one_reptile_seed_is_judged_over_its_tasks():
+    maml_runs = [_run("reptile", "maml", [0.2, 0.95], ci95=0.0196, modes=("non_transductive",))]
+    reptile = [{"eval": {"non_transductive": {"accuracy": 0.99, "ci95": 0.0196}}}]
+    got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, {"omniglot-1shot-5way": reptile}, "paper")
+    agree = next(it for it in got if it["comparison"].startswith("Reptile and MAML agree"))
+    assert agree["z"] == pytest.approx(4 / math.sqrt(2)) and agree["a"] == "99.00 ± 1.96"

@@ -318,11 +318,13 @@ def test_the_meta_batch_is_vectorised_where_the_benchmark_found_it_faster():
 def test_the_probe_at_the_training_step_gives_the_run_s_own_evaluation(finn_data, tmp_store, monkeypatch):
     from reptile.maml import probe
 
-    cfg = E.PRESETS["ci"]
+    over = {"eval_tasks": 2 * E.EVAL_CHUNK + 5}  # several chunks, under Finn's protocol (tasks rotated)
+    cfg = E.resolve("ci", over)
+    assert cfg.protocol == "finn" and finn_data.rotate
     record = E.run(cfg, 0, "cpu", results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c", progress=False,
                    data=finn_data)
     monkeypatch.setattr(probe, "load_data", lambda cfg, seed, data_root=None: finn_data)
-    got = probe.probe("ci", 0, cfg.eval_inner_steps, (cfg.inner_step, 0.01), cfg.eval_tasks,
+    got = probe.probe("ci", 0, cfg.eval_inner_steps, (cfg.inner_step, 0.01), cfg.eval_tasks, overrides=over,
                       results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c")
     # the same test tasks (the run's evaluation stream), the same steps: the record's accuracy after each step
     at_train = got["by_step_size"][str(cfg.inner_step)]["transductive"]
@@ -331,6 +333,6 @@ def test_the_probe_at_the_training_step_gives_the_run_s_own_evaluation(finn_data
     assert small["transductive"][0] == at_train[0]  # before any step the step size cannot matter
     assert small["support_loss_mean_ce"][1] < small["support_loss_mean_ce"][0]  # a small step lowers the loss
     assert got["environment"]["device"] == "cpu"
-    assert (tmp_store / "r" / "maml" / "ci" / "probe-seed-0.json").exists()
+    assert (tmp_store / "r" / "maml" / cfg.name / "probe-seed-0.json").exists()
     with pytest.raises(ValueError, match=r"step sizes \[0.0\]: allowed: one or more finite numbers > 0"):
-        probe.probe("ci", 0, 2, (0.0,), 4, results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c")
+        probe.probe("ci", 0, 2, (0.0,), 4, overrides=over, results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c")

@@ -140,14 +140,17 @@ def maml_view(results_dir=None) -> Table:
         return _none("MAML against Reptile", "python -m reptile.bench --maml")
     rows, words = [], []
     for rep in reports:
-        words.append(f"{rep['device']}: matrix multiply {rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, "
-                     f"{rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
-                     f"{rep['load_average'][0]:.1f}")
+        rate = rep.get("matmul_gflops_1_thread")
+        words.append(f"{rep['device']}: matrix multiply "
+                     + (f"{rate:,.0f} GFLOP/s on one thread" if rate else "rate not measured")
+                     + f", {rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
+                       f"{rep['load_average'][0]:.1f}")
         for r in rep["rows"]:
             rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
                          "path": MAML_PATHS.get(r["path"], r["path"]),
                          "ms per outer iteration": _fmt(1e3 * r["seconds_per_iteration"], 0),
-                         "% of matmul rate": _fmt(100 * r["fraction_of_matmul"], 0),
+                         "% of matmul rate": _fmt(None if r["fraction_of_matmul"] is None
+                                                  else 100 * r["fraction_of_matmul"], 0),
                          "outer iterations": f"{r['iterations_per_run']:,}",
                          "hours per seed": _fmt(r["hours_per_run"], 1)})
     rep = reports[-1]
@@ -156,11 +159,12 @@ def maml_view(results_dir=None) -> Table:
         frame = frame.droplevel("device")
     return _Aligned(frame,
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (torch.func, the "
-                    "meta-batch vectorised with vmap, or one task after another: loop) on one CPU thread, synthetic "
-                    "Omniglot-shaped "
+                    "meta-batch vectorised with vmap, or one task after another: loop; on Reptile's Conv4) on one "
+                    "thread of the device named below, synthetic Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
                     "(convolutions and dense layer, forward and backward; MAML's second-order inner step counted "
                     f"{rep['second_order_factor']} times a training step) as a percentage of the matrix-multiply "
-                    "rate, and the hours one seed's full-budget run takes at that rate. " + "; ".join(words) + ".",
+                    "rate, and the hours of training one seed's full-budget run takes at that rate (the final "
+                    "evaluation not included). " + "; ".join(words) + ".",
                     nowrap_index=list(range(frame.index.nlevels)))

@@ -472,7 +472,8 @@ def chapter_costs(runs: Sequence[dict]) -> Table:
                     dev[0] += seg["end"] - seg["start"]
                     dev[1] += seg["seconds"]
             if not engine and r.get("train_seconds") and r.get("config", {}).get("outer_iters"):
-                dev = rates.setdefault(r.get("environment", {}).get("device", "?"), [0.0, 0.0])  # a run alone (MAML)
+                env = r.get("environment", {})  # a run alone (MAML): named as the engine's segments name devices
+                dev = rates.setdefault(env.get("device_name") or env.get("device", "?"), [0.0, 0.0])
                 dev[0] += r["config"]["outer_iters"]
                 dev[1] += r["train_seconds"]
         seeds = sorted({r["seed"] for r in rs})

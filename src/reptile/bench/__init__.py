@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
             fail(parser, f"--maml --settings {' '.join(a.settings)}: allowed: one or more of the cells "
                          f"{', '.join(maml.MAML_SETTINGS)}")
         torch.set_num_threads(1)
-        rate = None if dev.type == "cuda" else matmul_rate(1)
+        rate = gpu_matmul_rate(dev) if dev.type == "cuda" else matmul_rate(1)  # what the fractions are of
         report = maml.report(names, a.seconds, dev, rate,
                              say=lambda *x: print(*x, file=sys.stderr, flush=True))
         folder = Path(a.out) if a.out else R.results_root() / "bench" / "maml"

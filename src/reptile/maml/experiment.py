@@ -287,6 +287,19 @@ def score_steps(net, phi, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
     return {"transductive": t, "non_transductive": n} if non_transductive else {"transductive": t}
 
 
+def test_task_chunks(images, cfg: MAMLExperimentConfig, n_tasks: int, generator: torch.Generator, rotate: bool,
+                     device=None):
+    """The test tasks of an evaluation, in the order and chunks (:data:`EVAL_CHUNK`) it draws them from
+    ``generator`` (each chunk: its tasks' picks, then their rotations): whoever draws through here sees the same
+    tasks (the evaluation, :mod:`reptile.maml.probe`)."""
+    done = 0
+    while done < n_tasks:
+        n = min(EVAL_CHUNK, n_tasks - done)
+        yield draw_tasks(images, cfg.n_way, cfg.shots, cfg.eval_queries, [generator] * n,
+                         generator if rotate else None, device)
+        done += n
+
+
 def evaluate(learner: MAMLLearner, images, cfg: MAMLExperimentConfig, n_tasks: int, generator: torch.Generator,
              rotate: bool, progress=None) -> dict[str, list[list[float]]]:
     """Per-task accuracies after each test step 0..``eval_inner_steps`` on ``n_tasks`` tasks drawn in order from
@@ -294,10 +307,8 @@ def evaluate(learner: MAMLLearner, images, cfg: MAMLExperimentConfig, n_tasks: i
     modes = MODES if cfg.non_transductive else MODES[:1]
     out: dict[str, list[list[float]]] = {m: [] for m in modes}
     done = 0
-    while done < n_tasks:
-        n = min(EVAL_CHUNK, n_tasks - done)
-        tasks = draw_tasks(images, cfg.n_way, cfg.shots, cfg.eval_queries, [generator] * n,
-                           generator if rotate else None, learner.device)
+    for tasks in test_task_chunks(images, cfg, n_tasks, generator, rotate, learner.device):
+        n = tasks.support_x.shape[0]
         tasks = tasks._replace(support_x=tasks.support_x.to(learner.phi[0].dtype),
                                query_x=tasks.query_x.to(learner.phi[0].dtype))
         with torch.no_grad():

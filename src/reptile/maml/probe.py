@@ -5,7 +5,7 @@ several test step sizes, in both prediction modes.
 
 It reads the trained state a run leaves beside its checkpoint (``checkpoints/maml/<preset>/seed-<n>/final.pt``),
 draws ``--tasks`` test tasks from the run's evaluation stream and writes ``results/maml/<preset>/probe-seed-<n>.json``
-(not a run record). Used to find out why accuracy can fall after the first test step (results/maml/README.md).
+(not a run record). Used to find out why accuracy can fall after the first test step (the book's MAML chapter).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from ..validate import check, is_int, is_positive
 from ..fewshot import predict
 from ..train import load_checkpoint
 from .algorithm import MAMLLearner, inner_adapt, inner_mask, task_loss
-from .experiment import checkpoint_path, load_data, resolve
-from .protocol import build_net, draw_tasks
+from .experiment import checkpoint_path, load_data, resolve, test_task_chunks
+from .protocol import build_net
 
 
 def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4), n_tasks: int = 200,
@@ -41,8 +41,8 @@ def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4)
     learner.load_state_dict(state["learner"])
     mask = inner_mask(net)
     gen = seeding.generator(cfg.eval_task_seed if cfg.eval_task_seed >= 0 else seed, "eval")
-    tasks = draw_tasks(data.test, cfg.n_way, cfg.shots, cfg.eval_queries, [gen] * n_tasks,
-                       gen if data.rotate else None)
+    chunks = list(test_task_chunks(data.test, cfg, n_tasks, gen, data.rotate))  # the evaluation's own tasks
+    tasks = type(chunks[0])(*(torch.cat(parts) for parts in zip(*chunks)))
     out = {"preset": cfg.name, "seed": seed, "iterations": state["learner"]["iteration"], "tasks": n_tasks,
            "train_inner_step": cfg.inner_step, "loss_scale": cfg.loss_scale, "by_step_size": {},
            "environment": R.environment(torch.device("cpu"))}
