@@ -29,16 +29,24 @@ def _column(cfg: dict) -> str:
 
 
 def stored(results_dir=None) -> dict[str, list[dict]]:
-    """Preset name -> its stored runs (every seed), for every MAML preset with any; a run made with another
-    configuration than its preset now defines is refused (:func:`reptile.artifacts.common.stored_runs`)."""
+    """Preset name -> its stored runs (every seed), for every MAML preset with any, and for every customised one
+    stored; a run made with another configuration than its preset now defines is refused
+    (:func:`reptile.artifacts.common.stored_runs`)."""
     from ..maml.experiment import EXPERIMENT, PRESETS
     from .common import stored_runs
+
+    from .. import results as R
 
     out = {}
     for name, cfg in PRESETS.items():
         runs = stored_runs(EXPERIMENT, cfg, results_dir)
         if runs:
             out[name] = runs
+    # runs of a customised preset (--set / overrides: <preset>-custom-<digest>), whose configuration is their own
+    for folder in sorted((R.results_root(results_dir) / EXPERIMENT).glob("*-custom-*")):
+        runs = R.load_runs(EXPERIMENT, folder.name, results_dir)
+        if runs:
+            out[folder.name] = runs
     return out
 
 
@@ -78,8 +86,11 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
             if mode not in runs[0]["eval"]:
                 continue
             steps = len(runs[0]["eval"][mode]["accuracy_per_step"])
+            protocol = PROTOCOL[cfg["protocol"]].replace(" et al.'s", "'s")
+            if cfg.get("network", cfg["protocol"]) != cfg["protocol"]:  # a customised run on the other network
+                protocol += f", {cfg['network'].capitalize()}'s network"
             row = {"cell": _column(cfg), "algorithm": SHORT[cfg["algorithm"]],
-                   "protocol": PROTOCOL[cfg["protocol"]].replace(" et al.'s", "'s"), "prediction": SHORT[mode],
+                   "protocol": protocol, "prediction": SHORT[mode],
                    "seeds": ", ".join(str(r["seed"]) for r in runs),
                    "iterations / tasks": f"{cfg['outer_iters']:,} / {cfg['eval_tasks']:,}"}
             for s in range(1, steps):
@@ -88,6 +99,7 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
     if not rows:
         return Table(pd.DataFrame({"runs": ["not yet run"]}), f"MAML at the {budget} budget: not yet run.")
     frame = pd.DataFrame(rows).set_index(["cell", "algorithm", "protocol", "prediction"]).fillna("-")
+    frame = frame.sort_index(level=["cell", "algorithm"], sort_remaining=False, kind="stable")
     seeds = ""
     if frame["seeds"].nunique() == 1:
         seeds = f" Seed {frame['seeds'].iloc[0]} of each configuration."
@@ -98,7 +110,7 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                + ": outer iterations and test tasks, and the test accuracy (%) after each test step of adaptation, "
                  "± the 95% interval over the test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under "
                  "his protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
-                 "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in five) is left out; "
+                 "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in N for N classes) is left out; "
                  "the cost of an iteration is in the benchmark's table above." + seeds)
     return _Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
                     nowrap_index=[0, 1, 2, 3])
@@ -115,7 +127,7 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
     by_key = {}
     for name, runs in runs_by_name.items():
         cfg = runs[0]["config"]
-        if cfg["budget"] == budget:
+        if cfg["budget"] == budget and "-custom-" not in name:  # the presets only
             by_key[(cfg["protocol"], cfg["algorithm"], _column(cfg))] = runs
     for (protocol, algorithm, column), runs in sorted(by_key.items()):
         mode = runs[0].get("primary_mode", "transductive")
@@ -244,11 +256,12 @@ def probe_table(results_dir=None) -> Table:
     rows = []
     found = probes(results_dir)
     for d in found:
-        from ..maml.experiment import PRESETS
+        from ..maml.experiment import resolve
 
-        cfg = PRESETS[d["preset"]]
+        cfg = resolve(d["preset"].split("-custom-")[0])  # a customised preset's protocol and network are its base's
         for alpha, v in d["by_step_size"].items():
-            row = {"network": f"{'Finn' if cfg.network == 'finn' else 'Reptile'}'s",
+            row = {"protocol and network": f"{'Finn et al.' if cfg.protocol == 'finn' else 'Reptile'}'s"
+                                           + ("" if cfg.network == cfg.protocol else f", {cfg.network}'s network"),
                    "test step": f"{float(alpha):g} / {v['mean_loss_step']:g}"
                                 + (" (training's)" if float(alpha) == d["train_inner_step"] else "")}
             for s, (a, loss) in enumerate(zip(v["transductive"], v["support_loss_mean_ce"])):
@@ -260,7 +273,7 @@ def probe_table(results_dir=None) -> Table:
                                                             "(python -m reptile.maml.probe).")
     tasks = sorted({d["tasks"] for d in found})
     runs = "; ".join(f"{d['preset']} seed {d['seed']}" for d in found)
-    return _Aligned(pd.DataFrame(rows).set_index(["network", "test step"]),
+    return _Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
                  f"A trained state of the REDUCED runs ({runs}) adapted to the same test tasks "
                  f"({'/'.join(map(str, tasks))} per run) with several test step sizes: transductive test accuracy (%) "
                  "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it; the "
@@ -269,26 +282,41 @@ def probe_table(results_dir=None) -> Table:
 
 
 def probe_summary(results_dir=None) -> str:
-    """What the probes show, in one paragraph generated from them (empty when none is stored)."""
+    """What the probes show, in one paragraph generated from them (empty when none is stored or they do not reach
+    three test steps): each qualifier ('rises', 'falls at every step', ...) is read from the numbers it describes."""
     found = {d["preset"]: d for d in probes(results_dir)}
     reptile, finn = found.get("reduced-maml-omniglot-1shot-5way"), found.get("reduced-finn-maml-omniglot-1shot-5way")
-    if reptile is None:
+
+    def at_training_step(d):
+        return next((v for a, v in d["by_step_size"].items() if float(a) == d["train_inner_step"]), None)
+
+    def monotone(xs, up):
+        return all((b > a) if up else (b < a) for a, b in zip(xs, xs[1:]))
+
+    if reptile is None or at_training_step(reptile) is None or len(at_training_step(reptile)["transductive"]) < 4:
         return ""
-    train = reptile["by_step_size"][next(a for a in reptile["by_step_size"] if float(a) == reptile["train_inner_step"])]
+    train = at_training_step(reptile)
+    loss = train["support_loss_mean_ce"]
+    text = (f"Under Reptile's protocol and network, with the step the run was trained with "
+            f"({reptile['train_inner_step']:g} on Finn et al.'s loss, {train['mean_loss_step']:g} on the mean loss), "
+            f"accuracy is {100 * train['transductive'][1]:.1f}% after one step and {100 * train['transductive'][3]:.1f}% "
+            f"after three, while the support loss goes from {loss[1]:.2f} to {loss[3]:.2f}")
+    text += (": the inner SGD itself diverges on the support set from the second step on." if monotone(loss[1:], True)
+             else ".")
     small_key = min(reptile["by_step_size"], key=float)
     small = reptile["by_step_size"][small_key]
-    text = (f"On Reptile's network, with the step it was trained with ({reptile['train_inner_step']:g} on Finn's "
-            f"loss, {train['mean_loss_step']:g} on the mean loss), accuracy is {100 * train['transductive'][1]:.1f}% "
-            f"after one step and {100 * train['transductive'][3]:.1f}% after three, while the support loss rises from "
-            f"{train['support_loss_mean_ce'][1]:.2f} to {train['support_loss_mean_ce'][3]:.2f}: the inner SGD "
-            f"itself diverges on the support set from the second step on. With a step of {float(small_key):g} "
-            f"({small['mean_loss_step']:g} on the mean loss) the support loss falls at every step and accuracy "
-            f"rises to {100 * small['transductive'][3]:.1f}% after three steps.")
-    if finn is not None:
-        f = finn["by_step_size"][next(a for a in finn["by_step_size"] if float(a) == finn["train_inner_step"])]
-        text += (f" On Finn et al.'s network the same step keeps the support loss small ("
-                 f"{f['support_loss_mean_ce'][3]:.2f} after three steps) and accuracy rises, to "
-                 f"{100 * f['transductive'][3]:.1f}% after three steps.")
+    if float(small_key) < reptile["train_inner_step"]:
+        falls = monotone(small["support_loss_mean_ce"], False)
+        rises = monotone(small["transductive"][1:4], True)
+        text += (f" With a step of {float(small_key):g} ({small['mean_loss_step']:g} on the mean loss) the support "
+                 f"loss {'falls at every step' if falls else 'does not fall at every step'} and accuracy "
+                 f"{'rises' if rises else 'moves'} to {100 * small['transductive'][3]:.1f}% after three steps.")
+    f = None if finn is None else at_training_step(finn)
+    if f is not None and len(f["transductive"]) >= 4:
+        text += (f" Under Finn et al.'s protocol and network, the same step leaves a support loss of "
+                 f"{f['support_loss_mean_ce'][3]:.2f} after three steps, and accuracy "
+                 f"{'rises' if monotone(f['transductive'][1:4], True) else 'goes'} from "
+                 f"{100 * f['transductive'][1]:.1f}% after one step to {100 * f['transductive'][3]:.1f}% after three.")
     return text
 
 

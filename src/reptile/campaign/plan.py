@@ -133,7 +133,7 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
     (training, and the final evaluation so far), the measured rate (of its latest segment) and the training time
     left at that rate; during the final evaluation, its tasks done of total, their rate so far and the time left at
     that rate; once done, the test accuracy (non-transductive, mean ± standard deviation over the seeds). The
-    status page and the Figure 3 chapter draw it as a table (:func:`reptile.artifacts.status.campaign_table`, shown
+    status page and the Figure 3 chapter draw it as a table (:func:`reptile.campaign.report.campaign_table`, shown
     compactly by :func:`reptile.artifacts.status.campaign_view`)."""
     from ..train import load_checkpoint
 

@@ -177,7 +177,7 @@ def _presets() -> tuple[dict[str, MAMLExperimentConfig], dict[str, str]]:
                                f"hyper-parameters under Reptile's protocol: Reptile's split of the seed, rotations "
                                f"as extra training classes, unrotated test, Reptile's Conv4, 10,000 test tasks of "
                                f"one query per class, non-transductive and transductive; the paper's budget")
-    # Reduced budgets for a loaded 2-core CPU, sized from measured seconds per iteration (results/maml/README.md).
+    # Reduced budgets for a loaded 2-core CPU, sized from measured seconds per iteration (the runs' records).
     # Measured at 1 thread with the machine otherwise idle but for a nice-19 campaign: second-order 0.48 / 4.3 s per
     # iteration (1-shot / 5-shot), first-order 0.20 / 1.1; a test task 0.05 s (1-shot) to 0.27 s (5-shot) in both
     # modes. The runs met about 3-4 times that (the cores shared with other work), hence 250 / 30 iterations and

@@ -25,7 +25,7 @@ def render(results_dir=None) -> str:
         "(`<preset>/seed-<n>.json`, written by `python -m reptile.maml.experiment`).",
         "",
         "**These are REDUCED budgets, not the paper's**: a few hundred (1-shot) or tens (5-shot) of the 60,000 outer "
-        "iterations, and fewer test tasks, to run in minutes on a shared 2-core CPU. They check that the pipeline "
+        "iterations, and fewer test tasks, to run in minutes on one CPU thread. They check that the pipeline "
         "learns and measure its cost; they are not estimates of the numbers Tables 1-2 quote.",
         "",
         "Accuracy (%) after test steps 0 / 1 / ... / k, ± the 95% interval over test tasks (Finn's protocol: "
@@ -51,7 +51,7 @@ def render(results_dir=None) -> str:
     if probes:
         lines += ["", "## Probes: accuracy after each test step for several test step sizes", "",
                   "From `python -m reptile.maml.probe` on a run's trained state (its `final.pt`): the same test tasks "
-                  "for every step size; step sizes on Finn's loss (x 5 on the mean loss).", "",
+                  "for every step size; step sizes on Finn's loss (in brackets, the same step on the mean loss).", "",
                   "| preset | step (mean-loss step) | transductive | non-transductive | support accuracy | "
                   "support loss (mean CE) |", "| --- | --- | --- | --- | --- | --- |"]
         for p in probes:
