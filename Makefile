@@ -37,8 +37,8 @@ bench: $(STAMP)  ## the speed benchmark (a few minutes): results/bench/<device>.
 campaign: $(STAMP)  ## advance the paper-budget campaign for MINUTES on WORKERS processes (low priority); then make campaign-pages, and commit results/campaign/ with the pages
 	nice -n 19 $(BIN)/python -m reptile.campaign --minutes $(MINUTES) --workers $(WORKERS)
 
-campaign-pages: $(STAMP)  ## re-execute the pages that show results/campaign/ (status, Figure 3, few-shot): run before committing checkpoints, or nbval fails on the stale pages
-	$(BIN)/python -m reptile.runner refresh book/status.ipynb book/gradient_combinations.ipynb book/fewshot.ipynb
+campaign-pages: $(STAMP)  ## re-execute the pages that show results/campaign/ (status, Figure 3, few-shot, MAML): run before committing checkpoints, or nbval fails on the stale pages
+	$(BIN)/python -m reptile.runner refresh book/status.ipynb book/gradient_combinations.ipynb book/fewshot.ipynb book/maml.ipynb
 
 source-manifest: $(STAMP)  ## SOURCE.json: this commit and its src/ hashes, for a copy without .git (carry it to a GPU machine)
 	$(BIN)/python -c "import subprocess; from reptile.results import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"

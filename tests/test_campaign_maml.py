@@ -34,6 +34,9 @@ def test_a_maml_entry_in_pieces_gives_the_numbers_of_one_run(ci_data, tmp_path, 
     assert got["state"] == "done" and got["test accuracy (%)"].endswith("(transductive)")
     stored = E.R.read_run(E.R.run_path("maml", "ci", 0, root))
     assert stored["eval"] == whole["eval"]  # the same numbers as the run made in one go
+    pieces = stored["pieces"]  # the two calls, each with the iterations it trained
+    assert len(pieces) == 2 and pieces[0]["start"] == 0 and pieces[0]["end"] == pieces[1]["start"] == done
+    assert pieces[1]["end"] == E.PRESETS["ci"].outer_iters and pieces[0]["device"] == pieces[1]["device"]
     assert stored["curve"]["curve_accuracy_transductive"] == whole["curve"]["curve_accuracy_transductive"]
 
 

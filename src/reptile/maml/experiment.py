@@ -400,6 +400,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     curve: dict[str, list] = {"iteration": [], "train_query_accuracy": [], "train_query_loss": [],
                               "curve_accuracy_transductive": [], "curve_accuracy_non_transductive": []}
     train_seconds, window = 0.0, {"loss": 0.0, "acc": 0.0, "n": 0}
+    wall_before, pieces = 0.0, []  # earlier calls' wall time and pieces, from the checkpoint
     if ckpt.exists():
         state = load_checkpoint(ckpt)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != run_config:
@@ -407,11 +408,15 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
                              f"this run over, or run it with the configuration it was written with")
         learner.load_state_dict(state["learner"])
         curve, train_seconds, window = state["curve"], state["train_seconds"], state["window"]
+        wall_before, pieces = state.get("wall_seconds", 0.0), list(state.get("pieces", []))
         if progress:
             print(f"[{label}] resumed from {ckpt} at outer iteration {learner.iteration} of {cfg.outer_iters}",
                   file=sys.stderr, flush=True)
 
     curve_images = data.val if data.val is not None else data.test
+    # this call's piece of the run (a run advanced by the campaign has several, perhaps on other devices)
+    pieces.append({"device": env.get("device_name") or str(dev), "start": learner.iteration,
+                   "end": learner.iteration, "vectorised": learner.vectorised})
 
     def record_curve() -> None:
         acc = evaluate(learner, curve_images, cfg, cfg.curve_tasks,
@@ -425,8 +430,10 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         window.update(loss=0.0, acc=0.0, n=0)
 
     def save() -> None:
+        pieces[-1]["end"] = learner.iteration
         save_checkpoint(ckpt, {"format": CHECKPOINT_FORMAT, "run": run_config, "learner": learner.state_dict(),
-                               "curve": curve, "train_seconds": train_seconds, "window": dict(window)})
+                               "curve": curve, "train_seconds": train_seconds, "window": dict(window),
+                               "wall_seconds": wall_before + time.perf_counter() - started, "pieces": pieces})
 
     if learner.iteration == 0 and not curve["iteration"]:
         record_curve()
@@ -480,7 +487,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     accs = evaluate(learner, data.test, cfg, cfg.eval_tasks, gen, data.rotate, tell)
     eval_seconds = time.perf_counter() - t_eval
     record = R.make_record(
-        EXPERIMENT, cfg, seed, env, started,
+        EXPERIMENT, cfg, seed, env, started - wall_before,  # wall time of all the run's pieces
         description=describe(cfg.name),
         protocol=data.info,
         mean_loss_inner_step=cfg.mean_loss_step,
@@ -488,6 +495,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         train_seconds=round(train_seconds, 3),
         seconds_per_iteration=train_seconds / cfg.outer_iters,
         meta_batch_vectorised=learner.vectorised,
+        pieces=[{**p, "end": learner.iteration} if i == len(pieces) - 1 else p for i, p in enumerate(pieces)],
         eval_seconds=round(eval_seconds, 3),
         seconds_per_eval_task=eval_seconds / cfg.eval_tasks,
         curve=curve,
