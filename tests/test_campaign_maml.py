@@ -48,3 +48,30 @@ def test_the_plan_queues_maml_after_every_reptile_cell():
     assert sorted(names) == sorted(["finn-maml-omniglot-1shot-5way", "finn-fomaml-omniglot-1shot-5way",
                                     "maml-omniglot-1shot-5way", "fomaml-omniglot-1shot-5way"])
     assert all(P.Entry("maml", n).outer_iters == 60_000 for n in names)
+
+
+def test_a_run_stopped_during_its_evaluation_resumes_at_its_block(ci_data, tmp_path, monkeypatch):
+    cfg = E.resolve("ci", {"eval_tasks": 60})
+    monkeypatch.setattr(E, "EVAL_BLOCK", 25)
+    whole = E.run(cfg, 0, "cpu", results_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca", progress=False,
+                  data=ci_data)
+    calls = []
+
+    def stop():  # asked after each outer iteration but the last (5), then before each block of the evaluation
+        calls.append(1)
+        return len(calls) == cfg.outer_iters - 1 + 2  # before the second block: 25 tasks done
+
+    assert E.run(cfg, 0, "cpu", results_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb", progress=False,
+                 data=ci_data, stop=stop) is None
+    state = E.R.checkpoint_root(tmp_path / "cb")  # the checkpoint holds the evaluation so far
+    from reptile.train import load_checkpoint
+
+    saved = load_checkpoint(E.checkpoint_path(cfg, 0, tmp_path / "cb"))
+    assert len(saved["evaluation"]["accuracies"]["transductive"]) == 25 and state.exists()
+    # the campaign's status reads it as a seed under evaluation
+    monkeypatch.setattr(P, "maml_checkpoint", lambda entry, seed, results_dir=None: E.checkpoint_path(cfg, 0, tmp_path / "cb"))
+    row = P.progress([P.Entry("maml", "ci", seeds=(0,), cfg=cfg)], tmp_path / "b")[0]
+    assert row["state"] == "evaluating" and row["evaluation tasks"] == "25 / 60 (a seed)"
+    again = E.run(cfg, 0, "cpu", results_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb", progress=False,
+                  data=ci_data, stop=lambda: False)
+    assert again["eval"] == whole["eval"]  # the same tasks, the same numbers

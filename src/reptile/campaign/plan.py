@@ -196,7 +196,7 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
            "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-", "outer it/s": None,
            "hours left (training)": None, "evaluation tasks": "-", "evaluation tasks/s": None,
            "hours left (evaluation)": None, "state": "not started", "test accuracy (%)": "-"}
-    done, seconds, rate, records = 0, 0.0, None, []
+    done, seconds, rate, records, evaluating = 0, 0.0, None, [], None
     for s in entry.seeds:
         p = R.run_path(entry.experiment, entry.name, s, results_dir)
         if p.exists() and R.read_run(p).get("digest") == cfg.digest():
@@ -212,6 +212,11 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
             done += it
             seconds += st["train_seconds"]
             rate = it / st["train_seconds"] if st["train_seconds"] > 0 else None
+            if "evaluation" in st:  # this seed's final evaluation under way
+                ev = st["evaluation"]
+                n = len(next(iter(ev["accuracies"].values())))
+                seconds += ev["seconds"]
+                evaluating = (n, ev["seconds"])
     if len(records) == len(entry.seeds):
         mode = records[0].get("primary_mode", "transductive")
         accs = [100 * r["eval"][mode]["accuracy"] for r in records]
@@ -223,5 +228,10 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
         row.update({"state": "training", "outer iterations": f"{done:,} / {total:,}",
                     "outer it/s": None if rate is None else round(rate, 2),
                     "hours left (training)": None if not rate else round((total - done) / rate / 3600, 1)})
+        if evaluating is not None:  # a seed's evaluation (the seeds after it still to train)
+            n, secs = evaluating
+            row.update({"state": "evaluating", "evaluation tasks": f"{n:,} / {cfg.eval_tasks:,} (a seed)",
+                        "evaluation tasks/s": float(f"{n / secs:.3g}") if n and secs else None,
+                        "hours left (evaluation)": round(secs / n * (cfg.eval_tasks - n) / 3600, 1) if n else None})
     row["device hours"] = round(seconds / 3600, 2)
     return row

@@ -346,6 +346,7 @@ def summarise(per_task: list[list[float]], protocol: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------ the run
 
 
+EVAL_BLOCK = 20 * EVAL_CHUNK  # test tasks between the checkpoints of a stoppable run's final evaluation
 VMAP_CPU_MAX_IMAGES = 5  # support images per task up to which vmap over the meta-batch is faster on a CPU
 
 
@@ -378,7 +379,8 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
 
     ``stop_after`` (seconds of wall time from the call) and ``stop`` (a function returning True to stop): the run
     checkpoints and returns None at the next outer iteration after either, to be resumed by a later call (the
-    campaign advances long runs so); the trained state is checkpointed once more before the final evaluation."""
+    campaign advances long runs so); the final evaluation is checkpointed between blocks of :data:`EVAL_BLOCK` tasks
+    too, and resumes at its block with the same draws."""
     from ..train import load_checkpoint, save_checkpoint
 
     check(isinstance(cfg, MAMLExperimentConfig), f"cfg must be a MAMLExperimentConfig, got {cfg!r}")
@@ -401,6 +403,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
                               "curve_accuracy_transductive": [], "curve_accuracy_non_transductive": []}
     train_seconds, window = 0.0, {"loss": 0.0, "acc": 0.0, "n": 0}
     wall_before, pieces = 0.0, []  # earlier calls' wall time and pieces, from the checkpoint
+    evaluation = None  # the final evaluation so far, when a call stopped during it
     if ckpt.exists():
         state = load_checkpoint(ckpt)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != run_config:
@@ -409,6 +412,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         learner.load_state_dict(state["learner"])
         curve, train_seconds, window = state["curve"], state["train_seconds"], state["window"]
         wall_before, pieces = state.get("wall_seconds", 0.0), list(state.get("pieces", []))
+        evaluation = state.get("evaluation")
         if progress:
             print(f"[{label}] resumed from {ckpt} at outer iteration {learner.iteration} of {cfg.outer_iters}",
                   file=sys.stderr, flush=True)
@@ -429,11 +433,12 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
                 curve[f"curve_accuracy_{m}"].append(sum(r[-1] for r in acc[m]) / len(acc[m]))
         window.update(loss=0.0, acc=0.0, n=0)
 
-    def save() -> None:
+    def save(evaluation_state: dict | None = None) -> None:
         pieces[-1]["end"] = learner.iteration
         save_checkpoint(ckpt, {"format": CHECKPOINT_FORMAT, "run": run_config, "learner": learner.state_dict(),
                                "curve": curve, "train_seconds": train_seconds, "window": dict(window),
-                               "wall_seconds": wall_before + time.perf_counter() - started, "pieces": pieces})
+                               "wall_seconds": wall_before + time.perf_counter() - started, "pieces": pieces,
+                               **({"evaluation": evaluation_state} if evaluation_state is not None else {})})
 
     if learner.iteration == 0 and not curve["iteration"]:
         record_curve()
@@ -474,18 +479,34 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
                   f"{rate:.3f} s/iteration, ~{rate * (cfg.outer_iters - it):.0f}s left; train query accuracy "
                   f"{out['query_accuracy']:.3f}", file=sys.stderr, flush=True)
 
-    if stop_after is not None or stop is not None:
-        save()  # a call stopped during the evaluation resumes here, not at the start of training
-    t_eval = time.perf_counter()
+    stoppable = stop_after is not None or stop is not None
     gen = seeding.generator(cfg.eval_task_seed if cfg.eval_task_seed >= 0 else seed, "eval")
+    accs: dict[str, list] = {m: [] for m in (MODES if cfg.non_transductive else MODES[:1])}
+    eval_seconds = 0.0
+    if evaluation is not None:  # resumed during the evaluation: its tasks so far and where the draws stood
+        gen.set_state(evaluation["generator"])
+        accs, eval_seconds = evaluation["accuracies"], evaluation["seconds"]
     step = max(EVAL_CHUNK, (cfg.eval_tasks // 10) // EVAL_CHUNK * EVAL_CHUNK)
 
     def tell(done: int) -> None:
         if progress and (done % step == 0 or done == cfg.eval_tasks):
             print(f"[{label}] evaluation: {done}/{cfg.eval_tasks} test tasks", file=sys.stderr, flush=True)
 
-    accs = evaluate(learner, data.test, cfg, cfg.eval_tasks, gen, data.rotate, tell)
-    eval_seconds = time.perf_counter() - t_eval
+    # in blocks of whole chunks (the draws are those of one call), checkpointed when the call may be stopped
+    while (done := len(next(iter(accs.values())))) < cfg.eval_tasks:
+        if stoppable:
+            save({"generator": gen.get_state(), "accuracies": accs, "seconds": eval_seconds})
+            if (stop_after is not None and time.perf_counter() - started >= stop_after) or (stop is not None and stop()):
+                if progress:
+                    print(f"[{label}] stopped at test task {done} of {cfg.eval_tasks}; checkpoint {ckpt}",
+                          file=sys.stderr, flush=True)
+                return None
+        t_eval = time.perf_counter()
+        got = evaluate(learner, data.test, cfg, min(EVAL_BLOCK, cfg.eval_tasks - done), gen, data.rotate,
+                       lambda n: tell(done + n))
+        for m in accs:
+            accs[m] += got[m]
+        eval_seconds += time.perf_counter() - t_eval
     record = R.make_record(
         EXPERIMENT, cfg, seed, env, started - wall_before,  # wall time of all the run's pieces
         description=describe(cfg.name),
