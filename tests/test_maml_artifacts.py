@@ -103,3 +103,20 @@ def test_one_reptile_seed_is_judged_over_its_tasks():
     got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, {"omniglot-1shot-5way": reptile}, "paper")
     agree = next(it for it in got if it["comparison"].startswith("Reptile and MAML agree"))
     assert agree["z"] == pytest.approx(4 / math.sqrt(2)) and agree["a"] == "99.00 ± 1.96"
+
+
+def test_the_front_page_judges_the_quoted_rows_by_our_runs_of_them():
+    assert M.quoted_row_check("maml", {}) == ("-", "not yet run")
+    (m, s), column = TABLE2["rows"]["MAML + Transduction"][0], "1-shot 5-way"
+    near = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, m / 100], ci95=s / 100)]}
+    ours, verdict = M.quoted_row_check("maml", near)
+    assert verdict == "not resolved"  # one cell agrees, three are not yet run
+    assert ours.startswith(f"{m:.2f} ± {s:.2f} (1 seed), not yet run")
+    far = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, (m - 10) / 100], ci95=s / 100)]}
+    assert M.quoted_row_check("maml", far)[1] == "differs"
+    every = {f"finn-maml-omniglot-{c}": [_run("finn", "maml", [0.2, mm / 100], ci95=ss / 100)]
+             for c, (mm, ss) in zip(("1shot-5way", "5shot-5way", "1shot-20way", "5shot-20way"),
+                                    TABLE2["rows"]["MAML + Transduction"])}
+    assert M.quoted_row_check("maml", every)[1] == "reproduces"
+    fo = {"finn-fomaml-omniglot-1shot-5way": [_run("finn", "fomaml", [0.2, 0.98])]}
+    assert M.quoted_row_check("fomaml", fo)[1] == "not resolved"  # no source to reproduce

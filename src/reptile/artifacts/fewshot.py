@@ -168,9 +168,11 @@ def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: 
     return Table(pd.DataFrame(rows).set_index("cell"), caption)
 
 
-def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> list[Check]:
+def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
+                 maml_runs: dict[str, list[dict]] | None = None) -> list[Check]:
     """The front page's rows for paper Tables 1 and 2: each Reptile cell, and each table's MAML rows (quoted by the
-    paper from Finn et al.; this companion has not run them)."""
+    paper from Finn et al.; with ``maml_runs``, Table 2's are judged against this companion's runs of them under his
+    protocol, :func:`reptile.artifacts.maml.quoted_row_check`)."""
     rows = []
     for table in (2, 1):
         dataset, paper = _table(table)
@@ -184,10 +186,16 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
         for row, values in paper["rows"].items():
             if row.startswith("Reptile"):
                 continue
+            ours, verdict, where = "-", NOT_YET_RUN, f"fewshot.ipynb#fewshot-table{table}"
+            if table == 2 and maml_runs is not None:  # this companion runs them (the MAML chapter)
+                from .maml import quoted_row_check
+
+                algorithm = "maml" if row.startswith("MAML") else "fomaml"
+                (ours, verdict), where = quoted_row_check(algorithm, maml_runs), "maml.ipynb#maml-table2"
             rows.append(Check(
                 item=f"paper Table {table} ({name}), {row}", claim=f"{len(values)} cells",
                 paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + " (quoted from Finn et al.)",
-                ours="-", z=None, verdict=NOT_YET_RUN, where=f"fewshot.ipynb#fewshot-table{table}"))
+                ours=ours, z=None, verdict=verdict, where=where))
     return rows
 
 

@@ -338,3 +338,28 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
                + (" at REDUCED budgets, not the paper's protocol; '-' marks a cell with no reduced preset"
                   if budget == "reduced" else " at the full budget") + ".")
     return Table(pd.DataFrame(rows).T, caption)
+
+
+def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]]) -> tuple[str, str]:
+    """The front page's verdict on one MAML row paper Table 2 quotes from Finn et al.: ``(ours, verdict)`` from our
+    full-budget runs under his protocol (``finn-<algorithm>-<cell>``), cell by cell. MAML's row: differs if any
+    cell differs by the book's rule, reproduces when all four reproduce, not resolved in between, not yet run with
+    no finished cell. First-order MAML's row has no source in Finn et al.'s paper: at best not resolved."""
+    texts, verdicts = [], []
+    for column, (m, s) in zip(COLUMNS, TABLE2["rows"][PAPER_ROW[algorithm]]):
+        shots, way = column.split("-shot ")
+        runs = runs_by_name.get(f"finn-{algorithm}-omniglot-{shots}shot-{way.replace('-way', 'way')}", [])
+        if not runs:
+            texts.append(NOT_YET_RUN)
+            continue
+        ours = _estimate(runs, "transductive")
+        texts.append(f"{_text(ours)} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        verdicts.append(compare(ours, Estimate(m, se=s / 1.96)).agreement())
+    if not verdicts:
+        return "-", NOT_YET_RUN
+    ours = ", ".join(texts) + " (this companion, Finn et al.'s protocol)"
+    if algorithm != "maml":
+        return ours, "not resolved"
+    if "differs" in verdicts:
+        return ours, "differs"
+    return ours, "reproduces" if len(verdicts) == len(COLUMNS) and set(verdicts) == {"reproduces"} else "not resolved"

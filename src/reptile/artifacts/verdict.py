@@ -26,11 +26,12 @@ def checks(results_dir=None) -> list[Check]:
     Section 5.2 (Figure 3); each from the chapter module's ``paper_checks`` on the runs that chapter shows."""
     from ..experiments import fewshot as FS
     from ..experiments import gradcomb as GC
-    from . import fewshot, gradcomb
+    from . import fewshot, gradcomb, maml
 
     rows: list[Check] = []
     rows += chapter_checks(results_dir)
-    rows += fewshot.paper_checks(FS.stored_runs(results_dir), fewshot.campaign_progress(results_dir))
+    rows += fewshot.paper_checks(FS.stored_runs(results_dir), fewshot.campaign_progress(results_dir),
+                                 maml.stored(results_dir))
     rows += gradcomb.paper_checks(GC.stored("figure3", None, {}, results_dir))
     return rows
 
