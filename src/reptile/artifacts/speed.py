@@ -66,13 +66,15 @@ def profile_view(results_dir=None) -> Table:
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
                      f"load average {rep['load_average'][0]:.1f}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting"])
+    if len(reports) == 1:  # one device: named in the caption
+        frame = frame.droplevel("device")
     return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
                            "the clock around every call): its time, its useful multiply-adds as a percentage of the "
                            "matrix-multiply rate, the shares of the matrix multiplies, of the fused C kernels (im2col, "
                            "col2im, batch norm with ReLU, Adam) and of the rest (other operations and the Python "
                            "between them), the rate the matrix multiplies reach alone (the ceiling if everything else "
                            "took no time), and the three longest fused kernels. " + "; ".join(words) + ".",
-                    nowrap_index=[1])
+                    nowrap_index=[frame.index.names.index("setting")])
 
 
 def versus_view(results_dir=None) -> Table:
@@ -122,13 +124,16 @@ def authors_view(results_dir=None) -> Table:
                              "ratio (median)": _fmt(t["median"], 2), "ratio range": f"{t['min']:.2f} to {t['max']:.2f}",
                              "core share, ours / theirs": "-" if not all(shares) else
                              f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
-    return _Aligned(pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"]),
+    frame = pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"])
+    if len(reports) == 1:  # one device: named in the caption
+        frame = frame.droplevel("device")
+    return _Aligned(frame,
                     "The engine against the authors' TensorFlow code on one thread each, measured in turns (ours, "
                     "theirs, theirs, ours, ...) in one benchmark run: the ratio of our rate to theirs (run-steps per "
                     "second in training, test tasks per second in evaluation; above 1, ours is faster) for each pair, "
                     "its median and range, and the median share of a core each process had while timed (CPU time "
                     "over wall time; below 1 when other work shared the core). " + "; ".join(words) + ".",
-                    nowrap_index=[1])
+                    nowrap_index=[frame.index.names.index("setting")])
 
 
 def maml_view(results_dir=None) -> Table:
