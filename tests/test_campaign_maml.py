@@ -75,3 +75,26 @@ def test_a_run_stopped_during_its_evaluation_resumes_at_its_block(ci_data, tmp_p
     again = E.run(cfg, 0, "cpu", results_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb", progress=False,
                   data=ci_data, stop=lambda: False)
     assert again["eval"] == whole["eval"]  # the same tasks, the same numbers
+
+
+def test_the_campaign_s_stop_signal_stops_a_maml_run_at_its_next_iteration(ci_data, tmp_path, monkeypatch):
+    from reptile.maml.algorithm import MAMLLearner
+
+    monkeypatch.setattr(E, "load_data", lambda cfg, seed, data_root=None, cache_dir=None: ci_data)
+    real_step = MAMLLearner.meta_step
+
+    def step_then_signal(self, tasks):  # SIGTERM arriving during the second outer iteration
+        out = real_step(self, tasks)
+        if self.iteration == 2:
+            runs.STOP.set()
+        return out
+
+    monkeypatch.setattr(MAMLLearner, "meta_step", step_then_signal)
+    entry = P.Entry("maml", "ci", seeds=(0,))
+    try:
+        assert runs.advance(entry, 600, "cpu", tmp_path, progress=False) is False
+    finally:
+        runs.STOP.clear()
+    from reptile.train import load_checkpoint
+
+    assert load_checkpoint(P.maml_checkpoint(entry, 0, tmp_path))["learner"]["iteration"] == 2
