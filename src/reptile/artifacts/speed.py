@@ -24,6 +24,11 @@ def _load(sub: str, results_dir=None) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
 
 
+def _one_device(frame: pd.DataFrame, reports: list) -> pd.DataFrame:
+    """The table without its "device" index level when its reports are of one device (which the caption names)."""
+    return frame.droplevel("device") if len(reports) == 1 else frame
+
+
 def _none(what: str, command: str) -> Table:
     return Table(pd.DataFrame({what: [f"not yet run: {command}"]}).set_index(what), f"{what}: not yet run.")
 
@@ -66,8 +71,7 @@ def profile_view(results_dir=None) -> Table:
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
                      f"load average {rep['load_average'][0]:.1f}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting"])
-    if len(reports) == 1:  # one device: named in the caption
-        frame = frame.droplevel("device")
+    frame = _one_device(frame, reports)
     return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
                            "the clock around every call): its time, its useful multiply-adds as a percentage of the "
                            "matrix-multiply rate, the shares of the matrix multiplies, of the fused C kernels (im2col, "
@@ -125,8 +129,7 @@ def authors_view(results_dir=None) -> Table:
                              "core share, ours / theirs": "-" if not all(shares) else
                              f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
     frame = pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"])
-    if len(reports) == 1:  # one device: named in the caption
-        frame = frame.droplevel("device")
+    frame = _one_device(frame, reports)
     return _Aligned(frame,
                     "The engine against the authors' TensorFlow code on one thread each, measured in turns (ours, "
                     "theirs, theirs, ours, ...) in one benchmark run: the ratio of our rate to theirs (run-steps per "
@@ -160,8 +163,7 @@ def maml_view(results_dir=None) -> Table:
                          "hours per seed": _fmt(r["hours_per_run"], 1)})
     rep = reports[-1]
     frame = pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"])
-    if len(reports) == 1:  # one device: named in the caption
-        frame = frame.droplevel("device")
+    frame = _one_device(frame, reports)
     return _Aligned(frame,
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (torch.func, the "
                     "meta-batch vectorised with vmap, or one task after another: loop; on Reptile's Conv4) on one "
