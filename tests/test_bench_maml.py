@@ -42,25 +42,29 @@ def test_unknown_setting_is_refused():
 
 def test_rows_on_fixed_timings(monkeypatch):
     monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
+    factor = {"engine": 0.5, "vmap": 1, "loop": 2}
     monkeypatch.setattr(B, "maml_seconds",
-                        lambda name, fo, seconds, device, vectorised=True: (0.2 if fo else 0.5) * (1 if vectorised else 2))
+                        lambda name, fo, seconds, device, path="engine": (0.2 if fo else 0.5) * factor[path])
     rows = B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=100.0)
     assert [(r["algorithm"], r["path"]) for r in rows] == [
         ("Reptile", "engine, population of 1"),
-        ("MAML", "vmap over the meta-batch"), ("MAML", "one task at a time"),
-        ("first-order MAML", "vmap over the meta-batch"), ("first-order MAML", "one task at a time")]
-    reptile, maml = rows[0], rows[1]
+        ("MAML", "engine, populations of tasks"), ("MAML", "vmap over the meta-batch"), ("MAML", "one task at a time"),
+        ("first-order MAML", "engine, populations of tasks"), ("first-order MAML", "vmap over the meta-batch"),
+        ("first-order MAML", "one task at a time")]
+    reptile, maml = rows[0], rows[2]
     assert reptile["gflops"] == pytest.approx(180 * STEP_PER_IMAGE_5 / 0.05 / 1e9)
     assert reptile["fraction_of_matmul"] == pytest.approx(reptile["gflops"] / 100.0)
     assert reptile["hours_per_run"] == pytest.approx(0.05 * 200_000 / 3600)  # the cell's 200,000 outer iterations
     assert maml["gflops"] == pytest.approx(32 * 20 * STEP_PER_IMAGE_5 / 0.5 / 1e9)
     assert maml["hours_per_run"] == pytest.approx(0.5 * 60_000 / 3600)
-    assert rows[2]["seconds_per_iteration"] == 1.0 and rows[4]["seconds_per_iteration"] == 0.4
+    assert rows[1]["seconds_per_iteration"] == 0.25 and rows[3]["seconds_per_iteration"] == 1.0
+    assert rows[6]["seconds_per_iteration"] == 0.4
 
 
-def test_one_real_timing():
+@pytest.mark.parametrize("path", ["engine", "vmap"])
+def test_one_real_timing(path):
     torch.set_num_threads(1)
-    s = B.maml_seconds("1-shot 5-way", True, 0.01, torch.device("cpu"))
+    s = B.maml_seconds("1-shot 5-way", True, 0.01, torch.device("cpu"), path)
     assert math.isfinite(s) and 0 < s < 60
 
 
@@ -71,7 +75,7 @@ def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
 
     assert "not yet run" in maml_view(tmp_path).caption
     monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
-    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, vectorised=True: 0.2 if fo else 0.5)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.2 if fo else 0.5)
     report = {"device": "cpu-test", "matmul_gflops_1_thread": 100.0, "seconds_per_measurement": 1.0,
               "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
               "load_average": [1.0, 1.0, 1.0], "environment": {"git_commit": "abcdef0123"},
@@ -80,7 +84,7 @@ def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
     (tmp_path / "bench" / "maml" / "cpu-test.json").write_text(json.dumps(report))
     view = maml_view(tmp_path)
     frame = view.frame
-    assert len(frame) == 5 and "60,000 outer iterations" in view.caption and "cpu-test" in view.caption
+    assert len(frame) == 7 and "60,000 outer iterations" in view.caption and "cpu-test" in view.caption
     row = frame.loc[("1-shot 5-way", "MAML", "vmap")]  # one device: named in the caption, not a column
     assert row["ms per outer iteration"] == "500" and row["hours per seed"] == "8.3"
 
@@ -100,7 +104,7 @@ def test_the_view_of_a_report_without_a_matmul_rate(tmp_path, monkeypatch):
     from reptile.artifacts.speed import maml_view
 
     monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.01)
-    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, vectorised=True: 0.1)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.1)
     report = {"device": "some-gpu", "matmul_gflops_1_thread": None, "seconds_per_measurement": 1.0,
               "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
               "load_average": [0.5, 0.5, 0.5], "environment": {},

@@ -14,7 +14,8 @@ from .common import Table
 from .status import _Aligned, _commit, _fmt
 
 REST = "the rest (other operations, Python between them)"
-MAML_PATHS = {"engine, population of 1": "engine", "vmap over the meta-batch": "vmap", "one task at a time": "loop"}
+MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks": "engine",
+              "vmap over the meta-batch": "vmap", "one task at a time": "loop"}
 
 
 def _load(sub: str, results_dir=None) -> list[dict]:
@@ -165,8 +166,10 @@ def maml_view(results_dir=None) -> Table:
     frame = pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"])
     frame = _one_device(frame, reports)
     return _Aligned(frame,
-                    "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (torch.func, the "
-                    "meta-batch vectorised with vmap, or one task after another: loop; on Reptile's Conv4) on one "
+                    "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (on Reptile's "
+                    "Conv4, by three paths: engine, the tasks as populations on the engine's network with the second "
+                    "order by hand; vmap, torch.func with the meta-batch vectorised; loop, torch.func one task after "
+                    "another) on one "
                     "thread of the device named below, synthetic Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "

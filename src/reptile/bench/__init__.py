@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         path = folder / f"{report['device']}.json"
         R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
         for r in report["rows"]:
-            print(f"{r['setting']:14s} {r['algorithm']:17s} {r['path']:24s} {1e3 * r['seconds_per_iteration']:9.1f} "
+            print(f"{r['setting']:14s} {r['algorithm']:17s} {r['path']:28s} {1e3 * r['seconds_per_iteration']:9.1f} "
                   f"ms/iteration  {r['gflops']:6.1f} GFLOP/s  {r['hours_per_run']:7.1f} h per seed")
         print(f"wrote {path}")
         return

@@ -13,7 +13,9 @@ Eq. 1 is one inner step, ``W = phi - alpha * grad L_support(phi)``, and MAML min
 The meta-gradient is averaged over the ``n`` tasks (Finn's loss summed over the meta-batch / ``meta_batch``) and
 fed to Adam (1e-3, TensorFlow's form, :class:`reptile.optim.Adam`). The tasks of a meta-batch are independent, so
 :func:`meta_gradient` vectorises them with ``torch.func.vmap`` over ``torch.func.grad``; ``vectorised=False`` runs
-the same per-task function one task at a time (the reference the tests compare with).
+the same per-task function one task at a time (the reference the tests compare with). The same quantity, faster on a
+CPU, is computed on the engine's network with a hand-written Hessian-vector product in :mod:`reptile.maml.population`
+(:class:`MAMLLearner`'s ``path="engine"``).
 
 The network is a :class:`reptile.fewshot.FunctionalNet` (e.g. :func:`reptile.fewshot.conv4`): batch norm always on
 the statistics of the batch it is given (support batch in the inner steps, query batch for the query loss), so a
@@ -233,17 +235,29 @@ def evaluate_task(net: FunctionalNet, params: Params, support: tuple[Tensor, Ten
 # ------------------------------------------------------------------------------------------------ the learner
 
 
+PATHS = ("engine", "vmap", "loop")  # how the meta-gradient is computed (see MAMLLearner)
+
+
 class MAMLLearner:
     """Meta-trains ``phi`` with MAML (or first-order MAML): :meth:`meta_step` is one outer Adam step on a meta-batch.
 
-    Deterministic for a given ``init`` (a generator or seed: Glorot initialisation, :meth:`FunctionalNet.init_params`)
-    and given tasks: nothing else is random. ``device="auto"`` runs on CUDA when present, else on the CPU."""
+    ``path``, how the meta-gradient is computed (all give it to rounding, ``tests/test_maml*.py``): ``"vmap"``, all
+    tasks at once with ``torch.func``; ``"loop"``, one task at a time with ``torch.func``; ``"engine"``, the tasks as
+    populations on the engine's network with the second order by hand (:mod:`reptile.maml.population`; pass its
+    :class:`~reptile.maml.population.EngineNet` as ``engine``).
+
+    Deterministic for a given ``init`` (a generator or seed: Glorot initialisation, :meth:`FunctionalNet.init_params`),
+    path and tasks: nothing else is random. ``device="auto"`` runs on CUDA when present, else on the CPU."""
 
     def __init__(self, net: FunctionalNet, cfg: MAMLConfig, init: torch.Generator | int = 0,
-                 device: torch.device | str = "auto", dtype: torch.dtype = torch.float32, vectorised: bool = True):
+                 device: torch.device | str = "auto", dtype: torch.dtype = torch.float32, path: str = "vmap",
+                 engine: Any = None):
         check(isinstance(cfg, MAMLConfig), f"cfg must be a MAMLConfig, got {cfg!r}")
         check(dtype in (torch.float32, torch.float64), f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        self.net, self.cfg, self.vectorised = net, cfg, vectorised
+        check(path in PATHS, f"unknown meta-gradient path {path!r}; allowed: {', '.join(PATHS)}")
+        check((path == "engine") == (engine is not None),
+              "the 'engine' path needs its network as engine= (reptile.maml.population.EngineNet), and only it does")
+        self.net, self.cfg, self.path, self.engine = net, cfg, path, engine
         self.device = resolve_device(device)
         deterministic(self.device)
         self.phi: Params = tuple(p.to(self.device, dtype) for p in net.init_params(init))
@@ -259,7 +273,10 @@ class MAMLLearner:
         tasks = TaskBatch(*(t.to(self.device) for t in tasks))
         tasks = tasks._replace(support_x=tasks.support_x.to(self.phi[0].dtype),
                                query_x=tasks.query_x.to(self.phi[0].dtype))
-        g, loss, acc = meta_gradient(self.net, self.phi, tasks, self.cfg, vectorised=self.vectorised)
+        if self.engine is not None:
+            g, loss, acc = self.engine.meta_gradient(self.phi, tasks, self.cfg)
+        else:
+            g, loss, acc = meta_gradient(self.net, self.phi, tasks, self.cfg, vectorised=self.path == "vmap")
         if not all(bool(torch.isfinite(t).all()) for t in g):
             raise FloatingPointError(f"outer iteration {self.iteration + 1}: the meta-gradient is not finite (NaN or "
                                      f"inf); lower inner_step ({self.cfg.inner_step}) or outer_lr")
@@ -287,5 +304,5 @@ class MAMLLearner:
                             for k, v in detach_state(state["outer_state"]).items()}
 
 
-__all__ = ["LOSS_SCALES", "MAMLConfig", "MAMLLearner", "TaskBatch", "evaluate_task", "inner_adapt",
+__all__ = ["LOSS_SCALES", "MAMLConfig", "MAMLLearner", "PATHS", "TaskBatch", "evaluate_task", "inner_adapt",
            "inner_mask", "meta_gradient", "resolve_device", "sample_tasks", "task_loss"]

@@ -49,6 +49,7 @@ from ..stats import mean_ci95
 from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
                         check_threads_argument, fail, is_int, is_positive, parse_sets)
 from .algorithm import LOSS_SCALES, MAMLConfig, MAMLLearner, TaskBatch, inner_adapt, inner_mask
+from .population import EngineNet
 from .protocol import (FINN_TEST_SEED, FINN_TEST_TASKS, FINN_TRAIN_TASKS, NETWORKS, ProtocolData, build_net,
                        draw_tasks, load_finn_omniglot, load_reptile_omniglot)
 
@@ -258,11 +259,15 @@ def training_tasks(cfg: MAMLExperimentConfig, data: ProtocolData, seed: int, ite
 
 
 def score_steps(net, phi, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
-                non_transductive: bool = True) -> dict[str, torch.Tensor]:
+                non_transductive: bool = True, engine: EngineNet | None = None) -> dict[str, torch.Tensor]:
     """Query accuracy of each task after 0, 1, ..., ``steps`` inner SGD steps on its support set (``phi``
     untouched), ``(tasks, steps + 1)`` per mode: ``transductive`` (the query batch alone, its own batch statistics:
     Finn's) and ``non_transductive`` (each query in a batch with the support set, Reptile's). All tasks at once
-    (vmap); a non-finite output raises :class:`DivergedError`."""
+    (vmap), or, given the run's ``engine`` network, as populations on it (:func:`reptile.maml.population.score_steps`,
+    the same numbers to rounding); a non-finite output raises :class:`DivergedError`."""
+    if engine is not None:
+        t, n, ok = engine.score_steps(phi, tasks, cfg, steps, non_transductive)
+        return _checked(t, n, ok[None], cfg)
     mask = inner_mask(net, cfg.adapt_norm)
     phi = tuple(p.detach() for p in phi)
 
@@ -280,11 +285,16 @@ def score_steps(net, phi, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
         return torch.stack(out_t), torch.stack(out_n), torch.stack(ok)
 
     t, n, ok = torch.vmap(one)(*tasks)
+    return _checked(t, n if non_transductive else None, ok, cfg)
+
+
+def _checked(t, n, ok, cfg: MAMLConfig) -> dict[str, torch.Tensor]:
+    """The scores by mode, once every output was finite (``ok`` ``(tasks or 1, steps + 1)``)."""
     if not bool(ok.all()):
         first = int((~ok).any(0).nonzero()[0])
         raise DivergedError(f"evaluation: the adapted network's outputs are not finite (NaN or inf) after {first} "
                             f"inner steps; lower inner_step ({cfg.inner_step})")
-    return {"transductive": t, "non_transductive": n} if non_transductive else {"transductive": t}
+    return {"transductive": t, "non_transductive": n} if n is not None else {"transductive": t}
 
 
 def test_task_chunks(images, cfg: MAMLExperimentConfig, n_tasks: int, generator: torch.Generator, rotate: bool,
@@ -313,7 +323,7 @@ def evaluate(learner: MAMLLearner, images, cfg: MAMLExperimentConfig, n_tasks: i
                                query_x=tasks.query_x.to(learner.phi[0].dtype))
         with torch.no_grad():
             acc = score_steps(learner.net, learner.phi, tasks, learner.cfg, cfg.eval_inner_steps,
-                              cfg.non_transductive)
+                              cfg.non_transductive, learner.engine)
         for m in modes:
             out[m].extend(acc[m].double().cpu().tolist())
         done += n
@@ -347,16 +357,13 @@ def summarise(per_task: list[list[float]], protocol: str) -> dict[str, Any]:
 
 
 EVAL_BLOCK = 20 * EVAL_CHUNK  # test tasks between the checkpoints of a stoppable run's final evaluation
-VMAP_CPU_MAX_IMAGES = 5  # support images per task up to which vmap over the meta-batch is faster on a CPU
-
-
-def vectorise_meta_batch(cfg: MAMLExperimentConfig, device: torch.device) -> bool:
-    """Whether the meta-gradient runs the meta-batch's tasks as one vectorised computation (``vmap``) or one task
-    at a time, whichever the benchmark (``python -m reptile.bench --maml``) measured faster: on a GPU the vectorised
-    one (the tasks fill the device); on a CPU only for the smallest tasks (1-shot 5-way: 5 support images), where
-    one at a time leaves the multiplies too small, while on the 5-shot and 20-way cells one at a time ran faster.
-    Both give the same meta-gradient (tests/test_maml.py); the record says which ran."""
-    return device.type == "cuda" or cfg.n_way * cfg.shots <= VMAP_CPU_MAX_IMAGES
+def meta_gradient_path(cfg: MAMLExperimentConfig, device: torch.device) -> str:
+    """How the meta-gradient is computed (:data:`reptile.maml.PATHS`), whichever the benchmark (``python -m
+    reptile.bench --maml``) measured fastest: on a CPU the engine (:mod:`reptile.maml.population`: 1.6-1.9 times
+    the faster of the two ``torch.func`` paths on every cell); on a GPU ``vmap`` over the meta-batch (the tasks fill
+    the device; the engine's path is not yet measured there). All give the same meta-gradient to rounding
+    (tests/test_maml.py, tests/test_maml_population.py); the record says which ran."""
+    return "engine" if device.type == "cpu" else "vmap"
 
 
 def checkpoint_path(cfg: MAMLExperimentConfig, seed: int, checkpoint_dir=None):
@@ -394,8 +401,9 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     net = build_net(cfg.network, cfg.n_way)
     net.module.to(dev)
     mcfg = cfg.maml()
-    learner = MAMLLearner(net, mcfg, init=seeding.generator(seed, "init"), device=dev,
-                          vectorised=vectorise_meta_batch(cfg, dev))
+    path = meta_gradient_path(cfg, dev)
+    learner = MAMLLearner(net, mcfg, init=seeding.generator(seed, "init"), device=dev, path=path,
+                          engine=EngineNet(cfg.network, cfg.n_way) if path == "engine" else None)
     label = f"{EXPERIMENT}/{cfg.name} seed {seed}"
     run_config = {"experiment": EXPERIMENT, "seed": seed, "config": cfg.to_dict()}
     ckpt = checkpoint_path(cfg, seed, checkpoint_dir)
@@ -420,7 +428,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     curve_images = data.val if data.val is not None else data.test
     # this call's piece of the run (a run advanced by the campaign has several, perhaps on other devices)
     pieces.append({"device": env.get("device_name") or str(dev), "start": learner.iteration,
-                   "end": learner.iteration, "vectorised": learner.vectorised})
+                   "end": learner.iteration, "path": learner.path})
 
     def record_curve() -> None:
         acc = evaluate(learner, curve_images, cfg, cfg.curve_tasks,
@@ -515,7 +523,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         parameters=param_count(learner.phi),
         train_seconds=round(train_seconds, 3),
         seconds_per_iteration=train_seconds / cfg.outer_iters,
-        meta_batch_vectorised=learner.vectorised,
+        meta_gradient_path=learner.path,
         pieces=[{**p, "end": learner.iteration} if i == len(pieces) - 1 else p for i, p in enumerate(pieces)],
         eval_seconds=round(eval_seconds, 3),
         seconds_per_eval_task=eval_seconds / cfg.eval_tasks,

@@ -70,7 +70,10 @@ class OffsetBatchNorm2d(nn.BatchNorm2d):
         self.register_parameter("weight", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.batch_norm(x, None, None, None, self.bias, True, 0.0, self.eps)
+        # a scale of ones, not None: autograd's double backward of batch norm with no scale fails (PyTorch 2.x), and
+        # second-order MAML that adapts the offset (adapt_norm) differentiates it twice
+        ones = torch.ones_like(self.bias)
+        return F.batch_norm(x, None, None, ones, self.bias, True, 0.0, self.eps)
 
 
 class SpatialMean(nn.Module):

@@ -1,0 +1,370 @@
+"""MAML's meta-gradient on the engine's network: the meta-batch's tasks as one population, second order by hand.
+
+:func:`reptile.maml.meta_gradient` differentiates through the inner loop with autograd (``torch.func``); here the
+same quantity is computed on :class:`reptile.engine.network.Conv4`, which holds one weight vector per member (a task
+of the meta-batch is a member, each starting from ``phi``) and computes its gradient with a hand-written backward
+pass and fused kernels. Second-order MAML needs one more thing the engine lacks, the Hessian-vector product of the
+support loss, which :func:`hvp` computes by hand too: the directional derivative (Pearlmutter's R-operator) of the
+engine's forward and backward passes. Finn et al.'s Eq. 1 repeated ``k`` times,
+
+    W_0 = phi,  W_{i+1} = W_i - alpha Q grad L_support(W_i),  meta-gradient = J^T grad L_query(W_k),
+
+is differentiated backwards: ``v_k = grad L_query(W_k)``, ``v_i = v_{i+1} - alpha H_support(W_i) Q v_{i+1}``
+(``H`` symmetric), and the meta-gradient is ``v_0`` (first-order MAML: ``v_0 = v_k``). ``Q`` is the inner loop's
+step in the engine's layout: the parameters it adapts (batch norm's are left alone unless ``adapt_norm``) and, for
+Finn's network, the map below.
+
+Both networks run on the engine's Conv4. Reptile's is it. Finn's (:func:`reptile.maml.protocol.finn_conv4`) differs
+in two places, both an affine change of parameters ``W = E(w)``: batch norm has no scale (the engine's ``gamma`` is
+held at 1) and the dense layer reads the spatial mean of the last 2x2 map, which equals a dense layer on the
+flattened map with the kernel repeated at the four positions and divided by 4. An inner step on ``w`` is then the
+step ``Lin Lin^T`` (``Lin`` the linear part of ``E``) on ``W``, and a gradient in ``W`` maps back by ``Lin^T``.
+
+The losses are the engine's cross-entropy summed over a minibatch, times the scale of ``cfg.loss_scale`` (Finn's
+``1 / shots`` or the mean's ``1 / (N shots)``). Convolution biases get gradient exactly 0, as in the engine (batch
+norm cancels them), so they stay 0; autograd gives rounding noise there, which Adam turns into a random walk of
+steps of about its learning rate, changing nothing the network computes. ``tests/test_maml_population.py`` checks everything
+against :func:`reptile.maml.meta_gradient` in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..engine import fused
+from ..engine.network import Conv4, _input_grad, _padded, _patches
+from ..params import Params
+from ..validate import check
+from .algorithm import MAMLConfig, TaskBatch
+
+NETWORKS = ("reptile", "finn")
+SIDE = 2  # the last feature map is 2x2 (28 -> 14 -> 7 -> 4 -> 2)
+
+
+class EngineNet:
+    """One of the MAML networks (``"reptile"``: :func:`reptile.fewshot.conv4`; ``"finn"``: Finn et al.'s) on the
+    engine's :class:`Conv4`: the change of parameters from the module's tuple to the engine's rows and back."""
+
+    def __init__(self, network: str, n_way: int, use_fused: bool = True):
+        check(network in NETWORKS, f"unknown network {network!r}; allowed: {', '.join(NETWORKS)}")
+        self.network, self.n_way = network, n_way
+        self.conv = Conv4(n_way, use_fused=use_fused)
+        n = len(self.conv.shapes)
+        self.dense = n - 2  # index of the dense kernel among the engine's tensors
+        self.gammas = [4 * li + 2 for li in range(4)]
+        self.betas = [4 * li + 3 for li in range(4)]
+
+    # ------------------------------------------------------------------------------------------ parameters
+
+    def row(self, params: Params) -> Tensor:
+        """The engine's row ``E(w)`` (P,) of the module's parameter tuple ``w``."""
+        if self.network == "reptile":
+            return self.conv.pack(params)
+        p = list(params)
+        full = []
+        for li in range(4):
+            k, b, beta = p[3 * li: 3 * li + 3]
+            full += [k, b, torch.ones_like(beta), beta]
+        wd, bd = p[12:]
+        # mean over the 2x2 positions = a dense layer on the flattened (c, h, w) features with w[:, c] / 4
+        flat = (wd[:, :, None, None] / SIDE ** 2).expand(-1, -1, SIDE, SIDE).reshape(self.n_way, -1)
+        return self.conv.pack(tuple(full) + (flat, bd))
+
+    def params(self, row: Tensor) -> Params:
+        """The module's parameter tuple of an engine row: the inverse of :meth:`row`."""
+        full = self.conv.unpack(row)
+        if self.network == "reptile":
+            return full
+        out = []
+        for li in range(4):
+            k, b, _, beta = full[4 * li: 4 * li + 4]
+            out += [k, b, beta]
+        flat, bd = full[16:]
+        return tuple(out) + (flat.view(self.n_way, -1, SIDE ** 2)[:, :, 0] * SIDE ** 2, bd)
+
+    def pull_back(self, grads: list[Tensor]) -> list[Tensor]:
+        """``Lin^T``: a gradient in the engine's tensors ``(S, *shape)`` to one in the module's parameters (still in
+        the engine's per-tensor layout; :meth:`module_grads` reorders it). Reptile's network: unchanged."""
+        if self.network == "reptile":
+            return grads
+        g = list(grads)
+        d = g[self.dense]  # (S, H W C, N), rows in (h, w, c) order
+        S = d.shape[0]
+        g[self.dense] = d.view(S, SIDE * SIDE, -1, self.n_way).sum(1) / SIDE ** 2  # (S, C, N)
+        for i in self.gammas:
+            g[i] = torch.zeros_like(g[i])  # not a parameter of Finn's network
+        return g
+
+    def step_map(self, v: list[Tensor], adapt_norm: bool) -> list[Tensor]:
+        """``Q v``: the inner loop's step in the engine's layout for the engine-layout gradient ``v`` (the
+        parameters the inner loop adapts; for Finn's network ``Lin Lin^T``)."""
+        out = []
+        for i, t in enumerate(v):
+            if (i in self.gammas and (self.network == "finn" or not adapt_norm)) or (i in self.betas and not
+                                                                                      adapt_norm):
+                out.append(torch.zeros_like(t))
+            elif i == self.dense and self.network == "finn":
+                S = t.shape[0]
+                m = t.view(S, SIDE * SIDE, -1, self.n_way).sum(1, keepdim=True) / SIDE ** 4
+                out.append(m.expand(-1, SIDE * SIDE, -1, -1).reshape(t.shape))
+            else:
+                out.append(t)
+        return out
+
+    def meta_gradient(self, params: Params, tasks: TaskBatch, cfg: MAMLConfig) -> tuple[Params, Tensor, Tensor]:
+        """:func:`meta_gradient` on this network (what :class:`reptile.maml.MAMLLearner` calls)."""
+        return meta_gradient(self, params, tasks, cfg)
+
+    def score_steps(self, params: Params, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
+                    non_transductive: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """:func:`score_steps` on this network."""
+        return score_steps(self, params, tasks, cfg, steps, non_transductive)
+
+    def module_grads(self, grads: list[Tensor]) -> Params:
+        """The mean over members of :meth:`pull_back`'s gradient (or of a sum over them, ``(1, *shape)``), as the
+        module's parameter tuple."""
+        mean = [g.mean(0) for g in grads]
+        if self.network == "reptile":
+            return self.conv.unpack(torch.cat([t.reshape(-1) for t in mean]))
+        out = []
+        for li in range(4):
+            k, b, _, beta = mean[4 * li: 4 * li + 4]
+            lay = self.conv.layers[li]
+            out += [k.view(3, 3, lay.c_in, lay.c_out).permute(3, 2, 0, 1).contiguous(), b, beta]
+        return tuple(out) + (mean[self.dense].t().contiguous(), mean[-1])
+
+
+# --------------------------------------------------------------------------------- the Hessian-vector product
+
+
+def grad_and_hvp(conv: Conv4, flat: Tensor, x: Tensor, y: Tensor, direction: Tensor | None,
+                 saved=None) -> tuple[Tensor, Tensor | None, Tensor | None, object]:
+    """The summed cross-entropy's logits, gradient and Hessian-vector product ``H direction`` for every member.
+
+    ``flat`` (S P,) the population's weights (the engine's layout), ``x`` ``(S, B, H, W, C)`` channels-last, ``y``
+    ``(S, B)``; ``direction`` a buffer like ``flat`` or None (no product). ``saved``: the forward pass at ``flat`` on
+    ``x`` from an earlier call, reused (the gradient is then not computed again: None). Returns ``(logits (S, B,
+    n_way), gradient, product or None, saved)``."""
+    again = saved is not None
+    if not again:
+        logits, saved = conv.forward(flat, x[:, None], keep=True)
+        logits = logits[:, 0]
+    else:
+        logits = saved[2]
+    feats, layers = saved[0], saved[1]
+    logp = torch.log_softmax(logits, -1)
+    p = logp.exp()
+    dlogits = p.clone()
+    dlogits.scatter_add_(-1, y[..., None], torch.full_like(dlogits[..., :1], -1.0))
+    grad = None if again else conv.backward(flat, dlogits, (feats, layers))
+    if direction is None:
+        return logits, grad, None, (feats, layers, logits)
+    return logits, grad, _hvp(conv, flat, direction, layers, feats, p, dlogits), (feats, layers, logits)
+
+
+def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p: Tensor, dlogits: Tensor) -> Tensor:
+    """``R{grad}``: the forward pass's directional derivative along ``direction``, then the backward pass's."""
+    w, r = conv.views(flat), conv.views(direction)
+    S, N = p.shape[:2]
+    fast = conv.use_fused and fused.usable(flat)
+    out = torch.zeros_like(flat)
+    h = conv.views(out)
+    # forward: R{z} = R{P} K + P R{K} + R{b}; batch norm's R{xhat} = inv (u - mean u - xhat mean(xhat u)); ReLU's mask
+    tangents = []
+    ra = None
+    for li, lay in enumerate(conv.layers):
+        kernel, gamma = w[4 * li], w[4 * li + 2]
+        rk, rb, rg, rbeta = r[4 * li: 4 * li + 4]
+        patches, xhat, inv, a = layers[li]
+        u = torch.baddbmm(rb[:, None, :], patches, rk)  # (S, M, C)
+        rp = None
+        if ra is not None:
+            ap, inner = _padded(ra, S, N, lay)
+            inner.copy_(ra)
+            rp = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)
+            u.baddbmm_(rp, kernel)
+        xh = xhat.view(S, -1, lay.c_out)
+        iv = inv.view(S, 1, lay.c_out)
+        m_xu = torch.linalg.vecdot(xh.transpose(1, 2), u.transpose(1, 2)).unsqueeze(1) / xh.shape[1]
+        rxhat = u.sub_(u.mean(1, keepdim=True)).addcmul_(xh, m_xu, value=-1.0).mul_(iv)  # u is not needed again
+        rinv = -iv * iv * m_xu  # (S, 1, C)
+        on = (a > 0).to(a.dtype).view(S, -1, lay.c_out)  # the ReLU's derivative (masked_fill is slower on a CPU)
+        ry = torch.addcmul(rbeta[:, None, :], rxhat, gamma[:, None, :]).addcmul_(xh, rg[:, None, :])
+        ra = ry.mul_(on).view(a.shape)
+        tangents.append((rp, rxhat, rinv, on))
+    rf = ra.reshape(S, N, conv.features)
+    wd, rwd, rbd = w[-2], r[-2], r[-1]
+    rlogits = torch.baddbmm(rbd[:, None, :], rf, wd).baddbmm_(feats, rwd)
+    rdlog = p * (rlogits - (p * rlogits).sum(-1, keepdim=True))
+    # backward: the product rule on every line of Conv4.backward
+    torch.baddbmm(torch.bmm(rf.transpose(1, 2), dlogits), feats.transpose(1, 2), rdlog, out=h[-2])
+    torch.sum(rdlog, 1, out=h[-1])
+    da = torch.bmm(dlogits, wd.transpose(1, 2))
+    rda = torch.bmm(rdlog, wd.transpose(1, 2)).baddbmm_(dlogits, rwd.transpose(1, 2))
+    for li in range(len(conv.layers) - 1, -1, -1):
+        lay = conv.layers[li]
+        kernel, gamma = w[4 * li], w[4 * li + 2]
+        rk, rg = r[4 * li], r[4 * li + 2]
+        patches, xhat, inv, a = layers[li]
+        rp, rxhat, rinv, on = tangents[li]
+        xh = xhat.view(S, -1, lay.c_out)
+        iv = inv.view(S, 1, lay.c_out)
+        n = xh.shape[1]
+        dy = da.reshape(S, -1, lay.c_out) * on
+        rdy = rda.reshape(S, -1, lay.c_out) * on
+
+        def dot(p: Tensor, q: Tensor) -> Tensor:  # sum over rows, (S, 1, C)
+            return torch.linalg.vecdot(p.transpose(1, 2), q.transpose(1, 2)).unsqueeze(1)
+
+        dbeta, dgamma = dy.sum(1, keepdim=True), dot(dy, xh)
+        rdbeta, rdgamma = rdy.sum(1, keepdim=True), dot(rdy, xh) + dot(dy, rxhat)
+        h[4 * li + 3].copy_(rdbeta[:, 0])
+        h[4 * li + 2].copy_(rdgamma[:, 0])
+        c1 = gamma[:, None, :] * iv
+        rc1 = rg[:, None, :] * iv + gamma[:, None, :] * rinv
+        # inner = dy - mean(dy) - xhat mean(dy xhat); dz = c1 inner; rdz = rc1 inner + c1 R{inner}
+        inner = dy.sub_(dbeta / n).addcmul_(xh, dgamma, value=-1.0 / n)
+        rinner = rdy.sub_(rdbeta / n).addcmul_(rxhat, dgamma, value=-1.0 / n).addcmul_(xh, rdgamma, value=-1.0 / n)
+        rdz = rinner.mul_(c1).addcmul_(inner, rc1)
+        dz = inner.mul_(c1)
+        torch.bmm(patches.transpose(1, 2), rdz, out=h[4 * li])
+        if rp is not None:
+            h[4 * li].baddbmm_(rp.transpose(1, 2), dz)
+        if li > 0:
+            da = _input_grad(dz, kernel, lay, S, N, fast)
+            cols = torch.bmm(rdz, kernel.transpose(1, 2)).baddbmm_(dz, rk.transpose(1, 2))
+            rda = _cols_to_input(cols, lay, S, N, fast)
+    return out
+
+
+def _cols_to_input(cols: Tensor, lay, S: int, N: int, fast: bool) -> Tensor:
+    """col2im of ``cols`` ``(S, M, 9 C_in)`` (an input gradient's columns, (kh, kw, C) order)."""
+    if fast:
+        return fused.col2im(cols, N, lay.size, lay.out, lay.pad[0])
+    eye = torch.eye(cols.shape[-1], dtype=cols.dtype, device=cols.device).expand(S, -1, -1)
+    return _input_grad(cols, eye, lay, S, N)  # dz @ I^T = cols, then col2im
+
+
+# -------------------------------------------------------------------------------------------- the meta-gradient
+
+
+def _scale(cfg: MAMLConfig, batch: int) -> float:
+    """The factor from the engine's summed cross-entropy to ``cfg.loss_scale``'s loss on a batch of ``batch``."""
+    return 1.0 / cfg.shots if cfg.loss_scale == "finn" else 1.0 / batch
+
+
+def meta_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfig,
+                  first_order: bool | None = None, chunk: int | None = None) -> tuple[Params, Tensor, Tensor]:
+    """The same as :func:`reptile.maml.meta_gradient` (the mean over tasks of the meta-gradient, the mean query
+    loss and accuracy after adaptation), on the engine: the tasks as the members of populations of ``chunk`` tasks
+    each (default :func:`default_chunk`), whose sums make the mean."""
+    first_order = cfg.first_order if first_order is None else first_order
+    check(isinstance(first_order, bool), f"first_order must be True or False, got {first_order!r}")
+    n = tasks.support_x.shape[0]
+    chunk = default_chunk(tasks.support_x) if chunk is None else chunk
+    check(isinstance(chunk, int) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
+    total, losses, accs = None, [], []
+    for i in range(0, n, chunk):
+        g, loss, acc = _population_gradient(net, params, TaskBatch(*(t[i: i + chunk] for t in tasks)), cfg,
+                                            first_order)
+        total = g if total is None else [a + b for a, b in zip(total, g)]
+        losses.append(loss)
+        accs.append(acc)
+    return net.module_grads([t / n for t in total]), torch.cat(losses).mean(), torch.cat(accs).mean()
+
+
+def default_chunk(support_x: Tensor) -> int:
+    """Tasks per population: on a CPU about 20 support images at once, at least one task (measured on 1-shot and
+    5-shot 5-way and 1-shot 20-way: the working set of a step stays in cache; all 32 tasks of a 5-shot meta-batch
+    at once ran twice as slow as one at a time), on a GPU all of them."""
+    if support_x.device.type != "cpu":
+        return support_x.shape[0]
+    return max(1, CPU_IMAGES // support_x.shape[1])
+
+
+CPU_IMAGES = 20  # support images per population on a CPU (see default_chunk)
+
+
+def _population_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfig,
+                         first_order: bool) -> tuple[list[Tensor], Tensor, Tensor]:
+    """The meta-gradient of each task of ``tasks`` (one population), summed over them, in the engine's
+    per-tensor layout; each task's query loss and accuracy."""
+    conv = net.conv
+    sx, sy, qx, qy = tasks
+    S = sx.shape[0]
+    sx, qx = Conv4.images(sx), Conv4.images(qx)
+    row = net.row(tuple(p.detach() for p in params))
+    flat = conv.stack(row.expand(S, -1))
+    s_scale, q_scale = _scale(cfg, sy.shape[1]), _scale(cfg, qy.shape[1])
+    alpha = cfg.inner_step * s_scale
+    weights, saves = [flat], []
+    for _ in range(cfg.inner_steps):
+        _, g, _, saved = grad_and_hvp(conv, weights[-1], sx, sy, None)
+        saves.append(saved if not first_order else None)
+        step = net.step_map(conv.views(g), cfg.adapt_norm)
+        weights.append(weights[-1] - alpha * torch.cat([t.reshape(-1) for t in step]))
+    logits, v, _, _ = grad_and_hvp(conv, weights[-1], qx, qy, None)
+    v = v * q_scale
+    if not first_order:
+        for i in range(cfg.inner_steps - 1, -1, -1):
+            d = torch.cat([t.reshape(-1) for t in net.step_map(conv.views(v), cfg.adapt_norm)])
+            _, _, hv, _ = grad_and_hvp(conv, weights[i], sx, sy, d, saves[i])
+            v = v - alpha * hv
+    logp = torch.log_softmax(logits, -1)
+    loss = -logp.gather(-1, qy[..., None]).sum((1, 2)) * q_scale
+    accuracy = (logits.argmax(-1) == qy).to(logits.dtype).mean(1)
+    return [t.sum(0, keepdim=True) for t in net.pull_back(conv.views(v))], loss, accuracy
+
+
+# -------------------------------------------------------------------------------------------------- evaluation
+
+
+EVAL_CPU_IMAGES = 200  # images per population when scoring on a CPU (60 to 400 measured within 20% of each other)
+
+
+def score_steps(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
+                non_transductive: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """Each task's query accuracy after 0, 1, ..., ``steps`` inner SGD steps on its support set from ``params``
+    (left as they are), ``(tasks, steps + 1)``, transductive (the queries in one batch) and non-transductive (each
+    query in a batch with the support set; None unless asked), and whether every output was finite after each step
+    ``(steps + 1,)``: what :func:`reptile.maml.experiment.score_steps` computes with ``torch.func``, the tasks here
+    as populations on the engine's network (about :data:`EVAL_CPU_IMAGES` images at once on a CPU)."""
+    conv = net.conv
+    sx, sy, qx, qy = tasks
+    n, b, q = sx.shape[0], sx.shape[1], qx.shape[1]
+    per_task = q * (b + 1) if non_transductive else max(b, q)
+    chunk = n if sx.device.type != "cpu" else max(1, EVAL_CPU_IMAGES // per_task)
+    row = net.row(tuple(p.detach() for p in params))
+    alpha = cfg.inner_step * _scale(cfg, b)
+    out_t, out_n, ok = [], [], torch.ones(steps + 1, dtype=torch.bool, device=sx.device)
+    for i in range(0, n, chunk):
+        x, y = Conv4.images(sx[i: i + chunk]), sy[i: i + chunk]
+        xq, yq = Conv4.images(qx[i: i + chunk]), qy[i: i + chunk]
+        flat = conv.stack(row.expand(x.shape[0], -1))
+        acc_t, acc_n = [], []
+        for s in range(steps + 1):
+            if s:
+                _, g = conv.loss_and_grad(flat, x, y, loss=False)
+                flat = flat - alpha * torch.cat([t.reshape(-1) for t in net.step_map(conv.views(g), cfg.adapt_norm)])
+            lt = _predict(conv, flat, x, xq, True)
+            acc_t.append((lt.argmax(-1) == yq).to(lt.dtype).mean(1))
+            fine = torch.isfinite(lt).all()
+            if non_transductive:
+                ln = _predict(conv, flat, x, xq, False)
+                acc_n.append((ln.argmax(-1) == yq).to(ln.dtype).mean(1))
+                fine = fine & torch.isfinite(ln).all()
+            ok[s] &= fine
+        out_t.append(torch.stack(acc_t, 1))
+        if non_transductive:
+            out_n.append(torch.stack(acc_n, 1))
+    return torch.cat(out_t), (torch.cat(out_n) if non_transductive else None), ok
+
+
+def _predict(conv: Conv4, flat: Tensor, train_x: Tensor, query_x: Tensor, transductive: bool) -> Tensor:
+    from ..engine.evaluation import predict
+
+    return predict(conv, flat, train_x, query_x, transductive)
+
+
+__all__ = ["EngineNet", "NETWORKS", "grad_and_hvp", "meta_gradient", "score_steps"]
