@@ -21,7 +21,8 @@ there are no import circles (tests/test_layout.py reads every import and checks 
   3  experiments   one per chapter, each with its ``python -m reptile.experiments.<name>``: sine, taylor, manifolds,
                    fewshot (Tables 1-2), gradcomb (Figure 3)
      maml          MAML and first-order MAML for the few-shot networks, beyond the paper: algorithm (the
-                   meta-gradient on torch.func, vectorised over the meta-batch), protocol (Finn et al.'s Omniglot
+                   meta-gradient on torch.func, vectorised over the meta-batch), population (the same on the
+                   engine's network, the second order by hand: the CPU's path), protocol (Finn et al.'s Omniglot
                    protocol and network; Reptile's data), experiment (presets and runs, ``python -m
                    reptile.maml.experiment``), probe (accuracy per test step size from a trained state), report
   2  engine        fast training and evaluation: a cell's seeds trained as one population (network, population,
