@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ..engine import fused
+from ..engine.evaluation import predict
 from ..engine.network import Conv4, _input_grad, _padded, _patches
 from ..params import Params
 from ..validate import check
@@ -347,11 +348,11 @@ def score_steps(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfi
             if s:
                 _, g = conv.loss_and_grad(flat, x, y, loss=False)
                 flat = flat - alpha * torch.cat([t.reshape(-1) for t in net.step_map(conv.views(g), cfg.adapt_norm)])
-            lt = _predict(conv, flat, x, xq, True)
+            lt = predict(conv, flat, x, xq, True)
             acc_t.append((lt.argmax(-1) == yq).to(lt.dtype).mean(1))
             fine = torch.isfinite(lt).all()
             if non_transductive:
-                ln = _predict(conv, flat, x, xq, False)
+                ln = predict(conv, flat, x, xq, False)
                 acc_n.append((ln.argmax(-1) == yq).to(ln.dtype).mean(1))
                 fine = fine & torch.isfinite(ln).all()
             ok[s] &= fine
@@ -359,12 +360,6 @@ def score_steps(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfi
         if non_transductive:
             out_n.append(torch.stack(acc_n, 1))
     return torch.cat(out_t), (torch.cat(out_n) if non_transductive else None), ok
-
-
-def _predict(conv: Conv4, flat: Tensor, train_x: Tensor, query_x: Tensor, transductive: bool) -> Tensor:
-    from ..engine.evaluation import predict
-
-    return predict(conv, flat, train_x, query_x, transductive)
 
 
 __all__ = ["EngineNet", "NETWORKS", "grad_and_hvp", "meta_gradient", "score_steps"]
