@@ -169,6 +169,45 @@ def test_population_members_match_their_solo_runs(algorithm):
         assert learner.inner_state["step"] == pop.inner.step
 
 
+@pytest.mark.parametrize("algorithm,beta1", [("reptile", 0.0), ("fomaml_last_step", 0.0), ("reptile", 0.5)])
+def test_members_in_groups_give_the_numbers_of_the_whole_population(algorithm, beta1):
+    """On a CPU the members' inner loops may run in groups (Population.member_group); the numbers are those of the
+    whole population, bit for bit: each member's products and kernels are computed on their own either way."""
+    cfg = small_config(algorithm, outer_iters=3)
+    cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, inner_betas=(beta1, 0.999)))
+    seeds = [0, 1, 2]
+    imgs = [images(seed=s) for s in seeds]
+    pops = {g: Population(cfg, seeds, imgs, member_group=g) for g in (3, 2, 1)}
+    assert [[list(r) for r in p.member_groups()] for p in pops.values()] == [[[0, 1, 2]], [[0, 1], [2]],
+                                                                             [[0], [1], [2]]]
+    for p in pops.values():
+        for _ in range(3):
+            p.meta_step()
+    whole = pops[3]
+    for g in (2, 1):
+        p = pops[g]
+        assert p.iteration == whole.iteration and p.inner.step == whole.inner.step == 3 * 2 * 3
+        assert torch.equal(p.phi, whole.phi) and torch.equal(p.inner.v, whole.inner.v), g
+        if beta1:
+            assert torch.equal(p.inner.m, whole.inner.m) and bool(p.inner.m.abs().sum() > 0)
+        assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(p.inner_generators,
+                                                                               whole.inner_generators))
+
+
+def test_member_groups_on_a_cpu_hold_about_cpu_group_images():
+    from reptile.engine.population import CPU_GROUP_IMAGES
+
+    imgs = [images(seed=s) for s in range(3)]
+    for batch in (5, CPU_GROUP_IMAGES // 2, CPU_GROUP_IMAGES, 2 * CPU_GROUP_IMAGES):
+        cfg = small_config()
+        cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, inner_batch=batch))
+        groups = Population(cfg, [0, 1, 2], imgs).member_groups()
+        size = max(1, min(3, CPU_GROUP_IMAGES // batch))
+        assert [len(r) for r in groups] == [size] * (3 // size) + ([3 % size] if 3 % size else []), batch
+    with pytest.raises(ValueError, match="member_group must be None or an integer >= 1, got 0"):
+        Population(small_config(), [0], imgs[:1], member_group=0)
+
+
 @pytest.mark.parametrize("over", [False, True])  # True: batches larger than a task's samples (the authors' code)
 def test_vectorised_evaluation_predicts_as_one_at_a_time(over):
     cfg, seeds = small_config(), [0, 1]

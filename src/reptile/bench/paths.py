@@ -204,8 +204,8 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
             _sync(device)
         events = [(e.name, e.device_time_total) for e in prof.events() if e.device_type.name == "CUDA"]
         rows = _rows(events, steps)
-        return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
-                "kernels": sum(r["per_step"] for r in rows), "us_per_step": sum(r["us_per_step"] for r in rows),
+        return {"setting": cfg.name, "population": size, "member_groups": [len(g) for g in pop.member_groups()],
+                "device": device_name(device), "inner_steps": steps, "kernels": sum(r["per_step"] for r in rows), "us_per_step": sum(r["us_per_step"] for r in rows),
                 "useful_gflop_per_step": useful, "rows": rows}
     events: list[tuple[str, float]] = []
     clock = time.perf_counter
@@ -245,8 +245,8 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
     split = {"matrix multiplies": sum(r["us_per_step"] for r in rows if not r["name"].startswith("fused")),
              "fused kernels": sum(r["us_per_step"] for r in rows if r["name"].startswith("fused"))}
     split["the rest (other operations, Python between them)"] = wall - sum(split.values())
-    return {"setting": cfg.name, "population": size, "device": device_name(device), "inner_steps": steps,
-            "operations": sum(r["per_step"] for r in rows), "us_per_step": wall, "wall_us_per_step": wall,
+    return {"setting": cfg.name, "population": size, "member_groups": [len(g) for g in pop.member_groups()],
+            "device": device_name(device), "inner_steps": steps, "operations": sum(r["per_step"] for r in rows), "us_per_step": wall, "wall_us_per_step": wall,
             "useful_gflop_per_step": useful, "split_us_per_step": split, "rows": rows}
 
 
