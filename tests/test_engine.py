@@ -414,8 +414,37 @@ def test_without_a_compiler_the_network_keeps_its_pytorch_path(monkeypatch, kern
 
 def test_evaluation_chunks_fit_the_device():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert E.default_chunk(cpu, 5, 1, 5) == 320 // 30 == 10  # 1-shot 5-way: 5 groups of 6 images per task
-    assert E.default_chunk(cpu, 5, 5, 25) == 320 // 130 == 2
+    # on a CPU, sized by an inner step's minibatches (predict splits the prediction's larger batches)
+    assert E.default_chunk(cpu, 5, 1, 5) == E.CHUNK_IMAGES // 5 == 6  # 1-shot 5-way: minibatches of 5
+    assert E.default_chunk(cpu, 20, 5, 10) == E.CHUNK_IMAGES // 10 == 3  # 5-shot 20-way: minibatches of 10
+    assert E.default_chunk(cpu, 5, 5, 25) == 1 and E.default_chunk(cpu, 5, 1, 2 * E.CHUNK_IMAGES) == 1
     assert E.default_chunk(gpu, 5, 1, 5) == E.CHUNK_GPU == 1024  # 30 images a task: 1,024 tasks fit
     assert E.default_chunk(gpu, 5, 5, 25) == 32_768 // 130 == 252  # Figure 3's evaluation: bounded by images
     assert E.default_chunk(gpu, 20, 5, 5) == 32_768 // (20 * 101) == 16
+
+
+@pytest.mark.parametrize("tasks,images", [(1, 11), (1, 33), (2, 44), (3, 165), (3, 11), (3, 22)])
+def test_non_transductive_prediction_in_several_passes_gives_the_logits_of_one(tasks, images, monkeypatch):
+    """On a CPU predict() sends a non-transductive prediction's groups (each query with its task's 10 training
+    images) through the network a few tasks and queries at a time, about PREDICT_IMAGES images per pass; each group
+    is normalised by itself and each task has its own weights, so the logits are those of one pass over all groups."""
+    n_way, shots = 5, 2
+    eng = Conv4(n_way)
+    g = torch.Generator().manual_seed(3)
+    w = eng.population([FunctionalNet(conv4("omniglot", n_way)).init_params(torch.Generator().manual_seed(s))
+                        for s in range(tasks)]).double()
+    x = torch.rand(tasks, n_way * shots, 28, 28, 1, generator=g, dtype=torch.float64)
+    q = torch.rand(tasks, n_way, 28, 28, 1, generator=g, dtype=torch.float64)
+    monkeypatch.setattr(E, "PREDICT_IMAGES", 10**9)
+    whole = E.predict(eng, w, x, q, False)
+    passes = []
+    forward = eng.forward
+    monkeypatch.setattr(eng, "forward", lambda *a, **k: passes.append(a[1].shape[:3]) or forward(*a, **k))
+    monkeypatch.setattr(E, "PREDICT_IMAGES", images)
+    parts = E.predict(eng, w, x, q, False)
+    per_task = n_way * shots + 1
+    assert all(t * groups * b <= max(images, per_task) and b == per_task for t, groups, b in passes), passes
+    assert sum(t * groups for t, groups, _ in passes) == tasks * n_way  # every query once
+    assert len(passes) == -(-tasks * n_way * per_task // images)  # as few passes as that allows here
+    assert parts.shape == whole.shape == (tasks, n_way, n_way)
+    assert torch.allclose(parts, whole, rtol=0, atol=1e-12)

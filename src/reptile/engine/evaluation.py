@@ -29,7 +29,8 @@ from . import distributed, memory
 from .network import Conv4
 from .population import AdamState, adapt, draw_minibatches
 
-CHUNK_IMAGES = 320  # on a CPU, tasks are adapted together in chunks of about this many images per forward pass
+CHUNK_IMAGES = 30  # on a CPU, tasks are adapted together in chunks of about this many images per inner step
+PREDICT_IMAGES = 100  # and their queries predicted in forward passes of about this many images
 CHUNK_GPU = 1024  # on a GPU, tasks per chunk at most: only many tasks per kernel fill the device
 # and at most this many images per forward pass: the largest activation, the second layer's 3x3 patches, is then
 # about 3.7 GB in float32 (a Figure 3 curve evaluation of 1,024 tasks, 133,120 images, ran out of an H100's memory
@@ -38,15 +39,15 @@ CHUNK_GPU_IMAGES = 32_768
 
 
 def default_chunk(device: torch.device, n_way: int, shots: int, eval_batch: int) -> int:
-    """Tasks adapted together: on a CPU, as many as keep the largest batch (the non-transductive prediction's
-    ``n_way`` groups of ``n_way * shots + 1`` images, or ``eval_batch``) near :data:`CHUNK_IMAGES` images, so
-    that activations stay in the caches (10 tasks for 1-shot 5-way, 2 for 5-shot 5-way: measured fastest here,
-    larger chunks are slower on a CPU); on a GPU, :data:`CHUNK_GPU` tasks, or fewer when they would pass more than
-    :data:`CHUNK_GPU_IMAGES` images at once."""
-    per_task = max(eval_batch, n_way * (n_way * shots + 1))
+    """Tasks adapted together: on a CPU, as many as keep an inner step's minibatches near :data:`CHUNK_IMAGES`
+    images, so that a step's activations stay in the core's cache (:func:`predict` then splits the non-transductive
+    prediction's larger batches); on a GPU, :data:`CHUNK_GPU` tasks, or fewer when the non-transductive prediction's
+    ``n_way`` groups of ``n_way * shots + 1`` images per task would pass more than :data:`CHUNK_GPU_IMAGES` images
+    at once."""
     if device.type != "cpu":
+        per_task = max(eval_batch, n_way * (n_way * shots + 1))
         return max(1, min(CHUNK_GPU, CHUNK_GPU_IMAGES // per_task))
-    return max(1, CHUNK_IMAGES // per_task)
+    return max(1, CHUNK_IMAGES // eval_batch)
 
 
 def _images(samplers: Sequence[TaskSampler], members: list[int], index: Tensor, shots: int) -> tuple[Tensor, Tensor]:
@@ -67,13 +68,28 @@ def predict(net: Conv4, w: Tensor, train_x: Tensor, query_x: Tensor, transductiv
     """Logits ``(T, Q, n_way)`` of each task's queries ``query_x`` ``(T, Q, H, W, C)`` after adaptation.
 
     Transductive: a task's queries in one batch. Non-transductive: each query in a batch of its own with all of the
-    task's training images ``train_x`` ``(T, n, H, W, C)`` (a group: batch norm normalises each group by itself)."""
+    task's training images ``train_x`` ``(T, n, H, W, C)`` (a group: batch norm normalises each group by itself). On
+    a CPU the groups go through the network a few tasks and queries at a time, about :data:`PREDICT_IMAGES` images
+    per pass (a 5-shot 20-way task alone makes 20 groups of 101 images, whose activations would not stay in cache);
+    each group's logits are the same as in one pass."""
     T, Q = query_x.shape[:2]
     if transductive:
         return net.forward(w, query_x[:, None])[:, 0]
     n = train_x.shape[1]
-    groups = torch.cat([train_x[:, None].expand(T, Q, *train_x.shape[1:]), query_x[:, :, None]], dim=2)
-    return net.forward(w, groups)[:, :, n]
+    per = Q
+    if w.device.type == "cpu":
+        tasks = max(1, PREDICT_IMAGES // (n + 1))
+        if T > tasks:  # a few tasks at a time (the members of w are independent)
+            rows = net.rows(w)
+            return torch.cat([predict(net, net.stack(rows[i: i + tasks]), train_x[i: i + tasks],
+                                      query_x[i: i + tasks], False) for i in range(0, T, tasks)])
+        per = max(1, PREDICT_IMAGES // (T * (n + 1)))
+    out = []
+    for j in range(0, Q, per):
+        q = query_x[:, j: j + per]
+        groups = torch.cat([train_x[:, None].expand(T, q.shape[1], *train_x.shape[1:]), q[:, :, None]], dim=2)
+        out.append(net.forward(w, groups)[:, :, n])
+    return out[0] if len(out) == 1 else torch.cat(out, 1)
 
 
 def evaluate(net: Conv4, phi: Tensor, state: AdamState, samplers: Sequence[TaskSampler],
