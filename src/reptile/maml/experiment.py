@@ -43,6 +43,7 @@ import torch
 from .. import results as R
 from .. import seeding
 from ..config import resolve_flat
+from ..engine.memory import keep_freed_memory
 from ..fewshot import param_count, predict
 from ..results import config_digest
 from ..stats import mean_ci95
@@ -394,6 +395,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     seed = R.validate_seed(seed)
     dev = R.resolve_device(device)
     seeding.deterministic(dev)
+    keep_freed_memory()  # on a CPU, malloc reuses the heap instead of page-faulting each step's activations in
     started = time.perf_counter()
     env = R.environment(dev)
     data = data if data is not None else load_data(cfg, seed, data_root, cache_dir)

@@ -55,6 +55,13 @@ class EngineNet:
         self.dense = n - 2  # index of the dense kernel among the engine's tensors
         self.gammas = [4 * li + 2 for li in range(4)]
         self.betas = [4 * li + 3 for li in range(4)]
+        self._workspaces: dict = {}
+
+    def workspace(self, role, device: torch.device) -> dict | None:
+        """The workspace (:meth:`Conv4.loss_and_grad`) of one role of the meta-gradient's passes, kept from
+        population to population; on a CPU only, as the engine's training keeps one (elsewhere None: fresh
+        buffers)."""
+        return self._workspaces.setdefault(role, {}) if device.type == "cpu" else None
 
     # ------------------------------------------------------------------------------------------ parameters
 
@@ -97,21 +104,23 @@ class EngineNet:
             g[i] = torch.zeros_like(g[i])  # not a parameter of Finn's network
         return g
 
-    def step_map(self, v: list[Tensor], adapt_norm: bool) -> list[Tensor]:
-        """``Q v``: the inner loop's step in the engine's layout for the engine-layout gradient ``v`` (the
-        parameters the inner loop adapts; for Finn's network ``Lin Lin^T``)."""
-        out = []
-        for i, t in enumerate(v):
-            if (i in self.gammas and (self.network == "finn" or not adapt_norm)) or (i in self.betas and not
-                                                                                      adapt_norm):
-                out.append(torch.zeros_like(t))
-            elif i == self.dense and self.network == "finn":
-                S = t.shape[0]
-                m = t.view(S, SIDE * SIDE, -1, self.n_way).sum(1, keepdim=True) / SIDE ** 4
-                out.append(m.expand(-1, SIDE * SIDE, -1, -1).reshape(t.shape))
-            else:
-                out.append(t)
-        return out
+    def step_map(self, g: Tensor, adapt_norm: bool) -> Tensor:
+        """``Q g``, in place on the population buffer ``g`` (S P,) of an engine-layout gradient, which it returns:
+        the inner loop's step in the engine's layout (the parameters it adapts, batch norm's only with
+        ``adapt_norm``; for Finn's network ``Lin Lin^T``, which makes the dense kernel's four positions their mean /
+        4)."""
+        conv = self.conv
+        S = g.numel() // conv.size
+        off = conv.offsets
+        for li in range(4):  # each layer's gamma and beta are adjacent blocks of the buffer
+            first = 4 * li + 2 if (self.network == "finn" or not adapt_norm) else 4 * li + 3
+            last = 4 * li + 4 if not adapt_norm else 4 * li + 3
+            if first < last:
+                g[S * off[first]: S * off[last]].zero_()
+        if self.network == "finn":
+            t = g[S * off[self.dense]: S * off[self.dense + 1]].view(S, SIDE * SIDE, -1, self.n_way)
+            t.copy_(t.sum(1, keepdim=True).div_(SIDE ** 4).expand_as(t))
+        return g
 
     def meta_gradient(self, params: Params, tasks: TaskBatch, cfg: MAMLConfig) -> tuple[Params, Tensor, Tensor]:
         """:func:`meta_gradient` on this network (what :class:`reptile.maml.MAMLLearner` calls)."""
@@ -140,16 +149,18 @@ class EngineNet:
 
 
 def grad_and_hvp(conv: Conv4, flat: Tensor, x: Tensor, y: Tensor, direction: Tensor | None,
-                 saved=None) -> tuple[Tensor, Tensor | None, Tensor | None, object]:
+                 saved=None, ws: dict | None = None) -> tuple[Tensor, Tensor | None, Tensor | None, object]:
     """The summed cross-entropy's logits, gradient and Hessian-vector product ``H direction`` for every member.
 
     ``flat`` (S P,) the population's weights (the engine's layout), ``x`` ``(S, B, H, W, C)`` channels-last, ``y``
     ``(S, B)``; ``direction`` a buffer like ``flat`` or None (no product). ``saved``: the forward pass at ``flat`` on
-    ``x`` from an earlier call, reused (the gradient is then not computed again: None). Returns ``(logits (S, B,
-    n_way), gradient, product or None, saved)``."""
+    ``x`` from an earlier call, reused (the gradient is then not computed again: None). ``ws``: a workspace for the
+    forward and backward passes (:meth:`Conv4.loss_and_grad`: the gradient returned is then its buffer, and the
+    saved activations live in it until its next use). Returns ``(logits (S, B, n_way), gradient, product or None,
+    saved)``."""
     again = saved is not None
     if not again:
-        logits, saved = conv.forward(flat, x[:, None], keep=True)
+        logits, saved = conv.forward(flat, x[:, None], keep=True, ws=ws)
         logits = logits[:, 0]
     else:
         logits = saved[2]
@@ -158,7 +169,7 @@ def grad_and_hvp(conv: Conv4, flat: Tensor, x: Tensor, y: Tensor, direction: Ten
     p = logp.exp()
     dlogits = p.clone()
     dlogits.scatter_add_(-1, y[..., None], torch.full_like(dlogits[..., :1], -1.0))
-    grad = None if again else conv.backward(flat, dlogits, (feats, layers))
+    grad = None if again else conv.backward(flat, dlogits, (feats, layers), ws)
     if direction is None:
         return logits, grad, None, (feats, layers, logits)
     return logits, grad, _hvp(conv, flat, direction, layers, feats, p, dlogits), (feats, layers, logits)
@@ -265,9 +276,10 @@ def meta_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLCon
     n = tasks.support_x.shape[0]
     chunk = default_chunk(tasks.support_x) if chunk is None else chunk
     check(isinstance(chunk, int) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
+    row = net.row(tuple(p.detach() for p in params))
     total, losses, accs = None, [], []
     for i in range(0, n, chunk):
-        g, loss, acc = _population_gradient(net, params, TaskBatch(*(t[i: i + chunk] for t in tasks)), cfg,
+        g, loss, acc = _population_gradient(net, row, TaskBatch(*(t[i: i + chunk] for t in tasks)), cfg,
                                             first_order)
         total = g if total is None else [a + b for a, b in zip(total, g)]
         losses.append(loss)
@@ -287,31 +299,33 @@ def default_chunk(support_x: Tensor) -> int:
 CPU_IMAGES = 20  # support images per population on a CPU (see default_chunk)
 
 
-def _population_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfig,
+def _population_gradient(net: EngineNet, row: Tensor, tasks: TaskBatch, cfg: MAMLConfig,
                          first_order: bool) -> tuple[list[Tensor], Tensor, Tensor]:
-    """The meta-gradient of each task of ``tasks`` (one population), summed over them, in the engine's
-    per-tensor layout; each task's query loss and accuracy."""
+    """The meta-gradient of each task of ``tasks`` (one population, each member starting from the engine's row
+    ``row`` of phi), summed over them, in the engine's per-tensor layout; each task's query loss and accuracy.
+
+    The forward passes keep their buffers in workspaces of ``net`` (:meth:`Conv4.loss_and_grad`), one per inner
+    step and one for the query, so that the next population of the same shape reuses them; each inner step's saved
+    activations are still there when its Hessian-vector product reads them."""
     conv = net.conv
     sx, sy, qx, qy = tasks
     S = sx.shape[0]
     sx, qx = Conv4.images(sx), Conv4.images(qx)
-    row = net.row(tuple(p.detach() for p in params))
     flat = conv.stack(row.expand(S, -1))
     s_scale, q_scale = _scale(cfg, sy.shape[1]), _scale(cfg, qy.shape[1])
     alpha = cfg.inner_step * s_scale
     weights, saves = [flat], []
-    for _ in range(cfg.inner_steps):
-        _, g, _, saved = grad_and_hvp(conv, weights[-1], sx, sy, None)
+    for i in range(cfg.inner_steps):
+        _, g, _, saved = grad_and_hvp(conv, weights[-1], sx, sy, None, ws=net.workspace(("support", i), sx.device))
         saves.append(saved if not first_order else None)
-        step = net.step_map(conv.views(g), cfg.adapt_norm)
-        weights.append(weights[-1] - alpha * torch.cat([t.reshape(-1) for t in step]))
-    logits, v, _, _ = grad_and_hvp(conv, weights[-1], qx, qy, None)
+        weights.append(torch.add(weights[-1], net.step_map(g, cfg.adapt_norm), alpha=-alpha))
+    logits, v, _, _ = grad_and_hvp(conv, weights[-1], qx, qy, None, ws=net.workspace("query", qx.device))
     v = v * q_scale
     if not first_order:
         for i in range(cfg.inner_steps - 1, -1, -1):
-            d = torch.cat([t.reshape(-1) for t in net.step_map(conv.views(v), cfg.adapt_norm)])
+            d = net.step_map(v.clone(), cfg.adapt_norm)
             _, _, hv, _ = grad_and_hvp(conv, weights[i], sx, sy, d, saves[i])
-            v = v - alpha * hv
+            v.add_(hv, alpha=-alpha)
     logp = torch.log_softmax(logits, -1)
     loss = -logp.gather(-1, qy[..., None]).sum((1, 2)) * q_scale
     accuracy = (logits.argmax(-1) == qy).to(logits.dtype).mean(1)
@@ -347,7 +361,7 @@ def score_steps(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfi
         for s in range(steps + 1):
             if s:
                 _, g = conv.loss_and_grad(flat, x, y, loss=False)
-                flat = flat - alpha * torch.cat([t.reshape(-1) for t in net.step_map(conv.views(g), cfg.adapt_norm)])
+                flat = torch.add(flat, net.step_map(g, cfg.adapt_norm), alpha=-alpha)
             lt = predict(conv, flat, x, xq, True)
             acc_t.append((lt.argmax(-1) == yq).to(lt.dtype).mean(1))
             fine = torch.isfinite(lt).all()
