@@ -138,3 +138,41 @@ def test_adam_step_is_the_formula_in_one_pass(dtype):
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="contiguous"):
         fused.adam_b1zero(w0[::2], grad[::2], v0[::2], b2, -lr_t, eps)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_norm_relu_directional_derivatives_match_pytorch(threads):
+    """MAML's Hessian-vector product: the R-operator kernels against reptile.maml.population's PyTorch formulas
+    (the forward's R{xhat}, R{inv}, R{a}; the backward's dz, R{dz} and the derivatives of gamma's and beta's
+    gradients), on an output living inside a padded buffer as in the network, on 1 and 2 threads."""
+    from reptile.maml import population as P
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        z, gamma, beta, a, da = case(G=1)
+        S, _, R, C = z.shape
+        xhat, inv = fused.bn_relu_forward(z.clone(), gamma, beta, a, EPS)
+        g = torch.Generator().manual_seed(1)
+        u, rgamma, rbeta, rda = (torch.randn(*shape, generator=g, dtype=torch.float64)
+                                 for shape in ((S, R, C), (S, C), (S, C), (S, R, C)))
+        xh, iv = xhat.view(S, R, C), inv.view(S, 1, C)
+        # the PyTorch path's forward (population._hvp without the fused kernels)
+        m_xu = (xh * u).sum(1, keepdim=True) / R
+        rxhat_ref = (u - u.mean(1, keepdim=True) - xh * m_xu) * iv
+        rinv_ref = -iv * iv * m_xu
+        on = (a > 0).to(a.dtype).reshape(S, R, C)
+        ra_ref = (rbeta[:, None] + rxhat_ref * gamma[:, None] + xh * rgamma[:, None]) * on
+        rxhat, rinv, ra = fused.bn_relu_rop_forward(u.clone(), xh, iv, a, gamma, rgamma, rbeta)
+        for got, want in [(rxhat, rxhat_ref), (rinv, rinv_ref), (ra, ra_ref)]:
+            close(got, want)
+        assert 0.2 < float(on.mean()) < 0.8  # the ReLU is exercised
+        h_ref = torch.empty_like(gamma), torch.empty_like(beta)
+        dz_ref, rdz_ref = P._bn_relu_rop_backward(da.contiguous(), rda, xh, rxhat_ref, iv, rinv_ref, gamma, rgamma, on,
+                                                  *h_ref)
+        h = torch.empty_like(gamma), torch.empty_like(beta)
+        dz, rdz = fused.bn_relu_rop_backward(da, rda, a, xh, rxhat, iv, rinv, gamma, rgamma, *h)
+        for got, want in [(dz, dz_ref), (rdz, rdz_ref), (h[0], h_ref[0]), (h[1], h_ref[1])]:
+            close(got, want)
+    finally:
+        torch.set_num_threads(before)

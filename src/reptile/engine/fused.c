@@ -247,4 +247,131 @@ void NAME(adam_b1zero)(int64_t n, T *w, const T *g, T *v, double b2, double c2, 
     }
 }
 
+/* MAML's Hessian-vector product (reptile/maml/population.py): the directional derivative (R-operator) of batch norm
+ * + ReLU, forward and backward, for one group per member (G = 1, R = B H W rows). u = R{z} and rxhat, da, rda, dz
+ * and rdz are (S, R, C) contiguous; a, the ReLU's output (its sign is the ReLU's derivative), has a's strides as in
+ * bn_relu_forward. The sums over rows accumulate in double, one channel per lane, in row order. */
+static inline __attribute__((always_inline)) void NAME(rop_fwd_block)(const shape_t *sh, T *u, const T *xhat,
+        const T *inv, const T *a, const T *gamma, const T *rgamma, const T *rbeta, T *ra, T *rinv, int64_t s,
+        const int64_t cw) {
+    const int64_t C = sh->C, R = sh->B * sh->H * sh->W;
+    T *ug = u + s * R * C, *rag = ra + s * R * C;
+    const T *xg = xhat + s * R * C;
+    double acc[cw];
+    T mu[cw], mxu[cw], iv[cw], ga[cw], rga[cw], rbe[cw];  /* local copies: the compiler sees they alias nothing */
+    for (int64_t c = 0; c < cw; c++) acc[c] = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < cw; c++) acc[c] += ug[r * C + c];
+    for (int64_t c = 0; c < cw; c++) mu[c] = (T)(acc[c] / R);
+    for (int64_t c = 0; c < cw; c++) acc[c] = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < cw; c++) acc[c] += (double)xg[r * C + c] * ug[r * C + c];
+    for (int64_t c = 0; c < cw; c++) {
+        mxu[c] = (T)(acc[c] / R);
+        iv[c] = inv[s * C + c];
+        ga[c] = gamma[s * C + c];
+        rga[c] = rgamma[s * C + c];
+        rbe[c] = rbeta[s * C + c];
+        rinv[s * C + c] = -iv[c] * iv[c] * mxu[c];
+    }
+    T *ur = ug, *rr = rag;
+    const T *xr = xg;
+    for (int64_t b = 0; b < sh->B; b++)
+        for (int64_t h = 0; h < sh->H; h++)
+            for (int64_t w = 0; w < sh->W; w++, ur += C, rr += C, xr += C) {
+                const T *restrict ar = a + s * sh->sS + b * sh->sN + h * sh->sH + w * sh->sW;
+                T *restrict rw = rr;
+                for (int64_t c = 0; c < cw; c++) {
+                    const T rx = (ur[c] - mu[c] - xr[c] * mxu[c]) * iv[c];
+                    const T ry = rbe[c] + rx * ga[c] + xr[c] * rga[c];
+                    ur[c] = rx;
+                    rw[c] = ar[c] > 0 ? ry : 0;
+                }
+            }
+}
+
+/* Forward: with n = R, m_u = mean u, m_xu = mean(xhat u): rxhat = inv (u - m_u - xhat m_xu), written over u;
+ * rinv = -inv^2 m_xu (S, C); ra = (rbeta + rxhat gamma + xhat rgamma) where a > 0, else 0, (S, R, C). */
+void NAME(bn_relu_rop_forward)(const shape_t *sh, T *u, const T *xhat, const T *inv, const T *a, const T *gamma,
+                               const T *rgamma, const T *rbeta, T *ra, T *rinv, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t s = 0; s < sh->S; s++) {
+        if (sh->C == 64)
+            NAME(rop_fwd_block)(sh, u, xhat, inv, a, gamma, rgamma, rbeta, ra, rinv, s, 64);
+        else
+            NAME(rop_fwd_block)(sh, u, xhat, inv, a, gamma, rgamma, rbeta, ra, rinv, s, sh->C);
+    }
+}
+
+static inline __attribute__((always_inline)) void NAME(rop_bwd_block)(const shape_t *sh, const T *da, const T *rda,
+        const T *a, const T *xhat, const T *rxhat, const T *inv, const T *rinv, const T *gamma, const T *rgamma,
+        T *dz, T *rdz, T *hgamma, T *hbeta, int64_t s, const int64_t cw) {
+    const int64_t C = sh->C, R = sh->B * sh->H * sh->W, o = s * R * C;
+    double db[cw], dg[cw], rdb[cw], rdg[cw];
+    T c1[cw], rc1[cw], kdb[cw], kdg[cw], krdb[cw], krdg[cw];
+    for (int64_t c = 0; c < cw; c++) db[c] = dg[c] = rdb[c] = rdg[c] = 0;
+    int64_t r = 0;
+    for (int64_t b = 0; b < sh->B; b++)
+        for (int64_t h = 0; h < sh->H; h++)
+            for (int64_t w = 0; w < sh->W; w++, r++) {
+                const T *restrict ar = a + s * sh->sS + b * sh->sN + h * sh->sH + w * sh->sW;
+                const T *restrict d = da + o + r * C, *restrict rd = rda + o + r * C;
+                const T *restrict x = xhat + o + r * C, *restrict rx = rxhat + o + r * C;
+                for (int64_t c = 0; c < cw; c++) {
+                    const T dy = ar[c] > 0 ? d[c] : 0, rdy = ar[c] > 0 ? rd[c] : 0;
+                    db[c] += dy;
+                    dg[c] += (double)dy * x[c];
+                    rdb[c] += rdy;
+                    rdg[c] += (double)rdy * x[c] + (double)dy * rx[c];
+                }
+            }
+    for (int64_t c = 0; c < cw; c++) {
+        hbeta[s * C + c] = (T)rdb[c];
+        hgamma[s * C + c] = (T)rdg[c];
+        const T iv = inv[s * C + c], g = gamma[s * C + c];
+        c1[c] = g * iv;
+        rc1[c] = rgamma[s * C + c] * iv + g * rinv[s * C + c];
+        kdb[c] = (T)(db[c] / R);
+        kdg[c] = (T)(dg[c] / R);
+        krdb[c] = (T)(rdb[c] / R);
+        krdg[c] = (T)(rdg[c] / R);
+    }
+    r = 0;
+    for (int64_t b = 0; b < sh->B; b++)
+        for (int64_t h = 0; h < sh->H; h++)
+            for (int64_t w = 0; w < sh->W; w++, r++) {
+                const T *restrict ar = a + s * sh->sS + b * sh->sN + h * sh->sH + w * sh->sW;
+                const T *restrict d = da + o + r * C, *restrict rd = rda + o + r * C;
+                const T *restrict x = xhat + o + r * C, *restrict rx = rxhat + o + r * C;
+                T *restrict dzr = dz + o + r * C, *restrict rdzr = rdz + o + r * C;
+                for (int64_t c = 0; c < cw; c++) {
+                    const T dy = ar[c] > 0 ? d[c] : 0;
+                    dzr[c] = c1[c] * (dy - kdb[c] - x[c] * kdg[c]);
+                }
+                for (int64_t c = 0; c < cw; c++) {
+                    const T dy = ar[c] > 0 ? d[c] : 0, rdy = ar[c] > 0 ? rd[c] : 0;
+                    const T inner = dy - kdb[c] - x[c] * kdg[c];
+                    rdzr[c] = c1[c] * (rdy - krdb[c] - rx[c] * kdg[c] - x[c] * krdg[c]) + rc1[c] * inner;
+                }
+            }
+}
+
+/* Backward: dy = da, rdy = rda where a > 0, else 0; the R-derivatives of the gradients of beta and gamma,
+ * hbeta = sum rdy and hgamma = sum (rdy xhat + dy rxhat) (S, C); with inner = dy - mean dy - xhat mean(dy xhat)
+ * (the batch-norm backward's, dz = gamma inv inner) and its R-derivative rinner = rdy - mean rdy - rxhat mean(dy xhat)
+ * - xhat mean(rdy xhat + dy rxhat): dz and rdz = gamma inv rinner + (rgamma inv + gamma rinv) inner. */
+void NAME(bn_relu_rop_backward)(const shape_t *sh, const T *da, const T *rda, const T *a, const T *xhat,
+                                const T *rxhat, const T *inv, const T *rinv, const T *gamma, const T *rgamma, T *dz,
+                                T *rdz, T *hgamma, T *hbeta, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t s = 0; s < sh->S; s++) {
+        if (sh->C == 64)
+            NAME(rop_bwd_block)(sh, da, rda, a, xhat, rxhat, inv, rinv, gamma, rgamma, dz, rdz, hgamma, hbeta, s,
+                                64);
+        else
+            NAME(rop_bwd_block)(sh, da, rda, a, xhat, rxhat, inv, rinv, gamma, rgamma, dz, rdz, hgamma, hbeta, s,
+                                sh->C);
+    }
+}
+
 #endif

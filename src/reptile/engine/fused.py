@@ -1,4 +1,5 @@
-"""Fused CPU kernels for the population Conv4: batch norm + ReLU forward and backward, and col2im (``fused.c``).
+"""Fused CPU kernels for the population Conv4: batch norm + ReLU forward and backward, and col2im (``fused.c``);
+also the directional derivatives of the first two, for MAML's Hessian-vector product.
 
 The PyTorch path of :mod:`.network` spends about as long in a dozen elementwise passes per layer as in its matrix
 multiplies. ``fused.c`` does the same arithmetic in two or three passes: batch norm's statistics, normalisation,
@@ -161,6 +162,48 @@ def bn_relu_backward(da: Tensor, a: Tensor, xhat: Tensor, inv: Tensor, gamma: Te
     _call("bn_relu_backward", xhat, ctypes.byref(sh), _ptr(da), _ptr(a), _ptr(xhat), _ptr(inv), _ptr(gamma),
           _ptr(dz), _ptr(dgamma), _ptr(dbeta))
     return dz
+
+
+def bn_relu_rop_forward(u: Tensor, xhat: Tensor, inv: Tensor, a: Tensor, gamma: Tensor, rgamma: Tensor,
+                        rbeta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The directional derivative (R-operator) of :func:`bn_relu_forward` for one group per member, as MAML's
+    Hessian-vector product needs it (:mod:`reptile.maml.population`): from ``u = R{z}`` ``(S, R, C)`` contiguous
+    (overwritten with ``R{xhat}``), the forward's ``xhat`` (``R`` rows per member) and ``inv``, its output ``a``
+    ``(S, N, H, W, C)`` (any strides, unit channel stride: the ReLU's derivative is ``a > 0``) and the direction's
+    ``rgamma``/``rbeta`` ``(S, C)``. Returns ``(R{xhat} (= u), R{inv} (S, 1, C), R{a} (S, R, C))``."""
+    S, R, C = u.shape
+    _, N, H, W, _ = a.shape
+    if not (u.is_contiguous() and xhat.is_contiguous() and xhat.numel() == u.numel() and N * H * W == R):
+        raise ValueError(f"bn_relu_rop_forward takes contiguous u and xhat of one group per member, got "
+                         f"{tuple(u.shape)}, {tuple(xhat.shape)} for a of {tuple(a.shape)}")
+    ra, rinv = u.new_empty(S, R, C), u.new_empty(S, 1, C)
+    inv, gamma, rgamma, rbeta = (t.contiguous() for t in (inv, gamma, rgamma, rbeta))
+    sh = _Shape(S, 1, N, H, W, C, *_strides(a), 0, 0, 0, 0)
+    _call("bn_relu_rop_forward", u, ctypes.byref(sh), _ptr(u), _ptr(xhat), _ptr(inv), _ptr(a), _ptr(gamma),
+          _ptr(rgamma), _ptr(rbeta), _ptr(ra), _ptr(rinv))
+    return u, rinv, ra
+
+
+def bn_relu_rop_backward(da: Tensor, rda: Tensor, a: Tensor, xhat: Tensor, rxhat: Tensor, inv: Tensor, rinv: Tensor,
+                         gamma: Tensor, rgamma: Tensor, hgamma: Tensor, hbeta: Tensor) -> tuple[Tensor, Tensor]:
+    """The directional derivative of :func:`bn_relu_backward` (one group per member): from the gradient ``da`` of
+    ``a`` and its derivative ``rda`` (both ``S R C`` numbers, contiguous), the forward's ``a``, ``xhat``, ``inv``
+    and their derivatives ``rxhat``, ``rinv``, and ``gamma`` and ``rgamma``, returns ``(dz, R{dz})`` ``(S, R, C)``
+    and writes the derivatives of the gradients of ``gamma`` and ``beta`` to the contiguous ``(S, C)`` tensors
+    ``hgamma`` and ``hbeta``."""
+    S, R, C = rxhat.shape
+    _, N, H, W, _ = a.shape
+    da, rda = da.contiguous(), rda.contiguous()
+    if not (da.numel() == rda.numel() == xhat.numel() == rxhat.numel() == S * R * C and N * H * W == R
+            and xhat.is_contiguous() and rxhat.is_contiguous() and hgamma.is_contiguous() and hbeta.is_contiguous()):
+        raise ValueError(f"bn_relu_rop_backward takes contiguous tensors of one group per member, got rxhat "
+                         f"{tuple(rxhat.shape)} for a of {tuple(a.shape)}")
+    dz, rdz = rxhat.new_empty(S, R, C), rxhat.new_empty(S, R, C)
+    inv, rinv, gamma, rgamma = (t.contiguous() for t in (inv, rinv, gamma, rgamma))
+    sh = _Shape(S, 1, N, H, W, C, *_strides(a), 0, 0, 0, 0)
+    _call("bn_relu_rop_backward", rxhat, ctypes.byref(sh), _ptr(da), _ptr(rda), _ptr(a), _ptr(xhat), _ptr(rxhat),
+          _ptr(inv), _ptr(rinv), _ptr(gamma), _ptr(rgamma), _ptr(dz), _ptr(rdz), _ptr(hgamma), _ptr(hbeta))
+    return dz, rdz
 
 
 def im2col(ap: Tensor, out: int) -> Tensor:

@@ -198,12 +198,16 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
             u.baddbmm_(rp, kernel)
         xh = xhat.view(S, -1, lay.c_out)
         iv = inv.view(S, 1, lay.c_out)
-        m_xu = torch.linalg.vecdot(xh.transpose(1, 2), u.transpose(1, 2)).unsqueeze(1) / xh.shape[1]
-        rxhat = u.sub_(u.mean(1, keepdim=True)).addcmul_(xh, m_xu, value=-1.0).mul_(iv)  # u is not needed again
-        rinv = -iv * iv * m_xu  # (S, 1, C)
-        on = (a > 0).to(a.dtype).view(S, -1, lay.c_out)  # the ReLU's derivative (masked_fill is slower on a CPU)
-        ry = torch.addcmul(rbeta[:, None, :], rxhat, gamma[:, None, :]).addcmul_(xh, rg[:, None, :])
-        ra = ry.mul_(on).view(a.shape)
+        if fast:  # the lines below in two passes (fused.c); the ReLU's derivative is read from a where needed
+            rxhat, rinv, ra = fused.bn_relu_rop_forward(u, xh, iv, a, gamma, rg, rbeta)
+            ra, on = ra.view(a.shape), None
+        else:
+            m_xu = torch.linalg.vecdot(xh.transpose(1, 2), u.transpose(1, 2)).unsqueeze(1) / xh.shape[1]
+            rxhat = u.sub_(u.mean(1, keepdim=True)).addcmul_(xh, m_xu, value=-1.0).mul_(iv)  # u is not needed again
+            rinv = -iv * iv * m_xu  # (S, 1, C)
+            on = (a > 0).to(a.dtype).view(S, -1, lay.c_out)  # the ReLU's derivative (masked_fill is slower on a CPU)
+            ry = torch.addcmul(rbeta[:, None, :], rxhat, gamma[:, None, :]).addcmul_(xh, rg[:, None, :])
+            ra = ry.mul_(on).view(a.shape)
         tangents.append((rp, rxhat, rinv, on))
     rf = ra.reshape(S, N, conv.features)
     wd, rwd, rbd = w[-2], r[-2], r[-1]
@@ -222,24 +226,12 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
         rp, rxhat, rinv, on = tangents[li]
         xh = xhat.view(S, -1, lay.c_out)
         iv = inv.view(S, 1, lay.c_out)
-        n = xh.shape[1]
-        dy = da.reshape(S, -1, lay.c_out) * on
-        rdy = rda.reshape(S, -1, lay.c_out) * on
-
-        def dot(p: Tensor, q: Tensor) -> Tensor:  # sum over rows, (S, 1, C)
-            return torch.linalg.vecdot(p.transpose(1, 2), q.transpose(1, 2)).unsqueeze(1)
-
-        dbeta, dgamma = dy.sum(1, keepdim=True), dot(dy, xh)
-        rdbeta, rdgamma = rdy.sum(1, keepdim=True), dot(rdy, xh) + dot(dy, rxhat)
-        h[4 * li + 3].copy_(rdbeta[:, 0])
-        h[4 * li + 2].copy_(rdgamma[:, 0])
-        c1 = gamma[:, None, :] * iv
-        rc1 = rg[:, None, :] * iv + gamma[:, None, :] * rinv
-        # inner = dy - mean(dy) - xhat mean(dy xhat); dz = c1 inner; rdz = rc1 inner + c1 R{inner}
-        inner = dy.sub_(dbeta / n).addcmul_(xh, dgamma, value=-1.0 / n)
-        rinner = rdy.sub_(rdbeta / n).addcmul_(rxhat, dgamma, value=-1.0 / n).addcmul_(xh, rdgamma, value=-1.0 / n)
-        rdz = rinner.mul_(c1).addcmul_(inner, rc1)
-        dz = inner.mul_(c1)
+        if fast:
+            dz, rdz = fused.bn_relu_rop_backward(da, rda, a, xh, rxhat, iv, rinv, gamma, rg, h[4 * li + 2],
+                                                 h[4 * li + 3])
+        else:
+            dz, rdz = _bn_relu_rop_backward(da, rda, xh, rxhat, iv, rinv, gamma, rg, on, h[4 * li + 2],
+                                            h[4 * li + 3])
         torch.bmm(patches.transpose(1, 2), rdz, out=h[4 * li])
         if rp is not None:
             h[4 * li].baddbmm_(rp.transpose(1, 2), dz)
@@ -248,6 +240,30 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
             cols = torch.bmm(rdz, kernel.transpose(1, 2)).baddbmm_(dz, rk.transpose(1, 2))
             rda = _cols_to_input(cols, lay, S, N, fast)
     return out
+
+
+def _bn_relu_rop_backward(da: Tensor, rda: Tensor, xh: Tensor, rxhat: Tensor, iv: Tensor, rinv: Tensor,
+                          gamma: Tensor, rg: Tensor, on: Tensor, hgamma: Tensor, hbeta: Tensor):
+    """:func:`reptile.engine.fused.bn_relu_rop_backward` in PyTorch operations: ``(dz, R{dz})`` ``(S, R, C)``, the
+    derivatives of the gradients of gamma and beta written to ``hgamma`` and ``hbeta``."""
+    S, n, C = xh.shape
+    dy = da.reshape(S, -1, C) * on
+    rdy = rda.reshape(S, -1, C) * on
+
+    def dot(p: Tensor, q: Tensor) -> Tensor:  # sum over rows, (S, 1, C)
+        return torch.linalg.vecdot(p.transpose(1, 2), q.transpose(1, 2)).unsqueeze(1)
+
+    dbeta, dgamma = dy.sum(1, keepdim=True), dot(dy, xh)
+    rdbeta, rdgamma = rdy.sum(1, keepdim=True), dot(rdy, xh) + dot(dy, rxhat)
+    hbeta.copy_(rdbeta[:, 0])
+    hgamma.copy_(rdgamma[:, 0])
+    c1 = gamma[:, None, :] * iv
+    rc1 = rg[:, None, :] * iv + gamma[:, None, :] * rinv
+    # inner = dy - mean(dy) - xhat mean(dy xhat); dz = c1 inner; rdz = rc1 inner + c1 R{inner}
+    inner = dy.sub_(dbeta / n).addcmul_(xh, dgamma, value=-1.0 / n)
+    rinner = rdy.sub_(rdbeta / n).addcmul_(rxhat, dgamma, value=-1.0 / n).addcmul_(xh, rdgamma, value=-1.0 / n)
+    rdz = rinner.mul_(c1).addcmul_(inner, rc1)
+    return inner.mul_(c1), rdz
 
 
 def _cols_to_input(cols: Tensor, lay, S: int, N: int, fast: bool) -> Tensor:
