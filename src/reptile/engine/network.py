@@ -174,9 +174,11 @@ class Conv4:
         ap, a = _padded(x, S, N, self.layers[0], few, ws, 0)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
         for li, lay in enumerate(self.layers):
-            kernel, bias, gamma, beta = w[4 * li: 4 * li + 4]
+            kernel, _, gamma, beta = w[4 * li: 4 * li + 4]
             patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
-            z = torch.baddbmm(bias[:, None, :], patches, kernel).view(S, G, -1, lay.c_out)
+            # the convolution's bias is not added: batch norm subtracts the batch mean, which removes it exactly (its
+            # gradient is 0, so the engine keeps it at its initial 0, where adding it would change no number)
+            z = torch.bmm(patches, kernel).view(S, G, -1, lay.c_out)
             if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
                 ap, a = _padded(x, S, N, self.layers[li + 1], few, ws, li + 1)
             else:

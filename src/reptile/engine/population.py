@@ -103,13 +103,24 @@ def adapt(net: Conv4, w: Tensor, state: AdamState, x: Tensor, y: Tensor, idx: Te
 
     On a CPU the steps share one workspace of buffers (:meth:`.Conv4.loss_and_grad`): ``ws``, kept by the caller
     across calls, or one of this call's own."""
-    rows = torch.arange(x.shape[0], device=x.device)[:, None]
+    S, N = x.shape[:2]
+    rows = torch.arange(S, device=x.device)[:, None]
     prev = None
     if ws is None and x.device.type == "cpu":
         ws = {}
+    if x.device.type == "cpu":  # each step's minibatches by one index_select over all members' images (the same
+        # rows as x[rows, batch], in a fraction of the time of PyTorch's general advanced indexing on a CPU)
+        images, labels = x.reshape(S * N, *x.shape[2:]), y.reshape(S * N)
+        at = idx + N * rows[:, :, None]  # (S, k, B): each index into the flattened images
+
+        def minibatch(k: int) -> tuple[Tensor, Tensor]:
+            i = at[:, k].reshape(-1)
+            return images.index_select(0, i).view(S, -1, *x.shape[2:]), labels.index_select(0, i).view(S, -1)
+    else:
+        def minibatch(k: int) -> tuple[Tensor, Tensor]:
+            return x[rows, idx[:, k]], y[rows, idx[:, k]]
     for k in range(idx.shape[1]):
-        batch = idx[:, k]
-        _, g = net.loss_and_grad(w, x[rows, batch], y[rows, batch], loss=False, ws=ws)
+        _, g = net.loss_and_grad(w, *minibatch(k), loss=False, ws=ws)
         if last_step and k == idx.shape[1] - 1:
             prev = w.clone()
         if optimizer == "sgd":
