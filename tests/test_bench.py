@@ -184,6 +184,16 @@ def test_versus_pairs_ratios_ours_over_theirs():
     assert got["ratios"] == [1.5, 1.0, 1.5] and got["median"] == 1.5 and (got["min"], got["max"]) == (1.0, 1.5)
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_versus_times_training_and_evaluation_in_a_fresh_process(mode):
+    """What --versus runs in each tree: a fresh one-thread process importing the package from that tree, here this
+    checkout's on the ci preset, reporting outer iterations or test tasks per second."""
+    from reptile import results as R
+    from reptile.bench.versus import _rate
+
+    assert _rate(R.REPO_ROOT / "src", "ci", 2, 0.01, mode) > 0
+
+
 def test_versus_refuses_what_is_not_a_commit_before_any_timing(capsys):
     from reptile.bench.versus import versus
 
@@ -247,13 +257,20 @@ def test_speed_views_read_the_stored_reports(tmp_path):
     folder.mkdir(parents=True)
     from reptile.bench.versus import summary
 
-    (folder / "cpu-abc1234.json").write_text(json.dumps({
+    (folder / "cpu-abc1234.json").write_text(json.dumps({  # a report from before evaluation was timed
         "versus": "abc1234" + "0" * 33, "this": "def5678", "population": 3, "seconds_per_measurement": 20.0,
         "repetitions": 2, "settings": {"omniglot-1shot-20way": summary([2.0, 3.0], [3.0, 3.3])}}))
+    (folder / "cpu-def5678.json").write_text(json.dumps({
+        "versus": "def5678" + "0" * 33, "this": "f00d123", "population": 3, "seconds_per_measurement": 20.0,
+        "repetitions": 2, "settings": {"omniglot-1shot-20way": summary([2.0, 2.0], [2.0, 2.2])},
+        "evaluation": {"omniglot-1shot-20way": summary([1.0, 1.0], [1.5, 1.7])}}))
     shown = versus_view(tmp_path).frame
-    row = shown.loc[("abc1234 → def5678", "omniglot-1shot-20way")]
+    row = shown.loc[("abc1234 → def5678", "omniglot-1shot-20way", "training, outer it/s")]
     assert row["ratio (median)"] == "1.30" and row["ratio range"] == "1.10 to 1.50"
-    assert row["earlier, outer it/s"] == "2.50" and row["later, outer it/s"] == "3.15"
+    assert row["earlier"] == "2.50" and row["later"] == "3.15"
+    assert ("abc1234 → def5678", "omniglot-1shot-20way", "evaluation, test tasks/s") not in shown.index
+    row = shown.loc[("def5678 → f00d123", "omniglot-1shot-20way", "evaluation, test tasks/s")]
+    assert row["ratio (median)"] == "1.60" and row["earlier"] == "1.00" and row["later"] == "1.60"
     t = {"ours": [2.0, 4.0], "theirs": [1.0, 1.0], "ratios": [2.0, 4.0], "median": 3.0, "min": 2.0, "max": 4.0,
          "our_cpu_share": [0.9, 1.0], "their_cpu_share": [0.5, 0.7]}
     (tmp_path / "bench" / "cpu.json").write_text(json.dumps({

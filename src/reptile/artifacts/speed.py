@@ -90,19 +90,22 @@ def versus_view(results_dir=None) -> Table:
         return _none("engine against an earlier commit", "python -m reptile.bench --versus REV")
     rows = []
     for rep in reports:
-        for preset, t in rep["settings"].items():
-            rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']}", "preset": preset,
-                         "earlier, outer it/s": _fmt(statistics.median(t["theirs"]), 2),
-                         "later, outer it/s": _fmt(statistics.median(t["ours"]), 2),
-                         "ratio (median)": _fmt(t["median"], 2),
-                         "ratio range": f"{t['min']:.2f} to {t['max']:.2f}"})
+        for key, what in (("settings", "training, outer it/s"), ("evaluation", "evaluation, test tasks/s")):
+            for preset, t in rep.get(key, {}).items():  # reports before evaluation was timed have training only
+                rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']}", "preset": preset, "rate": what,
+                             "earlier": _fmt(statistics.median(t["theirs"]), 2),
+                             "later": _fmt(statistics.median(t["ours"]), 2),
+                             "ratio (median)": _fmt(t["median"], 2),
+                             "ratio range": f"{t['min']:.2f} to {t['max']:.2f}"})
     rep = reports[-1]
-    return _Aligned(pd.DataFrame(rows).set_index(["commits", "preset"]),
+    return _Aligned(pd.DataFrame(rows).set_index(["commits", "preset", "rate"]),
                     f"The campaign's populations ({rep['population']} seeds, one thread, synthetic images) trained "
-                    f"by the engine at an earlier commit and at a later one, measured in turns "
-                    f"({rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s per preset, so that both "
-                    f"see the same load): outer iterations per second (medians) and the ratio later / earlier of "
-                    f"each pair (median and range). Each row is one run of python -m reptile.bench --versus.")
+                    f"and evaluated by the engine at an earlier commit and at a later one, measured in turns "
+                    f"({rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s per preset and rate, so "
+                    f"that both see the same load): outer iterations per second of training and test tasks per "
+                    f"second of evaluation (the preset's test-time settings; reports before evaluation was timed "
+                    f"give training only), medians, and the ratio later / earlier of each pair (median and range). "
+                    f"Each commit pair is one run of python -m reptile.bench --versus.")
 
 
 def authors_view(results_dir=None) -> Table:

@@ -410,10 +410,11 @@ def main(argv: list[str] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{slug(device_name(torch.device('cpu')))}-{got['versus'][:7]}.json"
         R.atomic_write_bytes(path, (json.dumps(got, indent=1) + "\n").encode())
-        for preset, t in got["settings"].items():
-            print(f"{preset:45s} {got['versus'][:7]} {statistics.median(t['theirs']):6.3f}  this "
-                  f"{statistics.median(t['ours']):6.3f} outer it/s   ratio {t['median']:.3f} "
-                  f"({t['min']:.3f}-{t['max']:.3f})")
+        for key, unit in (("settings", "outer it/s"), ("evaluation", "test tasks/s")):
+            for preset, t in got.get(key, {}).items():
+                print(f"{preset:45s} {got['versus'][:7]} {statistics.median(t['theirs']):6.3f}  this "
+                      f"{statistics.median(t['ours']):6.3f} {unit:12s}   ratio {t['median']:.3f} "
+                      f"({t['min']:.3f}-{t['max']:.3f})")
         print(f"wrote {path}")
         return
     if a.maml:

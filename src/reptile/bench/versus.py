@@ -1,12 +1,15 @@
 """The engine at this checkout against the engine at another commit: outer iterations per second of the same
-populations, timed in turns (theirs, ours, theirs, ours, ...) in one run, so that both see the same machine load.
+populations, and test tasks per second of their evaluation, timed in turns (theirs, ours, theirs, ours, ...) in one
+run, so that both see the same machine load.
 
     python -m reptile.bench --versus 9371099            # the campaign's settings, 3 repetitions of 20 s each
 
 The other commit is checked out into a temporary git worktree; each measurement is a fresh single-thread process
-that imports the package from one tree or the other and trains a population of 3 seeds (the campaign's) on synthetic
-Omniglot-shaped images, through the population API both commits share. The report (every repetition, the ratio of
-each adjacent pair, their median and range) goes to ``results/bench/versus/``.
+that imports the package from one tree or the other and, on synthetic Omniglot-shaped images, through the API both
+commits share, either trains a population of 3 seeds (the campaign's) or evaluates it (the campaign's learning-curve
+points and final evaluations: :func:`reptile.engine.evaluation.evaluate` with the preset's test-time settings and
+its default chunks). The report (every repetition, the ratio of each adjacent pair, their median and range; training
+under ``settings``, evaluation under ``evaluation``) goes to ``results/bench/versus/``.
 """
 
 from __future__ import annotations
@@ -36,21 +39,37 @@ except ImportError:
 from reptile.config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 from reptile.engine.population import Population
 cfg = {**FEWSHOT_PRESETS, **FIGURE3_PRESETS}[sys.argv[2]]
-size, seconds = int(sys.argv[3]), float(sys.argv[4])
+size, seconds, mode = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 pop = Population(cfg, list(range(size)), [synthetic_images(seed=s) for s in range(size)], torch.device("cpu"))
+if mode == "train":  # outer iterations per second
+    def work():
+        pop.meta_step()
+        return 1
+else:  # test tasks per second: TASKS tasks of each member per call, the preset's test-time settings
+    from reptile.engine import evaluation as E
+    from reptile.fewshot import TaskSampler
+    samplers = [TaskSampler(synthetic_images(seed=100 + s)) for s in range(size)]
+    m = cfg.meta
+    def work():
+        E.evaluate(pop.net, pop.phi, pop.inner, samplers, [torch.Generator().manual_seed(s) for s in range(size)],
+                   cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, TASKS, m.inner_lr, m.inner_betas,
+                   optimizer=m.inner_optimizer)
+        return size * TASKS
 for _ in range(2):
-    pop.meta_step()
+    work()
 n, start = 0, time.perf_counter()
 while time.perf_counter() - start < seconds:
-    pop.meta_step()
-    n += 1
+    n += work()
 print(n / (time.perf_counter() - start))
 """
+TASKS = 6  # test tasks of each member per evaluation call
+MODES = {"train": "outer it/s", "eval": "test tasks/s"}
 
 
-def _rate(src: Path, preset: str, size: int, seconds: float) -> float:
+def _rate(src: Path, preset: str, size: int, seconds: float, mode: str = "train") -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(src), preset, str(size), repr(seconds)],
+    child = CHILD.replace("TASKS", str(TASKS))
+    done = subprocess.run([sys.executable, "-c", child, str(src), preset, str(size), repr(seconds), mode],
                           capture_output=True, text=True, env=env, timeout=600 + 10 * seconds)
     if done.returncode != 0:
         raise RuntimeError(f"timing {preset} in {src} failed: {done.stderr.strip()[-800:]}")
@@ -65,8 +84,9 @@ def summary(theirs: list[float], ours: list[float]) -> dict[str, Any]:
 
 
 def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 20.0, size: int = 3,
-           repo: Path | None = None, progress=print) -> dict[str, Any]:
-    """Outer iterations per second of ``presets`` at commit ``rev`` and at this checkout, in turns."""
+           repo: Path | None = None, progress=print, evaluation: bool = True) -> dict[str, Any]:
+    """Outer iterations per second of ``presets`` at commit ``rev`` and at this checkout, in turns; with
+    ``evaluation``, also test tasks per second of their evaluation."""
     from .. import results as R
 
     if not (isinstance(repetitions, int) and repetitions >= 1):
@@ -81,20 +101,21 @@ def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 
     full = commit.stdout.strip()
     out: dict[str, Any] = {"versus": full, "this": R.short_commit(R.git_commit()), "population": size,
                            "seconds_per_measurement": seconds, "repetitions": repetitions, "settings": {},
-                           "load_before": os.getloadavg()}
+                           "evaluation": {}, "eval_tasks_per_call": TASKS, "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="reptile-versus-") as tmp:
         tree = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), full], check=True,
                        capture_output=True)
         try:
             for preset in presets:
-                theirs, ours = [], []
-                for k in range(repetitions):
-                    theirs.append(_rate(tree / "src", preset, size, seconds))
-                    ours.append(_rate(repo / "src", preset, size, seconds))
-                    progress(f"  {preset}: repetition {k + 1}: {full[:7]} {theirs[-1]:.3f}, this {ours[-1]:.3f} "
-                             f"outer it/s")
-                out["settings"][preset] = summary(theirs, ours)
+                for mode, key in (("train", "settings"), ("eval", "evaluation"))[: 2 if evaluation else 1]:
+                    theirs, ours = [], []
+                    for k in range(repetitions):
+                        theirs.append(_rate(tree / "src", preset, size, seconds, mode))
+                        ours.append(_rate(repo / "src", preset, size, seconds, mode))
+                        progress(f"  {preset}: repetition {k + 1}: {full[:7]} {theirs[-1]:.3f}, this "
+                                 f"{ours[-1]:.3f} {MODES[mode]}")
+                    out[key][preset] = summary(theirs, ours)
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
     out["load_after"] = os.getloadavg()
