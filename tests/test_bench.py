@@ -143,7 +143,7 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
     # every matrix multiply by its operands' shapes (layer 2's forward: 2 members x 5 images x 7 x 7 pixels, 3 x 3 x
     # 64 inputs), once per inner step, and each fused kernel: four batch norms forward and back, three col2im
     names = {r["name"]: r["per_step"] for r in got["rows"]}
-    assert names["baddbmm (2, 245, 576) @ (2, 576, 64)"] == 1
+    assert names["bmm (2, 245, 576) @ (2, 576, 64)"] == 1  # no bias: batch norm removes it
     assert names["fused bn_relu_forward"] == names["fused bn_relu_backward"] == 4 and names["fused col2im"] == 3
     split = got["split_us_per_step"]
     assert sum(split.values()) == pytest.approx(got["wall_us_per_step"]) and min(split.values()) > 0
@@ -159,7 +159,10 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
 
     (stored,) = [json.loads(p.read_text()) for p in out_dir.glob("*.json")]
     row = profile_rows(stored)[0]
-    assert row["setting"] == "5-shot 5-way"
+    assert row["setting"] == "5-shot 5-way" and row["member groups"] == "1" and stored["profiles"]["5-shot 5-way"][
+        "member_groups"] == [1]
+    stored["profiles"]["5-shot 5-way"].pop("member_groups")  # a report from before the groups: all members at once
+    assert profile_rows(stored)[0]["member groups"] == "1"
     assert row["matrix multiplies %"] + row["fused kernels %"] + row["rest %"] == pytest.approx(100)
     # the multiplies alone are faster than the whole step, by the step's time over theirs
     assert row["multiplies alone, % of rate"] == pytest.approx(row["% of matmul rate"] * 100 / row["matrix multiplies %"])

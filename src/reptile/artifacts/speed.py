@@ -44,7 +44,8 @@ def profile_rows(report: dict) -> list[dict]:
     for name, p in report["profiles"].items():
         wall, useful, split = p["wall_us_per_step"], p["useful_gflop_per_step"], p["split_us_per_step"]
         fused = [r for r in p["rows"] if r["name"].startswith("fused")][:3]
-        rows.append({"setting": name, "µs per inner step": wall,
+        groups = p.get("member_groups", [p["population"]])  # reports before the CPU's groups: all members at once
+        rows.append({"setting": name, "member groups": "+".join(str(n) for n in groups), "µs per inner step": wall,
                      "% of matmul rate": 100 * useful * 1e6 / wall / rate,
                      "matrix multiplies %": 100 * split["matrix multiplies"] / wall,
                      "fused kernels %": 100 * split["fused kernels"] / wall,
@@ -74,7 +75,8 @@ def profile_view(results_dir=None) -> Table:
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting"])
     frame = _one_device(frame, reports)
     return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
-                           "the clock around every call): its time, its useful multiply-adds as a percentage of the "
+                           "the clock around every call): how the population's members were grouped (members whose "
+                           "inner loops run together, each group in turn), the step's time, its useful multiply-adds as a percentage of the "
                            "matrix-multiply rate, the shares of the matrix multiplies, of the fused C kernels (im2col, "
                            "col2im, batch norm with ReLU, Adam) and of the rest (other operations and the Python "
                            "between them), the rate the matrix multiplies reach alone (the ceiling if everything else "
