@@ -268,11 +268,12 @@ def test_speed_views_read_the_stored_reports(tmp_path):
         "repetitions": 2, "settings": {"omniglot-1shot-20way": summary([2.0, 2.0], [2.0, 2.2])},
         "evaluation": {"omniglot-1shot-20way": summary([1.0, 1.0], [1.5, 1.7])}}))
     shown = versus_view(tmp_path).frame
-    row = shown.loc[("abc1234 → def5678", "omniglot-1shot-20way", "training, outer it/s")]
+    row = shown.loc[("abc1234 → def5678 (2 pairs of 20 s)", "omniglot-1shot-20way", "training, outer it/s")]
     assert row["ratio (median)"] == "1.30" and row["ratio range"] == "1.10 to 1.50"
     assert row["earlier"] == "2.50" and row["later"] == "3.15"
-    assert ("abc1234 → def5678", "omniglot-1shot-20way", "evaluation, test tasks/s") not in shown.index
-    row = shown.loc[("def5678 → f00d123", "omniglot-1shot-20way", "evaluation, test tasks/s")]
+    old = ("abc1234 → def5678 (2 pairs of 20 s)", "omniglot-1shot-20way", "evaluation, test tasks/s")
+    assert old not in shown.index
+    row = shown.loc[("def5678 → f00d123 (2 pairs of 20 s)", "omniglot-1shot-20way", "evaluation, test tasks/s")]
     assert row["ratio (median)"] == "1.60" and row["earlier"] == "1.00" and row["later"] == "1.60"
     t = {"ours": [2.0, 4.0], "theirs": [1.0, 1.0], "ratios": [2.0, 4.0], "median": 3.0, "min": 2.0, "max": 4.0,
          "our_cpu_share": [0.9, 1.0], "their_cpu_share": [0.5, 0.7]}

@@ -94,7 +94,9 @@ def versus_view(results_dir=None) -> Table:
     for rep in reports:
         for key, what in (("settings", "training, outer it/s"), ("evaluation", "evaluation, test tasks/s")):
             for preset, t in rep.get(key, {}).items():  # reports before evaluation was timed have training only
-                rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']}", "preset": preset, "rate": what,
+                turns = f"{rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s"
+                rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']} ({turns})", "preset": preset,
+                             "rate": what,
                              "earlier": _fmt(statistics.median(t["theirs"]), 2),
                              "later": _fmt(statistics.median(t["ours"]), 2),
                              "ratio (median)": _fmt(t["median"], 2),
@@ -103,8 +105,8 @@ def versus_view(results_dir=None) -> Table:
     return _Aligned(pd.DataFrame(rows).set_index(["commits", "preset", "rate"]),
                     f"The campaign's populations ({rep['population']} seeds, one thread, synthetic images) trained "
                     f"and evaluated by the engine at an earlier commit and at a later one, measured in turns "
-                    f"({rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s per preset and rate, so "
-                    f"that both see the same load): outer iterations per second of training and test tasks per "
+                    f"(the pairs of measurements per preset and rate, and their length, beside the commits; so that "
+                    f"both see the same load): outer iterations per second of training and test tasks per "
                     f"second of evaluation (the preset's test-time settings; reports before evaluation was timed "
                     f"give training only), medians, and the ratio later / earlier of each pair (median and range). "
                     f"Each commit pair is one run of python -m reptile.bench --versus.")
