@@ -10,8 +10,9 @@ On a CPU the members go through an outer iteration in groups (:meth:`Population.
 buffer of its own: as many members as keep a group's minibatches within :data:`CPU_GROUP_IMAGES` images. Larger
 groups make larger matrix products; smaller ones keep a step's activations in the core's cache. Timed on one thread
 with the campaign's population of 3, members one at a time were faster than all three together from inner batches of
-20 images up, slower below 15 (``python -m reptile.bench --versus REV`` times a change of this kind). A member's numbers
-are the same bit for bit in any grouping.
+20 images up, slower below 15 (``python -m reptile.bench --versus REV`` times a change of this kind). On one thread
+(the campaign's workers) a member's numbers are the same bit for bit in any grouping; on several, a batched product
+may round an item differently with the batch's size, so they agree to float tolerance.
 
 One outer iteration (Algorithm 2, the tasks of a meta-batch one after another, Adam's moments running on):
 
@@ -219,8 +220,8 @@ class Population:
     def member_groups(self) -> list[range]:
         """The members whose inner loops run together, in order: all of them at once on a GPU (and in a recorded
         graph); on a CPU groups of :attr:`member_group`, by default as many members as keep a group's minibatches
-        within :data:`CPU_GROUP_IMAGES` images (at least one). A member's numbers do not depend on its group: the
-        members are independent, and each of its matrix products and fused kernels is computed on its own."""
+        within :data:`CPU_GROUP_IMAGES` images (at least one). A member's numbers do not depend on its group (on one
+        thread bit for bit; on several to float tolerance): the members are independent."""
         size = self.member_group
         if size is None:
             size = self.size if self.device.type != "cpu" else max(1, CPU_GROUP_IMAGES // self.cfg.meta.inner_batch)
