@@ -27,11 +27,14 @@ def test_a_maml_entry_in_pieces_gives_the_numbers_of_one_run(ci_data, tmp_path, 
     row = P.progress([entry], root)[0]
     done = int(row["outer iterations"].split(" / ")[0])
     assert row["state"] == "training" and 1 <= done < E.PRESETS["ci"].outer_iters
+    device = E.R.environment(E.R.resolve_device("cpu"))["device_name"]  # what the pieces record
+    assert row["devices"] == f"{device}: {done:,}"
 
     assert runs.advance(entry, 600, "cpu", root, progress=False) is True
     assert not checkpoint.exists() and P.finished(entry, root)
     got = P.progress([entry], root)[0]
     assert got["state"] == "done" and got["test accuracy (%)"].endswith("(transductive)")
+    assert got["devices"] == f"{device}: {E.PRESETS['ci'].outer_iters:,}"  # both pieces, on one device
     stored = E.R.read_run(E.R.run_path("maml", "ci", 0, root))
     assert stored["eval"] == whole["eval"]  # the same numbers as the run made in one go
     pieces = stored["pieces"]  # the two calls, each with the iterations it trained

@@ -257,3 +257,22 @@ def test_first_order_maml_as_the_authors_run_it_moves_along_the_last_step():
         w_prev = c + torch.linalg.matrix_power(I - alpha * A, k - 1) @ (phi[0] - c)
         steps.append(-alpha * A @ (w_prev - c))
     torch.testing.assert_close(learner.phi[0], phi[0] + eps * sum(steps) / 2, atol=TOL, rtol=0)
+
+
+def test_a_cuda_run_keeps_float32_precision_and_deterministic_convolutions():
+    """seeding.deterministic on CUDA: deterministic cuDNN without benchmarking, and no TF32 (PyTorch lets cuDNN's
+    convolutions use it by default), so a GPU run's float32 is the CPU's float32. Only flags: no GPU needed."""
+    from reptile import seeding
+
+    flags = [(torch.backends.cudnn, "deterministic"), (torch.backends.cudnn, "benchmark"),
+             (torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")]
+    before = [getattr(obj, name) for obj, name in flags]
+    try:
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = True, True
+        seeding.deterministic(torch.device("cpu"))
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cudnn.benchmark  # the CPU needs nothing
+        seeding.deterministic(torch.device("cuda"))
+        assert [getattr(obj, name) for obj, name in flags] == [True, False, False, False]
+    finally:
+        for (obj, name), value in zip(flags, before):
+            setattr(obj, name, value)

@@ -307,11 +307,37 @@ def test_command_line_lists_presets_and_runs_ci(capsys, tmp_store, finn_data):
     assert (tmp_store / "results" / "maml" / "ci" / "seed-0.json").exists()
 
 
-def test_the_meta_gradient_path_is_the_one_the_benchmark_found_faster():
+def test_the_meta_gradient_path_is_the_one_the_benchmark_found_faster(tmp_path, monkeypatch):
+    """The engine on a CPU; on a GPU the faster of engine and vmap in that GPU's stored ``--maml`` report, for the
+    cell and algorithm; vmap without a report of that GPU (another GPU's, a CPU's, or a row missing)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    for name in ("finn-maml-omniglot-1shot-5way", "maml-omniglot-5shot-20way", "fomaml-omniglot-1shot-20way"):
-        assert E.meta_gradient_path(E.PRESETS[name], cpu) == "engine"
-        assert E.meta_gradient_path(E.PRESETS[name], cuda) == "vmap"
+    names = ("finn-maml-omniglot-1shot-5way", "maml-omniglot-5shot-20way", "fomaml-omniglot-1shot-20way")
+    for name in names:
+        assert E.meta_gradient_path(E.PRESETS[name], cpu, tmp_path) == "engine"
+        assert E.meta_gradient_path(E.PRESETS[name], cuda, tmp_path) == "vmap"  # no report stored
+
+    def row(setting, algorithm, path, seconds):
+        return {"setting": setting, "algorithm": algorithm, "path": E.PATH_LABELS[path],
+                "seconds_per_iteration": seconds}
+
+    rows = [row("1-shot 5-way", "MAML", "engine", 0.02), row("1-shot 5-way", "MAML", "vmap", 0.03),
+            row("1-shot 5-way", "MAML", "loop", 0.001),  # not a candidate: one task at a time
+            row("5-shot 20-way", "MAML", "engine", 0.5), row("5-shot 20-way", "MAML", "vmap", 0.2),
+            row("1-shot 20-way", "first-order MAML", "engine", 0.1)]  # no vmap row: vmap, the default
+    folder = tmp_path / "bench" / "maml"
+    folder.mkdir(parents=True)
+    for device, device_name in (("cpu", "Some GPU"), ("cuda:0", "Another GPU")):  # neither is this GPU
+        (folder / f"{device_name.lower().replace(' ', '-')}-{device[:3]}.json").write_text(json.dumps(
+            {"rows": [row("1-shot 5-way", "MAML", "engine", 0.01), row("1-shot 5-way", "MAML", "vmap", 0.02)],
+             "environment": {"device": device, "device_name": device_name}}))
+    monkeypatch.setattr(E.R, "environment", lambda device: {"device": str(device), "device_name": "Some GPU"})
+    assert E.meta_gradient_path(E.PRESETS[names[0]], cuda, tmp_path) == "vmap"
+    (folder / "some-gpu.json").write_text(json.dumps({"rows": rows, "environment": {"device": "cuda:0",
+                                                                                    "device_name": "Some GPU"}}))
+    assert [E.meta_gradient_path(E.PRESETS[n], cuda, tmp_path) for n in names] == ["engine", "vmap", "vmap"]
+    assert E.meta_gradient_path(E.PRESETS[names[0]], cpu, tmp_path) == "engine"
+    assert E.faster_path(rows, E.PRESETS["maml-omniglot-1shot-5way"]) == "engine"
+    assert E.faster_path(rows, E.PRESETS["fomaml-omniglot-1shot-5way"]) is None  # no first-order rows
 
 
 def test_a_run_records_its_path_and_matches_the_autograd_path(finn_data, tmp_store, monkeypatch):
@@ -322,7 +348,7 @@ def test_a_run_records_its_path_and_matches_the_autograd_path(finn_data, tmp_sto
     cfg = E.resolve("ci", {"eval_tasks": 5})
     got = {}
     for path in ("engine", "vmap"):
-        monkeypatch.setattr(E, "meta_gradient_path", lambda cfg, device, path=path: path)
+        monkeypatch.setattr(E, "meta_gradient_path", lambda cfg, device, results_dir=None, path=path: path)
         rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / path, checkpoint_dir=tmp_store / f"c-{path}",
                     progress=False, data=finn_data)
         assert rec["meta_gradient_path"] == path and rec["pieces"][0]["path"] == path

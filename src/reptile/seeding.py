@@ -47,8 +47,12 @@ def generator(seed: int, stream: str, *key: int, device: str | torch.device = "c
 
 
 def deterministic(device: torch.device) -> None:
-    """Make a run on ``device`` repeatable: on CUDA, cuDNN picks deterministic convolution algorithms (and no
-    benchmarking, which may pick different ones from run to run). The CPU needs nothing."""
+    """Make a run on ``device`` repeatable and float32 what it says: on CUDA, cuDNN picks deterministic convolution
+    algorithms (and no benchmarking, which may pick different ones from run to run), and convolutions and matrix
+    multiplies keep float32's precision (PyTorch lets cuDNN's convolutions use TF32, a 10-bit mantissa, on GPUs
+    since Ampere unless told otherwise; the engine's batched products never did). The CPU needs nothing."""
     if torch.device(device).type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False

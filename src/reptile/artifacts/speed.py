@@ -157,8 +157,10 @@ def maml_view(results_dir=None) -> Table:
     rows, words = [], []
     for rep in reports:
         rate = rep.get("matmul_gflops_1_thread")
+        on_cpu = rep.get("environment", {}).get("device", "cpu") == "cpu"
         words.append(f"{rep['device']}: matrix multiply "
-                     + (f"{rate:,.0f} GFLOP/s on one thread" if rate else "rate not measured")
+                     + ((f"{rate:,.0f} GFLOP/s " + ("on one thread" if on_cpu else "in float32")) if rate
+                        else "rate not measured")
                      + f", {rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
                        f"{rep['load_average'][0]:.1f}")
         for r in rep["rows"]:
@@ -176,8 +178,7 @@ def maml_view(results_dir=None) -> Table:
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (on Reptile's "
                     "Conv4, by three paths: engine, the tasks as populations on the engine's network with the second "
                     "order by hand; vmap, torch.func with the meta-batch vectorised; loop, torch.func one task after "
-                    "another) on one "
-                    "thread of the device named below, synthetic Omniglot-shaped "
+                    "another) on the device named below (a CPU: one thread), synthetic Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
                     "(convolutions and dense layer, forward and backward; MAML's second-order inner step counted "

@@ -30,6 +30,7 @@ import torch
 from ..validate import check
 from .paths import setting, step_flops, synthetic_images
 from ..maml import MAMLConfig, MAMLLearner, sample_tasks
+from ..maml.algorithm import PATH_LABELS
 
 MAML_OUTER_ITERS = 60_000  # Finn et al.'s meta-training iterations on Omniglot (their Section 5.2 and code)
 SECOND_ORDER_FACTOR = 3  # an inner step differentiated again costs about three training steps (see the module doc)
@@ -78,8 +79,6 @@ def reptile_seconds(name: str, seconds: float, device: torch.device) -> float:
     return _timed(pop.meta_step, seconds, device)
 
 
-PATH_LABELS = {"engine": "engine, populations of tasks", "vmap": "vmap over the meta-batch",
-               "loop": "one task at a time"}  # the learner's paths, as the report names them
 
 
 def maml_seconds(name: str, first_order: bool, seconds: float, device: torch.device, path: str = "engine") -> float:

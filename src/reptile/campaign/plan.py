@@ -196,12 +196,13 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
            "outer iterations": f"0 / {total:,}", "device hours": 0.0, "devices": "-", "outer it/s": None,
            "hours left (training)": None, "evaluation tasks": "-", "evaluation tasks/s": None,
            "hours left (evaluation)": None, "state": "not started", "test accuracy (%)": "-"}
-    done, seconds, rate, records, evaluating = 0, 0.0, None, [], None
+    done, seconds, rate, records, evaluating, pieces = 0, 0.0, None, [], None, []
     for s in entry.seeds:
         p = R.run_path(entry.experiment, entry.name, s, results_dir)
         if p.exists() and R.read_run(p).get("digest") == cfg.digest():
             r = R.read_run(p)
             records.append(r)
+            pieces += r.get("pieces", [])
             done += entry.outer_iters
             seconds += r["train_seconds"] + r["eval_seconds"]
             continue
@@ -209,6 +210,7 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
         if ck.exists():
             st = load_checkpoint(ck)
             it = st["learner"]["iteration"]
+            pieces += st.get("pieces", [])
             done += it
             seconds += st["train_seconds"]
             rate = it / st["train_seconds"] if st["train_seconds"] > 0 else None
@@ -222,7 +224,7 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
         accs = [100 * r["eval"][mode]["accuracy"] for r in records]
         spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
         row.update({"state": "done", "outer iterations": f"{total:,} / {total:,}",
-                    "evaluation tasks": f"{cfg.eval_tasks:,} per seed", "devices": records[0]["environment"]["device"],
+                    "evaluation tasks": f"{cfg.eval_tasks:,} per seed",
                     "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread} ({mode.replace('_', '-')})"})
     elif done:
         row.update({"state": "training", "outer iterations": f"{done:,} / {total:,}",
@@ -234,4 +236,5 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
                         "evaluation tasks/s": float(f"{n / secs:.3g}") if n and secs else None,
                         "hours left (evaluation)": round(secs / n * (cfg.eval_tasks - n) / 3600, 1) if n else None})
     row["device hours"] = round(seconds / 3600, 2)
+    row["devices"] = devices_label(pieces)  # which device trained how many outer iterations, all seeds together
     return row

@@ -236,6 +236,9 @@ def evaluate_task(net: FunctionalNet, params: Params, support: tuple[Tensor, Ten
 
 
 PATHS = ("engine", "vmap", "loop")  # how the meta-gradient is computed (see MAMLLearner)
+# the paths as the benchmark's report names them (python -m reptile.bench --maml)
+PATH_LABELS = {"engine": "engine, populations of tasks", "vmap": "vmap over the meta-batch",
+               "loop": "one task at a time"}
 
 
 class MAMLLearner:

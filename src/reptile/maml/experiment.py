@@ -49,7 +49,7 @@ from ..results import config_digest
 from ..stats import mean_ci95
 from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
                         check_threads_argument, fail, is_int, is_positive, parse_sets)
-from .algorithm import LOSS_SCALES, MAMLConfig, MAMLLearner, TaskBatch, inner_adapt, inner_mask
+from .algorithm import LOSS_SCALES, PATH_LABELS, MAMLConfig, MAMLLearner, TaskBatch, inner_adapt, inner_mask
 from .population import EngineNet
 from .protocol import (FINN_TEST_SEED, FINN_TEST_TASKS, FINN_TRAIN_TASKS, NETWORKS, ProtocolData, build_net,
                        draw_tasks, load_finn_omniglot, load_reptile_omniglot)
@@ -358,13 +358,47 @@ def summarise(per_task: list[list[float]], protocol: str) -> dict[str, Any]:
 
 
 EVAL_BLOCK = 20 * EVAL_CHUNK  # test tasks between the checkpoints of a stoppable run's final evaluation
-def meta_gradient_path(cfg: MAMLExperimentConfig, device: torch.device) -> str:
+
+
+def meta_gradient_path(cfg: MAMLExperimentConfig, device: torch.device, results_dir=None) -> str:
     """How the meta-gradient is computed (:data:`reptile.maml.PATHS`), whichever the benchmark (``python -m
-    reptile.bench --maml``) measured fastest: on a CPU the engine (:mod:`reptile.maml.population`: 1.6-1.9 times
-    the faster of the two ``torch.func`` paths on every cell); on a GPU ``vmap`` over the meta-batch (the tasks fill
-    the device; the engine's path is not yet measured there). All give the same meta-gradient to rounding
-    (tests/test_maml.py, tests/test_maml_population.py); the record says which ran."""
-    return "engine" if device.type == "cpu" else "vmap"
+    reptile.bench --maml``) measured fastest. On a CPU the engine (:mod:`reptile.maml.population`: 1.6-2.3 times
+    the faster of the two ``torch.func`` paths on every cell in the stored reports). Off the CPU, the faster of the
+    engine and ``vmap`` over the meta-batch for this cell and algorithm in the benchmark's report of this device
+    (``results/bench/maml/``, matched by the device's name; :func:`faster_path`), and ``vmap`` where no report of
+    it is stored. All give the same meta-gradient to rounding (tests/test_maml.py, tests/test_maml_population.py,
+    tests/test_maml_gpu.py); the record says which ran, piece by piece."""
+    if device.type == "cpu":
+        return "engine"
+    reports = [r for r in _bench_reports(results_dir) if r.get("environment", {}).get("device", "cpu") != "cpu"]
+    name = R.environment(device)["device_name"] if reports else None
+    for report in reports:
+        if report["environment"].get("device_name") == name:
+            return faster_path(report.get("rows", []), cfg) or "vmap"
+    return "vmap"
+
+
+def faster_path(rows: list[dict[str, Any]], cfg: MAMLExperimentConfig) -> str | None:
+    """Of the engine and ``vmap``, the path with the shorter outer iteration for ``cfg``'s cell (ways and shots)
+    and algorithm among a ``--maml`` report's ``rows``; None when the report lacks either."""
+    setting = f"{cfg.shots}-shot {cfg.n_way}-way"
+    algorithm = "first-order MAML" if cfg.algorithm == "fomaml" else "MAML"
+    times = {path: r["seconds_per_iteration"] for r in rows for path in ("engine", "vmap")
+             if (r.get("setting"), r.get("algorithm"), r.get("path")) == (setting, algorithm, PATH_LABELS[path])}
+    return min(times, key=times.get) if len(times) == 2 else None
+
+
+def _bench_reports(results_dir=None) -> list[dict[str, Any]]:
+    import json
+
+    folder = R.results_root(results_dir) / "bench" / "maml"
+    out = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            out.append(json.loads(p.read_text()))
+        except (OSError, ValueError):  # a report being written or damaged: as if absent
+            continue
+    return out
 
 
 def checkpoint_path(cfg: MAMLExperimentConfig, seed: int, checkpoint_dir=None):
@@ -403,7 +437,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     net = build_net(cfg.network, cfg.n_way)
     net.module.to(dev)
     mcfg = cfg.maml()
-    path = meta_gradient_path(cfg, dev)
+    path = meta_gradient_path(cfg, dev, results_dir)
     learner = MAMLLearner(net, mcfg, init=seeding.generator(seed, "init"), device=dev, path=path,
                           engine=EngineNet(cfg.network, cfg.n_way) if path == "engine" else None)
     label = f"{EXPERIMENT}/{cfg.name} seed {seed}"
