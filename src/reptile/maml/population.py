@@ -180,8 +180,10 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
     w, r = conv.views(flat), conv.views(direction)
     S, N = p.shape[:2]
     fast = conv.use_fused and fused.usable(flat)
-    out = torch.zeros_like(flat)
+    out = torch.empty_like(flat)
     h = conv.views(out)
+    for li in range(len(conv.layers)):  # every block below is written, but the convolutions' biases' (exactly 0)
+        h[4 * li + 1].zero_()
     # forward: R{z} = R{P} K + P R{K} + R{b}; batch norm's R{xhat} = inv (u - mean u - xhat mean(xhat u)); ReLU's mask
     tangents = []
     ra = None
@@ -293,14 +295,19 @@ def meta_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLCon
     chunk = default_chunk(tasks.support_x) if chunk is None else chunk
     check(isinstance(chunk, int) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
     row = net.row(tuple(p.detach() for p in params))
-    total, losses, accs = None, [], []
+    starts: dict[int, Tensor] = {}  # the population buffer of S copies of phi, by S (read, never written)
+    total, losses, accs = torch.zeros_like(row), [], []
     for i in range(0, n, chunk):
-        g, loss, acc = _population_gradient(net, row, TaskBatch(*(t[i: i + chunk] for t in tasks)), cfg,
-                                            first_order)
-        total = g if total is None else [a + b for a, b in zip(total, g)]
+        part = TaskBatch(*(t[i: i + chunk] for t in tasks))
+        S = part.support_x.shape[0]
+        if S not in starts:
+            starts[S] = net.conv.stack(row.expand(S, -1))
+        loss, acc = _population_gradient(net, starts[S], part, cfg, first_order, total)
         losses.append(loss)
         accs.append(acc)
-    return net.module_grads([t / n for t in total]), torch.cat(losses).mean(), torch.cat(accs).mean()
+    total.div_(n)
+    grads = net.pull_back(net.conv.views(total))  # (1, *shape) each, the engine's layout
+    return net.module_grads(grads), torch.cat(losses).mean(), torch.cat(accs).mean()
 
 
 def default_chunk(support_x: Tensor) -> int:
@@ -315,10 +322,11 @@ def default_chunk(support_x: Tensor) -> int:
 CPU_IMAGES = 20  # support images per population on a CPU (see default_chunk)
 
 
-def _population_gradient(net: EngineNet, row: Tensor, tasks: TaskBatch, cfg: MAMLConfig,
-                         first_order: bool) -> tuple[list[Tensor], Tensor, Tensor]:
-    """The meta-gradient of each task of ``tasks`` (one population, each member starting from the engine's row
-    ``row`` of phi), summed over them, in the engine's per-tensor layout; each task's query loss and accuracy.
+def _population_gradient(net: EngineNet, flat: Tensor, tasks: TaskBatch, cfg: MAMLConfig, first_order: bool,
+                         total: Tensor) -> tuple[Tensor, Tensor]:
+    """The meta-gradient of each task of ``tasks`` (one population: ``flat``, the buffer of S copies of phi's engine
+    row, left as it is), summed over them and added to ``total`` (P,) in the engine's layout; each task's query loss
+    and accuracy.
 
     The forward passes keep their buffers in workspaces of ``net`` (:meth:`Conv4.loss_and_grad`), one per inner
     step and one for the query, so that the next population of the same shape reuses them; each inner step's saved
@@ -327,7 +335,6 @@ def _population_gradient(net: EngineNet, row: Tensor, tasks: TaskBatch, cfg: MAM
     sx, sy, qx, qy = tasks
     S = sx.shape[0]
     sx, qx = Conv4.images(sx), Conv4.images(qx)
-    flat = conv.stack(row.expand(S, -1))
     s_scale, q_scale = _scale(cfg, sy.shape[1]), _scale(cfg, qy.shape[1])
     alpha = cfg.inner_step * s_scale
     weights, saves = [flat], []
@@ -336,7 +343,7 @@ def _population_gradient(net: EngineNet, row: Tensor, tasks: TaskBatch, cfg: MAM
         saves.append(saved if not first_order else None)
         weights.append(torch.add(weights[-1], net.step_map(g, cfg.adapt_norm), alpha=-alpha))
     logits, v, _, _ = grad_and_hvp(conv, weights[-1], qx, qy, None, ws=net.workspace("query", qx.device))
-    v = v * q_scale
+    v.mul_(q_scale)  # the query workspace's gradient buffer, written again by the next population's query pass
     if not first_order:
         for i in range(cfg.inner_steps - 1, -1, -1):
             d = net.step_map(v.clone(), cfg.adapt_norm)
@@ -345,7 +352,9 @@ def _population_gradient(net: EngineNet, row: Tensor, tasks: TaskBatch, cfg: MAM
     logp = torch.log_softmax(logits, -1)
     loss = -logp.gather(-1, qy[..., None]).sum((1, 2)) * q_scale
     accuracy = (logits.argmax(-1) == qy).to(logits.dtype).mean(1)
-    return [t.sum(0, keepdim=True) for t in net.pull_back(conv.views(v))], loss, accuracy
+    for a, b in zip(conv.offsets[:-1], conv.offsets[1:]):  # the sum over members, tensor by tensor, into total
+        total[a:b].add_(v[S * a: S * b].view(S, b - a).sum(0))
+    return loss, accuracy
 
 
 # -------------------------------------------------------------------------------------------------- evaluation
