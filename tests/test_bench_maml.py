@@ -114,3 +114,25 @@ def test_the_view_of_a_report_without_a_matmul_rate(tmp_path, monkeypatch):
     (tmp_path / "bench" / "maml" / "some-gpu.json").write_text(json.dumps(report))
     view = maml_view(tmp_path)
     assert set(view.frame["% of matmul rate"]) == {"-"} and "rate not measured" in view.caption
+
+
+def test_the_view_of_a_cpu_and_a_gpu_report(tmp_path, monkeypatch):
+    """Reports of two devices: the table gains a device level, and the caption gives each device's rate as measured
+    (a CPU's on one thread, a GPU's in float32)."""
+    import json
+
+    from reptile.artifacts.speed import maml_view
+
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.01)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.1)
+    (tmp_path / "bench" / "maml").mkdir(parents=True)
+    for name, device, rate in (("cpu-test", "cpu", 100.0), ("some-gpu", "cuda:0", 50_000.0)):
+        report = {"device": name, "matmul_gflops_1_thread": rate, "seconds_per_measurement": 1.0,
+                  "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
+                  "load_average": [0.5, 0.5, 0.5], "environment": {"device": device},
+                  "rows": B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=rate)}
+        (tmp_path / "bench" / "maml" / f"{name}.json").write_text(json.dumps(report))
+    view = maml_view(tmp_path)
+    assert len(view.frame) == 14 and view.frame.index.names[0] == "device"
+    assert "cpu-test: matrix multiply 100 GFLOP/s on one thread" in view.caption
+    assert "some-gpu: matrix multiply 50,000 GFLOP/s in float32" in view.caption
