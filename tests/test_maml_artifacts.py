@@ -120,3 +120,11 @@ def test_the_front_page_judges_the_quoted_rows_by_our_runs_of_them():
     assert M.quoted_row_check("maml", every)[1] == "reproduces"
     fo = {"finn-fomaml-omniglot-1shot-5way": [_run("finn", "fomaml", [0.2, 0.98])]}
     assert M.quoted_row_check("fomaml", fo)[1] == "not resolved"  # no source to reproduce
+
+
+def test_the_comparisons_not_yet_made_are_listed_by_kind_without_an_index():
+    table = M.comparison_table({}, {}, budget="paper")
+    assert list(table.frame["verdict"]) == ["not yet run"] * 4
+    assert table.frame["comparison"].iloc[1].startswith("MAML under Finn et al.'s protocol reproduces")
+    assert ">0</th>" not in table._repr_html_() and "none is yet" in table.caption
+    assert len(M.comparison_table({}, {}, budget="reduced").frame) == 1

@@ -97,7 +97,8 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                 row[f"step {s}"] = _text(_estimate(runs, mode, s), 1)
             rows.append(row)
     if not rows:
-        return Table(pd.DataFrame({"runs": ["not yet run"]}), f"MAML at the {budget} budget: not yet run.")
+        return Table(pd.DataFrame({"runs": [NOT_YET_RUN]}), f"MAML at the {budget} budget: {NOT_YET_RUN}.",
+                     index=False)
     frame = pd.DataFrame(rows).set_index(["cell", "algorithm", "protocol", "prediction"]).fillna("-")
     frame = frame.sort_index(level=["cell", "algorithm"], sort_remaining=False, kind="stable")
     seeds = ""
@@ -167,8 +168,16 @@ def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str
              "z": "-" if not math.isfinite(it["z"]) else f"{it['z']:+.1f}", "verdict": it["verdict"]}
             for it in comparisons(runs_by_name, reptile_runs, budget)]
     if not rows:
-        return Table(pd.DataFrame({"comparison": [NOT_YET_RUN]}),
-                     f"Comparisons at the {budget} budget: {NOT_YET_RUN} (no pair of finished runs).")
+        planned = [("MAML exceeds first-order MAML", "each protocol and cell, in its runs' prediction"),
+                   ("MAML under Finn et al.'s protocol reproduces paper Table 2's quoted cell",
+                    "each cell, transductive (first-order MAML's quoted row has no source)"),
+                   ("Reptile and MAML agree under Reptile's protocol", "each cell, both predictions"),
+                   ("Reptile and first-order MAML agree under Reptile's protocol", "each cell, both predictions")]
+        if budget != "paper":
+            planned = planned[:1]
+        return Table(pd.DataFrame([{"comparison": c, "for": f, "verdict": NOT_YET_RUN} for c, f in planned]),
+                     f"The comparisons this chapter makes at the {budget} budget by the book's rule, once both runs "
+                     f"of a pair are finished: none is yet.", index=False)
     caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'REDUCED'} budget by the book's rule: "
                f"accuracy (%) of the first and second side (± as in the runs' table), z the difference over its "
                f"standard error; a claim holds at z >= {THRESHOLD:g} and does not hold at z <= -{THRESHOLD:g}; "
@@ -270,7 +279,7 @@ def probe_table(results_dir=None) -> Table:
             rows.append(row)
     if not rows:
         return Table(pd.DataFrame({"probe": [NOT_YET_RUN]}), "Probes of the test step size: not yet run "
-                                                            "(python -m reptile.maml.probe).")
+                                                            "(python -m reptile.maml.probe).", index=False)
     tasks = sorted({d["tasks"] for d in found})
     runs = "; ".join(f"{d['preset']} seed {d['seed']}" for d in found)
     return _Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
