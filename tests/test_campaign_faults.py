@@ -301,7 +301,7 @@ def test_a_damaged_committed_checkpoint_is_named_with_the_commit_to_restore_it_f
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         *before, line = proc.stderr.strip().splitlines()
-        assert before == ([] if args == ["--status"] else [f"campaign: gradcomb-figure3-g1-seeds0-1-2, 1 minutes left"])
+        assert before == ([] if args == ["--status"] else ["campaign: gradcomb-figure3-g1-seeds0-1-2, 1 minutes left"])
         assert line.startswith(f"python -m reptile.campaign: error: cannot read the checkpoint {path} (")
         assert (f"It is committed to the repository: restore the version of commit {commit} with: git -C '{repo}' "
                 f"checkout {commit} -- 'results/campaign/gradcomb-figure3-g1-seeds0-1-2.pt', then run again "

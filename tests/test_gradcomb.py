@@ -12,7 +12,6 @@ import dataclasses
 import types
 
 import matplotlib
-import pandas as pd
 import pytest
 import torch
 

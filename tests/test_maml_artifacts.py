@@ -107,7 +107,7 @@ def test_one_reptile_seed_is_judged_over_its_tasks():
 
 def test_the_front_page_judges_the_quoted_rows_by_our_runs_of_them():
     assert M.quoted_row_check("maml", {}) == ("-", "not yet run")
-    (m, s), column = TABLE2["rows"]["MAML + Transduction"][0], "1-shot 5-way"
+    m, s = TABLE2["rows"]["MAML + Transduction"][0]  # its 1-shot 5-way cell
     near = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, m / 100], ci95=s / 100)]}
     ours, verdict = M.quoted_row_check("maml", near)
     assert verdict == "not resolved"  # one cell agrees, three are not yet run

@@ -13,7 +13,7 @@ import torch
 from reptile import seeding
 from reptile.maml import MAMLConfig, MAMLLearner, TaskBatch, meta_gradient
 from reptile.maml import population as P
-from reptile.maml.experiment import score_steps
+from reptile.maml.evaluation import score_steps
 from reptile.maml.protocol import build_net
 
 DEVICE = torch.device(os.environ.get("REPTILE_GPU_TEST_DEVICE", "cuda"))

@@ -142,7 +142,7 @@ def test_the_engine_path_and_its_network_go_together():
 def test_scoring_on_the_engine_is_torch_func_s(network):
     """Accuracy after 0..3 test steps, both modes, against the experiment's torch.func scoring (float64: the same
     argmax), in populations of one task and of all; and outputs that are not finite are reported so."""
-    from reptile.maml.experiment import score_steps
+    from reptile.maml.evaluation import score_steps
 
     cfg = MAMLConfig(n_way=N_WAY, shots=SHOTS, queries=QUERIES, meta_batch=TASKS, inner_step=0.4)
     phi, t, en = params(network), tasks(), P.EngineNet(network, N_WAY)

@@ -5,7 +5,6 @@ long evaluation shows its progress."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -23,7 +23,8 @@ there are no import circles (tests/test_layout.py reads every import and checks 
      maml          MAML and first-order MAML for the few-shot networks, beyond the paper: algorithm (the
                    meta-gradient on torch.func, vectorised over the meta-batch), population (the same on the
                    engine's network, the second order by hand: the CPU's path), protocol (Finn et al.'s Omniglot
-                   protocol and network; Reptile's data), experiment (presets and runs, ``python -m
+                   protocol and network; Reptile's data), presets (a cell's configuration and the named presets),
+                   evaluation (test-time scoring after each test step), experiment (runs, ``python -m
                    reptile.maml.experiment``), probe (accuracy per test step size from a trained state), report
   2  engine        fast training and evaluation: a cell's seeds trained as one population (network, population,
                    trainer, evaluation), fused kernels, CUDA graphs, memory, torchrun ranks (distributed)

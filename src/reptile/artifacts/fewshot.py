@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..paper import TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
-from .common import PM_COLUMN, Check, Table, constant_columns, pm_label, seed_list, seed_spread
+from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread
 from .status import eval_device, run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds

@@ -32,7 +32,7 @@ def stored(results_dir=None) -> dict[str, list[dict]]:
     """Preset name -> its stored runs (every seed), for every MAML preset with any, and for every customised one
     stored; a run made with another configuration than its preset now defines is refused
     (:func:`reptile.artifacts.common.stored_runs`)."""
-    from ..maml.experiment import EXPERIMENT, PRESETS
+    from ..maml.presets import EXPERIMENT, PRESETS
     from .common import stored_runs
 
     from .. import results as R
@@ -192,7 +192,7 @@ def table2_rows(runs_by_name: dict[str, list[dict]], budget: str = "paper",
     """Paper Table 2's MAML rows as this companion runs them: ``(paper row, 'this companion, <protocol>
     protocol')`` -> column -> text (transductive accuracy, as the paper's rows are), 'not yet run' where no run is
     stored at ``budget`` (or what ``progress`` says of a campaign entry under way)."""
-    from ..maml.experiment import PRESETS
+    from ..maml.presets import PRESETS
 
     out: dict[tuple[str, str], dict[str, str]] = {}
     for algorithm in ("maml", "fomaml"):
@@ -217,7 +217,7 @@ def table2_rows(runs_by_name: dict[str, list[dict]], budget: str = "paper",
 def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
     """The two protocols side by side for one cell (MAML's presets ``finn-maml-<cell>`` and ``maml-<cell>``): every
     setting that differs, and the ones they share, read from the presets themselves."""
-    from ..maml.experiment import PRESETS
+    from ..maml.presets import PRESETS
 
     finn, ours = PRESETS[f"finn-maml-{cell}"], PRESETS[f"maml-{cell}"]
     split = {"finn": "Finn et al.'s: 1623 characters shuffled, 1100 training / 100 validation / 423 test, "
@@ -265,7 +265,7 @@ def probe_table(results_dir=None) -> Table:
     rows = []
     found = probes(results_dir)
     for d in found:
-        from ..maml.experiment import resolve
+        from ..maml.presets import resolve
 
         cfg = resolve(d["preset"].split("-custom-")[0])  # a customised preset's protocol and network are its base's
         for alpha, v in d["by_step_size"].items():

@@ -15,7 +15,7 @@ from .. import results as R
 from ..stats import DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..validate import check
 from .common import Check, Table, require_runs
-from .common import table_checks
+from .common import table_checks  # noqa: F401 (the chapter's checks: manifolds.table_checks() in the notebook)
 
 TINY = 1e-6  # distances below this are shown as "< 1e-6" (their exact value is rounding, machine-dependent)
 VARIANT_COLORS = {"exact": "tab:orange", "partial": "tab:blue"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import results as R
-from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS, FewShotConfig
+from ..config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 from ..validate import check
 
 
@@ -29,7 +29,7 @@ class Entry:
         if self.cfg is not None:
             return self.cfg
         if self.experiment == "maml":
-            from ..maml.experiment import PRESETS as MAML_PRESETS
+            from ..maml.presets import PRESETS as MAML_PRESETS
 
             return MAML_PRESETS[self.name]
         presets = FIGURE3_PRESETS if self.experiment == "gradcomb" else FEWSHOT_PRESETS

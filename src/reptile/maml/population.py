@@ -368,7 +368,7 @@ def score_steps(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfi
     """Each task's query accuracy after 0, 1, ..., ``steps`` inner SGD steps on its support set from ``params``
     (left as they are), ``(tasks, steps + 1)``, transductive (the queries in one batch) and non-transductive (each
     query in a batch with the support set; None unless asked), and whether every output was finite after each step
-    ``(steps + 1,)``: what :func:`reptile.maml.experiment.score_steps` computes with ``torch.func``, the tasks here
+    ``(steps + 1,)``: what :func:`reptile.maml.evaluation.score_steps` computes with ``torch.func``, the tasks here
     as populations on the engine's network (about :data:`EVAL_CPU_IMAGES` images at once on a CPU)."""
     conv = net.conv
     sx, sy, qx, qy = tasks

@@ -21,8 +21,10 @@ from .. import seeding
 from ..validate import check, is_int, is_positive
 from ..fewshot import predict
 from ..train import load_checkpoint
-from .algorithm import MAMLLearner, inner_adapt, inner_mask, task_loss
-from .experiment import checkpoint_path, load_data, resolve, test_task_chunks
+from .algorithm import MAMLLearner, inner_adapt, inner_mask
+from .evaluation import test_task_chunks
+from .experiment import checkpoint_path, load_data
+from .presets import resolve
 from .protocol import build_net
 
 

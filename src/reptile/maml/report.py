@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from .. import results as R
-from .experiment import EXPERIMENT, PRESETS, describe
+from .presets import EXPERIMENT, PRESETS, describe
 
 
 def _steps(v: dict) -> str:
