@@ -263,6 +263,24 @@ def test_ci_run_writes_a_valid_record_and_resume_gives_the_same_numbers(finn_dat
     assert numbers(c) != numbers(a)
 
 
+@pytest.mark.parametrize("preset", ["finn-maml-omniglot-1shot-20way", "fomaml-omniglot-5shot-20way"])
+def test_a_20_way_cell_runs_end_to_end_with_its_five_steps(preset, tmp_store):
+    """The 20-way cells (5 inner steps in training and at test, meta-batch 16) have no reduced runs; a few iterations
+    of each protocol's preset check the whole path: data, training, both prediction modes, the record."""
+    cfg = E.resolve(preset, {"outer_iters": 2, "meta_batch": 2, "eval_tasks": 3, "curve_every": 1, "curve_tasks": 2,
+                             "checkpoint_every": 1})
+    assert (cfg.n_way, cfg.inner_steps, cfg.eval_inner_steps) == (20, 5, 5)
+    rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / "r", checkpoint_dir=tmp_store / "c", progress=False)
+    modes = ["transductive"] + (["non_transductive"] if cfg.protocol == "reptile" else [])
+    assert sorted(rec["eval"]) == sorted(modes)
+    for mode in modes:
+        ev = rec["eval"][mode]
+        assert len(ev["accuracy_per_step"]) == 6 and ev["tasks"] == 3
+        assert all(0 <= a <= 1 for a in ev["accuracy_per_step"]) and ev["accuracy"] == ev["accuracy_per_step"][5]
+    assert rec["curve"]["iteration"] == [0, 1, 2] and rec["config"]["n_way"] == 20
+    assert R.read_run(tmp_store / "r" / "maml" / cfg.name / "seed-0.json")["eval"] == rec["eval"]
+
+
 def test_non_finite_loss_stops_the_run_and_writes_nothing(tmp_store):
     images = torch.full((30, 20, 1, 28, 28), float("nan"))
     data = ProtocolData("finn", images, images, images, True)
