@@ -43,7 +43,7 @@ campaign-pages: $(STAMP)  ## re-execute the pages that show results/campaign/ (s
 source-manifest: $(STAMP)  ## SOURCE.json: this commit and its src/ hashes, for a copy without .git (carry it to a GPU machine)
 	$(BIN)/python -c "import subprocess; from reptile.results import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"
 
-tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras + Pillow in .venv-tf, to time the authors' code (reptile.bench.tf_harness)
+tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras + Pillow in .venv-tf, to time the authors' code (reptile.bench.authors_record)
 
 # tf-keras without its dependencies: they would pull the full `tensorflow` wheel over tensorflow-cpu
 $(TF_VENV)/.installed:

@@ -1,5 +1,6 @@
-"""The harness timing the authors' TensorFlow code (reptile.bench.tf_harness): interleaved measurements, the CPU's
-features, the long-lived timing server's client, the data layout for their run_omniglot.py.
+"""Timing the authors' TensorFlow code: interleaved measurements and the CPU's features (reptile.bench.measure), the
+long-lived timing server's client and the data layout for their run_omniglot.py (reptile.bench.tf_harness), the
+load test and the record of it all (reptile.bench.authors_record).
 
 The pure parts run everywhere (no TensorFlow). The tests that run the authors' code need the TensorFlow environment
 (``make tf-env``: .venv-tf, or $REPTILE_TF_PYTHON) and a checkout of openai/supervised-reptile ($REPTILE_AUTHORS_CODE,
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reptile.bench import tf_harness
-from reptile.bench.tf_harness import cpu_features, cpu_slug, interleaved
+from reptile.bench import authors_record, measure, tf_harness
+from reptile.bench.measure import cpu_features, cpu_slug, interleaved
 
 TF_PYTHON = Path(os.environ.get("REPTILE_TF_PYTHON", str(tf_harness.DEFAULT_PYTHON)))
 AUTHORS_CODE = Path(os.environ.get("REPTILE_AUTHORS_CODE", "/tmp/supervised-reptile"))
@@ -112,7 +113,7 @@ def test_cpu_features_avx2_only_and_arm():
 
 def test_cpu_features_of_this_machine_is_well_formed():
     c = cpu_features()
-    assert isinstance(c["model"], str) and set(c["features"]) <= set(tf_harness.VECTOR_FLAGS)
+    assert isinstance(c["model"], str) and set(c["features"]) <= set(measure.VECTOR_FLAGS)
     assert cpu_slug(c) and "/" not in cpu_slug(c)
 
 
@@ -145,9 +146,11 @@ FAKE_SERVER = textwrap.dedent("""\
         if words[0] == "train":
             s = float(words[1])
             print(json.dumps({"seconds_per_outer_iter": s / 10, "run_steps_per_s": 10 / s, "load": 1.0,
-                              "cpu_seconds_per_outer_iter": s / 20, "cpu_share": 0.5}))
+                              "cpu_seconds_per_outer_iter": s / 20, "cpu_share": 0.5, "outer_iters": 10}))
         elif words[0] == "evaluate":
-            print(json.dumps({"seconds_per_eval_task": float(words[1]), "eval_tasks": int(words[2])}))
+            s = float(words[1])
+            print(json.dumps({"seconds_per_eval_task": s, "eval_tasks": int(words[2]), "load": 1.0,
+                              "cpu_seconds_per_eval_task": s / 2, "cpu_share": 0.5}))
         else:
             print(json.dumps({"error": "unknown"}))
         sys.stdout.flush()
@@ -172,7 +175,8 @@ def test_authors_timer_speaks_the_serve_protocol(fake_server):
         assert t.info["tensorflow"] == "fake"
         assert "--serve" in t.info["argv"] and "--classes=20" in t.info["argv"]
         assert t.train(2.0)["seconds_per_outer_iter"] == pytest.approx(0.2)
-        assert t.evaluate(1.5, min_tasks=4) == {"seconds_per_eval_task": 1.5, "eval_tasks": 4}
+        ev = t.evaluate(1.5, min_tasks=4)
+        assert (ev["seconds_per_eval_task"], ev["eval_tasks"]) == (1.5, 4)
         with pytest.raises(ValueError):
             t.train(0)
         r = interleaved(lambda: 1.0, lambda: t.train(1.0)["run_steps_per_s"], 2)
@@ -184,28 +188,58 @@ def test_authors_timer_speaks_the_serve_protocol(fake_server):
 
 def test_measure_load_runs_each_phase_beside_its_extra_processes_and_ends_them(fake_server, monkeypatch):
     script, code = fake_server
-    monkeypatch.setattr(tf_harness, "SPIN", "import time; time.sleep(120)")  # idle stand-ins, not busy loops
+    monkeypatch.setattr(authors_record, "SPIN", "import time; time.sleep(120)")  # idle stand-ins, not busy loops
     started = []
-    real_popen = tf_harness.subprocess.Popen
+    real_popen = authors_record.subprocess.Popen
 
     def popen(cmd, *a, **kw):
         proc = real_popen(cmd, *a, **kw)
-        if cmd[-1] == tf_harness.SPIN:
+        if cmd[-1] == authors_record.SPIN:
             started.append(proc)
         return proc
 
-    monkeypatch.setattr(tf_harness.subprocess, "Popen", popen)
-    r = tf_harness.measure_load(sys.executable, code, "1shot-5way", 0.5, 2, (0, 2), ours=lambda s, sec: 10.0,
+    monkeypatch.setattr(authors_record.subprocess, "Popen", popen)
+    r = authors_record.measure_load(sys.executable, code, "1shot-5way", 0.5, 2, (0, 2), ours=lambda s, sec: 10.0,
                                 ours_name="fake")
     assert [p["extra_busy_processes"] for p in r["phases"]] == [0, 2] and len(started) == 2
     assert all(p.returncode is not None for p in started)  # ended right after their phase
     for phase in r["phases"]:
         assert phase["authors_seconds_per_outer_iter"]["values"] == [0.05, 0.05]
         assert phase["ours_over_theirs_run_steps_per_s"]["ratios"] == pytest.approx([0.5, 0.5])
+        assert phase["ours_over_theirs_run_steps_per_s"]["ours_name"] == "fake"
         assert phase["authors_cpu_share"] == [0.5, 0.5] and len(phase["ours_cpu_share"]) == 2
         assert phase["ratios_per_cpu_second"] == pytest.approx([0.5 * 0.5 / o for o in phase["ours_cpu_share"]])
     with pytest.raises(ValueError, match="extra"):
-        tf_harness.measure_load(sys.executable, code, "1shot-5way", 0.5, 2, (-1,))
+        authors_record.measure_load(sys.executable, code, "1shot-5way", 0.5, 2, (-1,))
+
+
+
+def busy_rate(setting, seconds):
+    """A stand-in for our training rate: 20 inner steps per second, after some CPU work (so a share of a core)."""
+    return sum(range(50_000)) and 20.0
+
+
+def test_record_writes_each_setting_its_interleaved_ratio_and_the_cpu(fake_server, tmp_path):
+    """record() against the fake server: every setting's repeated train and evaluate measurements, the ratio of
+    each interleaved pair (ours 20 steps/s over theirs 10 / 0.5 s), per CPU second too, in <out>/<cpu-slug>.json."""
+    script, code = fake_server
+    path = authors_record.record(code, tmp_path / "out", sys.executable,
+                                 settings=["1shot-5way", "omniglot-5shot-20way"], seconds=0.5, eval_seconds=0.2,
+                                 repetitions=2, ours=busy_rate, ours_name="fake", log=lambda line: None)
+    doc = json.loads(path.read_text())
+    assert path == tmp_path / "out" / f"{cpu_slug(doc['cpu'])}.json" and doc["tensorflow"] == "fake"
+    assert sorted(doc["settings"]) == ["1shot-5way", "5shot-20way"] and doc["repetitions"] == 2
+    for d in doc["settings"].values():
+        assert d["seconds_per_outer_iter"]["values"] == [0.05, 0.05] and d["outer_iters"] == [10, 10]
+        assert d["seconds_per_eval_task"]["values"] == [0.2, 0.2] and d["cpu_share_eval"] == [0.5, 0.5]
+        r = d["ours_over_theirs_run_steps_per_s"]
+        assert r["ours_name"] == "fake" and r["ours"] == [20.0, 20.0] and r["order"] == "ABAB"
+        assert r["ratios"] == pytest.approx([1.0, 1.0])
+        assert r["ratios_per_cpu_second"] == pytest.approx([0.5 / o for o in r["ours_cpu_share"]])
+    assert "load_test" not in doc and len(doc["load_end"]) == 3
+    with pytest.raises(ValueError, match="repetitions"):
+        authors_record.record(code, tmp_path / "o2", sys.executable, repetitions=0)
+    assert not (tmp_path / "o2").exists()
 
 
 def test_authors_timer_reports_a_failed_start(fake_server):

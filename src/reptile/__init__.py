@@ -12,8 +12,9 @@ there are no import circles (tests/test_layout.py reads every import and checks 
                    setup cell; the chapters' check of their papermill parameters
   4  bench         the speed benchmark, ``python -m reptile.bench``: __init__ (its rows and command line), paths (the
                    timed paths and the work they count), versus (this commit against another), reference (a plain
-                   nn.Module Reptile, the baseline), tf_harness + authors_tf (timing the authors' TensorFlow code in
-                   its own environment), report (the report's table)
+                   nn.Module Reptile, the baseline), tf_harness + authors_tf (running the authors' TensorFlow code in
+                   its own environment), authors_record (their timings on this machine, beside ours), measure
+                   (interleaved ratios, the CPU's model), report (the report's table)
      campaign      the paper-budget runs advanced a piece at a time from committed checkpoints, ``python -m
                    reptile.campaign``: plan (the plan and where each population stands), trained (a finished run's
                    trained state, ``python -m reptile.campaign.trained``), runs (advancing), workers (several at

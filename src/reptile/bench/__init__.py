@@ -179,7 +179,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
               "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
               "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if dev.type == "cpu":
-        from .tf_harness import cpu_features
+        from .measure import cpu_features
 
         report["cpu"] = cpu_features()
     if versus:
@@ -193,11 +193,12 @@ AUTHORS_REPETITIONS = 3  # pairs (ours, theirs) per comparison with the authors'
 def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=None, authors_code=None,
                    repetitions: int = AUTHORS_REPETITIONS) -> dict[str, Any]:
     """The authors' TensorFlow code against ours on one setting, measured in turns (ours, theirs, theirs, ours,
-    ...; :func:`reptile.bench.tf_harness.interleaved`) so that both see the same load: training run-steps per
+    ...; :func:`reptile.bench.measure.interleaved`) so that both see the same load: training run-steps per
     second of a population of 1 and of 3 (the campaign's) against theirs, and evaluation tasks per second. Each
     comparison gives every pair's ratio ours / theirs, their median and spread; their measurements carry the share
     of a core their process had (CPU time over wall time)."""
-    from .tf_harness import AuthorsTimer, interleaved
+    from .measure import interleaved
+    from .tf_harness import AuthorsTimer
 
     out: dict[str, Any] = {}
     shares: dict[str, list[float]] = {"ours": [], "theirs": []}
