@@ -81,6 +81,10 @@ def test_coverage_marks_what_is_not_run():
     table = coverage_table([_record(2, [1.0]), _record(0, [1.0])])
     assert table.loc[("Section 3, Figure 1: sine-wave regression", "x"), "seeds"] == "0 2"
     assert table.loc[("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "-"), "seeds"] == "not yet run"
+    assert table.index[-1][0].startswith("beyond the paper: MAML") and table["seeds"].iloc[-1] == "not yet run"
+    maml = dict(_record(1, [1.0]), experiment="maml", name="reduced-maml-omniglot-1shot-5way")
+    table = coverage_table([_record(2, [1.0]), maml])
+    assert table.loc[(table.index[-1][0], "reduced-maml-omniglot-1shot-5way"), "seeds"] == "1"
 
 
 def _env_run(name, seed, wall, device="cpu", commit="abc", segments=None):
