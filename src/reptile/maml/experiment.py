@@ -25,9 +25,9 @@ from typing import Any, Mapping
 import torch
 
 from .. import results as R
+from .. import seeding
 from ..engine.memory import keep_freed_memory
 from ..fewshot import param_count
-from .. import seeding
 from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
                         check_threads_argument, fail, parse_sets)
 from .algorithm import PATH_LABELS, MAMLLearner, TaskBatch
