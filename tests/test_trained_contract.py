@@ -162,7 +162,7 @@ def test_a_few_tasks_print_an_interval_within_0_and_100_percent(tmp_store, monke
     import reptile.experiments.fewshot as FX
 
     monkeypatch.setattr(FX, "load_splits", synthetic)
-    monkeypatch.setattr(trained, "evaluate", lambda *a, **k: {"transductive": [0.0, 1.0], "non_transductive": [1.0, 0.0]})
+    monkeypatch.setattr(trained.state, "evaluate", lambda *a, **k: {"transductive": [0.0, 1.0], "non_transductive": [1.0, 0.0]})
     store_state(tmp_store / "results")
     trained.main(["--preset", NAME, "--seed", "1", "--tasks", "2", "--device", "cpu"])
     out = capsys.readouterr().out

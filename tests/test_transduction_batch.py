@@ -43,8 +43,8 @@ def test_the_tasks_are_the_final_evaluations_under_every_batch():
 
     cfg = FEWSHOT_PRESETS[NAME]
     test = images(seed=10)
-    own, g_own = trained._test_tasks(cfg, 0, test, 6, cfg.eval_iters, cfg.eval_batch)
-    other, g_other = trained._test_tasks(cfg, 0, test, 6, cfg.eval_iters, 25)
+    own, g_own = trained.final_tasks(cfg, 0, test, 6, cfg.eval_iters, cfg.eval_batch)
+    other, g_other = trained.final_tasks(cfg, 0, test, 6, cfg.eval_iters, 25)
     g = seeding.generator(0, "eval")
     for _ in range(6):  # as the engine's evaluation draws: the task, then its minibatches, from one generator
         a = own.pick(cfg.n_way, cfg.shots + 1, g_own)

@@ -16,9 +16,9 @@ there are no import circles (tests/test_layout.py reads every import and checks 
                    its own environment), authors_record (their timings on this machine, beside ours), measure
                    (interleaved ratios, the CPU's model), report (the report's table)
      campaign      the paper-budget runs advanced a piece at a time from committed checkpoints, ``python -m
-                   reptile.campaign``: plan (the plan and where each population stands), trained (a finished run's
-                   trained state, ``python -m reptile.campaign.trained``), runs (advancing), workers (several at
-                   once), report (the progress table), __init__ (the command line)
+                   reptile.campaign``: plan (the plan and where each population stands), trained/ (a finished run's
+                   trained state: state, batch_check, and cli for ``python -m reptile.campaign.trained``), runs
+                   (advancing), workers (several at once), report (the progress table), __init__ (the command line)
   3  experiments   one per chapter, each with its ``python -m reptile.experiments.<name>``: sine, taylor, manifolds,
                    fewshot (Tables 1-2), gradcomb (Figure 3)
      maml          MAML and first-order MAML for the few-shot networks, beyond the paper: algorithm (the

@@ -26,7 +26,7 @@ HOW = ("python -m reptile.campaign.trained --record --from-commit fc9ebb1 --thre
 
 def record_path(results_dir=None) -> Path:
     """The stored check of the cell: the one of the latest outer iteration, when there are several."""
-    from ..campaign.trained import CHECK_PREFIX
+    from ..campaign.trained.batch_check import CHECK_PREFIX
 
     folder = results_root(results_dir) / EXPERIMENT / NAME
     found = sorted(folder.glob(f"{CHECK_PREFIX}-*.json"),
@@ -38,7 +38,7 @@ def record_path(results_dir=None) -> Path:
 
 def load_record(results_dir=None) -> dict[str, Any]:
     """The stored check (:func:`record_path`), read and checked for the two batches this page compares."""
-    from ..campaign.trained import read_check
+    from ..campaign.trained.batch_check import read_check
 
     path = record_path(results_dir)
     r = read_check(path)

@@ -69,7 +69,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     from ..engine.population import AdamState, Population
     from ..fewshot import TaskSampler
     from ..experiments.fewshot import check_fits, load_splits, population_curve
-    from . import trained as trained_state  # here, so that `python -m reptile.campaign.trained` runs it fresh
+    from .trained import state as trained_state
 
     began = time.perf_counter()
     cfg, seeds = entry.config, list(entry.seeds)

@@ -1,0 +1,130 @@
+"""A recorded check: the networks of one trained state evaluated with several evaluation batches on the same tasks.
+
+:func:`record_eval_batches` writes one results JSON (``results/<experiment>/<name>/eval-batch-check-<outer
+iteration>.json``) with every seed's accuracies under every batch and the environment; :func:`read_check` reads it.
+The command line (``python -m reptile.campaign.trained --record``) is :mod:`reptile.campaign.trained.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ... import results as R
+from ... import seeding
+from ...train import load_checkpoint
+from ...validate import check, is_int
+from .state import check_tasks, final_tasks, kind_of, member, task_bar
+
+CHECK_PREFIX = "eval-batch-check"  # results/<experiment>/<name>/eval-batch-check-<outer iteration>.json
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a task's correct queries, one character (up to 35-way tasks)
+
+
+def check_path(experiment: str, name: str, iteration: int, results_dir=None) -> Path:
+    """Where :func:`record_eval_batches` writes its record for the state after outer iteration ``iteration``."""
+    return R.results_root(results_dir) / experiment / name / f"{CHECK_PREFIX}-{iteration}.json"
+
+
+def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batches=(5, 25), *,
+                        source: dict[str, str] | None = None, device: str = "auto", data_root=None, cache_dir=None,
+                        results_dir=None, splits: dict | None = None, progress: bool = True) -> Path:
+    """Evaluate the networks of ``seeds`` in the trained state or campaign checkpoint ``checkpoint`` with each
+    evaluation batch of ``batches`` on the same ``n_tasks`` test tasks per seed, and write one results JSON
+    (:func:`check_path`, atomically) with the per-seed accuracies, transductive and not, and the environment.
+
+    The tasks are the first ``n_tasks`` of the run's final evaluation (its fresh ``eval`` stream). Under the
+    configuration's own batch (``eval_batch``) they are adapted exactly as that evaluation adapts them; under another
+    batch the same tasks are adapted with fine-tuning minibatches from a sub-stream of ``eval`` of their own
+    (:func:`.state.final_tasks`). ``source``: where the file came from, recorded (``{"commit", "path"}`` from
+    :func:`.cli.from_git`); otherwise its path is. Every argument, the file and the results folder are checked
+    before any evaluation starts. ``splits``: ``{seed: (training, test)}``, to skip loading the data."""
+    import hashlib
+    import sys
+    import time
+
+    from ...engine import evaluation as E
+    from ...engine.network import Conv4
+    from ...engine.population import AdamState
+    from ...experiments.fewshot import load_splits
+    from ...stats import mean_ci95
+
+    seeds = R.validate_seeds(list(seeds) if isinstance(seeds, tuple) else seeds)
+    check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    batches = list(batches) if isinstance(batches, (list, tuple)) else [batches]
+    check(len(batches) >= 1 and all(is_int(b) and b >= 1 for b in batches),
+          f"batches must be integers >= 1, got {batches!r}")
+    check(len(set(batches)) == len(batches), f"batches {batches} name a batch more than once")
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}: give a trained-state file or campaign checkpoint (with "
+                                f"--from-commit, its path in that commit)")
+    dev = R.resolve_device(device)
+    raw = path.read_bytes()
+    state = load_checkpoint(path, kind_of(path))
+    members = {s: member(state, path, None, s) for s in seeds}
+    cfg = members[seeds[0]].config
+    check_tasks(n_tasks, cfg)
+    check(cfg.n_way < len(DIGITS), f"{cfg.n_way}-way tasks: a record keeps up to {len(DIGITS) - 1} queries a task")
+    experiment = state["run"]["experiment"] if "run" in state else state.get("experiment", "fewshot")
+    iteration = int(state["population"]["iteration"])
+    out = check_path(experiment, cfg.name, iteration, results_dir)
+    R.check_writable(out.parent, "results", "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can "
+                                            "write.")
+    env, started = R.environment(dev), time.perf_counter()
+    seeding.deterministic(dev)
+    net = Conv4(cfg.n_way)
+    m = cfg.meta
+    acc = {b: {"non_transductive": [], "transductive": []} for b in batches}
+    correct = {b: {"non_transductive": [], "transductive": []} for b in batches}
+    seconds = {b: 0.0 for b in batches}
+    for s in seeds:
+        t = members[s]
+        _, test = splits[s] if splits is not None else load_splits(cfg, s, data_root, cache_dir)
+        images = test.images.to(dev)
+        for b in batches:
+            sampler, gen = final_tasks(cfg, s, images, n_tasks, cfg.eval_iters, b)
+            state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)
+            t0 = time.perf_counter()
+            bar = task_bar(n_tasks, f"seed {s}, batch {b}", progress)
+            try:
+                got = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots, cfg.eval_iters,
+                                 b, n_tasks, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer, progress=bar)[0]
+            finally:
+                if bar is not None:
+                    bar.close()
+            seconds[b] += time.perf_counter() - t0
+            for mode, values in got.items():
+                acc[b][mode].append(values)
+                correct[b][mode].append("".join(DIGITS[round(v * cfg.n_way)] for v in values))
+            if progress:
+                print(f"seed {s}, batch {b}: {n_tasks:,} tasks in {time.perf_counter() - t0:.0f} s, transductive "
+                      f"{100 * sum(got['transductive']) / n_tasks:.2f}%", file=sys.stderr, flush=True)
+
+    def summary(b, mode):
+        stats = [mean_ci95(v) for v in acc[b][mode]]
+        return {"accuracy": [a for a, _ in stats], "ci95": [c for _, c in stats], "correct": correct[b][mode]}
+
+    record = {
+        "schema": R.SCHEMA_VERSION, "experiment": experiment, "name": cfg.name, "digest": cfg.digest(),
+        "kind": "evaluation-batch check", "config": cfg.to_dict(), "seeds": seeds,
+        "checkpoint": {**(source or {"file": str(path)}), "sha256": hashlib.sha256(raw).hexdigest(),
+                       "outer_iteration": iteration, "outer_iters": cfg.meta.outer_iters},
+        "tasks_per_seed": n_tasks, "eval_iters": cfg.eval_iters, "eval_batches": batches,
+        "own_batch": cfg.eval_batch,
+        "tasks": (f"the first {n_tasks:,} tasks of each seed's final evaluation (its 'eval' stream), the same tasks "
+                  f"for every batch; batch {cfg.eval_batch} (the configuration's) adapts them as that evaluation "
+                  f"does, another batch b with fine-tuning minibatches from the sub-stream ('eval', b, "
+                  f"{cfg.eval_iters})"),
+        "metrics": {str(b): {mode: summary(b, mode) for mode in ("transductive", "non_transductive")}
+                    for b in batches},
+        "correct_is": f"per seed, one character a task: how many of its {cfg.n_way} queries were classified "
+                      f"correctly (a digit in base 36, 0-9 then a-z)",
+        "eval_seconds": {str(b): round(seconds[b], 3) for b in batches},
+        "wall_seconds": round(time.perf_counter() - started, 3), "environment": env,
+    }
+    return R.save_run(record, out)
+
+
+def read_check(path) -> dict[str, Any]:
+    """A record of :func:`record_eval_batches`; :class:`reptile.results.ResultsFileError` naming a damaged one."""
+    return R.read_run(Path(path), ("kind", "seeds", "checkpoint", "tasks_per_seed", "metrics", "environment"))
