@@ -25,9 +25,9 @@ def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
     monkeypatch.setattr("reptile.threads.cores", lambda: 1)  # no multi-process rows in a unit test
     report = bench.run(seconds=0.01, sizes=(1, 2), device="cpu", settings=("1-shot 5-way",), progress=False)
     paths = [r["path"] for r in report["rows"]]
-    with_fused = fused.library() is not None  # then the PyTorch path is timed too
+    with_fused = fused.library() is not None  # then the PyTorch path and oneDNN's convolutions are timed too
     assert paths == ["reference", "solo", "population of 1", "population of 2"] + \
-        ["population of 2, PyTorch kernels"] * with_fused
+        ["population of 2, PyTorch kernels", "population of 3, oneDNN convolutions"] * with_fused
     assert report["fused_kernels"] is with_fused
     assert all(r["run_steps_per_s"] > 0 for r in report["rows"])
     table = bench_table(report)

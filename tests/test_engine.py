@@ -71,10 +71,11 @@ def test_layout_round_trips():
     assert torch.equal(eng.stack(eng.rows(flat)), flat)
 
 
-@pytest.mark.parametrize("few", [None, True], ids=["this device's formulation", "fewest kernels (a GPU's)"])
-def test_loss_and_gradient_match_autograd(few):
+@pytest.mark.parametrize("few,onednn", [(None, False), (True, False), (None, True)],
+                         ids=["this device's formulation", "fewest kernels (a GPU's)", "PyTorch's convolutions"])
+def test_loss_and_gradient_match_autograd(few, onednn):
     torch.manual_seed(0)
-    eng, net = Conv4(5, few_kernels=few), FunctionalNet(conv4("omniglot", 5).double())
+    eng, net = Conv4(5, few_kernels=few, onednn=onednn), FunctionalNet(conv4("omniglot", 5).double())
     members = [tuple(q.double() + 0.1 * torch.randn_like(q.double()) for q in params) for params in
                (FunctionalNet(conv4("omniglot", 5)).init_params(s) for s in range(3))]
     x, y = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64), torch.randint(0, 5, (3, 5))
@@ -96,7 +97,8 @@ def test_every_slot_of_the_gradient_buffer_is_written(monkeypatch):
     allocation filled with NaN, the gradient is still autograd's (every other slot written)."""
     empty_like = torch.empty_like
     monkeypatch.setattr(torch, "empty_like", lambda t, **kw: empty_like(t, **kw).fill_(float("nan")))
-    test_loss_and_gradient_match_autograd(None)
+    test_loss_and_gradient_match_autograd(None, False)
+    test_loss_and_gradient_match_autograd(None, True)
 
 
 @pytest.mark.parametrize("few", [False, True])
@@ -132,6 +134,44 @@ def test_fewest_kernels_off_the_cpu_unless_the_environment_says_no(monkeypatch):
     monkeypatch.setenv("REPTILE_FEW_KERNELS", "0")
     assert not Conv4(5)._few_kernels(gpu)
     assert Conv4(5, few_kernels=True)._few_kernels(gpu) and Conv4(5, few_kernels=True)._few_kernels(cpu)
+
+
+ONEDNN_TOL = 1e-5  # float32: oneDNN's convolutions against im2col and batched multiplies, relative to the largest
+
+
+@pytest.mark.parametrize("members,batch,n_way", [(1, 20, 20), (3, 5, 5), (2, 15, 20)])
+def test_onednn_convolutions_give_the_numbers_of_the_batched_multiplies_in_float32(members, batch, n_way, kernels):
+    """In float32 PyTorch's convolution is oneDNN's on a CPU (in float64, above, its reference kernels): the loss,
+    the gradient (reused workspace too) and the grouped forward of the evaluation agree with the im2col path to
+    float rounding. Without the fused kernels the switch is ignored (batch norm stays PyTorch's): bit for bit."""
+    torch.manual_seed(members)
+    bmm, dnn = Conv4(n_way, onednn=False), Conv4(n_way, onednn=True)
+    flat = torch.randn(members * bmm.size) * 0.1
+    x, y = torch.rand(members, batch, 28, 28, 1), torch.randint(0, n_way, (members, batch))
+    (l1, g1), (l2, g2) = bmm.loss_and_grad(flat, x, y), dnn.loss_and_grad(flat, x, y)
+    ws = {}
+    for _ in range(2):
+        _, g3 = dnn.loss_and_grad(flat, x, y, ws=ws)
+    xg = torch.rand(members, 3, 4, 28, 28, 1)
+    f1, f2 = bmm.forward(flat, xg), dnn.forward(flat, xg)
+    if kernels == "pytorch":
+        assert torch.equal(g1, g2) and torch.equal(f1, f2)
+        return
+    scale = float(g1.abs().max())
+    assert float((g1 - g2).abs().max()) < ONEDNN_TOL * scale and 0 < float((g1 - g2).abs().max())  # another path
+    assert torch.equal(g2, g3)
+    assert torch.allclose(l1, l2, rtol=ONEDNN_TOL)
+    assert torch.allclose(f1, f2, rtol=0, atol=ONEDNN_TOL * float(f1.abs().max()))
+
+
+def test_onednn_convolutions_on_a_cpu_when_asked(monkeypatch):
+    """The default: the batched multiplies; REPTILE_ONEDNN=1 switches a CPU to PyTorch's convolutions, never a GPU;
+    what the constructor names wins over the environment."""
+    monkeypatch.delenv("REPTILE_ONEDNN", raising=False)
+    cpu, gpu = torch.empty(1), torch.empty(1, device="meta")
+    assert not Conv4(5)._onednn(cpu) and Conv4(5, onednn=True)._onednn(cpu) and not Conv4(5, onednn=True)._onednn(gpu)
+    monkeypatch.setenv("REPTILE_ONEDNN", "1")
+    assert Conv4(5)._onednn(cpu) and not Conv4(5)._onednn(gpu) and not Conv4(5, onednn=False)._onednn(cpu)
 
 
 def test_grouped_forward_is_per_group_batch_norm():

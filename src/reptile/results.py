@@ -415,8 +415,14 @@ def write_source_manifest(commit: str) -> Path:
     return path
 
 
-# the environment variables that choose how the engine computes (not what): a result records those set
-ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNELS", "REPTILE_FUSED")
+# the environment variables that choose how the engine computes (not what): a result records those set, and a
+# resumed run each piece's (reptile.engine.trainer)
+ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNELS", "REPTILE_FUSED", "REPTILE_ONEDNN")
+
+
+def engine_switches() -> dict[str, str]:
+    """The engine switches (:data:`ENGINE_SWITCHES`) set in the environment, which chose how the engine computed."""
+    return {k: os.environ[k] for k in ENGINE_SWITCHES if k in os.environ}
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -437,7 +443,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **git_commit(),
-        "switches": {k: os.environ[k] for k in ENGINE_SWITCHES if k in os.environ},
+        "switches": engine_switches(),
     }
     return env
 

@@ -348,6 +348,9 @@ def _matmul_words(reports) -> str:
         mm = rep["matmul_gflops"]
         rate = (f"{mm['gpu']:,.0f} on the GPU" if "gpu" in mm else
                 ", ".join(f"{v:,.0f} on {k} core{'s' if k != '1' else ''}" for k, v in mm.items()))
+        conv = rep.get("conv_gflops_1_thread")  # oneDNN's convolution, the other yardstick (reptile.bench.paths)
+        if conv:
+            rate += f", and oneDNN's convolution (the engine's second layer) {conv:,.0f} on 1 core"
         parts.append(f"{rep['device']} {rate} (code {_commit(rep)})")
     return "; ".join(parts)
 

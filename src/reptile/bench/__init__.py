@@ -18,7 +18,8 @@ for these paths:
 * ``solo``: the project's per-run code (:class:`reptile.core.MetaLearner`, what ``--engine solo`` runs);
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
-  its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`), and on a GPU without
+  its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`) and with PyTorch's
+  convolutions (oneDNN's) instead of im2col and batched multiplies (``REPTILE_ONEDNN=1``), and on a GPU without
   recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`), with the network's formulation
   of more kernels (``REPTILE_FEW_KERNELS=0``, the one before ``Conv4(few_kernels=...)``) and with its inner step
   compiled by ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
@@ -51,7 +52,7 @@ from typing import Any
 import torch
 
 from .. import results as R
-from .paths import (AUTHORS_SETTING, SETTINGS, device_name, eval_task_flops, gpu_matmul_rate, kernel_profile,
+from .paths import (AUTHORS_SETTING, SETTINGS, conv_rate, device_name, eval_task_flops, gpu_matmul_rate, kernel_profile,
                           matmul_rate, one_process_per_core, population_evaluation, population_replay,
                           population_streams, population_training, setting, solo_evaluation, solo_training,
                           slug, step_flops, synthetic_images)
@@ -133,6 +134,10 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_FUSED="0"):
                 add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
                     population_evaluation(cfg, seconds, dev), big)
+        if dev.type == "cpu" and fused.usable(images.float()):  # PyTorch's (oneDNN's) convolutions instead
+            with _environ(REPTILE_ONEDNN="1"):  # of im2col and the BLAS's batched multiplies, the campaign's size
+                add(name, "population of 3, oneDNN convolutions", 1, 1, population_training(cfg, 3, seconds, dev),
+                    population_evaluation(cfg, seconds, dev), 3)
         if dev.type == "cuda":  # what recording the outer iteration as a CUDA graph brings (.engine.graphs)
             big = sizes[-1]
             with _environ(REPTILE_CUDA_GRAPHS="0"):
@@ -182,6 +187,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
         from .measure import cpu_features
 
         report["cpu"] = cpu_features()
+        report["conv_gflops_1_thread"] = conv_rate(1)  # oneDNN's convolution: the other yardstick (paths.conv_rate)
     if versus:
         report["authors_interleaved"] = versus
     return report

@@ -97,6 +97,28 @@ def matmul_rate(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
         torch.set_num_threads(before)
 
 
+def conv_rate(threads: int = 1, images: int = 64, seconds: float = 2.0) -> float:
+    """GFLOP/s of PyTorch's float32 convolution (oneDNN's on a CPU) on ``threads`` threads, on the shape of the
+    engine's second layer: ``images`` channels-last 14x14x64 inputs, 3x3 kernels, stride 2, to 7x7x64. A second
+    yardstick beside :func:`matmul_rate`: where the BLAS's multiplies fall short of the CPU's vector units, oneDNN's
+    kernels may not."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(images, 64, 14, 14).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+        conv = lambda: torch.nn.functional.conv2d(x, w, stride=2, padding=1)  # noqa: E731
+        for _ in range(3):
+            conv()
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            conv()
+            count += 1
+        return 2 * images * 7 * 7 * 9 * 64 * 64 * count / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
 def gpu_matmul_rate(device: torch.device, n: int = 4096, seconds: float = 2.0) -> float:
     """GFLOP/s of float32 ``n x n`` matrix multiplies on the GPU ``device``, in PyTorch's default precision for
     float32 (what the engine's batched products get)."""
@@ -209,7 +231,7 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
                 "useful_gflop_per_step": useful, "rows": rows}
     events: list[tuple[str, float]] = []
     clock = time.perf_counter
-    saved = {name: getattr(torch, name) for name in ("bmm", "baddbmm")}
+    saved = {name: getattr(torch, name) for name in ("bmm", "baddbmm", "addmm")}
 
     def timed_matmul(name):
         f = saved[name]

@@ -12,6 +12,11 @@ members at once, each with its own weights and its own minibatch:
   backward is two more batched multiplies and col2im (:func:`_input_grad`: fused on a CPU, ``fold`` on a GPU, where
   each kernel launch costs more than the arithmetic, per kernel offset otherwise). Off the CPU the PyTorch path is
   written for the fewest kernels (``Conv4(few_kernels=...)``; tests force it on a CPU).
+* On a CPU the convolutions can instead go through PyTorch's own convolution, oneDNN's (``Conv4(onednn=True)`` or
+  ``REPTILE_ONEDNN=1``), one member at a time on its channels-last input and the same zero-padded buffers, its
+  backward through ``convolution_backward``: no im2col, no col2im, and oneDNN's kernels rather than the BLAS's
+  multiplies. Which is faster depends on the CPU and the batch (``python -m reptile.bench`` times both); the two
+  give the same numbers to float rounding (``tests/test_engine.py``).
 * A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
   layer in a handful of vector operations.
 * On a CPU, batch norm + ReLU (forward and backward) and the col2im of the input gradients run as fused C kernels
@@ -63,7 +68,7 @@ class Conv4:
     """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
 
     def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True,
-                 few_kernels: bool | None = None):
+                 few_kernels: bool | None = None, onednn: bool | None = None):
         check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
         self.n_way = n_way
         self.use_fused = use_fused  # the fused C kernels where usable (False: PyTorch operations only)
@@ -71,6 +76,9 @@ class Conv4:
         # padding zeroed in one kernel, batch statistics by var_mean, col2im by fold; None: off a CPU, where the
         # other formulations are faster
         self.few_kernels = few_kernels
+        # the convolutions through PyTorch's (oneDNN on a CPU) instead of im2col and batched multiplies; None: as the
+        # environment says (REPTILE_ONEDNN=1), off by default; only on a CPU with the fused kernels
+        self.onednn = onednn
         self.layers: list[Layer] = []
         for _ in range(4):
             self.layers.append(Layer(c_in, channels, size))
@@ -92,6 +100,10 @@ class Conv4:
         # the default: off the CPU, unless the environment sets REPTILE_FEW_KERNELS=0 (the earlier GPU formulation,
         # which the benchmark times against this one)
         return t.device.type != "cpu" and os.environ.get("REPTILE_FEW_KERNELS", "1") != "0"
+
+    def _onednn(self, t: Tensor) -> bool:
+        on = self.onednn if self.onednn is not None else os.environ.get("REPTILE_ONEDNN", "0") == "1"
+        return bool(on) and t.device.type == "cpu"
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -170,15 +182,19 @@ class Conv4:
         w = self.views(flat, ws)
         fast = self.use_fused and fused.usable(x)
         few = self._few_kernels(x)
+        dnn = fast and self._onednn(x)
         saved = []
         ap, a = _padded(x, S, N, self.layers[0], few, ws, 0)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
         for li, lay in enumerate(self.layers):
             kernel, _, gamma, beta = w[4 * li: 4 * li + 4]
-            patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
             # the convolution's bias is not added: batch norm subtracts the batch mean, which removes it exactly (its
             # gradient is 0, so the engine keeps it at its initial 0, where adding it would change no number)
-            z = torch.bmm(patches, kernel).view(S, G, -1, lay.c_out)
+            if dnn:  # oneDNN's convolution; the backward pass takes the padded input in place of the patches
+                patches, z = ap, _conv(ap, kernel, lay).view(S, G, -1, lay.c_out)
+            else:
+                patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
+                z = torch.bmm(patches, kernel).view(S, G, -1, lay.c_out)
             if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
                 ap, a = _padded(x, S, N, self.layers[li + 1], few, ws, li + 1)
             else:
@@ -203,7 +219,13 @@ class Conv4:
             if keep:
                 saved.append((patches, xhat, inv, a))
         feats = a.view(S, N, self.features)
-        logits = torch.baddbmm(w[-1][:, None, :], feats, w[-2]).view(S, G, B, self.n_way)
+        if x.device.type == "cpu":  # one product per member: a BLAS may round a batched product of such small matrices
+            # by the batch's size (MKL on an AMD EPYC), and members trained in groups (Population.member_group) must
+            # give the numbers of the whole population
+            logits = torch.stack([torch.addmm(w[-1][s], feats[s], w[-2][s]) for s in range(S)])
+        else:
+            logits = torch.baddbmm(w[-1][:, None, :], feats, w[-2])
+        logits = logits.view(S, G, B, self.n_way)
         return (logits, (feats, saved)) if keep else logits
 
     def loss_and_grad(self, flat: Tensor, x: Tensor, y: Tensor, loss: bool = True,
@@ -272,6 +294,9 @@ class Conv4:
                 c1 = gamma[:, None, None, :] * inv
                 k = c1 * (-1.0 / n)
                 dz = torch.addcmul(k * dbeta, dy, c1).addcmul_(xhat, k * dgamma).view(S, -1, lay.c_out)
+            if patches.dim() == 5:  # the forward pass ran oneDNN's convolution: this is its padded input
+                da = _conv_backward(dz, patches, kernel, lay, g[4 * li], li > 0)
+                continue
             torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
             if li > 0:
                 da = _input_grad(dz, kernel, lay, S, N, fast, few)
@@ -314,6 +339,47 @@ def _patches(ap: Tensor, lay: Layer) -> Tensor:
     S, N = ap.shape[:2]
     u = ap.unfold(2, KERNEL, STRIDE).unfold(3, KERNEL, STRIDE)  # (S, N, out, out, C, kh, kw)
     return u.permute(0, 1, 2, 3, 5, 6, 4).reshape(S, N * lay.out * lay.out, KERNEL * KERNEL * lay.c_in)
+
+
+def _torch_kernel(kernel: Tensor, lay: Layer) -> Tensor:
+    """The members' kernels ``(S, 9 C_in, C_out)`` in ``(kh, kw, C_in)`` order as PyTorch's ``(S, C_out, C_in, kh,
+    kw)``: a view (writing into it writes the kernels)."""
+    return kernel.view(-1, KERNEL, KERNEL, lay.c_in, lay.c_out).permute(0, 4, 3, 1, 2)
+
+
+def _conv(ap: Tensor, kernel: Tensor, lay: Layer) -> Tensor:
+    """The stride-2 convolution of each member's padded input ``ap`` ``(S, N, H', W', C_in)`` by its kernel,
+    through ``torch.nn.functional.conv2d`` (oneDNN on a CPU) on the channels-last views: ``(S, M, C_out)``,
+    contiguous, rows in ``(image, y, x)`` order as the batched multiply gives them."""
+    S, wt = ap.shape[0], _torch_kernel(kernel, lay)
+    outs = [torch.nn.functional.conv2d(ap[s].permute(0, 3, 1, 2), wt[s], stride=STRIDE).permute(0, 2, 3, 1)
+            for s in range(S)]
+    if S == 1 and outs[0].is_contiguous():  # channels-last out of channels-last in: no copy
+        return outs[0].reshape(1, -1, lay.c_out)
+    return torch.stack(outs).reshape(S, -1, lay.c_out)
+
+
+def _conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: Tensor,
+                   input_grad: bool) -> Tensor | None:
+    """The backward of :func:`_conv` through ``convolution_backward``: the kernels' gradient written into
+    ``gkernel`` ``(S, 9 C_in, C_out)``, and with ``input_grad`` that of the unpadded input, ``(S, N, H, W, C_in)``
+    with a unit channel stride (a view of oneDNN's result when it allows, else a copy)."""
+    S, N = ap.shape[:2]
+    wt, gk = _torch_kernel(kernel, lay), _torch_kernel(gkernel, lay)
+    inner = slice(lay.pad[0], lay.pad[0] + lay.size)
+    parts = []
+    for s in range(S):
+        gy = dz[s].view(N, lay.out, lay.out, lay.c_out).permute(0, 3, 1, 2)
+        gx, gw, _ = torch.ops.aten.convolution_backward(gy, ap[s].permute(0, 3, 1, 2), wt[s], None, [STRIDE, STRIDE],
+                                                        [0, 0], [1, 1], False, [0, 0], 1, [input_grad, True, False])
+        gk[s].copy_(gw)
+        if input_grad:
+            parts.append(gx.permute(0, 2, 3, 1)[:, inner, inner])  # (N, H, W, C_in)
+    if not input_grad:
+        return None
+    if S == 1 and parts[0].stride(-1) == 1:
+        return parts[0][None]
+    return torch.stack(parts)
 
 
 def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False,

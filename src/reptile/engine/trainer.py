@@ -70,9 +70,11 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
         pop.load_state_dict(state["population"])
         curves, seconds, segments = state["curves"], state["train_seconds"], state["segments"]
     device = str(pop.device) if pop.device.type == "cpu" else torch.cuda.get_device_name(pop.device)
-    # a run resumed across commits says which code ran which iterations
+    # a run resumed across commits says which code ran which iterations, and with which engine switches if any
+    switches = R.engine_switches()
     segment = {"device": device, "start": pop.iteration, "end": pop.iteration, "seconds": 0.0,
-               "code": R.short_commit(R.git_commit()), **(segment_note or {})}
+               "code": R.short_commit(R.git_commit()), **({"switches": switches} if switches else {}),
+               **(segment_note or {})}
     segments.append(segment)
 
     def record() -> None:

@@ -50,7 +50,7 @@ class EngineNet:
     def __init__(self, network: str, n_way: int, use_fused: bool = True):
         check(network in NETWORKS, f"unknown network {network!r}; allowed: {', '.join(NETWORKS)}")
         self.network, self.n_way = network, n_way
-        self.conv = Conv4(n_way, use_fused=use_fused)
+        self.conv = Conv4(n_way, use_fused=use_fused, onednn=False)  # its Hessian-vector product reads the patches
         n = len(self.conv.shapes)
         self.dense = n - 2  # index of the dense kernel among the engine's tensors
         self.gammas = [4 * li + 2 for li in range(4)]
