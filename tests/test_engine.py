@@ -6,6 +6,7 @@ runs twice: with the fused C kernels (:mod:`reptile.engine.fused`) and with the 
 """
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -310,6 +311,27 @@ def test_resumed_population_gives_the_numbers_of_an_uninterrupted_one(tmp_path):
                for s in rest["segments"])
     with pytest.raises(ValueError, match="another configuration"):
         trainer.train(Population(cfg, seeds, imgs), 6, checkpoint=ck, progress=False, run_config={"seeds": [9]})
+
+
+def test_each_piece_of_a_resumed_run_records_its_engine_switches(tmp_path, monkeypatch):
+    """A run resumed with another engine switch (here oneDNN's convolutions) says which iterations ran with it: each
+    segment has the switches set when it ran (the fixture sets REPTILE_FUSED for both). The numbers stay those of
+    the same weights to float rounding (another path), so the record is what tells the pieces apart."""
+    cfg, seeds = small_config(outer_iters=4), [0]
+    imgs = [images(seed=0)]
+    ck = tmp_path / "pop.pt"
+    monkeypatch.delenv("REPTILE_ONEDNN", raising=False)
+    first = trainer.train(Population(cfg, seeds, imgs), 4, checkpoint=ck, stop_after=0.0, progress=False,
+                          run_config={"seeds": seeds})
+    fused_switch = {"REPTILE_FUSED": os.environ["REPTILE_FUSED"]}
+    assert not first["done"] and first["segments"][0]["switches"] == fused_switch
+    monkeypatch.setenv("REPTILE_ONEDNN", "1")
+    rest = trainer.train(Population(cfg, seeds, imgs), 4, checkpoint=ck, progress=False, run_config={"seeds": seeds})
+    assert rest["done"] and [s["switches"] for s in rest["segments"]] == [fused_switch,
+                                                                         {**fused_switch, "REPTILE_ONEDNN": "1"}]
+    monkeypatch.delenv("REPTILE_FUSED")  # none set: the segment has no switches
+    monkeypatch.delenv("REPTILE_ONEDNN")
+    assert "switches" not in trainer.train(Population(cfg, seeds, imgs), 1, progress=False)["segments"][0]
 
 
 def test_diverging_member_stops_the_population():
