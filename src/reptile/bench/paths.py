@@ -80,21 +80,27 @@ def eval_task_flops(cfg: FewShotConfig) -> float:
             + forward_flops(cfg.n_way) * (cfg.n_way * (n + 1) + cfg.n_way))
 
 
-def matmul_rate(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
-    """GFLOP/s of float32 ``n x n`` matrix multiplies on ``threads`` threads."""
+def _cpu_rate(op, flop: float, threads: int, seconds: float) -> float:
+    """GFLOP/s of ``op()`` (``flop`` per call) on ``threads`` CPU threads: three calls to warm up, then as many as
+    fit in ``seconds``; torch's thread count is restored after."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
         for _ in range(3):
-            a @ b
+            op()
         count, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            a @ b
+            op()
             count += 1
-        return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+        return flop * count / (time.perf_counter() - start) / 1e9
     finally:
         torch.set_num_threads(before)
+
+
+def matmul_rate(threads: int, n: int = 1024, seconds: float = 2.0) -> float:
+    """GFLOP/s of float32 ``n x n`` matrix multiplies on ``threads`` threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return _cpu_rate(lambda: a @ b, 2 * n**3, threads, seconds)
 
 
 def conv_rate(threads: int = 1, images: int = 64, seconds: float = 2.0) -> float:
@@ -102,21 +108,10 @@ def conv_rate(threads: int = 1, images: int = 64, seconds: float = 2.0) -> float
     engine's second layer: ``images`` channels-last 14x14x64 inputs, 3x3 kernels, stride 2, to 7x7x64. A second
     yardstick beside :func:`matmul_rate`: where the BLAS's multiplies fall short of the CPU's vector units, oneDNN's
     kernels may not."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        x = torch.randn(images, 64, 14, 14).contiguous(memory_format=torch.channels_last)
-        w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
-        conv = lambda: torch.nn.functional.conv2d(x, w, stride=2, padding=1)  # noqa: E731
-        for _ in range(3):
-            conv()
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            conv()
-            count += 1
-        return 2 * images * 7 * 7 * 9 * 64 * 64 * count / (time.perf_counter() - start) / 1e9
-    finally:
-        torch.set_num_threads(before)
+    x = torch.randn(images, 64, 14, 14).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    return _cpu_rate(lambda: torch.nn.functional.conv2d(x, w, stride=2, padding=1), 2 * images * 7 * 7 * 9 * 64 * 64,
+                     threads, seconds)
 
 
 def gpu_matmul_rate(device: torch.device, n: int = 4096, seconds: float = 2.0) -> float:
