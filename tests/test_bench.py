@@ -27,7 +27,8 @@ def test_report_has_every_path_and_ratios_to_the_reference(monkeypatch):
     paths = [r["path"] for r in report["rows"]]
     with_fused = fused.library() is not None  # then the PyTorch path and oneDNN's convolutions are timed too
     assert paths == ["reference", "solo", "population of 1", "population of 2"] + \
-        ["population of 2, PyTorch kernels", "population of 3, oneDNN convolutions"] * with_fused
+        ["population of 2, PyTorch kernels", "population of 3, oneDNN convolutions",
+         "population of 3, oneDNN where it pays"] * with_fused
     assert report["fused_kernels"] is with_fused
     assert all(r["run_steps_per_s"] > 0 for r in report["rows"])
     table = bench_table(report)
@@ -134,7 +135,8 @@ def test_populations_on_streams_are_timed_all_together(monkeypatch):
     assert {p: advanced.count(p) >= 2 for p in set(advanced)} == {(0, 1): True, (2, 3): True, (4, 5): True}
 
 
-def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
+def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("REPTILE_ONEDNN", raising=False)  # the default path: no oneDNN convolution
     got = bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=1)
     assert got["inner_steps"] == 3 * 12 and got["operations"] > 20 and got["us_per_step"] > 0
     times = [r["us_per_step"] for r in got["rows"]]
@@ -146,7 +148,8 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
     assert names["bmm (2, 245, 576) @ (2, 576, 64)"] == 1  # no bias: batch norm removes it
     assert names["fused bn_relu_forward"] == names["fused bn_relu_backward"] == 4 and names["fused col2im"] == 3
     split = got["split_us_per_step"]
-    assert sum(split.values()) == pytest.approx(got["wall_us_per_step"]) and min(split.values()) > 0
+    assert sum(split.values()) == pytest.approx(got["wall_us_per_step"]) and split.pop("oneDNN convolutions") == 0
+    assert min(split.values()) > 0 and got["onednn_layers"] == [False] * 4
     assert got["useful_gflop_per_step"] == pytest.approx(2 * bench_paths.step_flops(5, 5) / 1e9)
     with pytest.raises(ValueError, match="iterations must be"):
         bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
@@ -163,9 +166,20 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path):
         "member_groups"] == [1]
     stored["profiles"]["5-shot 5-way"].pop("member_groups")  # a report from before the groups: all members at once
     assert profile_rows(stored)[0]["member groups"] == "1"
+    assert row["path"] == "default" and row["oneDNN layers"] == "-" and row["oneDNN convolutions %"] == 0
     assert row["matrix multiplies %"] + row["fused kernels %"] + row["rest %"] == pytest.approx(100)
     # the multiplies alone are faster than the whole step, by the step's time over theirs
-    assert row["multiplies alone, % of rate"] == pytest.approx(row["% of matmul rate"] * 100 / row["matrix multiplies %"])
+    assert row["arithmetic alone, % of rate"] == pytest.approx(row["% of matmul rate"] * 100 / row["matrix multiplies %"])
+    if fused.library() is not None:  # then also oneDNN's convolutions where they pay: the second layer, 5 x 7 x 7 rows
+        dnn = profile_rows(stored)[1]
+        assert (dnn["path"], dnn["oneDNN layers"]) == ("oneDNN where it pays", "2") and dnn["oneDNN convolutions %"] > 0
+        assert dnn["matrix multiplies %"] + dnn["oneDNN convolutions %"] + dnn["fused kernels %"] + dnn["rest %"] == \
+            pytest.approx(100)
+        rows = {r["name"]: r["per_step"] for r in stored["profiles_onednn"]["5-shot 5-way"]["rows"]}
+        assert rows["oneDNN forward 64->64 channels, 14x14 -> 7x7"] == rows["oneDNN backward 64->64 channels, 14x14 -> 7x7"] == 1
+        assert not any(k.startswith("oneDNN") and "14x14" not in k for k in rows)
+    else:
+        assert stored["profiles_onednn"] == {}
     assert "5-shot 5-way" in str(profile_view(tmp_path / "results"))
 
 

@@ -72,8 +72,9 @@ def test_layout_round_trips():
     assert torch.equal(eng.stack(eng.rows(flat)), flat)
 
 
-@pytest.mark.parametrize("few,onednn", [(None, False), (True, False), (None, True)],
-                         ids=["this device's formulation", "fewest kernels (a GPU's)", "PyTorch's convolutions"])
+@pytest.mark.parametrize("few,onednn", [(None, False), (True, False), (None, True), (None, "all")],
+                         ids=["this device's formulation", "fewest kernels (a GPU's)",
+                              "PyTorch's convolutions where they pay", "PyTorch's convolutions on every layer"])
 def test_loss_and_gradient_match_autograd(few, onednn):
     torch.manual_seed(0)
     eng, net = Conv4(5, few_kernels=few, onednn=onednn), FunctionalNet(conv4("omniglot", 5).double())
@@ -100,6 +101,7 @@ def test_every_slot_of_the_gradient_buffer_is_written(monkeypatch):
     monkeypatch.setattr(torch, "empty_like", lambda t, **kw: empty_like(t, **kw).fill_(float("nan")))
     test_loss_and_gradient_match_autograd(None, False)
     test_loss_and_gradient_match_autograd(None, True)
+    test_loss_and_gradient_match_autograd(None, "all")
 
 
 @pytest.mark.parametrize("few", [False, True])
@@ -140,13 +142,15 @@ def test_fewest_kernels_off_the_cpu_unless_the_environment_says_no(monkeypatch):
 ONEDNN_TOL = 1e-5  # float32: oneDNN's convolutions against im2col and batched multiplies, relative to the largest
 
 
+@pytest.mark.parametrize("mode", [True, "all"], ids=["where they pay", "every layer"])
 @pytest.mark.parametrize("members,batch,n_way", [(1, 20, 20), (3, 5, 5), (2, 15, 20)])
-def test_onednn_convolutions_give_the_numbers_of_the_batched_multiplies_in_float32(members, batch, n_way, kernels):
+def test_onednn_convolutions_give_the_numbers_of_the_batched_multiplies_in_float32(members, batch, n_way, mode,
+                                                                                   kernels):
     """In float32 PyTorch's convolution is oneDNN's on a CPU (in float64, above, its reference kernels): the loss,
     the gradient (reused workspace too) and the grouped forward of the evaluation agree with the im2col path to
     float rounding. Without the fused kernels the switch is ignored (batch norm stays PyTorch's): bit for bit."""
     torch.manual_seed(members)
-    bmm, dnn = Conv4(n_way, onednn=False), Conv4(n_way, onednn=True)
+    bmm, dnn = Conv4(n_way, onednn=False), Conv4(n_way, onednn=mode)
     flat = torch.randn(members * bmm.size) * 0.1
     x, y = torch.rand(members, batch, 28, 28, 1), torch.randint(0, n_way, (members, batch))
     (l1, g1), (l2, g2) = bmm.loss_and_grad(flat, x, y), dnn.loss_and_grad(flat, x, y)
@@ -166,13 +170,35 @@ def test_onednn_convolutions_give_the_numbers_of_the_batched_multiplies_in_float
 
 
 def test_onednn_convolutions_on_a_cpu_when_asked(monkeypatch):
-    """The default: the batched multiplies; REPTILE_ONEDNN=1 switches a CPU to PyTorch's convolutions, never a GPU;
-    what the constructor names wins over the environment."""
+    """The default: the batched multiplies; REPTILE_ONEDNN=1 switches a CPU to PyTorch's convolutions where they
+    pay, REPTILE_ONEDNN=all on every layer, never a GPU; what the constructor names wins over the environment; any
+    other value stops at construction, naming it."""
     monkeypatch.delenv("REPTILE_ONEDNN", raising=False)
     cpu, gpu = torch.empty(1), torch.empty(1, device="meta")
     assert not Conv4(5)._onednn(cpu) and Conv4(5, onednn=True)._onednn(cpu) and not Conv4(5, onednn=True)._onednn(gpu)
     monkeypatch.setenv("REPTILE_ONEDNN", "1")
-    assert Conv4(5)._onednn(cpu) and not Conv4(5)._onednn(gpu) and not Conv4(5, onednn=False)._onednn(cpu)
+    assert Conv4(5)._onednn(cpu) is True and not Conv4(5)._onednn(gpu) and not Conv4(5, onednn=False)._onednn(cpu)
+    monkeypatch.setenv("REPTILE_ONEDNN", "all")
+    assert Conv4(5)._onednn(cpu) == "all" and Conv4(5, onednn=True)._onednn(cpu) is True
+    monkeypatch.setenv("REPTILE_ONEDNN", "yes")
+    with pytest.raises(ValueError, match="REPTILE_ONEDNN='yes': allowed: 0 .* 1 .* or all"):
+        Conv4(5)
+    Conv4(5, onednn=False)  # named in the constructor: the environment is not read
+    with pytest.raises(ValueError, match="onednn must be None, False, True or 'all', got 'on'"):
+        Conv4(5, onednn="on")
+
+
+@pytest.mark.parametrize("images,want", [(5, (False, True, False, False)), (15, (False, True, True, False)),
+                                         (49, (False, True, True, False)), (50, (False, True, True, True))])
+def test_onednn_takes_the_layers_where_it_pays(images, want):
+    """With onednn=True, oneDNN takes a layer with several input channels (not the first, one channel) and at
+    least ONEDNN_MIN_ROWS (200) output pixels per member: the second layer (7x7 outputs) from 5 images, the third
+    (4x4) from 13, the last (2x2) from 50; "all" takes every layer; a GPU or the PyTorch kernels none."""
+    cpu, gpu = torch.empty(1), torch.empty(1, device="meta")
+    assert Conv4(5, onednn=True).onednn_layers(cpu, images) == want
+    assert Conv4(5, onednn="all").onednn_layers(cpu, images) == (True,) * 4
+    assert Conv4(5, onednn=True).onednn_layers(gpu, images) == (False,) * 4
+    assert Conv4(5, onednn="all").onednn_layers(cpu, images, fast=False) == (False,) * 4
 
 
 def test_grouped_forward_is_per_group_batch_norm():

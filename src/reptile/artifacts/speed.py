@@ -34,25 +34,35 @@ def _none(what: str, command: str) -> Table:
     return Table(pd.DataFrame({what: [f"not yet run: {command}"]}).set_index(what), f"{what}: not yet run.")
 
 
+PROFILE_PATHS = (("profiles", "default"), ("profiles_onednn", "oneDNN where it pays"))
+
+
 def profile_rows(report: dict) -> list[dict]:
-    """One row per setting of a stored profile: the inner step's time, its useful rate as a percentage of the
-    one-thread matrix-multiply rate, the shares of its time (matrix multiplies, fused C kernels, the rest), and the
-    rate of the matrix multiplies alone (the step's useful multiply-adds over their time): the ceiling the step would
-    reach if everything else took no time."""
+    """One row per setting and path of a stored profile (the default one, and oneDNN's convolutions on the layers
+    where they pay, in reports that have it): the inner step's time, its useful rate as a percentage of the
+    one-thread matrix-multiply rate, the shares of its time (matrix multiplies, oneDNN's convolutions, fused C
+    kernels, the rest), and the rate of that arithmetic alone (the step's useful multiply-adds over the time of the
+    multiplies and convolutions): the ceiling the step would reach if everything else took no time."""
     rate = report["matmul_gflops_1_thread"]
     rows = []
-    for name, p in report["profiles"].items():
-        wall, useful, split = p["wall_us_per_step"], p["useful_gflop_per_step"], p["split_us_per_step"]
-        fused = [r for r in p["rows"] if r["name"].startswith("fused")][:3]
-        groups = p.get("member_groups", [p["population"]])  # reports before the CPU's groups: all members at once
-        rows.append({"setting": name, "member groups": "+".join(str(n) for n in groups), "µs per inner step": wall,
-                     "% of matmul rate": 100 * useful * 1e6 / wall / rate,
-                     "matrix multiplies %": 100 * split["matrix multiplies"] / wall,
-                     "fused kernels %": 100 * split["fused kernels"] / wall,
-                     "rest %": 100 * split[REST] / wall,
-                     "multiplies alone, % of rate": 100 * useful * 1e6 / split["matrix multiplies"] / rate,
-                     "longest fused kernels (µs)": ", ".join(f"{r['name'][6:]} {r['us_per_step']:.0f}"
-                                                             for r in fused)})
+    for key, path in PROFILE_PATHS:
+        for name, p in report.get(key, {}).items():
+            wall, useful, split = p["wall_us_per_step"], p["useful_gflop_per_step"], p["split_us_per_step"]
+            dnn = split.get("oneDNN convolutions", 0.0)  # reports before oneDNN's convolutions were timed: none
+            fused = [r for r in p["rows"] if r["name"].startswith("fused")][:3]
+            groups = p.get("member_groups", [p["population"]])  # reports before the CPU's groups: all at once
+            layers = p.get("onednn_layers")
+            rows.append({"setting": name, "path": path, "oneDNN layers": "-" if not layers or not any(layers) else
+                         ", ".join(str(i + 1) for i, on in enumerate(layers) if on),
+                         "member groups": "+".join(str(n) for n in groups), "µs per inner step": wall,
+                         "% of matmul rate": 100 * useful * 1e6 / wall / rate,
+                         "matrix multiplies %": 100 * split["matrix multiplies"] / wall,
+                         "oneDNN convolutions %": 100 * dnn / wall,
+                         "fused kernels %": 100 * split["fused kernels"] / wall,
+                         "rest %": 100 * split[REST] / wall,
+                         "arithmetic alone, % of rate": 100 * useful * 1e6 / (split["matrix multiplies"] + dnn) / rate,
+                         "longest fused kernels (µs)": ", ".join(f"{r['name'][6:]} {r['us_per_step']:.0f}"
+                                                                 for r in fused)})
     return rows
 
 
@@ -65,23 +75,28 @@ def profile_view(results_dir=None) -> Table:
     for rep in reports:
         t = pd.DataFrame(profile_rows(rep))
         for col, digits in (("µs per inner step", 0), ("% of matmul rate", 0), ("matrix multiplies %", 0),
-                            ("fused kernels %", 0), ("rest %", 0), ("multiplies alone, % of rate", 0)):
+                            ("oneDNN convolutions %", 0), ("fused kernels %", 0), ("rest %", 0),
+                            ("arithmetic alone, % of rate", 0)):
             t[col] = [_fmt(v, digits) for v in t[col]]
         t.insert(0, "device", rep["device"])
         frames.append(t)
         words.append(f"{rep['device']}: population of {rep['population']}, matrix multiply "
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
                      f"load average {rep['load_average'][0]:.1f}")
-    frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting"])
+    frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
     frame = _one_device(frame, reports)
     return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
-                           "the clock around every call): how the population's members were grouped (members whose "
-                           "inner loops run together, each group in turn), the step's time, its useful multiply-adds as a percentage of the "
-                           "matrix-multiply rate, the shares of the matrix multiplies, of the fused C kernels (im2col, "
-                           "col2im, batch norm with ReLU, Adam) and of the rest (other operations and the Python "
-                           "between them), the rate the matrix multiplies reach alone (the ceiling if everything else "
-                           "took no time), and the three longest fused kernels. " + "; ".join(words) + ".",
-                    nowrap_index=[frame.index.names.index("setting")])
+                           "the clock around every call), on the default path (im2col and the BLAS's batched "
+                           "multiplies) and with oneDNN's convolutions on the layers where they pay "
+                           "(REPTILE_ONEDNN=1; the layers it took beside it): how the population's members were "
+                           "grouped (members whose inner loops run together, each group in turn), the step's time, "
+                           "its useful multiply-adds as a percentage of the matrix-multiply rate, the shares of the "
+                           "matrix multiplies, of oneDNN's convolutions (with the copies around them), of the fused "
+                           "C kernels (im2col, col2im, batch norm with ReLU, Adam) and of the rest (other operations "
+                           "and the Python between them), the rate that arithmetic reaches alone (the ceiling if "
+                           "everything else took no time), and the three longest fused kernels. "
+                           + "; ".join(words) + ".",
+                    nowrap_index=[frame.index.names.index("setting"), frame.index.names.index("path")])
 
 
 def versus_view(results_dir=None) -> Table:

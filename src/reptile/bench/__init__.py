@@ -19,7 +19,8 @@ for these paths:
 * ``population``: the engine (:mod:`reptile.engine`), S runs in lockstep, on 1 thread, on all threads of one
   process, and as one process per core (what ``torchrun`` or the runner's ``--jobs`` give); on a CPU, also with
   its PyTorch elementwise path instead of the fused C kernels (:mod:`reptile.engine.fused`) and with PyTorch's
-  convolutions (oneDNN's) instead of im2col and batched multiplies (``REPTILE_ONEDNN=1``), and on a GPU without
+  convolutions (oneDNN's) instead of im2col and batched multiplies, on every layer (``REPTILE_ONEDNN=all``) and
+  on the layers where they pay (``REPTILE_ONEDNN=1``), and on a GPU without
   recording the outer iteration as a CUDA graph (:mod:`reptile.engine.graphs`), with the network's formulation
   of more kernels (``REPTILE_FEW_KERNELS=0``, the one before ``Conv4(few_kernels=...)``) and with its inner step
   compiled by ``torch.compile`` (``REPTILE_COMPILE=1``), to show what those bring, the recorded graph replayed alone (the
@@ -134,10 +135,13 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_FUSED="0"):
                 add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
                     population_evaluation(cfg, seconds, dev), big)
-        if dev.type == "cpu" and fused.usable(images.float()):  # PyTorch's (oneDNN's) convolutions instead
-            with _environ(REPTILE_ONEDNN="1"):  # of im2col and the BLAS's batched multiplies, the campaign's size
-                add(name, "population of 3, oneDNN convolutions", 1, 1, population_training(cfg, 3, seconds, dev),
-                    population_evaluation(cfg, seconds, dev), 3)
+        if dev.type == "cpu" and fused.usable(images.float()):  # PyTorch's (oneDNN's) convolutions instead of
+            # im2col and the BLAS's batched multiplies, at the campaign's size: on every layer, and on the layers
+            # where they pay (Conv4.onednn_layers)
+            for mode, label in (("all", "oneDNN convolutions"), ("1", "oneDNN where it pays")):
+                with _environ(REPTILE_ONEDNN=mode):
+                    add(name, f"population of 3, {label}", 1, 1, population_training(cfg, 3, seconds, dev),
+                        population_evaluation(cfg, seconds, dev), 3)
         if dev.type == "cuda":  # what recording the outer iteration as a CUDA graph brings (.engine.graphs)
             big = sizes[-1]
             with _environ(REPTILE_CUDA_GRAPHS="0"):
@@ -450,13 +454,23 @@ def main(argv: list[str] | None = None) -> None:
         rate = None if dev.type == "cuda" else matmul_rate(1)
         if rate:
             print(f"matrix multiply: {rate:.0f} GFLOP/s on 1 thread")
-        got = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
+        with _environ(REPTILE_ONEDNN="0"):  # the default path
+            got = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
         for name, profile in got.items():
             print_profile(name, profile, rate)
+        dnn = {}
+        from ..engine import fused
+
+        if dev.type == "cpu" and fused.usable(torch.empty(0)):  # and oneDNN's convolutions where they pay
+            with _environ(REPTILE_ONEDNN="1"):
+                dnn = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
+            for name, profile in dnn.items():
+                print_profile(f"{name}, oneDNN where it pays", profile, rate)
         folder = Path(a.out) if a.out else R.results_root() / "bench" / "profile"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{device_name(dev)}.json"
         report = {"device": device_name(dev), "population": size, "matmul_gflops_1_thread": rate, "profiles": got,
+                  "profiles_onednn": dnn,
                   "environment": R.environment(dev), "load_average": os.getloadavg(),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())

@@ -196,11 +196,13 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
     * On a GPU, its kernels by the profiler. A replayed graph's step costs about the sum of its kernels' times plus a
       few microseconds per kernel, so the count says what fusing would save, and the times which kernels to fuse.
     * On a CPU, every matrix multiply (by its operands' shapes: each layer's forward, weight gradient and input
-      gradient) and every fused C kernel, timed by the clock around each call; the rest of the step (the other
-      operations and the Python between them) is the step's time less theirs. (The profiler is not used on a CPU:
-      its records change the heap's reuse, and some large multiplies then measured several times their time.)
-      ``split_us_per_step`` gives the three parts."""
+      gradient), every oneDNN convolution (by layer, forward and backward, with the copies around it: the layers
+      ``REPTILE_ONEDNN`` sends there) and every fused C kernel, timed by the clock around each call; the rest of the
+      step (the other operations and the Python between them) is the step's time less theirs. (The profiler is not
+      used on a CPU: its records change the heap's reuse, and some large multiplies then measured several times
+      their time.) ``split_us_per_step`` gives the four parts."""
     from ..engine import fused
+    from ..engine import network
     from ..engine.population import Population
     from .reference import _sync
 
@@ -246,10 +248,25 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
         call(name, t, *args)
         events.append((f"fused {name}", 1e6 * (clock() - start)))
 
+    convs = {"forward": network._conv, "backward": network._conv_backward}
+
+    def timed_conv(way):
+        f = convs[way]
+
+        def conv(*args):
+            start = clock()
+            out = f(*args)
+            lay = next(a for a in args if isinstance(a, network.Layer))
+            events.append((f"oneDNN {way} {lay.c_in}->{lay.c_out} channels, {lay.size}x{lay.size} -> "
+                           f"{lay.out}x{lay.out}", 1e6 * (clock() - start)))
+            return out
+        return conv
+
     try:
         for name in saved:
             setattr(torch, name, timed_matmul(name))
         fused._call = timed_fused
+        network._conv, network._conv_backward = timed_conv("forward"), timed_conv("backward")
         start = clock()
         for _ in range(iterations):
             pop.meta_step()
@@ -258,12 +275,18 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
         for name, f in saved.items():
             setattr(torch, name, f)
         fused._call = call
+        network._conv, network._conv_backward = convs["forward"], convs["backward"]
     rows = _rows(events, steps)
-    split = {"matrix multiplies": sum(r["us_per_step"] for r in rows if not r["name"].startswith("fused")),
-             "fused kernels": sum(r["us_per_step"] for r in rows if r["name"].startswith("fused"))}
+
+    def part(prefix: str) -> float:
+        return sum(r["us_per_step"] for r in rows if r["name"].startswith(prefix))
+    split = {"matrix multiplies": part("") - part("fused") - part("oneDNN"), "oneDNN convolutions": part("oneDNN"),
+             "fused kernels": part("fused")}
     split["the rest (other operations, Python between them)"] = wall - sum(split.values())
     return {"setting": cfg.name, "population": size, "member_groups": [len(g) for g in pop.member_groups()],
-            "device": device_name(device), "inner_steps": steps, "operations": sum(r["per_step"] for r in rows), "us_per_step": wall, "wall_us_per_step": wall,
+            "device": device_name(device), "inner_steps": steps, "operations": sum(r["per_step"] for r in rows),
+            "us_per_step": wall, "wall_us_per_step": wall, "onednn_layers": list(pop.net.onednn_layers(
+                pop.phi, cfg.meta.inner_batch, pop.net.use_fused and fused.usable(pop.phi))),
             "useful_gflop_per_step": useful, "split_us_per_step": split, "rows": rows}
 
 

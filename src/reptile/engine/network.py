@@ -15,8 +15,10 @@ members at once, each with its own weights and its own minibatch:
 * On a CPU the convolutions can instead go through PyTorch's own convolution, oneDNN's (``Conv4(onednn=True)`` or
   ``REPTILE_ONEDNN=1``), one member at a time on its channels-last input and the same zero-padded buffers, its
   backward through ``convolution_backward``: no im2col, no col2im, and oneDNN's kernels rather than the BLAS's
-  multiplies. Which is faster depends on the CPU and the batch (``python -m reptile.bench`` times both); the two
-  give the same numbers to float rounding (``tests/test_engine.py``).
+  multiplies. It takes the layers where it pays (:meth:`Conv4.onednn_layers`: several input channels and at
+  least :data:`ONEDNN_MIN_ROWS` output pixels per member), or every layer (``onednn="all"``,
+  ``REPTILE_ONEDNN=all``). Which is faster depends on the CPU and the batch (``python -m reptile.bench`` times
+  all three); they give the same numbers to float rounding (``tests/test_engine.py``).
 * A member's weights are one row of a flat ``(S, P)`` tensor, so the optimiser updates every member and every
   layer in a handful of vector operations.
 * On a CPU, batch norm + ReLU (forward and backward) and the col2im of the input gradients run as fused C kernels
@@ -45,6 +47,14 @@ from ..validate import check
 from . import fused
 
 KERNEL, STRIDE = 3, 2
+# oneDNN's convolution pays against im2col and the BLAS's batched multiplies only on a layer with several input
+# channels and enough output pixels per member (images x out x out): timed layer by layer on an AMD EPYC (family 26,
+# MKL; ad hoc, under load), the first layer (one input channel) and the last one with 5 to 20 images (2x2 outputs,
+# 20 to 80 rows) ran two to four times slower through oneDNN, the second (245 to 980 rows) up to twice as fast, the
+# third (80 to 320 rows) slower at 80 and faster from 240. Only the layer's time changes, never its numbers beyond
+# float rounding
+ONEDNN_MIN_CHANNELS, ONEDNN_MIN_ROWS = 2, 200
+ONEDNN_MODES = {"0": False, "1": True, "all": "all"}  # REPTILE_ONEDNN's values and the mode each one sets
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,20 @@ class Conv4:
     """The Omniglot Conv4 (28x28x1 -> 14 -> 7 -> 4 -> 2, 64 channels, dense to ``n_way``) for populations."""
 
     def __init__(self, n_way: int, channels: int = 64, size: int = 28, c_in: int = 1, use_fused: bool = True,
-                 few_kernels: bool | None = None, onednn: bool | None = None):
+                 few_kernels: bool | None = None, onednn: bool | str | None = None):
         check(isinstance(n_way, int) and n_way >= 2, f"n_way must be an integer >= 2, got {n_way!r}")
+        check(onednn in (None, False, True, "all"), f"onednn must be None, False, True or 'all', got {onednn!r}")
+        if onednn is None:
+            _onednn_environment()  # a mistyped REPTILE_ONEDNN stops here, before any work
         self.n_way = n_way
         self.use_fused = use_fused  # the fused C kernels where usable (False: PyTorch operations only)
         # the PyTorch path written for the fewest kernels (a GPU replaying a graph is bound by their count): the
         # padding zeroed in one kernel, batch statistics by var_mean, col2im by fold; None: off a CPU, where the
         # other formulations are faster
         self.few_kernels = few_kernels
-        # the convolutions through PyTorch's (oneDNN on a CPU) instead of im2col and batched multiplies; None: as the
-        # environment says (REPTILE_ONEDNN=1), off by default; only on a CPU with the fused kernels
+        # the convolutions through PyTorch's (oneDNN on a CPU) instead of im2col and batched multiplies: True on the
+        # layers where it pays (onednn_layers), "all" on every layer; None: as the environment says (REPTILE_ONEDNN=1
+        # or all), off by default; only on a CPU with the fused kernels
         self.onednn = onednn
         self.layers: list[Layer] = []
         for _ in range(4):
@@ -101,9 +115,19 @@ class Conv4:
         # which the benchmark times against this one)
         return t.device.type != "cpu" and os.environ.get("REPTILE_FEW_KERNELS", "1") != "0"
 
-    def _onednn(self, t: Tensor) -> bool:
-        on = self.onednn if self.onednn is not None else os.environ.get("REPTILE_ONEDNN", "0") == "1"
-        return bool(on) and t.device.type == "cpu"
+    def _onednn(self, t: Tensor) -> bool | str:
+        """The oneDNN mode for tensors like ``t``: False, True (the layers where it pays) or "all"."""
+        on = self.onednn if self.onednn is not None else _onednn_environment()
+        return on if t.device.type == "cpu" else False
+
+    def onednn_layers(self, t: Tensor, images: int, fast: bool = True) -> tuple[bool, ...]:
+        """Which layers take oneDNN's convolution for ``images`` images per member like ``t`` (``fast``: with the
+        fused kernels, which the path needs): with ``onednn=True`` those with at least :data:`ONEDNN_MIN_CHANNELS`
+        input channels and :data:`ONEDNN_MIN_ROWS` output pixels per member, with ``"all"`` every one."""
+        mode = self._onednn(t) if fast else False
+        return tuple(bool(mode) and (mode == "all" or (lay.c_in >= ONEDNN_MIN_CHANNELS and
+                                                       images * lay.out * lay.out >= ONEDNN_MIN_ROWS))
+                     for lay in self.layers)
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -182,7 +206,7 @@ class Conv4:
         w = self.views(flat, ws)
         fast = self.use_fused and fused.usable(x)
         few = self._few_kernels(x)
-        dnn = fast and self._onednn(x)
+        dnn = self.onednn_layers(x, N, fast)
         saved = []
         ap, a = _padded(x, S, N, self.layers[0], few, ws, 0)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
@@ -190,7 +214,7 @@ class Conv4:
             kernel, _, gamma, beta = w[4 * li: 4 * li + 4]
             # the convolution's bias is not added: batch norm subtracts the batch mean, which removes it exactly (its
             # gradient is 0, so the engine keeps it at its initial 0, where adding it would change no number)
-            if dnn:  # oneDNN's convolution; the backward pass takes the padded input in place of the patches
+            if dnn[li]:  # oneDNN's convolution; the backward pass takes the padded input in place of the patches
                 patches, z = ap, _conv(ap, kernel, lay).view(S, G, -1, lay.c_out)
             else:
                 patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
@@ -301,6 +325,15 @@ class Conv4:
             if li > 0:
                 da = _input_grad(dz, kernel, lay, S, N, fast, few)
         return grad
+
+
+def _onednn_environment() -> bool | str:
+    """The mode ``REPTILE_ONEDNN`` sets (unset or 0: off, 1: where it pays, all: every layer); any other value stops
+    with a message naming it."""
+    value = os.environ.get("REPTILE_ONEDNN", "0")
+    check(value in ONEDNN_MODES, f"REPTILE_ONEDNN={value!r}: allowed: 0 (off, the default), 1 (oneDNN's convolutions "
+                                 "on the layers where they pay) or all (on every layer)")
+    return ONEDNN_MODES[value]
 
 
 def _numel(shape: tuple[int, ...]) -> int:
