@@ -1,6 +1,7 @@
 """The benchmark's arithmetic and report (timings themselves are never asserted)."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -253,7 +254,11 @@ def test_authors_comparison_alternates_and_reports_each_pair(monkeypatch):
             return {"eval_tasks_per_s": 4.0}
 
     monkeypatch.setattr(H, "AuthorsTimer", FakeTimer)
-    monkeypatch.setattr(bench, "population_training", lambda cfg, size, s, dev: calls.append(f"ours {size}") or 5.0 * size)
+    def ours(size):  # the oneDNN path (REPTILE_ONEDNN=1) twice as fast as the default one
+        calls.append(f"ours {size}")
+        return 5.0 * size * (2 if os.environ.get("REPTILE_ONEDNN") == "1" else 1)
+
+    monkeypatch.setattr(bench, "population_training", lambda cfg, size, s, dev: ours(size))
     monkeypatch.setattr(bench, "population_evaluation", lambda cfg, s, dev: calls.append("ours eval") or 2.0)
     got = bench.authors_versus(bench_paths.setting("1-shot 20-way"), "1shot-20way", 0.01, torch.device("cpu"),
                                repetitions=2)
@@ -262,6 +267,12 @@ def test_authors_comparison_alternates_and_reports_each_pair(monkeypatch):
     assert got["train, population of 3"]["ratios"] == [1.5, 1.5]
     assert got["train, population of 3"]["their_cpu_share"] == [0.5, 0.5]
     assert got["evaluation"]["median"] == 0.5 and got["tensorflow"] == "x"
+    if fused.library() is not None:  # on a CPU with the fused kernels: oneDNN's convolutions where they pay too
+        assert got["train, population of 3, oneDNN where it pays"]["ratios"] == [3.0, 3.0]
+        assert got["evaluation, oneDNN where it pays"]["median"] == 0.5
+        assert "train, population of 1, oneDNN where it pays" not in got
+    else:
+        assert not any("oneDNN" in k for k in got)
     assert set(bench_paths.AUTHORS_SETTING.values()) == set(H.SETTINGS)  # every campaign setting is compared
 
 

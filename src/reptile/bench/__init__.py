@@ -204,9 +204,11 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
                    repetitions: int = AUTHORS_REPETITIONS) -> dict[str, Any]:
     """The authors' TensorFlow code against ours on one setting, measured in turns (ours, theirs, theirs, ours,
     ...; :func:`reptile.bench.measure.interleaved`) so that both see the same load: training run-steps per
-    second of a population of 1 and of 3 (the campaign's) against theirs, and evaluation tasks per second. Each
-    comparison gives every pair's ratio ours / theirs, their median and spread; their measurements carry the share
-    of a core their process had (CPU time over wall time)."""
+    second of a population of 1 and of 3 (the campaign's) against theirs, and evaluation tasks per second; on a CPU
+    with the fused kernels, also the population of 3 and the evaluation with oneDNN's convolutions where they pay
+    (``REPTILE_ONEDNN=1``). Each comparison gives every pair's ratio ours / theirs, their median and spread; their
+    measurements carry the share of a core their process had (CPU time over wall time)."""
+    from ..engine import fused
     from .measure import interleaved
     from .tf_harness import AuthorsTimer
 
@@ -224,16 +226,21 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
         shares["theirs"].append(t.get("cpu_share"))
         return t["run_steps_per_s"]
 
+    paths = [("", "0")] + ([(", oneDNN where it pays", "1")] if dev.type == "cpu" and fused.usable(torch.empty(0))
+                           else [])
     with AuthorsTimer(tf_python, authors_code, authors_setting) as timer:
-        for size in (1, 3):
-            for v in shares.values():
-                v.clear()
-            out[f"train, population of {size}"] = {
-                **interleaved(lambda: ours_train(size), lambda: theirs_train(timer), repetitions, order="ABBA"),
-                "our_cpu_share": list(shares["ours"]), "their_cpu_share": list(shares["theirs"])}
-        out["evaluation"] = interleaved(lambda: population_evaluation(cfg, seconds, dev),
-                                        lambda: timer.evaluate(seconds)["eval_tasks_per_s"], repetitions,
-                                        order="ABBA")
+        for label, mode in paths:
+            with _environ(REPTILE_ONEDNN=mode):
+                for size in (1, 3) if not label else (3,):
+                    for v in shares.values():
+                        v.clear()
+                    out[f"train, population of {size}{label}"] = {
+                        **interleaved(lambda: ours_train(size), lambda: theirs_train(timer), repetitions,
+                                      order="ABBA"),
+                        "our_cpu_share": list(shares["ours"]), "their_cpu_share": list(shares["theirs"])}
+                out[f"evaluation{label}"] = interleaved(lambda: population_evaluation(cfg, seconds, dev),
+                                                        lambda: timer.evaluate(seconds)["eval_tasks_per_s"],
+                                                        repetitions, order="ABBA")
         out["tensorflow"] = timer.info.get("tensorflow")
     return out
 
