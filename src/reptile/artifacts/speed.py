@@ -45,8 +45,11 @@ def profile_rows(report: dict) -> list[dict]:
     multiplies and convolutions): the ceiling the step would reach if everything else took no time."""
     rate = report["matmul_gflops_1_thread"]
     rows = []
-    for key, path in PROFILE_PATHS:
-        for name, p in report.get(key, {}).items():
+    for name in report["profiles"]:  # setting by setting, each one's paths together
+        for key, path in PROFILE_PATHS:
+            p = report.get(key, {}).get(name)
+            if p is None:
+                continue
             wall, useful, split = p["wall_us_per_step"], p["useful_gflop_per_step"], p["split_us_per_step"]
             dnn = split.get("oneDNN convolutions", 0.0)  # reports before oneDNN's convolutions were timed: none
             fused = [r for r in p["rows"] if r["name"].startswith("fused")][:3]

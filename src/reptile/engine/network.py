@@ -49,10 +49,10 @@ from . import fused
 KERNEL, STRIDE = 3, 2
 # oneDNN's convolution pays against im2col and the BLAS's batched multiplies only on a layer with several input
 # channels and enough output pixels per member (images x out x out): timed layer by layer on an AMD EPYC (family 26,
-# MKL; ad hoc, under load), the first layer (one input channel) and the last one with 5 to 20 images (2x2 outputs,
-# 20 to 80 rows) ran two to four times slower through oneDNN, the second (245 to 980 rows) up to twice as fast, the
-# third (80 to 320 rows) slower at 80 and faster from 240. Only the layer's time changes, never its numbers beyond
-# float rounding
+# MKL; ad hoc, under load, im2col and col2im counted with the multiplies), through oneDNN the first layer (one input
+# channel) ran 1.4 to 3.5 times slower, the last with 5 to 20 images (2x2 outputs, 20 to 80 rows) 2 to 5 times
+# slower, the second (245 to 980 rows) 1.2 to 1.8 times faster, the third (4x4 outputs) 1.6 times slower at 80 rows
+# and 1.2 times faster at 320. Only the layer's time changes, never its numbers beyond float rounding
 ONEDNN_MIN_CHANNELS, ONEDNN_MIN_ROWS = 2, 200
 ONEDNN_MODES = {"0": False, "1": True, "all": "all"}  # REPTILE_ONEDNN's values and the mode each one sets
 
