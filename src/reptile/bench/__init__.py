@@ -76,6 +76,13 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
+def _onednn_timed(dev: torch.device) -> bool:
+    """Whether the oneDNN paths are timed on ``dev``: a CPU with the fused C kernels, which that path needs."""
+    from ..engine import fused
+
+    return dev.type == "cpu" and fused.usable(torch.empty(0))
+
+
 def _measured(say, measure, *args) -> float | None:
     """``measure(*args)``, or None (shown as '-') with the error said, for the optional rows a GPU adds: one that
     fails there leaves the rest of the report."""
@@ -135,7 +142,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_FUSED="0"):
                 add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
                     population_evaluation(cfg, seconds, dev), big)
-        if dev.type == "cpu" and fused.usable(images.float()):  # PyTorch's (oneDNN's) convolutions instead of
+        if _onednn_timed(dev):  # PyTorch's (oneDNN's) convolutions instead of
             # im2col and the BLAS's batched multiplies, at the campaign's size: on every layer, and on the layers
             # where they pay (Conv4.onednn_layers)
             for mode, label in (("all", "oneDNN convolutions"), ("1", "oneDNN where it pays")):
@@ -208,7 +215,6 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
     with the fused kernels, also the population of 3 and the evaluation with oneDNN's convolutions where they pay
     (``REPTILE_ONEDNN=1``). Each comparison gives every pair's ratio ours / theirs, their median and spread; their
     measurements carry the share of a core their process had (CPU time over wall time)."""
-    from ..engine import fused
     from .measure import interleaved
     from .tf_harness import AuthorsTimer
 
@@ -226,8 +232,7 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
         shares["theirs"].append(t.get("cpu_share"))
         return t["run_steps_per_s"]
 
-    paths = [("", "0")] + ([(", oneDNN where it pays", "1")] if dev.type == "cpu" and fused.usable(torch.empty(0))
-                           else [])
+    paths = [("", "0")] + ([(", oneDNN where it pays", "1")] if _onednn_timed(dev) else [])
     with AuthorsTimer(tf_python, authors_code, authors_setting) as timer:
         for label, mode in paths:
             with _environ(REPTILE_ONEDNN=mode):
@@ -466,9 +471,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, profile in got.items():
             print_profile(name, profile, rate)
         dnn = {}
-        from ..engine import fused
-
-        if dev.type == "cpu" and fused.usable(torch.empty(0)):  # and oneDNN's convolutions where they pay
+        if _onednn_timed(dev):  # and oneDNN's convolutions where they pay
             with _environ(REPTILE_ONEDNN="1"):
                 dnn = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
             for name, profile in dnn.items():
