@@ -41,10 +41,11 @@ def test_unknown_setting_is_refused():
 
 
 def test_rows_on_fixed_timings(monkeypatch):
-    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
+    monkeypatch.setattr(B, "onednn_timed", lambda device: False)
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False: 0.05)
     factor = {"engine": 0.5, "vmap": 1, "loop": 2}
-    monkeypatch.setattr(B, "maml_seconds",
-                        lambda name, fo, seconds, device, path="engine": (0.2 if fo else 0.5) * factor[path])
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine", onednn=False:
+                        (0.2 if fo else 0.5) * factor[path])
     rows = B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=100.0)
     assert [(r["algorithm"], r["path"]) for r in rows] == [
         ("Reptile", "engine, population of 1"),
@@ -61,10 +62,29 @@ def test_rows_on_fixed_timings(monkeypatch):
     assert rows[6]["seconds_per_iteration"] == 0.4
 
 
-@pytest.mark.parametrize("path", ["engine", "vmap"])
-def test_one_real_timing(path):
+def test_the_onednn_rows_on_a_cpu_with_the_fused_kernels(monkeypatch):
+    """Reptile and the engine's MAML timed twice, the default path (onednn=False, whatever the environment says) and
+    oneDNN's convolutions where they pay; vmap and the loop once."""
+    monkeypatch.setattr(B, "onednn_timed", lambda device: True)
+    calls = []
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False:
+                        calls.append(("Reptile", onednn)) or (0.04 if onednn else 0.05))
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine", onednn=False:
+                        calls.append((path, onednn)) or (0.3 if onednn else 0.5))
+    rows = B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=100.0, loop=False)
+    assert [(r["algorithm"], r["path"], r["seconds_per_iteration"]) for r in rows] == [
+        ("Reptile", "engine, population of 1", 0.05),
+        ("Reptile", "engine, population of 1, oneDNN where it pays", 0.04),
+        *((a, p, t) for a in ("MAML", "first-order MAML")
+          for p, t in (("engine, populations of tasks", 0.5),
+                       ("engine, populations of tasks, oneDNN where it pays", 0.3), ("vmap over the meta-batch", 0.5)))]
+    assert calls == [("Reptile", False), ("Reptile", True)] + [("engine", False), ("engine", True), ("vmap", False)] * 2
+
+
+@pytest.mark.parametrize("path,onednn", [("engine", False), ("vmap", False), ("engine", True)])
+def test_one_real_timing(path, onednn):
     torch.set_num_threads(1)
-    s = B.maml_seconds("1-shot 5-way", True, 0.01, torch.device("cpu"), path)
+    s = B.maml_seconds("1-shot 5-way", True, 0.01, torch.device("cpu"), path, onednn)
     assert math.isfinite(s) and 0 < s < 60
 
 
@@ -74,8 +94,10 @@ def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
     from reptile.artifacts.speed import maml_view
 
     assert "not yet run" in maml_view(tmp_path).caption
-    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.05)
-    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.2 if fo else 0.5)
+    monkeypatch.setattr(B, "onednn_timed", lambda device: False)
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False: 0.05)
+    monkeypatch.setattr(B, "maml_seconds",
+                        lambda name, fo, seconds, device, path="engine", onednn=False: 0.2 if fo else 0.5)
     report = {"device": "cpu-test", "matmul_gflops_1_thread": 100.0, "seconds_per_measurement": 1.0,
               "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
               "load_average": [1.0, 1.0, 1.0], "environment": {"git_commit": "abcdef0123"},
@@ -103,8 +125,9 @@ def test_the_view_of_a_report_without_a_matmul_rate(tmp_path, monkeypatch):
 
     from reptile.artifacts.speed import maml_view
 
-    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.01)
-    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.1)
+    monkeypatch.setattr(B, "onednn_timed", lambda device: False)
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False: 0.01)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine", onednn=False: 0.1)
     report = {"device": "some-gpu", "matmul_gflops_1_thread": None, "seconds_per_measurement": 1.0,
               "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
               "load_average": [0.5, 0.5, 0.5], "environment": {},
@@ -123,8 +146,9 @@ def test_the_view_of_a_cpu_and_a_gpu_report(tmp_path, monkeypatch):
 
     from reptile.artifacts.speed import maml_view
 
-    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device: 0.01)
-    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine": 0.1)
+    monkeypatch.setattr(B, "onednn_timed", lambda device: False)
+    monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False: 0.01)
+    monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine", onednn=False: 0.1)
     (tmp_path / "bench" / "maml").mkdir(parents=True)
     for name, device, rate in (("cpu-test", "cpu", 100.0), ("some-gpu", "cuda:0", 50_000.0)):
         report = {"device": name, "matmul_gflops_1_thread": rate, "seconds_per_measurement": 1.0,

@@ -64,6 +64,30 @@ def test_first_and_second_order_differ_by_far_more_than_the_tolerance():
     assert not close(so, fo, 1e-3)
 
 
+@pytest.mark.parametrize("network,first_order,onednn", [(n, fo, mode) for n in ("reptile", "finn")
+                                                          for fo in (False, True) for mode in (True, "all")])
+def test_the_meta_gradient_through_onednn_convolutions_is_torch_func_s(network, first_order, onednn):
+    """Two inner steps with oneDNN's convolutions where they pay (the second layer of the 10 support and 15 query
+    images) and on every layer."""
+    if fused.library() is None:
+        pytest.skip(f"the fused kernels are not built here: {fused.unavailable()}")
+    cfg = MAMLConfig(n_way=N_WAY, shots=SHOTS, queries=QUERIES, meta_batch=TASKS, inner_step=0.1, inner_steps=2,
+                     first_order=first_order)
+    phi, t = params(network), tasks()
+    want, want_loss, _ = meta_gradient(build_net(network, N_WAY), phi, t, cfg)
+    got, loss, _ = P.meta_gradient(P.EngineNet(network, N_WAY, onednn=onednn), phi, t, cfg, chunk=2)
+    assert close(got, want) and float(loss) == pytest.approx(float(want_loss), rel=TOL)
+
+
+def test_the_engine_network_takes_onednn_from_its_argument_or_the_environment(monkeypatch):
+    monkeypatch.setenv("REPTILE_ONEDNN", "1")
+    assert P.EngineNet("finn", N_WAY).conv._onednn(torch.zeros(1)) is True
+    assert P.EngineNet("finn", N_WAY, onednn=False).conv._onednn(torch.zeros(1)) is False
+    monkeypatch.setenv("REPTILE_ONEDNN", "yes")
+    with pytest.raises(ValueError, match="REPTILE_ONEDNN='yes': allowed: 0"):
+        P.EngineNet("finn", N_WAY)
+
+
 @pytest.mark.parametrize("network", ["reptile", "finn"])
 def test_without_the_fused_kernels_and_in_other_chunks_the_same(network):
     cfg = MAMLConfig(n_way=N_WAY, shots=SHOTS, queries=QUERIES, meta_batch=TASKS, inner_step=0.1, inner_steps=2)
@@ -73,14 +97,17 @@ def test_without_the_fused_kernels_and_in_other_chunks_the_same(network):
         assert close(P.meta_gradient(net, phi, t, cfg, chunk=chunk)[0], base)
 
 
-@pytest.mark.parametrize("use_fused", [True, False])
-def test_the_hessian_vector_product_is_autograd_s(use_fused):
+@pytest.mark.parametrize("use_fused,onednn", [(True, False), (False, False), (True, True), (True, "all")])
+def test_the_hessian_vector_product_is_autograd_s(use_fused, onednn):
     """``H v`` of the summed cross-entropy for two members with different weights and directions, against
-    ``d/dw (grad L . v)`` by autograd on the module; the gradient itself too (conv biases: exactly 0 here)."""
+    ``d/dw (grad L . v)`` by autograd on the module; the gradient itself too (conv biases: exactly 0 here). With
+    oneDNN's convolutions where they pay (10 images: the second layer) and on every layer."""
     if use_fused and fused.library() is None:
         pytest.skip(f"the fused kernels are not built here: {fused.unavailable()}")
     net = build_net("reptile", N_WAY)
-    conv = Conv4(N_WAY, use_fused=use_fused)
+    conv = Conv4(N_WAY, use_fused=use_fused, onednn=onednn)
+    assert conv.onednn_layers(torch.zeros(1, dtype=D), 10) == {False: (False,) * 4, True: (False, True, False, False),
+                                                               "all": (True,) * 4}[onednn]
     g = torch.Generator().manual_seed(3)
     members = [params("reptile", s) for s in (0, 1)]
     directions = [tuple(torch.randn(p.shape, generator=g, dtype=D) for p in members[0]) for _ in range(2)]

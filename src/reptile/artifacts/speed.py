@@ -15,6 +15,8 @@ from .status import _Aligned, _commit, _fmt
 
 REST = "the rest (other operations, Python between them)"
 MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks": "engine",
+              "engine, population of 1, oneDNN where it pays": "engine, oneDNN where it pays",
+              "engine, populations of tasks, oneDNN where it pays": "engine, oneDNN where it pays",
               "vmap over the meta-batch": "vmap", "one task at a time": "loop"}
 
 
@@ -196,7 +198,8 @@ def maml_view(results_dir=None) -> Table:
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (on Reptile's "
                     "Conv4, by three paths: engine, the tasks as populations on the engine's network with the second "
                     "order by hand; vmap, torch.func with the meta-batch vectorised; loop, torch.func one task after "
-                    "another) on the device named below (a CPU: one thread), synthetic Omniglot-shaped "
+                    "another; on a CPU, the engine with oneDNN's convolutions where they pay too, "
+                    "REPTILE_ONEDNN=1) on the device named below (a CPU: one thread), synthetic Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
                     "(convolutions and dense layer, forward and backward; MAML's second-order inner step counted "

@@ -11,6 +11,10 @@ arithmetic does not depend on the pixels), one outer iteration of:
   engine's network with the second order by hand (:mod:`reptile.maml.population`), ``torch.func`` with the
   meta-batch vectorised by ``vmap``, and ``torch.func`` one task at a time.
 
+On a CPU with the fused kernels, Reptile and the engine's MAML are timed a second time with oneDNN's convolutions
+where they pay (``REPTILE_ONEDNN=1``, :meth:`reptile.engine.network.Conv4.onednn_layers`), Hessian-vector product
+included; the other rows run the default path whatever the environment says.
+
 Each row gives the seconds per outer iteration, the GFLOP/s of its useful work and their fraction of the one-thread
 matrix-multiply rate measured in the same run, and the hours a run of the full budget takes at that rate (Reptile's
 ``outer_iters`` of the cell, MAML's 60,000). Useful work is counted as in :mod:`reptile.bench.paths`: the
@@ -35,6 +39,7 @@ from ..maml.algorithm import PATH_LABELS
 MAML_OUTER_ITERS = 60_000  # Finn et al.'s meta-training iterations on Omniglot (their Section 5.2 and code)
 SECOND_ORDER_FACTOR = 3  # an inner step differentiated again costs about three training steps (see the module doc)
 ALGORITHMS = ("Reptile", "MAML", "first-order MAML")
+ONEDNN_LABEL = ", oneDNN where it pays"  # the rows with oneDNN's convolutions (a CPU with the fused kernels)
 MAML_SETTINGS = ("1-shot 5-way", "5-shot 5-way", "1-shot 20-way", "5-shot 20-way")  # Table 2's Omniglot cells
 
 
@@ -71,24 +76,35 @@ def _timed(step: Callable[[], Any], seconds: float, device: torch.device) -> flo
     return dt / max(n, 1)
 
 
-def reptile_seconds(name: str, seconds: float, device: torch.device) -> float:
+def reptile_seconds(name: str, seconds: float, device: torch.device, onednn: bool = False) -> float:
+    """Seconds per outer iteration of the engine's population of 1 (``onednn``: oneDNN's convolutions where they
+    pay, :class:`reptile.engine.network.Conv4`)."""
     from ..engine.population import Population
 
     cfg = setting(name)
     pop = Population(cfg, [0], [synthetic_images(seed=0)], device)
+    pop.net.onednn = onednn
     return _timed(pop.meta_step, seconds, device)
 
 
+def onednn_timed(device: torch.device) -> bool:
+    """Whether the oneDNN rows are timed: on a CPU with the fused C kernels, which that path needs."""
+    from ..engine import fused
+
+    return device.type == "cpu" and fused.usable(torch.empty(0))
 
 
-def maml_seconds(name: str, first_order: bool, seconds: float, device: torch.device, path: str = "engine") -> float:
+def maml_seconds(name: str, first_order: bool, seconds: float, device: torch.device, path: str = "engine",
+                 onednn: bool = False) -> float:
+    """Seconds per outer iteration of MAML (or first-order) with Finn et al.'s hyper-parameters for ``name`` on
+    meta-gradient ``path``; on the engine's path, ``onednn``: oneDNN's convolutions where they pay."""
     from ..fewshot import FunctionalNet, TaskSampler, conv4
     from ..maml.population import EngineNet
 
     cfg = maml_setting(name)
     cfg = MAMLConfig(**{**cfg.to_dict(), "first_order": first_order})
     learner = MAMLLearner(FunctionalNet(conv4("omniglot", cfg.n_way)), cfg, init=0, device=device, path=path,
-                          engine=EngineNet("reptile", cfg.n_way) if path == "engine" else None)
+                          engine=EngineNet("reptile", cfg.n_way, onednn=onednn) if path == "engine" else None)
     sampler, g = TaskSampler(synthetic_images().to(device)), torch.Generator().manual_seed(2)
     return _timed(lambda: learner.meta_step(sample_tasks(sampler, cfg, cfg.meta_batch, g, device)), seconds, device)
 
@@ -107,16 +123,21 @@ def run(settings: tuple[str, ...], seconds: float, device: torch.device, matmul:
                      "iterations_per_run": iterations, "hours_per_run": s_per_iter * iterations / 3600})
         say(f"  {name:14s} {algorithm:17s} {path:28s} {s_per_iter * 1e3:9.1f} ms/iteration  {gflops:6.1f} GFLOP/s")
 
+    dnn = onednn_timed(device)
+    engines = [(False, "")] + ([(True, ONEDNN_LABEL)] if dnn else [])
     for name in settings:
         say(f"{name} ...")
         cfg = setting(name)
-        add(name, "Reptile", "engine, population of 1", reptile_seconds(name, seconds, device),
-            reptile_iteration_flops(name), cfg.meta.outer_iters)
+        for onednn, label in engines:
+            add(name, "Reptile", "engine, population of 1" + label, reptile_seconds(name, seconds, device, onednn),
+                reptile_iteration_flops(name), cfg.meta.outer_iters)
         for algorithm, first_order in (("MAML", False), ("first-order MAML", True)):
             flops = maml_iteration_flops(maml_setting(name), first_order)
-            for path in ("engine", "vmap", "loop") if loop else ("engine", "vmap"):
-                add(name, algorithm, PATH_LABELS[path], maml_seconds(name, first_order, seconds, device, path),
-                    flops, MAML_OUTER_ITERS)
+            paths = [("engine", False, "")] + ([("engine", True, ONEDNN_LABEL)] if dnn else []) + \
+                [(p, False, "") for p in (("vmap", "loop") if loop else ("vmap",))]
+            for path, onednn, label in paths:
+                add(name, algorithm, PATH_LABELS[path] + label,
+                    maml_seconds(name, first_order, seconds, device, path, onednn), flops, MAML_OUTER_ITERS)
     return rows
 
 

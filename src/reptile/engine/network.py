@@ -392,20 +392,24 @@ def _conv(ap: Tensor, kernel: Tensor, lay: Layer) -> Tensor:
     return torch.stack(outs).reshape(S, -1, lay.c_out)
 
 
-def _conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: Tensor,
-                   input_grad: bool) -> Tensor | None:
+def _conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: Tensor | None,
+                   input_grad: bool, add: bool = False) -> Tensor | None:
     """The backward of :func:`_conv` through ``convolution_backward``: the kernels' gradient written into
-    ``gkernel`` ``(S, 9 C_in, C_out)``, and with ``input_grad`` that of the unpadded input, ``(S, N, H, W, C_in)``
-    with a unit channel stride (a view of oneDNN's result when it allows, else a copy)."""
+    ``gkernel`` ``(S, 9 C_in, C_out)`` (added to it with ``add``; not computed when None), and with ``input_grad``
+    that of the unpadded input, ``(S, N, H, W, C_in)`` with a unit channel stride (a view of oneDNN's result when it
+    allows, else a copy)."""
     S, N = ap.shape[:2]
-    wt, gk = _torch_kernel(kernel, lay), _torch_kernel(gkernel, lay)
+    wt = _torch_kernel(kernel, lay)
+    gk = None if gkernel is None else _torch_kernel(gkernel, lay)
     inner = slice(lay.pad[0], lay.pad[0] + lay.size)
     parts = []
     for s in range(S):
         gy = dz[s].view(N, lay.out, lay.out, lay.c_out).permute(0, 3, 1, 2)
         gx, gw, _ = torch.ops.aten.convolution_backward(gy, ap[s].permute(0, 3, 1, 2), wt[s], None, [STRIDE, STRIDE],
-                                                        [0, 0], [1, 1], False, [0, 0], 1, [input_grad, True, False])
-        gk[s].copy_(gw)
+                                                        [0, 0], [1, 1], False, [0, 0], 1,
+                                                        [input_grad, gk is not None, False])
+        if gk is not None:
+            gk[s].add_(gw) if add else gk[s].copy_(gw)
         if input_grad:
             parts.append(gx.permute(0, 2, 3, 1)[:, inner, inner])  # (N, H, W, C_in)
     if not input_grad:

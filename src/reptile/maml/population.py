@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..engine import fused
 from ..engine.evaluation import predict
-from ..engine.network import Conv4, _input_grad, _padded, _patches
+from ..engine.network import Conv4, _conv, _conv_backward, _input_grad, _padded, _patches
 from ..params import Params
 from ..validate import check
 from .algorithm import MAMLConfig, TaskBatch
@@ -47,10 +47,12 @@ class EngineNet:
     """One of the MAML networks (``"reptile"``: :func:`reptile.fewshot.conv4`; ``"finn"``: Finn et al.'s) on the
     engine's :class:`Conv4`: the change of parameters from the module's tuple to the engine's rows and back."""
 
-    def __init__(self, network: str, n_way: int, use_fused: bool = True):
+    def __init__(self, network: str, n_way: int, use_fused: bool = True, onednn: bool | str | None = None):
         check(network in NETWORKS, f"unknown network {network!r}; allowed: {', '.join(NETWORKS)}")
         self.network, self.n_way = network, n_way
-        self.conv = Conv4(n_way, use_fused=use_fused, onednn=False)  # its Hessian-vector product reads the patches
+        # onednn: the convolutions through oneDNN's (Conv4's argument: None as REPTILE_ONEDNN says, True where they
+        # pay, "all" everywhere), the Hessian-vector product's too
+        self.conv = Conv4(n_way, use_fused=use_fused, onednn=onednn)
         n = len(self.conv.shapes)
         self.dense = n - 2  # index of the dense kernel among the engine's tensors
         self.gammas = [4 * li + 2 for li in range(4)]
@@ -191,13 +193,18 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
         kernel, gamma = w[4 * li], w[4 * li + 2]
         rk, rb, rg, rbeta = r[4 * li: 4 * li + 4]
         patches, xhat, inv, a = layers[li]
-        u = torch.baddbmm(rb[:, None, :], patches, rk)  # (S, M, C)
-        rp = None
+        dnn = patches.dim() == 5  # the forward ran oneDNN's convolution: its padded input in place of the patches
+        u = _conv(patches, rk, lay).add_(rb[:, None, :]) if dnn else torch.baddbmm(rb[:, None, :], patches, rk)
+        rp = None  # R{P}: the tangent's patches (its padded input on a oneDNN layer)
         if ra is not None:
             ap, inner = _padded(ra, S, N, lay)
             inner.copy_(ra)
-            rp = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)
-            u.baddbmm_(rp, kernel)
+            if dnn:
+                rp = ap
+                u.add_(_conv(ap, kernel, lay))
+            else:
+                rp = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)
+                u.baddbmm_(rp, kernel)
         xh = xhat.view(S, -1, lay.c_out)
         iv = inv.view(S, 1, lay.c_out)
         if fast:  # the lines below in two passes (fused.c); the ReLU's derivative is read from a where needed
@@ -234,6 +241,13 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
         else:
             dz, rdz = _bn_relu_rop_backward(da, rda, xh, rxhat, iv, rinv, gamma, rg, on, h[4 * li + 2],
                                             h[4 * li + 3])
+        if patches.dim() == 5:  # oneDNN's backward: R{dK} = P^T R{dz} + R{P}^T dz and, below the first layer,
+            # the input's gradient dz K^T and its derivative R{dz} K^T + dz R{K}^T, each col2im'd by the call
+            rda = _conv_backward(rdz, patches, kernel, lay, h[4 * li], li > 0)
+            if li > 0:  # rp: the tangent's padded input (the first layer's input, the images, has none)
+                rda = rda + _conv_backward(dz, rp, rk, lay, h[4 * li], True, add=True)
+                da = _conv_backward(dz, patches, kernel, lay, None, True)
+            continue
         torch.bmm(patches.transpose(1, 2), rdz, out=h[4 * li])
         if rp is not None:
             h[4 * li].baddbmm_(rp.transpose(1, 2), dz)
