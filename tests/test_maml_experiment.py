@@ -358,6 +358,19 @@ def test_the_meta_gradient_path_is_the_one_the_benchmark_found_faster(tmp_path, 
     assert E.faster_path(rows, E.PRESETS["fomaml-omniglot-1shot-5way"]) is None  # no first-order rows
 
 
+def test_each_piece_records_the_engine_switches_it_ran_with(finn_data, tmp_store, monkeypatch):
+    cfg = E.resolve("ci", {"eval_tasks": 5})
+    monkeypatch.setattr(E, "meta_gradient_path", lambda cfg, device, results_dir=None: "engine")
+    monkeypatch.delenv("REPTILE_ONEDNN", raising=False)
+    rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / "a", checkpoint_dir=tmp_store / "ca", progress=False,
+                data=finn_data)
+    assert "switches" not in rec["pieces"][0]
+    monkeypatch.setenv("REPTILE_ONEDNN", "1")
+    rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb", progress=False,
+                data=finn_data)
+    assert rec["pieces"][0]["switches"] == {"REPTILE_ONEDNN": "1"}
+
+
 def test_a_run_records_its_path_and_matches_the_autograd_path(finn_data, tmp_store, monkeypatch):
     """The engine's path and torch.func's train the same network: after a few outer iterations of float32 the
     weights agree to float32 rounding grown over the steps (but the convolutions' biases, which only the engine keeps

@@ -187,8 +187,9 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
 
     curve_images = data.val if data.val is not None else data.test
     # this call's piece of the run (a run advanced by the campaign has several, perhaps on other devices)
+    switches = R.engine_switches()  # how this piece computed (REPTILE_ONEDNN: oneDNN's convolutions or not)
     pieces.append({"device": env.get("device_name") or str(dev), "start": learner.iteration,
-                   "end": learner.iteration, "path": learner.path})
+                   "end": learner.iteration, "path": learner.path, **({"switches": switches} if switches else {})})
 
     def record_curve() -> None:
         acc = evaluate(learner, curve_images, cfg, cfg.curve_tasks,
