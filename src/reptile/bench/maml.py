@@ -121,7 +121,7 @@ def run(settings: tuple[str, ...], seconds: float, device: torch.device, matmul:
                      "gflop_per_iteration": flops / 1e9, "gflops": gflops,
                      "fraction_of_matmul": gflops / matmul if matmul else None,
                      "iterations_per_run": iterations, "hours_per_run": s_per_iter * iterations / 3600})
-        say(f"  {name:14s} {algorithm:17s} {path:28s} {s_per_iter * 1e3:9.1f} ms/iteration  {gflops:6.1f} GFLOP/s")
+        say(f"  {name:14s} {algorithm:17s} {path:50s} {s_per_iter * 1e3:9.1f} ms/iteration  {gflops:6.1f} GFLOP/s")
 
     dnn = onednn_timed(device)
     engines = [(False, "")] + ([(True, ONEDNN_LABEL)] if dnn else [])
