@@ -150,13 +150,18 @@ def test_the_view_of_a_cpu_and_a_gpu_report(tmp_path, monkeypatch):
     monkeypatch.setattr(B, "reptile_seconds", lambda name, seconds, device, onednn=False: 0.01)
     monkeypatch.setattr(B, "maml_seconds", lambda name, fo, seconds, device, path="engine", onednn=False: 0.1)
     (tmp_path / "bench" / "maml").mkdir(parents=True)
-    for name, device, rate in (("cpu-test", "cpu", 100.0), ("some-gpu", "cuda:0", 50_000.0)):
+    for name, device, rate, created in (("cpu-test", "cpu", 100.0, "2026-12-07T00:39:34Z"),
+                                        ("some-gpu", "cuda:0", 50_000.0, "2026-12-06T03:46:24Z")):
         report = {"device": name, "matmul_gflops_1_thread": rate, "seconds_per_measurement": 1.0,
                   "maml_outer_iters": B.MAML_OUTER_ITERS, "second_order_factor": B.SECOND_ORDER_FACTOR,
-                  "load_average": [0.5, 0.5, 0.5], "environment": {"device": device},
+                  "load_average": [0.5, 0.5, 0.5], "environment": {"device": device}, "created": created,
                   "rows": B.run(("1-shot 5-way",), 1.0, torch.device("cpu"), matmul=rate)}
         (tmp_path / "bench" / "maml" / f"{name}.json").write_text(json.dumps(report))
     view = maml_view(tmp_path)
     assert len(view.frame) == 14 and view.frame.index.names[0] == "device"
     assert "cpu-test: matrix multiply 100 GFLOP/s on one thread" in view.caption
     assert "some-gpu: matrix multiply 50,000 GFLOP/s in float32" in view.caption
+    # the MAML chapter's view: the report made last only, the device named in the caption
+    latest = maml_view(tmp_path, latest=True)
+    assert len(latest.frame) == 7 and "device" not in latest.frame.index.names
+    assert "cpu-test: matrix multiply" in latest.caption and "some-gpu" not in latest.caption

@@ -15,8 +15,8 @@ from .status import _Aligned, _commit, _fmt
 
 REST = "the rest (other operations, Python between them)"
 MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks": "engine",
-              "engine, population of 1, oneDNN where it pays": "engine, oneDNN where it pays",
-              "engine, populations of tasks, oneDNN where it pays": "engine, oneDNN where it pays",
+              "engine, population of 1, oneDNN where it pays": "engine, oneDNN",
+              "engine, populations of tasks, oneDNN where it pays": "engine, oneDNN",
               "vmap over the meta-batch": "vmap", "one task at a time": "loop"}
 
 
@@ -167,13 +167,16 @@ def authors_view(results_dir=None) -> Table:
                     nowrap_index=[frame.index.names.index("setting")])
 
 
-def maml_view(results_dir=None) -> Table:
+def maml_view(results_dir=None, latest: bool = False) -> Table:
     """MAML and first-order MAML beside Reptile on the same Omniglot cells (``python -m reptile.bench --maml``): the
     time of one outer iteration of each, its useful rate as a percentage of the one-thread matrix-multiply rate, and
-    the hours a full-budget run of one seed takes at that rate on this device."""
+    the hours a full-budget run of one seed takes at that rate, for every device measured (``latest``: only the
+    report made last, as the MAML chapter shows it; the status page shows them all)."""
     reports = [r for r in _load("maml", results_dir) if r.get("rows")]
     if not reports:
         return _none("MAML against Reptile", "python -m reptile.bench --maml")
+    if latest:
+        reports = [max(reports, key=lambda r: r.get("created", ""))]
     rows, words = [], []
     for rep in reports:
         rate = rep.get("matmul_gflops_1_thread")
@@ -198,7 +201,7 @@ def maml_view(results_dir=None) -> Table:
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (on Reptile's "
                     "Conv4, by three paths: engine, the tasks as populations on the engine's network with the second "
                     "order by hand; vmap, torch.func with the meta-batch vectorised; loop, torch.func one task after "
-                    "another; on a CPU, the engine with oneDNN's convolutions where they pay too, "
+                    "another; on a CPU also engine, oneDNN: the engine with oneDNN's convolutions where they pay, "
                     "REPTILE_ONEDNN=1) on the device named below (a CPU: one thread), synthetic Omniglot-shaped "
                     "images, each cell with its own hyper-parameters (Reptile: the paper's; MAML: Finn et al.'s, "
                     f"{rep['maml_outer_iters']:,} outer iterations): the time of an iteration, its useful multiply-adds "
