@@ -375,24 +375,27 @@ def test_a_run_records_its_path_and_matches_the_autograd_path(finn_data, tmp_sto
     """The engine's path and torch.func's train the same network: after a few outer iterations of float32 the
     weights agree to float32 rounding grown over the steps (but the convolutions' biases, which only the engine keeps
     at 0), and the record names the path that ran. (The meta-gradients themselves agree in float64 to 1e-10:
-    tests/test_maml_population.py.)"""
+    tests/test_maml_population.py.) The engine with oneDNN's convolutions on every layer (REPTILE_ONEDNN=all) too."""
     cfg = E.resolve("ci", {"eval_tasks": 5})
     got = {}
-    for path in ("engine", "vmap"):
+    for key, path, onednn in (("engine", "engine", "0"), ("vmap", "vmap", "0"), ("onednn", "engine", "all")):
+        monkeypatch.setenv("REPTILE_ONEDNN", onednn)
         monkeypatch.setattr(E, "meta_gradient_path", lambda cfg, device, results_dir=None, path=path: path)
-        rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / path, checkpoint_dir=tmp_store / f"c-{path}",
+        rec = E.run(cfg, 0, "cpu", results_dir=tmp_store / key, checkpoint_dir=tmp_store / f"c-{key}",
                     progress=False, data=finn_data)
         assert rec["meta_gradient_path"] == path and rec["pieces"][0]["path"] == path
-        final = E.checkpoint_path(cfg, 0, tmp_store / f"c-{path}").parent / "final.pt"
-        got[path] = torch.load(final)["learner"]["phi"]
+        final = E.checkpoint_path(cfg, 0, tmp_store / f"c-{key}").parent / "final.pt"
+        got[key] = torch.load(final)["learner"]["phi"]
     biases = {1, 4, 7, 10}  # Finn's network: [kernel, bias, offset] x 4, dense: the convolutions' biases
-    for i, (a, b) in enumerate(zip(got["engine"], got["vmap"])):
-        if i in biases:  # batch norm cancels them: the engine's gradient is 0, autograd's rounding noise, which
-            assert float(a.abs().max()) == 0.0  # Adam turns into steps of about its learning rate
-        else:
-            # Adam moved each weight by up to 6 x 1e-3; float32 rounding in the gradients moves a few of the
-            # smallest-gradient entries by a fraction of one step, and the rest by ~1e-6
-            assert float((a - b).abs().mean()) < 1e-5 and float((a - b).abs().max()) < 1e-3
+    for engine in ("engine", "onednn"):
+        for i, (a, b) in enumerate(zip(got[engine], got["vmap"])):
+            if i in biases:  # batch norm cancels them: the engine's gradient is 0, autograd's rounding noise, which
+                assert float(a.abs().max()) == 0.0  # Adam turns into steps of about its learning rate
+            else:
+                # Adam moved each weight by up to 6 x 1e-3; float32 rounding in the gradients moves a few of the
+                # smallest-gradient entries by a fraction of one step, and the rest by ~1e-6
+                assert float((a - b).abs().mean()) < 1e-5 and float((a - b).abs().max()) < 1e-3
+    assert any(not torch.equal(a, b) for a, b in zip(got["engine"], got["onednn"]))  # another path was taken
 
 
 def test_the_probe_at_the_training_step_gives_the_run_s_own_evaluation(finn_data, tmp_store, monkeypatch):
