@@ -381,7 +381,7 @@ def speed_summary(results_dir=None) -> Table:
                            "the useful GFLOP/s (the convolutions' and dense layer's multiply-adds), their percentage "
                            "of the device's matrix-multiply rate, and the rate over that of the plain-PyTorch "
                            "reference and of the authors' TensorFlow code (where timed: on the CPU) in the same "
-                           "benchmark run. Matrix-multiply GFLOP/s: " + _matmul_words(reports) + ".", nowrap_index=[1])
+                           "benchmark run. Matrix-multiply GFLOP/s: " + _matmul_words(reports) + ".", nowrap_index=[])
 
 
 def speed_report(results_dir=None, part: str = "training") -> Table:
