@@ -178,7 +178,9 @@ def grad_and_hvp(conv: Conv4, flat: Tensor, x: Tensor, y: Tensor, direction: Ten
 
 
 def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p: Tensor, dlogits: Tensor) -> Tensor:
-    """``R{grad}``: the forward pass's directional derivative along ``direction``, then the backward pass's."""
+    """``R{grad}``: the forward pass's directional derivative along ``direction``, then the backward pass's. A layer
+    the forward pass ran through oneDNN's convolution (its saved "patches" are then its padded input) is
+    differentiated through oneDNN too: the tangent's convolutions forward, ``convolution_backward`` backward."""
     w, r = conv.views(flat), conv.views(direction)
     S, N = p.shape[:2]
     fast = conv.use_fused and fused.usable(flat)
