@@ -54,7 +54,7 @@ import torch
 
 from .. import results as R
 from .paths import (AUTHORS_SETTING, SETTINGS, conv_rate, device_name, eval_task_flops, gpu_matmul_rate, kernel_profile,
-                          matmul_rate, one_process_per_core, population_evaluation, population_replay,
+                          matmul_rate, one_process_per_core, onednn_timed, population_evaluation, population_replay,
                           population_streams, population_training, setting, solo_evaluation, solo_training,
                           slug, step_flops, synthetic_images)
 from ..validate import check_device_argument, fail
@@ -74,13 +74,6 @@ def _environ(**values: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _onednn_timed(dev: torch.device) -> bool:
-    """Whether the oneDNN paths are timed on ``dev``: a CPU with the fused C kernels, which that path needs."""
-    from ..engine import fused
-
-    return dev.type == "cpu" and fused.usable(torch.empty(0))
 
 
 def _measured(say, measure, *args) -> float | None:
@@ -142,7 +135,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             with _environ(REPTILE_FUSED="0"):
                 add(name, f"population of {big}, PyTorch kernels", 1, 1, population_training(cfg, big, seconds, dev),
                     population_evaluation(cfg, seconds, dev), big)
-        if _onednn_timed(dev):  # PyTorch's (oneDNN's) convolutions instead of
+        if onednn_timed(dev):  # PyTorch's (oneDNN's) convolutions instead of
             # im2col and the BLAS's batched multiplies, at the campaign's size: on every layer, and on the layers
             # where they pay (Conv4.onednn_layers)
             for mode, label in (("all", "oneDNN convolutions"), ("1", "oneDNN where it pays")):
@@ -232,7 +225,7 @@ def authors_versus(cfg, authors_setting: str, seconds: float, dev, tf_python=Non
         shares["theirs"].append(t.get("cpu_share"))
         return t["run_steps_per_s"]
 
-    paths = [("", "0")] + ([(", oneDNN where it pays", "1")] if _onednn_timed(dev) else [])
+    paths = [("", "0")] + ([(", oneDNN where it pays", "1")] if onednn_timed(dev) else [])
     with AuthorsTimer(tf_python, authors_code, authors_setting) as timer:
         for label, mode in paths:
             with _environ(REPTILE_ONEDNN=mode):
@@ -472,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, profile in got.items():
             print_profile(name, profile, rate)
         dnn = {}
-        if _onednn_timed(dev):  # and oneDNN's convolutions where they pay
+        if onednn_timed(dev):  # and oneDNN's convolutions where they pay
             with _environ(REPTILE_ONEDNN="1"):
                 dnn = {name: kernel_profile(setting(name), size, dev) for name in a.settings}
             for name, profile in dnn.items():

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import torch
 
 from ..validate import check
-from .paths import setting, step_flops, synthetic_images
+from .paths import onednn_timed, setting, step_flops, synthetic_images
 from ..maml import MAMLConfig, MAMLLearner, sample_tasks
 from ..maml.algorithm import PATH_LABELS
 
@@ -85,13 +85,6 @@ def reptile_seconds(name: str, seconds: float, device: torch.device, onednn: boo
     pop = Population(cfg, [0], [synthetic_images(seed=0)], device)
     pop.net.onednn = onednn
     return _timed(pop.meta_step, seconds, device)
-
-
-def onednn_timed(device: torch.device) -> bool:
-    """Whether the oneDNN rows are timed: on a CPU with the fused C kernels, which that path needs."""
-    from ..engine import fused
-
-    return device.type == "cpu" and fused.usable(torch.empty(0))
 
 
 def maml_seconds(name: str, first_order: bool, seconds: float, device: torch.device, path: str = "engine",

@@ -376,3 +376,10 @@ def one_process_per_core(kind: str, name: str, size: int, seconds: float, proces
     """The summed rate of ``processes`` single-thread processes running at the same time."""
     with mp.get_context("spawn").Pool(processes) as pool:
         return sum(pool.map(_child, [(kind, name, size, seconds)] * processes))
+
+
+def onednn_timed(device: torch.device) -> bool:
+    """Whether the benchmark times the oneDNN paths on ``device``: a CPU with the fused C kernels, which they need."""
+    from ..engine import fused
+
+    return device.type == "cpu" and fused.usable(torch.empty(0))
