@@ -262,14 +262,15 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
     """The paper's four claims about Figure 3 (paper Section 5.2), each judged by the book's rule
     (:func:`reptile.stats.compare`, "a exceeds b" over the seeds' standard errors): ``verdict`` is holds / does
     not hold / not resolved, or not yet run where a curve it needs has no stored runs; ``z`` is the deciding
-    comparison's (the weakest part of a claim made of several); ``text`` gives our numbers."""
+    comparison's (the weakest part of a claim made of several), ``deciding`` the curves it compares and ``parts``
+    how many comparisons the claim is made of; ``text`` gives our numbers."""
     acc = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
     est = {c: _estimate(_runs(runs_by_curve, c)) for c in CURVES if acc[c] is not None}
     out = []
 
-    def add(i: int, verdict: str, z: float | None, text: str) -> None:
+    def add(i: int, verdict: str, z: float | None, text: str, deciding: Sequence[str] = (), parts: int = 1) -> None:
         out.append({"claim": CLAIMS[i][0], "paper": CLAIMS[i][1], "checked": CLAIMS[i][2], "verdict": verdict,
-                    "z": z, "text": text})
+                    "z": z, "text": text, "deciding": list(deciding), "parts": parts})
 
     def not_yet(i: int, needed: Sequence[str]) -> bool:
         missing = [c for c in needed if acc.get(c) is None]
@@ -277,28 +278,29 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
             add(i, NOT_YET_RUN, None, f"Not yet run: no stored runs of {', '.join(missing)}.")
         return bool(missing)
 
-    def judged(parts: Sequence[tuple[str, Comparison]]) -> tuple[str, float, str]:
-        """The combined verdict, the deciding z, and the parts that are not resolved or fail, in words."""
-        verdict = combine([c.claim() for _, c in parts])
-        z = min(c.z for _, c in parts)
-        weak = [f"{name} ({_z(c)}, {c.claim()})" for name, c in parts if c.claim() != HOLDS]
-        return verdict, z, "; ".join(weak)
+    def judged(parts: Sequence[tuple[str, Comparison, Sequence[str]]]) -> tuple[str, float, str, dict]:
+        """The combined verdict, the deciding z, the parts that are not resolved or fail (in words), and the
+        deciding comparison's curves and the number of parts, as keywords for ``add``."""
+        verdict = combine([c.claim() for _, c, _ in parts])
+        deciding = min(parts, key=lambda p: p[1].z)
+        weak = [f"{name} ({_z(c)}, {c.claim()})" for name, c, _ in parts if c.claim() != HOLDS]
+        return verdict, deciding[1].z, "; ".join(weak), {"deciding": deciding[2], "parts": len(parts)}
 
     # 1. g1 is the worst of all the curves
     if not not_yet(0, CURVES):
-        parts = [(f"{combination(c)} over g1", compare(est[c], est["g1"])) for c in CURVES if c != "g1"]
-        verdict, z, weak = judged(parts)
+        parts = [(f"{combination(c)} over g1", compare(est[c], est["g1"]), ["g1", c]) for c in CURVES if c != "g1"]
+        verdict, z, weak, deciding = judged(parts)
         lowest = min((c for c in CURVES if c != "g1"), key=lambda c: acc[c]["mean"])
         add(0, verdict, z, f"{verdict.capitalize()}: g1 reaches {_pct(acc['g1'])}; the lowest of the other nine, "
                            f"{combination(lowest)}, reaches {_pct(acc[lowest])} "
                            f"({_z(compare(est[lowest], est['g1']))})." + (f" Not resolved or failing: {weak}." if weak
-                                                                          else ""))
+                                                                          else ""), **deciding)
 
     # 2. two-step Reptile (sum2) below two-step first-order MAML (last2)
     if not not_yet(1, ["sum2", "last2"]):
         c = compare(est["last2"], est["sum2"])
         add(1, c.claim(), c.z, f"{c.claim().capitalize()}: g1+g2 reaches {_pct(acc['sum2'])} and g2 "
-                               f"{_pct(acc['last2'])}; g2 minus g1+g2 is {_z(c)}.")
+                               f"{_pct(acc['last2'])}; g2 minus g1+g2 is {_z(c)}.", deciding=["sum2", "last2"])
 
     # 3. every kind improves with each added minibatch, from g1 (k = 1) to k = 4
     if not not_yet(2, CURVES):
@@ -307,21 +309,22 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
             chain = ["g1"] + [f"{kind}{k}" for k in (2, 3, 4)]
             seqs.append(f"{KIND_NAME[kind]} " + " → ".join(f"{acc[c]['mean']:.2f}" for c in chain) + "%")
             parts += [(f"{KIND_NAME[kind]} from {kind_and_steps(a)[1]} to {kind_and_steps(b)[1]}",
-                       compare(est[b], est[a])) for a, b in zip(chain, chain[1:])]
-        verdict, z, weak = judged(parts)
+                       compare(est[b], est[a]), [a, b]) for a, b in zip(chain, chain[1:])]
+        verdict, z, weak, deciding = judged(parts)
         add(2, verdict, z, f"{verdict.capitalize()}: from 1 to 4 minibatches (1: g1), " + "; ".join(seqs) + "." +
-            (f" Not resolved or failing: {weak}." if weak else ""))
+            (f" Not resolved or failing: {weak}." if weak else ""), **deciding)
 
     # 4. at four minibatches the sum beats the last gradient, by more than at two
     if not not_yet(3, ["sum2", "last2", "sum4", "last4"]):
         lead4, lead2 = compare(est["sum4"], est["last4"]), compare(est["sum2"], est["last2"])
         gain = compare(Estimate(lead4.difference, se=lead4.se), Estimate(lead2.difference, se=lead2.se))
-        verdict, z, weak = judged([("the sum over the last gradient at four", lead4),
-                                   ("the lead at four over the lead at two", gain)])
+        verdict, z, weak, deciding = judged([("the sum over the last gradient at four", lead4, ["sum4", "last4"]),
+                                             ("the lead at four over the lead at two", gain,
+                                              ["sum2", "last2", "sum4", "last4"])])
         add(3, verdict, z, f"{verdict.capitalize()}: with four minibatches g1+g2+g3+g4 reaches {_pct(acc['sum4'])} "
                            f"and g4 {_pct(acc['last4'])} (sum minus last {_z(lead4)}); with two, g1+g2 "
                            f"{_pct(acc['sum2'])} and g2 {_pct(acc['last2'])} ({_z(lead2)}). The lead grows by "
-                           f"{_z(gain)}." + (f" Not resolved or failing: {weak}." if weak else ""))
+                           f"{_z(gain)}." + (f" Not resolved or failing: {weak}." if weak else ""), **deciding)
     return out
 
 
@@ -329,7 +332,7 @@ def claims_markdown(runs_by_curve: RunsByCurve) -> str:
     """The claims as a Markdown list, headed by the budget the numbers rest on."""
     head = (f"Final test accuracy, mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}); "
             f"z is a difference over its standard error, and a claim holds at z ≥ {THRESHOLD:g} "
-            f"({{ref}}`the book's rule <stat-rule>`). The paper quotes no numbers for Figure 3, so each claim is "
+            f"(the book's rule, linked above). The paper quotes no numbers for Figure 3, so each claim is "
             f"checked against ours only.")
     items = [f"{i}. **{c['claim']}: {c['verdict']}.** The paper: \"{c['paper']}\". Checked: {c['checked']}. "
              f"{c['text']}" for i, c in enumerate(claims(runs_by_curve), start=1)]
@@ -337,17 +340,18 @@ def claims_markdown(runs_by_curve: RunsByCurve) -> str:
 
 
 def paper_checks(runs_by_curve: RunsByCurve) -> list[Check]:
-    """The front page's rows for paper Figure 3: one per claim of paper Section 5.2."""
+    """The front page's rows for paper Figure 3: one per claim of paper Section 5.2, showing the curves of the
+    comparison that sets the claim's z (the weakest, for a claim made of several)."""
     a = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
-    stored = [c for c in CURVES if c != "g1" and a[c] is not None]
-    lowest = min(stored, key=lambda c: a[c]["mean"]) if stored else "sum2"
-    ours = {0: ["g1", lowest], 1: ["sum2", "last2"], 2: ["g1", "sum4", "avg4", "last4"], 3: ["sum4", "last4"]}
     rows = []
     for i, c in enumerate(claims(runs_by_curve)):
-        shown = [k for k in ours[i] if a[k] is not None]
+        if c["verdict"] == NOT_YET_RUN:
+            ours = "-"
+        else:
+            shown = c["deciding"]
+            ours = (f"weakest of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
+                f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)"
         rows.append(Check(
-            item=f"paper Figure 3, claim {i + 1}", claim=c["claim"], paper=f"\"{c['paper']}\"",
-            ours="-" if c["verdict"] == NOT_YET_RUN else
-            ", ".join(f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)",
+            item=f"paper Figure 3, claim {i + 1}", claim=c["claim"], paper=f"\"{c['paper']}\"", ours=ours,
             z=c["z"], verdict=c["verdict"], where="gradient_combinations.ipynb#gradcomb-claims"))
     return rows
