@@ -73,7 +73,7 @@ def _run(experiment, name, seed, python="3.11.7", torch="2.14.1", commit="c" * 4
                             "commit": commit, "dirty": False, "date": "2026-12-01T00:00:00+00:00"}}
 
 
-def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_rows_share():
+def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_rows_share(tmp_path):
     runs = [_run("sine", "paper", s) for s in (0, 1, 2)] + \
            [_run("taylor", "default", 0, python="3.12.3", torch="2.11.0", wall=5.0)]
     env = status.environment_view(runs)
@@ -82,10 +82,20 @@ def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_
     # the columns every row shares are said in the caption, not repeated in the table
     assert "devices" not in env.frame.columns and "commit" not in env.frame.columns
     assert "devices: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
-    pk = status.package_view(runs)
+    (tmp_path / "requirements.txt").write_text("# pins\ntorch==2.14.1  # the CUDA build\nnumpy==2.0\npapermill>=2\n")
+    (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.11\n  - pip\n")
+    assert status.pins(tmp_path) == {"torch": "2.14.1", "numpy": "2.0", "python": "3.11"}
+    pk = status.package_view(runs, root=tmp_path)
     assert list(pk.frame.columns) == ["1 (3 runs)", "2 (1 runs)"]
     assert pk.frame.loc["python"].tolist() == ["3.11.7", "3.12.3"] and pk.frame.loc["torch"].tolist() == \
         ["2.14.1", "2.11.0"]
+    # the caption says which environment the pins are, and what the others ran instead
+    assert "(requirements.txt with constraints.txt, and Python 3.11 in environment.yml) are environment 1." in pk.caption
+    assert "Environment 2 is not: it ran python 3.12.3, torch 2.11.0, so the pins" in pk.caption
+    for r in runs[:3]:
+        r["environment"]["packages"]["numpy"] = "2.1"
+    assert "No environment is the pinned one" in status.package_view(runs, root=tmp_path).caption
+    assert status.pins()["python"] and status.pins()["torch"]  # the repository's own pins are read
     cov = status.coverage_view(runs)
     assert cov.frame.loc[("paper Section 3, Figure 1: sine-wave regression", "paper"), "seeds"] == "0 1 2"
     assert cov.frame.loc[("paper Section 5.2, Figure 3: gradient combinations", "-"), "seeds"] == "not yet run"

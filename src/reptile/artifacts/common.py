@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -120,8 +121,9 @@ def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
     if caption is None:
         caption = "What the paper says and what the stored runs give, one row per claim."
         if any(c.z is not None for c in checks):
-            caption += (" z: the difference over its standard error; a verdict needs |z| ≥ 3 (the book's rule), "
-                        "else it is not resolved.")
+            caption += (" z: the difference over its standard error. By the book's rule a number reproduces the "
+                        "paper's when |z| < 3 and differs when |z| ≥ 3; a claim holds when z ≥ 3, does not hold when "
+                        "z ≤ −3, and is not resolved in between.")
         if any(c.z is None for c in checks):
             caption += " A row without z is a deterministic computation judged against the tolerance its claim states."
     return Table(df, caption, index=False)
@@ -138,3 +140,43 @@ def stored_runs(experiment: str, config, results_dir=None) -> list[dict]:
         raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
                          f"than the preset now defines; rerun them with recompute=True or move them away")
     return runs
+
+
+# ------------------------------------------------------------------ tables of formatted numbers (status, speed)
+
+_NUMBER = re.compile(r"^(?:[-+]?[\d,]*\.?\d+(?: ± [\d.]+)?|-)$")  # one formatted number, or "-"
+_NUMBERS = re.compile(r"^[\d,.]+(?: [\d,.]+)*$")  # several, separated by spaces
+
+
+class Aligned(Table):
+    """A :class:`Table` whose columns of formatted numbers (text such as ``"1,171"``, ``"0.47"``, ``"-"``) are
+    right-aligned like numbers, and kept on one line where they hold one number a cell. ``nowrap``: other columns,
+    and ``nowrap_index``: index levels, kept on one line too (short values that would otherwise break, such as
+    dates at their hyphens)."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str, nowrap: Sequence[str] = (),
+                 nowrap_index: Sequence[int] = (), **kwargs):
+        super().__init__(frame, caption, **kwargs)
+        self.nowrap, self.nowrap_index = list(nowrap), list(nowrap_index)
+
+    def _styler(self):
+        sty = super()._styler()
+        cols = [c for c in self.frame.columns if not pd.api.types.is_numeric_dtype(self.frame[c])]
+        single = [c for c in cols if all(_NUMBER.match(str(v)) for v in self.frame[c])]
+        several = [c for c in cols if c not in single and all(_NUMBER.match(str(v)) or _NUMBERS.match(str(v))
+                                                              for v in self.frame[c])]
+        if single or several:
+            sty = sty.set_properties(subset=single + several, **{"text-align": "right"})
+        if single or self.nowrap:
+            # each column once: a column both of numbers and named in nowrap would select a frame, not a cell
+            sty = sty.set_properties(subset=list(dict.fromkeys(single + self.nowrap)), **{"white-space": "nowrap"})
+        for level in self.nowrap_index:
+            sty = sty.map_index(lambda _: "white-space: nowrap", axis=0, level=level)
+        return sty
+
+
+def shared_columns(frame: pd.DataFrame, keep: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
+    """``frame`` without its constant columns (those not in ``keep``), and the caption's words for them."""
+    shared = {k: v for k, v in constant_columns(frame).items() if k not in keep}
+    words = "; ".join(f"{k}: {v}" for k, v in shared.items())
+    return frame.drop(columns=list(shared)), (f" Every row has {words}." if words else "")

@@ -12,7 +12,7 @@ import pandas as pd
 from ..paper import TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
 from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread
-from .status import eval_device, run_device
+from .environments import eval_device, run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
 QUOTED_PM = "as quoted from Finn et al. (their 95% interval)"  # the paper's MAML rows, taken from Finn et al.
@@ -171,7 +171,7 @@ def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: 
 def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
                  maml_runs: dict[str, list[dict]] | None = None) -> list[Check]:
     """The front page's rows for paper Tables 1 and 2: each Reptile cell, and each table's MAML rows (quoted by the
-    paper from Finn et al.; with ``maml_runs``, Table 2's are judged against this companion's runs of them under his
+    paper from Finn et al.; with ``maml_runs``, Table 2's are judged against this companion's runs of them under their
     protocol, :func:`reptile.artifacts.maml.quoted_row_check`)."""
     rows = []
     for table in (2, 1):

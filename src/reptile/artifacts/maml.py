@@ -14,7 +14,7 @@ from ..paper import TABLE2
 from ..validate import check
 from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
 from .common import Table
-from .status import _Aligned
+from .common import Aligned
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
 PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
@@ -110,11 +110,11 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                   "cost; their accuracies say little about the full runs)" if budget == "reduced" else "")
                + ": outer iterations and test tasks, and the test accuracy (%) after each test step of adaptation, "
                  "± the 95% interval over the test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under "
-                 "his protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
+                 "their protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
                  "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in N for N classes) is left out; "
                  "the cost of an iteration is in the benchmark's table above." + seeds)
     # the protocol level may wrap ("Reptile's, Finn's network"), so that the steps' columns fit the page
-    return _Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
+    return Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
                     nowrap_index=[0, 1, 3])
 
 
@@ -124,7 +124,7 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
     first-order MAML ("MAML exceeds first-order MAML"); at the paper's budget, Reptile against MAML under Reptile's
     protocol ("they agree": the paper's claim that Reptile performs similarly), and our MAML under Finn et al.'s
     protocol against the number paper Table 2 quotes from him ("reproduces"; not first-order MAML's row, whose
-    Omniglot numbers have no source in his paper)."""
+    Omniglot numbers have no source in their paper)."""
     out = []
     by_key = {}
     for name, runs in runs_by_name.items():
@@ -222,7 +222,7 @@ def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
 
     finn, ours = PRESETS[f"finn-maml-{cell}"], PRESETS[f"maml-{cell}"]
     split = {"finn": "Finn et al.'s: 1623 characters shuffled, 1100 training / 100 validation / 423 test, "
-                     "ignoring alphabets (his seed, the same for every run)",
+                     "ignoring alphabets (their seed, the same for every run)",
              "reptile": "Reptile's: 1623 characters shuffled with the run's seed, 1200 training / 423 test, no "
                         "validation"}
     rows = {
@@ -283,7 +283,7 @@ def probe_table(results_dir=None) -> Table:
                                                             "(python -m reptile.maml.probe).", index=False)
     tasks = sorted({d["tasks"] for d in found})
     runs = "; ".join(f"{d['preset']} seed {d['seed']}" for d in found)
-    return _Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
+    return Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
                  f"A trained state of the REDUCED runs ({runs}) adapted to the same test tasks "
                  f"({'/'.join(map(str, tasks))} per run) with several test step sizes: transductive test accuracy (%) "
                  "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it; the "
@@ -352,7 +352,7 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
 
 def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]]) -> tuple[str, str]:
     """The front page's verdict on one MAML row paper Table 2 quotes from Finn et al.: ``(ours, verdict)`` from our
-    full-budget runs under his protocol (``finn-<algorithm>-<cell>``), cell by cell. MAML's row: differs if any
+    full-budget runs under their protocol (``finn-<algorithm>-<cell>``), cell by cell. MAML's row: differs if any
     cell differs by the book's rule, reproduces when all four reproduce, not resolved in between, not yet run with
     no finished cell. First-order MAML's row has no source in Finn et al.'s paper: at best not resolved."""
     texts, verdicts = [], []

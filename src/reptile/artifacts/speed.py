@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import Table
-from .status import _Aligned, _commit, _fmt
+from .common import Aligned, Table
+from .status import _commit, _fmt
 
 REST = "the rest (other operations, Python between them)"
 MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks": "engine",
@@ -90,7 +90,7 @@ def profile_view(results_dir=None) -> Table:
                      f"load average {rep['load_average'][0]:.1f}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
     frame = _one_device(frame, reports)
-    return _Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
+    return Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
                            "the clock around every call), on the default path (im2col and the BLAS's batched "
                            "multiplies) and with oneDNN's convolutions on the layers where they pay "
                            "(REPTILE_ONEDNN=1; the layers it took beside it): how the population's members were "
@@ -122,7 +122,7 @@ def versus_view(results_dir=None) -> Table:
                              "ratio (median)": _fmt(t["median"], 2),
                              "ratio range": f"{t['min']:.2f} to {t['max']:.2f}"})
     rep = reports[-1]
-    return _Aligned(pd.DataFrame(rows).set_index(["commits", "preset", "rate"]),
+    return Aligned(pd.DataFrame(rows).set_index(["commits", "preset", "rate"]),
                     f"The campaign's populations ({rep['population']} seeds, one thread, synthetic images) trained "
                     f"and evaluated by the engine at an earlier commit and at a later one, measured in turns "
                     f"(the pairs of measurements per preset and rate, and their length, beside the commits; so that "
@@ -158,7 +158,7 @@ def authors_view(results_dir=None) -> Table:
                              f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
     frame = pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"])
     frame = _one_device(frame, reports)
-    return _Aligned(frame,
+    return Aligned(frame,
                     "The engine against the authors' TensorFlow code on one thread each, measured in turns (ours, "
                     "theirs, theirs, ours, ...) in one benchmark run: the ratio of our rate to theirs (run-steps per "
                     "second in training, test tasks per second in evaluation; above 1, ours is faster) for each pair, "
@@ -197,7 +197,7 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
     rep = reports[-1]
     frame = pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"])
     frame = _one_device(frame, reports)
-    return _Aligned(frame,
+    return Aligned(frame,
                     "One outer iteration of Reptile (the engine, one run), MAML and first-order MAML (on Reptile's "
                     "Conv4, by three paths: engine, the tasks as populations on the engine's network with the second "
                     "order by hand; vmap, torch.func with the meta-batch vectorised; loop, torch.func one task after "

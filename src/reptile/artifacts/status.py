@@ -8,7 +8,6 @@ columns); the ``*_view`` functions and :func:`speed_summary` / :func:`speed_repo
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import pandas as pd
@@ -16,7 +15,9 @@ import pandas as pd
 from ..bench.report import bench_table
 from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
 from ..results import show  # noqa: F401 (kept importable here: the tables' printer, now shared with the command lines)
-from .common import Table, constant_columns, seed_list
+from .common import Aligned, Table, seed_list, shared_columns
+from .environments import (  # noqa: F401 (the environment tables, importable here as the page and tests use them)
+    environment_table, environment_view, eval_device, package_table, package_view, pins, run_device, unpinned)
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
 PAPER_ARTIFACTS = [
@@ -44,61 +45,6 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
         for name, seeds in sorted(by_name.items()):
             rows.append({"artifact": label, "configuration": name, "seeds": seed_list(sorted(seeds))})
     return pd.DataFrame(rows).set_index(["artifact", "configuration"])
-
-
-def run_device(run: dict) -> str:
-    """The device that trained ``run``: the devices and their outer iterations when it records its segments (a
-    population, perhaps trained a piece at a time on several devices), else the device it ran on."""
-    from ..campaign.plan import devices_label
-
-    engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
-    return devices_label(engine["segments"]) if engine.get("segments") else run["environment"]["device_name"]
-
-
-def eval_device(run: dict) -> str:
-    """The device(s) of ``run``'s final evaluation: those a campaign's evaluation ran on (in order, when it was
-    done a piece at a time), else the device the run was written on."""
-    engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
-    return ", ".join(engine.get("evaluation_devices") or [run["environment"]["device_name"]])
-
-
-def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """Where the stored runs came from: one row per configuration and environment, the seeds that share both
-    together (so the table stays whole on the page as runs accumulate). ``device`` names the devices that trained
-    a run and their outer iterations, when it records its segments (a population); ``wall time`` is each seed's, in
-    the order of ``seeds``, or one number where they are the same (the seeds of a population share theirs)."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
-        e = r["environment"]
-        key = (f"{r['experiment']}/{r['name']}", run_device(r), e["packages"].get("torch") or "-", e["python"],
-               (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
-        groups.setdefault(key, []).append(r)
-    rows = []
-    for (name, device, torch, python, commit, date), group in groups.items():
-        walls = [f"{round(r['wall_seconds']):,}" for r in group]
-        population = all((r.get("engine") or {}).get("name") == "population" for r in group)
-        # one population's time: exactly equal, or, for the engine's populations (whose seeds' times differ by their
-        # milliseconds of bookkeeping), equal once rounded
-        shared = len({r["wall_seconds"] for r in group}) == 1 or (population and len(set(walls)) == 1)
-        rows.append({"experiment": name, "seeds": seed_list(r["seed"] for r in group), "device": device,
-                     "torch": torch, "python": python, "commit": commit, "date": date,
-                     "wall time (s)": walls[0] if shared else " ".join(walls)})
-    columns = ["experiment", "seeds", "device", "torch", "python", "commit", "date", "wall time (s)"]
-    return pd.DataFrame(rows, columns=columns).set_index("experiment")
-
-
-def package_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """Python, device and package versions (rows) of each distinct environment among the stored runs (columns)."""
-    combos: dict[tuple, list[str]] = {}
-    for r in runs:
-        e = r["environment"]
-        key = (("python", e["python"]), ("device", e["device_name"]),
-               *sorted((k, v or "-") for k, v in e["packages"].items()))
-        combos.setdefault(key, []).append(f"{r['experiment']}/{r['name']}")
-    columns = {}
-    for i, (key, names) in enumerate(combos.items(), start=1):
-        columns[f"environment {i} ({len(names)} runs)"] = dict(key)
-    return pd.DataFrame(columns)
 
 
 def speed_table(results_dir=None) -> pd.DataFrame:
@@ -197,44 +143,6 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------- the page's tables
 
-_NUMBER = re.compile(r"^(?:[-+]?[\d,]*\.?\d+(?: ± [\d.]+)?|-)$")  # one formatted number, or "-"
-_NUMBERS = re.compile(r"^[\d,.]+(?: [\d,.]+)*$")  # several, separated by spaces
-
-
-class _Aligned(Table):
-    """A :class:`Table` whose columns of formatted numbers (text such as ``"1,171"``, ``"0.47"``, ``"-"``) are
-    right-aligned like numbers, and kept on one line where they hold one number a cell. ``nowrap``: other columns,
-    and ``nowrap_index``: index levels, kept on one line too (short values that would otherwise break, such as
-    dates at their hyphens)."""
-
-    def __init__(self, frame: pd.DataFrame, caption: str, nowrap: Sequence[str] = (),
-                 nowrap_index: Sequence[int] = (), **kwargs):
-        super().__init__(frame, caption, **kwargs)
-        self.nowrap, self.nowrap_index = list(nowrap), list(nowrap_index)
-
-    def _styler(self):
-        sty = super()._styler()
-        cols = [c for c in self.frame.columns if not pd.api.types.is_numeric_dtype(self.frame[c])]
-        single = [c for c in cols if all(_NUMBER.match(str(v)) for v in self.frame[c])]
-        several = [c for c in cols if c not in single and all(_NUMBER.match(str(v)) or _NUMBERS.match(str(v))
-                                                              for v in self.frame[c])]
-        if single or several:
-            sty = sty.set_properties(subset=single + several, **{"text-align": "right"})
-        if single or self.nowrap:
-            # each column once: a column both of numbers and named in nowrap would select a frame, not a cell
-            sty = sty.set_properties(subset=list(dict.fromkeys(single + self.nowrap)), **{"white-space": "nowrap"})
-        for level in self.nowrap_index:
-            sty = sty.map_index(lambda _: "white-space: nowrap", axis=0, level=level)
-        return sty
-
-
-def _shared(frame: pd.DataFrame, keep: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
-    """``frame`` without its constant columns (those not in ``keep``), and the caption's words for them."""
-    shared = {k: v for k, v in constant_columns(frame).items() if k not in keep}
-    words = "; ".join(f"{k}: {v}" for k, v in shared.items())
-    return frame.drop(columns=list(shared)), (f" Every row has {words}." if words else "")
-
-
 def coverage_view(runs: Sequence[dict]) -> Table:
     """:func:`coverage_table` for the page."""
     t = coverage_table(runs).reset_index()
@@ -243,59 +151,6 @@ def coverage_view(runs: Sequence[dict]) -> Table:
     return Table(t.set_index(["artifact", "configuration"]),
                  "The paper's artifacts, then this companion's runs beyond the paper (rows), the configurations "
                  "stored for each and their seeds; an artifact with no stored run says not yet run.")
-
-
-def _environment_numbers(runs: Sequence[dict]) -> list[int]:
-    """Each run's environment, numbered as :func:`package_table`'s columns (in order of first appearance)."""
-    seen: dict[tuple, int] = {}
-    out = []
-    for r in runs:
-        e = r["environment"]
-        key = (("python", e["python"]), ("device", e["device_name"]),
-               *sorted((k, v or "-") for k, v in e["packages"].items()))
-        out.append(seen.setdefault(key, len(seen) + 1))
-    return out
-
-
-def environment_view(runs: Sequence[dict]) -> Table:
-    """Where each stored configuration came from: one row per configuration and environment (the seeds that share
-    both together), with the devices that trained it, its environment (a column of :func:`package_view`), the
-    commit, the date and the wall time."""
-    numbers = dict(zip((id(r) for r in runs), _environment_numbers(runs)))
-    groups: dict[tuple, list[dict]] = {}
-    for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
-        e = r["environment"]
-        key = (f"{r['experiment']}/{r['name']}", run_device(r), numbers[id(r)],
-               (e["commit"] or "none")[:7] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
-        groups.setdefault(key, []).append(r)
-    rows = []
-    for (name, device, env, commit, date), group in groups.items():
-        walls = [f"{round(r['wall_seconds']):,}" for r in group]
-        population = all((r.get("engine") or {}).get("name") == "population" for r in group)
-        shared = len({r["wall_seconds"] for r in group}) == 1 or (population and len(set(walls)) == 1)
-        rows.append({"configuration": name, "seeds": seed_list(r["seed"] for r in group), "devices": device,
-                     "env.": str(env), "commit": commit, "date": date,
-                     "wall time (s)": walls[0] if shared else " ".join(walls)})
-    if not rows:
-        return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
-                     "The environment of every stored run.")
-    frame, words = _shared(pd.DataFrame(rows).set_index("configuration"))
-    return _Aligned(frame,
-                    "The environment of every stored run, one row per configuration (experiment/preset) and "
-                    "environment. devices: those that trained the runs, with the outer iterations each ran when "
-                    "the runs record them (a population trained a piece at a time), the last one also evaluated; "
-                    "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
-                    "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
-                    "one number for seeds trained together as one population." + words, nowrap=["date", "commit"])
-
-
-def package_view(runs: Sequence[dict]) -> Table:
-    """:func:`package_table` for the page: Python, device and package versions of each environment."""
-    t = package_table(runs)
-    t.columns = [c.replace("environment ", "") for c in t.columns]
-    return Table(t, "Python, device and package versions (rows) of each environment among the stored runs "
-                    "(columns: its number, and how many runs it made); '-' where a package was not installed. The "
-                    "pins in requirements.txt and constraints.txt reproduce them.")
 
 
 def campaign_view_table(results_dir=None) -> Table:
@@ -307,7 +162,7 @@ def campaign_view_table(results_dir=None) -> Table:
     for col in ("device hours", "hours left"):
         view[col] = [_fmt(v, 2) if isinstance(v, (int, float)) else str(v) for v in view[col]]
     view["progress"] = [str(v).removesuffix(" outer it") for v in view["progress"]]
-    return _Aligned(view.astype(str),
+    return Aligned(view.astype(str),
                     "The campaign's populations at the paper's budget (experiment/preset): progress, the outer "
                     "iterations (or, during the final evaluation, the test tasks) done of total; device hours spent; "
                     "the devices and the outer iterations each trained; the latest measured rate and the hours left at "
@@ -376,7 +231,7 @@ def speed_summary(results_dir=None) -> Table:
                          "× reference": _fmt(best["train x reference"], 2),
                          "× authors": _fmt(best["train x authors"], 2)})
     frame = pd.DataFrame(rows).set_index(["device", "setting"])
-    return _Aligned(frame, "Training speed on each device (rows: device and setting) of the engine's fastest path "
+    return Aligned(frame, "Training speed on each device (rows: device and setting) of the engine's fastest path "
                            "on one CPU core or one GPU: run-steps (one inner optimiser step of one run) per second, "
                            "the useful GFLOP/s (the convolutions' and dense layer's multiply-adds), their percentage "
                            "of the device's matrix-multiply rate, and the rate over that of the plain-PyTorch "
@@ -409,7 +264,7 @@ def speed_report(results_dir=None, part: str = "training") -> Table:
             "rate of the cores used" if part == "training" else
             "evaluation: core-milliseconds per test task (cores used × seconds), for the paths that timed it")
     cores = "; ".join(f"'{path}' {c} cores" for path, c in sorted(multi.items()))
-    return _Aligned(frame, f"The full benchmark report, {what}, and the ratios to the plain-PyTorch reference and "
+    return Aligned(frame, f"The full benchmark report, {what}, and the ratios to the plain-PyTorch reference and "
                            f"to the authors' TensorFlow code of the same setting, measured in the same run. A path "
                            f"uses one CPU core, or the one GPU{f', except: {cores}' if cores else ''}. "
                            f"Matrix-multiply GFLOP/s: {_matmul_words(reports)}.")
@@ -426,8 +281,8 @@ def population_run_view(results_dir=None) -> Table:
     t["outer it/s"] = [_fmt(v, 1) for v in t["outer it/s"]]
     t["eval tasks/s"] = [_fmt(v, 1) for v in t["eval tasks/s"]]
     t["hours for the full protocol"] = [_fmt(v, 2) for v in t["hours for the full protocol"]]
-    frame, words = _shared(t)
-    return _Aligned(frame, "Short population runs timed end to end, one row per device: the code they ran, the "
+    frame, words = shared_columns(t)
+    return Aligned(frame, "Short population runs timed end to end, one row per device: the code they ran, the "
                            "engine switches set, the measured training rate (learning-curve evaluations included) and "
                            "evaluation rate, the accuracy of the short run (mean ± standard deviation over seeds; not "
                            "the paper's protocol), and the hours the preset's full protocol takes at these rates."
@@ -491,7 +346,7 @@ def chapter_costs(runs: Sequence[dict]) -> Table:
                      "outer it/s by device": "; ".join(f"{d}: {n / s:,.1f}" for d, (n, s) in sorted(rates.items())
                                                        if s > 0) or "-"})
     frame = pd.DataFrame(rows).set_index(["chapter", "configuration"])
-    return _Aligned(frame, "What each stored configuration cost to compute, read from its records: the seeds, the "
+    return Aligned(frame, "What each stored configuration cost to compute, read from its records: the seeds, the "
                            "devices that trained it, the wall-clock time of one run (the seeds of a population train "
                            "together, so its time covers all of them; Figure 3's rows give the range over its ten "
                            "curves; evaluation included), and, for runs trained in pieces, the measured outer "
