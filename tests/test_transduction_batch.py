@@ -129,7 +129,8 @@ def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
     assert "96.19 ± 0.22% transductively with fine-tuning batches of 5" in text
     assert "97.79 ± 0.31% with batches of 25" in text
     assert f"{cmp.describe()} of the difference (the larger batch gives the higher accuracy" in text
-    assert "97.97 ± 0.08%" in text and "eval-batch-check-86836.json" in text and "code abcdef0" in text
+    assert f'"batch 25 beats batch 5" holds by the book\'s rule, z = {cmp.z:+.1f})' in text and "|z|" not in text
+    assert "97.97 ± 0.08%" in text and "(`results/fewshot/omniglot-1shot-5way-transductive/eval-batch-check-86836.json`" in text and "code abcdef0" in text
 
 
 def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):
