@@ -33,7 +33,7 @@ def test_finn_split_sizes_disjoint_and_his_procedure():
     assert sorted(tr + va + te) == list(range(1623))
     assert finn_split(1623) == (tr, va, te)  # deterministic
     assert finn_split(1623, seed=2)[0] != tr  # the seed matters
-    # his code, written out: random.seed(1); random.shuffle(folders); [:1100], [1100:1200], [1200:]
+    # their code, written out: random.seed(1); random.shuffle(folders); [:1100], [1100:1200], [1200:]
     state = random.getstate()
     try:
         random.seed(1)

@@ -7,7 +7,7 @@ arithmetic does not depend on the pixels), one outer iteration of:
   3-4: ``meta_batch`` tasks of ``inner_iters`` Adam steps on ``inner_batch`` images);
 * ``MAML`` and ``first-order MAML``: one outer step of :class:`reptile.maml.MAMLLearner`, with Finn et al.'s
   hyper-parameters for the cell (meta-batch 32 for 5-way and 16 for 20-way; 1 inner step of 0.4 for 5-way and 5 of
-  0.1 for 20-way on his loss; as many query images as support shots), on each of its meta-gradient paths: the
+  0.1 for 20-way on their loss; as many query images as support shots), on each of its meta-gradient paths: the
   engine's network with the second order by hand (:mod:`reptile.maml.population`), ``torch.func`` with the
   meta-batch vectorised by ``vmap``, and ``torch.func`` one task at a time.
 

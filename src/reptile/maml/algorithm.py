@@ -21,13 +21,13 @@ The network is a :class:`reptile.fewshot.FunctionalNet` (e.g. :func:`reptile.few
 the statistics of the batch it is given (support batch in the inner steps, query batch for the query loss), so a
 query batch passed alone is transductive. As in Finn's code, the batch-norm parameters are meta-learned but not
 adapted in the inner loop (``adapt_norm=False``). Finn's network itself (spatial mean before the dense layer,
-batch-norm offset without scale, dense kernel ``N(0, 1)``), the 90-degree rotations of his tasks and his split are in
+batch-norm offset without scale, dense kernel ``N(0, 1)``), the 90-degree rotations of their tasks and their split are in
 :mod:`reptile.maml.protocol`; the experiments in :mod:`reptile.maml.experiment`.
 
 The loss scale trap. Finn's ``xent`` is the per-example cross-entropy divided by ``K`` (the support shots) and
 ``tf.gradients`` of that vector differentiates its SUM over the batch: ``L = sum_i CE_i / K``. On a batch of
-``N * K`` examples that is ``N * mean_i CE_i``, so his inner step 0.4 (1-shot 5-way) is a step of ``0.4 * N = 2.0``
-on PyTorch's mean loss. ``loss_scale="finn"`` uses his loss, ``"mean"`` PyTorch's ``reduction="mean"``;
+``N * K`` examples that is ``N * mean_i CE_i``, so their inner step 0.4 (1-shot 5-way) is a step of ``0.4 * N = 2.0``
+on PyTorch's mean loss. ``loss_scale="finn"`` uses their loss, ``"mean"`` PyTorch's ``reduction="mean"``;
 ``inner_step`` is always read on the chosen scale.
 """
 
@@ -56,7 +56,7 @@ class MAMLConfig:
     """MAML's hyper-parameters; the defaults are Finn et al.'s 1-shot 5-way Omniglot cell (Section 5.2, App. A.1)."""
 
     n_way: int = 5  # N classes per task
-    shots: int = 1  # K support images per class (Finn's update_batch_size; his loss divides by it)
+    shots: int = 1  # K support images per class (Finn's update_batch_size; their loss divides by it)
     queries: int = 1  # query images per class (Finn's code: as many as the support shots)
     meta_batch: int = 32  # n tasks per outer iteration (32 for 5-way, 16 for 20-way)
     inner_step: float = 0.4  # alpha, on the loss_scale below (0.4 on Finn's loss = 0.4 * n_way on the mean loss)
@@ -104,7 +104,7 @@ class TaskBatch(NamedTuple):
 def task_loss(logits: Tensor, y: Tensor, loss_scale: str, shots: int | None = None) -> Tensor:
     """The loss of one batch on the chosen scale.
 
-    ``"finn"``: ``sum_i CE_i / shots``, Finn et al.'s (his ``xent`` divides each example's cross-entropy by the
+    ``"finn"``: ``sum_i CE_i / shots``, Finn et al.'s (their ``xent`` divides each example's cross-entropy by the
     support shots K and TensorFlow differentiates the sum): on ``N * K`` examples, ``N`` times the mean, so a step
     ``alpha`` on it is a step ``N * alpha`` on ``"mean"``, PyTorch's ``mean_i CE_i``. Mixing the two up silently
     changes the inner step by the factor ``N`` (5 or 20)."""

@@ -96,7 +96,7 @@ def evaluate(learner: MAMLLearner, images, cfg: MAMLExperimentConfig, n_tasks: i
 
 def summarise(per_task: list[list[float]], protocol: str) -> dict[str, Any]:
     """Mean accuracy and its 95% interval after each test step: Finn's ``1.96 * std / sqrt(n)`` (``np.std``,
-    ddof 0) under his protocol, Student's t over tasks (:func:`reptile.stats.mean_ci95`) under Reptile's."""
+    ddof 0) under their protocol, Student's t over tasks (:func:`reptile.stats.mean_ci95`) under Reptile's."""
     n = len(per_task)
     steps = len(per_task[0])
     means, halves = [], []

@@ -1,14 +1,14 @@
 """The MAML experiments' configuration: one typed cell (:class:`MAMLExperimentConfig`) and its named presets
 (:data:`PRESETS`, :func:`describe`, :func:`resolve`).
 
-* ``finn-{maml,fomaml}-omniglot-{1,5}shot-{5,20}way``: Finn et al.'s protocol exactly as his code and paper give it
-  (:mod:`reptile.maml.protocol`): his 1100/100/423 split, a random 90-degree rotation per class per task at training
+* ``finn-{maml,fomaml}-omniglot-{1,5}shot-{5,20}way``: Finn et al.'s protocol exactly as their code and paper give it
+  (:mod:`reptile.maml.protocol`): their 1100/100/423 split, a random 90-degree rotation per class per task at training
   and test, support/query K/K, meta-batch 32 (5-way) / 16 (20-way), inner SGD 0.4 x 1 step (5-way) / 0.1 x 5 steps
-  (20-way) on his loss (sum of cross-entropies / K), 3 (5-way) / 5 (20-way) steps at test, Adam 1e-3, 60,000
-  iterations, 200,000 training tasks cycled, 600 fixed test tasks, his network (:func:`finn_conv4`), the last
-  iterate, +- = 1.96 std / sqrt(600). Transductive (query batch statistics) as his; non-transductive recorded too.
+  (20-way) on their loss (sum of cross-entropies / K), 3 (5-way) / 5 (20-way) steps at test, Adam 1e-3, 60,000
+  iterations, 200,000 training tasks cycled, 600 fixed test tasks, their network (:func:`finn_conv4`), the last
+  iterate, +- = 1.96 std / sqrt(600). Transductive (query batch statistics) as theirs; non-transductive recorded too.
 * ``{maml,fomaml}-omniglot-{1,5}shot-{5,20}way``: the same algorithm and hyper-parameters (inner step on Finn's
-  loss, so the step on the mean loss is N times it, as his) on Reptile's protocol: Reptile's split of the run's seed
+  loss, so the step on the mean loss is N times it, as theirs) on Reptile's protocol: Reptile's split of the run's seed
   (1200 characters x 4 rotations as classes, 423 unrotated test characters), fresh training tasks, Reptile's Conv4
   (flatten, batch-norm scale and shift, Glorot dense), 10,000 test tasks with one query per class, non-transductive
   and transductive from the same adapted weights, +- = Student's 95% interval over tasks (as Reptile's results).
@@ -41,7 +41,7 @@ class MAMLExperimentConfig:
     hyper-parameters. The defaults are Finn et al.'s 1-shot 5-way cell."""
 
     name: str = "finn-maml-omniglot-1shot-5way"
-    protocol: str = "finn"  # 'finn' (his split, rotations per task, 600 fixed tasks) or 'reptile' (Reptile's)
+    protocol: str = "finn"  # 'finn' (their split, rotations per task, 600 fixed tasks) or 'reptile' (Reptile's)
     network: str = "finn"  # 'finn' (finn_conv4: spatial mean, offset-only batch norm, N(0,1) dense) or 'reptile'
     algorithm: str = "maml"  # 'maml' (second order) or 'fomaml' (inner gradients stopped)
     n_way: int = 5
@@ -52,7 +52,7 @@ class MAMLExperimentConfig:
     inner_step: float = 0.4  # inner SGD step on loss_scale's loss (Finn: 0.4 for 5-way, 0.1 for 20-way)
     inner_steps: int = 1  # inner SGD steps in meta-training (Finn: 1 for 5-way, 5 for 20-way)
     eval_inner_steps: int = 3  # inner SGD steps on a test task (Finn's paper: 3 for 5-way, 5 for 20-way)
-    loss_scale: str = "finn"  # 'finn': sum CE / K (his); 'mean': mean CE (the same step is then N times smaller)
+    loss_scale: str = "finn"  # 'finn': sum CE / K (theirs); 'mean': mean CE (the same step is then N times smaller)
     outer_lr: float = 1e-3  # Adam on the meta-parameters
     outer_iters: int = 60_000
     train_task_pool: int = 0  # 0: fresh training tasks every iteration; P: P tasks drawn once, cycled (Finn: 200,000)
@@ -94,7 +94,7 @@ class MAMLExperimentConfig:
 
     def maml(self) -> MAMLConfig:
         """The algorithm's configuration (:class:`reptile.maml.MAMLConfig`); batch norm is meta-learned, not
-        adapted in the inner loop (Finn's); training's query loss is on the query batch alone (his)."""
+        adapted in the inner loop (Finn's); training's query loss is on the query batch alone (theirs)."""
         return MAMLConfig(n_way=self.n_way, shots=self.shots, queries=self.queries, meta_batch=self.meta_batch,
                           inner_step=self.inner_step, inner_steps=self.inner_steps,
                           eval_inner_steps=self.eval_inner_steps, outer_lr=self.outer_lr,
@@ -104,7 +104,7 @@ class MAMLExperimentConfig:
     @property
     def mean_loss_step(self) -> float:
         """The inner step on PyTorch's mean loss that this step is (``N * step / 1`` on Finn's loss of K-shot
-        batches: his loss is ``N`` times the mean)."""
+        batches: their loss is ``N`` times the mean)."""
         return self.inner_step * self.n_way if self.loss_scale == "finn" else self.inner_step
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,9 +138,9 @@ def _presets() -> tuple[dict[str, MAMLExperimentConfig], dict[str, str]]:
                     eval_task_seed=FINN_TEST_SEED, curve_every=1000, curve_tasks=50, non_transductive=False,
                     **_cell(n))
                 about[name] = (f"{'MAML' if alg == 'maml' else 'first-order MAML'} {k}-shot {n}-way under Finn et "
-                               f"al.'s protocol: his split (1100/100/423), a random 90-degree rotation per class per "
-                               f"task (training and test), {k} support / {k} query per class, his network, "
-                               f"meta-batch {_cell(n)['meta_batch']}, inner step {_cell(n)['inner_step']} on his "
+                               f"al.'s protocol: their split (1100/100/423), a random 90-degree rotation per class per "
+                               f"task (training and test), {k} support / {k} query per class, their network, "
+                               f"meta-batch {_cell(n)['meta_batch']}, inner step {_cell(n)['inner_step']} on their "
                                f"loss x {_cell(n)['inner_steps']} (test: {_cell(n)['eval_inner_steps']} steps), "
                                f"Adam 1e-3, 60,000 iterations, 600 fixed test tasks; the paper's budget")
                 name = f"{alg}-{cell}"
@@ -166,7 +166,7 @@ def _presets() -> tuple[dict[str, MAMLExperimentConfig], dict[str, str]]:
                                           eval_tasks=eval_tasks, curve_every=max(1, iters // 4), curve_tasks=20,
                                           checkpoint_every=max(1, iters // 4))
             about[name] = (f"REDUCED budget, not the paper's: {base} with {iters} of 60,000 outer iterations and "
-                           f"{eval_tasks} test tasks" + (" (his: 600)" if prefix else " (Reptile's protocol: 10,000)"))
+                           f"{eval_tasks} test tasks" + (" (theirs: 600)" if prefix else " (Reptile's protocol: 10,000)"))
     p["ci"] = dataclasses.replace(p["finn-maml-omniglot-1shot-5way"], name="ci", budget="reduced", meta_batch=4,
                                   outer_iters=6, eval_tasks=10, curve_every=3, curve_tasks=4, checkpoint_every=2)
     about["ci"] = ("seconds, for the test suite: Finn's 1-shot 5-way protocol with meta-batch 4, 6 iterations, "

@@ -1,16 +1,16 @@
 """The two Omniglot protocols MAML runs under: Finn et al.'s (the rows the paper quotes) and Reptile's.
 
-Finn et al.'s, read from his code (cbfinn/maml at a7f45f1) and paper (see the book's Protocol page,
+Finn et al.'s, read from their code (cbfinn/maml at a7f45f1) and paper (see the book's Protocol page,
 section on Finn et al.'s protocol):
 
 * **Split** (``data_generator.py``): the 1623 character folders of the merged ``omniglot_resized`` folder are listed
   with ``os.listdir`` (alphabets, then characters), shuffled after ``random.seed(1)``, and cut into 1100 training,
   100 validation and 423 test characters, ignoring alphabets. :func:`finn_split` does the same on the characters in
   the sorted order Reptile's loader uses. *Deviation:* ``os.listdir`` returns the file system's order, not a sorted
-  one, so his exact character order (hence his exact split) cannot be rebuilt from the data; the split here is
-  Python 3's ``random.Random(1).shuffle`` of the sorted list, which has his sizes, his seed and his procedure.
-* **Images**: 28x28, ``/255``, inverted (strokes 1, background 0). His ``resize_images.py`` asks PIL for LANCZOS,
-  but PIL resizes a 1-bit (mode ``"1"``) image with nearest-neighbour sampling whatever filter is asked for, so his
+  one, so their exact character order (hence their exact split) cannot be rebuilt from the data; the split here is
+  Python 3's ``random.Random(1).shuffle`` of the sorted list, which has their sizes, their seed and their procedure.
+* **Images**: 28x28, ``/255``, inverted (strokes 1, background 0). Their ``resize_images.py`` asks PIL for LANCZOS,
+  but PIL resizes a 1-bit (mode ``"1"``) image with nearest-neighbour sampling whatever filter is asked for, so their
   28x28 PNGs are the nearest-neighbour images Reptile's loader makes (:mod:`reptile.data.omniglot`), inverted here.
 * **Rotations**: each class of each task (training AND test) is rotated by a random multiple of 90 degrees
   (``tf.multinomial`` over 4 equal logits per class, drawn afresh every time a task is used); rotations are not
@@ -19,8 +19,8 @@ section on Finn et al.'s protocol):
   Training tasks: 200,000 drawn once and cycled (``num_total_batches``); test tasks: 600, fixed (``random.seed(6)``
   before they are drawn, so every run meets the same ones). Here a run's training task ``j`` is the draw of the
   stream ``tasks`` keyed ``j mod pool`` (the same characters and drawings each time it comes round, fresh rotations),
-  and the fixed test tasks come from the stream ``eval`` of the fixed seed (not his: his tasks cannot be rebuilt
-  without his character order).
+  and the fixed test tasks come from the stream ``eval`` of the fixed seed (not theirs: their tasks cannot be rebuilt
+  without their character order).
 * **Network** (``maml.py``, ``utils.py``): :func:`finn_conv4`, 4 x [3x3 conv, 64 filters, stride 2, 'SAME', bias
   -> batch norm -> ReLU], the mean over the 2x2 spatial positions (64 features), a dense layer. Batch norm is
   ``tf.contrib.layers.batch_norm``'s defaults: an offset (beta) and no scale (gamma), epsilon 1e-3, always the
@@ -167,7 +167,7 @@ def load_finn_omniglot(root=None, cache_dir=None, split_seed: int = FINN_SPLIT_S
     from ..data.omniglot import load_characters
 
     images, ids, _, _, _ = load_characters(root, cache_dir)
-    images = 255 - images  # his `image = 1.0 - image  # invert`: strokes 1, background 0
+    images = 255 - images  # their `image = 1.0 - image  # invert`: strokes 1, background 0
     tr, va, te = finn_split(len(ids), split_seed)
     info = {"split": "finn", "split_seed": split_seed, "characters": [len(tr), len(va), len(te)],
             "order": "sorted (alphabet, character) before the shuffle; Finn's os.listdir order is not reproducible",
