@@ -108,6 +108,14 @@ def test_the_table_and_its_summary(rows):
     text = repr(table)
     assert "<a " not in text and "paper Figure 3, claim 2" in text
     said = verdict.summary(rows)
-    counts = {int(n) for n in re.findall(r"(\d+) (?:reproduce|hold|differ|do|does|not)", said)}
-    assert sum(int(n) for n in re.findall(r"(\d+) ", said.split("below, ")[1])) == len(rows), said
+    first = said.split(". ")[0]
+    counts = {int(n) for n in re.findall(r"(\d+) (?:reproduce|hold|differ|do|does|not)", first)}
+    assert sum(int(n) for n in re.findall(r"(\d+) ", first.split("below, ")[1])) == len(rows), said
+    # then each row that differs, does not hold or is not resolved, by name with its z; and where the rest waits
+    odd = [r for r in rows if r.verdict in ("differs", "does not hold", "not resolved")]
+    assert all(f"{r.item}" in said and f"**{r.verdict}** (z = {r.z:+.1f})" in said for r in odd if r.z is not None)
+    assert ("The exceptions: " in said) == bool(odd)
+    waiting = [r for r in rows if r.verdict == "not yet run"]
+    assert ("Not yet run: " in said) == bool(waiting)
+    assert sum(int(n) for n in re.findall(r"(\d+) rows? of ", said)) == len(waiting)
     assert said.startswith(f"Of the paper's {len(rows)} numbers and claims") and counts

@@ -56,11 +56,22 @@ PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HO
 
 
 def summary(rows: Sequence[Check]) -> str:
-    """One sentence: how many rows reach each verdict."""
+    """The verdict up front: how many rows reach each verdict, then by name the rows that differ, do not hold or are
+    not resolved (with z), and where the rows not yet run are."""
     n = Counter(r.verdict for r in rows)
     said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
-    return (f"Of the paper's {len(rows)} numbers and claims listed below, " + ", ".join(said[:-1]) +
-            (" and " if len(said) > 1 else "") + said[-1] + ".")
+    out = (f"Of the paper's {len(rows)} numbers and claims listed below, " + ", ".join(said[:-1]) +
+           (" and " if len(said) > 1 else "") + said[-1] + ".")
+    odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
+    if odd:
+        out += " The exceptions: " + "; ".join(
+            f"{r.item}{f' ({r.claim[0].lower() + r.claim[1:]})' if r.claim else ''} **{r.verdict}**"
+            + (f" (z = {r.z:+.1f})" if r.z is not None else "") for r in odd) + "."
+    waiting = Counter(r.item.split(",")[0] for r in rows if r.verdict == NOT_YET_RUN)
+    if waiting:
+        parts = [f"{v} row{'s' if v > 1 else ''} of {k}" for k, v in waiting.items()]
+        out += " Not yet run: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + "."
+    return out
 
 
 def verdict_table(rows: Sequence[Check]) -> Table:
@@ -71,8 +82,9 @@ def verdict_table(rows: Sequence[Check]) -> Table:
     caption = (f"This companion against the paper (accuracies in %). z: the difference over its standard error (seeds' spreads, and "
                f"the paper's where it gives one); a number reproduces when |z| < {THRESHOLD:g} and differs "
                f"otherwise; a claim holds at z ≥ {THRESHOLD:g}, does not hold at z ≤ -{THRESHOLD:g}, and is not "
-               f"resolved in between (the Protocol page states the rule). Float64 identities are checked against a "
-               f"stated tolerance and have no z. Each item links to the section that shows it.")
+               f"resolved in between (the Protocol page states the rule). Deterministic computations (paper Section "
+               f"4.1's float64 identities, Section 4.2's batched runs, closed forms and fixed points) are checked "
+               f"against a stated tolerance and have no z. Each item links to the section that shows it.")
     return VerdictTable(frame, caption, index=False)
 
 
