@@ -128,3 +128,18 @@ def test_the_comparisons_not_yet_made_are_listed_by_kind_without_an_index():
     assert table.frame["comparison"].iloc[1].startswith("MAML under Finn et al.'s protocol reproduces")
     assert ">0</th>" not in table._repr_html_() and "none is yet" in table.caption
     assert len(M.comparison_table({}, {}, budget="reduced").frame) == 1
+
+
+def test_the_chapter_opens_with_what_is_finished_and_whether_the_claim_is_tested_yet():
+    from reptile.maml.presets import PRESETS
+
+    full = [n for n in PRESETS if not n.startswith("reduced-") and n != "ci"]
+    assert len(full) == 16  # 2 protocols x 2 algorithms x 4 cells
+    reduced = {"reduced-maml-omniglot-1shot-5way": [{}], "reduced-fomaml-omniglot-1shot-5way": [{}]}
+    text = M.standing(reduced)
+    assert text.startswith("**Where this chapter stands:** 0 of the 16 full-budget cells")
+    assert "does **not** test the paper's claim" in text and "the 2 reduced-budget runs (1 seed each" in text
+    partial = {**reduced, "maml-omniglot-1shot-5way": [{}, {}], "finn-maml-omniglot-1shot-5way": [{}, {}, {}]}
+    text = M.standing(partial)  # two seeds are not a finished cell
+    assert "1 of the 16 full-budget cells" in text and ": `finn-maml-omniglot-1shot-5way`." in text
+    assert "does **not**" not in text and "the other cells are queued in the campaign" in text

@@ -13,8 +13,7 @@ import pandas as pd
 from ..paper import TABLE2
 from ..validate import check
 from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
-from .common import Table
-from .common import Aligned
+from .common import Aligned, Table
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
 PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
@@ -48,6 +47,32 @@ def stored(results_dir=None) -> dict[str, list[dict]]:
         if runs:
             out[folder.name] = runs
     return out
+
+
+FULL_SEEDS = 3  # a full-budget cell is finished with this many seeds stored
+
+
+def standing(runs_by_name: dict[str, list[dict]]) -> str:
+    """The chapter's opening status, in Markdown, from what is stored: how many of the full-budget presets (both
+    protocols, both algorithms, every cell) are finished with :data:`FULL_SEEDS` seeds, and so whether the chapter's
+    comparisons can test the paper's claim yet or rest on reduced-budget runs only."""
+    from ..maml.presets import PRESETS
+
+    full = [n for n in PRESETS if not n.startswith("reduced-") and n != "ci"]
+    done = [n for n in full if len(runs_by_name.get(n, [])) >= FULL_SEEDS]
+    reduced = sorted(n for n in runs_by_name if n.startswith("reduced-"))
+    head = (f"**Where this chapter stands:** {len(done)} of the {len(full)} full-budget cells (MAML and first-order "
+            f"MAML, both protocols, Omniglot's four columns) are finished with {FULL_SEEDS} seeds"
+            + (f": {', '.join(f'`{n}`' for n in done)}." if done else "."))
+    if done:
+        return head + (" The comparisons at the full budget below rest on them; the other cells are queued in the "
+                       "campaign (Status page).")
+    seeds = sorted({len(r) for n in reduced for r in [runs_by_name[n]]})
+    return head + (" Until they are, this chapter does **not** test the paper's claim: every comparison below rests "
+                   f"on the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds)) or 'no'} seed"
+                   f"{'s' if seeds != [1] else ''} each, a few hundred outer iterations at most), which check the "
+                   "pipeline and measure the cost. The full-budget cells are queued in the campaign, after Reptile's "
+                   "(Status page).")
 
 
 def _estimate(runs: Sequence[dict], mode: str, step: int | None = None) -> Estimate:
