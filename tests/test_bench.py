@@ -311,3 +311,29 @@ def test_speed_views_read_the_stored_reports(tmp_path):
     assert row["ratio (median)"] == "3.00" and row["ratio range"] == "2.00 to 4.00"
     assert row["core share, ours / theirs"] == "0.95 / 0.60"
     assert "cpu-x: Some CPU (avx2), TensorFlow 2.21.0" in view.caption
+
+
+def test_versus_on_a_shallow_clone_says_how_to_fetch_the_history(tmp_path):
+    """A reader who cloned with --depth 1 (as the README advises) and asks for an older commit is told why it is
+    missing and how to get it, before anything is timed."""
+    import subprocess
+
+    from reptile.bench.versus import versus
+
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    subprocess.run(git + ["init", "-q", str(origin)], check=True)
+    for i in range(2):
+        (origin / "f").write_text(str(i))
+        subprocess.run(git + ["-C", str(origin), "add", "f"], check=True)
+        subprocess.run(git + ["-C", str(origin), "commit", "-qm", f"c{i}"], check=True)
+    first = subprocess.run(["git", "-C", str(origin), "rev-parse", "HEAD~1"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(clone)], check=True)
+    with pytest.raises(ValueError, match=r"not a commit of .*shallow clone .*git fetch --unshallow"):
+        versus(first, ["omniglot-1shot-5way"], repo=clone, progress=lambda *a: None)
+    with pytest.raises(ValueError, match=r"not a commit of") as full:
+        versus("0" * 40, ["omniglot-1shot-5way"], repo=origin, progress=lambda *a: None)
+    assert "shallow clone (git clone" not in str(full.value)

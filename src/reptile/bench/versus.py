@@ -97,7 +97,11 @@ def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
                             capture_output=True, text=True)
     if commit.returncode != 0:
-        raise ValueError(f"--versus {rev}: not a commit of {repo} ({commit.stderr.strip()})")
+        shallow = subprocess.run(["git", "-C", str(repo), "rev-parse", "--is-shallow-repository"],
+                                 capture_output=True, text=True).stdout.strip() == "true"
+        raise ValueError(f"--versus {rev}: not a commit of {repo} ({commit.stderr.strip()})" +
+                         ("; this is a shallow clone (git clone --depth 1): `git fetch --unshallow` brings the "
+                          "history" if shallow else ""))
     full = commit.stdout.strip()
     out: dict[str, Any] = {"versus": full, "this": R.short_commit(R.git_commit()), "population": size,
                            "seconds_per_measurement": seconds, "repetitions": repetitions, "settings": {},

@@ -50,7 +50,10 @@ def from_git(commit: str, path: str, into: Path) -> tuple[Path, dict[str, str]]:
         return subprocess.run(["git", *args], cwd=R.REPO_ROOT, capture_output=True, text=text, timeout=60)
 
     full = git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
-    check(full.returncode == 0, f"no commit {commit!r} in the repository at {R.REPO_ROOT}")
+    shallow = git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    check(full.returncode == 0, f"no commit {commit!r} in the repository at {R.REPO_ROOT}" +
+          (" (a shallow clone, such as `git clone --depth 1` makes: `git fetch --unshallow` brings the history)"
+           if shallow else ""))
     sha = full.stdout.strip()
     blob = git("show", f"{sha}:{path}", text=False)
     check(blob.returncode == 0, f"commit {sha[:7]} has no file {path!r}")
