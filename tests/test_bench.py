@@ -159,7 +159,7 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path, mo
                 str(out_dir)])
     out = capsys.readouterr().out
     assert "5-shot 5-way, population of 1 on cpu" in out and "% of the matrix-multiply rate" in out
-    from reptile.artifacts.speed import profile_rows, profile_view
+    from reptile.artifacts.speed import KERNELS, profile_kernels_view, profile_rows, profile_view
 
     (stored,) = [json.loads(p.read_text()) for p in out_dir.glob("*.json")]
     row = profile_rows(stored)[0]
@@ -181,7 +181,11 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path, mo
         assert not any(k.startswith("oneDNN") and "14x14" not in k for k in rows)
     else:
         assert stored["profiles_onednn"] == {}
-    assert "5-shot 5-way" in str(profile_view(tmp_path / "results"))
+    shown = profile_view(tmp_path / "results")
+    assert "5-shot 5-way" in str(shown) and KERNELS not in shown.frame.columns  # apart, so the table fits the page
+    kernels = profile_kernels_view(tmp_path / "results").frame
+    assert list(kernels.columns) == [KERNELS] and list(kernels.index) == list(shown.frame.index)
+    assert kernels[KERNELS].iloc[0] == row[KERNELS] and row[KERNELS].count(",") == 2  # the three longest
 
 
 def test_eval_share_of_the_matmul_rate_is_its_useful_gflops_over_the_rate():

@@ -173,3 +173,13 @@ def test_missing_data_says_what_was_looked_for(tmp_store, tmp_path):
         load_or_run("ci", seeds=[0], device="cpu", data_root=tmp_path / "empty", progress=False,
                     cache_dir=tmp_path / "cache")
     assert not (tmp_store / "results").exists()
+
+
+def test_the_chapter_quotes_transductions_gain_from_the_papers_tables():
+    from reptile.artifacts import fewshot as FA
+    from reptile.paper import TABLE1, TABLE2
+
+    said = FA.paper_transduction_gain()
+    want = [t["rows"]["Reptile + Transduction"][0][0] - t["rows"]["Reptile"][0][0] for t in (TABLE1, TABLE2)]
+    assert TABLE1["columns"][0] == TABLE2["columns"][0] == "1-shot 5-way"
+    assert said == f"{want[0]:.1f} (Mini-ImageNet, Table 1) and {want[1]:.1f} (Omniglot, Table 2)"

@@ -37,6 +37,7 @@ def _none(what: str, command: str) -> Table:
 
 
 PROFILE_PATHS = (("profiles", "default"), ("profiles_onednn", "oneDNN where it pays"))
+KERNELS = "longest fused kernels (µs)"  # the column that profile_kernels_view shows apart
 
 
 def profile_rows(report: dict) -> list[dict]:
@@ -66,16 +67,17 @@ def profile_rows(report: dict) -> list[dict]:
                          "fused kernels %": 100 * split["fused kernels"] / wall,
                          "rest %": 100 * split[REST] / wall,
                          "arithmetic alone, % of rate": 100 * useful * 1e6 / (split["matrix multiplies"] + dnn) / rate,
-                         "longest fused kernels (µs)": ", ".join(f"{r['name'][6:]} {r['us_per_step']:.0f}"
+                         KERNELS: ", ".join(f"{r['name'][6:]} {r['us_per_step']:.0f}"
                                                                  for r in fused)})
     return rows
 
 
-def profile_view(results_dir=None) -> Table:
-    """Where one inner step's time goes on each profiled CPU, one row per setting (:func:`profile_rows`)."""
+def _profile_frames(results_dir=None) -> tuple[list[dict], pd.DataFrame | None, list[str]]:
+    """The profiled CPUs' reports, their rows (:func:`profile_rows`) indexed by device, setting and path, and the
+    caption's words for each report."""
     reports = [r for r in _load("profile", results_dir) if r.get("matmul_gflops_1_thread")]
     if not reports:
-        return _none("profile", "python -m reptile.bench --profile")
+        return reports, None, []
     frames, words = [], []
     for rep in reports:
         t = pd.DataFrame(profile_rows(rep))
@@ -89,7 +91,16 @@ def profile_view(results_dir=None) -> Table:
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
                      f"load average {rep['load_average'][0]:.1f}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
-    frame = _one_device(frame, reports)
+    return reports, _one_device(frame, reports), words
+
+
+def profile_view(results_dir=None) -> Table:
+    """Where one inner step's time goes on each profiled CPU, one row per setting and path (:func:`profile_rows`);
+    the longest fused kernels are :func:`profile_kernels_view`, so that the table fits the page."""
+    reports, frame, words = _profile_frames(results_dir)
+    if frame is None:
+        return _none("profile", "python -m reptile.bench --profile")
+    frame = frame.drop(columns=[KERNELS])
     return Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
                            "the clock around every call), on the default path (im2col and the BLAS's batched "
                            "multiplies) and with oneDNN's convolutions on the layers where they pay "
@@ -99,9 +110,19 @@ def profile_view(results_dir=None) -> Table:
                            "matrix multiplies, of oneDNN's convolutions (with the copies around them), of the fused "
                            "C kernels (im2col, col2im, batch norm with ReLU, Adam) and of the rest (other operations "
                            "and the Python between them), the rate that arithmetic reaches alone (the ceiling if "
-                           "everything else took no time), and the three longest fused kernels. "
+                           "everything else took no time); the next table gives the longest fused kernels. "
                            + "; ".join(words) + ".",
-                    nowrap_index=[frame.index.names.index("setting"), frame.index.names.index("path")])
+                    nowrap_index=[frame.index.names.index("setting")])
+
+
+def profile_kernels_view(results_dir=None) -> Table:
+    """The three longest fused C kernels of each profiled setting and path (the rows of :func:`profile_view`)."""
+    reports, frame, words = _profile_frames(results_dir)
+    if frame is None:
+        return _none("profile", "python -m reptile.bench --profile")
+    return Aligned(frame[[KERNELS]], "The three longest fused C kernels of each inner step in the profile above "
+                                     "(rows as there), with their microseconds per inner step.",
+                   nowrap_index=[frame.index.names.index("setting")])
 
 
 def versus_view(results_dir=None) -> Table:
