@@ -143,3 +143,31 @@ def test_the_chapter_opens_with_what_is_finished_and_whether_the_claim_is_tested
     text = M.standing(partial)  # two seeds are not a finished cell
     assert "1 of the 16 full-budget cells" in text and ": `finn-maml-omniglot-1shot-5way`." in text
     assert "does **not**" not in text and "the other cells are queued in the campaign" in text
+
+
+def test_the_steps_summary_judges_whether_accuracy_falls_after_the_first_step():
+    def run(protocol, network, per_step, half=0.01):
+        cfg = {"budget": "reduced", "algorithm": "maml", "protocol": protocol, "network": network, "shots": 1,
+               "n_way": 5}
+        ev = {"accuracy": per_step[-1], "ci95": half, "accuracy_per_step": per_step,
+              "ci95_per_step": [half] * len(per_step)}
+        return {"config": cfg, "seed": 0, "eval": {"transductive": ev}}
+
+    runs = {"a": [run("reptile", "reptile", [0.2, 0.5, 0.3, 0.27])],
+            "b": [run("finn", "finn", [0.2, 0.52, 0.55, 0.58])],
+            "c": [run("reptile", "finn", [0.2, 0.5, 0.49, 0.505])],
+            "d": [{**run("reptile", "reptile", [0.2, 0.9, 0.1, 0.1]),
+                   "config": {**run("reptile", "reptile", [0])["config"], "algorithm": "fomaml"}}]}  # not MAML
+    text = M.steps_summary(runs)
+    se = 100 * 0.01 / 1.96  # each side's standard error, from its 95% half-width over the test tasks
+    z = (50 - 27) / (2 * se ** 2) ** 0.5
+    assert f"Under Reptile's protocol: 1-shot 5-way transductive, 50.0 ± 1.0 after 1 step and 27.0 ± 1.0 after 3 " \
+           f"(falls: holds, z = {z:+.1f})." in text
+    assert "Under Finn et al.'s protocol: 1-shot 5-way transductive, 52.0 ± 1.0 after 1 step and 58.0 ± 1.0 after 3 " \
+           "(falls: does not hold, z = " in text
+    assert "Under Reptile's protocol with Finn et al.'s network: 1-shot 5-way transductive, 50.0 ± 1.0 after 1 step " \
+           "and 50.5 ± 1.0 after 3 (falls: not resolved, z = -0.7)." in text
+    assert text.count("after 1 step") == 3  # first-order MAML's run is not among them
+    assert M.steps_summary(runs, budget="paper") == "No MAML run is stored at the paper budget."
+    with pytest.raises(ValueError, match="budget must be .paper. or .reduced., got .full."):
+        M.steps_summary(runs, budget="full")

@@ -143,6 +143,35 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                     nowrap_index=[0, 1, 3])
 
 
+def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") -> str:
+    """Markdown: for every stored MAML (second-order) run at ``budget``, in each prediction mode, whether its accuracy
+    after the test steps Finn et al. prescribe falls below its accuracy after one, by the book's rule (the claim
+    "the last step is below step 1": holds / does not hold / not resolved, with z), grouped by protocol and network.
+    The chapter's section on accuracy that falls after the first step reads these sentences, not typed ones."""
+    if budget not in ("paper", "reduced"):
+        raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
+    groups: dict[str, list[str]] = {}
+    for name, runs in runs_by_name.items():
+        cfg = runs[0]["config"]
+        if cfg["budget"] != budget or cfg["algorithm"] != "maml":
+            continue
+        protocol = f"under {PROTOCOL[cfg['protocol']]} protocol"
+        if cfg.get("network", cfg["protocol"]) != cfg["protocol"]:
+            protocol += f" with {PROTOCOL[cfg['network']]} network"
+        for mode in MODE:
+            if mode not in runs[0]["eval"]:
+                continue
+            last = len(runs[0]["eval"][mode]["accuracy_per_step"]) - 1
+            one, end = _estimate(runs, mode, 1), _estimate(runs, mode, last)
+            c = compare(one, end)  # "step 1 exceeds the last step": the accuracy falls
+            groups.setdefault(protocol, []).append(
+                f"{_column(cfg)} {MODE[mode]}, {_text(one, 1)} after 1 step and {_text(end, 1)} after {last} "
+                f"(falls: {c.claim()}, z = {c.z:+.1f})")
+    if not groups:
+        return f"No MAML run is stored at the {budget} budget."
+    return " ".join(f"{p[0].upper()}{p[1:]}: " + "; ".join(items) + "." for p, items in groups.items())
+
+
 def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
                 budget: str = "paper") -> list[dict]:
     """The comparisons the chapter makes, each by the book's rule: within each protocol and cell, MAML against
