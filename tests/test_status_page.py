@@ -77,11 +77,16 @@ def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_
     runs = [_run("sine", "paper", s) for s in (0, 1, 2)] + \
            [_run("taylor", "default", 0, python="3.12.3", torch="2.11.0", wall=5.0)]
     env = status.environment_view(runs)
-    assert list(env.frame.index) == ["sine/paper", "taylor/default"]
-    assert env.frame["env."].tolist() == ["1", "2"] and env.frame["seeds"].tolist() == ["0 1 2", "0"]
+    assert list(env.frame.index) == [("sine/paper", "0 1 2"), ("taylor/default", "0")]
+    assert env.frame["env."].tolist() == ["1", "2"]
     # the columns every row shares are said in the caption, not repeated in the table
     assert "devices" not in env.frame.columns and "commit" not in env.frame.columns
     assert "devices: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
+    # seeds of one configuration from two commits: a row each, labelled by their seeds, and the page can draw it
+    later = [_run("taylor", "default", s, python="3.12.3", torch="2.11.0", commit="d" * 40) for s in (1, 2)]
+    two = status.environment_view(runs + later)
+    assert [i for i in two.frame.index if i[0] == "taylor/default"] == [("taylor/default", "0"), ("taylor/default", "1 2")]
+    assert "<table" in two._repr_html_()
     (tmp_path / "requirements.txt").write_text("# pins\ntorch==2.14.1  # the CUDA build\nnumpy==2.0\npapermill>=2\n")
     (tmp_path / "environment.yml").write_text("dependencies:\n  - python=3.11\n  - pip\n")
     assert status.pins(tmp_path) == {"torch": "2.14.1", "numpy": "2.0", "python": "3.11"}

@@ -104,14 +104,17 @@ def environment_view(runs: Sequence[dict]) -> Table:
     if not rows:
         return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
                      "The environment of every stored run.")
-    frame, words = shared_columns(pd.DataFrame(rows).set_index("configuration"))
+    # a configuration whose seeds came from several environments or commits has a row for each: the seeds make the
+    # rows' labels unique (the page's styling needs unique labels)
+    frame, words = shared_columns(pd.DataFrame(rows).set_index(["configuration", "seeds"]))
     return Aligned(frame,
-                    "The environment of every stored run, one row per configuration (experiment/preset) and "
-                    "environment. devices: those that trained the runs, with the outer iterations each ran when "
-                    "the runs record them (a population trained a piece at a time), the last one also evaluated; "
-                    "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
-                    "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
-                    "one number for seeds trained together as one population." + words, nowrap=["date", "commit"])
+                  "The environment of every stored run, one row per configuration (experiment/preset) and "
+                  "environment. devices: those that trained the runs, with the outer iterations each ran when "
+                  "the runs record them (a population trained a piece at a time), the last one also evaluated; "
+                  "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
+                  "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
+                  "one number for seeds trained together as one population." + words,
+                  nowrap=[c for c in ("date", "commit") if c in frame.columns])
 
 
 def pins(root=None) -> dict[str, str]:
