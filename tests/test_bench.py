@@ -184,7 +184,8 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path, mo
     shown = profile_view(tmp_path / "results")
     assert "5-shot 5-way" in str(shown) and KERNELS not in shown.frame.columns  # apart, so the table fits the page
     kernels = profile_kernels_view(tmp_path / "results").frame
-    assert list(kernels.columns) == [KERNELS] and list(kernels.index) == list(shown.frame.index)
+    assert list(kernels.columns) == ["oneDNN layers", "member groups", KERNELS]
+    assert list(kernels.index) == list(shown.frame.index)
     assert kernels[KERNELS].iloc[0] == row[KERNELS] and row[KERNELS].count(",") == 2  # the three longest
 
 

@@ -109,12 +109,12 @@ def environment_view(runs: Sequence[dict]) -> Table:
     frame, words = shared_columns(pd.DataFrame(rows).set_index(["configuration", "seeds"]))
     return Aligned(frame,
                   "The environment of every stored run, one row per configuration (experiment/preset) and "
-                  "environment. devices: those that trained the runs, with the outer iterations each ran when "
+                  "environment, labelled by the configuration and the seeds it holds. devices: those that trained the runs, with the outer iterations each ran when "
                   "the runs record them (a population trained a piece at a time), the last one also evaluated; "
                   "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
                   "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
                   "one number for seeds trained together as one population." + words,
-                  nowrap=[c for c in ("date", "commit") if c in frame.columns])
+                  nowrap=[c for c in ("date", "commit") if c in frame.columns], nowrap_index=[1])
 
 
 def pins(root=None) -> dict[str, str]:

@@ -169,7 +169,7 @@ def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") 
                 f"(falls: {c.claim()}, z = {c.z:+.1f})")
     if not groups:
         return f"No MAML run is stored at the {budget} budget."
-    return " ".join(f"{p[0].upper()}{p[1:]}: " + "; ".join(items) + "." for p, items in groups.items())
+    return "\n".join(f"* {p[0].upper()}{p[1:]}: " + "; ".join(items) + "." for p, items in groups.items())
 
 
 def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,

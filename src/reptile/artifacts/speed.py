@@ -37,7 +37,11 @@ def _none(what: str, command: str) -> Table:
 
 
 PROFILE_PATHS = (("profiles", "default"), ("profiles_onednn", "oneDNN where it pays"))
-KERNELS = "longest fused kernels (µs)"  # the column that profile_kernels_view shows apart
+KERNELS = "longest fused kernels (µs)"
+APART = ["oneDNN layers", "member groups", KERNELS]  # the columns that profile_kernels_view shows, apart
+PROFILE_HEADERS = {"µs per inner step": "µs per step", "% of matmul rate": "% of matmul",
+                   "matrix multiplies %": "matmul share", "oneDNN convolutions %": "oneDNN share",
+                   "fused kernels %": "fused share", "rest %": "rest share", "arithmetic alone, % of rate": "ceiling"}
 
 
 def profile_rows(report: dict) -> list[dict]:
@@ -100,29 +104,32 @@ def profile_view(results_dir=None) -> Table:
     reports, frame, words = _profile_frames(results_dir)
     if frame is None:
         return _none("profile", "python -m reptile.bench --profile")
-    frame = frame.drop(columns=[KERNELS])
+    # short headers, each explained in the caption, so that the table fits the page column
+    frame = frame.drop(columns=APART).rename(columns=PROFILE_HEADERS)
     return Aligned(frame, "Where one inner step's time goes on one CPU thread (python -m reptile.bench --profile; "
                            "the clock around every call), on the default path (im2col and the BLAS's batched "
                            "multiplies) and with oneDNN's convolutions on the layers where they pay "
-                           "(REPTILE_ONEDNN=1; the layers it took beside it): how the population's members were "
-                           "grouped (members whose inner loops run together, each group in turn), the step's time, "
+                           "(REPTILE_ONEDNN=1; the next table names the layers it took): the step's time, "
                            "its useful multiply-adds as a percentage of the matrix-multiply rate, the shares of the "
                            "matrix multiplies, of oneDNN's convolutions (with the copies around them), of the fused "
                            "C kernels (im2col, col2im, batch norm with ReLU, Adam) and of the rest (other operations "
                            "and the Python between them), the rate that arithmetic reaches alone (the ceiling if "
-                           "everything else took no time); the next table gives the longest fused kernels. "
-                           + "; ".join(words) + ".",
-                    nowrap_index=[frame.index.names.index("setting")])
+                           "everything else took no time). Headers: µs "
+                           "per step, the step's time; % of matmul, its rate; the four shares, percentages of the "
+                           "step's time; ceiling, the arithmetic's rate alone as a percentage of the matrix multiply. "
+                           + "; ".join(words) + ".")
 
 
 def profile_kernels_view(results_dir=None) -> Table:
-    """The three longest fused C kernels of each profiled setting and path (the rows of :func:`profile_view`)."""
+    """How each row of :func:`profile_view` ran: the layers on oneDNN's convolutions, the member groups, and the three
+    longest fused C kernels."""
     reports, frame, words = _profile_frames(results_dir)
     if frame is None:
         return _none("profile", "python -m reptile.bench --profile")
-    return Aligned(frame[[KERNELS]], "The three longest fused C kernels of each inner step in the profile above "
-                                     "(rows as there), with their microseconds per inner step.",
-                   nowrap_index=[frame.index.names.index("setting")])
+    return Aligned(frame[APART], "How each inner step in the profile above ran (rows as there): the layers that "
+                                 "went through oneDNN's convolutions, how the population's members were grouped "
+                                 "(members whose inner loops run together, each group in turn), and the three longest "
+                                 "fused C kernels with their microseconds per inner step.")
 
 
 def versus_view(results_dir=None) -> Table:
