@@ -58,6 +58,8 @@ def test_a_run_stopped_during_its_evaluation_resumes_at_its_block(ci_data, tmp_p
     monkeypatch.setattr(E, "EVAL_BLOCK", 25)
     whole = E.run(cfg, 0, "cpu", results_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca", progress=False,
                   data=ci_data)
+    readme = (tmp_path / "a" / "maml" / "README.md").read_text()  # each stored run rewrites the folder's README
+    assert f"`{cfg.name}` (seed 0)" in readme.split("## Reduced runs")[1]
     calls = []
 
     def stop():  # asked after each outer iteration but the last (5), then before each block of the evaluation

@@ -171,3 +171,31 @@ def test_the_steps_summary_judges_whether_accuracy_falls_after_the_first_step():
     assert M.steps_summary(runs, budget="paper") == "No MAML run is stored at the paper budget."
     with pytest.raises(ValueError, match="budget must be .paper. or .reduced., got .full."):
         M.steps_summary(runs, budget="full")
+
+
+def test_the_results_readme_keeps_full_budget_runs_apart_from_the_reduced(tmp_path, monkeypatch):
+    """results/maml/README.md (python -m reptile.maml.report): the campaign's full-budget runs under their own heading,
+    never under the REDUCED statement, with the device each ran on."""
+    import dataclasses
+
+    from reptile.maml import report
+    from reptile.maml.presets import PRESETS
+
+    def rec(name, seed, device):
+        cfg = dataclasses.asdict(PRESETS[name])
+        ev = {"tasks": 600, "accuracy_per_step": [0.2, 0.9], "ci95_per_step": [0.01, 0.02]}
+        return {"experiment": "maml", "name": name, "seed": seed, "config": cfg, "seconds_per_iteration": 0.5,
+                "environment": {"device_name": device}, "eval": {"transductive": ev}}
+
+    runs = [rec("finn-maml-omniglot-1shot-5way", s, "NVIDIA H200") for s in (0, 1, 2)] + \
+        [rec("reduced-maml-omniglot-1shot-5way", 0, "cpu")]
+    assert {r["config"]["budget"] for r in runs} == {"paper", "reduced"}
+    monkeypatch.setattr(report.R, "load_all", lambda *a, **k: runs)
+    text = report.render(tmp_path)
+    full, reduced = text.split("## At the full budget")[1].split("## Reduced runs")
+    assert full.count("`finn-maml-omniglot-1shot-5way` (seed") == 3 and "NVIDIA H200" in full
+    assert "60,000" in full and "REDUCED" not in full and "reduced-maml" not in full.split("## Presets")[0]
+    assert "**These are REDUCED budgets, not the paper's**" in reduced and "`reduced-maml-omniglot-1shot-5way` (seed 0)" \
+        in reduced
+    monkeypatch.setattr(report.R, "load_all", lambda *a, **k: runs[3:])
+    assert "None finished yet" in report.render(tmp_path)

@@ -293,6 +293,10 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         primary_mode="transductive" if cfg.protocol == "finn" else "non_transductive",
     )
     R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
+    if cfg.name != "ci":  # the folder's README lists every stored run (ci runs are the tests')
+        from .report import write_readme
+
+        write_readme(results_dir)
     save_checkpoint(ckpt.parent / "final.pt", {"format": CHECKPOINT_FORMAT, "run": run_config,
                                                "learner": learner.state_dict()})  # the trained state, for analysis
     ckpt.unlink(missing_ok=True)
