@@ -237,6 +237,8 @@ def test_the_few_shot_command_prints_the_clipped_interval(monkeypatch, capsys):
     (["--authors-code", BAD_PATH], "--authors-code is used only with --tf"),
     (["--population", "100000000"], "--population=100000000 does not fit in this machine's memory"),
     (["--population-run", BAD_PATH], f"--population-run {BAD_PATH}: not a folder"),
+    (["--versus", "HEAD", "--maml"], "--versus and --maml: each replaces the report with a measurement of its own; "
+                                     "allowed: one of --population-run, --profile, --versus and --maml at a time"),
 ])
 def test_bench_checks_every_argument_before_timing(monkeypatch, capsys, tmp_store, args, message):
     """--seconds nan divided by zero, inf never finished, a missing --authors-code came after 34 s of timing."""

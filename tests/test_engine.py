@@ -396,7 +396,7 @@ def test_deferred_divergence_check_reads_every_finite_every_iterations_and_befor
     pop.iteration = 9
     with pytest.raises(DivergedError, match="seed 0: the meta-parameters became NaN or infinite at outer iteration 9"):
         pop.check_finite(now=True)
-    with pytest.raises(ValueError, match="finite_every must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="finite_every must be None or an integer >= 1, got 0"):
         Population(cfg, [0], [images()], finite_every=0)
     # the trainer reads before every checkpoint: a diverged population is never saved
     nan = Population(cfg, [0], [images()], finite_every=1000)

@@ -643,3 +643,13 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path):
     with pytest.raises(ValueError, match=r"written by an older version of this code \(format 1, now 2\)"):
         train(learner(), sample, seeding.generator(0, "tasks"), 10, checkpoint=ckpt, progress=False,
               run_config=run_config)
+
+
+@pytest.mark.parametrize("hidden", [(True, 2), 5, (), (4, 2.0), (0,)])
+def test_the_sine_networks_widths_are_integers(hidden):
+    """A boolean is not a width, and a single number is not a list of them: both used to pass or fail with a bare
+    TypeError."""
+    from reptile import config
+
+    with pytest.raises(ValueError, match=r"hidden must be a non-empty list of integers >= 1, got "):
+        config.SineConfig(hidden=hidden)

@@ -41,8 +41,9 @@ class SineConfig:
 
     def __post_init__(self) -> None:
         check(self.activation in ("tanh", "relu"), f"unknown activation {self.activation!r}; allowed: tanh, relu")
-        check(len(self.hidden) >= 1 and all(isinstance(h, int) and h >= 1 for h in self.hidden),
-               f"hidden must be a non-empty list of integers >= 1, got {self.hidden!r}")
+        check(isinstance(self.hidden, (tuple, list)) and len(self.hidden) >= 1
+              and all(is_int(h) and h >= 1 for h in self.hidden),
+              f"hidden must be a non-empty list of integers >= 1, got {self.hidden!r}")
         check(len(self.methods) >= 1, "at least one method is needed")
         for m in self.methods:
             check(m in SINE_METHODS, f"unknown method {m!r}; allowed: {', '.join(SINE_METHODS)}")

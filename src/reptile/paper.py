@@ -8,8 +8,6 @@ Nothing else in the package types in a result: everything else is computed from 
 
 from __future__ import annotations
 
-PAPER = "Nichol & Schulman (2018), arXiv:1803.02999v1"
-
 # Table 1: Mini-ImageNet, 5-way
 TABLE1 = {
     "columns": ["1-shot 5-way", "5-shot 5-way"],
@@ -33,7 +31,6 @@ TABLE2 = {
 }
 
 # Section 3 reports no numbers for the sine case study, only Figure 1 (MAML and Reptile after 0, 1 and 32 steps).
-SINE = None
 
 # Section 5.2 reports no numbers for Figure 3 (inner-loop gradient combinations), only its learning curves and four
 # claims in words; the chapter checks the claims against our runs (reptile.artifacts.gradcomb).

@@ -161,8 +161,8 @@ def check_data_root_argument(parser, data_root) -> None:
 
 
 def experiment_parser(prog: str, doc: str | None, presets, example: str):
-    """The command line every experiment shares (that of ``python -m reptile.experiments.fewshot``): ``--preset``
-    (required), ``--seeds``, ``--set KEY=VALUE``, ``--recompute``, ``--device``, ``--threads``."""
+    """A command line of an experiment: ``--preset`` (required), ``--seeds``, ``--set KEY=VALUE``, ``--recompute``,
+    ``--device``, ``--threads``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

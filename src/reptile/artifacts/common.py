@@ -113,6 +113,13 @@ class Check:
     where: str    # the chapter and label that shows it: "sine.ipynb#figure-1" style target for a Markdown link
 
 
+def verdict_words(check: Check) -> str:
+    """A verdict row as the chapters' prose quotes it: ``"holds (z = +16.9)"``, or the verdict alone where no z was
+    formed (a deterministic check, or a standard error of zero)."""
+    return (f"{check.verdict} (z = {check.z:+.1f})" if check.z is not None and math.isfinite(check.z)
+            else check.verdict)
+
+
 def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
     """A chapter's verdict rows as a table (what the front page shows for that chapter)."""
     df = pd.DataFrame([{"paper": c.item, "claim": c.claim, "the paper says": c.paper, "ours": c.ours,

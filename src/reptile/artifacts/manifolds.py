@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .. import results as R
-from ..stats import DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare
+from ..stats import DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_YET_RUN, REPRODUCES, Estimate, combine, compare
 from ..validate import check
-from .common import Check, Table, require_runs
+from .common import Check, Table, require_runs, verdict_words
 from .common import table_checks  # noqa: F401 (the chapter's checks: manifolds.table_checks() in the notebook)
 
 TINY = 1e-6  # distances below this are shown as "< 1e-6" (their exact value is rounding, machine-dependent)
@@ -288,10 +288,6 @@ def key_numbers(runs: Sequence[dict]) -> dict[str, str]:
 # ------------------------------------------------------------------------------------- the chapter's tables
 
 
-def _families(runs: Sequence[dict]) -> str:
-    return ", ".join(runs[0]["families"])
-
-
 def _seeds_words(runs: Sequence[dict]) -> str:
     return f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
 
@@ -340,13 +336,6 @@ SERIAL_FRAC = 0.1  # with one seed, a serial run ends "near" phi_D within this f
 FIXED_FRAC = 0.01  # the k-step fixed point "reaches" phi_D within this fraction of ||phi_L - phi_D||
 
 
-def _combine(verdicts: Sequence[str]) -> str:
-    """A claim made of one part per family: does not hold if any part does not, holds if all hold."""
-    if DOES_NOT_HOLD in verdicts:
-        return DOES_NOT_HOLD
-    return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else NOT_RESOLVED
-
-
 def _serial(runs: Sequence[dict], f: str, variant: str, key: str) -> list[float]:
     return [r["families"][f]["serial"]["final"][variant][key] for r in runs]
 
@@ -381,7 +370,7 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
         to_L = {f: _serial(runs, f, "exact", "to_phi_L") for f in fams}
         if several:  # the book's rule in every family: "the distance to phi_L exceeds the distance to phi_D"
             comps = [compare(Estimate.of(to_L[f]), Estimate.of(to_D[f])) for f in fams]
-            verdict, z = _combine([c.claim() for c in comps]), min(c.z for c in comps)
+            verdict, z = combine([c.claim() for c in comps]), min(c.z for c in comps)
         else:
             ok = all(to_D[f][0] <= SERIAL_FRAC * fams[f]["gap"] and to_D[f][0] < to_L[f][0] for f in fams)
             verdict, z = (HOLDS if ok else DOES_NOT_HOLD), None
@@ -401,7 +390,7 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
         part = {f: _serial(runs, f, "partial", "to_phi_D") for f in fams}
         if several:  # the book's rule: "||phi_L - phi_D|| exceeds the distance of the run's end to phi_D"
             comps = [compare(Estimate(fams[f]["gap"], se=0.0), Estimate.of(part[f])) for f in fams]
-            verdict, z = _combine([c.claim() for c in comps]), min(c.z for c in comps)
+            verdict, z = combine([c.claim() for c in comps]), min(c.z for c in comps)
         else:
             verdict, z = (HOLDS if all(part[f][0] < fams[f]["gap"] for f in fams) else DOES_NOT_HOLD), None
         return (f"||φ_T − φ_D|| = {_nums(np.mean(v) for v in part.values())} against ||φ_L − φ_D|| = "
@@ -470,8 +459,7 @@ def paper_checks(runs: Sequence[dict]) -> list[Check]:
 
 def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
     """Each verdict as the prose quotes it, keyed ``check_<name>``, and the tolerances (glued into the text)."""
-    out = {f"check_{k}": (c.verdict if c.z is None or not np.isfinite(c.z) else f"{c.verdict} (z = {c.z:+.1f})")
-           for k, c in _keyed_checks(runs)}
+    out = {f"check_{k}": verdict_words(c) for k, c in _keyed_checks(runs)}
     out.update(dist_tol=f"{DIST_TOL:.0e}", serial_frac=f"{SERIAL_FRAC:g}", fixed_frac=f"{FIXED_FRAC:g}")
     return out
 

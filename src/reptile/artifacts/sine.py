@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..results import pick_run
 from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
-from .common import PM_COLUMN, Check, Table, pm_label, require_runs, stored_runs
+from .common import PM_COLUMN, Check, Table, pm_label, require_runs, stored_runs, verdict_words
 from .common import table_checks  # noqa: F401 (the chapter's checks: sine.table_checks() in the notebook)
 
 # The methods in the order tables and figures show them; a run shows those it holds.
@@ -472,8 +472,7 @@ def paper_checks(runs: Sequence[dict]) -> list[Check]:
 def verdict_numbers(runs: Sequence[dict]) -> dict[str, str]:
     """Each verdict row as the prose quotes it (``"holds (z = +16.9)"``), keyed ``check_<method>_zero`` and
     ``check_<method>_vs_joint`` (glued into the text)."""
-    return {f"check_{key}": (f"{c.verdict} (z = {c.z:+.1f})" if c.z is not None and np.isfinite(c.z) else c.verdict)
-            for key, c in _keyed_checks(runs)}
+    return {f"check_{key}": verdict_words(c) for key, c in _keyed_checks(runs)}
 
 
 def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:

@@ -14,18 +14,17 @@ import pandas as pd
 
 from ..bench.report import bench_table
 from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
-from ..results import show  # noqa: F401 (kept importable here: the tables' printer, now shared with the command lines)
 from .common import Aligned, Table, seed_list, shared_columns
 from .environments import (  # noqa: F401 (the environment tables, importable here as the page and tests use them)
-    environment_table, environment_view, eval_device, package_table, package_view, pins, run_device, unpinned)
+    environment_table, environment_view, package_view, pins, run_device)
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
 PAPER_ARTIFACTS = [
-    ("Section 3, Figure 1: sine-wave regression", "sine", "paper"),
-    ("Section 4.1: Taylor-expansion identities", "taylor", None),
-    ("Section 4.2, Figure 2: solution manifolds", "manifolds", None),
-    ("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "fewshot", None),
-    ("Section 5.2, Figure 3: gradient combinations", "gradcomb", None),
+    ("Section 3, Figure 1: sine-wave regression", "sine"),
+    ("Section 4.1: Taylor-expansion identities", "taylor"),
+    ("Section 4.2, Figure 2: solution manifolds", "manifolds"),
+    ("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "fewshot"),
+    ("Section 5.2, Figure 3: gradient combinations", "gradcomb"),
 ]
 # Runs beyond the paper, listed after its artifacts: (label, experiment).
 BEYOND_PAPER = [("beyond the paper: MAML and first-order MAML on Omniglot (Table 2's quoted rows)", "maml")]
@@ -35,7 +34,7 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
     """One row per artifact (the paper's, then those beyond it) and stored configuration, with its seeds; 'not yet
     run' where nothing is stored."""
     rows = []
-    for label, experiment in [(label, experiment) for label, experiment, _ in PAPER_ARTIFACTS] + BEYOND_PAPER:
+    for label, experiment in PAPER_ARTIFACTS + BEYOND_PAPER:
         by_name: dict[str, list[int]] = {}
         for r in runs:
             if r["experiment"] == experiment:
@@ -45,36 +44,6 @@ def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
         for name, seeds in sorted(by_name.items()):
             rows.append({"artifact": label, "configuration": name, "seeds": seed_list(sorted(seeds))})
     return pd.DataFrame(rows).set_index(["artifact", "configuration"])
-
-
-def speed_table(results_dir=None) -> pd.DataFrame:
-    """The stored benchmark reports (``python -m reptile.bench``, ``results/bench/<device>.json``), one row per
-    device, setting and path: training rate and its useful GFLOP/s per core and fraction of the matrix-multiply rate
-    on the cores used, evaluation core-seconds per task, and the ratios to the plain-PyTorch reference and to the
-    authors' TensorFlow code, each measured in the same run. Each device's label names the commit its report was
-    measured at: the engine changes, and a report speaks for the code it timed."""
-    from ..bench import load
-    from ..results import results_root
-
-    reports = load(results_root(results_dir) / "bench")
-    if not reports:
-        return pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]})
-    frames = []
-    for rep in reports:
-        t = bench_table(rep)
-        mm = ", ".join(f"{v:.0f} on {k}" for k, v in rep["matmul_gflops"].items())
-        t.insert(0, "device (matmul GFLOP/s on threads)", f"{rep['device']} ({mm}; code {_commit(rep)})")
-        frames.append(t)
-    t = pd.concat(frames, ignore_index=True)
-    keep = {"device (matmul GFLOP/s on threads)": None, "setting": None, "path": None, "cores": None,
-            "train run-steps/s": 0, "train GFLOP/s per core": 1, "train % of matmul": 1, "train x reference": 2,
-            "train x authors": 2, "eval core-s per task": 3, "eval % of matmul": 1, "eval x reference": 2,
-            "eval x authors": 2}
-    t = t[list(keep)]
-    for col, digits in keep.items():
-        if digits is not None:
-            t[col] = pd.to_numeric(t[col], errors="coerce").round(digits)
-    return t.set_index(["device (matmul GFLOP/s on threads)", "setting", "path"]).fillna("-")
 
 
 def _commit(report: dict) -> str:

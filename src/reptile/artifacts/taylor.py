@@ -18,7 +18,7 @@ import pandas as pd
 from .. import results as R
 from ..stats import DIFFERS, NOT_YET_RUN, REPRODUCES, Estimate, compare
 from ..taylor import METHODS
-from .common import Check, Table
+from .common import Check, Table, verdict_words
 from .common import table_checks  # noqa: F401 (the chapter's checks: taylor.table_checks() in the notebook)
 
 METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MAML"}
@@ -452,8 +452,7 @@ def paper_checks(runs: Sequence[dict], seed: int | None = None) -> list[Check]:
 
 def verdict_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
     """Each verdict as the prose quotes it, keyed ``check_<name>``, and the tolerances (glued into the text)."""
-    out = {f"check_{k}": (c.verdict if c.z is None else f"{c.verdict} (z = {c.z:+.2f})")
-           for k, c in _keyed_checks(runs, seed)}
+    out = {f"check_{k}": verdict_words(c) for k, c in _keyed_checks(runs, seed)}
     out.update(slope_tol=f"{SLOPE_TOL:g}", roundoff_tol=f"{ROUNDOFF_TOL:.0e}", coef_tol=f"{COEF_TOL:g}")
     return out
 

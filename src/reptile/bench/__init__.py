@@ -89,7 +89,7 @@ def _measured(say, measure, *args) -> float | None:
 def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str = "auto", tf: bool = False,
         authors_code: str | None = None, tf_python: str | None = None, settings=SETTINGS,
         progress: bool = True) -> dict[str, Any]:
-    """Measure every path on every setting; returns the report (see :func:`table`)."""
+    """Measure every path on every setting; returns the report (shown by :func:`reptile.bench.report.bench_table`)."""
     from ..engine import fused
     from ..engine.memory import keep_freed_memory
     from .reference import time_evaluation, time_training
@@ -301,7 +301,7 @@ def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
-# the campaign's entries still training (reptile.campaign.PLAN), what --versus times by default
+# the campaign's 20-way and eval-25 entries (reptile.campaign.PLAN): what --versus times by default
 CAMPAIGN_PRESETS = ("omniglot-1shot-20way", "omniglot-5shot-20way", "omniglot-1shot-5way-transductive-eval25")
 MAX_SECONDS = 600.0  # per measurement: a report makes a few dozen measurements (more on a GPU), so 600 s is hours
 MEMBER_BYTES = 64 << 20  # a population member in the benchmark: its synthetic images (3 MB), weights, optimiser
@@ -327,6 +327,11 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
             check_size("--population", max(a.population), MEMBER_BYTES, "the benchmark's population members")
         except ValueError as e:
             fail(parser, e)
+    modes = [flag for flag, on in (("--population-run", a.population_run is not None), ("--profile", a.profile),
+                                   ("--versus", a.versus is not None), ("--maml", a.maml)) if on]
+    if len(modes) > 1:
+        fail(parser, f"{' and '.join(modes)}: each replaces the report with a measurement of its own; allowed: one "
+                     f"of --population-run, --profile, --versus and --maml at a time")
     dev = check_device_argument(parser, a.device)
     if (a.authors_code or a.tf_python) and not a.tf:
         fail(parser, f"{'--authors-code' if a.authors_code else '--tf-python'} is used only with --tf (time the "
@@ -368,7 +373,8 @@ def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
         fail(parser, f"--population-run {a.population_run}: not a folder; allowed: the folder of one timed "
                      f"population run's results files (seed-*.json)")
     # the folder of what is written at the end
-    sub = "population" if a.population_run else "profile" if a.profile else "versus" if a.versus else ""
+    sub = ("population" if a.population_run else "profile" if a.profile else "versus" if a.versus else
+           "maml" if a.maml else "")
     try:
         R.check_writable(Path(a.out) if a.out else R.results_root() / "bench" / sub, "report",
                          "Pass --out DIR, a folder you can write.")

@@ -149,7 +149,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
     # writes (a full disk, a kill) leaves the entry unfinished (a record missing) with its checkpoint, and the next
     # call writes them again; records first would leave a finished entry whose trained state is never written
     trained_state.save(entry.experiment, entry.name, cfg.to_dict(), state["population"], results_dir)
-    write_records(entry, state, splits, dev, results_dir)
+    write_records(entry, state, dev, results_dir)
     path.unlink()
     return True
 
@@ -215,7 +215,7 @@ def thread_warning(entry: Entry, state: dict[str, Any], dev: torch.device) -> st
             f"them exact")
 
 
-def write_records(entry: Entry, state: dict[str, Any], splits, dev, results_dir=None) -> None:
+def write_records(entry: Entry, state: dict[str, Any], dev, results_dir=None) -> None:
     """One results JSON per seed, as :func:`reptile.experiments.fewshot.run_population` writes them."""
     from ..engine.network import Conv4
     from ..experiments.fewshot import _summary, split_seed

@@ -58,7 +58,6 @@ KNOWN_MD5 = {
     "images_evaluation": {"6b91aef0f799c5bb55b94e3f2daec811": "official",
                           "9536e125622dbc3136ab62e756a7e959": "rebuilt (project's shared data)"},
 }
-N_CHARACTERS = 1623
 N_DRAWINGS = 20
 N_TRAIN = 1200
 SOURCE_SIZE = 105

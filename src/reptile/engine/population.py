@@ -164,6 +164,10 @@ class Population:
               f"a population needs distinct seeds, got {self.seeds!r}")
         check(len(self.train_images) == len(self.seeds),
               f"{len(self.train_images)} training splits for {len(self.seeds)} seeds")
+        check(self.finite_every is None or (is_int(self.finite_every) and self.finite_every >= 1),
+              f"finite_every must be None or an integer >= 1, got {self.finite_every!r}")
+        check(self.member_group is None or (is_int(self.member_group) and self.member_group >= 1),
+              f"member_group must be None or an integer >= 1, got {self.member_group!r}")
         memory.keep_freed_memory()
         self.net = Conv4(self.cfg.n_way)
         module = FunctionalNet(conv4(self.cfg.dataset, self.cfg.n_way))
@@ -183,10 +187,6 @@ class Population:
                                                     "it needs cuda_graphs=True (on a CPU, for tests)")
         if self.finite_every is None:
             self.finite_every = FINITE_EVERY_GPU if self.device.type == "cuda" else 1
-        check(is_int(self.finite_every) and self.finite_every >= 1,
-              f"finite_every must be an integer >= 1, got {self.finite_every!r}")
-        check(self.member_group is None or (is_int(self.member_group) and self.member_group >= 1),
-              f"member_group must be None or an integer >= 1, got {self.member_group!r}")
         self._graph: graphs.OuterGraph | None = None
         self._workspace: dict = {}  # the inner steps' buffers on a CPU (adapt), kept from task to task
         self._peak: Tensor | None = None  # each member's largest weight magnitude since the last read (device)

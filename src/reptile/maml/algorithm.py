@@ -46,7 +46,7 @@ from ..optim import Adam, detach_state
 from ..params import Params
 from ..results import resolve_device
 from ..seeding import deterministic
-from ..validate import check, is_int, is_positive
+from ..validate import DivergedError, check, is_int, is_positive
 
 LOSS_SCALES = ("finn", "mean")
 
@@ -281,8 +281,8 @@ class MAMLLearner:
         else:
             g, loss, acc = meta_gradient(self.net, self.phi, tasks, self.cfg, vectorised=self.path == "vmap")
         if not all(bool(torch.isfinite(t).all()) for t in g):
-            raise FloatingPointError(f"outer iteration {self.iteration + 1}: the meta-gradient is not finite (NaN or "
-                                     f"inf); lower inner_step ({self.cfg.inner_step}) or outer_lr")
+            raise DivergedError(f"outer iteration {self.iteration + 1}: the meta-gradient is not finite (NaN or "
+                                f"inf); lower inner_step ({self.cfg.inner_step}) or outer_lr")
         self.phi, self.outer_state = self.outer.step(self.phi, g, self.outer_state)
         self.iteration += 1
         return {"query_loss": float(loss), "query_accuracy": float(acc)}

@@ -218,7 +218,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         t0 = time.perf_counter()
         try:
             out = learner.meta_step(tasks)
-        except FloatingPointError as e:
+        except DivergedError as e:  # the learner says what diverged; the run adds which run and what it did not write
             raise DivergedError(f"{label}: {e}; the run diverged and no result is written") from e
         train_seconds += time.perf_counter() - t0
         it = learner.iteration

@@ -4,7 +4,7 @@
 same quantity is computed on :class:`reptile.engine.network.Conv4`, which holds one weight vector per member (a task
 of the meta-batch is a member, each starting from ``phi``) and computes its gradient with a hand-written backward
 pass and fused kernels. Second-order MAML needs one more thing the engine lacks, the Hessian-vector product of the
-support loss, which :func:`hvp` computes by hand too: the directional derivative (Pearlmutter's R-operator) of the
+support loss, which :func:`grad_and_hvp` computes by hand too: the directional derivative (Pearlmutter's R-operator) of the
 engine's forward and backward passes. Finn et al.'s Eq. 1 repeated ``k`` times,
 
     W_0 = phi,  W_{i+1} = W_i - alpha Q grad L_support(W_i),  meta-gradient = J^T grad L_query(W_k),

@@ -1,27 +1,16 @@
 """``python -m reptile.campaign.trained``: evaluate a finished run's network again, or record an evaluation-batch check.
 
-The meta-trained networks of finished paper-budget runs are kept beside their records.
-
-A campaign population (:mod:`reptile.campaign`) that finishes its training and its final evaluation leaves, next to
-its results JSONs, ``results/<experiment>/<name>/trained-seeds<0-1-2>.pt``: the population's state after its last
-outer iteration (float32 ``phi`` of every seed, the inner Adam's moments and step count, the generators), compact,
-written atomically. With it a reader can
-
-* take a seed's meta-learned initialisation as a ``torch.nn.Module`` (:func:`module`), to fine-tune or inspect;
-* evaluate it again (:func:`evaluate`): the final evaluation's own tasks, drawn from the run's fresh ``eval`` stream,
-  with the inner Adam state each task's adaptation starts from (the protocol's backup-and-restore), so the stored
-  settings give the record's accuracies again, and other ``eval_iters`` / ``eval_batch`` / ``lr`` evaluate the same
-  tasks another way.
-
-Runs that finished before this file was kept have none; :func:`find` says which are stored. From a shell::
+What the kept state is and the Python functions that read it are in :mod:`reptile.campaign.trained` (the package)
+and :mod:`.state`. From a shell::
 
     python -m reptile.campaign.trained --preset omniglot-5shot-5way --seed 0 --tasks 500
     python -m reptile.campaign.trained --preset omniglot-5shot-5way --seed 0 --tasks 500 --eval-iters 100
     python -m reptile.campaign.trained --checkpoint results/campaign/<key>.pt --seed 0 --tasks 500   # a run under way
 
-A recorded check (:func:`record_eval_batches`) evaluates seeds 0, 1 and 2 of a state with several evaluation batches
-on the same tasks and writes one results JSON with its environment; the transductive 1-shot 5-way cell's, from the
-campaign checkpoint in the repository's history at 86,836 of its 100,000 outer iterations::
+A recorded check (:func:`reptile.campaign.trained.batch_check.record_eval_batches`) evaluates seeds 0, 1 and 2 of a
+state with several evaluation batches on the same tasks and writes one results JSON with its environment; the
+transductive 1-shot 5-way cell's, from the campaign checkpoint in the repository's history at 86,836 of its 100,000
+outer iterations (``--from-commit`` needs that history: a full clone, not ``--depth 1``)::
 
     python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \
         --checkpoint results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt
