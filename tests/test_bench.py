@@ -9,7 +9,7 @@ import torch
 
 from reptile import bench
 from reptile.bench import paths as bench_paths
-from reptile.artifacts.status import bench_table
+from reptile.bench.report import bench_table
 from reptile.engine import fused
 
 
@@ -65,7 +65,7 @@ def _timed_run(folder, seeds=(0, 1, 2), digest="abc", switches=None):
 
 
 def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
-    from reptile.artifacts.status import population_run_table
+    from reptile.artifacts.speed import population_run_table
 
     got = bench.population_run(_timed_run(tmp_path / "run"))
     assert got["preset"] == "omniglot-1shot-5way" and got["seeds"] == [0, 1, 2] and got["device"] == "Some GPU"

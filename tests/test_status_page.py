@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from reptile.artifacts import status
+from reptile.artifacts import speed, status
 from reptile.artifacts.common import Table
 
 
@@ -33,7 +33,7 @@ def bench_reports(root):
 
 def test_the_short_speed_table_is_the_fastest_engine_path_on_one_core(tmp_path):
     bench_reports(tmp_path)
-    t = status.speed_summary(tmp_path)
+    t = speed.speed_summary(tmp_path)
     assert isinstance(t, Table)
     df = t.frame
     assert list(df.columns) == ["engine path", "run-steps/s", "useful GFLOP/s", "% of matmul", "× reference",
@@ -50,21 +50,21 @@ def test_the_short_speed_table_is_the_fastest_engine_path_on_one_core(tmp_path):
 
 def test_the_full_speed_report_has_every_path_for_training_and_the_timed_ones_for_evaluation(tmp_path):
     bench_reports(tmp_path)
-    train = status.speed_report(tmp_path, part="training").frame
+    train = speed.speed_report(tmp_path, part="training").frame
     assert len(train) == 7 and list(train.columns) == ["run-steps/s", "GFLOP/s per core", "% of matmul",
                                                        "× reference", "× authors"]
     assert train.loc[("cpu-test", "1-shot 5-way", "population of 8, 2 processes")].tolist() == \
         ["1,100", "45.0", "47.4", "5.50", "3.67"]  # 90 GFLOP/s on 2 cores, of 190
     assert "one CPU core, or the one GPU, except: 'population of 8, 2 processes' 2 cores." in \
-        status.speed_report(tmp_path).caption
-    ev = status.speed_report(tmp_path, part="evaluation").frame
+        speed.speed_report(tmp_path).caption
+    ev = speed.speed_report(tmp_path, part="evaluation").frame
     assert len(ev) == 5  # the GPU's populations timed no evaluation
     assert ev.loc[("cpu-test", "1-shot 5-way", "reference")].tolist() == ["500", "1.00", "0.50"]
     assert ev.loc[("cpu-test", "1-shot 5-way", "population of 8, 2 processes")].tolist() == \
         ["154", "6.50", "3.25"]  # core-milliseconds: 2 cores / 13 tasks/s
     with pytest.raises(ValueError, match="part must be 'training' or 'evaluation', got 'eval'"):
-        status.speed_report(tmp_path, part="eval")
-    assert "not yet run: python -m reptile.bench" in repr(status.speed_summary(tmp_path / "empty"))
+        speed.speed_report(tmp_path, part="eval")
+    assert "not yet run: python -m reptile.bench" in repr(speed.speed_summary(tmp_path / "empty"))
 
 
 def _run(experiment, name, seed, python="3.11.7", torch="2.14.1", commit="c" * 40, wall=10.0):
@@ -133,13 +133,13 @@ def test_the_timed_population_runs_put_what_every_row_shares_in_the_caption(tmp_
             "outer_iters_per_s": rate, "eval_tasks_per_s": 400.0, "commit": commit, "switches": {},
             "accuracy": {"non_transductive": [0.7, 0.72, 0.74]},
             "full_protocol": {"outer_iters": 200000, "eval_tasks_per_seed": 10000, "hours": 200000 / rate / 3600}}))
-    t = status.population_run_view(tmp_path)
+    t = speed.population_run_view(tmp_path)
     assert list(t.frame.index) == ["GPU one", "GPU two"]
     assert t.frame.loc["GPU one"].tolist() == ["ddddddd", "40.0", "1.39"]
     assert ("Every row has preset: omniglot-1shot-5way; engine switches: defaults; seeds: 0 1 2; outer iterations: "
             "2,000; eval tasks/s: 400.0; accuracy (%): 72.00 ± 2.00; full protocol: 200,000 outer it., 10,000 tasks "
             "per seed.") in t.caption
-    assert "python -m reptile.bench --population-run DIR" in repr(status.population_run_view(tmp_path / "none"))
+    assert "python -m reptile.bench --population-run DIR" in repr(speed.population_run_view(tmp_path / "none"))
 
 
 def test_chapter_costs_are_read_from_the_records():

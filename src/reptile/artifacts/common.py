@@ -113,6 +113,17 @@ class Check:
     where: str    # the chapter and label that shows it: "sine.ipynb#figure-1" style target for a Markdown link
 
 
+def fmt_number(value, digits) -> str:
+    """A number as the status and speed tables show it: ``digits`` decimals (thousands separated), '-' where there is none;
+    ``digits`` None: milliseconds from seconds, to about three significant figures."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if digits is None:
+        ms = 1000 * value
+        return f"{ms:,.{0 if ms >= 100 else 1 if ms >= 10 else 2 if ms >= 1 else 3}f}"
+    return f"{value:,.{digits}f}"
+
+
 def verdict_words(check: Check) -> str:
     """A verdict row as the chapters' prose quotes it: ``"holds (z = +16.9)"``, or the verdict alone where no z was
     formed (a deterministic check, or a standard error of zero)."""

@@ -1,17 +1,17 @@
-"""The engine's speed on a CPU beyond the benchmark's table: where an inner step's time goes (``python -m reptile.bench
---profile``), the campaign's rate at an earlier commit against this one (``--versus REV``), and the authors' code timed
-in turns with ours (``--tf``). Each function reads the stored reports under ``results/bench/`` and draws one table."""
+"""The measured speed, for the status page and the MAML chapter: the benchmark's report (``python -m reptile.bench``:
+:func:`speed_summary`, :func:`speed_report`), where an inner step's time goes (``--profile``), the campaign's rate at an
+earlier commit against this one (``--versus REV``), the authors' code timed in turns with ours (``--tf``), MAML's
+iterations beside Reptile's (``--maml``) and the timed population runs (``--population-run``). Each function reads the
+stored reports under ``results/bench/`` and draws one table."""
 
 from __future__ import annotations
 
-import json
 import statistics
-from pathlib import Path
 
 import pandas as pd
 
-from .common import Aligned, Table
-from .status import _commit, _fmt
+from ..bench.report import bench_table
+from .common import Aligned, Table, fmt_number, seed_list, shared_columns
 
 REST = "the rest (other operations, Python between them)"
 MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks": "engine",
@@ -21,10 +21,10 @@ MAML_PATHS = {"engine, population of 1": "engine", "engine, populations of tasks
 
 
 def _load(sub: str, results_dir=None) -> list[dict]:
+    from ..bench import load
     from ..results import results_root
 
-    folder = results_root(results_dir) / "bench" / sub
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+    return load(results_root(results_dir) / "bench" / sub)
 
 
 def _one_device(frame: pd.DataFrame, reports: list) -> pd.DataFrame:
@@ -88,7 +88,7 @@ def _profile_frames(results_dir=None) -> tuple[list[dict], pd.DataFrame | None, 
         for col, digits in (("µs per inner step", 0), ("% of matmul rate", 0), ("matrix multiplies %", 0),
                             ("oneDNN convolutions %", 0), ("fused kernels %", 0), ("rest %", 0),
                             ("arithmetic alone, % of rate", 0)):
-            t[col] = [_fmt(v, digits) for v in t[col]]
+            t[col] = [fmt_number(v, digits) for v in t[col]]
         t.insert(0, "device", rep["device"])
         frames.append(t)
         words.append(f"{rep['device']}: population of {rep['population']}, matrix multiply "
@@ -145,9 +145,9 @@ def versus_view(results_dir=None) -> Table:
                 turns = f"{rep['repetitions']} pairs of {rep['seconds_per_measurement']:g} s"
                 rows.append({"commits": f"{rep['versus'][:7]} → {rep['this']} ({turns})", "preset": preset,
                              "rate": what,
-                             "earlier": _fmt(statistics.median(t["theirs"]), 2),
-                             "later": _fmt(statistics.median(t["ours"]), 2),
-                             "ratio (median)": _fmt(t["median"], 2),
+                             "earlier": fmt_number(statistics.median(t["theirs"]), 2),
+                             "later": fmt_number(statistics.median(t["ours"]), 2),
+                             "ratio (median)": fmt_number(t["median"], 2),
                              "ratio range": f"{t['min']:.2f} to {t['max']:.2f}"})
     rep = reports[-1]
     return Aligned(pd.DataFrame(rows).set_index(["commits", "preset", "rate"]),
@@ -181,7 +181,7 @@ def authors_view(results_dir=None) -> Table:
                     continue
                 shares = t.get("our_cpu_share"), t.get("their_cpu_share")
                 rows.append({"device": rep["device"], "setting": setting, "ours against theirs": what,
-                             "ratio (median)": _fmt(t["median"], 2), "ratio range": f"{t['min']:.2f} to {t['max']:.2f}",
+                             "ratio (median)": fmt_number(t["median"], 2), "ratio range": f"{t['min']:.2f} to {t['max']:.2f}",
                              "core share, ours / theirs": "-" if not all(shares) else
                              f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
     frame = pd.DataFrame(rows).set_index(["device", "setting", "ours against theirs"])
@@ -217,11 +217,11 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
         for r in rep["rows"]:
             rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
                          "path": MAML_PATHS.get(r["path"], r["path"]),
-                         "ms per outer iteration": _fmt(1e3 * r["seconds_per_iteration"], 0),
-                         "% of matmul rate": _fmt(None if r["fraction_of_matmul"] is None
+                         "ms per outer iteration": fmt_number(1e3 * r["seconds_per_iteration"], 0),
+                         "% of matmul rate": fmt_number(None if r["fraction_of_matmul"] is None
                                                   else 100 * r["fraction_of_matmul"], 0),
                          "outer iterations": f"{r['iterations_per_run']:,}",
-                         "hours per seed": _fmt(r["hours_per_run"], 1)})
+                         "hours per seed": fmt_number(r["hours_per_run"], 1)})
     rep = reports[-1]
     frame = pd.DataFrame(rows).set_index(["device", "setting", "algorithm", "path"])
     frame = _one_device(frame, reports)
@@ -239,3 +239,157 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
                     "evaluation not included). " + "; ".join(words) + ".",
                     # the algorithm may wrap ("first-order / MAML"), so that the table fits the page column
                     nowrap_index=[i for i, n in enumerate(frame.index.names) if n != "algorithm"])
+
+
+# ----------------------------------------------------------------- the benchmark's report and timed runs
+
+def _commit(report: dict) -> str:
+    """The commit a benchmark report or timed run was measured at, short (``+dirty`` with uncommitted changes)."""
+    from ..results import short_commit
+
+    return short_commit(report.get("environment", report))
+
+
+def population_run_table(results_dir=None) -> pd.DataFrame:
+    """The timed population runs (``python -m reptile.bench --population-run DIR``,
+    ``results/bench/population/*.json``): measured training and evaluation rates, and the hours its preset's full
+    protocol takes at those rates. The accuracies are the shortened run's, not the paper protocol's."""
+    import json
+    import statistics
+
+    from ..results import results_root
+
+    files = sorted((results_root(results_dir) / "bench" / "population").glob("*.json"))
+    if not files:
+        return pd.DataFrame({"timed population run": ["not yet run: python -m reptile.bench --population-run DIR"]})
+    rows = []
+    for f in files:
+        r = json.loads(f.read_text())
+        accs = [100 * a for a in r["accuracy"]["non_transductive"]]
+        spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        switches = r.get("switches")  # None: not recorded (runs before results kept them)
+        rows.append({"device": r["device"], "preset": r["preset"], "code": _commit(r),
+                     "engine switches": "not recorded" if switches is None else
+                     " ".join(f"{k}={v}" for k, v in sorted(switches.items())) or "defaults",
+                     "seeds": seed_list(r["seeds"]),
+                     "outer iterations timed": f"{r['outer_iters']:,}",
+                     "outer it/s": round(r["outer_iters_per_s"], 1),
+                     "eval tasks/s": round(r["eval_tasks_per_s"], 1),
+                     "accuracy of the timed run (%)": f"{statistics.mean(accs):.2f}{spread}",
+                     "full protocol": f"{r['full_protocol']['outer_iters']:,} outer it., "
+                                      f"{r['full_protocol']['eval_tasks_per_seed']:,} tasks per seed",
+                     "full protocol, hours at these rates": round(r["full_protocol"]["hours"], 2)})
+    return pd.DataFrame(rows).set_index(["device", "preset"])
+
+
+# the speed report's columns: (name in bench_table, shown name, digits)
+# (the cores a path used are in its name: "2 threads" and "2 processes" two, every other path one, or the one GPU)
+_TRAIN = [("train run-steps/s", "run-steps/s", 0), ("train GFLOP/s per core", "GFLOP/s per core", 1),
+          ("train % of matmul", "% of matmul", 1), ("train x reference", "× reference", 2),
+          ("train x authors", "× authors", 2)]
+_EVAL = [("eval core-s per task", "core-ms per task", None), ("eval x reference", "× reference", 2),
+         ("eval x authors", "× authors", 2)]
+
+
+def _reports(results_dir=None) -> list[tuple[dict, pd.DataFrame]]:
+    from ..bench import load
+    from ..results import results_root
+
+    return [(rep, bench_table(rep)) for rep in load(results_root(results_dir) / "bench")]
+
+
+def _matmul_words(reports) -> str:
+    parts = []
+    for rep, _ in reports:
+        mm = rep["matmul_gflops"]
+        rate = (f"{mm['gpu']:,.0f} on the GPU" if "gpu" in mm else
+                ", ".join(f"{v:,.0f} on {k} core{'s' if k != '1' else ''}" for k, v in mm.items()))
+        conv = rep.get("conv_gflops_1_thread")  # oneDNN's convolution, the other yardstick (reptile.bench.paths)
+        if conv:
+            rate += f", and oneDNN's convolution (the engine's second layer) {conv:,.0f} on 1 core"
+        parts.append(f"{rep['device']} {rate} (code {_commit(rep)})")
+    return "; ".join(parts)
+
+
+def speed_summary(results_dir=None) -> Table:
+    """What a reader needs of the speed report: per device and setting, the engine's fastest training path on one
+    core (one GPU), as the reference and the authors' code ran: its rate, useful GFLOP/s, the fraction of the
+    matrix-multiply rate, and the ratios to the plain-PyTorch reference and to the authors' code where timed."""
+    reports = _reports(results_dir)
+    if not reports:
+        return Table(pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]}).set_index("benchmark"),
+                     "The measured speed.")
+    rows = []
+    for rep, t in reports:
+        engine = t[t["path"].str.startswith("population") & (t["cores"] == 1)
+                   & ~t["path"].str.contains("replay only")]
+        for setting, group in engine.groupby("setting", sort=False):
+            best = group.loc[group["train run-steps/s"].idxmax()]
+            rows.append({"device": rep["device"], "setting": setting, "engine path": best["path"],
+                         "run-steps/s": fmt_number(best["train run-steps/s"], 0),
+                         "useful GFLOP/s": fmt_number(best["train GFLOP/s"], 0),
+                         "% of matmul": fmt_number(best["train % of matmul"], 1),
+                         "× reference": fmt_number(best["train x reference"], 2),
+                         "× authors": fmt_number(best["train x authors"], 2)})
+    frame = pd.DataFrame(rows).set_index(["device", "setting"])
+    return Aligned(frame, "Training speed on each device (rows: device and setting) of the engine's fastest path "
+                           "on one CPU core or one GPU: run-steps (one inner optimiser step of one run) per second, "
+                           "the useful GFLOP/s (the convolutions' and dense layer's multiply-adds), their percentage "
+                           "of the device's matrix-multiply rate, and the rate over that of the plain-PyTorch "
+                           "reference and of the authors' TensorFlow code (where timed: on the CPU) in the same "
+                           "benchmark run. Matrix-multiply GFLOP/s: " + _matmul_words(reports) + "." +
+                  (" A percentage above 100: oneDNN's convolutions, which this percentage compares with the BLAS's "
+                   "multiply, run faster than it (the status page's speed section)."
+                   if any(float(str(r["% of matmul"]).replace(",", "")) > 100 for r in rows
+                          if str(r["% of matmul"]).replace(",", "").replace(".", "").isdigit()) else ""),
+                  nowrap_index=[])
+
+
+def speed_report(results_dir=None, part: str = "training") -> Table:
+    """The whole benchmark report, one row per device, setting and path: ``part="training"`` (cores used, rate,
+    useful GFLOP/s per core, % of the matrix-multiply rate, ratios to the reference and the authors' code) or
+    ``"evaluation"`` (core-milliseconds per test task and the same ratios; the paths that timed it)."""
+    if part not in ("training", "evaluation"):
+        raise ValueError(f"part must be 'training' or 'evaluation', got {part!r}")
+    reports = _reports(results_dir)
+    if not reports:
+        return Table(pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]}).set_index("benchmark"),
+                     "The measured speed.")
+    columns = _TRAIN if part == "training" else _EVAL
+    frames, multi = [], {}
+    for rep, t in reports:
+        multi.update({path: int(c) for path, c in zip(t["path"], t["cores"]) if c > 1})
+        if part == "evaluation":
+            t = t[t["eval core-s per task"].notna() & (t["eval core-s per task"] > 0)]
+        out = pd.DataFrame({"device": rep["device"], "setting": t["setting"], "path": t["path"]})
+        for src, name, digits in columns:
+            out[name] = [fmt_number(v if v == v else None, digits) for v in pd.to_numeric(t[src], errors="coerce")]
+        frames.append(out)
+    frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
+    what = ("training: run-steps per second, useful GFLOP/s per core and their percentage of the matrix-multiply "
+            "rate of the cores used" if part == "training" else
+            "evaluation: core-milliseconds per test task (cores used × seconds), for the paths that timed it")
+    cores = "; ".join(f"'{path}' {c} cores" for path, c in sorted(multi.items()))
+    return Aligned(frame, f"The full benchmark report, {what}, and the ratios to the plain-PyTorch reference and "
+                           f"to the authors' TensorFlow code of the same setting, measured in the same run. A path "
+                           f"uses one CPU core, or the one GPU{f', except: {cores}' if cores else ''}. "
+                           f"Matrix-multiply GFLOP/s: {_matmul_words(reports)}.")
+
+
+def population_run_view(results_dir=None) -> Table:
+    """:func:`population_run_table` for the page, its constant columns in the caption."""
+    t = population_run_table(results_dir)
+    if "timed population run" in t.columns:
+        return Table(t.set_index("timed population run"), "The timed population runs.")
+    t = t.reset_index(level="preset") if t.index.get_level_values("preset").nunique() == 1 else t
+    t = t.rename(columns={"outer iterations timed": "outer iterations", "full protocol, hours at these rates":
+                          "hours for the full protocol", "accuracy of the timed run (%)": "accuracy (%)"})
+    t["outer it/s"] = [fmt_number(v, 1) for v in t["outer it/s"]]
+    t["eval tasks/s"] = [fmt_number(v, 1) for v in t["eval tasks/s"]]
+    t["hours for the full protocol"] = [fmt_number(v, 2) for v in t["hours for the full protocol"]]
+    frame, words = shared_columns(t)
+    return Aligned(frame, "Short population runs timed end to end, one row per device: the code they ran, the "
+                           "engine switches set, the measured training rate (learning-curve evaluations included) and "
+                           "evaluation rate, the accuracy of the short run (mean ± standard deviation over seeds; not "
+                           "the paper's protocol), and the hours the preset's full protocol takes at these rates."
+                    + words)
