@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from reptile import bench
+from reptile.bench import cli as bench_cli
 from reptile.bench import paths as bench_paths
 from reptile.bench.report import bench_table
 from reptile.engine import fused
@@ -44,7 +45,7 @@ def test_bench_refuses_bad_options(capsys):
     for args, message in [(["--seconds", "0"], "--seconds 0.0: allowed: a finite number of seconds per measurement"),
                           (["--tf"], "--tf needs --authors-code PATH")]:
         with pytest.raises(SystemExit) as stop:
-            bench.main(args)
+            bench_cli.main(args)
         assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -72,7 +73,7 @@ def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
     assert got["outer_iters_per_s"] == 2000 / 50.0 and got["eval_tasks_per_s"] == 1000.0
     # the preset's 200,000 outer iterations at 40/s, and 10,000 tasks of each of 3 seeds at 1,000/s
     assert got["full_protocol"]["hours"] == pytest.approx((200_000 / 40 + 30_000 / 1000) / 3600, rel=1e-12)
-    bench.main(["--population-run", str(tmp_path / "run"), "--out", str(tmp_path / "results/bench/population")])
+    bench_cli.main(["--population-run", str(tmp_path / "run"), "--out", str(tmp_path / "results/bench/population")])
     table = population_run_table(tmp_path / "results")
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "accuracy of the timed run (%)"] == "71.00 ± 1.00"
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "full protocol, hours at these rates"] == 1.40
@@ -80,7 +81,7 @@ def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
     assert table.loc[("Some GPU", "omniglot-1shot-5way"), "engine switches"] == "not recorded"
     for switches, shown in (({"REPTILE_COMPILE": "1", "REPTILE_FEW_KERNELS": "0"},
                              "REPTILE_COMPILE=1 REPTILE_FEW_KERNELS=0"), ({}, "defaults")):
-        bench.main(["--population-run", str(_timed_run(tmp_path / "run", switches=switches)),
+        bench_cli.main(["--population-run", str(_timed_run(tmp_path / "run", switches=switches)),
                     "--out", str(tmp_path / "results/bench/population")])
         assert population_run_table(tmp_path / "results").loc[("Some GPU", "omniglot-1shot-5way"),
                                                               "engine switches"] == shown
@@ -155,7 +156,7 @@ def test_the_profile_of_an_inner_step_counts_its_operations(capsys, tmp_path, mo
     with pytest.raises(ValueError, match="iterations must be"):
         bench_paths.kernel_profile(bench_paths.setting("1-shot 5-way"), 2, torch.device("cpu"), iterations=0)
     out_dir = tmp_path / "results" / "bench" / "profile"
-    bench.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way", "--out",
+    bench_cli.main(["--profile", "--device", "cpu", "--population", "1", "--settings", "5-shot 5-way", "--out",
                 str(out_dir)])
     out = capsys.readouterr().out
     assert "5-shot 5-way, population of 1 on cpu" in out and "% of the matrix-multiply rate" in out
@@ -227,7 +228,7 @@ def test_versus_refuses_what_is_not_a_commit_before_any_timing(capsys):
                           (["--versus", "HEAD", "--repetitions", "0"], "--repetitions 0: allowed: an integer >= 1"),
                           (["--versus", "no-such-rev", "--seconds", "0.01"], "--versus no-such-rev: not a commit")]:
         with pytest.raises(SystemExit) as stop:
-            bench.main(args)
+            bench_cli.main(args)
         assert stop.value.code == 2 and message in capsys.readouterr().err
 
 

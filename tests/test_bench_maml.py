@@ -112,10 +112,10 @@ def test_the_status_view_reads_stored_reports(tmp_path, monkeypatch):
 
 
 def test_the_command_refuses_a_setting_maml_does_not_time(capsys):
-    from reptile import bench
+    from reptile.bench import cli as bench_cli
 
     with pytest.raises(SystemExit) as stop:
-        bench.main(["--maml", "--settings", "Figure 3, 4 steps"])
+        bench_cli.main(["--maml", "--settings", "Figure 3, 4 steps"])
     assert stop.value.code == 2
     assert "--maml --settings Figure 3, 4 steps: allowed: one or more of the cells 1-shot 5-way" in capsys.readouterr().err
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from reptile import bench, runner, stats
+from reptile.bench import cli as bench_cli
 from reptile.experiments import fewshot as FS
 from reptile.config import FEWSHOT_PRESETS, resolve
 from reptile.engine import distributed, fused
@@ -248,7 +249,7 @@ def test_bench_checks_every_argument_before_timing(monkeypatch, capsys, tmp_stor
     monkeypatch.setattr(bench, "run", timed)
     monkeypatch.setattr(bench, "kernel_profile", timed)
     with pytest.raises(SystemExit) as stop:
-        bench.main(args)
+        bench_cli.main(args)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith("python -m reptile.bench: error: ") and message in err
 
@@ -256,7 +257,7 @@ def test_bench_checks_every_argument_before_timing(monkeypatch, capsys, tmp_stor
 def test_bench_refuses_a_device_it_does_not_have(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as stop:
-        bench.main(["--device", "cuda"])
+        bench_cli.main(["--device", "cuda"])
     assert stop.value.code == 2
     assert capsys.readouterr().err == ("python -m reptile.bench: error: device 'cuda' asked for, but CUDA is not "
                                        "available here; use 'auto' or 'cpu'\n")

@@ -1,5 +1,5 @@
-"""``python -m reptile.bench``: the speed benchmark (:func:`reptile.bench.main`)."""
+"""``python -m reptile.bench``: the speed benchmark (:func:`reptile.bench.cli.main`)."""
 
-from . import main
+from .cli import main
 
 main()
