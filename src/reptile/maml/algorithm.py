@@ -53,7 +53,13 @@ LOSS_SCALES = ("finn", "mean")
 
 @dataclass(frozen=True)
 class MAMLConfig:
-    """MAML's hyper-parameters; the defaults are Finn et al.'s 1-shot 5-way Omniglot cell (Section 5.2, App. A.1)."""
+    """MAML's hyper-parameters; the defaults are Finn et al.'s 1-shot 5-way Omniglot cell (Section 5.2, App. A.1).
+
+    The names follow Finn et al.'s terms. Against Reptile's (:class:`reptile.core.MetaConfig`,
+    :class:`reptile.config.FewShotConfig`): ``inner_step`` is a step size like Reptile's ``inner_lr``; ``inner_steps``
+    and ``eval_inner_steps`` are counts like ``inner_iters`` and ``eval_iters``; ``shots`` is ``train_shots``;
+    ``meta_batch`` is the same; ``outer_lr`` is Adam's step size on ``phi``, where Reptile's ``outer_step`` is the
+    step epsilon of paper Algorithms 1-2 (no optimiser)."""
 
     n_way: int = 5  # N classes per task
     shots: int = 1  # K support images per class (Finn's update_batch_size; their loss divides by it)
