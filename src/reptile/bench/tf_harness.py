@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config import FEWSHOT_PRESETS
+from ..results import REPO_ROOT
 
 SCRIPT = Path(__file__).with_name("authors_tf.py")
-REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PYTHON = REPO_ROOT / ".venv-tf" / "bin" / "python"
 SETTINGS = ("1shot-5way", "5shot-5way", "1shot-20way", "5shot-20way", "1shot-5way-transductive-eval25")
 GET_CODE = ("get it with `git clone https://github.com/openai/supervised-reptile {path}` (the folder must hold "
