@@ -653,3 +653,15 @@ def test_the_sine_networks_widths_are_integers(hidden):
 
     with pytest.raises(ValueError, match=r"hidden must be a non-empty list of integers >= 1, got "):
         config.SineConfig(hidden=hidden)
+
+
+def test_one_seed_rule_for_the_api_and_the_command_lines():
+    """A seed beyond the random streams' range is refused by the API (notebooks, load_or_run) as by --seeds."""
+    from reptile import results as R
+    from reptile.validate import SEED_MAX
+
+    assert SEED_MAX == R.SEED_MAX == 2**32 - 1 and R.validate_seed(SEED_MAX) == SEED_MAX
+    with pytest.raises(ValueError, match=r"seed must be an integer in 0\.\.4294967295, got 4294967296"):
+        R.validate_seed(SEED_MAX + 1)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        R.validate_seeds([0, -1])

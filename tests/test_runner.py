@@ -37,7 +37,8 @@ def test_runner_executes_the_sine_chapter_once_per_seed(tmp_store):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--seeds", "-1"], "seeds must be integers >= 0"),
+    (["--seeds", "-1"], "seeds must be integers in 0..4294967295, got [-1]"),
+    (["--seeds", "4294967296"], "seeds must be integers in 0..4294967295, got [4294967296]"),
     (["--seeds", "0", "-p", "seed", "3"], "give seeds with --seeds"),
     (["--seeds", "0", "--jobs", "0"], "--jobs must be >= 1"),
     (["--seeds", "0", "0"], "--seeds names [0] more than once; give each seed once"),

@@ -203,9 +203,16 @@ def load_runs(experiment: str, name: str, results_dir=None) -> list[dict[str, An
     return sorted(runs, key=lambda r: r["seed"])
 
 
+SEED_MAX = 2**32 - 1  # the largest seed: the random streams and Omniglot's split take any seed up to here
+
+
 def validate_seed(seed: Any) -> int:
+    """A run's seed: an integer in 0..:data:`SEED_MAX` (the one rule for the API, the notebooks and the command
+    lines)."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if seed > SEED_MAX:
+        raise ValueError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
     return seed
 
 

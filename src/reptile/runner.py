@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .results import REPO_ROOT
+from .results import REPO_ROOT, SEED_MAX
 from .validate import parse_value
 
 SEED_NAMES = ("seed", "seeds")
@@ -164,9 +164,9 @@ def plan(notebook: Path, seeds: list[int], parameters: dict[str, Any], out_dir: 
     """The executions of ``run``: (parameters, executed notebook) for each, after every check."""
     if not notebook.exists():
         raise SystemExit(f"notebook {notebook} not found")
-    bad = [s for s in seeds if s < 0]
+    bad = [s for s in seeds if not (0 <= s <= SEED_MAX)]
     if bad:
-        raise SystemExit(f"seeds must be integers >= 0, got {bad}")
+        raise SystemExit(f"seeds must be integers in 0..{SEED_MAX}, got {bad}")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise SystemExit(f"--seeds names {repeated} more than once; give each seed once")

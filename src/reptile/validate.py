@@ -6,6 +6,8 @@ import ast
 import math
 from typing import Any
 
+from .results import SEED_MAX  # the seeds' bound: one for the API, the notebooks and the command lines
+
 
 def check(cond: bool, message: str) -> None:
     if not cond:
@@ -84,8 +86,6 @@ def check_size(name: str, value: int, bytes_each: float, what: str, memory: int 
 # Every command checks its whole command line before any work (loading data, timing, training): a bad value stops
 # it with one line, ``<prog>: error: <what was given and what is allowed>``, and exit code 2, as argparse does for
 # the values it checks itself (book/contract.md).
-
-SEED_MAX = 2**32 - 1  # seeds of a command line: the random streams and Omniglot's split take any seed up to here
 
 
 def fail(parser, error: BaseException | str) -> None:
