@@ -182,6 +182,14 @@ def test_linear_anneal_schedule():
         linear_anneal(1.0, 0, 0)
 
 
+def test_outer_step_size_is_constant_or_annealed_and_held_past_the_end():
+    from reptile.schedule import outer_step_size
+
+    assert [outer_step_size(0.4, False, t, 4) for t in (0, 3, 9)] == [0.4, 0.4, 0.4]
+    assert [outer_step_size(0.4, True, t, 4) for t in (0, 1, 3)] == pytest.approx([0.4, 0.3, 0.1], abs=1e-15)
+    assert outer_step_size(0.4, True, 9, 4) == outer_step_size(0.4, True, 4, 4) == 0.0  # held at its last value
+
+
 def test_learner_uses_annealed_step_each_iteration():
     A, tasks, loss, phi = quad_setup(1)
     cfg = MetaConfig(outer_step=0.4, outer_iters=4, **full_batch(dict(inner_iters=1)))

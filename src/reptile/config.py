@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .core import MetaConfig
+from .fewshot import DATASETS
 from .results import config_digest, parse_overrides
 from .validate import check, is_int, is_positive
 
@@ -256,8 +257,6 @@ def coerce_override(value: Any, like: Any, key: str = "value") -> Any:
 
 # ------------------------------------------------------------------------------------------ few-shot (Section 5.1)
 
-FEWSHOT_DATASETS = ("omniglot", "miniimagenet")
-
 
 @dataclass(frozen=True)
 class FewShotConfig:
@@ -280,8 +279,8 @@ class FewShotConfig:
     budget: str = "paper"  # 'paper' (the protocol's budget) or 'reduced' (said in the preset's name too)
 
     def __post_init__(self) -> None:
-        check(self.dataset in FEWSHOT_DATASETS,
-              f"unknown dataset {self.dataset!r}; allowed: {', '.join(FEWSHOT_DATASETS)}")
+        check(self.dataset in DATASETS,
+              f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}")
         check(isinstance(self.meta, MetaConfig), f"meta must be a MetaConfig, got {self.meta!r}")
         check(is_int(self.n_way) and self.n_way >= 2,
               f"n_way must be an integer >= 2 (a task tells at least two classes apart), got {self.n_way!r}")

@@ -28,7 +28,7 @@ from torch import Tensor
 from . import params as P
 from .optim import Adam, SGD, State, detach_state, make_optimizer
 from .params import Params
-from .schedule import linear_anneal
+from .schedule import outer_step_size
 from .tasks import Task, minibatch_indices
 from .validate import check, is_int, is_number, is_positive
 
@@ -188,9 +188,7 @@ class MetaLearner:
     # -- the outer step size
     def outer_step_size(self) -> float:
         c = self.config
-        if not c.anneal:
-            return c.outer_step
-        return linear_anneal(c.outer_step, min(self.iteration, c.outer_iters), c.outer_iters)
+        return outer_step_size(c.outer_step, c.anneal, self.iteration, c.outer_iters)
 
     # -- one outer iteration
     def meta_step(self, tasks: list[Task]) -> float:

@@ -38,14 +38,14 @@ from torch import Tensor
 from .. import seeding
 from ..config import FewShotConfig
 from ..fewshot import FunctionalNet, TaskSampler, conv4, to_float
-from ..schedule import linear_anneal
+from ..schedule import outer_step_size
 from ..tasks import minibatch_indices
+from ..train import WEIGHT_LIMIT
 from ..validate import DivergedError, check, is_int
 from . import fused, graphs, memory
 from .network import Conv4
 
 FORMAT = 1  # of the population checkpoint (state_dict)
-WEIGHT_LIMIT = 1e6  # as reptile.train.WEIGHT_LIMIT: beyond it a run has diverged
 CPU_GROUP_IMAGES = 30  # on a CPU, members run together while their minibatches hold at most this many images
 FINITE_EVERY_GPU = 100  # on CUDA: outer iterations between the divergence check's reads of the weights (a read waits)
 
@@ -198,9 +198,7 @@ class Population:
 
     def outer_step_size(self) -> float:
         m = self.cfg.meta
-        if not m.anneal:
-            return m.outer_step
-        return linear_anneal(m.outer_step, min(self.iteration, m.outer_iters), m.outer_iters)
+        return outer_step_size(m.outer_step, m.anneal, self.iteration, m.outer_iters)
 
     def sample_tasks(self) -> tuple[Tensor, Tensor]:
         """The meta-batch of every member: images ``x`` ``(meta_batch, S, N, H, W, C)`` and labels ``y``
@@ -294,7 +292,7 @@ class Population:
         return eps
 
     def check_finite(self, now: bool = False) -> None:
-        """Stop if any member's weights stopped being finite or grew beyond :data:`WEIGHT_LIMIT`, naming it.
+        """Stop if any member's weights stopped being finite or grew beyond :data:`reptile.train.WEIGHT_LIMIT`, naming it.
 
         Called after every outer iteration. Reading the weights makes the host wait for the device, so every
         iteration only folds each member's largest weight magnitude into a running maximum on the device, and the
