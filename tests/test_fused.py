@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from reptile.engine import fused
-from reptile.engine.network import Conv4, _input_grad, _patches
+from reptile.engine.network import Conv4, conv_input_grad, im2col_patches
 
 KERNEL_TOL = 1e-12  # float64: a fused kernel vs the PyTorch operations, relative to the largest value
 EPS = 1e-3
@@ -65,14 +65,14 @@ def test_batch_norm_relu_forward_and_backward_match_pytorch():
 
 @pytest.mark.parametrize("layer", [0, 1, 2, 3])
 def test_im2col_gives_the_patches_of_the_strided_view(layer):
-    """A copy: the same numbers, bit for bit, as the unfolded view ``network._patches`` copies, for every layer
+    """A copy: the same numbers, bit for bit, as the unfolded view ``network.im2col_patches`` copies, for every layer
     (28 x 28 with one channel, then 14, 7 and 4 with 64), in both types; a strided input is refused."""
     lay, S, N = Conv4(5).layers[layer], 2, 3
     full = lay.size + sum(lay.pad)
     for dtype in (torch.float32, torch.float64):
         ap = torch.randn(S, N, full, full, lay.c_in, generator=torch.Generator().manual_seed(layer), dtype=dtype)
         got = fused.im2col(ap, lay.out)
-        assert got.shape == (S, N * lay.out ** 2, 9 * lay.c_in) and torch.equal(got, _patches(ap, lay))
+        assert got.shape == (S, N * lay.out ** 2, 9 * lay.c_in) and torch.equal(got, im2col_patches(ap, lay))
     with pytest.raises(ValueError, match="contiguous padded input"):
         fused.im2col(ap.transpose(2, 3), lay.out)
 
@@ -83,8 +83,8 @@ def test_col2im_matches_the_per_offset_sum(layer, monkeypatch):
     g = torch.Generator().manual_seed(layer)
     dz = torch.randn(S, N * lay.out ** 2, lay.c_out, generator=g, dtype=torch.float64)
     kernel = torch.randn(S, 9 * lay.c_in, lay.c_out, generator=g, dtype=torch.float64)
-    want = _input_grad(dz, kernel, lay, S, N, fast=False)
-    got = _input_grad(dz, kernel, lay, S, N, fast=True)
+    want = conv_input_grad(dz, kernel, lay, S, N, fast=False)
+    got = conv_input_grad(dz, kernel, lay, S, N, fast=True)
     assert got.shape == want.shape == (S, N, lay.size, lay.size, lay.c_in)
     close(got, want)
 

@@ -248,7 +248,7 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
         call(name, t, *args)
         events.append((f"fused {name}", 1e6 * (clock() - start)))
 
-    convs = {"forward": network._conv, "backward": network._conv_backward}
+    convs = {"forward": network.onednn_conv, "backward": network.onednn_conv_backward}
 
     def timed_conv(way):
         f = convs[way]
@@ -266,7 +266,7 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
         for name in saved:
             setattr(torch, name, timed_matmul(name))
         fused._call = timed_fused
-        network._conv, network._conv_backward = timed_conv("forward"), timed_conv("backward")
+        network.onednn_conv, network.onednn_conv_backward = timed_conv("forward"), timed_conv("backward")
         start = clock()
         for _ in range(iterations):
             pop.meta_step()
@@ -275,7 +275,7 @@ def kernel_profile(cfg: FewShotConfig, size: int, device: torch.device, iteratio
         for name, f in saved.items():
             setattr(torch, name, f)
         fused._call = call
-        network._conv, network._conv_backward = convs["forward"], convs["backward"]
+        network.onednn_conv, network.onednn_conv_backward = convs["forward"], convs["backward"]
     rows = _rows(events, steps)
 
     def part(prefix: str) -> float:

@@ -208,7 +208,7 @@ def bn_relu_rop_backward(da: Tensor, rda: Tensor, a: Tensor, xhat: Tensor, rxhat
 
 def im2col(ap: Tensor, out: int) -> Tensor:
     """The 3x3 patches, stride 2, of every output pixel of the padded input ``ap`` ``(S, N, 2 out + 1, 2 out + 1,
-    C)`` contiguous: ``(S, N * out * out, 9 C)`` in (kh, kw, C) order, as ``network._patches`` gives them."""
+    C)`` contiguous: ``(S, N * out * out, 9 C)`` in (kh, kw, C) order, as ``network.im2col_patches`` gives them."""
     S, N, H, W, C = ap.shape
     if not ap.is_contiguous() or H != 2 * out + 1 or W != H:
         raise ValueError(f"im2col takes a contiguous padded input of {2 * out + 1} x {2 * out + 1}, got "

@@ -9,7 +9,7 @@ members at once, each with its own weights and its own minibatch:
   prediction puts each query in a group of its own with the task's training images).
 * A convolution is one batched matrix multiply per layer: the 3x3 patches of every output pixel (an ``as_strided``
   view of the padded input, copied once) times the member's kernel, ``(S, M, 9 C_in) @ (S, 9 C_in, C_out)``. Its
-  backward is two more batched multiplies and col2im (:func:`_input_grad`: fused on a CPU, ``fold`` on a GPU, where
+  backward is two more batched multiplies and col2im (:func:`conv_input_grad`: fused on a CPU, ``fold`` on a GPU, where
   each kernel launch costs more than the arithmetic, per kernel offset otherwise). Off the CPU the PyTorch path is
   written for the fewest kernels (``Conv4(few_kernels=...)``; tests force it on a CPU).
 * On a CPU the convolutions can instead go through PyTorch's own convolution, oneDNN's (``Conv4(onednn=True)`` or
@@ -208,19 +208,19 @@ class Conv4:
         few = self._few_kernels(x)
         dnn = self.onednn_layers(x, N, fast)
         saved = []
-        ap, a = _padded(x, S, N, self.layers[0], few, ws, 0)
+        ap, a = padded_input(x, S, N, self.layers[0], few, ws, 0)
         a.copy_(x.reshape(S, N, *a.shape[2:]))
         for li, lay in enumerate(self.layers):
             kernel, _, gamma, beta = w[4 * li: 4 * li + 4]
             # the convolution's bias is not added: batch norm subtracts the batch mean, which removes it exactly (its
             # gradient is 0, so the engine keeps it at its initial 0, where adding it would change no number)
             if dnn[li]:  # oneDNN's convolution; the backward pass takes the padded input in place of the patches
-                patches, z = ap, _conv(ap, kernel, lay).view(S, G, -1, lay.c_out)
+                patches, z = ap, onednn_conv(ap, kernel, lay).view(S, G, -1, lay.c_out)
             else:
-                patches = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)  # (S, M, 9 C_in), M = N out out
+                patches = fused.im2col(ap, lay.out) if fast else im2col_patches(ap, lay)  # (S, M, 9 C_in), M = N out²
                 z = torch.bmm(patches, kernel).view(S, G, -1, lay.c_out)
             if li + 1 < len(self.layers):  # the output goes straight into the next layer's padded input
-                ap, a = _padded(x, S, N, self.layers[li + 1], few, ws, li + 1)
+                ap, a = padded_input(x, S, N, self.layers[li + 1], few, ws, li + 1)
             else:
                 a = x.new_empty(S, N, lay.out, lay.out, lay.c_out)
             # batch norm on the statistics of each (member, group), then ReLU
@@ -319,11 +319,11 @@ class Conv4:
                 k = c1 * (-1.0 / n)
                 dz = torch.addcmul(k * dbeta, dy, c1).addcmul_(xhat, k * dgamma).view(S, -1, lay.c_out)
             if patches.dim() == 5:  # the forward pass ran oneDNN's convolution: this is its padded input
-                da = _conv_backward(dz, patches, kernel, lay, g[4 * li], li > 0)
+                da = onednn_conv_backward(dz, patches, kernel, lay, g[4 * li], li > 0)
                 continue
             torch.bmm(patches.transpose(1, 2), dz, out=g[4 * li])
             if li > 0:
-                da = _input_grad(dz, kernel, lay, S, N, fast, few)
+                da = conv_input_grad(dz, kernel, lay, S, N, fast, few)
         return grad
 
 
@@ -343,8 +343,8 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False, ws: dict | None = None,
-            index: int = 0) -> tuple[Tensor, Tensor]:
+def padded_input(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False, ws: dict | None = None,
+                 index: int = 0) -> tuple[Tensor, Tensor]:
     """A new input buffer of ``lay`` with its TF 'SAME' padding zeroed, ``(S, N, H', W', C)``, and its interior
     ``(S, N, H, W, C)``, a view to write the layer's input into. With a workspace ``ws``, the buffer of the
     ``index``-th layer is made once and reused: its border stays zero, and its interior is written at every call."""
@@ -352,7 +352,7 @@ def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False, ws: d
         key = ("padded", index, S, N, like.dtype, like.device)
         got = ws.get(key)
         if got is None:
-            got = ws[key] = _padded(like, S, N, lay, whole)
+            got = ws[key] = padded_input(like, S, N, lay, whole)
         return got
     top, bottom = lay.pad
     full = lay.size + top + bottom
@@ -366,7 +366,7 @@ def _padded(like: Tensor, S: int, N: int, lay: Layer, whole: bool = False, ws: d
     return buf, buf[:, :, top: full - bottom, top: full - bottom]
 
 
-def _patches(ap: Tensor, lay: Layer) -> Tensor:
+def im2col_patches(ap: Tensor, lay: Layer) -> Tensor:
     """The 3x3 patches of every output pixel, stride 2, of the padded input ``ap`` ``(S, N, H', W', C)``:
     ``(S, N * out * out, 9 C)`` in (kh, kw, C) order (one copy; ``unfold`` views are the fastest path to it)."""
     S, N = ap.shape[:2]
@@ -380,7 +380,7 @@ def _torch_kernel(kernel: Tensor, lay: Layer) -> Tensor:
     return kernel.view(-1, KERNEL, KERNEL, lay.c_in, lay.c_out).permute(0, 4, 3, 1, 2)
 
 
-def _conv(ap: Tensor, kernel: Tensor, lay: Layer) -> Tensor:
+def onednn_conv(ap: Tensor, kernel: Tensor, lay: Layer) -> Tensor:
     """The stride-2 convolution of each member's padded input ``ap`` ``(S, N, H', W', C_in)`` by its kernel,
     through ``torch.nn.functional.conv2d`` (oneDNN on a CPU) on the channels-last views: ``(S, M, C_out)``,
     contiguous, rows in ``(image, y, x)`` order as the batched multiply gives them."""
@@ -392,9 +392,9 @@ def _conv(ap: Tensor, kernel: Tensor, lay: Layer) -> Tensor:
     return torch.stack(outs).reshape(S, -1, lay.c_out)
 
 
-def _conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: Tensor | None,
-                   input_grad: bool, add: bool = False) -> Tensor | None:
-    """The backward of :func:`_conv` through ``convolution_backward``: the kernels' gradient written into
+def onednn_conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: Tensor | None,
+                         input_grad: bool, add: bool = False) -> Tensor | None:
+    """The backward of :func:`onednn_conv` through ``convolution_backward``: the kernels' gradient written into
     ``gkernel`` ``(S, 9 C_in, C_out)`` (added to it with ``add``; not computed when None), and with ``input_grad``
     that of the unpadded input, ``(S, N, H, W, C_in)`` with a unit channel stride (a view of oneDNN's result when it
     allows, else a copy)."""
@@ -419,8 +419,8 @@ def _conv_backward(dz: Tensor, ap: Tensor, kernel: Tensor, lay: Layer, gkernel: 
     return torch.stack(parts)
 
 
-def _input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False,
-                fold: bool = False) -> Tensor:
+def conv_input_grad(dz: Tensor, kernel: Tensor, lay: Layer, S: int, N: int, fast: bool = False,
+                    fold: bool = False) -> Tensor:
     """The gradient of a layer's input ``(S, N, H, W, C_in)`` from that of its pre-activations ``dz``
     ``(S, M, C_out)``, by one of three routes, all of them gathers or ordered additions (no atomic additions, so the
     sums are the same from run to run on a GPU too):

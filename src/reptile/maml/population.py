@@ -34,7 +34,8 @@ from torch import Tensor
 
 from ..engine import fused
 from ..engine.evaluation import predict
-from ..engine.network import Conv4, _conv, _conv_backward, _input_grad, _padded, _patches
+from ..engine.network import (Conv4, conv_input_grad, im2col_patches, onednn_conv, onednn_conv_backward,
+                              padded_input)
 from ..params import Params
 from ..validate import check
 from .algorithm import MAMLConfig, TaskBatch
@@ -196,16 +197,16 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
         rk, rb, rg, rbeta = r[4 * li: 4 * li + 4]
         patches, xhat, inv, a = layers[li]
         dnn = patches.dim() == 5  # the forward ran oneDNN's convolution: its padded input in place of the patches
-        u = _conv(patches, rk, lay).add_(rb[:, None, :]) if dnn else torch.baddbmm(rb[:, None, :], patches, rk)
+        u = onednn_conv(patches, rk, lay).add_(rb[:, None, :]) if dnn else torch.baddbmm(rb[:, None, :], patches, rk)
         rp = None  # R{P}: the tangent's patches (its padded input on a oneDNN layer)
         if ra is not None:
-            ap, inner = _padded(ra, S, N, lay)
+            ap, inner = padded_input(ra, S, N, lay)
             inner.copy_(ra)
             if dnn:
                 rp = ap
-                u.add_(_conv(ap, kernel, lay))
+                u.add_(onednn_conv(ap, kernel, lay))
             else:
-                rp = fused.im2col(ap, lay.out) if fast else _patches(ap, lay)
+                rp = fused.im2col(ap, lay.out) if fast else im2col_patches(ap, lay)
                 u.baddbmm_(rp, kernel)
         xh = xhat.view(S, -1, lay.c_out)
         iv = inv.view(S, 1, lay.c_out)
@@ -245,16 +246,16 @@ def _hvp(conv: Conv4, flat: Tensor, direction: Tensor, layers, feats: Tensor, p:
                                             h[4 * li + 3])
         if patches.dim() == 5:  # oneDNN's backward: R{dK} = P^T R{dz} + R{P}^T dz and, below the first layer,
             # the input's gradient dz K^T and its derivative R{dz} K^T + dz R{K}^T, each col2im'd by the call
-            rda = _conv_backward(rdz, patches, kernel, lay, h[4 * li], li > 0)
+            rda = onednn_conv_backward(rdz, patches, kernel, lay, h[4 * li], li > 0)
             if li > 0:  # rp: the tangent's padded input (the first layer's input, the images, has none)
-                rda = rda + _conv_backward(dz, rp, rk, lay, h[4 * li], True, add=True)
-                da = _conv_backward(dz, patches, kernel, lay, None, True)
+                rda = rda + onednn_conv_backward(dz, rp, rk, lay, h[4 * li], True, add=True)
+                da = onednn_conv_backward(dz, patches, kernel, lay, None, True)
             continue
         torch.bmm(patches.transpose(1, 2), rdz, out=h[4 * li])
         if rp is not None:
             h[4 * li].baddbmm_(rp.transpose(1, 2), dz)
         if li > 0:
-            da = _input_grad(dz, kernel, lay, S, N, fast)
+            da = conv_input_grad(dz, kernel, lay, S, N, fast)
             cols = torch.bmm(rdz, kernel.transpose(1, 2)).baddbmm_(dz, rk.transpose(1, 2))
             rda = _cols_to_input(cols, lay, S, N, fast)
     return out
@@ -289,7 +290,7 @@ def _cols_to_input(cols: Tensor, lay, S: int, N: int, fast: bool) -> Tensor:
     if fast:
         return fused.col2im(cols, N, lay.size, lay.out, lay.pad[0])
     eye = torch.eye(cols.shape[-1], dtype=cols.dtype, device=cols.device).expand(S, -1, -1)
-    return _input_grad(cols, eye, lay, S, N)  # dz @ I^T = cols, then col2im
+    return conv_input_grad(cols, eye, lay, S, N)  # dz @ I^T = cols, then col2im
 
 
 # -------------------------------------------------------------------------------------------- the meta-gradient
