@@ -321,7 +321,7 @@ def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, co
     folder = results_root(results_dir) / experiment / config.name
     kept = [read_run(p, ("seed",)) for p in sorted(folder.glob("seed-*.json"))
             if p.name not in {f"seed-{s}.json" for s in todo}]  # the files of ``todo`` are about to be overwritten
-    _refuse_stale(experiment, config, kept)
+    refuse_stale(experiment, config, kept)
     if todo:
         check_writable(run_path(experiment, config.name, todo[0], results_dir).parent, "results",
                        "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can write.")
@@ -340,11 +340,12 @@ def compute_or_load(experiment: str, config: Any, seeds: Any, recompute: Any, co
             print(f"running {experiment}/{config.name} seed {seed} -> {path}", file=sys.stderr, flush=True)
         compute(seed)
     runs = load_runs(experiment, config.name, results_dir)
-    _refuse_stale(experiment, config, runs)
+    refuse_stale(experiment, config, runs)
     return runs
 
 
-def _refuse_stale(experiment: str, config: Any, runs: Sequence[dict[str, Any]]) -> None:
+def refuse_stale(experiment: str, config: Any, runs: Sequence[dict[str, Any]]) -> None:
+    """Refuse stored ``runs`` made with another configuration than ``config`` now defines (their digests differ)."""
     stale = [r["seed"] for r in runs if r.get("digest") != config.digest()]
     if stale:
         raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "

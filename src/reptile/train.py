@@ -142,12 +142,12 @@ def _to_device(state: Any, device: torch.device) -> Any:
 CHECKPOINT_FORMAT = 2  # 2: independent random streams (reptile.seeding); older checkpoints are refused
 
 
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+def config_differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     """The keys (dotted) whose values differ between two nested dicts."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b), key=str):
-            out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
+            out += config_differences(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [f"{prefix[:-1]} ({a!r} in the checkpoint, {b!r} now)"]
 
@@ -160,7 +160,7 @@ def check_same_run(path: Path, state: dict[str, Any], run_config: dict[str, Any]
                          f"{state.get('format', 1)}, now {CHECKPOINT_FORMAT}) and cannot be resumed; {fix}")
     stored = {"run": state.get("run"), "meta": state["learner"]["config"]}
     now = {"run": run_config, "meta": learner.config.to_dict()}
-    diff = _differences(stored, now)
+    diff = config_differences(stored, now)
     if diff:
         raise ValueError(f"checkpoint {path} was written with another configuration: {'; '.join(diff)}. {fix}")
 

@@ -153,10 +153,7 @@ def stored_runs(experiment: str, config, results_dir=None) -> list[dict]:
     from .. import results as R
 
     runs = R.load_runs(experiment, config.name, results_dir)
-    stale = [r["seed"] for r in runs if r.get("digest") != config.digest()]
-    if stale:
-        raise ValueError(f"results for {experiment}/{config.name} seeds {stale} were made with another configuration "
-                         f"than the preset now defines; rerun them with recompute=True or move them away")
+    R.refuse_stale(experiment, config, runs)
     return runs
 
 

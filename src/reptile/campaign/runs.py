@@ -43,7 +43,7 @@ def stop_on_signals() -> None:
 
 # ------------------------------------------------------------------------------------------------ advancing
 
-_AT_ONCE = threading.local()  # how many populations this campaign advances at the same time on the device
+AT_ONCE = threading.local()  # how many populations this campaign advances at the same time on the device
 
 
 def at_once() -> int:
@@ -51,7 +51,7 @@ def at_once() -> int:
     processes, each with its share of a CPU's cores, or threads on streams of one GPU); 1 for a plain call. Each
     training segment records it, since a population's device hours are its wall-clock time on a device it may have
     shared."""
-    return getattr(_AT_ONCE, "n", 1)
+    return getattr(AT_ONCE, "n", 1)
 
 
 def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None, data_root=None, cache_dir=None,
@@ -218,7 +218,7 @@ def thread_warning(entry: Entry, state: dict[str, Any], dev: torch.device) -> st
 def write_records(entry: Entry, state: dict[str, Any], dev, results_dir=None) -> None:
     """One results JSON per seed, as :func:`reptile.experiments.fewshot.run_population` writes them."""
     from ..engine.network import Conv4
-    from ..experiments.fewshot import _summary, split_seed
+    from ..experiments.fewshot import accuracy_summary, split_seed
 
     cfg, seeds = entry.config, list(entry.seeds)
     env = R.environment(dev)
@@ -230,7 +230,7 @@ def write_records(entry: Entry, state: dict[str, Any], dev, results_dir=None) ->
             train_seconds=round(state["train_seconds"], 3),
             seconds_per_outer_iter=state["train_seconds"] / cfg.meta.outer_iters,
             eval_seconds=round(ev["seconds"], 3), seconds_per_eval_task=ev["seconds"] / (cfg.eval_tasks * len(seeds)),
-            curve=state["curves"][i], eval={mode: _summary(a) for mode, a in ev["accuracies"][i].items()},
+            curve=state["curves"][i], eval={mode: accuracy_summary(a) for mode, a in ev["accuracies"][i].items()},
             engine={"name": "population", "seeds": seeds, "campaign": True, "segments": state["segments"],
                     "evaluation_devices": ev["devices"],
                     "note": "trained a piece at a time by `python -m reptile.campaign`; times are device "

@@ -44,7 +44,7 @@ def _worker(minutes: float, device: str, data_root, threads: int, delay: float, 
     C.stop_on_signals()
     time.sleep(delay)  # claims in the plan's order
     configure(threads)
-    C._AT_ONCE.n = workers
+    C.AT_ONCE.n = workers
     try:
         done = C.run(minutes, device, plan, data_root=data_root)
     except Exception as e:  # one line, as the campaign's own command line says it (reptile.campaign.failure)
@@ -113,7 +113,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     def work(k: int) -> None:
         try:
             time.sleep(delay * k)  # claims in the plan's order
-            C._AT_ONCE.n = workers
+            C.AT_ONCE.n = workers
             with graphs.own_stream(dev):
                 done.extend(C.run(minutes, device, plan, results_dir, data_root, progress=progress))
         except BaseException as e:  # reported after the others have stopped

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from .. import results as R
-from ..train import _differences, load_checkpoint, save_checkpoint
+from ..train import config_differences, load_checkpoint, save_checkpoint
 from .population import Population
 
 FORMAT = 1  # of the checkpoint file around Population.state_dict()
@@ -37,7 +37,7 @@ def check_same_run(path: Path, state: dict[str, Any], run_config: dict[str, Any]
     fix = f"delete {path} to start this population over, or run it with the configuration it was written with"
     if state.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} has format {state.get('format')!r}, this code reads {FORMAT}; {fix}")
-    diff = _differences(state.get("run"), run_config)
+    diff = config_differences(state.get("run"), run_config)
     if diff:
         raise ValueError(f"checkpoint {path} was written with another configuration: {'; '.join(diff)}. {fix}")
 

@@ -106,7 +106,7 @@ def check_memory(cfg: FewShotConfig, n_seeds: int = 1, device: str = "cpu", memo
                    hint=" (the paper's protocol: 10,000)" if name == "eval_tasks" else "")
 
 
-def _summary(accs: list[float]) -> dict[str, float]:
+def accuracy_summary(accs: list[float]) -> dict[str, float]:
     mean, ci = mean_ci95(accs)
     return {"accuracy": mean, "ci95": ci, "tasks": len(accs)}
 
@@ -159,7 +159,7 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
         eval_seconds=round(eval_seconds, 3),
         seconds_per_eval_task=eval_seconds / cfg.eval_tasks,
         curve=trained["curve"],
-        eval={mode: _summary(a) for mode, a in accs.items()},
+        eval={mode: accuracy_summary(a) for mode, a in accs.items()},
     )
     R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
     (ckpt_dir / "meta.pt").unlink(missing_ok=True)
@@ -325,7 +325,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
             eval_seconds=round(eval_seconds, 3),
             seconds_per_eval_task=eval_seconds / (cfg.eval_tasks * len(seeds)),
             curve=curve,
-            eval={mode: _summary(a) for mode, a in accs[i].items()},
+            eval={mode: accuracy_summary(a) for mode, a in accs[i].items()},
             engine=engine,
         )
         if lead:

@@ -71,7 +71,7 @@ def stored(preset_prefix: str = "reduced-figure3", curves=None, overrides: Mappi
     out = {}
     for curve, cfg in configs(preset_prefix, curves, overrides).items():
         runs = R.load_runs(EXPERIMENT, cfg.name, results_dir)
-        R._refuse_stale(EXPERIMENT, cfg, runs)
+        R.refuse_stale(EXPERIMENT, cfg, runs)
         out[curve] = runs
     return out
 
@@ -96,7 +96,7 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
         folder = R.results_root(results_dir) / EXPERIMENT / cfg.name
         keep = [R.read_run(p, ("seed",)) for p in sorted(folder.glob("seed-*.json"))
                 if p.name not in {f"seed-{s}.json" for s in todo[c]}]
-        R._refuse_stale(EXPERIMENT, cfg, keep)
+        R.refuse_stale(EXPERIMENT, cfg, keep)
     first = next((t[0] for t in todo.values() if t), None)
     if first is not None:  # every seed's split has the same shape; the curves differ in train_shots
         R.check_writable(R.results_root(results_dir) / EXPERIMENT, "results",
