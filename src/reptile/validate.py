@@ -160,6 +160,10 @@ def check_data_root_argument(parser, data_root) -> None:
                      f"miniimagenet/), or no --data-root for $REPTILE_DATA")
 
 
+THREADS_HELP = ("CPU threads for this process (default: $REPTILE_THREADS, else $OMP_NUM_THREADS outside torchrun, "
+                "else the cores, divided among torchrun's processes on this machine; reptile.threads.configure)")
+
+
 def experiment_parser(prog: str, doc: str | None, presets, example: str):
     """A command line of an experiment: ``--preset`` (required), ``--seeds``, ``--set KEY=VALUE``, ``--recompute``,
     ``--device``, ``--threads``."""
@@ -172,7 +176,7 @@ def experiment_parser(prog: str, doc: str | None, presets, example: str):
                         help=f"override a field, e.g. {example} (repeatable)")
     parser.add_argument("--recompute", action="store_true", help="compute again even if the result exists")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     parser.example = example
     return parser
 

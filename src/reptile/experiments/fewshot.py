@@ -34,8 +34,8 @@ from ..core import MetaLearner
 from ..fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
 from ..stats import format_accuracy, mean_ci95
 from ..train import train
-from ..validate import (DivergedError, check, check_device_argument, check_seeds_argument, check_size,
-                       check_threads_argument, check_data_root_argument, fail, is_int, parse_sets)
+from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
+                        check_seeds_argument, check_size, check_threads_argument, fail, is_int, parse_sets)
 
 EXPERIMENT = "fewshot"
 ENGINES = ("auto", "population", "solo")
@@ -415,9 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", default="auto", choices=ENGINES,
                         help="population: the seeds trained together (the default wherever it applies); solo: one "
                              "seed after another with the plain per-run code")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for this process (default: the cores, divided among the processes "
-                             "started together under torchrun)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     # every value of the command line is checked here or in load_or_run before any data is loaded

@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 
 from .. import results as R
 from ..config import FIGURE3_PRESETS, FewShotConfig, resolve
-from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
-                       check_threads_argument, fail, parse_sets)
+from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
+                        check_seeds_argument, check_threads_argument, fail, parse_sets)
 
 EXPERIMENT = "gradcomb"
 CURVES = ("g1", "sum2", "avg2", "last2", "sum3", "avg3", "last3", "sum4", "avg4", "last4")
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="override a field of every curve, e.g. outer_iters=100 or eval_tasks=50 (repeatable)")
     parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     # every value of the command line is checked here or in load_or_run before any data is loaded

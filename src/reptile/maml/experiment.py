@@ -28,8 +28,8 @@ from .. import results as R
 from .. import seeding
 from ..engine.memory import keep_freed_memory
 from ..fewshot import param_count
-from ..validate import (DivergedError, check, check_data_root_argument, check_device_argument, check_seeds_argument,
-                        check_threads_argument, fail, parse_sets)
+from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
+                        check_seeds_argument, check_threads_argument, fail, parse_sets)
 from .algorithm import PATH_LABELS, MAMLLearner, TaskBatch
 from .evaluation import EVAL_CHUNK, evaluate, summarise
 from .population import EngineNet
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="list the presets with their key values, and stop")
     parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the repository's rule)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     if a.list:
