@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .. import results as R
+from .. import seeding
 from ..config import resolve_flat
 from ..manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
                         mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
@@ -228,9 +229,11 @@ def run_family(cfg: ManifoldConfig, family: str, seed: int) -> dict[str, Any]:
     phi_D, phi_L = fam.distance_minimiser(), fam.loss_minimiser()
     k = cfg.inner_iters
     fixed = {kk: fam.fixed_point(cfg.inner_lr, kk) for kk in sorted(set(cfg.k_values) | set(CURVE_KS) | {k})}
-    order = task_order(fam.n, cfg.outer_iters, seed * 1000 + FAMILIES.index(family))
+    fi = FAMILIES.index(family)  # each family its own sub-stream of the run's streams (reptile.seeding)
+    order = task_order(fam.n, cfg.outer_iters, seeding.stream_seed(seed, "tasks", fi))
     exact = reptile_exact_serial(fam, phi0, order, cfg.outer_step, cfg.outer_decay)
-    partial = reptile_partial_serial(fam, phi0, order, cfg.inner_lr, k, cfg.outer_step, cfg.outer_decay, seed)
+    partial = reptile_partial_serial(fam, phi0, order, cfg.inner_lr, k, cfg.outer_step, cfg.outer_decay,
+                                     seeding.stream_seed(seed, "inner", fi))
     idx = path_indices(cfg.outer_iters)
 
     def dists(phi: Tensor, with_k: bool = False) -> dict[str, float]:

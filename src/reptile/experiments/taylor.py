@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.func import grad, vmap
 
 from .. import results as R
+from .. import seeding
 from ..config import resolve_flat
 from ..sine import SineTasks, init_mlp, mse_loss_fn
 from ..taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
@@ -41,8 +42,9 @@ from ..taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients
 from ..validate import check, experiment_parser, is_int, is_number, run_experiment
 
 EXPERIMENT = "taylor"
-# generators of the different parts are seeded apart (seed + offset), so each part's draws are its own
-DRAW_OFFSET, LOGISTIC_OFFSET, MC_OFFSET, K_OFFSET = 10_000, 20_000, 30_000, 40_000
+# each part's draws are a sub-stream of the run's "tasks" stream (reptile.seeding), so no two parts, and no two
+# seeds, share one
+DRAWS, MONTE_CARLO, K_STEPS = 0, 1, 2
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -156,7 +158,7 @@ def _disjoint_minibatches(n: int, points: int, k: int, batch: int, generator: to
 def sine_problem(cfg: TaylorConfig, seed: int, device=None) -> Problem:
     """The sine tasks of Section 3 (``a sin(x + b)`` on the 50-point grid) and a tanh MLP at its PyTorch default
     initialisation (``init_mlp``, seeded), with the MSE loss of ``reptile.sine``."""
-    params = init_mlp(cfg.hidden, seed, dtype=DTYPE, device=device)
+    params = init_mlp(cfg.hidden, seeding.stream_seed(seed, "init"), dtype=DTYPE, device=device)
     shapes, sizes = [p.shape for p in params], [p.numel() for p in params]
     mse = mse_loss_fn("tanh")
 
@@ -180,7 +182,7 @@ def logistic_problem(cfg: TaylorConfig, seed: int, device=None) -> Problem:
     ``x ~ N(0, I)``, ``y ~ Bernoulli(sigmoid(w . x))``; the loss is the mean cross-entropy of ``sigmoid(theta . x + c)``
     with ``phi = (theta, c) ~ N(0, 0.25 I)`` (seeded)."""
     d = cfg.logistic_dim
-    phi = 0.5 * torch.randn(d + 1, generator=torch.Generator().manual_seed(seed + LOGISTIC_OFFSET), dtype=DTYPE)
+    phi = 0.5 * torch.randn(d + 1, generator=seeding.generator(seed, "init", 1), dtype=DTYPE)
 
     def loss(phi: Tensor, x: Tensor, y: Tensor) -> Tensor:
         z = x @ phi[:-1] + phi[-1]
@@ -378,8 +380,8 @@ def run(cfg: TaylorConfig, seed: int, device: str = "auto", results_dir=None, pr
     alphas = cfg.alphas()
     sine, logistic = sine_problem(cfg, seed, dev), logistic_problem(cfg, seed, dev)
 
-    def gen(offset: int) -> torch.Generator:
-        return torch.Generator().manual_seed(seed + offset)
+    def gen(part: int) -> torch.Generator:
+        return seeding.generator(seed, "tasks", part)
 
     def say(msg: str) -> None:
         if progress:
@@ -388,14 +390,14 @@ def run(cfg: TaylorConfig, seed: int, device: str = "auto", results_dir=None, pr
 
     with warnings.catch_warnings():  # PyTorch's own forward-mode AD set-up warns about its internal use of jit
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-        exact = {p.name: two_step_check(p, gen(DRAW_OFFSET), alphas) for p in (sine, logistic)}
+        exact = {p.name: two_step_check(p, gen(DRAWS), alphas) for p in (sine, logistic)}
         say("exact vs. leading order done")
-        xs, ys = sine.sample(cfg.mc_samples, 2, gen(MC_OFFSET))
+        xs, ys = sine.sample(cfg.mc_samples, 2, gen(MONTE_CARLO))
         a, Ha = mc_terms(sine, xs, ys)
         expectation = expectation_check(sine, xs, ys, alphas, cfg.se_groups, a, Ha)
         identity = identity_check(sine, xs, ys, Ha)
         say("Equations 15-17 done")
-        k_steps = k_step_check(sine, cfg, gen(K_OFFSET), cfg.k_alphas())
+        k_steps = k_step_check(sine, cfg, gen(K_STEPS), cfg.k_alphas())
         say("k-step expansion done")
     record = R.make_record(EXPERIMENT, cfg, seed, env, started,
                            exact_vs_leading=_clean({"alphas": alphas, "models": exact}),
