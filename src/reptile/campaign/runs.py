@@ -218,19 +218,15 @@ def thread_warning(entry: Entry, state: dict[str, Any], dev: torch.device) -> st
 def write_records(entry: Entry, state: dict[str, Any], dev, results_dir=None) -> None:
     """One results JSON per seed, as :func:`reptile.experiments.fewshot.run_population` writes them."""
     from ..engine.network import Conv4
-    from ..experiments.fewshot import accuracy_summary, split_seed
+    from ..experiments.fewshot import fewshot_record
 
     cfg, seeds = entry.config, list(entry.seeds)
     env = R.environment(dev)
     ev = state["evaluation"]
     for i, seed in enumerate(seeds):
-        record = R.make_record(
-            entry.experiment, cfg, seed, env, time.perf_counter(),
-            split_seed=split_seed(cfg, seed), parameters=Conv4(cfg.n_way).size,
-            train_seconds=round(state["train_seconds"], 3),
-            seconds_per_outer_iter=state["train_seconds"] / cfg.meta.outer_iters,
-            eval_seconds=round(ev["seconds"], 3), seconds_per_eval_task=ev["seconds"] / (cfg.eval_tasks * len(seeds)),
-            curve=state["curves"][i], eval={mode: accuracy_summary(a) for mode, a in ev["accuracies"][i].items()},
+        record = fewshot_record(
+            entry.experiment, cfg, seed, env, time.perf_counter(), Conv4(cfg.n_way).size, state["train_seconds"],
+            ev["seconds"], cfg.eval_tasks * len(seeds), state["curves"][i], ev["accuracies"][i],
             engine={"name": "population", "seeds": seeds, "campaign": True, "segments": state["segments"],
                     "evaluation_devices": ev["devices"],
                     "note": "trained a piece at a time by `python -m reptile.campaign`; times are device "

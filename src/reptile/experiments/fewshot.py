@@ -111,6 +111,27 @@ def accuracy_summary(accs: list[float]) -> dict[str, float]:
     return {"accuracy": mean, "ci95": ci, "tasks": len(accs)}
 
 
+
+def fewshot_record(experiment: str, cfg: FewShotConfig, seed: int, env: dict, started: float, parameters: int,
+                   train_seconds: float, eval_seconds: float, tasks_timed: int, curve: dict, accs: dict,
+                   engine: dict | None = None) -> dict[str, Any]:
+    """One seed's results record, the same fields whether a solo run, a population or the campaign wrote it:
+    ``tasks_timed`` is the number of evaluation tasks ``eval_seconds`` covers (a population evaluates all its seeds'
+    tasks together), ``accs`` each prediction mode's per-task accuracies (:func:`accuracy_summary`)."""
+    extra = {} if engine is None else {"engine": engine}
+    return R.make_record(
+        experiment, cfg, seed, env, started,
+        split_seed=split_seed(cfg, seed),
+        parameters=parameters,
+        train_seconds=round(train_seconds, 3),
+        seconds_per_outer_iter=train_seconds / cfg.meta.outer_iters,
+        eval_seconds=round(eval_seconds, 3),
+        seconds_per_eval_task=eval_seconds / tasks_timed,
+        curve=curve,
+        eval={mode: accuracy_summary(a) for mode, a in accs.items()},
+        **extra,
+    )
+
 def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cache_dir=None, results_dir=None,
         checkpoint_dir=None, progress: bool = True, splits=None) -> dict[str, Any]:
     """Meta-train and evaluate one cell for ``seed``; write and return the run's record.
@@ -150,17 +171,8 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     accs = evaluate(learner, net, test_sampler, cfg.n_way, cfg.shots, cfg.eval_iters, cfg.eval_batch, cfg.eval_tasks,
                     seeding.generator(seed, "eval"), dev)
     eval_seconds = time.perf_counter() - t_eval
-    record = R.make_record(
-        EXPERIMENT, cfg, seed, env, started,
-        split_seed=split_seed(cfg, seed),
-        parameters=param_count(learner.phi),
-        train_seconds=round(trained["train_seconds"], 3),
-        seconds_per_outer_iter=trained["train_seconds"] / cfg.meta.outer_iters,
-        eval_seconds=round(eval_seconds, 3),
-        seconds_per_eval_task=eval_seconds / cfg.eval_tasks,
-        curve=trained["curve"],
-        eval={mode: accuracy_summary(a) for mode, a in accs.items()},
-    )
+    record = fewshot_record(EXPERIMENT, cfg, seed, env, started, param_count(learner.phi), trained["train_seconds"],
+                            eval_seconds, cfg.eval_tasks, trained["curve"], accs)
     R.save_run(record, R.run_path(EXPERIMENT, cfg.name, seed, results_dir))
     (ckpt_dir / "meta.pt").unlink(missing_ok=True)
     return record
@@ -316,18 +328,8 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
                                f"seeds together (trained_with); the training times are those of this seed's "
                                f"process, the evaluation's are shared by all (per evaluation task: over all seeds' "
                                f"tasks)")
-        record = R.make_record(
-            experiment, cfg, seed, env, started,
-            split_seed=split_seed(cfg, seed),
-            parameters=net.size,
-            train_seconds=round(train_seconds, 3),
-            seconds_per_outer_iter=train_seconds / m.outer_iters,
-            eval_seconds=round(eval_seconds, 3),
-            seconds_per_eval_task=eval_seconds / (cfg.eval_tasks * len(seeds)),
-            curve=curve,
-            eval={mode: accuracy_summary(a) for mode, a in accs[i].items()},
-            engine=engine,
-        )
+        record = fewshot_record(experiment, cfg, seed, env, started, net.size, train_seconds, eval_seconds,
+                                cfg.eval_tasks * len(seeds), curve, accs[i], engine)
         if lead:
             R.save_run(record, R.run_path(experiment, cfg.name, seed, results_dir))
         records.append(record)
