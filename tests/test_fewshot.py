@@ -183,3 +183,15 @@ def test_the_chapter_quotes_transductions_gain_from_the_papers_tables():
     want = [t["rows"]["Reptile + Transduction"][0][0] - t["rows"]["Reptile"][0][0] for t in (TABLE1, TABLE2)]
     assert TABLE1["columns"][0] == TABLE2["columns"][0] == "1-shot 5-way"
     assert said == f"{want[0]:.1f} (Mini-ImageNet, Table 1) and {want[1]:.1f} (Omniglot, Table 2)"
+
+
+def test_the_chapter_quotes_a_cells_verdict_from_the_tables():
+    from reptile.artifacts import fewshot as FA
+    from reptile.experiments import fewshot as FS
+
+    stored = FS.stored_runs()
+    row = [c for c in FA.paper_checks(stored) if c.item == "paper Table 2 (Omniglot), Reptile + Transduction, 1-shot 5-way"]
+    assert FA.cell_verdict(stored, "Reptile + Transduction", "1-shot 5-way") == f"{row[0].verdict} (z = {row[0].z:+.1f})"
+    assert FA.cell_verdict({}, "Reptile", "1-shot 5-way") == "not yet run"
+    with pytest.raises(ValueError, match="no cell 'Reptile', '2-shot 5-way' in paper Table 2"):
+        FA.cell_verdict(stored, "Reptile", "2-shot 5-way")

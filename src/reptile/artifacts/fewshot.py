@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..paper import TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
-from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread
+from ..validate import check
+from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread, verdict_words
 from .environments import eval_device, run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
@@ -168,6 +169,17 @@ def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: 
                f"difference over its standard error; the verdict by the book's rule (reproduces when |z| < "
                f"{THRESHOLD:g}).")
     return Table(pd.DataFrame(rows).set_index("cell"), caption)
+
+
+def cell_verdict(runs_by_name: dict[str, list[dict]], row: str, column: str, table: int = 2,
+                 progress: dict[str, str] | None = None) -> str:
+    """One cell's verdict as the chapter's prose quotes it (``"differs (z = -12.2)"``), from :func:`paper_checks`'
+    row for it: the prose names the verdict the tables compute instead of typing it."""
+    dataset = "Mini-ImageNet" if table == 1 else "Omniglot"
+    item = f"paper Table {table} ({dataset}), {row}, {column}"
+    found = [c for c in paper_checks(runs_by_name, progress) if c.item == item]
+    check(len(found) == 1, f"no cell {row!r}, {column!r} in paper Table {table}")
+    return verdict_words(found[0])
 
 
 def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
