@@ -165,8 +165,11 @@ def sine_predictions(runs: Sequence[dict], seed: int | None = None):
     for i in range(n_tasks):
         for j, m in enumerate(methods):
             _panel(axes[i][j], run["methods"][m]["figure"][i], m, title=i == 0)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+            axes[i][j].title.set_fontsize(14)
+    # one legend for the grid, below it and legible at the page's width (the grid is shrunk to fit the column)
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=13, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
