@@ -195,3 +195,14 @@ def test_the_chapter_quotes_a_cells_verdict_from_the_tables():
     assert FA.cell_verdict({}, "Reptile", "1-shot 5-way") == "not yet run"
     with pytest.raises(ValueError, match="no cell 'Reptile', '2-shot 5-way' in paper Table 2"):
         FA.cell_verdict(stored, "Reptile", "2-shot 5-way")
+
+
+def test_the_chapter_names_the_cells_that_keep_their_trained_state(tmp_path):
+    from reptile.artifacts import fewshot as FA
+
+    assert FA.trained_states(tmp_path) == "none yet"
+    for name in ("omniglot-5shot-5way", "omniglot-1shot-20way"):
+        (tmp_path / "fewshot" / name).mkdir(parents=True)
+        (tmp_path / "fewshot" / name / "trained-seeds0-1-2.pt").write_bytes(b"")
+    (tmp_path / "fewshot" / "omniglot-1shot-5way").mkdir()  # records only
+    assert FA.trained_states(tmp_path) == "`omniglot-1shot-20way`, `omniglot-5shot-5way`"

@@ -156,8 +156,11 @@ def test_claims_hold_on_records_shaped_like_the_paper():
     # the seeds' standard deviation is 0.5, so a difference's standard error is sqrt(2 * 0.25 / 3) = 0.408
     se = (2 * 0.25 / 3) ** 0.5
     assert got[1]["z"] == pytest.approx(5 / se, rel=1e-9)
-    assert "g1 reaches 30.00% ± 0.50; the lowest of the other nine, (g1+g2)/2, reaches 55.00% ± 0.50 " \
-           f"(+25.00 points, z = +{25 / se:.1f})" in got[0]["text"]
+    # with equal spreads the weakest comparison is the lowest curve's; the text names both, and the claim's z is it
+    assert "g1 reaches 30.00% ± 0.50; the lowest of the other nine, (g1+g2)/2, reaches 55.00% ± 0.50; the weakest of " \
+           f"the nine comparisons is (g1+g2)/2 (55.00% ± 0.50) over g1, +25.00 points, z = +{25 / se:.1f}." \
+        in got[0]["text"]
+    assert got[0]["z"] == pytest.approx(25 / se)
     assert f"g1+g2 reaches 60.00% ± 0.50 and g2 65.00% ± 0.50; g2 minus g1+g2 is +5.00 points, z = +{5 / se:.1f}" \
         in got[1]["text"]
     assert "sum (Reptile) 30.00 → 60.00 → 75.00 → 85.00%" in got[2]["text"]

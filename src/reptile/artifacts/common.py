@@ -143,7 +143,7 @@ def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
                         "paper's when |z| < 3 and differs when |z| ≥ 3; a claim holds when z ≥ 3, does not hold when "
                         "z ≤ −3, and is not resolved in between.")
         if any(c.z is None for c in checks):
-            caption += " A row without z is a deterministic computation judged against the tolerance its claim states."
+            caption += " A row without z is judged against the tolerance its claim states."
     return Table(df, caption, index=False)
 
 

@@ -213,6 +213,15 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
     return rows
 
 
+def trained_states(results_dir=None) -> str:
+    """The configurations whose trained state is stored beside their records (``trained-seeds*.pt``, kept by the
+    campaign when a population finishes since it began keeping them), as the chapter's prose names them."""
+    from ..results import results_root
+
+    names = sorted({p.parent.name for p in (results_root(results_dir) / "fewshot").glob("*/trained-*.pt")})
+    return ", ".join(f"`{n}`" for n in names) or "none yet"
+
+
 def paper_transduction_gain() -> str:
     """What transduction adds to Reptile's 1-shot 5-way accuracy in the paper, in points, as the chapter's text quotes
     it, ``"<points> (Mini-ImageNet, Table 1) and <points> (Omniglot, Table 2)"``, from :mod:`reptile.paper`."""

@@ -291,10 +291,12 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
         parts = [(f"{combination(c)} over g1", compare(est[c], est["g1"]), ["g1", c]) for c in CURVES if c != "g1"]
         verdict, z, weak, deciding = judged(parts)
         lowest = min((c for c in CURVES if c != "g1"), key=lambda c: acc[c]["mean"])
+        closest = deciding["deciding"][1]  # the comparison that sets the claim's z (its spread counts, not only its mean)
         add(0, verdict, z, f"{verdict.capitalize()}: g1 reaches {_pct(acc['g1'])}; the lowest of the other nine, "
-                           f"{combination(lowest)}, reaches {_pct(acc[lowest])} "
-                           f"({_z(compare(est[lowest], est['g1']))})." + (f" Not resolved or failing: {weak}." if weak
-                                                                          else ""), **deciding)
+                           f"{combination(lowest)}, reaches {_pct(acc[lowest])}; the weakest of the nine comparisons "
+                           f"is {combination(closest)} ({_pct(acc[closest])}) over g1, "
+                           f"{_z(compare(est[closest], est['g1']))}." + (f" Not resolved or failing: {weak}." if weak
+                                                                         else ""), **deciding)
 
     # 2. two-step Reptile (sum2) below two-step first-order MAML (last2)
     if not not_yet(1, ["sum2", "last2"]):

@@ -250,7 +250,8 @@ def sine_jacobian_curves(runs: Sequence[dict]):
     mean step with AvgGrad, the gradient of the error before adaptation (positive: the step lowers it)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for m in _jacobian_methods(runs):
-        label = f"at {_label(m)}'s initialisation (k = {_inner_iters(runs, m)})"
+        name = _label(m)
+        label = name if "k =" in name else f"{name} (k = {_inner_iters(runs, m)})"
         for ax, key in zip(axes, ("fo_maml_cosine", "fo_avggrad_cosine")):
             its, vals = _curve_mean(runs, m, key)
             ax.plot(its, vals, color=METHOD_COLORS.get(m), label=label, marker=".", lw=1)
@@ -260,9 +261,12 @@ def sine_jacobian_curves(runs: Sequence[dict]):
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel("outer iteration")
         ax.set_ylim(-1, 1)
-    axes[0].set_ylabel(f"cosine (mean over {len(runs)} seed(s))")
-    axes[1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    axes[0].set_ylabel(f"cosine (mean over {len(runs)} seed{'s' if len(runs) != 1 else ''})")
+    # one legend below both panels, where it covers no curve
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="at the initialisation of", loc="lower center", ncol=min(len(labels), 3),
+               fontsize=9, title_fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.08 * (1 + (len(labels) - 1) // 3), 1, 1))
     return fig
 
 
