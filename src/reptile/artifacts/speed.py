@@ -339,7 +339,7 @@ def speed_summary(results_dir=None) -> Table:
                            "reference and of the authors' TensorFlow code (where timed: on the CPU) in the same "
                            "benchmark run. Matrix-multiply GFLOP/s: " + _matmul_words(reports) + "." +
                   (" A percentage above 100: oneDNN's convolutions, which this percentage compares with the BLAS's "
-                   "multiply, run faster than it (the status page's speed section)."
+                   "multiply, run faster than it (see where a CPU step's time goes, below)."
                    if any(float(str(r["% of matmul"]).replace(",", "")) > 100 for r in rows
                           if str(r["% of matmul"]).replace(",", "").replace(".", "").isdigit()) else ""),
                   nowrap_index=[])
