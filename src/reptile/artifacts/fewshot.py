@@ -114,6 +114,9 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
                + (" This companion's MAML rows are transductive, as the quoted ones; their ± is the standard deviation "
                   "over seeds where several are stored, else the one seed's 95% interval over its test tasks."
                   if maml_runs is not None and table == 2 else ""))
+    caption += (" Reptile + Transduction's 1-shot 5-way cell is a run of its own, trained with paper Table 5's "
+                "settings (the -transductive presets), so it is not the same networks as the Reptile row's cell and "
+                "need not lie above it." if table == 2 else "")
     if budget == "reduced":
         caption += " Reduced budgets are not the paper's protocol."
     return Table(df, caption)
