@@ -176,6 +176,11 @@ class VisibleTextWithCode(VisibleText):
     SKIP = {"script", "style", "noscript", "template", "textarea", "math"}
 
 
+# the figures each chapter draws: Figure 1 and its companions, the expansion's and Figure 2's, the learning curves,
+# Figure 3 and its final accuracies
+FIGURES = {"sine": 5, "taylor": 3, "manifolds": 3, "fewshot": 1, "gradient_combinations": 2}
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_figure_is_numbered_and_captioned_with_alt_text(built_book, page):
     """Every image of results sits in a numbered figure with a caption, and its alt text describes it (not a file
@@ -190,6 +195,8 @@ def test_every_figure_is_numbered_and_captioned_with_alt_text(built_book, page):
         assert src in inside, f"{page}.html: an image outside a figure (no caption): {src[:80]}"
         alt = (re.search(r'alt="([^"]*)"', img) or [None, ""])[1]
         assert len(alt) >= 15 and not re.search(r"\.(png|svg|jpg)|_images|/", alt), f"{page}.html: alt {alt!r}"
+    # the chapters' figures are there at all (a page that lost them would pass the checks above)
+    assert len(figures) >= FIGURES.get(page, 0), f"{page}.html: {len(figures)} figures, {FIGURES[page]} expected"
     for f in figures:
         assert '<span class="caption-number">' in f, f"{page}.html: a figure without a number"
         caption = re.search(r'<span class="caption-text">(.*?)</span><a class="headerlink"', f, re.S)

@@ -74,17 +74,20 @@ def test_a_campaign_resumed_piece_by_piece_gives_the_uninterrupted_numbers(tmp_p
         f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f} (transductive)"
 
 
-def test_campaign_refuses_bad_input():
+def test_campaign_refuses_bad_input(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="minutes must be a finite number > 0, got 0"):
         campaign.run(0)
     with pytest.raises(ValueError, match="minutes must be a finite number > 0, got inf"):
         campaign.run(float("inf"))
-    with pytest.raises(SystemExit):
-        campaign.main([])
     with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
         campaign_workers.run_workers(1.0, 0)
-    with pytest.raises(SystemExit):
-        campaign.main(["--minutes", "1", "--workers", "0"])
+    monkeypatch.setenv("REPTILE_RESULTS", str(tmp_path))  # a refusal that slipped through would show an empty plan
+    for argv, message in (([], "give --minutes N to advance the campaign, or --status"),
+                          (["--minutes", "1", "--workers", "0"], "--workers 0: allowed: an integer >= 1"),
+                          (["--minutes", "1", "--only", "figure3-last9"], "no planned population named 'figure3-last9'")):
+        with pytest.raises(SystemExit) as stop:
+            campaign.main(argv)
+        assert stop.value.code == 2 and message in capsys.readouterr().err, argv
 
 
 def test_workers_pass_over_an_entry_another_process_is_advancing(tmp_path, monkeypatch):
@@ -100,7 +103,8 @@ def test_workers_pass_over_an_entry_another_process_is_advancing(tmp_path, monke
     assert campaign.run(1, "cpu", [first], tmp_path, progress=False) == [first.key]  # released: free again
 
 
-def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_one_worker(tmp_path, monkeypatch):
+def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_one_worker(tmp_path, monkeypatch,
+                                                                                           capsys):
     """``campaign --streams`` (on a GPU, each thread on a CUDA stream of its own): here on the CPU, without streams,
     the orchestration: two threads claim the two entries, and each entry's records are those of an advance alone."""
     import torch
@@ -136,8 +140,11 @@ def test_stream_workers_are_threads_that_share_the_plan_and_give_the_numbers_of_
     monkeypatch.setenv("REPTILE_COMPILE", "1")
     with pytest.raises(ValueError, match="do not combine with REPTILE_COMPILE=1"):
         campaign_workers.run_streams(1.0, 2, "cpu")
-    with pytest.raises(SystemExit):  # --streams needs a GPU
+    monkeypatch.delenv("REPTILE_COMPILE")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # --streams needs a GPU
         campaign.main(["--minutes", "1", "--streams", "--device", "cpu"])
+    assert stop.value.code == 2 and "--streams runs the workers on CUDA streams: it needs a GPU" in capsys.readouterr().err
 
 
 def test_the_plan_is_the_issue_order():
@@ -157,8 +164,6 @@ def test_only_selects_planned_populations_in_the_order_named():
     assert campaign.select(None) == campaign.PLAN == campaign.select([])
     with pytest.raises(ValueError, match="no planned population named 'figure3-last9'; allowed: figure3-g1, "):
         campaign.select(["figure3-last9"])
-    with pytest.raises(SystemExit):
-        campaign.main(["--minutes", "1", "--only", "figure3-last9"])
 
 
 def _sleep_as_a_worker(ready, seconds):

@@ -77,9 +77,17 @@ def test_a_run_stopped_during_its_evaluation_resumes_at_its_block(ci_data, tmp_p
     monkeypatch.setattr(P, "maml_checkpoint", lambda entry, seed, results_dir=None: E.checkpoint_path(cfg, 0, tmp_path / "cb"))
     row = P.progress([P.Entry("maml", "ci", seeds=(0,), cfg=cfg)], tmp_path / "b")[0]
     assert row["state"] == "evaluating" and row["evaluation tasks"] == "25 / 60 (a seed)"
+    asked, real_evaluate = [], E.evaluate
+
+    def counted(learner, images, cfg_, n_tasks, *a, **k):
+        asked.append(n_tasks)
+        return real_evaluate(learner, images, cfg_, n_tasks, *a, **k)
+
+    monkeypatch.setattr(E, "evaluate", counted)
     again = E.run(cfg, 0, "cpu", results_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb", progress=False,
                   data=ci_data, stop=lambda: False)
     assert again["eval"] == whole["eval"]  # the same tasks, the same numbers
+    assert asked == [25, 10]  # and it resumed at its block: the 35 tasks left, no training, no task twice
 
 
 def test_the_campaign_s_stop_signal_stops_a_maml_run_at_its_next_iteration(ci_data, tmp_path, monkeypatch):

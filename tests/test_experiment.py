@@ -101,8 +101,15 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
               checkpoint=ckpt, checkpoint_every=10, progress=False)
     assert ckpt.exists()
     resumed = fresh()
-    out = train(resumed, sample, torch.Generator().manual_seed(1), 50, evaluate=evaluate, eval_every=10,
+    after = {"n": 0}
+
+    def counted(g):
+        after["n"] += 1
+        return sample(g)
+
+    out = train(resumed, counted, torch.Generator().manual_seed(1), 50, evaluate=evaluate, eval_every=10,
                 checkpoint=ckpt, checkpoint_every=10, progress=False)
+    assert after["n"] == 30  # it resumed at the checkpoint's iteration 20, not from the start (a restart draws 50)
     assert resumed.iteration == 50
     assert all(torch.equal(a, b) for a, b in zip(resumed.phi, whole.phi))
     assert out["curve"] == ref["curve"]

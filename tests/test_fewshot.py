@@ -131,11 +131,19 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_store, monkey
     with pytest.raises(KeyboardInterrupt):
         run(cfg, 0, "cpu", root, results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb", progress=False,
             splits=splits)
-    monkeypatch.setattr(TaskSampler, "training_task", original)
+    after = {"n": 0}
+
+    def counted(self, *a, **k):
+        after["n"] += 1
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(TaskSampler, "training_task", counted)
     assert (tmp_store / "cb" / "fewshot" / cfg.name / "seed-0" / "meta.pt").exists()
     resumed = run(cfg, 0, "cpu", root, results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb",
                   progress=False, splits=splits)
     assert resumed["eval"] == whole["eval"] and resumed["curve"] == whole["curve"]
+    # it resumed at the checkpoint's iteration 4: two iterations' tasks drawn, not six (a restart)
+    assert after["n"] == 2 * cfg.meta.meta_batch
 
 
 def test_short_real_omniglot_run_is_clearly_above_chance(tmp_store):

@@ -71,3 +71,29 @@ def test_the_jacobian_of_k_sgd_steps_on_a_quadratic_is_the_product_of_k_factors(
     for k in (1, 2, 4):
         J = torch.autograd.functional.jacobian(_adapt_flat(loss, phi, task, k, alpha, 2), P.flatten(phi))
         torch.testing.assert_close(J, torch.linalg.matrix_power(eye - alpha * A, k), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_maml_gradient_against_an_explicit_product_of_hessian_factors(k):
+    """MAML's meta-gradient against ``J^T L'_q(W_k)`` with ``J = (I - alpha H_{k-1}) ... (I - alpha H_0)`` built from
+    explicit Hessians of the full-batch support loss at the hand-computed SGD iterates: no path through the package's
+    inner loop or its differentiation."""
+    phi, loss, task = _mlp_task()
+    alpha, n = 0.2, len(task.x)  # full batch: the inner steps are deterministic
+    flat0 = P.flatten(phi).detach()
+
+    def support(v):
+        return loss(P.unflatten(v, phi), (task.x, task.y))
+
+    def query(v):
+        return loss(P.unflatten(v, phi), (task.query_x, task.query_y))
+
+    w, J = flat0.clone(), torch.eye(len(flat0), dtype=torch.float64)
+    for _ in range(k):
+        H = torch.autograd.functional.hessian(support, w)
+        g = torch.autograd.functional.jacobian(support, w)
+        J = (torch.eye(len(w), dtype=torch.float64) - alpha * H) @ J
+        w = w - alpha * g
+    want = J.T @ torch.autograd.functional.jacobian(query, w)
+    got, _ = maml_gradient(loss, phi, task, SGD(alpha), {}, k, n, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(P.flatten(got), want, atol=TOL, rtol=0)

@@ -257,6 +257,8 @@ def test_ci_run_writes_a_valid_record_and_resume_gives_the_same_numbers(finn_dat
     b = E.run(cfg, 0, "cpu", results_dir=tmp_store / "b", checkpoint_dir=tmp_store / "cb", progress=False,
               data=finn_data)
     assert numbers(b) == numbers(a)
+    # and it did resume: a second piece starting at the checkpoint's iteration, not a fresh run from 0
+    assert [p["start"] for p in b["pieces"]] == [0, 2] and [p["start"] for p in a["pieces"]] == [0]
     # a different seed gives different numbers (the comparison above can fail)
     c = E.run(cfg, 1, "cpu", results_dir=tmp_store / "c", checkpoint_dir=tmp_store / "cc", progress=False,
               data=finn_data)
