@@ -195,6 +195,9 @@ def test_figures_and_tables_rebuild_from_the_record(ci_runs):
     runs, _ = ci_runs
     for fig in (MA.figure2(runs), MA.convergence_figure(runs), MA.fixed_point_figure(runs)):
         assert len(fig.axes) >= 1
+        for ax in fig.axes:  # every panel draws the record's data (an empty figure would pass the count)
+            drawn = [line for line in ax.get_lines() if len(line.get_xdata()) >= 2] + list(ax.collections)
+            assert drawn, ax.get_title()
         plt.close(fig)
     kt = MA.k_table(runs)
     assert list(kt.loc["lines"].index) == ["1", "5", "20", "∞ (exact W*)"]

@@ -256,7 +256,11 @@ def test_bad_input_raises_before_any_work(tmp_store, kwargs, message):
 def test_figures_tables_and_key_numbers(ci_record):
     runs = [ci_record]
     for fig_fn in (TA.figure_errors, TA.figure_expectation, TA.figure_k_steps):
-        assert isinstance(fig_fn(runs), Figure)
+        fig = fig_fn(runs)
+        assert isinstance(fig, Figure) and fig.axes
+        for ax in fig.axes:  # every panel draws the record's data: lines of several finite points
+            ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines() if len(line.get_ydata()) >= 2]
+            assert ys and all(np.isfinite(y).any() for y in ys), (fig_fn.__name__, ax.get_title())
     for table_fn in (TA.slopes_table, TA.identity_table, TA.k_step_table, TA.k_step_slopes):
         df = table_fn(runs)
         assert isinstance(df, pd.DataFrame) and not df.empty
