@@ -41,7 +41,7 @@ campaign-pages: $(STAMP)  ## re-execute the pages that show results/campaign/ (s
 	$(BIN)/python -m reptile.runner refresh book/status.ipynb book/gradient_combinations.ipynb book/fewshot.ipynb book/maml.ipynb
 
 source-manifest: $(STAMP)  ## SOURCE.json: this commit and its src/ hashes, for a copy without .git (carry it to a GPU machine)
-	$(BIN)/python -c "import subprocess; from reptile.results import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"
+	$(BIN)/python -c "import subprocess; from reptile.provenance import write_source_manifest as w; print(w(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip()))"
 
 tf-env: $(TF_VENV)/.installed  ## TensorFlow 2.21 (CPU) + tf-keras + Pillow in .venv-tf, to time the authors' code (reptile.bench.authors_record)
 

@@ -88,13 +88,13 @@ def test_a_timed_population_run_extrapolates_its_full_protocol(tmp_path):
 
 
 def test_results_record_the_engine_switches_set(monkeypatch):
-    from reptile import results as R
+    from reptile import provenance
 
-    for k in R.ENGINE_SWITCHES:
+    for k in provenance.ENGINE_SWITCHES:
         monkeypatch.delenv(k, raising=False)
-    assert R.environment(torch.device("cpu"))["switches"] == {}
+    assert provenance.environment(torch.device("cpu"))["switches"] == {}
     monkeypatch.setenv("REPTILE_COMPILE", "1")
-    assert R.environment(torch.device("cpu"))["switches"] == {"REPTILE_COMPILE": "1"}
+    assert provenance.environment(torch.device("cpu"))["switches"] == {"REPTILE_COMPILE": "1"}
 
 
 def test_a_population_run_summary_refuses_what_is_not_one(tmp_path):

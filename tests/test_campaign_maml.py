@@ -2,7 +2,9 @@
 gives the numbers of one uninterrupted run, and the status row follows it."""
 
 import pytest
+import torch
 
+from reptile import provenance
 from reptile.campaign import plan as P
 from reptile.campaign import runs
 from reptile.maml import experiment as E
@@ -27,7 +29,7 @@ def test_a_maml_entry_in_pieces_gives_the_numbers_of_one_run(ci_data, tmp_path, 
     row = P.progress([entry], root)[0]
     done = int(row["outer iterations"].split(" / ")[0])
     assert row["state"] == "training" and 1 <= done < E.PRESETS["ci"].outer_iters
-    device = E.R.environment(E.R.resolve_device("cpu"))["device_name"]  # what the pieces record
+    device = provenance.environment(torch.device("cpu"))["device_name"]  # what the pieces record
     assert row["devices"] == f"{device}: {done:,}"
 
     assert runs.advance(entry, 600, "cpu", root, progress=False) is True

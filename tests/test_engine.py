@@ -330,7 +330,7 @@ def test_resumed_population_gives_the_numbers_of_an_uninterrupted_one(tmp_path):
     assert rest["done"] and torch.equal(resumed.phi, whole.phi) and torch.equal(resumed.inner.v, whole.inner.v)
     assert rest["curves"] == full["curves"]
     assert [s["start"] for s in rest["segments"]] == [0, 1] and rest["segments"][-1]["end"] == 6
-    from reptile.results import git_commit  # each segment names the code that ran it
+    from reptile.provenance import git_commit  # each segment names the code that ran it
 
     here = git_commit()
     assert all(s["code"] == (here["commit"] or "unknown")[:7] + ("+dirty" if here["dirty"] else "")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from reptile import results as R
+from reptile import validate
 from reptile.artifacts.sine import sine_mse_stats, zero_function_mse
 from reptile.config import SINE_PRESETS, resolve
 from reptile.core import MetaConfig, MetaLearner
@@ -142,11 +143,11 @@ def test_bad_input_fails_before_any_training(tmp_store, kwargs, match):
 
 def test_cuda_without_a_gpu_is_a_clear_error():
     if torch.cuda.is_available():
-        assert R.resolve_device("cuda").type == "cuda"
+        assert validate.resolve_device("cuda").type == "cuda"
     else:
         with pytest.raises(ValueError, match="CUDA is not available here; use 'auto' or 'cpu'"):
-            R.resolve_device("cuda")
-    assert R.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+            validate.resolve_device("cuda")
+    assert validate.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_stored_results_of_another_configuration_are_refused(tmp_store):

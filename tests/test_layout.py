@@ -19,8 +19,8 @@ PACKAGE = SRC / "reptile"
 
 # The floors, from the bottom. A module may import its own unit (its subpackage; any module of the bottom floor) and
 # anything on a lower floor, nothing else.
-BOTTOM = {"params", "tasks", "schedule", "seeding", "optim", "core", "validate", "stats", "results", "paper", "config",
-          "threads", "train", "sine", "taylor", "manifolds", "fewshot"}
+BOTTOM = {"params", "tasks", "schedule", "seeding", "optim", "core", "validate", "stats", "results", "provenance",
+          "paper", "config", "cli", "threads", "train", "sine", "taylor", "manifolds", "fewshot"}
 SUBPACKAGES = {"data": 1, "engine": 2, "experiments": 3, "maml": 3, "bench": 4, "campaign": 4, "artifacts": 6}
 TOOLS = {"runner", "notebook", "launch"}  # top-level command-line tools, above every subpackage but artifacts
 TOOLS_FLOOR = 5

@@ -351,7 +351,7 @@ def test_the_meta_gradient_path_is_the_one_the_benchmark_found_faster(tmp_path, 
         (folder / f"{device_name.lower().replace(' ', '-')}-{device[:3]}.json").write_text(json.dumps(
             {"rows": [row("1-shot 5-way", "MAML", "engine", 0.01), row("1-shot 5-way", "MAML", "vmap", 0.02)],
              "environment": {"device": device, "device_name": device_name}}))
-    monkeypatch.setattr(E.R, "environment", lambda device: {"device": str(device), "device_name": "Some GPU"})
+    monkeypatch.setattr(E, "environment", lambda device: {"device": str(device), "device_name": "Some GPU"})
     assert E.meta_gradient_path(E.PRESETS[names[0]], cuda, tmp_path) == "vmap"
     (folder / "some-gpu.json").write_text(json.dumps({"rows": rows, "environment": {"device": "cuda:0",
                                                                                     "device_name": "Some GPU"}}))

@@ -24,6 +24,7 @@ import torch
 from reptile.data import miniimagenet as mini
 from reptile.data import omniglot
 from reptile import results as R
+from reptile import validate
 from reptile.config import FEWSHOT_PRESETS, SINE_PRESETS, resolve
 from reptile.data.datasets import DataNotFoundError
 from reptile.notebook import check_parameters
@@ -223,13 +224,13 @@ def test_repeated_seeds_are_refused(tmp_store):
     ('{"anneal": false, "x": null}', {"anneal": False, "x": None}), ("{}", {}), ("", {}), ("None", {}),
 ])
 def test_parse_overrides(given, expected):
-    assert R.parse_overrides(given) == expected
+    assert validate.parse_overrides(given) == expected
 
 
 @pytest.mark.parametrize("given", ["outer_iters: 100", "[1, 2]", "{'a': ", 3, ["outer_iters", 100]])
 def test_parse_overrides_says_how_to_pass_a_dict(given):
     with pytest.raises(ValueError, match=r"overrides must be a dict.*-y \"overrides: \{outer_iters: 100\}\""):
-        R.parse_overrides(given)
+        validate.parse_overrides(given)
 
 
 def test_resolve_accepts_the_strings_papermill_passes():
@@ -664,11 +665,10 @@ def test_the_sine_networks_widths_are_integers(hidden):
 
 def test_one_seed_rule_for_the_api_and_the_command_lines():
     """A seed beyond the random streams' range is refused by the API (notebooks, load_or_run) as by --seeds."""
-    from reptile import results as R
     from reptile.validate import SEED_MAX
 
-    assert SEED_MAX == R.SEED_MAX == 2**32 - 1 and R.validate_seed(SEED_MAX) == SEED_MAX
+    assert SEED_MAX == 2**32 - 1 and validate.validate_seed(SEED_MAX) == SEED_MAX
     with pytest.raises(ValueError, match=r"seed must be an integer in 0\.\.4294967295, got 4294967296"):
-        R.validate_seed(SEED_MAX + 1)
+        validate.validate_seed(SEED_MAX + 1)
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
-        R.validate_seeds([0, -1])
+        validate.validate_seeds([0, -1])

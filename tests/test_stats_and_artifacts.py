@@ -245,16 +245,16 @@ def test_only_the_artifacts_package_draws():
 def test_source_manifest_names_the_commit_sent_while_src_is_unchanged(tmp_path, monkeypatch):
     """A copy with a stale or no .git records the manifest's commit; once src/ differs, git (none here) or the
     manifest's commit marked dirty."""
-    from reptile import results as R
+    from reptile import provenance
 
     (tmp_path / "src" / "pkg").mkdir(parents=True)
     (tmp_path / "src" / "pkg" / "a.py").write_text("x = 1\n")
-    monkeypatch.setattr(R, "REPO_ROOT", tmp_path)  # tmp_path is no git checkout
-    assert R.git_commit() == {"commit": None, "dirty": None}
-    R.write_source_manifest("f" * 40)
-    assert R.git_commit() == {"commit": "f" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)  # tmp_path is no git checkout
+    assert provenance.git_commit() == {"commit": None, "dirty": None}
+    provenance.write_source_manifest("f" * 40)
+    assert provenance.git_commit() == {"commit": "f" * 40, "dirty": False}
     (tmp_path / "src" / "pkg" / "a.py").write_text("x = 2\n")
-    assert R.git_commit() == {"commit": "f" * 40, "dirty": True}
+    assert provenance.git_commit() == {"commit": "f" * 40, "dirty": True}
 
 
 def test_the_campaign_progress_of_a_few_shot_cell_names_its_state(tmp_path, monkeypatch):

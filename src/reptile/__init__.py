@@ -42,9 +42,12 @@ there are no import circles (tests/test_layout.py reads every import and checks 
                        leading-order meta-gradients (4.1); tasks with known solution manifolds (4.2); Conv4
                        networks, N-way K-shot tasks, evaluation (5)
        config          typed presets and validation
-       validate        shared input and command-line checks, and the error a diverging run stops with
+       validate        shared input checks (a run's seeds, flags, overrides, device), and the error a diverging run
+                       stops with
+       cli             what every command line shares: its checks, an experiment's options, printing a table
        threads         CPU thread counts that never oversubscribe the cores
-       results         the JSON results store, the environment record, atomic writes, printing a table
+       results         the JSON results store: one file per run, atomic writes, compute-or-load
+       provenance      what produced a result: commit, packages, device, machine, engine switches
        stats           means, 95% intervals and standard deviations over seeds and tasks
        paper           the paper's own numbers
 """

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 from .core import MetaConfig
 from .fewshot import DATASETS
-from .results import config_digest, parse_overrides
-from .validate import check, is_int, is_positive
+from .results import config_digest
+from .validate import check, is_int, is_positive, parse_overrides
 
 SINE_METHODS = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("check", help="exit 1 unless every setup cell is the template").add_argument("--repository")
     sub.add_parser("update", help="rewrite every setup cell from the template, keeping the repository it names")
     a = parser.parse_args(argv)
-    from .validate import fail
+    from .cli import fail
 
     if not a.book.is_dir() or not any(a.book.glob("*.ipynb")):
         fail(parser, f"--book {a.book}: allowed: a folder of notebooks, e.g. book/")

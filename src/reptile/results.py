@@ -1,4 +1,5 @@
-"""The results store: one JSON file per run, written atomically, with the environment that produced it.
+"""The results store: one JSON file per run, written atomically (the record of what produced it is
+:mod:`reptile.provenance`'s).
 
 Layout: ``<results root>/<experiment>/<config name>/seed-<seed>.json``. The root is the ``results_dir`` argument,
 else ``$REPTILE_RESULTS``, else the repository's ``results/``.
@@ -6,26 +7,21 @@ else ``$REPTILE_RESULTS``, else the repository's ``results/``.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
-import platform
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
-import torch
+from .validate import parse_bool, resolve_device, validate_seeds
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_VERSION = 1
@@ -153,7 +149,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def make_record(experiment: str, config: Any, seed: int, env: dict[str, Any], started: float,
                 **metrics: Any) -> dict[str, Any]:
     """The fields every stored run has, around the experiment's own ``metrics``. ``started`` is the
-    ``time.perf_counter()`` at the start of the run; ``env`` the :func:`environment` taken then."""
+    ``time.perf_counter()`` at the start of the run; ``env`` the :func:`reptile.provenance.environment` taken then."""
     return {"schema": SCHEMA_VERSION, "experiment": experiment, "name": config.name, "digest": config.digest(),
             "seed": seed, "config": config.to_dict(), **metrics,
             "wall_seconds": round(time.perf_counter() - started, 3), "environment": env}
@@ -201,73 +197,6 @@ def load_runs(experiment: str, name: str, results_dir=None) -> list[dict[str, An
     folder = results_root(results_dir) / experiment / name
     runs = [read_run(p, ("seed",)) for p in sorted(folder.glob("seed-*.json"))]
     return sorted(runs, key=lambda r: r["seed"])
-
-
-SEED_MAX = 2**32 - 1  # the largest seed: the random streams and Omniglot's split take any seed up to here
-
-
-def validate_seed(seed: Any) -> int:
-    """A run's seed: an integer in 0..:data:`SEED_MAX` (the one rule for the API, the notebooks and the command
-    lines)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if seed > SEED_MAX:
-        raise ValueError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
-    return seed
-
-
-def validate_seeds(seeds: Any) -> list[int]:
-    """An integer or a non-empty list of integers >= 0."""
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
-    seeds = [validate_seed(s) for s in seeds]
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise ValueError(f"seeds {seeds} name {repeated} more than once; give each seed once")
-    return seeds
-
-
-TRUE_WORDS, FALSE_WORDS = ("true",), ("false",)
-
-
-def parse_bool(value: Any, name: str) -> bool:
-    """``True``/``False``, or the strings ``"true"``/``"false"`` in any case (what ``papermill -p x false`` and
-    ``--set x=false`` give); anything else is a ValueError naming ``name``, the value and what is allowed."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
-        return value.strip().lower() in TRUE_WORDS
-    raise ValueError(f"{name} must be True or False, got {value!r}; allowed: True, False, or the strings "
-                     f"'true'/'false' (any case)")
-
-
-def parse_overrides(overrides: Any, name: str = "overrides") -> dict[str, Any]:
-    """``overrides`` as a dict: None gives ``{}``, a mapping is copied, and a string (what ``papermill -p overrides
-    "{'outer_iters': 100}"`` passes) is read as a Python or JSON literal that must be a dict."""
-    how = (f"pass a dict such as {{'outer_iters': 100}}: with papermill, -y \"{name}: {{outer_iters: 100}}\" or "
-           f"-p {name} \"{{'outer_iters': 100}}\"; with the runner, -p {name} \"{{'outer_iters': 100}}\"")
-    if overrides is None:
-        return {}
-    if isinstance(overrides, Mapping):
-        return dict(overrides)
-    if isinstance(overrides, str):
-        text = overrides.strip()
-        if text in ("", "None", "null", "none"):
-            return {}
-        value: Any = None
-        for parse in (ast.literal_eval, json.loads):
-            try:
-                value = parse(text)
-                break
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-        if isinstance(value, Mapping):
-            return dict(value)
-        raise ValueError(f"{name} must be a dict, got the string {overrides!r}, which is not a Python or JSON dict "
-                         f"literal; {how}")
-    raise ValueError(f"{name} must be a dict, got {type(overrides).__name__} {overrides!r}; {how}")
 
 
 class NotWritableError(ValueError):
@@ -364,98 +293,6 @@ def pick_run(runs: Sequence[dict[str, Any]], seed: int | None = None) -> dict[st
     raise ValueError(f"seed {seed!r} not among the stored seeds {[r['seed'] for r in runs]}")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU. Otherwise any name ``torch.device`` accepts."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N'") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
-
-
-SOURCE_MANIFEST = "SOURCE.json"  # in a source tree exported without .git: {"commit": sha, "files": {path: sha256}}
-
-
-def git_commit() -> dict[str, Any]:
-    """The commit the code comes from and whether ``src/`` differs from it.
-
-    A tree copied elsewhere (a GPU machine) may carry no ``.git``, or an older one, so a manifest written by
-    :func:`write_source_manifest` (``make source-manifest``) names the commit sent: when every ``src/`` file still
-    has the hash it records, that commit is the answer. Otherwise git says; without git, the manifest's commit with
-    ``dirty`` true."""
-    manifest = REPO_ROOT / SOURCE_MANIFEST
-    m = json.loads(manifest.read_text()) if manifest.is_file() else None
-    if m is not None and _source_hashes() == m["files"]:
-        return {"commit": m["commit"], "dirty": False}
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-
-    try:
-        head = git("rev-parse", "HEAD")
-        if head.returncode == 0:
-            dirty = git("status", "--porcelain", "--untracked-files=normal", "--", "src")
-            return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"commit": m["commit"], "dirty": True} if m is not None else {"commit": None, "dirty": None}
-
-
-def short_commit(env: dict[str, Any]) -> str:
-    """``env``'s commit (a :func:`git_commit` result or an environment record), short, ``+dirty`` with uncommitted
-    changes in ``src/``."""
-    return (env.get("commit") or "unknown")[:7] + ("+dirty" if env.get("dirty") else "")
-
-
-def _source_hashes() -> dict[str, str]:
-    return {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((REPO_ROOT / "src").rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
-
-
-def write_source_manifest(commit: str) -> Path:
-    """Record ``commit`` and the hash of every ``src/`` file in an exported tree (see :func:`git_commit`)."""
-    path = REPO_ROOT / SOURCE_MANIFEST
-    atomic_write_bytes(path, json.dumps({"commit": commit, "files": _source_hashes()}, indent=1).encode())
-    return path
-
-
-# the environment variables that choose how the engine computes (not what): a result records those set, and a
-# resumed run each piece's (reptile.engine.trainer)
-ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNELS", "REPTILE_FUSED", "REPTILE_ONEDNN")
-
-
-def engine_switches() -> dict[str, str]:
-    """The engine switches (:data:`ENGINE_SWITCHES`) set in the environment, which chose how the engine computed."""
-    return {k: os.environ[k] for k in ENGINE_SWITCHES if k in os.environ}
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    """What produced a result: package versions, device, commit, machine, and the engine switches set."""
-    pkgs = {}
-    for name in ("torch", "torchvision", "numpy", "matplotlib", "pandas", "jupyter-book", "papermill", "nbval"):
-        try:
-            pkgs[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pkgs[name] = None
-    env = {
-        "python": sys.version.split()[0],
-        "packages": pkgs,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **git_commit(),
-        "switches": engine_switches(),
-    }
-    return env
-
-
 class LoadedRuns(list):
     """The runs :func:`load_all` read (a list), and ``unreadable``: ``(path, reason)`` of the files it skipped."""
 
@@ -487,9 +324,3 @@ def load_all(results_dir=None, on_error: str = "raise") -> LoadedRuns:
             if on_error == "warn":
                 warnings.warn(f"skipped: {e}", stacklevel=2)
     return LoadedRuns(sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])), bad)
-
-
-def show(table, index: bool = True) -> None:
-    """Print a table (a pandas DataFrame) whole, for the command lines: every column, no wrapping, floats to 3
-    significant digits."""
-    print(table.to_string(index=index, float_format="{:.3g}".format))

@@ -22,8 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .results import REPO_ROOT, SEED_MAX
-from .validate import parse_value
+from .cli import parse_value
+from .results import REPO_ROOT
+from .validate import SEED_MAX, parse_bool, resolve_device, validate_seed, validate_seeds
 
 SEED_NAMES = ("seed", "seeds")
 
@@ -75,26 +76,23 @@ def check_parameters(notebook: Path, parameters: dict[str, Any], declared: dict[
 
 
 def _check_sine(p: dict[str, Any]) -> None:
-    from . import results as R
     from .config import SINE_PRESETS, resolve
     from .experiments.sine import check_memory
 
     check_memory(resolve(SINE_PRESETS, p.get("preset"), p.get("overrides"), p.get("methods")))
-    R.validate_seed(p.get("seed"))
-    R.parse_bool(p.get("recompute", False), "recompute")
-    R.resolve_device(p.get("device", "auto"))
+    validate_seed(p.get("seed"))
+    parse_bool(p.get("recompute", False), "recompute")
+    resolve_device(p.get("device", "auto"))
 
 
 def _check_flat(module: str):
     def checker(p: dict[str, Any]) -> None:
         import importlib
 
-        from . import results as R
-
         importlib.import_module(f"reptile.{module}").resolve(p.get("preset"), p.get("overrides"))
-        R.validate_seed(p.get("seed"))
-        R.parse_bool(p.get("recompute", False), "recompute")
-        R.resolve_device(p.get("device", "auto"))
+        validate_seed(p.get("seed"))
+        parse_bool(p.get("recompute", False), "recompute")
+        resolve_device(p.get("device", "auto"))
 
     return checker
 
@@ -107,30 +105,27 @@ def _check_data_root(p: dict[str, Any]) -> None:
 
 
 def _check_fewshot(p: dict[str, Any]) -> None:
-    from . import results as R
     from .config import FEWSHOT_PRESETS, resolve
     from .experiments.fewshot import check_memory, pick_engine
 
     if p.get("preset") is None:
         return
     cfg = resolve(FEWSHOT_PRESETS, p["preset"], p.get("overrides"))
-    seeds = R.validate_seeds(p.get("seeds"))
-    R.parse_bool(p.get("recompute", False), "recompute")
-    R.resolve_device(p.get("device", "auto"))
+    seeds = validate_seeds(p.get("seeds"))
+    parse_bool(p.get("recompute", False), "recompute")
+    resolve_device(p.get("device", "auto"))
     check_memory(cfg, len(seeds) if pick_engine(cfg) == "population" else 1, p.get("device", "auto"))
     _check_data_root(p)
 
 
 def _check_gradcomb(p: dict[str, Any]) -> None:
-    from . import results as R
     from .experiments.fewshot import check_memory
     from .experiments.gradcomb import configs
 
     cfgs = configs(p.get("preset_prefix"), p.get("curves"), p.get("overrides"))
-    seeds = R.validate_seeds(p.get("seeds"))
-    train = R.parse_bool(p.get("recompute", False), "recompute") | R.parse_bool(p.get("run_missing", False),
-                                                                                 "run_missing")
-    R.resolve_device(p.get("device", "auto"))
+    seeds = validate_seeds(p.get("seeds"))
+    train = parse_bool(p.get("recompute", False), "recompute") | parse_bool(p.get("run_missing", False), "run_missing")
+    resolve_device(p.get("device", "auto"))
     if train:
         for cfg in cfgs.values():
             check_memory(cfg, len(seeds), p.get("device", "auto"))
@@ -264,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     p_ref = sub.add_parser("refresh", help="re-execute notebooks in place with their committed defaults")
     p_ref.add_argument("notebooks", type=Path, nargs="+")
     a = parser.parse_args(argv)
-    from .validate import fail
+    from .cli import fail
 
     try:  # every check raises SystemExit with its message before any kernel starts: one line, exit code 2
         if a.command == "run":

@@ -14,16 +14,7 @@ import os
 
 import torch
 
-
-def _check_count(ok: bool, message: str) -> None:
-    """:func:`reptile.validate.check`, here again: :mod:`reptile.validate`'s command-line checks (``--threads``) use
-    this module, so it imports nothing of the package."""
-    if not ok:
-        raise ValueError(message)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+from .validate import check, is_int
 
 
 def cores() -> int:
@@ -36,7 +27,7 @@ def cores() -> int:
 
 def share(processes: int) -> int:
     """Threads for each of ``processes`` processes started together: the cores divided among them, at least 1."""
-    _check_count(_is_int(processes) and processes >= 1, f"processes must be an integer >= 1, got {processes!r}")
+    check(is_int(processes) and processes >= 1, f"processes must be an integer >= 1, got {processes!r}")
     return max(1, cores() // processes)
 
 
@@ -48,11 +39,11 @@ def configure(threads: int | None = None) -> int:
     for name in names:
         text = os.environ.get(name, "").strip()
         if threads is None and text:
-            _check_count(text.isdigit() and int(text) >= 1, f"{name} must be an integer >= 1, got {text!r}")
+            check(text.isdigit() and int(text) >= 1, f"{name} must be an integer >= 1, got {text!r}")
             threads = int(text)
     if threads is None:
         threads = share(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    _check_count(_is_int(threads) and threads >= 1, f"threads must be an integer >= 1, got {threads!r}")
+    check(is_int(threads) and threads >= 1, f"threads must be an integer >= 1, got {threads!r}")
     torch.set_num_threads(threads)
     return threads
 

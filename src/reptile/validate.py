@@ -1,12 +1,15 @@
-"""Input checks shared by every configuration: each failure is a ValueError naming the value and what is allowed."""
+"""Input checks shared by every configuration and entry point: each failure is a ValueError naming the value and
+what is allowed. The seeds, flags, overrides and device a run is given are read here too, with one rule for the API,
+the notebooks and the command lines (whose own checks are :mod:`reptile.cli`'s)."""
 
 from __future__ import annotations
 
 import ast
+import json
 import math
-from typing import Any
+from typing import Any, Mapping
 
-from .results import SEED_MAX  # the seeds' bound: one for the API, the notebooks and the command lines
+import torch
 
 
 def check(cond: bool, message: str) -> None:
@@ -81,122 +84,83 @@ def check_size(name: str, value: int, bytes_each: float, what: str, memory: int 
                          f"allowed here: {name} <= {allowed:,}{hint}. Nothing was run")
 
 
-# ------------------------------------------------------------------------------------------ command lines
-#
-# Every command checks its whole command line before any work (loading data, timing, training): a bad value stops
-# it with one line, ``<prog>: error: <what was given and what is allowed>``, and exit code 2, as argparse does for
-# the values it checks itself (book/contract.md).
+# ------------------------------------------------------------------------------------ seeds, flags, overrides
+
+SEED_MAX = 2**32 - 1  # the largest seed: the random streams and Omniglot's split take any seed up to here
 
 
-def fail(parser, error: BaseException | str) -> None:
-    """Stop a command on bad input: ``<prog>: error: <message>`` on stderr, exit code 2 (what ``parser.error``
-    does, without repeating the usage)."""
-    parser.exit(2, f"{parser.prog}: error: {error}\n")
+def validate_seed(seed: Any) -> int:
+    """A run's seed: an integer in 0..:data:`SEED_MAX` (the one rule for the API, the notebooks and the command
+    lines)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if seed > SEED_MAX:
+        raise ValueError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
+    return seed
 
 
-def parse_value(text: str) -> Any:
-    """``-p name value`` (the runner) and ``--set KEY=VALUE``: a Python literal (``True``, ``3``, ``{'outer_iters': 100}``), else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-
-
-def parse_sets(parser, items, example: str = "eval_tasks=2000") -> dict[str, Any]:
-    """``--set KEY=VALUE`` items as overrides (each value a Python literal, else the string; converted to the
-    field's type, or refused, by :func:`reptile.config.resolve`), or stop with :func:`fail`."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        k, eq, v = item.partition("=")
-        k = k.strip()
-        if not eq or not k:
-            fail(parser, f"--set takes KEY=VALUE (e.g. {example}), got {item!r}")
-        if k in overrides:
-            fail(parser, f"--set {k}=... is given more than once; give each key once")
-        overrides[k] = parse_value(v.strip())
-    return overrides
-
-
-def check_seeds_argument(parser, seeds) -> list[int]:
-    """``--seeds`` of a command line: distinct integers in 0..:data:`SEED_MAX`, or stop with :func:`fail`."""
-    bad = [s for s in seeds if not (is_int(s) and 0 <= s <= SEED_MAX)]
-    if bad:
-        fail(parser, f"--seeds {' '.join(map(str, bad))}: seeds must be integers in 0..{SEED_MAX}")
+def validate_seeds(seeds: Any) -> list[int]:
+    """An integer or a non-empty list of integers >= 0."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    seeds = [validate_seed(s) for s in seeds]
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
-        fail(parser, f"--seeds names {repeated} more than once; give each seed once")
-    return list(seeds)
+        raise ValueError(f"seeds {seeds} name {repeated} more than once; give each seed once")
+    return seeds
 
 
-def check_threads_argument(parser, threads) -> None:
-    """``--threads``: None (the default rule) or an integer from 1 to 4 x the cores (more only slows a run down),
-    or stop with :func:`fail`."""
-    if threads is None:
-        return
-    from .threads import cores
-
-    top = 4 * cores()
-    if not (is_int(threads) and 1 <= threads <= top):
-        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {top} (4 x this machine's {cores()} cores)")
+TRUE_WORDS, FALSE_WORDS = ("true",), ("false",)
 
 
-def check_device_argument(parser, device: str):
-    """``--device``: resolved (:func:`reptile.results.resolve_device`), or stop with :func:`fail`."""
-    from .results import resolve_device
+def parse_bool(value: Any, name: str) -> bool:
+    """``True``/``False``, or the strings ``"true"``/``"false"`` in any case (what ``papermill -p x false`` and
+    ``--set x=false`` give); anything else is a ValueError naming ``name``, the value and what is allowed."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError(f"{name} must be True or False, got {value!r}; allowed: True, False, or the strings "
+                     f"'true'/'false' (any case)")
 
+
+def parse_overrides(overrides: Any, name: str = "overrides") -> dict[str, Any]:
+    """``overrides`` as a dict: None gives ``{}``, a mapping is copied, and a string (what ``papermill -p overrides
+    "{'outer_iters': 100}"`` passes) is read as a Python or JSON literal that must be a dict."""
+    how = (f"pass a dict such as {{'outer_iters': 100}}: with papermill, -y \"{name}: {{outer_iters: 100}}\" or "
+           f"-p {name} \"{{'outer_iters': 100}}\"; with the runner, -p {name} \"{{'outer_iters': 100}}\"")
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    if isinstance(overrides, str):
+        text = overrides.strip()
+        if text in ("", "None", "null", "none"):
+            return {}
+        value: Any = None
+        for parse in (ast.literal_eval, json.loads):
+            try:
+                value = parse(text)
+                break
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise ValueError(f"{name} must be a dict, got the string {overrides!r}, which is not a Python or JSON dict "
+                         f"literal; {how}")
+    raise ValueError(f"{name} must be a dict, got {type(overrides).__name__} {overrides!r}; {how}")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when present, else the CPU. Otherwise any name ``torch.device`` accepts."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return resolve_device(device)
-    except ValueError as e:
-        fail(parser, e)
-
-
-def check_data_root_argument(parser, data_root) -> None:
-    """``--data-root``: None ($REPTILE_DATA) or an existing folder, or stop with :func:`fail`. (What the folder
-    must hold, the data's loader says, naming each file it looked for.)"""
-    from pathlib import Path
-
-    if data_root is not None and not Path(data_root).expanduser().is_dir():
-        fail(parser, f"--data-root {data_root}: not a folder; allowed: the folder that holds omniglot/ (and "
-                     f"miniimagenet/), or no --data-root for $REPTILE_DATA")
-
-
-THREADS_HELP = ("CPU threads for this process (default: $REPTILE_THREADS, else $OMP_NUM_THREADS outside torchrun, "
-                "else the cores, divided among torchrun's processes on this machine; reptile.threads.configure)")
-
-
-def experiment_parser(prog: str, doc: str | None, presets, example: str):
-    """A command line of an experiment: ``--preset`` (required), ``--seeds``, ``--set KEY=VALUE``, ``--recompute``,
-    ``--device``, ``--threads``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(presets)}")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to make sure are stored (default 0)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override a field, e.g. {example} (repeatable)")
-    parser.add_argument("--recompute", action="store_true", help="compute again even if the result exists")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'")
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    parser.example = example
-    return parser
-
-
-def run_experiment(parser, argv, load_or_run, options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Parse ``argv`` with an :func:`experiment_parser`, check every value (stopping with :func:`fail` on a bad
-    one, before any work), then return ``load_or_run(preset, seeds, recompute, overrides, device=..., <each of
-    options>=<its parsed value>)``, which validates the configuration before it computes. Its ValueError,
-    FileNotFoundError or DivergedError stops the command the same way."""
-    a = parser.parse_args(argv)
-    overrides = parse_sets(parser, a.set, parser.example)
-    seeds = check_seeds_argument(parser, a.seeds)
-    check_threads_argument(parser, a.threads)
-    check_device_argument(parser, a.device)
-    given = {name: getattr(a, name) for name in options}
-    try:
-        from .threads import configure
-
-        configure(a.threads)
-        return load_or_run(a.preset, seeds, a.recompute, overrides, device=a.device, **given)
-    except (ValueError, FileNotFoundError, DivergedError) as e:
-        fail(parser, e)
-    raise AssertionError("unreachable")  # pragma: no cover - fail exits
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev

@@ -245,7 +245,7 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
 
 def _commit(report: dict) -> str:
     """The commit a benchmark report or timed run was measured at, short (``+dirty`` with uncommitted changes)."""
-    from ..results import short_commit
+    from ..provenance import short_commit
 
     return short_commit(report.get("environment", report))
 

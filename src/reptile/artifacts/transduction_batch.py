@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..results import results_root, short_commit
+from ..provenance import short_commit
+from ..results import results_root
 from ..stats import Comparison, Estimate, compare
 from .common import Table, seed_list
 

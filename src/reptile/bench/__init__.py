@@ -51,6 +51,8 @@ from typing import Any
 import torch
 
 from .. import results as R
+from ..provenance import environment
+from ..validate import resolve_device
 from .paths import (AUTHORS_SETTING, SETTINGS, conv_rate, device_name, eval_task_flops, gpu_matmul_rate,
                     kernel_profile,  # noqa: F401 (the command line, bench.cli, reads it here: tests replace it)
                     matmul_rate, one_process_per_core, onednn_timed, population_evaluation, population_replay,
@@ -93,7 +95,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
     from .reference import time_evaluation, time_training
     from ..threads import cores
 
-    dev = R.resolve_device(device)
+    dev = resolve_device(device)
     keep_freed_memory()  # the reference and the solo path get it too: the ratios are the engine's alone
     n_cores = cores()
     sizes = tuple(sizes or ((1, 3, 8) if dev.type == "cpu" else (8, 64)))  # 3: the campaign's populations
@@ -183,7 +185,7 @@ def run(seconds: float = 6.0, sizes: tuple[int, ...] | None = None, device: str 
             add(name, "authors (TensorFlow)", 1, 1, statistics.median(t["train, population of 1"]["theirs"]),
                 statistics.median(t["evaluation"]["theirs"]))
     report = {"device": device_name(dev), "cores": n_cores, "matmul_gflops": mm, "seconds_per_measurement": seconds,
-              "fused_kernels": fused.library() is not None, "rows": rows, "environment": R.environment(dev),
+              "fused_kernels": fused.library() is not None, "rows": rows, "environment": environment(dev),
               "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if dev.type == "cpu":
         from .measure import cpu_features

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from .. import results as R
-from ..validate import check_device_argument, fail
+from ..cli import check_device_argument, fail
+from ..provenance import environment
 from .paths import SETTINGS, device_name, gpu_matmul_rate, matmul_rate, setting, slug
 
 
@@ -48,7 +49,7 @@ MEMBER_BYTES = 64 << 20  # a population member in the benchmark: its synthetic i
 
 def check_arguments(parser: argparse.ArgumentParser, a: argparse.Namespace):
     """Every value of the command line, before any timing: stops with one line and exit code 2
-    (:func:`reptile.validate.fail`) on a bad one. Returns the device."""
+    (:func:`reptile.cli.fail`) on a bad one. Returns the device."""
     import math
 
     from . import tf_harness
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         path = folder / f"{device_name(dev)}.json"
         report = {"device": device_name(dev), "population": size, "matmul_gflops_1_thread": rate, "profiles": got,
                   "profiles_onednn": dnn,
-                  "environment": R.environment(dev), "load_average": os.getloadavg(),
+                  "environment": environment(dev), "load_average": os.getloadavg(),
                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
         print(f"wrote {path}")
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{report['device']}.json"
     R.atomic_write_bytes(path, (json.dumps(report, indent=1) + "\n").encode())
-    from ..results import show
+    from ..cli import show
     from .report import bench_table
 
     print(f"matrix multiply: {', '.join(f'{v:.0f} GFLOP/s on {k} thread(s)' for k, v in report['matmul_gflops'].items())}")

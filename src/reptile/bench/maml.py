@@ -31,10 +31,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..validate import check
-from .paths import onednn_timed, setting, step_flops, synthetic_images
 from ..maml import MAMLConfig, MAMLLearner, sample_tasks
 from ..maml.algorithm import PATH_LABELS
+from ..validate import check
+from .paths import onednn_timed, setting, step_flops, synthetic_images
 
 MAML_OUTER_ITERS = 60_000  # Finn et al.'s meta-training iterations on Omniglot (their Section 5.2 and code)
 SECOND_ORDER_FACTOR = 3  # an inner step differentiated again costs about three training steps (see the module doc)
@@ -139,12 +139,12 @@ def report(settings: tuple[str, ...], seconds: float, device: torch.device, matm
     """The ``--maml`` report: the rows of :func:`run` and what they were measured with."""
     import os
 
-    from .. import results as R
+    from ..provenance import environment
     from .paths import device_name
 
     torch.set_num_threads(1)
     rows = run(settings, seconds, device, matmul or 0.0, say=say)
     return {"device": device_name(device), "threads": 1, "matmul_gflops_1_thread": matmul,
             "seconds_per_measurement": seconds, "maml_outer_iters": MAML_OUTER_ITERS,
-            "second_order_factor": SECOND_ORDER_FACTOR, "rows": rows, "environment": R.environment(device),
+            "second_order_factor": SECOND_ORDER_FACTOR, "rows": rows, "environment": environment(device),
             "load_average": os.getloadavg(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

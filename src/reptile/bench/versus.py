@@ -88,6 +88,7 @@ def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 
     """Outer iterations per second of ``presets`` at commit ``rev`` and at this checkout, in turns; with
     ``evaluation``, also test tasks per second of their evaluation."""
     from .. import results as R
+    from ..provenance import environment, git_commit, short_commit
 
     if not (isinstance(repetitions, int) and repetitions >= 1):
         raise ValueError(f"repetitions={repetitions!r}: allowed: an integer >= 1")
@@ -103,7 +104,7 @@ def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 
                          ("; this is a shallow clone (git clone --depth 1): `git fetch --unshallow` brings the "
                           "history" if shallow else ""))
     full = commit.stdout.strip()
-    out: dict[str, Any] = {"versus": full, "this": R.short_commit(R.git_commit()), "population": size,
+    out: dict[str, Any] = {"versus": full, "this": short_commit(git_commit()), "population": size,
                            "seconds_per_measurement": seconds, "repetitions": repetitions, "settings": {},
                            "evaluation": {}, "eval_tasks_per_call": TASKS, "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="reptile-versus-") as tmp:
@@ -123,6 +124,6 @@ def versus(rev: str, presets: list[str], repetitions: int = 3, seconds: float = 
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
     out["load_after"] = os.getloadavg()
-    out["environment"] = R.environment(torch.device("cpu"))
+    out["environment"] = environment(torch.device("cpu"))
     out["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return out

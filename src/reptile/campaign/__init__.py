@@ -29,7 +29,8 @@ import os
 from pathlib import Path
 
 from .. import results as R
-from ..validate import check_device_argument, check_threads_argument, fail, is_positive
+from ..cli import check_device_argument, check_threads_argument, fail
+from ..validate import is_positive
 from .plan import (FIGURE3_CURVES, PLAN, Entry, campaign_root, checkpoint_path, devices_label, finished,  # noqa: F401
                    latest_rate, progress, select)
 from .runs import (PROG, STOP, advance, at_once, claim, failure, holder, resume_note, run,  # noqa: F401
@@ -39,7 +40,7 @@ from .runs import (PROG, STOP, advance, at_once, claim, failure, holder, resume_
 def check_results_folder(parser, advancing: bool) -> Path:
     """The results folder the campaign reads (``$REPTILE_RESULTS`` or the repository's ``results/``): it must exist,
     since a mistyped path would show every entry 'not started' (``--status``) or start every run over from the
-    beginning (``--minutes``); and, to advance, be writable. Stops with :func:`reptile.validate.fail` otherwise."""
+    beginning (``--minutes``); and, to advance, be writable. Stops with :func:`reptile.cli.fail` otherwise."""
     root = R.results_root()
     given = os.environ.get("REPTILE_RESULTS")
     where = f"{root} ($REPTILE_RESULTS={given})" if given else str(root)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             stop_on_signals()
             done = run(a.minutes, a.device, plan, data_root=a.data_root)
             print(f"finished this call: {', '.join(done) or 'none'}")
-        from ..results import show
+        from ..cli import show
         from .report import campaign_table
 
         show(campaign_table())

@@ -18,7 +18,8 @@ import torch
 
 from .. import results as R
 from .. import seeding
-from ..validate import DivergedError, check, is_positive
+from ..provenance import environment
+from ..validate import DivergedError, check, is_positive, resolve_device
 from .plan import PLAN, Entry, campaign_root, checkpoint_path, devices_label, finished
 
 try:
@@ -73,7 +74,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
 
     began = time.perf_counter()
     cfg, seeds = entry.config, list(entry.seeds)
-    dev = R.resolve_device(device)
+    dev = resolve_device(device)
     path = checkpoint_path(entry, results_dir)
     run_config = {"experiment": entry.experiment, "seeds": seeds, "config": cfg.to_dict()}
     state = trainer.load_checkpoint(path) if path.exists() else None
@@ -221,7 +222,7 @@ def write_records(entry: Entry, state: dict[str, Any], dev, results_dir=None) ->
     from ..experiments.fewshot import fewshot_record
 
     cfg, seeds = entry.config, list(entry.seeds)
-    env = R.environment(dev)
+    env = environment(dev)
     ev = state["evaluation"]
     for i, seed in enumerate(seeds):
         record = fewshot_record(

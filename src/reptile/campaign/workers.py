@@ -12,9 +12,8 @@ import sys
 import threading
 import time
 
+from ..validate import check, is_positive, resolve_device
 from . import runs as C
-from .. import results as R
-from ..validate import check, is_positive
 from .plan import PLAN
 
 
@@ -66,7 +65,7 @@ def run_workers(minutes: float, workers: int, device: str = "cpu", data_root=Non
 
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
     check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
-    R.resolve_device(device)  # an unavailable device stops here, before any process starts
+    resolve_device(device)  # an unavailable device stops here, before any process starts
     threads = threads or max(1, cores() // workers)
     procs = [mp.get_context("spawn").Process(target=_worker, args=(minutes, device, data_root, threads, 5.0 * k,
                                                                    plan, workers))
@@ -102,7 +101,7 @@ def run_streams(minutes: float, workers: int, device: str = "cuda", data_root=No
     (to this process) stops every thread at its next step, with its checkpoint."""
     check(isinstance(workers, int) and workers >= 1, f"workers must be an integer >= 1, got {workers!r}")
     check(is_positive(minutes), f"minutes must be a finite number > 0, got {minutes!r}")
-    dev = R.resolve_device(device)
+    dev = resolve_device(device)
     from ..engine import graphs
 
     check(not graphs.compiling(), "streams (threads) do not combine with REPTILE_COMPILE=1: torch.compile is not "

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import results as R
+from ..provenance import engine_switches, git_commit, short_commit
 from ..train import config_differences, load_checkpoint, save_checkpoint
 from .population import Population
 
@@ -71,9 +71,9 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
         curves, seconds, segments = state["curves"], state["train_seconds"], state["segments"]
     device = str(pop.device) if pop.device.type == "cpu" else torch.cuda.get_device_name(pop.device)
     # a run resumed across commits says which code ran which iterations, and with which engine switches if any
-    switches = R.engine_switches()
+    switches = engine_switches()
     segment = {"device": device, "start": pop.iteration, "end": pop.iteration, "seconds": 0.0,
-               "code": R.short_commit(R.git_commit()), **({"switches": switches} if switches else {}),
+               "code": short_commit(git_commit()), **({"switches": switches} if switches else {}),
                **(segment_note or {})}
     segments.append(segment)
 

@@ -22,20 +22,22 @@ to float tolerance, as a population member's are to its solo run's):
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from typing import Any, Mapping
 
 from .. import results as R
 from .. import seeding
+from ..cli import check_arguments, experiment_parser, fail
 from ..config import FEWSHOT_PRESETS, FewShotConfig, resolve
 from ..core import MetaLearner
 from ..fewshot import FunctionalNet, TaskSampler, conv4, evaluate, param_count
+from ..provenance import environment
 from ..stats import format_accuracy, mean_ci95
+from ..threads import configure
 from ..train import train
-from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
-                        check_seeds_argument, check_size, check_threads_argument, fail, is_int, parse_sets)
+from ..validate import (DivergedError, check, check_size, is_int, parse_bool, resolve_device, validate_seed,
+                        validate_seeds)
 
 EXPERIMENT = "fewshot"
 ENGINES = ("auto", "population", "solo")
@@ -84,7 +86,7 @@ def check_memory(cfg: FewShotConfig, n_seeds: int = 1, device: str = "cpu", memo
 
     check(is_int(n_seeds) and n_seeds >= 1, f"n_seeds must be an integer >= 1, got {n_seeds!r}")
     m, img, act = cfg.meta, IMAGE_BYTES[cfg.dataset], ACTIVATION_BYTES[cfg.dataset]
-    chunk = default_chunk(R.resolve_device(device), cfg.n_way, cfg.shots, cfg.eval_batch)
+    chunk = default_chunk(resolve_device(device), cfg.n_way, cfg.shots, cfg.eval_batch)
     seeds = f"{n_seeds} seed{'s' if n_seeds > 1 else ''}"
     sizes = {"eval_tasks": cfg.eval_tasks, "curve_tasks": cfg.curve_tasks, "meta_batch": m.meta_batch,
              "inner_iters": m.inner_iters, "eval_batch": cfg.eval_batch, "eval_iters": cfg.eval_iters}
@@ -140,12 +142,12 @@ def run(cfg: FewShotConfig, seed: int, device: str = "auto", data_root=None, cac
     the meta-training tasks, ``inner`` for their minibatch shuffles, ``curve`` and ``eval`` for the test-split tasks.
     ``splits`` (training, test) may be passed to skip loading; they must be the split of this seed.
     """
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
+    seed = validate_seed(seed)
+    dev = resolve_device(device)
     check_memory(cfg, 1, device)
     seeding.deterministic(dev)
     started = time.perf_counter()
-    env = R.environment(dev)
+    env = environment(dev)
     train_split, test_split = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
     check_fits(cfg, train_split, test_split)
     train_sampler = TaskSampler(train_split.images.to(dev))
@@ -260,8 +262,8 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
     from ..engine.network import Conv4
     from ..engine.population import Population
 
-    seeds = R.validate_seeds(seeds)
-    dev = R.resolve_device(device)
+    seeds = validate_seeds(seeds)
+    dev = resolve_device(device)
     check_memory(cfg, len(seeds), device)
     ranks = distributed.init(dev)
     dev = distributed.device_of(dev, ranks)
@@ -274,7 +276,7 @@ def run_population(cfg: FewShotConfig, seeds, device: str = "auto", data_root=No
     lead = ranks.rank == 0  # writes the records and shows the progress bars
     seeding.deterministic(dev)
     started = time.perf_counter()
-    env = R.environment(dev)
+    env = environment(dev)
     splits = [load_splits(cfg, s, data_root, cache_dir) for s in seeds]  # every rank evaluates every seed
     for tr, te in splits:
         check_fits(cfg, tr, te)
@@ -360,9 +362,9 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     population unless ``engine="solo"``), then return every stored seed. Everything, the data's fit included, is
     checked before any training starts."""
     cfg = resolve(FEWSHOT_PRESETS, preset, overrides)
-    seeds = R.validate_seeds(seeds)
-    recompute = R.parse_bool(recompute, "recompute")
-    R.resolve_device(device)
+    seeds = validate_seeds(seeds)
+    recompute = parse_bool(recompute, "recompute")
+    resolve_device(device)
     engine = pick_engine(cfg, engine)
     check_memory(cfg, len(seeds) if engine == "population" else 1, device)
     from ..engine import distributed
@@ -406,32 +408,18 @@ def stored_runs(results_dir=None) -> dict[str, list[dict[str, Any]]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.experiments.fewshot", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(FEWSHOT_PRESETS)}")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field, e.g. eval_tasks=2000 or meta.inner_lr=1e-3 (repeatable)")
-    parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
-    parser.add_argument("--device", default="auto")
+    parser = experiment_parser("python -m reptile.experiments.fewshot", __doc__, FEWSHOT_PRESETS,
+                               "eval_tasks=2000 or meta.anneal=false", data_root=True)
     parser.add_argument("--engine", default="auto", choices=ENGINES,
                         help="population: the seeds trained together (the default wherever it applies); solo: one "
                              "seed after another with the plain per-run code")
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     # every value of the command line is checked here or in load_or_run before any data is loaded
-    overrides = parse_sets(parser, a.set, "eval_tasks=2000 or meta.anneal=false")
-    seeds = check_seeds_argument(parser, a.seeds)
-    check_threads_argument(parser, a.threads)
-    check_device_argument(parser, a.device)
-    check_data_root_argument(parser, a.data_root)
+    overrides, seeds = check_arguments(parser, a)
     from ..engine import distributed
 
     try:
-        from ..threads import configure
-
-        ranks = distributed.init(R.resolve_device(a.device))  # one of several processes under torchrun
+        ranks = distributed.init(resolve_device(a.device))  # one of several processes under torchrun
         configure(a.threads)
         runs = load_or_run(a.preset, seeds, a.recompute, overrides, a.device, a.data_root, engine=a.engine)
     except (ValueError, FileNotFoundError, DivergedError) as e:

@@ -17,14 +17,14 @@ before the first curve trains.
 
 from __future__ import annotations
 
-import argparse
 import ast
 from typing import Any, Mapping, Sequence
 
 from .. import results as R
+from ..cli import check_arguments, experiment_parser, fail
 from ..config import FIGURE3_PRESETS, FewShotConfig, resolve
-from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
-                        check_seeds_argument, check_threads_argument, fail, parse_sets)
+from ..threads import configure
+from ..validate import DivergedError, check, parse_bool, resolve_device, validate_seeds
 
 EXPERIMENT = "gradcomb"
 CURVES = ("g1", "sum2", "avg2", "last2", "sum3", "avg3", "last3", "sum4", "avg4", "last4")
@@ -85,9 +85,9 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
     from .fewshot import check_fits, check_memory, load_splits, run_population
 
     cfgs = configs(preset_prefix, curves, overrides)
-    seeds = R.validate_seeds(seeds)
-    recompute = R.parse_bool(recompute, "recompute")
-    R.resolve_device(device)
+    seeds = validate_seeds(seeds)
+    recompute = parse_bool(recompute, "recompute")
+    resolve_device(device)
     for cfg in cfgs.values():  # each curve's seeds are one population
         check_memory(cfg, len(seeds), device)
     todo = {c: [s for s in seeds if recompute or not R.run_path(EXPERIMENT, cfg.name, s, results_dir).exists()]
@@ -119,27 +119,14 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.experiments.gradcomb", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = experiment_parser("python -m reptile.experiments.gradcomb", __doc__, None,
+                               "outer_iters=100 or eval_tasks=50 (every curve)", seeds=(0, 1, 2), data_root=True)
     parser.add_argument("--preset-prefix", default="reduced-figure3", help=f"one of: {', '.join(PREFIXES)}")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--curves", nargs="+", default=None, help=f"some of: {' '.join(CURVES)} (default: all)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field of every curve, e.g. outer_iters=100 or eval_tasks=50 (repeatable)")
-    parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     # every value of the command line is checked here or in load_or_run before any data is loaded
-    overrides = parse_sets(parser, a.set, "outer_iters=100")
-    seeds = check_seeds_argument(parser, a.seeds)
-    check_threads_argument(parser, a.threads)
-    check_device_argument(parser, a.device)
-    check_data_root_argument(parser, a.data_root)
+    overrides, seeds = check_arguments(parser, a)
     try:
-        from ..threads import configure
-
         configure(a.threads)
         runs = load_or_run(a.preset_prefix, seeds, a.recompute, overrides, a.device, a.curves, a.data_root)
     except (ValueError, FileNotFoundError, DivergedError) as e:

@@ -28,11 +28,13 @@ from torch import Tensor
 
 from .. import results as R
 from .. import seeding
+from ..cli import experiment_parser, run_experiment
 from ..config import resolve_flat
 from ..manifolds import (DTYPE, CircleFamily, Family, circles_family, distance_gradient, expected_loss, lines_family,
-                        mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
-                        reptile_partial_serial, subspace_family)
-from ..validate import check, experiment_parser, is_int, is_number, run_experiment
+                         mean_sq_distance, reptile_exact_batched, reptile_exact_serial, reptile_partial_batched,
+                         reptile_partial_serial, subspace_family)
+from ..provenance import environment
+from ..validate import check, is_int, is_number, resolve_device, validate_seed
 
 EXPERIMENT = "manifolds"
 FAMILIES = ("lines", "circles", "subspaces")
@@ -280,10 +282,10 @@ def run(cfg: ManifoldConfig, seed: int, device: str = "auto", results_dir=None, 
         ) -> dict[str, Any]:
     """Compute every family of ``cfg`` for ``seed``; write and return the run's record. Everything runs on the CPU
     in float64 (the problems are tiny); ``device`` is resolved and recorded."""
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
+    seed = validate_seed(seed)
+    dev = resolve_device(device)
     started = time.perf_counter()
-    env = R.environment(dev)
+    env = environment(dev)
     families = {}
     for family in cfg.families():
         t = time.perf_counter()

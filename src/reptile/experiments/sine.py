@@ -19,13 +19,15 @@ import torch
 
 from .. import results as R
 from .. import seeding
-from ..config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
 from .. import params as P
+from ..cli import experiment_parser, run_experiment
+from ..config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
 from ..core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
 from ..optim import SGD
+from ..provenance import environment
 from ..sine import SineTasks, init_mlp, mlp, mse_loss_fn
 from ..train import save_checkpoint, train
-from ..validate import DivergedError, check, check_size, experiment_parser, run_experiment
+from ..validate import DivergedError, check, check_size, resolve_device, validate_seed
 
 EXPERIMENT = "sine"
 RECORD_STEPS = (0, 1, 32)  # the steps the paper's Figure 1 shows
@@ -112,11 +114,11 @@ def check_memory(cfg: SineConfig, memory: int | None = None) -> None:
 def run(cfg: SineConfig, seed: int, device: str = "auto", results_dir=None, checkpoint_dir=None,
         progress: bool = True) -> dict[str, Any]:
     """Train and evaluate every method of ``cfg`` for ``seed``; write and return the run's record."""
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
+    seed = validate_seed(seed)
+    dev = resolve_device(device)
     seeding.deterministic(dev)
     started = time.perf_counter()
-    env = R.environment(dev)  # before training: the commit and tree state of the code that runs
+    env = environment(dev)  # before training: the commit and tree state of the code that runs
     dist = SineTasks(grid_points=cfg.grid_points)
     loss_fn = mse_loss_fn(cfg.activation)
     # every random draw comes from the run's streams (reptile.seeding); all methods of a seed share them

@@ -34,12 +34,14 @@ from torch.func import grad, vmap
 
 from .. import results as R
 from .. import seeding
+from ..cli import experiment_parser, run_experiment
 from ..config import resolve_flat
+from ..provenance import environment
 from ..sine import SineTasks, init_mlp, mse_loss_fn
 from ..taylor import (DTYPE, METHODS, LossFn, coefficient_limit, exact_gradients, expansion_coefficients,
-                     expansion_terms, fit_coefficients, fitted_slope, leading_order, maml_by_autograd, norm_with_se,
-                     orderings, sample_estimates)
-from ..validate import check, experiment_parser, is_int, is_number, run_experiment
+                      expansion_terms, fit_coefficients, fitted_slope, leading_order, maml_by_autograd, norm_with_se,
+                      orderings, sample_estimates)
+from ..validate import check, is_int, is_number, resolve_device, validate_seed
 
 EXPERIMENT = "taylor"
 # each part's draws are a sub-stream of the run's "tasks" stream (reptile.seeding), so no two parts, and no two
@@ -373,10 +375,10 @@ def _clean(obj: Any) -> Any:
 def run(cfg: TaylorConfig, seed: int, device: str = "auto", results_dir=None, progress: bool = True) -> dict[str, Any]:
     """Compute every check of the chapter for ``seed`` (the sine MLP's initialisation and all draws) and write the
     run's record to ``results/taylor/<config name>/seed-<seed>.json``; return the record."""
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
+    seed = validate_seed(seed)
+    dev = resolve_device(device)
     started = time.perf_counter()
-    env = R.environment(dev)  # before computing: the commit and tree state of the code that runs
+    env = environment(dev)  # before computing: the commit and tree state of the code that runs
     alphas = cfg.alphas()
     sine, logistic = sine_problem(cfg, seed, dev), logistic_problem(cfg, seed, dev)
 

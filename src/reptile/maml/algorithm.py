@@ -44,9 +44,8 @@ from torch.func import grad, vmap
 from ..fewshot import FunctionalNet, TaskSampler, predict, to_float
 from ..optim import Adam, detach_state
 from ..params import Params
-from ..results import resolve_device
 from ..seeding import deterministic
-from ..validate import DivergedError, check, is_int, is_positive
+from ..validate import DivergedError, check, is_int, is_positive, resolve_device
 
 LOSS_SCALES = ("finn", "mean")
 

@@ -16,7 +16,6 @@ gradient or weight stops it with :class:`reptile.validate.DivergedError` and wri
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -26,10 +25,12 @@ import torch
 
 from .. import results as R
 from .. import seeding
+from ..cli import check_arguments, experiment_parser, fail
 from ..engine.memory import keep_freed_memory
 from ..fewshot import param_count
-from ..validate import (THREADS_HELP, DivergedError, check, check_data_root_argument, check_device_argument,
-                        check_seeds_argument, check_threads_argument, fail, parse_sets)
+from ..provenance import engine_switches, environment
+from ..threads import configure
+from ..validate import DivergedError, check, resolve_device, validate_seed, validate_seeds
 from .algorithm import PATH_LABELS, MAMLLearner, TaskBatch
 from .evaluation import EVAL_CHUNK, evaluate, summarise
 from .population import EngineNet
@@ -95,7 +96,7 @@ def meta_gradient_path(cfg: MAMLExperimentConfig, device: torch.device, results_
     if device.type == "cpu":
         return "engine"
     reports = [r for r in _bench_reports(results_dir) if r.get("environment", {}).get("device", "cpu") != "cpu"]
-    name = R.environment(device)["device_name"] if reports else None
+    name = environment(device)["device_name"] if reports else None
     for report in reports:
         if report["environment"].get("device_name") == name:
             return faster_path(report.get("rows", []), cfg) or "vmap"
@@ -150,12 +151,12 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
     from ..train import load_checkpoint, save_checkpoint
 
     check(isinstance(cfg, MAMLExperimentConfig), f"cfg must be a MAMLExperimentConfig, got {cfg!r}")
-    seed = R.validate_seed(seed)
-    dev = R.resolve_device(device)
+    seed = validate_seed(seed)
+    dev = resolve_device(device)
     seeding.deterministic(dev)
     keep_freed_memory()  # on a CPU, malloc reuses the heap instead of page-faulting each step's activations in
     started = time.perf_counter()
-    env = R.environment(dev)
+    env = environment(dev)
     data = data if data is not None else load_data(cfg, seed, data_root, cache_dir)
     check_fits(cfg, data)
     net = build_net(cfg.network, cfg.n_way)
@@ -187,7 +188,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
 
     curve_images = data.val if data.val is not None else data.test
     # this call's piece of the run (a run advanced by the campaign has several, perhaps on other devices)
-    switches = R.engine_switches()  # how this piece computed (REPTILE_ONEDNN: oneDNN's convolutions or not)
+    switches = engine_switches()  # how this piece computed (REPTILE_ONEDNN: oneDNN's convolutions or not)
     pieces.append({"device": env.get("device_name") or str(dev), "start": learner.iteration,
                    "end": learner.iteration, "path": learner.path, **({"switches": switches} if switches else {})})
 
@@ -310,8 +311,8 @@ def load_or_run(preset: str = "ci", seeds=(0,), recompute: bool = False, overrid
     every stored seed; a stored file of another configuration is refused (:func:`reptile.results.compute_or_load`).
     Everything is checked before any training starts."""
     cfg = resolve(preset, overrides)
-    seeds = R.validate_seeds(seeds)
-    R.resolve_device(device)
+    seeds = validate_seeds(seeds)
+    resolve_device(device)
     return R.compute_or_load(EXPERIMENT, cfg, seeds, recompute,
                              lambda s: run(cfg, s, device, data_root, cache_dir, results_dir, checkpoint_dir,
                                            progress),
@@ -328,17 +329,9 @@ def format_run(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reptile.maml.experiment", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = experiment_parser("python -m reptile.maml.experiment", __doc__, None, "eval_tasks=2000", data_root=True)
     parser.add_argument("--preset", default=None, help=f"one of: {', '.join(PRESETS)}")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field, e.g. eval_tasks=2000 (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the presets with their key values, and stop")
-    parser.add_argument("--recompute", action="store_true", help="train again even if the result exists")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'")
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    parser.add_argument("--data-root", default=None, help="data root (default: $REPTILE_DATA)")
     a = parser.parse_args(argv)
     if a.list:
         for name, c in PRESETS.items():
@@ -349,15 +342,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if a.preset is None:
         fail(parser, f"--preset is required (or --list); allowed: {', '.join(PRESETS)}")
-    overrides = parse_sets(parser, a.set, "eval_tasks=2000")
-    seeds = check_seeds_argument(parser, a.seeds)
-    check_threads_argument(parser, a.threads)
-    check_device_argument(parser, a.device)
-    check_data_root_argument(parser, a.data_root)
+    overrides, seeds = check_arguments(parser, a)
     try:
         resolve(a.preset, overrides)  # a bad preset or key stops here, before anything is loaded
-        from ..threads import configure
-
         configure(a.threads)
         runs = load_or_run(a.preset, seeds, a.recompute, overrides, a.device, a.data_root)
     except (ValueError, FileNotFoundError, DivergedError) as e:

@@ -18,9 +18,10 @@ import torch
 
 from .. import results as R
 from .. import seeding
-from ..validate import check, is_int, is_positive
 from ..fewshot import predict
+from ..provenance import environment
 from ..train import load_checkpoint
+from ..validate import check, is_int, is_positive, validate_seed
 from .algorithm import MAMLLearner, inner_adapt, inner_mask
 from .evaluation import test_task_chunks
 from .experiment import checkpoint_path, load_data
@@ -31,7 +32,7 @@ from .protocol import build_net
 def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4), n_tasks: int = 200,
           overrides=None, data_root=None, results_dir=None, checkpoint_dir=None) -> dict:
     cfg = resolve(preset, overrides)
-    seed = R.validate_seed(seed)
+    seed = validate_seed(seed)
     check(is_int(steps) and 1 <= steps <= 100, f"steps {steps!r}: allowed: an integer from 1 to 100")
     check(is_int(n_tasks) and 1 <= n_tasks <= 10_000, f"tasks {n_tasks!r}: allowed: an integer from 1 to 10,000")
     check(len(step_sizes) >= 1 and all(is_positive(a) for a in step_sizes),
@@ -47,7 +48,7 @@ def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4)
     tasks = type(chunks[0])(*(torch.cat(parts) for parts in zip(*chunks)))
     out = {"preset": cfg.name, "seed": seed, "iterations": state["learner"]["iteration"], "tasks": n_tasks,
            "train_inner_step": cfg.inner_step, "loss_scale": cfg.loss_scale, "by_step_size": {},
-           "environment": R.environment(torch.device("cpu"))}
+           "environment": environment(torch.device("cpu"))}
     for alpha in step_sizes:
         def one(sx, sy, qx, qy):
             w, rows = learner.phi, []

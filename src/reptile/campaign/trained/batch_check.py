@@ -12,8 +12,9 @@ from typing import Any
 
 from ... import results as R
 from ... import seeding
+from ...provenance import environment
 from ...train import load_checkpoint
-from ...validate import check, is_int
+from ...validate import check, is_int, resolve_device, validate_seeds
 from .state import check_tasks, final_tasks, kind_of, member, task_bar
 
 CHECK_PREFIX = "eval-batch-check"  # results/<experiment>/<name>/eval-batch-check-<outer iteration>.json
@@ -48,7 +49,7 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     from ...experiments.fewshot import load_splits
     from ...stats import mean_ci95
 
-    seeds = R.validate_seeds(list(seeds) if isinstance(seeds, tuple) else seeds)
+    seeds = validate_seeds(list(seeds) if isinstance(seeds, tuple) else seeds)
     check(is_int(n_tasks) and n_tasks >= 1, f"n_tasks must be an integer >= 1, got {n_tasks!r}")
     batches = list(batches) if isinstance(batches, (list, tuple)) else [batches]
     check(len(batches) >= 1 and all(is_int(b) and b >= 1 for b in batches),
@@ -58,7 +59,7 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint {path}: give a trained-state file or campaign checkpoint (with "
                                 f"--from-commit, its path in that commit)")
-    dev = R.resolve_device(device)
+    dev = resolve_device(device)
     raw = path.read_bytes()
     state = load_checkpoint(path, kind_of(path))
     members = {s: member(state, path, None, s) for s in seeds}
@@ -70,7 +71,7 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     out = check_path(experiment, cfg.name, iteration, results_dir)
     R.check_writable(out.parent, "results", "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can "
                                             "write.")
-    env, started = R.environment(dev), time.perf_counter()
+    env, started = environment(dev), time.perf_counter()
     seeding.deterministic(dev)
     net = Conv4(cfg.n_way)
     m = cfg.meta

@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from ... import results as R
-from ...validate import check, check_device_argument, check_seeds_argument, check_threads_argument, fail, is_positive
+from ...cli import check_device_argument, check_seeds_argument, check_threads_argument, fail
+from ...validate import check, is_positive
 from . import state
 from .batch_check import read_check, record_eval_batches
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def check_preset(parser, preset: str, experiment: str) -> None:
     """``--preset``: a configuration of ``experiment`` that keeps a trained state (:func:`known_names`), or stop
-    with :func:`reptile.validate.fail` naming those allowed (and the experiment it belongs to, if another)."""
+    with :func:`reptile.cli.fail` naming those allowed (and the experiment it belongs to, if another)."""
     from ...config import FEWSHOT_PRESETS, FIGURE3_PRESETS
 
     names = known_names(experiment)

@@ -22,7 +22,7 @@ from ... import results as R
 from ... import seeding
 from ...config import FewShotConfig
 from ...train import load_checkpoint, save_checkpoint
-from ...validate import check, is_int, is_positive
+from ...validate import check, is_int, is_positive, resolve_device
 
 FORMAT = 1  # of the trained-seeds*.pt file
 
@@ -150,7 +150,7 @@ def evaluate(name: str | None, seed: int, n_tasks: int, *, experiment: str = "fe
     t = load(name, seed, experiment, results_dir, path)
     cfg, m = t.config, t.config.meta
     check_tasks(n_tasks, cfg)
-    dev = R.resolve_device(device)
+    dev = resolve_device(device)
     seeding.deterministic(dev)
     _, test = splits if splits is not None else load_splits(cfg, seed, data_root, cache_dir)
     net = Conv4(cfg.n_way)
