@@ -18,7 +18,7 @@ from reptile import results as R
 from reptile.artifacts import manifolds as MA
 from reptile.artifacts import sine as SA
 from reptile.artifacts import taylor as TA
-from reptile.artifacts.common import Check, Table
+from reptile.artifacts.common import Check, Note, Table
 from reptile.stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare,
                            std)
 
@@ -122,7 +122,7 @@ def test_sine_tables_have_captions_and_no_nan(sine_runs):
     for m in short["methods"].values():
         m["curve"] = {k: v[:3] for k, v in m["curve"].items()}
     note = SA.table_jacobian([short])
-    assert isinstance(note, SA.Note) and "2,000" in repr(note) and "5,000" in repr(note) and "nan" not in repr(note)
+    assert isinstance(note, Note) and "2,000" in repr(note) and "5,000" in repr(note) and "nan" not in repr(note)
     assert "30,000" in repr(note)
     settings = SA.table_maml_settings(sine_runs)
     assert settings.frame.loc["tasks per meta-batch"].tolist() == ["1", "25"]

@@ -97,6 +97,19 @@ def constant_columns(frame: pd.DataFrame) -> dict[str, Any]:
     return {c: frame[c].iloc[0] for c in frame.columns if frame[c].astype(str).nunique() == 1}
 
 
+class Note:
+    """A short paragraph shown where a table has nothing to show (Markdown in the book, the text in plain form)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return f"> **Note.** {self.text}"
+
+    def __repr__(self) -> str:
+        return f"Note. {self.text}"
+
+
 @dataclass(frozen=True)
 class Check:
     """One row of the front page's verdict table: a number or claim of the paper against this companion's stored

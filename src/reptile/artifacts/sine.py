@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..results import pick_run
 from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
-from .common import PM_COLUMN, Check, Table, pm_label, require_runs, stored_runs, verdict_words
+from .common import PM_COLUMN, Check, Note, Table, pm_label, require_runs, stored_runs, verdict_words
 from .common import table_checks  # noqa: F401 (the chapter's checks: sine.table_checks() in the notebook)
 
 # The methods in the order tables and figures show them; a run shows those it holds.
@@ -305,28 +305,15 @@ def sine_jacobian_numbers(runs: Sequence[dict]) -> dict[str, str]:
     return out
 
 
-class Note:
-    """A short paragraph shown where a table has nothing to show (Markdown in the book, the text in plain form)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def _repr_markdown_(self) -> str:
-        return f"> **Note.** {self.text}"
-
-    def __repr__(self) -> str:
-        return f"Note. {self.text}"
-
-
 def _paper_iters() -> int:
     from ..config import SINE_PRESETS
 
     return max(c.outer_iters for c in SINE_PRESETS["paper"].methods.values())
 
 
-def table_jacobian(runs: Sequence[dict]) -> "Table | Note":
-    """The chapter's table of :func:`sine_jacobian_table` as the book shows it, or, for a run too short to have curve points from
-    ``SETTLED`` outer iterations on (the ``ci`` preset), a note that says so instead of a table of NaN."""
+def table_jacobian(runs: Sequence[dict]) -> Table | Note:
+    """The chapter's table of :func:`sine_jacobian_table` as the book shows it, or, for a run too short to have curve
+    points from ``SETTLED`` outer iterations on (the ``ci`` preset), a note that says so instead of a table of NaN."""
     methods = _jacobian_methods(runs)
     its = np.asarray(runs[0]["methods"][methods[0]]["curve"]["iteration"]) if methods else np.array([])
     if not methods or not (its >= SETTLED).any():
