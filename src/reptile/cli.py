@@ -13,8 +13,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from .threads import configure, cores
+from . import threads  # looked up at each call: tests replace threads.cores
 from .validate import SEED_MAX, DivergedError, is_int, resolve_device
+
 
 def fail(parser, error: BaseException | str) -> None:
     """Stop a command on bad input: ``<prog>: error: <message>`` on stderr, exit code 2 (what ``parser.error``
@@ -62,9 +63,9 @@ def check_threads_argument(parser, threads) -> None:
     or stop with :func:`fail`."""
     if threads is None:
         return
-    top = 4 * cores()
+    top = 4 * threads.cores()
     if not (is_int(threads) and 1 <= threads <= top):
-        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {top} (4 x this machine's {cores()} cores)")
+        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {top} (4 x this machine's {threads.cores()} cores)")
 
 
 def check_device_argument(parser, device: str):
@@ -88,17 +89,18 @@ THREADS_HELP = ("CPU threads for this process (default: $REPTILE_THREADS, else $
 
 
 def experiment_parser(prog: str, doc: str | None, presets, example: str, *, seeds: tuple[int, ...] = (0,),
-                      data_root: bool = False):
+                      data_root: bool = False, field: str = "a field"):
     """A command line of an experiment: ``--preset`` (required; one of ``presets``, or None for a command that adds
     its own), ``--seeds`` (default ``seeds``), ``--set KEY=VALUE`` (``example`` shows one), ``--recompute``,
-    ``--device``, ``--threads``, and with ``data_root`` ``--data-root``. :func:`check_arguments` checks them."""
+    ``--device``, ``--threads``, and with ``data_root`` ``--data-root``. ``field`` says what ``--set`` overrides.
+    :func:`check_arguments` checks them."""
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     if presets is not None:
         parser.add_argument("--preset", required=True, help=f"one of: {', '.join(presets)}")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds),
                         help=f"seeds to make sure are stored (default {' '.join(map(str, seeds))})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override a field, e.g. {example} (repeatable)")
+                        help=f"override {field}, e.g. {example} (repeatable)")
     parser.add_argument("--recompute", action="store_true", help="compute again even if the result exists")
     parser.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'")
     parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
@@ -129,7 +131,7 @@ def run_experiment(parser, argv, load_or_run, options: tuple[str, ...] = ()) -> 
     overrides, seeds = check_arguments(parser, a)
     given = {name: getattr(a, name) for name in options}
     try:
-        configure(a.threads)
+        threads.configure(a.threads)
         return load_or_run(a.preset, seeds, a.recompute, overrides, device=a.device, **given)
     except (ValueError, FileNotFoundError, DivergedError) as e:
         fail(parser, e)

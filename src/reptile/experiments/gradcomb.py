@@ -120,7 +120,8 @@ def load_or_run(preset_prefix: str = "reduced-figure3", seeds=(0, 1, 2), recompu
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = experiment_parser("python -m reptile.experiments.gradcomb", __doc__, None,
-                               "outer_iters=100 or eval_tasks=50 (every curve)", seeds=(0, 1, 2), data_root=True)
+                               "outer_iters=100 or eval_tasks=50", seeds=(0, 1, 2), data_root=True,
+                               field="a field of every curve")
     parser.add_argument("--preset-prefix", default="reduced-figure3", help=f"one of: {', '.join(PREFIXES)}")
     parser.add_argument("--curves", nargs="+", default=None, help=f"some of: {' '.join(CURVES)} (default: all)")
     a = parser.parse_args(argv)

@@ -17,9 +17,9 @@ from typing import Any, Mapping
 
 import torch
 
+from .. import params as P
 from .. import results as R
 from .. import seeding
-from .. import params as P
 from ..cli import experiment_parser, run_experiment
 from ..config import SINE_METHODS, SINE_PRESETS, SineConfig, resolve
 from ..core import MetaLearner, finetune_losses, fomaml_gradient, inner_loop, joint_gradient, maml_gradient
