@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from . import threads  # looked up at each call: tests replace threads.cores
+from . import threads as cpu_threads  # looked up at each call: tests replace threads.cores
 from .validate import SEED_MAX, DivergedError, is_int, resolve_device
 
 
@@ -63,9 +63,9 @@ def check_threads_argument(parser, threads) -> None:
     or stop with :func:`fail`."""
     if threads is None:
         return
-    top = 4 * threads.cores()
-    if not (is_int(threads) and 1 <= threads <= top):
-        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {top} (4 x this machine's {threads.cores()} cores)")
+    cores = cpu_threads.cores()
+    if not (is_int(threads) and 1 <= threads <= 4 * cores):
+        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {4 * cores} (4 x this machine's {cores} cores)")
 
 
 def check_device_argument(parser, device: str):
@@ -131,7 +131,7 @@ def run_experiment(parser, argv, load_or_run, options: tuple[str, ...] = ()) -> 
     overrides, seeds = check_arguments(parser, a)
     given = {name: getattr(a, name) for name in options}
     try:
-        threads.configure(a.threads)
+        cpu_threads.configure(a.threads)
         return load_or_run(a.preset, seeds, a.recompute, overrides, device=a.device, **given)
     except (ValueError, FileNotFoundError, DivergedError) as e:
         fail(parser, e)
