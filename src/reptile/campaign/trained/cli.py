@@ -12,7 +12,7 @@ state with several evaluation batches on the same tasks and writes one results J
 transductive 1-shot 5-way cell's, from the campaign checkpoint in the repository's history at 86,836 of its 100,000
 outer iterations (``--from-commit`` needs that history: a full clone, not ``--depth 1``)::
 
-    python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \
+    python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 \\
         --checkpoint results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt
 """
 
