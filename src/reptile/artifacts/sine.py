@@ -211,7 +211,9 @@ def sine_learning_curves(runs: Sequence[dict]):
 
 
 def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
-    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
+    """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text); from the learning
+    curves (mean over seeds): the error after 32 steps at the first and last points, the factor between them, its
+    lowest point and where, and the error before adaptation at the last point."""
     st = sine_mse_stats(runs).set_index(["method", "steps"])
     out = {"zero_mse": f"{zero_function_mse():.2f}", "n_seeds": str(len(runs)),
            "n_tasks": str(int(st["tasks"].iloc[0]))}
@@ -220,6 +222,11 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
             out[f"{m}_mse{s}"] = _fmt(st.loc[(m, s), "mse"])
             out[f"{m}_median{s}"] = _fmt(st.loc[(m, s), "median"])
         out[f"{m}_rms0"] = f"{prediction_rms(runs, m):.2f}"
+        its, after = _curve_mean(runs, m, "mse_step32")
+        low, before = int(after.argmin()), _curve_mean(runs, m, "mse_step0")[1]
+        out |= {f"{m}_curve32_first": _fmt(after[0]), f"{m}_curve32_last": _fmt(after[-1]),
+                f"{m}_curve32_fall": f"{after[0] / after[-1]:.1f}", f"{m}_curve32_low": _fmt(after[low]),
+                f"{m}_curve32_low_at": f"{int(its[low]):,}", f"{m}_curve0_last": _fmt(before[-1])}
     return out
 
 
