@@ -17,8 +17,9 @@ import pytest
 from reptile import results as R
 from reptile.artifacts import manifolds as MA
 from reptile.artifacts import sine as SA
+from reptile.artifacts import sine_jacobian as SJ
 from reptile.artifacts import taylor as TA
-from reptile.artifacts.common import Check, Note, Table
+from reptile.artifacts.common import TRUE_WORDS, Check, Note, Table, statements_note, statements_table
 from reptile.stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare,
                            std)
 
@@ -115,13 +116,13 @@ def test_sine_tables_have_captions_and_no_nan(sine_runs):
     assert isinstance(t, Table) and "± is" not in t.frame.columns
     assert "mean over 3 seeds" in t.caption and "standard deviation across seeds" in t.caption
     assert "95% interval" in SA.table_mse(sine_runs[:1]).caption
-    j = SA.table_jacobian(sine_runs)
+    j = SJ.table_jacobian(sine_runs)
     assert isinstance(j, Table) and "nan" not in repr(j).lower()
     # a run shorter than the settling point (the ci preset) gets a note, not a table of NaN
     short = json.loads(json.dumps(sine_runs[0]))
     for m in short["methods"].values():
         m["curve"] = {k: v[:3] for k, v in m["curve"].items()}
-    note = SA.table_jacobian([short])
+    note = SJ.table_jacobian([short])
     assert isinstance(note, Note) and "2,000" in repr(note) and "5,000" in repr(note) and "nan" not in repr(note)
     assert "30,000" in repr(note)
     settings = SA.table_maml_settings(sine_runs)
@@ -300,3 +301,33 @@ def test_a_run_made_with_other_settings_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="another configuration"):
         TA.chapter_runs()
     assert MA.chapter_runs() == [] and SA.chapter_runs() == []  # nothing stored: the rows say "not yet run"
+
+
+def test_the_sine_prose_statements_are_checked_on_the_runs(sine_runs):
+    """Every statement the sine chapter's prose makes about its runs is true of the committed runs, and a run that
+    does not bear one out makes it false, named in the chapter's note (computed, never typed)."""
+    statements = SA.prose_statements(sine_runs) + SJ.prose_statements(sine_runs)
+    assert len(statements) == 11 and all(ok is True for _, ok in statements), statements
+    assert "All 11 statements" in repr(statements_note(statements))
+    table = statements_table(statements)
+    assert table.frame["on the runs shown"].tolist() == [TRUE_WORDS[True]] * 11
+    # first-order MAML with one step made to drift, and joint training made to fit the tasks after 32 steps
+    runs = json.loads(json.dumps(sine_runs))
+    for r in runs:
+        curve = r["methods"]["fomaml_k1"]["curve"]
+        curve["mse_step0"][-1] = 10 * SA.zero_function_mse()
+        tasks = r["methods"]["joint"]["eval"]["mse_tasks"]
+        tasks["32"] = [0.01 * v for v in tasks["32"]]
+    changed = SA.prose_statements(runs) + SJ.prose_statements(runs)
+    false = [s for s, ok in changed if ok is False]
+    assert false == ["32 steps recover little of the task for joint training (test error above 0.5 x the f = 0 level)",
+                     "first-order MAML with one step does not drift"]
+    note = repr(statements_note(changed))
+    assert "2 of them are not true of these runs" in note and false[1] in note
+    # a run without MAML cannot check the statements about it
+    no_maml = json.loads(json.dumps(sine_runs))
+    for r in no_maml:
+        del r["methods"]["maml"]
+    unknown = [s for s, ok in SA.prose_statements(no_maml) + SJ.prose_statements(no_maml) if ok is None]
+    assert "MAML does not drift" in unknown and "cannot be checked on them" in repr(statements_note(
+        SA.prose_statements(no_maml) + SJ.prose_statements(no_maml)))

@@ -11,8 +11,9 @@ import pandas as pd
 
 from ..results import pick_run
 from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
-from .common import PM_COLUMN, Check, Note, Table, pm_label, require_runs, stored_runs, verdict_words
-from .common import table_checks  # noqa: F401 (the chapter's checks: sine.table_checks() in the notebook)
+from .common import PM_COLUMN, Check, Table, pm_label, require_runs, stored_runs, verdict_words
+from .common import (Statement, statements_note, statements_table,  # noqa: F401 (the notebook's: sine.*)
+                     table_checks)
 
 # The methods in the order tables and figures show them; a run shows those it holds.
 METHOD_ORDER = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
@@ -226,119 +227,42 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
         low, before = int(after.argmin()), _curve_mean(runs, m, "mse_step0")[1]
         out |= {f"{m}_curve32_first": _fmt(after[0]), f"{m}_curve32_last": _fmt(after[-1]),
                 f"{m}_curve32_fall": f"{after[0] / after[-1]:.1f}", f"{m}_curve32_low": _fmt(after[low]),
-                f"{m}_curve32_low_at": f"{int(its[low]):,}", f"{m}_curve0_last": _fmt(before[-1])}
+                f"{m}_curve32_low_at": f"{int(its[low]):,}", f"{m}_curve0_last": _fmt(before[-1]),
+                f"{m}_curve32_then": (f", then rises to {_fmt(after[-1])} by the last point" if low < len(after) - 1
+                                      else ", its last point")}
     return out
 
 
-# --------------------------------------------------------------------------------- first-order MAML and J
+FLAT = 0.25  # "nearly flat": an output whose root mean square is below FLAT x the tasks' (sqrt of the f = 0 error)
+FITS = 0.1  # "fits the task": a test error below FITS x the f = 0 level
+LITTLE = 0.5  # "recovers little": a test error that stays above LITTLE x the f = 0 level
 
-JACOBIAN_KEYS = ("fo_maml_cosine", "fo_avggrad_cosine", "maml_avggrad_cosine")
-SETTLED = 5000  # the Jacobian summaries average the curve points from this outer iteration on
+
+def prose_statements(runs: Sequence[dict]) -> list[Statement]:
+    """What the chapter's prose says about the runs (:data:`reptile.artifacts.common.Statement`) in the sections
+    on paper Figure 1 and on joint training, each checked on the pooled test error and the stored figure tasks
+    (:mod:`reptile.artifacts.sine_jacobian` has the first-order MAML section's)."""
+    held, zero = _methods(runs), zero_function_mse()
+    st = sine_mse_stats(runs, (0, 32)).set_index(["method", "steps"])
+
+    def each(methods, ok):
+        return None if any(m not in held for m in methods) else all(ok(m) for m in methods)
+
+    return [
+        (f"before adaptation, Reptile's and MAML's initialisations predict a nearly flat function (the root mean "
+         f"square of the output below {FLAT} x the tasks')",
+         each(("reptile", "maml"), lambda m: prediction_rms(runs, m) < FLAT * zero ** 0.5)),
+        (f"after 32 steps, Reptile and MAML fit the tasks (test error below {FITS} x the f = 0 level)",
+         each(("reptile", "maml"), lambda m: st.loc[(m, 32), "mse"] < FITS * zero)),
+        (f"32 steps recover little of the task for joint training (test error above {LITTLE} x the f = 0 level)",
+         each(("joint",), lambda m: st.loc[(m, 32), "mse"] > LITTLE * zero)),
+    ]
 
 
 def _curve_mean(runs: Sequence[dict], method: str, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(iterations, the curve ``key`` of ``method`` averaged over seeds)."""
     its = np.asarray(runs[0]["methods"][method]["curve"]["iteration"])
     return its, np.array([r["methods"][method]["curve"][key] for r in runs]).mean(0)
-
-
-def _inner_iters(runs: Sequence[dict], m: str) -> int:
-    return runs[0]["config"]["methods"][m]["inner_iters"]
-
-
-def _jacobian_methods(runs: Sequence[dict]) -> list[str]:
-    return [m for m in ("fomaml", "fomaml_k1", "maml", "reptile") if m in _methods(runs)
-            and JACOBIAN_KEYS[0] in runs[0]["methods"][m]["curve"]]
-
-
-def sine_jacobian_curves(runs: Sequence[dict]):
-    """Left: the cosine between first-order MAML's and MAML's mean meta-gradients at each method's initialisation
-    (with its own k), i.e. how far the dropped Jacobian turns the step. Right: the cosine of first-order MAML's
-    mean step with AvgGrad, the gradient of the error before adaptation (positive: the step lowers it)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for m in _jacobian_methods(runs):
-        name = _label(m)
-        label = name if "k =" in name else f"{name} (k = {_inner_iters(runs, m)})"
-        for ax, key in zip(axes, ("fo_maml_cosine", "fo_avggrad_cosine")):
-            its, vals = _curve_mean(runs, m, key)
-            ax.plot(its, vals, color=METHOD_COLORS.get(m), label=label, marker=".", lw=1)
-    axes[0].set_title("cos(first-order MAML step, MAML step)")
-    axes[1].set_title("cos(first-order MAML step, AvgGrad)")
-    for ax in axes:
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xlabel("outer iteration")
-        ax.set_ylim(-1, 1)
-    axes[0].set_ylabel(f"cosine (mean over {len(runs)} seed{'s' if len(runs) != 1 else ''})")
-    # one legend below both panels, where it covers no curve
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="at the initialisation of", loc="lower center", ncol=min(len(labels), 3),
-               fontsize=9, title_fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.08 * (1 + (len(labels) - 1) // 3), 1, 1))
-    return fig
-
-
-def sine_jacobian_table(runs: Sequence[dict]) -> pd.DataFrame:
-    """Per method, averaged over the curve points from ``SETTLED`` outer iterations on (and over seeds): the MSE
-    before adaptation, the cosine between first-order MAML's and MAML's mean steps, and each step's cosine with
-    AvgGrad."""
-    rows = {}
-    for m in _jacobian_methods(runs):
-        its, _ = _curve_mean(runs, m, "mse_step0")
-        late = its >= SETTLED
-        row = {"k": _inner_iters(runs, m)}
-        for key, name in (("mse_step0", "MSE before adaptation"), ("fo_maml_cosine", "cos(FO step, MAML step)"),
-                          ("fo_avggrad_cosine", "cos(FO step, AvgGrad)"),
-                          ("maml_avggrad_cosine", "cos(MAML step, AvgGrad)")):
-            row[name] = _fmt(_curve_mean(runs, m, key)[1][late].mean())
-        rows[f"at {_label(m)}'s initialisation"] = row
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = f"mean from iteration {SETTLED:,}, {len(runs)} seed(s)"
-    return df
-
-
-def sine_jacobian_numbers(runs: Sequence[dict]) -> dict[str, str]:
-    """The numbers the first-order MAML section quotes (glued into the text)."""
-    out = {}
-    for m in _jacobian_methods(runs):
-        its, _ = _curve_mean(runs, m, "mse_step0")
-        late = its >= SETTLED
-        for key in JACOBIAN_KEYS:
-            out[f"{m}_{key}"] = f"{_curve_mean(runs, m, key)[1][late].mean():.2f}"
-        pre = _curve_mean(runs, m, "mse_step0")[1]
-        out[f"{m}_mse0_peak"] = _fmt(pre.max())
-        drift = np.nonzero(pre > 2 * zero_function_mse())[0]
-        out[f"{m}_drift_start"] = f"{its[drift[0]]:,}" if len(drift) else "never"
-    out["settled"] = f"{SETTLED:,}"
-    return out
-
-
-def _paper_iters() -> int:
-    from ..config import SINE_PRESETS
-
-    return max(c.outer_iters for c in SINE_PRESETS["paper"].methods.values())
-
-
-def table_jacobian(runs: Sequence[dict]) -> Table | Note:
-    """The chapter's table of :func:`sine_jacobian_table` as the book shows it, or, for a run too short to have curve
-    points from ``SETTLED`` outer iterations on (the ``ci`` preset), a note that says so instead of a table of NaN."""
-    methods = _jacobian_methods(runs)
-    its = np.asarray(runs[0]["methods"][methods[0]]["curve"]["iteration"]) if methods else np.array([])
-    if not methods or not (its >= SETTLED).any():
-        last = int(its.max()) if len(its) else 0
-        return Note(f"These runs ({runs[0]['name']}) end at outer iteration {last:,}, before iteration "
-                    f"{SETTLED:,} from which this table averages the learning-curve points, so there is nothing to "
-                    f"average. The `paper` preset runs {_paper_iters():,}." if len(its) else
-                    "These runs recorded no cosines (no method with plain SGD in its inner loop).")
-    df = sine_jacobian_table(runs)
-    df.index = [i.removeprefix("at ").removesuffix("'s initialisation") for i in df.index]
-    df.index.name = None
-    n_pts = int((its >= SETTLED).sum())
-    cfg = runs[0]["config"]
-    return Table(df, f"Mean over the {n_pts} learning-curve points from outer iteration {SETTLED:,} on and over "
-                     f"{len(runs)} seed{'s' if len(runs) != 1 else ''}, at each method's initialisation (rows; k: its "
-                     f"inner steps). Each point: {cfg['curve_tasks']} held-out tasks. FO step: first-order MAML's mean "
-                     f"step; MAML step: MAML's mean step with the same k; AvgGrad: the gradient of the error before "
-                     f"adaptation.")
 
 
 # ------------------------------------------------------------------------------------- the chapter's tables
