@@ -19,7 +19,8 @@ from reptile.artifacts import manifolds as MA
 from reptile.artifacts import sine as SA
 from reptile.artifacts import sine_jacobian as SJ
 from reptile.artifacts import taylor as TA
-from reptile.artifacts.common import TRUE_WORDS, Check, Note, Table, statements_note, statements_table
+from reptile.artifacts import statements as ST
+from reptile.artifacts.common import Check, Note, Table
 from reptile.stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, Estimate, compare,
                            std)
 
@@ -306,28 +307,43 @@ def test_a_run_made_with_other_settings_is_refused(tmp_path, monkeypatch):
 def test_the_sine_prose_statements_are_checked_on_the_runs(sine_runs):
     """Every statement the sine chapter's prose makes about its runs is true of the committed runs, and a run that
     does not bear one out makes it false, named in the chapter's note (computed, never typed)."""
-    statements = SA.prose_statements(sine_runs) + SJ.prose_statements(sine_runs)
-    assert len(statements) == 11 and all(ok is True for _, ok in statements), statements
-    assert "All 11 statements" in repr(statements_note(statements))
-    table = statements_table(statements)
-    assert table.frame["on the runs shown"].tolist() == [TRUE_WORDS[True]] * 11
+    said = ST.sine(sine_runs)
+    assert len(said) == 11 and all(ok is True for _, ok in said), said
+    assert "All 11 statements" in repr(ST.note(said))
+    assert ST.table(said).frame["on the runs shown"].tolist() == [ST.WORDS[True]] * 11
     # first-order MAML with one step made to drift, and joint training made to fit the tasks after 32 steps
     runs = json.loads(json.dumps(sine_runs))
     for r in runs:
-        curve = r["methods"]["fomaml_k1"]["curve"]
-        curve["mse_step0"][-1] = 10 * SA.zero_function_mse()
+        r["methods"]["fomaml_k1"]["curve"]["mse_step0"][-1] = 10 * SA.zero_function_mse()
         tasks = r["methods"]["joint"]["eval"]["mse_tasks"]
         tasks["32"] = [0.01 * v for v in tasks["32"]]
-    changed = SA.prose_statements(runs) + SJ.prose_statements(runs)
-    false = [s for s, ok in changed if ok is False]
+    false = [s for s, ok in ST.sine(runs) if ok is False]
     assert false == ["32 steps recover little of the task for joint training (test error above 0.5 x the f = 0 level)",
                      "first-order MAML with one step does not drift"]
-    note = repr(statements_note(changed))
+    note = repr(ST.note(ST.sine(runs)))
     assert "2 of them are not true of these runs" in note and false[1] in note
     # a run without MAML cannot check the statements about it
     no_maml = json.loads(json.dumps(sine_runs))
     for r in no_maml:
         del r["methods"]["maml"]
-    unknown = [s for s, ok in SA.prose_statements(no_maml) + SJ.prose_statements(no_maml) if ok is None]
-    assert "MAML does not drift" in unknown and "cannot be checked on them" in repr(statements_note(
-        SA.prose_statements(no_maml) + SJ.prose_statements(no_maml)))
+    assert "MAML does not drift" in [s for s, ok in ST.sine(no_maml) if ok is None]
+    assert "cannot be checked on them" in repr(ST.note(ST.sine(no_maml)))
+
+
+def test_the_taylor_and_manifolds_prose_statements_are_checked_on_the_runs(taylor_runs, manifolds_runs):
+    """The same for the chapters on paper Section 4: true of the committed runs, false when a run says otherwise."""
+    assert all(ok is True for _, ok in ST.taylor(taylor_runs)) and len(ST.taylor(taylor_runs)) == 8
+    assert all(ok is True for _, ok in ST.manifolds(manifolds_runs)) and len(ST.manifolds(manifolds_runs)) == 4
+    runs = json.loads(json.dumps(taylor_runs))
+    for r in runs:  # the residual's standard errors made as large as the residual
+        for o in r["expectation"]["methods"].values():
+            o["residual_se"] = list(o["residual_norm"])
+        o = r["expectation"]["methods"]["reptile"]  # Reptile's fitted coefficient rising at larger steps
+        for f in o["fit"]:
+            f["c_inner"] = 2 - f["c_inner"]
+    false = [s for s, ok in ST.taylor(runs) if ok is False]
+    assert len(false) == 2 and "a few percent" in false[0] and "keep falling" in false[1]
+    runs = json.loads(json.dumps(manifolds_runs))
+    for r in runs:  # the exact-projection runs stopped far from phi_D on the circles
+        r["families"]["circles"]["serial"]["final"]["exact"]["to_phi_D"] = r["families"]["circles"]["gap"]
+    assert [ok for _, ok in ST.manifolds(runs)] == [False, True, True, True]

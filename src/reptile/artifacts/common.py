@@ -110,37 +110,6 @@ class Note:
         return f"Note. {self.text}"
 
 
-# A statement a chapter's prose makes about its runs ("joint training's error after 32 steps stays above half the
-# f = 0 level"), and whether the runs shown bear it out: True, False, or None where they cannot tell (a method not
-# run, a curve too short). The prose was written from the committed runs of the paper's protocol; checked at every
-# build, the statements tell a reader of a rerun (other seeds, another preset) which sentences no longer describe it.
-# They are descriptions of means, not the book's statistical verdicts (those are Checks).
-Statement = tuple[str, "bool | None"]
-TRUE_WORDS = {True: "true of these runs", False: "not true of these runs", None: "cannot be checked on these runs"}
-
-
-def statements_note(statements: Sequence[Statement]) -> Note:
-    """One line on a chapter's :data:`Statement` s: all true of the runs shown, or which are not."""
-    false = [s for s, ok in statements if ok is False]
-    unknown = [s for s, ok in statements if ok is None]
-    n = len(statements)
-    if not false and not unknown:
-        return Note(f"All {n} statements this chapter's prose makes about its runs are true of the runs shown here "
-                    f"(each is listed, with how it is checked, at the end of the chapter).")
-    parts = [f"{len(false)} of them are not true of these runs: {'; '.join(false)}"] if false else []
-    parts += [f"{len(unknown)} cannot be checked on them: {'; '.join(unknown)}"] if unknown else []
-    return Note(f"This chapter's prose was written from the committed runs of the paper's protocol and makes {n} "
-                f"statements about them; {'. '.join(parts)}. The numbers, tables and figures are these runs'.")
-
-
-def statements_table(statements: Sequence[Statement]) -> Table:
-    """A chapter's :data:`Statement` s, each with whether the runs shown bear it out."""
-    frame = pd.DataFrame({"statement of the prose": [s for s, _ in statements],
-                          "on the runs shown": [TRUE_WORDS[ok] for _, ok in statements]})
-    return Table(frame, "What this chapter's prose says about its runs, checked on the runs shown (means over "
-                        "seeds; descriptions, not the book's statistical verdicts).", index=False)
-
-
 @dataclass(frozen=True)
 class Check:
     """One row of the front page's verdict table: a number or claim of the paper against this companion's stored

@@ -12,8 +12,7 @@ import pandas as pd
 from ..results import pick_run
 from ..stats import NOT_YET_RUN, Estimate, compare, mean_ci95, std
 from .common import PM_COLUMN, Check, Table, pm_label, require_runs, stored_runs, verdict_words
-from .common import (Statement, statements_note, statements_table,  # noqa: F401 (the notebook's: sine.*)
-                     table_checks)
+from .common import table_checks  # noqa: F401 (the chapter's checks: sine.table_checks() in the notebook)
 
 # The methods in the order tables and figures show them; a run shows those it holds.
 METHOD_ORDER = ("reptile", "maml", "fomaml", "fomaml_k1", "joint")
@@ -231,32 +230,6 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
                 f"{m}_curve32_then": (f", then rises to {_fmt(after[-1])} by the last point" if low < len(after) - 1
                                       else ", its last point")}
     return out
-
-
-FLAT = 0.25  # "nearly flat": an output whose root mean square is below FLAT x the tasks' (sqrt of the f = 0 error)
-FITS = 0.1  # "fits the task": a test error below FITS x the f = 0 level
-LITTLE = 0.5  # "recovers little": a test error that stays above LITTLE x the f = 0 level
-
-
-def prose_statements(runs: Sequence[dict]) -> list[Statement]:
-    """What the chapter's prose says about the runs (:data:`reptile.artifacts.common.Statement`) in the sections
-    on paper Figure 1 and on joint training, each checked on the pooled test error and the stored figure tasks
-    (:mod:`reptile.artifacts.sine_jacobian` has the first-order MAML section's)."""
-    held, zero = _methods(runs), zero_function_mse()
-    st = sine_mse_stats(runs, (0, 32)).set_index(["method", "steps"])
-
-    def each(methods, ok):
-        return None if any(m not in held for m in methods) else all(ok(m) for m in methods)
-
-    return [
-        (f"before adaptation, Reptile's and MAML's initialisations predict a nearly flat function (the root mean "
-         f"square of the output below {FLAT} x the tasks')",
-         each(("reptile", "maml"), lambda m: prediction_rms(runs, m) < FLAT * zero ** 0.5)),
-        (f"after 32 steps, Reptile and MAML fit the tasks (test error below {FITS} x the f = 0 level)",
-         each(("reptile", "maml"), lambda m: st.loc[(m, 32), "mse"] < FITS * zero)),
-        (f"32 steps recover little of the task for joint training (test error above {LITTLE} x the f = 0 level)",
-         each(("joint",), lambda m: st.loc[(m, 32), "mse"] > LITTLE * zero)),
-    ]
 
 
 def _curve_mean(runs: Sequence[dict], method: str, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Paper Section 3's sine-wave chapter, its section on first-order MAML and the Jacobian it drops: the cosines that
 every learning-curve point records (:mod:`reptile.experiments.sine`) as a figure, a table and the numbers the prose
-quotes, and the statements of that prose checked on the stored runs (:func:`premises`)."""
+quotes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import Note, Statement, Table
+from .common import Note, Table
 from .sine import METHOD_COLORS, _curve_mean, _fmt, _label, _methods, zero_function_mse
 
 JACOBIAN_KEYS = ("fo_maml_cosine", "fo_avggrad_cosine", "maml_avggrad_cosine")
 SETTLED = 5000  # the Jacobian summaries average the curve points from this outer iteration on
 DRIFT = 2  # a method drifts when its error before adaptation passes DRIFT x the f = 0 level at a curve point
-ORTHOGONAL = 0.25  # "nearly orthogonal": a mean cosine of magnitude below this
 
 
 def _inner_iters(runs: Sequence[dict], m: str) -> int:
@@ -116,44 +115,3 @@ def table_jacobian(runs: Sequence[dict]) -> Table | Note:
                      f"inner steps). Each point: {cfg['curve_tasks']} held-out tasks. FO step: first-order MAML's mean "
                      f"step; MAML step: MAML's mean step with the same k; AvgGrad: the gradient of the error before "
                      f"adaptation.")
-
-
-def _settled_cosine(runs: Sequence[dict], m: str, key: str) -> float | None:
-    """``key``'s mean over the curve points from ``SETTLED`` on and over seeds, at ``m``'s initialisation."""
-    if m not in _jacobian_methods(runs):
-        return None
-    its, vals = _curve_mean(runs, m, key)
-    return float(vals[its >= SETTLED].mean()) if (its >= SETTLED).any() else None
-
-
-def _drifts(runs: Sequence[dict], m: str) -> bool | None:
-    if m not in _methods(runs):
-        return None
-    return bool((_curve_mean(runs, m, "mse_step0")[1] > DRIFT * zero_function_mse()).any())
-
-
-def prose_statements(runs: Sequence[dict]) -> list[Statement]:
-    """What the section's prose says about the runs (:data:`reptile.artifacts.common.Statement`), each checked."""
-    def sign(m, key, positive):
-        c = _settled_cosine(runs, m, key)
-        return None if c is None else (c > 0) == positive
-
-    def never(m):
-        d = _drifts(runs, m)
-        return None if d is None else not d
-
-    orth = _settled_cosine(runs, "maml", "fo_maml_cosine")
-    return [
-        (f"first-order MAML with five steps drifts: its error before adaptation passes {DRIFT} x the f = 0 level "
-         f"at some curve point", _drifts(runs, "fomaml")),
-        ("first-order MAML with one step does not drift", never("fomaml_k1")),
-        ("MAML does not drift", never("maml")),
-        ("at first-order MAML's initialisation (five steps), its mean step has a negative mean cosine with MAML's",
-         sign("fomaml", "fo_maml_cosine", False)),
-        ("there, its mean step has a negative mean cosine with AvgGrad", sign("fomaml", "fo_avggrad_cosine", False)),
-        ("there, MAML's mean step has a positive mean cosine with AvgGrad", sign("fomaml", "maml_avggrad_cosine", True)),
-        ("at the initialisation of first-order MAML with one step, its mean step has a positive mean cosine with "
-         "MAML's", sign("fomaml_k1", "fo_maml_cosine", True)),
-        (f"at MAML's initialisation, the first-order and MAML steps are nearly orthogonal (mean cosine of magnitude "
-         f"below {ORTHOGONAL})", None if orth is None else abs(orth) < ORTHOGONAL),
-    ]

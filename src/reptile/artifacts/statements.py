@@ -1,0 +1,212 @@
+"""What each chapter's prose says about its runs, checked on the runs shown.
+
+A chapter's prose was written from the committed runs of the paper's protocol, and some of its sentences describe
+them in words: "nearly flat", "drifts", "a few percent", "keeps falling". Each such statement is listed here with the
+threshold that makes its words precise, and checked on the runs a build shows (a :data:`Statement`: the sentence and
+True, False, or None where these runs cannot tell, say a method not run or a curve too short). A chapter shows
+:func:`note` at its top and :func:`table` at its end, so that a reader of a rerun (other seeds, another preset)
+sees which sentences no longer describe it. These are descriptions of means, not the book's statistical verdicts
+(:class:`reptile.artifacts.common.Check`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import results as R
+from . import sine as S
+from . import sine_jacobian as SJ
+from . import taylor as T
+from .common import Note, Table
+
+Statement = tuple[str, "bool | None"]
+WORDS = {True: "true of these runs", False: "not true of these runs", None: "cannot be checked on these runs"}
+
+
+def note(statements: Sequence[Statement]) -> Note:
+    """One paragraph on a chapter's statements: all true of the runs shown, or which are not."""
+    false = [s for s, ok in statements if ok is False]
+    unknown = [s for s, ok in statements if ok is None]
+    n = len(statements)
+    if not false and not unknown:
+        return Note(f"All {n} statements this chapter's prose makes about its runs are true of the runs shown here "
+                    f"(each is listed, with how it is checked, at the end of the chapter).")
+    parts = [f"{len(false)} of them are not true of these runs: {'; '.join(false)}"] if false else []
+    parts += [f"{len(unknown)} cannot be checked on them: {'; '.join(unknown)}"] if unknown else []
+    return Note(f"This chapter's prose was written from the committed runs of the paper's protocol and makes {n} "
+                f"statements about them; {'. '.join(parts)}. The numbers, tables and figures are these runs'.")
+
+
+def table(statements: Sequence[Statement]) -> Table:
+    """A chapter's statements, each with whether the runs shown bear it out."""
+    frame = pd.DataFrame({"statement of the prose": [s for s, _ in statements],
+                          "on the runs shown": [WORDS[ok] for _, ok in statements]})
+    return Table(frame, "What this chapter's prose says about its runs, checked on the runs shown (descriptions, "
+                        "not the book's statistical verdicts).", index=False)
+
+
+def _all(ok) -> bool | None:
+    """``ok`` (an iterable of bools) all true; None when any is None (a quantity these runs lack)."""
+    ok = list(ok)
+    return None if any(v is None for v in ok) else all(ok)
+
+
+# ------------------------------------------------------------------------------------------ sine (Section 3)
+
+FLAT = 0.25  # "nearly flat": an output whose root mean square is below FLAT x the tasks' (sqrt of the f = 0 error)
+FITS = 0.1  # "fits the task": a test error below FITS x the f = 0 level
+LITTLE = 0.5  # "recovers little": a test error that stays above LITTLE x the f = 0 level
+ORTHOGONAL = 0.25  # "nearly orthogonal": a mean cosine of magnitude below this
+
+
+def _settled_cosine(runs: Sequence[dict], m: str, key: str) -> float | None:
+    """``key``'s mean over the curve points from ``SETTLED`` on and over seeds, at ``m``'s initialisation."""
+    if m not in SJ._jacobian_methods(runs):
+        return None
+    its, vals = S._curve_mean(runs, m, key)
+    return float(vals[its >= SJ.SETTLED].mean()) if (its >= SJ.SETTLED).any() else None
+
+
+def _drifts(runs: Sequence[dict], m: str) -> bool | None:
+    if m not in S._methods(runs):
+        return None
+    return bool((S._curve_mean(runs, m, "mse_step0")[1] > SJ.DRIFT * S.zero_function_mse()).any())
+
+
+def sine(runs: Sequence[dict]) -> list[Statement]:
+    """The sine chapter's statements: on paper Figure 1 and joint training (the pooled test error and the stored
+    figure tasks), and on first-order MAML's drift and the Jacobian it drops (the learning curves' cosines)."""
+    held, zero = S._methods(runs), S.zero_function_mse()
+    st = S.sine_mse_stats(runs, (0, 32)).set_index(["method", "steps"])
+
+    def each(methods, ok):
+        return None if any(m not in held for m in methods) else all(ok(m) for m in methods)
+
+    def sign(m, key, positive):
+        c = _settled_cosine(runs, m, key)
+        return None if c is None else (c > 0) == positive
+
+    def never(m):
+        d = _drifts(runs, m)
+        return None if d is None else not d
+
+    orth = _settled_cosine(runs, "maml", "fo_maml_cosine")
+    return [
+        (f"before adaptation, Reptile's and MAML's initialisations predict a nearly flat function (the root mean "
+         f"square of the output below {FLAT} x the tasks')",
+         each(("reptile", "maml"), lambda m: S.prediction_rms(runs, m) < FLAT * zero ** 0.5)),
+        (f"after 32 steps, Reptile and MAML fit the tasks (test error below {FITS} x the f = 0 level)",
+         each(("reptile", "maml"), lambda m: st.loc[(m, 32), "mse"] < FITS * zero)),
+        (f"32 steps recover little of the task for joint training (test error above {LITTLE} x the f = 0 level)",
+         each(("joint",), lambda m: st.loc[(m, 32), "mse"] > LITTLE * zero)),
+        (f"first-order MAML with five steps drifts: its error before adaptation passes {SJ.DRIFT} x the f = 0 "
+         f"level at some curve point", _drifts(runs, "fomaml")),
+        ("first-order MAML with one step does not drift", never("fomaml_k1")),
+        ("MAML does not drift", never("maml")),
+        ("at first-order MAML's initialisation (five steps), its mean step has a negative mean cosine with MAML's",
+         sign("fomaml", "fo_maml_cosine", False)),
+        ("there, its mean step has a negative mean cosine with AvgGrad", sign("fomaml", "fo_avggrad_cosine", False)),
+        ("there, MAML's mean step has a positive mean cosine with AvgGrad", sign("fomaml", "maml_avggrad_cosine", True)),
+        ("at the initialisation of first-order MAML with one step, its mean step has a positive mean cosine with "
+         "MAML's", sign("fomaml_k1", "fo_maml_cosine", True)),
+        (f"at MAML's initialisation, the first-order and MAML steps are nearly orthogonal (mean cosine of magnitude "
+         f"below {ORTHOGONAL})", None if orth is None else abs(orth) < ORTHOGONAL),
+    ]
+
+
+# -------------------------------------------------------------------------------------- taylor (Section 4.1)
+
+IDENTICAL = 1e-6  # "identical": a relative difference below this at every step size
+NOT_SMALL = 0.1  # "not small in absolute terms": a remainder at least this fraction of the first-order term
+AS_LARGE = 0.5  # "as large as the term": a standard error at least this fraction of the term's norm
+FEW_PERCENT = 0.1  # "a few percent of its size": a standard error below this fraction of the residual
+NOT_NEGLIGIBLE = 0.01  # "not negligible": a fitted coefficient off the paper's by more than this fraction
+
+
+def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
+    """The leading-order chapter's statements, on one run (``seed``; the first stored by default)."""
+    r = R.pick_run(runs, seed)
+    models, e, ks = r["exact_vs_leading"]["models"], r["expectation"], r["k_steps"]
+    mlp = models.get("sine_mlp")
+    i = T._mid(e["alphas"])
+    fits = {m: np.array([f["c_inner"] for f in e["methods"][m]["fit"]]) for m in T.METHODS}
+    paper_inner = {m: e["methods"][m]["paper"][1] for m in T.METHODS}
+
+    def identical(d):
+        a, b = np.asarray(d["errors"]["reptile"]), np.asarray(d["errors"]["fomaml"])
+        return bool((np.abs(a - b) <= IDENTICAL * np.abs(a)).all())
+
+    def near(m, tag):
+        return fits[m][T._mid(e["alphas"], tag)]
+
+    dev = [abs(ks["limit"][m][c][j] - ks["formula"][m][c][j]) / ks["formula"][m][c][j]
+           for m in T.METHODS for c in ("c_grad", "c_inner") for j in range(len(ks["k"])) if ks["formula"][m][c][j]]
+    o = e["methods"]["reptile"]
+    return [
+        (f"Reptile's and first-order MAML's errors are identical (relative difference below {IDENTICAL:g} at every "
+         f"step size, for both models)", _all(identical(d) for d in models.values())),
+        (f"for the MLP, MAML's O(α²) remainder at the largest step is not small (at least {NOT_SMALL} x its "
+         f"first-order term)", None if mlp is None else
+         bool(mlp["errors"]["maml"][-1] >= NOT_SMALL * mlp["first_order_term"][-1])),
+        (f"a plain Monte Carlo estimate cannot resolve Reptile's α term: at the middle step size its standard "
+         f"error is at least {AS_LARGE} x the term", bool(o["naive_se"][i] >= AS_LARGE * o["inner_term_norm"][i])),
+        (f"the residual's standard errors are a few percent of it (below {FEW_PERCENT} x the residual) at every step "
+         f"size, for every method", bool(all((np.asarray(e["methods"][m]["residual_se"])
+                                             < FEW_PERCENT * np.asarray(e["methods"][m]["residual_norm"])).all()
+                                            for m in T.METHODS))),
+        ("the fitted AvgGradInner coefficient moves towards the paper's as α → 0: nearer it at the smallest step "
+         "size than at the largest, for every method",
+         bool(all(abs(fits[m][0] - paper_inner[m]) < abs(fits[m][-1] - paper_inner[m]) for m in T.METHODS))),
+        ("at larger steps Reptile's and MAML's fitted AvgGradInner coefficients keep falling (from α near 0.01 to "
+         "0.02 to 0.03)", bool(all(near(m, 0.01) > near(m, 0.02) > near(m, 0.03) for m in ("reptile", "maml")))),
+        (f"the k-step coefficients fitted in the limit match the formula for every k and method (relative "
+         f"deviation below {T.COEF_TOL:g})", bool(max(dev) < T.COEF_TOL)),
+        (f"at α near 0.02 the higher orders are not negligible for the MLP: Reptile's fitted AvgGradInner "
+         f"coefficient is off the paper's 1 by more than {NOT_NEGLIGIBLE:.0%}",
+         bool(abs(near("reptile", 0.02) - paper_inner["reptile"]) > NOT_NEGLIGIBLE * paper_inner["reptile"])),
+    ]
+
+
+# ----------------------------------------------------------------------------------- manifolds (Section 4.2)
+
+SETTLES = 0.1  # a serial run "settles at" a point when it ends within SETTLES x ||phi_L - phi_D|| of it (seed mean)
+LEVELS_OFF = 0.1  # "levels off at the bias": ends within this fraction of ||phi_k - phi_D|| from phi_D's distance
+ROUNDING = 1e-6  # a distance below this is rounding (the chapter's tables say so too)
+
+
+def manifolds(runs: Sequence[dict]) -> list[Statement]:
+    """The solution-manifolds chapter's statements, on the seed means of the serial runs' last iterates and the
+    closed-form fixed points, for every task family."""
+    fams = list(runs[0]["families"])
+
+    def final(f, variant, key):
+        return float(np.mean([r["families"][f]["serial"]["final"][variant][key] for r in runs]))
+
+    def bias(f):
+        fam = runs[0]["families"][f]
+        k = str(fam["serial"]["k"])
+        return float(np.linalg.norm(np.asarray(fam["fixed_points"][k]) - np.asarray(fam["phi_D"])))
+
+    def gap(f):
+        return runs[0]["families"][f]["gap"]
+
+    def phi_1_is_phi_L(f):
+        fam = runs[0]["families"][f]
+        return float(np.linalg.norm(np.asarray(fam["fixed_points"]["1"]) - np.asarray(fam["phi_L"]))) < ROUNDING
+
+    return [
+        (f"with the exact projection the serial runs settle at φ_D (within {SETTLES} x ||φ_L - φ_D||), in every "
+         f"family", all(final(f, "exact", "to_phi_D") < SETTLES * gap(f) for f in fams)),
+        (f"with k steps the serial runs settle at φ_k (within {SETTLES} x ||φ_L - φ_D||), not at φ_D, in every "
+         f"family", all(final(f, "partial", "to_phi_k") < SETTLES * gap(f) <= final(f, "partial", "to_phi_D")
+                        for f in fams)),
+        (f"the k-step runs' distance to φ_D levels off at the bias ||φ_k - φ_D|| (ends within {LEVELS_OFF:.0%} of "
+         f"it), in every family", all(abs(final(f, "partial", "to_phi_D") - bias(f)) < LEVELS_OFF * bias(f)
+                                       for f in fams)),
+        (f"at k = 1 the fixed point is the expected loss's minimiser φ_L (distance below {ROUNDING:g}), in every "
+         f"family", all(phi_1_is_phi_L(f) for f in fams) if all("1" in runs[0]["families"][f]["fixed_points"]
+                                                                 for f in fams) else None),
+    ]
