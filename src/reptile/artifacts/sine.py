@@ -23,7 +23,7 @@ METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purp
 STEP_STYLES = {"0": ("pre-update", ":"), "1": ("after 1 step", "--"), "32": ("after 32 steps", "-")}
 
 
-def _methods(runs: Sequence[dict]) -> list[str]:
+def held_methods(runs: Sequence[dict]) -> list[str]:
     """The methods the runs hold, in ``METHOD_ORDER`` (any method not listed there after them, as stored)."""
     require_runs(runs, "recompute=True")
     held = list(runs[0]["methods"])
@@ -53,7 +53,7 @@ def sine_mse_stats(runs: Sequence[dict], steps: Sequence[int] = (0, 1, 32)) -> p
     (``mse``, ``ci95``) and their median; the mean and standard deviation of the per-seed means (``seed_mean``,
     ``seed_std``); the numbers of tasks and seeds."""
     rows = []
-    for m in _methods(runs):
+    for m in held_methods(runs):
         for s in steps:
             pooled, seed_means = [], []
             for r in runs:
@@ -158,7 +158,7 @@ def figure1_task(runs: Sequence[dict], seed: int | None = None) -> int:
 def sine_predictions(runs: Sequence[dict], seed: int | None = None):
     """Every method (columns) on every stored held-out task (rows)."""
     run = pick_run(runs, seed)
-    methods = _methods(runs)
+    methods = held_methods(runs)
     n_tasks = len(run["methods"][methods[0]]["figure"])
     fig, axes = plt.subplots(n_tasks, len(methods), figsize=(3.4 * len(methods), 2.6 * n_tasks), sharex=True,
                              squeeze=False)
@@ -177,7 +177,7 @@ def sine_adaptation_curves(runs: Sequence[dict]):
     """Test MSE against the number of SGD steps on the 10 points: the mean over seeds of each seed's mean over its
     held-out tasks, and with several seeds a band from the lowest to the highest seed's curve."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for m in _methods(runs):
+    for m in held_methods(runs):
         curves = np.array([r["methods"][m]["eval"]["mse_by_step"] for r in runs])
         steps = np.arange(curves.shape[1])
         line, = ax.plot(steps, curves.mean(0), color=METHOD_COLORS.get(m), label=_label(m))
@@ -196,7 +196,7 @@ def sine_learning_curves(runs: Sequence[dict]):
     """Held-out MSE before adaptation and after 32 steps, against outer iterations (mean over seeds)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, key, title in zip(axes, ("mse_step0", "mse_step32"), ("before adaptation", "after 32 steps")):
-        for m in _methods(runs):
+        for m in held_methods(runs):
             its = np.asarray(runs[0]["methods"][m]["curve"]["iteration"])
             vals = np.array([r["methods"][m]["curve"][key] for r in runs])
             ax.plot(its, vals.mean(0), color=METHOD_COLORS.get(m), label=_label(m))
@@ -217,13 +217,13 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
     st = sine_mse_stats(runs).set_index(["method", "steps"])
     out = {"zero_mse": f"{zero_function_mse():.2f}", "n_seeds": str(len(runs)),
            "n_tasks": str(int(st["tasks"].iloc[0]))}
-    for m in _methods(runs):
+    for m in held_methods(runs):
         for s in (0, 1, 32):
             out[f"{m}_mse{s}"] = _fmt(st.loc[(m, s), "mse"])
             out[f"{m}_median{s}"] = _fmt(st.loc[(m, s), "median"])
         out[f"{m}_rms0"] = f"{prediction_rms(runs, m):.2f}"
-        its, after = _curve_mean(runs, m, "mse_step32")
-        low, before = int(after.argmin()), _curve_mean(runs, m, "mse_step0")[1]
+        its, after = curve_mean(runs, m, "mse_step32")
+        low, before = int(after.argmin()), curve_mean(runs, m, "mse_step0")[1]
         out |= {f"{m}_curve32_first": _fmt(after[0]), f"{m}_curve32_last": _fmt(after[-1]),
                 f"{m}_curve32_fall": f"{after[0] / after[-1]:.1f}", f"{m}_curve32_low": _fmt(after[low]),
                 f"{m}_curve32_low_at": f"{int(its[low]):,}", f"{m}_curve0_last": _fmt(before[-1]),
@@ -232,7 +232,7 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
     return out
 
 
-def _curve_mean(runs: Sequence[dict], method: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+def curve_mean(runs: Sequence[dict], method: str, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(iterations, the curve ``key`` of ``method`` averaged over seeds)."""
     its = np.asarray(runs[0]["methods"][method]["curve"]["iteration"])
     return its, np.array([r["methods"][method]["curve"][key] for r in runs]).mean(0)
@@ -256,7 +256,7 @@ def mse_estimate(runs: Sequence[dict], method: str, step: int) -> Estimate:
 
 
 def _spread_words(runs: Sequence[dict]) -> str:
-    n_tasks = len(runs[0]["methods"][_methods(runs)[0]]["eval"]["mse_tasks"]["0"])
+    n_tasks = len(runs[0]["methods"][held_methods(runs)[0]]["eval"]["mse_tasks"]["0"])
     if len(runs) >= 2:
         return (f"the mean over {len(runs)} seeds of each seed's mean over its {n_tasks} held-out tasks ± the standard "
                 f"deviation across seeds")
@@ -267,7 +267,7 @@ def table_mse(runs: Sequence[dict], steps: Sequence[int] = (0, 1, 32)) -> Table:
     """The chapter's MSE table (:func:`sine_table`) as the book shows it: what ± is, the seeds and tasks in the
     caption."""
     df = sine_table(runs, steps).drop(columns=[PM_COLUMN])
-    n_pairs = sum(len(r["methods"][_methods(runs)[0]]["eval"]["mse_tasks"][str(steps[-1])]) for r in runs)
+    n_pairs = sum(len(r["methods"][held_methods(runs)[0]]["eval"]["mse_tasks"][str(steps[-1])]) for r in runs)
     return Table(df, f"Test MSE on the 50-point grid of held-out tasks after {', '.join(map(str, steps[:-1]))} and "
                      f"{steps[-1]} SGD steps on 10 sampled points, one row per method. A cell is "
                      f"{_spread_words(runs)}; the median is over all {n_pairs:,} (seed, task) pairs.")
@@ -318,7 +318,7 @@ def _basis(runs: Sequence[dict]) -> str:
 
 
 def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
-    held = _methods(runs) if runs else []
+    held = held_methods(runs) if runs else []
     zero = Estimate(zero_function_mse(), se=0.0)
     rows: list[tuple[str, Check]] = []
 
@@ -377,7 +377,7 @@ def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, 
     """The numbers the chapter's figure captions quote (glued)."""
     run = pick_run(runs, seed)
     cfg = run["config"]
-    m0 = _methods(runs)[0]
+    m0 = held_methods(runs)[0]
     its = sorted({c["outer_iters"] for c in cfg["methods"].values()})
     return {"fig1_seed": str(run["seed"]), "fig1_task": str(figure1_task(runs, seed) + 1),
             "n_figure_tasks": str(len(run["methods"][m0]["figure"])),

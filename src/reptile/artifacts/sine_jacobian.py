@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .common import Note, Table
-from .sine import METHOD_COLORS, _curve_mean, _fmt, _label, _methods, zero_function_mse
+from .sine import METHOD_COLORS, curve_mean, _fmt, _label, held_methods, zero_function_mse
 
 JACOBIAN_KEYS = ("fo_maml_cosine", "fo_avggrad_cosine", "maml_avggrad_cosine")
 SETTLED = 5000  # the Jacobian summaries average the curve points from this outer iteration on
@@ -22,8 +22,8 @@ def _inner_iters(runs: Sequence[dict], m: str) -> int:
     return runs[0]["config"]["methods"][m]["inner_iters"]
 
 
-def _jacobian_methods(runs: Sequence[dict]) -> list[str]:
-    return [m for m in ("fomaml", "fomaml_k1", "maml", "reptile") if m in _methods(runs)
+def jacobian_methods(runs: Sequence[dict]) -> list[str]:
+    return [m for m in ("fomaml", "fomaml_k1", "maml", "reptile") if m in held_methods(runs)
             and JACOBIAN_KEYS[0] in runs[0]["methods"][m]["curve"]]
 
 
@@ -32,11 +32,11 @@ def sine_jacobian_curves(runs: Sequence[dict]):
     (with its own k), i.e. how far the dropped Jacobian turns the step. Right: the cosine of first-order MAML's
     mean step with AvgGrad, the gradient of the error before adaptation (positive: the step lowers it)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for m in _jacobian_methods(runs):
+    for m in jacobian_methods(runs):
         name = _label(m)
         label = name if "k =" in name else f"{name} (k = {_inner_iters(runs, m)})"
         for ax, key in zip(axes, ("fo_maml_cosine", "fo_avggrad_cosine")):
-            its, vals = _curve_mean(runs, m, key)
+            its, vals = curve_mean(runs, m, key)
             ax.plot(its, vals, color=METHOD_COLORS.get(m), label=label, marker=".", lw=1)
     axes[0].set_title("cos(first-order MAML step, MAML step)")
     axes[1].set_title("cos(first-order MAML step, AvgGrad)")
@@ -58,14 +58,14 @@ def sine_jacobian_table(runs: Sequence[dict]) -> pd.DataFrame:
     before adaptation, the cosine between first-order MAML's and MAML's mean steps, and each step's cosine with
     AvgGrad."""
     rows = {}
-    for m in _jacobian_methods(runs):
-        its, _ = _curve_mean(runs, m, "mse_step0")
+    for m in jacobian_methods(runs):
+        its, _ = curve_mean(runs, m, "mse_step0")
         late = its >= SETTLED
         row = {"k": _inner_iters(runs, m)}
         for key, name in (("mse_step0", "MSE before adaptation"), ("fo_maml_cosine", "cos(FO step, MAML step)"),
                           ("fo_avggrad_cosine", "cos(FO step, AvgGrad)"),
                           ("maml_avggrad_cosine", "cos(MAML step, AvgGrad)")):
-            row[name] = _fmt(_curve_mean(runs, m, key)[1][late].mean())
+            row[name] = _fmt(curve_mean(runs, m, key)[1][late].mean())
         rows[f"at {_label(m)}'s initialisation"] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = f"mean from iteration {SETTLED:,}, {len(runs)} seed(s)"
@@ -75,12 +75,12 @@ def sine_jacobian_table(runs: Sequence[dict]) -> pd.DataFrame:
 def sine_jacobian_numbers(runs: Sequence[dict]) -> dict[str, str]:
     """The numbers the first-order MAML section quotes (glued into the text)."""
     out = {}
-    for m in _jacobian_methods(runs):
-        its, _ = _curve_mean(runs, m, "mse_step0")
+    for m in jacobian_methods(runs):
+        its, _ = curve_mean(runs, m, "mse_step0")
         late = its >= SETTLED
         for key in JACOBIAN_KEYS:
-            out[f"{m}_{key}"] = f"{_curve_mean(runs, m, key)[1][late].mean():.2f}"
-        pre = _curve_mean(runs, m, "mse_step0")[1]
+            out[f"{m}_{key}"] = f"{curve_mean(runs, m, key)[1][late].mean():.2f}"
+        pre = curve_mean(runs, m, "mse_step0")[1]
         out[f"{m}_mse0_peak"] = _fmt(pre.max())
         drift = np.nonzero(pre > DRIFT * zero_function_mse())[0]
         out[f"{m}_drift_start"] = f"{its[drift[0]]:,}" if len(drift) else "never"
@@ -97,7 +97,7 @@ def _paper_iters() -> int:
 def table_jacobian(runs: Sequence[dict]) -> Table | Note:
     """The chapter's table of :func:`sine_jacobian_table` as the book shows it, or, for a run too short to have curve
     points from ``SETTLED`` outer iterations on (the ``ci`` preset), a note that says so instead of a table of NaN."""
-    methods = _jacobian_methods(runs)
+    methods = jacobian_methods(runs)
     its = np.asarray(runs[0]["methods"][methods[0]]["curve"]["iteration"]) if methods else np.array([])
     if not methods or not (its >= SETTLED).any():
         last = int(its.max()) if len(its) else 0

@@ -1,6 +1,6 @@
 """What each chapter's prose says about its runs, checked on the runs shown.
 
-A chapter's prose was written from the committed runs of the paper's protocol, and some of its sentences describe
+A chapter's prose was written from its committed runs, and some of its sentences describe
 them in words: "nearly flat", "drifts", "a few percent", "keeps falling". Each such statement is listed here with the
 threshold that makes its words precise, and checked on the runs a build shows (a :data:`Statement`: the sentence and
 True, False, or None where these runs cannot tell, say a method not run or a curve too short). A chapter shows
@@ -36,7 +36,7 @@ def note(statements: Sequence[Statement]) -> Note:
                     f"(each is listed, with how it is checked, at the end of the chapter).")
     parts = [f"{len(false)} of them are not true of these runs: {'; '.join(false)}"] if false else []
     parts += [f"{len(unknown)} cannot be checked on them: {'; '.join(unknown)}"] if unknown else []
-    return Note(f"This chapter's prose was written from the committed runs of the paper's protocol and makes {n} "
+    return Note(f"This chapter's prose was written from the committed runs and makes {n} "
                 f"statements about them; {'. '.join(parts)}. The numbers, tables and figures are these runs'.")
 
 
@@ -64,22 +64,22 @@ ORTHOGONAL = 0.25  # "nearly orthogonal": a mean cosine of magnitude below this
 
 def _settled_cosine(runs: Sequence[dict], m: str, key: str) -> float | None:
     """``key``'s mean over the curve points from ``SETTLED`` on and over seeds, at ``m``'s initialisation."""
-    if m not in SJ._jacobian_methods(runs):
+    if m not in SJ.jacobian_methods(runs):
         return None
-    its, vals = S._curve_mean(runs, m, key)
+    its, vals = S.curve_mean(runs, m, key)
     return float(vals[its >= SJ.SETTLED].mean()) if (its >= SJ.SETTLED).any() else None
 
 
 def _drifts(runs: Sequence[dict], m: str) -> bool | None:
-    if m not in S._methods(runs):
+    if m not in S.held_methods(runs):
         return None
-    return bool((S._curve_mean(runs, m, "mse_step0")[1] > SJ.DRIFT * S.zero_function_mse()).any())
+    return bool((S.curve_mean(runs, m, "mse_step0")[1] > SJ.DRIFT * S.zero_function_mse()).any())
 
 
 def sine(runs: Sequence[dict]) -> list[Statement]:
     """The sine chapter's statements: on paper Figure 1 and joint training (the pooled test error and the stored
     figure tasks), and on first-order MAML's drift and the Jacobian it drops (the learning curves' cosines)."""
-    held, zero = S._methods(runs), S.zero_function_mse()
+    held, zero = S.held_methods(runs), S.zero_function_mse()
     st = S.sine_mse_stats(runs, (0, 32)).set_index(["method", "steps"])
 
     def each(methods, ok):
@@ -131,7 +131,7 @@ def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
     r = R.pick_run(runs, seed)
     models, e, ks = r["exact_vs_leading"]["models"], r["expectation"], r["k_steps"]
     mlp = models.get("sine_mlp")
-    i = T._mid(e["alphas"])
+    i = T.mid_index(e["alphas"])
     fits = {m: np.array([f["c_inner"] for f in e["methods"][m]["fit"]]) for m in T.METHODS}
     paper_inner = {m: e["methods"][m]["paper"][1] for m in T.METHODS}
 
@@ -140,7 +140,7 @@ def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
         return bool((np.abs(a - b) <= IDENTICAL * np.abs(a)).all())
 
     def near(m, tag):
-        return fits[m][T._mid(e["alphas"], tag)]
+        return fits[m][T.mid_index(e["alphas"], tag)]
 
     dev = [abs(ks["limit"][m][c][j] - ks["formula"][m][c][j]) / ks["formula"][m][c][j]
            for m in T.METHODS for c in ("c_grad", "c_inner") for j in range(len(ks["k"])) if ks["formula"][m][c][j]]

@@ -25,7 +25,7 @@ METHOD_LABELS = {"reptile": "Reptile", "maml": "MAML", "fomaml": "First-order MA
 METHOD_COLORS = {"reptile": "tab:green", "maml": "tab:blue", "fomaml": "tab:purple"}
 
 
-def _mid(alphas: Sequence[float], near: float = 1e-2) -> int:
+def mid_index(alphas: Sequence[float], near: float = 1e-2) -> int:
     """Index of the alpha nearest ``near`` (log scale)."""
     return int(np.argmin(np.abs(np.log(np.asarray(alphas)) - math.log(near))))
 
@@ -222,7 +222,7 @@ def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]
         out[f"{model}_maml_remainder_ratio"] = f"{d['errors']['maml'][-1] / d['first_order_term'][-1]:.2f}"
     out["slope_min"], out["slope_max"] = f"{min(slopes):.2f}", f"{max(slopes):.2f}"
     e = r["expectation"]
-    i = _mid(e["alphas"])
+    i = mid_index(e["alphas"])
     out.update(mc_samples=f"{e['n_samples']:,}", alpha_min=f"{e['alphas'][0]:g}", alpha_max=f"{e['alphas'][-1]:g}",
                alpha_mid=f"{e['alphas'][i]:.3g}", n_alphas=str(len(e["alphas"])),
                avg_grad_norm=f"{e['avg_grad_norm']:.3f}", avg_grad_inner_norm=f"{e['avg_grad_inner_norm']:.3f}")
@@ -242,7 +242,7 @@ def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]
         out[f"mc_cgrad_min_{m}"] = f"{o['fit'][0]['c_grad']:.4f}"
     out["mc_slope_min"], out["mc_slope_max"] = f"{min(mc_slopes):.2f}", f"{max(mc_slopes):.2f}"
     for tag, near in (("01", 0.01), ("02", 0.02), ("03", 0.03)):  # where the leading-order picture fades
-        j = _mid(e["alphas"], near)
+        j = mid_index(e["alphas"], near)
         out[f"alpha_{tag}"] = f"{e['alphas'][j]:.3g}"
         for m in METHODS:
             out[f"mc_cinner_{tag}_{m}"] = f"{e['methods'][m]['fit'][j]['c_inner']:.2f}"
@@ -296,7 +296,7 @@ def table_expectation(runs: Sequence[dict], seed: int | None = None, near_alpha:
     slope. Every ± is a Monte Carlo standard error, as the caption says."""
     r = R.pick_run(runs, seed)
     e = r["expectation"]
-    i = _mid(e["alphas"], near_alpha)
+    i = mid_index(e["alphas"], near_alpha)
     a0, al = e["alphas"][0], e["alphas"][i]
     cols = {}
     for m in METHODS:
