@@ -76,7 +76,8 @@ def test_a_run_stopped_during_its_evaluation_resumes_at_its_block(ci_data, tmp_p
     saved = load_checkpoint(E.checkpoint_path(cfg, 0, tmp_path / "cb"))
     assert len(saved["evaluation"]["accuracies"]["transductive"]) == 25 and state.exists()
     # the campaign's status reads it as a seed under evaluation
-    monkeypatch.setattr(P, "maml_checkpoint", lambda entry, seed, results_dir=None: E.checkpoint_path(cfg, 0, tmp_path / "cb"))
+    monkeypatch.setattr(P, "maml_checkpoint",
+                        lambda entry, seed, results_dir=None: E.checkpoint_path(cfg, 0, tmp_path / "cb"))
     row = P.progress([P.Entry("maml", "ci", seeds=(0,), cfg=cfg)], tmp_path / "b")[0]
     assert row["state"] == "evaluating" and row["evaluation tasks"] == "25 / 60 (a seed)"
     asked, real_evaluate = [], E.evaluate

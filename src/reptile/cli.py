@@ -65,7 +65,8 @@ def check_threads_argument(parser, threads) -> None:
         return
     cores = cpu_threads.cores()
     if not (is_int(threads) and 1 <= threads <= 4 * cores):
-        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {4 * cores} (4 x this machine's {cores} cores)")
+        fail(parser, f"--threads {threads}: allowed: an integer from 1 to {4 * cores} (4 x this machine's {cores} "
+                     f"cores)")
 
 
 def check_device_argument(parser, device: str):

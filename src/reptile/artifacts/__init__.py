@@ -15,6 +15,6 @@ formatted numbers a chapter's prose quotes; nothing here trains or recomputes.
   common     shared helpers: the captioned table, a verdict row, the label of what a ``±`` is, and the statements a
              chapter's prose makes about its runs, checked on them
 
-A chapter imports its own module(s), e.g. ``from reptile.artifacts import sine, sine_jacobian``. The paper's own numbers live in
-:mod:`reptile.paper`.
+A chapter imports its own module(s), e.g. ``from reptile.artifacts import sine, sine_jacobian``. The paper's own
+numbers live in :mod:`reptile.paper`.
 """

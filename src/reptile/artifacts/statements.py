@@ -109,7 +109,8 @@ def sine(runs: Sequence[dict]) -> list[Statement]:
         ("at first-order MAML's initialisation (five steps), its mean step has a negative mean cosine with MAML's",
          sign("fomaml", "fo_maml_cosine", False)),
         ("there, its mean step has a negative mean cosine with AvgGrad", sign("fomaml", "fo_avggrad_cosine", False)),
-        ("there, MAML's mean step has a positive mean cosine with AvgGrad", sign("fomaml", "maml_avggrad_cosine", True)),
+        ("there, MAML's mean step has a positive mean cosine with AvgGrad",
+         sign("fomaml", "maml_avggrad_cosine", True)),
         ("at the initialisation of first-order MAML with one step, its mean step has a positive mean cosine with "
          "MAML's", sign("fomaml_k1", "fo_maml_cosine", True)),
         (f"at MAML's initialisation, the first-order and MAML steps are nearly orthogonal (mean cosine of magnitude "
