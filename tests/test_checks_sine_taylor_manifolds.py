@@ -343,6 +343,7 @@ def test_the_taylor_and_manifolds_prose_statements_are_checked_on_the_runs(taylo
             f["c_inner"] = 2 - f["c_inner"]
     false = [s for s, ok in ST.taylor(runs) if ok is False]
     assert len(false) == 2 and "a few percent" in false[0] and "keep falling" in false[1]
+    assert "1 of them is not true" in repr(ST.note([(false[0], False), ("x", True)]))
     runs = json.loads(json.dumps(manifolds_runs))
     for r in runs:  # the exact-projection runs stopped far from phi_D on the circles
         r["families"]["circles"]["serial"]["final"]["exact"]["to_phi_D"] = r["families"]["circles"]["gap"]

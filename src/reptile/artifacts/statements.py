@@ -34,7 +34,8 @@ def note(statements: Sequence[Statement]) -> Note:
     if not false and not unknown:
         return Note(f"All {n} statements this chapter's prose makes about its runs are true of the runs shown here "
                     f"(each is listed, with how it is checked, at the end of the chapter).")
-    parts = [f"{len(false)} of them are not true of these runs: {'; '.join(false)}"] if false else []
+    parts = [f"{len(false)} of them {'is' if len(false) == 1 else 'are'} not true of these runs: {'; '.join(false)}"
+             ] if false else []
     parts += [f"{len(unknown)} cannot be checked on them: {'; '.join(unknown)}"] if unknown else []
     return Note(f"This chapter's prose was written from the committed runs and makes {n} "
                 f"statements about them; {'. '.join(parts)}. The numbers, tables and figures are these runs'.")
