@@ -308,9 +308,9 @@ def test_the_sine_prose_statements_are_checked_on_the_runs(sine_runs):
     """Every statement the sine chapter's prose makes about its runs is true of the committed runs, and a run that
     does not bear one out makes it false, named in the chapter's note (computed, never typed)."""
     said = ST.sine(sine_runs)
-    assert len(said) == 11 and all(ok is True for _, ok in said), said
-    assert "All 11 statements" in repr(ST.note(said))
-    assert ST.table(said).frame["on the runs shown"].tolist() == [ST.WORDS[True]] * 11
+    assert len(said) == 13 and all(ok is True for _, ok in said), said
+    assert "All 13 statements" in repr(ST.note(said))
+    assert ST.table(said).frame["on the runs shown"].tolist() == [ST.WORDS[True]] * 13
     # first-order MAML with one step made to drift, and joint training made to fit the tasks after 32 steps
     runs = json.loads(json.dumps(sine_runs))
     for r in runs:
@@ -318,7 +318,7 @@ def test_the_sine_prose_statements_are_checked_on_the_runs(sine_runs):
         tasks = r["methods"]["joint"]["eval"]["mse_tasks"]
         tasks["32"] = [0.01 * v for v in tasks["32"]]
     false = [s for s, ok in ST.sine(runs) if ok is False]
-    assert false == ["32 steps recover little of the task for joint training (test error above 0.5 x the f = 0 level)",
+    assert false == ["32 steps recover little of the task for joint training (test error above 0.5 × the f = 0 level)",
                      "first-order MAML with one step does not drift"]
     note = repr(ST.note(ST.sine(runs)))
     assert "2 of them are not true of these runs" in note and false[1] in note
@@ -327,7 +327,13 @@ def test_the_sine_prose_statements_are_checked_on_the_runs(sine_runs):
     for r in no_maml:
         del r["methods"]["maml"]
     assert "MAML does not drift" in [s for s, ok in ST.sine(no_maml) if ok is None]
-    assert "cannot be checked on them" in repr(ST.note(ST.sine(no_maml)))
+    assert "cannot be checked on these runs" in repr(ST.note(ST.sine(no_maml)))
+    # a run shorter than the drift can show (the ci preset's 200 outer iterations) cannot tell whether a method drifts
+    short = json.loads(json.dumps(sine_runs))
+    for r in short:
+        for m in r["methods"].values():
+            m["curve"] = {k: v[:3] for k, v in m["curve"].items()}
+    assert all(ok is None for s, ok in ST.sine(short) if "drift" in s)
 
 
 def test_the_taylor_and_manifolds_prose_statements_are_checked_on_the_runs(taylor_runs, manifolds_runs):

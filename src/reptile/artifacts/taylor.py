@@ -246,6 +246,7 @@ def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]
         out[f"alpha_{tag}"] = f"{e['alphas'][j]:.3g}"
         for m in METHODS:
             out[f"mc_cinner_{tag}_{m}"] = f"{e['methods'][m]['fit'][j]['c_inner']:.2f}"
+            out[f"mc_cinner_se_{tag}_{m}"] = f"{e['methods'][m]['fit'][j]['c_inner_se']:.2f}"
     d = r["identity"]
     out.update(id_per_sample=f"{d['per_sample_max_rel_error']:.0e}", id_inner=f"{d['avg_grad_inner_norm']:.3f}",
                id_half=f"{d['half_grad_dot_norm']:.3f}", id_diff=f"{d['mc_difference_norm']:.3f}",
