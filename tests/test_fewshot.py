@@ -213,4 +213,72 @@ def test_the_chapter_names_the_cells_that_keep_their_trained_state(tmp_path):
         (tmp_path / "fewshot" / name).mkdir(parents=True)
         (tmp_path / "fewshot" / name / "trained-seeds0-1-2.pt").write_bytes(b"")
     (tmp_path / "fewshot" / "omniglot-1shot-5way").mkdir()  # records only
-    assert FA.trained_states(tmp_path) == "`omniglot-1shot-20way`, `omniglot-5shot-5way`"
+    assert FA.trained_states(tmp_path) == "omniglot-1shot-20way, omniglot-5shot-5way"
+
+
+def _cell_runs(accs, transductive=None):
+    return [{"eval": {"non_transductive": {"accuracy": a / 100, "ci95": 0.01, "tasks": 10_000},
+                      "transductive": {"accuracy": (transductive or accs)[i] / 100, "ci95": 0.01, "tasks": 10_000}},
+             "config": {"budget": "paper"}} for i, a in enumerate(accs)]
+
+
+def test_the_papers_plus_minus_read_three_ways():
+    """The paper's ± (0.05 on Reptile 1-shot 5-way, Table 2) as a standard deviation over 3 seeds (se 0.05 / sqrt 3),
+    as a standard error (0.05), or as a 95% t interval over 3 seeds (se 0.05 / 4.303): z by hand for each."""
+    import math
+
+    from reptile.artifacts import fewshot as FA
+    from reptile.stats import t975
+
+    assert FA.pm_readings({}) == "No Reptile cell of Tables 1 and 2 is finished at the paper's protocol yet."
+    ours = [95.0, 95.1, 95.2]  # mean 95.1, sd 0.1: 0.22 below the paper's 95.32
+    se_ours = 0.1 / math.sqrt(3)
+    zs = [(95.1 - 95.32) / math.hypot(se_ours, se) for se in (0.05 / math.sqrt(3), 0.05, 0.05 / t975(2))]
+    assert zs[0] < -3 < zs[1]  # differs as the book reads it, reproduces as a standard error
+    said = FA.pm_readings({"omniglot-1shot-5way": _cell_runs(ours)})
+    assert said.startswith("Read as the standard error of the mean or as a 95% interval over 3 seeds (Student's t) "
+                           "instead of the standard deviation over 3 seeds, the paper's ± changes the verdicts of "
+                           f"Table 2's Reptile, 1-shot 5-way (the standard error of the mean: reproduces, z = "
+                           f"{zs[1]:+.1f}) among the 1 finished Reptile cells.")
+    assert f"between {min(zs):+.1f} and {max(zs):+.1f}" in said
+    same = FA.pm_readings({"omniglot-1shot-5way": _cell_runs([95.3, 95.32, 95.34])})
+    assert "changes no verdict among the 1 finished Reptile cells" in same
+
+
+def test_transduction_alone_on_our_runs_and_cells_under_way():
+    from reptile.artifacts import fewshot as FA
+
+    assert FA.our_transduction_gain({}) == "not yet run"
+    runs = {"omniglot-1shot-5way": _cell_runs([95.0, 95.2, 95.4], transductive=[96.0, 96.4, 96.8])}
+    assert FA.our_transduction_gain(runs) == "1.20 ± 0.20 (3 seeds)"
+    # a cell the campaign is training is under way, with its progress; the summary dates it when told the date
+    progress = {"omniglot-5shot-20way": "training: 10 / 200,000"}
+    row = [c for c in FA.paper_checks(runs, progress) if c.item.endswith("Reptile, 5-shot 20-way")][0]
+    assert (row.verdict, row.ours, row.z) == ("under way", "training: 10 / 200,000", None)
+    assert "under way: Reptile, 5-shot 20-way (training: 10 / 200,000)" in FA.status_summary(runs, progress)
+    assert "(training: 10 / 200,000) (as of 2026-01-02)" in FA.status_summary(runs, progress, as_of="2026-01-02")
+    # the quoted MAML rows say where each comes from: the first-order Omniglot row is not in Finn et al.
+    quoted = {c.item: c.paper for c in FA.paper_checks(runs) if "MAML" in c.item}
+    assert quoted["paper Table 2 (Omniglot), first-order MAML + Transduction"].endswith(
+        "(as the paper prints it; not in Finn et al., no source given)")
+    assert quoted["paper Table 2 (Omniglot), MAML + Transduction"].endswith("(quoted from Finn et al.)")
+    assert quoted["paper Table 1 (Mini-ImageNet), first-order MAML + Transduction"].endswith("(quoted from Finn et al.)")
+
+
+def test_the_progress_is_dated_by_the_checkpoints_commit(tmp_path):
+    import subprocess
+
+    from reptile.campaign.report import snapshot_date
+
+    assert snapshot_date(tmp_path) is None  # no campaign folder
+    (tmp_path / "campaign").mkdir()
+    assert snapshot_date(tmp_path) is None  # not a git checkout
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2025-03-04T05:06:07Z", "GIT_COMMITTER_DATE": "2025-03-04T05:06:07Z",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    (tmp_path / "campaign" / "a.pt").write_bytes(b"1")
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert snapshot_date(tmp_path) == "2025-03-04"
+    (tmp_path / "campaign" / "a.pt").write_bytes(b"2")  # a newer checkpoint than the commit: the file's date
+    os.utime(tmp_path / "campaign" / "a.pt", (1767225600, 1767225600))  # 2026-01-01 00:00 UTC
+    assert snapshot_date(tmp_path) == "2026-01-01"

@@ -168,8 +168,39 @@ def test_claims_hold_on_records_shaped_like_the_paper():
     assert "The lead grows by +20.00 points, z = +34.6" in got[3]["text"]  # se of the four curves: sqrt(4/12)
     md = A.claims_markdown(runs())
     assert "reduced budget: 2,000 of 40,000 outer iterations, 500 evaluation tasks per seed" in md
-    assert md.count(": holds.** ") == 4 and "1. **g1 alone is the worst: holds.** The paper: \"using only" in md
+    assert md.count("At the end of training: **holds.** ") == 4 and md.count("Over the learning curve: **holds.**") == 4
+    assert "1. **g1 alone is the worst.** The paper: \"using only" in md
     assert "(the book's rule, linked above)" in md and "{" not in md  # output Markdown is not parsed as MyST
+    assert md.endswith("The two readings give the same verdict on every claim judged.")
+
+
+def test_the_curve_reading_judges_the_mean_over_the_learning_curve():
+    """Over the learning curve a curve's accuracy is the mean of its points: here (0.2, acc - 0.1, acc) / 3, in %,
+    so every difference is two thirds of the final one and the standard errors are those of the seeds' means."""
+    got = A.claims(runs(), "curve")
+    assert [c["verdict"] for c in got] == ["holds"] * 4 and all(c["reading"] == "curve" for c in got)
+    se = (2 * (0.5 * 2 / 3) ** 2 / 3) ** 0.5  # each seed's offset is two thirds of its final one
+    assert got[1]["z"] == pytest.approx(5 * 2 / 3 / se, rel=1e-9)
+    assert got[1]["checked"] == "g2 lies, on average over its learning curve, above g1+g2"
+    assert f"g1+g2 averages {(20 + 50 + 60) / 3:.2f}% ± {0.5 * 2 / 3:.2f}" in got[1]["text"]
+    assert A.curve_accuracy(runs()["g1"])["points"] == 3
+    # the readings can disagree: g2 ahead of g1+g2 during training, behind at the end
+    rec = runs()
+    for r in rec["last2"]:
+        r["curve"]["test_accuracy"][1] += 0.2
+    end, curve = A.claims(rec, "end")[1], A.claims(rec, "curve")[1]
+    assert (end["verdict"], curve["verdict"]) == ("holds", "holds")
+    for r in rec["last2"]:
+        r["eval"]["non_transductive"]["accuracy"] -= 0.1
+        r["curve"]["test_accuracy"][-1] -= 0.1
+    assert (A.claims(rec, "end")[1]["verdict"], A.claims(rec, "curve")[1]["verdict"]) == ("does not hold", "holds")
+    assert ("The two readings differ on claim 2, which does not hold at the end of training and holds over the "
+            "learning curve; claim 3, which") in A.claims_markdown(rec)  # the changed g2 moves claim 3 too
+    # one seed: a 95% interval over the curve's tasks, from the final evaluation's per-task spread
+    one = A.curve_accuracy(runs(seeds=(1,))["g1"])
+    assert one["spread"] == pytest.approx(100 * 0.01 * (500 / 1500) ** 0.5)
+    with pytest.raises(ValueError, match="unknown reading 'middle'; allowed: end, curve"):
+        A.claims(runs(), "middle")
 
 
 def test_claims_that_do_not_hold_or_are_not_resolved_say_so_with_the_numbers():
@@ -212,9 +243,13 @@ def test_missing_curves_and_single_seeds():
 
 
 def test_paper_checks_are_the_claims():
-    rows = A.paper_checks(runs({**MEANS, "last4": 68.5}))
+    both = A.paper_checks(runs({**MEANS, "last4": 68.5}))
+    assert [r.item for r in both[1::2]] == [f"paper Figure 3, claim {i}, over the learning curve" for i in (1, 2, 3, 4)]
+    assert [r.verdict for r in both[1::2]] == [c["verdict"] for c in A.claims(runs({**MEANS, "last4": 68.5}), "curve")]
+    rows = both[::2]  # at the end of training
+    assert [r.claim for r in rows] == [c[0] for c in A.CLAIMS] == [r.claim for r in both[1::2]]
     assert [r.verdict for r in rows] == [c["verdict"] for c in A.claims(runs({**MEANS, "last4": 68.5}))]
-    assert [r.item for r in rows] == [f"paper Figure 3, claim {i}" for i in (1, 2, 3, 4)]
+    assert [r.item for r in rows] == [f"paper Figure 3, claim {i}, at the end of training" for i in (1, 2, 3, 4)]
     # each row shows the curves of the comparison that sets its z: for a claim of several, the weakest
     assert rows[0].ours == "weakest of 9 comparisons: g1 30.00% ± 0.50, (g1+g2)/2 55.00% ± 0.50 (3 seeds)"
     assert rows[1].ours == "g1+g2 60.00% ± 0.50, g2 65.00% ± 0.50 (3 seeds)"
@@ -222,7 +257,7 @@ def test_paper_checks_are_the_claims():
     assert rows[2].z == pytest.approx(0.5 / (2 * 0.25 / 3) ** 0.5)
     assert rows[3].ours.startswith("weakest of 2 comparisons: g1+g2 60.00% ± 0.50, g2 65.00% ± 0.50, g1+g2+g3+g4 ")
     assert all(r.where == "gradient_combinations.ipynb#gradcomb-claims" for r in rows)
-    assert [r.ours for r in A.paper_checks({})] == ["-"] * 4
+    assert [r.ours for r in A.paper_checks({})] == ["-"] * 8
 
 
 def test_budget_labels_and_figures():

@@ -161,7 +161,8 @@ def test_fewshot_tables_say_what_each_plus_minus_is():
     t = fewshot_table(2, runs, budget="reduced").frame
     caption = fewshot_table(2, runs, budget="reduced").caption
     assert "mean ± standard deviation over 3 seeds for Reptile" in caption  # the paper's Reptile rows
-    assert "the MAML rows as quoted from Finn et al. (their 95% interval)" in caption  # the paper quotes MAML's rows
+    assert ("the MAML rows as the paper gives them (quoted from Finn et al., ± their 95% interval, but for Table 2's "
+            "first-order MAML row, which is not in Finn et al. and has no source)") in caption
     assert "; ± is" not in caption  # ours differ per cell: each cell says its own
     # Reptile: 3 seeds in 1-shot, 1 seed in 5-shot: each cell says its own
     sd = math.sqrt(((90 - 93) ** 2 + (93 - 93) ** 2 + (96 - 93) ** 2) / 2)  # = 3, by hand
@@ -307,3 +308,20 @@ def test_the_learning_curves_put_each_budget_in_its_panel_and_runs_under_way_das
     assert "20 test tasks" in reduced.get_title() and "100 test tasks" in paper.get_title()
     empty = fewshot_learning_curves({}, {})
     assert [t.get_text() for t in empty.axes[1].texts] == ["no runs stored yet"]
+
+
+def test_z_is_printed_with_two_decimals_where_one_would_print_the_threshold():
+    from reptile.stats import z_text
+
+    assert (z_text(8.83), z_text(-1.44), z_text(0.0)) == ("+8.8", "-1.4", "+0.0")
+    assert (z_text(-2.998), z_text(3.04), z_text(-2.95)) == ("-3.00", "+3.04", "-2.95")
+    assert (z_text(2.94), z_text(3.05), z_text(3.06)) == ("+2.9", "+3.05", "+3.1")  # 3.05 is 3.0499... in binary
+    assert z_text(float("nan")) == "+nan"
+
+
+def test_a_speed_report_measured_under_load_says_so():
+    from reptile.artifacts.speed import _load_flag
+
+    assert _load_flag({"load_average": [1.3, 1.0, 1.0], "cores": 2}) == "" == _load_flag({})
+    said = _load_flag({"load_average": [5.59, 4.6, 3.8], "environment": {"cpu_count": 2}})
+    assert said.startswith(", measured under load (load average 5.6 on 2 cores: other work shared them")

@@ -131,6 +131,15 @@ def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
     assert f"{cmp.describe()} of the difference (the larger batch gives the higher accuracy" in text
     assert f'"batch 25 beats batch 5" holds by the book\'s rule, z = {cmp.z:+.1f})' in text and "|z|" not in text
     assert "97.97 ± 0.08%" in text and "(`results/fewshot/omniglot-1shot-5way-transductive/eval-batch-check-86836.json`" in text and "code abcdef0" in text
+    assert "Trained on to its end" not in text  # no finished records in tmp_path: nothing to set beside it
+    assert "its history keeps it (`git show fc9ebb1:" in text
+    folder = tmp_path / "fewshot" / "omniglot-1shot-5way-transductive"
+    for seed, acc in enumerate((0.97, 0.975, 0.98)):
+        (folder / f"seed-{seed}.json").write_text(json.dumps({"eval": {"transductive": {"accuracy": acc,
+                                                                                      "tasks": 10_000}}}))
+    assert ("Trained on to its end, the same run reached 97.50 ± 0.50% with batches of 5 (10,000 test tasks per "
+            f"seed), {97.5 - statistics.mean(100 * a for a in r['metrics']['5']['transductive']['accuracy']):+.2f} "
+            "points from this checkpoint's") in TB.batch_summary(tmp_path)
 
 
 def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):

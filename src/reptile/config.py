@@ -27,7 +27,7 @@ class SineConfig:
     book/protocol.md)."""
 
     name: str = "paper"
-    activation: str = "tanh"  # 'tanh' (authors' demo, slightly better) or 'relu' (the paper's text)
+    activation: str = "tanh"  # 'tanh' (authors' demo, slightly better) or 'relu' (the demo's word on the paper)
     hidden: tuple[int, ...] = (64, 64)  # MLP 1 -> 64 -> 64 -> 1
     grid_points: int = 50  # the loss is the MSE on this many equally spaced x in [-5, 5]
     methods: Mapping[str, MetaConfig] = field(default_factory=dict)  # algorithm name -> its hyper-parameters
@@ -109,7 +109,7 @@ def _sine_methods(outer_iters: int) -> dict[str, MetaConfig]:
 SINE_PRESETS: dict[str, SineConfig] = {
     # The paper's protocol: 30,000 outer iterations (book/protocol.md, "Sine wave").
     "paper": SineConfig(name="paper", methods=_sine_methods(30_000)),
-    # The same with ReLU, as the paper's text describes the network.
+    # The same with ReLU, which the authors' demonstration says the paper uses (its text names no activation).
     "paper-relu": SineConfig(name="paper-relu", activation="relu", methods=_sine_methods(30_000)),
     # A tenth of the paper's budget, for quick exploration; not the paper's protocol.
     "reduced-3k": SineConfig(name="reduced-3k", methods=_sine_methods(3_000), curve_every=300,

@@ -2,7 +2,8 @@
 
 Source: the paper's first arXiv version (its Table 1 is Mini-ImageNet, Table 2 Omniglot: the captions follow the
 tables in its text; see the book's Protocol page, book/protocol.md).
-Values are accuracies in percent, ``(mean, plus-minus)``; MAML rows are quoted by the paper from Finn et al.
+Values are accuracies in percent, ``(mean, plus-minus)``; the paper quotes its MAML rows from Finn et al., all but
+one (:data:`MAML_ROW_SOURCE`). What the paper's plus-minus is, it says in one sentence (:data:`PM_SENTENCE`).
 Nothing else in the package types in a result: everything else is computed from runs in ``results/``.
 """
 
@@ -35,3 +36,17 @@ TABLE2 = {
 # Section 5.2 reports no numbers for Figure 3 (inner-loop gradient combinations), only its learning curves and four
 # claims in words; the chapter checks the claims against our runs (reptile.artifacts.gradcomb).
 FIGURE3 = None
+
+# The paper on its Reptile rows' plus-minus (paper Section 5.1, its words): the book reads it as the standard
+# deviation over the 3 seeds (book/protocol.md, "How a result is judged"), an assumption the text does not settle.
+PM_SENTENCE = ("We ran each experiment with three different random seeds, and computed the confidence intervals using "
+               "the standard deviation across the runs.")
+
+# Where each MAML row of Tables 1 and 2 comes from: Finn et al. (2017) report MAML on both datasets and first-order
+# MAML on Mini-ImageNet only, so the paper's first-order MAML row for Omniglot has no source in that paper.
+MAML_ROW_SOURCE = {
+    (1, "MAML + Transduction"): "quoted from Finn et al.",
+    (1, "first-order MAML + Transduction"): "quoted from Finn et al.",
+    (2, "MAML + Transduction"): "quoted from Finn et al.",
+    (2, "first-order MAML + Transduction"): "as the paper prints it; not in Finn et al., no source given",
+}

@@ -3,7 +3,8 @@
 A task is ``f(x) = a sin(x + b)`` with ``a ~ U[0.1, 5]``, ``b ~ U[0, 2 pi]``. Its loss is the squared error on the
 whole interval [-5, 5], computed on 50 equally spaced points (Equation 3; we use the mean, which differs from the
 integral by a constant factor). At test time the learner sees ``p = 10`` points ``x ~ U[-5, 5]``.
-The network is an MLP 1 -> 64 -> 64 -> 1 with tanh (the authors' demo) or ReLU (the paper's text).
+The network is an MLP 1 -> 64 -> 64 -> 1 with tanh (the authors' demo) or ReLU (which the demo attributes to the paper,
+whose text names no activation).
 """
 
 from __future__ import annotations

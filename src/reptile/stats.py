@@ -50,6 +50,7 @@ THRESHOLD = 3.0  # standard errors: with 3 seeds a side the standard error is it
 # what a comparison can conclude: a claim that one mean exceeds another, or agreement with a reference number
 HOLDS, DOES_NOT_HOLD, NOT_RESOLVED = "holds", "does not hold", "not resolved"
 REPRODUCES, DIFFERS, NOT_YET_RUN = "reproduces", "differs", "not yet run"
+UNDER_WAY = "under way"  # no verdict yet: its run has begun and is not finished (the campaign's progress says how far)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ class Comparison:
         """``"+0.06 points, 0.8 standard errors"`` (or without the standard errors where there are none)."""
         head = f"{self.difference:+.2f}{unit}"
         return head + (f", {abs(self.z):.1f} standard errors" if math.isfinite(self.z) else "")
+
+
+def z_text(z: float) -> str:
+    """A z as the book prints it, signed with one decimal (``+8.8``), or two where one decimal would print the
+    threshold itself (``-2.998`` as ``-3.00``, not ``-3.0``, beside a verdict of 'not resolved')."""
+    text = f"{z:+.1f}"
+    return f"{z:+.2f}" if math.isfinite(z) and abs(float(text)) == THRESHOLD else text
 
 
 def compare(a: Estimate, b: Estimate) -> Comparison:

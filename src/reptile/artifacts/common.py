@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..stats import std
+from ..stats import std, z_text
 
 PM_COLUMN = "± is"  # the column that says what a row's ± is
 
@@ -140,14 +140,14 @@ def fmt_number(value, digits) -> str:
 def verdict_words(check: Check) -> str:
     """A verdict row as the chapters' prose quotes it: ``"holds (z = +16.9)"``, or the verdict alone where no z was
     formed (a deterministic check, or a standard error of zero)."""
-    return (f"{check.verdict} (z = {check.z:+.1f})" if check.z is not None and math.isfinite(check.z)
+    return (f"{check.verdict} (z = {z_text(check.z)})" if check.z is not None and math.isfinite(check.z)
             else check.verdict)
 
 
 def table_checks(checks: Sequence[Check], caption: str | None = None) -> Table:
     """A chapter's verdict rows as a table (what the front page shows for that chapter)."""
     df = pd.DataFrame([{"paper": c.item, "claim": c.claim, "the paper says": c.paper, "ours": c.ours,
-                        "z": "-" if c.z is None or not math.isfinite(c.z) else f"{c.z:+.1f}", "verdict": c.verdict}
+                        "z": "-" if c.z is None or not math.isfinite(c.z) else z_text(c.z), "verdict": c.verdict}
                        for c in checks])
     if caption is None:
         caption = "What the paper says and what the stored runs give, one row per claim."

@@ -9,14 +9,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..paper import TABLE1, TABLE2
-from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
+from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2
+from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, z_text
 from ..validate import check
 from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread, verdict_words
 from .environments import eval_device, run_device
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
-QUOTED_PM = "as quoted from Finn et al. (their 95% interval)"  # the paper's MAML rows, taken from Finn et al.
+QUOTED_PM = ("as the paper gives them (quoted from Finn et al., ± their 95% interval, but for Table 2's first-order "
+             "MAML row, which is not in Finn et al. and has no source)")  # the paper's MAML rows (reptile.paper)
 OURS = {"paper": "this companion, paper protocol", "reduced": "this companion, reduced budget"}  # our rows' source
 TABLES = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}  # the paper's table number -> dataset, its numbers
 
@@ -131,9 +132,11 @@ def _estimate(runs: Sequence[dict], transductive: bool) -> Estimate:
 
 def comparisons(table: int, runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> list[dict]:
     """Each Reptile cell of paper Table 1 or 2 against ours at the paper's protocol, by the book's rule
-    (:func:`reptile.stats.compare`; the paper's ± are standard deviations over 3 seeds): ``row``, ``column``,
-    ``paper`` and ``ours`` (text), ``seeds``, ``tasks``, ``comparison`` (None when not run) and ``verdict``
-    (reproduces / differs / not resolved / not yet run; a cell the campaign is training says how far it is)."""
+    (:func:`reptile.stats.compare`; the paper's ± read as standard deviations over 3 seeds): ``row``, ``column``,
+    ``paper`` and ``ours`` (text), ``paper_values`` (mean, ±), ``seeds``, ``tasks``, ``comparison`` and ``estimate``
+    (ours, :class:`reptile.stats.Estimate`; both None when not run) and ``verdict``
+    (reproduces / differs / not resolved / not yet run, or under way for a cell the campaign is training, whose
+    ``ours`` says how far it is)."""
     dataset, paper = _table(table)
     out = []
     for row, values in paper["rows"].items():
@@ -142,17 +145,55 @@ def comparisons(table: int, runs_by_name: dict[str, list[dict]], progress: dict[
         for c, (pm, ps) in zip(paper["columns"], values):
             preset = _fewshot_cell_preset(dataset, c, row, "paper")
             runs = runs_by_name.get(preset, [])
-            item = {"row": row, "column": c, "paper": f"{pm:.2f} ± {ps:.2f}", "preset": preset,
-                    "seeds": len(runs), "tasks": None, "comparison": None,
-                    "verdict": NOT_YET_RUN, "ours": (progress or {}).get(preset, "not yet run")}
+            item = {"row": row, "column": c, "paper": f"{pm:.2f} ± {ps:.2f}", "paper_values": (pm, ps),
+                    "preset": preset, "seeds": len(runs), "tasks": None, "comparison": None, "estimate": None,
+                    "verdict": UNDER_WAY if preset in (progress or {}) else NOT_YET_RUN,
+                    "ours": (progress or {}).get(preset, "not yet run")}
             if runs:
                 ours = _estimate(runs, transductive=row.endswith("Transduction"))
                 cmp = compare(ours, Estimate(pm, ps, 3))
                 spread = f" ± {ours.sd:.2f}" if ours.n >= 2 else f" ± {1.96 * ours.standard_error():.2f} (95%, 1 seed)"
-                item.update(ours=f"{ours.mean:.2f}{spread}", comparison=cmp, verdict=cmp.agreement(),
+                item.update(ours=f"{ours.mean:.2f}{spread}", comparison=cmp, estimate=ours, verdict=cmp.agreement(),
                             tasks=runs[0]["eval"]["non_transductive"]["tasks"])
             out.append(item)
     return out
+
+
+# How the paper's ± on its Reptile rows can be read (its words: reptile.paper.PM_SENTENCE), as the standard error of
+# its mean over 3 seeds: the book's reading first (the rule's, book/protocol.md), then the two others the words allow.
+PM_READINGS = {"the standard deviation over 3 seeds": lambda pm: pm / 3 ** 0.5,
+               "the standard error of the mean": lambda pm: pm,
+               "a 95% interval over 3 seeds (Student's t)": lambda pm: pm / t975(2)}
+
+
+def pm_readings(runs_by_name: dict[str, list[dict]]) -> str:
+    """Whether the finished Reptile cells' verdicts (Tables 1 and 2, the paper's protocol) depend on how the paper's
+    ± is read (:data:`PM_READINGS`): a sentence naming each cell whose verdict changes, else saying none does, with
+    the range of z over the readings of the cell whose z moves most."""
+    first, *others = PM_READINGS
+    cells, moved = 0, []
+    widest = None
+    for table in (1, 2):
+        for it in comparisons(table, runs_by_name):
+            if it["comparison"] is None:
+                continue
+            cells += 1
+            (pm, ps), ours = it["paper_values"], it["estimate"]
+            got = {r: compare(ours, Estimate(pm, se=f(ps))) for r, f in PM_READINGS.items()}
+            name = f"Table {table}'s {it['row']}, {it['column']}"
+            moved += [f"{name} ({r}: {c.agreement()}, z = {z_text(c.z)})" for r, c in got.items()
+                      if c.agreement() != got[first].agreement()]
+            zs = [c.z for c in got.values()]
+            if widest is None or max(zs) - min(zs) > widest[1] - widest[0]:
+                widest = (min(zs), max(zs), name)
+    if not cells:
+        return "No Reptile cell of Tables 1 and 2 is finished at the paper's protocol yet."
+    alt = " or as ".join(others)
+    head = (f"Read as {alt} instead of {first}, the paper's ± changes "
+            + ("no verdict among" if not moved else "the verdicts of " + "; ".join(moved) + " among")
+            + f" the {cells} finished Reptile cells. Their z values move: most, that of {widest[2]}, between "
+              f"{widest[0]:+.1f} and {widest[1]:+.1f}.")
+    return head
 
 
 def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> Table:
@@ -162,7 +203,7 @@ def comparison_table(table: int, runs_by_name: dict[str, list[dict]], progress: 
         cmp = it["comparison"]
         rows.append({"cell": f"{it['row']}, {it['column']}", "paper": it["paper"], "ours": it["ours"],
                      "difference": "-" if cmp is None else f"{cmp.difference:+.2f}",
-                     "z": "-" if cmp is None else f"{cmp.z:+.1f}", "verdict": it["verdict"]})
+                     "z": "-" if cmp is None else z_text(cmp.z), "verdict": it["verdict"]})
     seeds = sorted({it["seeds"] for it in comparisons(table, runs_by_name) if it["seeds"]})
     tasks = sorted({it["tasks"] for it in comparisons(table, runs_by_name) if it["tasks"]})
     basis = (f"ours over {'/'.join(map(str, seeds))} seeds and {'/'.join(f'{t:,}' for t in tasks)} test tasks per "
@@ -211,7 +252,7 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
                 (ours, verdict), where = quoted_row_check(algorithm, maml_runs), "maml.ipynb#maml-table2"
             rows.append(Check(
                 item=f"paper Table {table} ({name}), {row}", claim=f"{len(values)} cells",
-                paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + " (quoted from Finn et al.)",
+                paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + f" ({MAML_ROW_SOURCE[(table, row)]})",
                 ours=ours, z=None, verdict=verdict, where=where))
     return rows
 
@@ -222,7 +263,7 @@ def trained_states(results_dir=None) -> str:
     from ..results import results_root
 
     names = sorted({p.parent.name for p in (results_root(results_dir) / "fewshot").glob("*/trained-*.pt")})
-    return ", ".join(f"`{n}`" for n in names) or "none yet"
+    return ", ".join(names) or "none yet"  # plain text: a glued string is not parsed as Markdown
 
 
 def paper_transduction_gain() -> str:
@@ -235,8 +276,21 @@ def paper_transduction_gain() -> str:
     return f"{gain(TABLE1):.1f} (Mini-ImageNet, Table 1) and {gain(TABLE2):.1f} (Omniglot, Table 2)"
 
 
-def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> str:
-    """One paragraph, generated from the stored runs, on where the chapter's paper-protocol cells stand."""
+def our_transduction_gain(runs_by_name: dict[str, list[dict]], preset: str = "omniglot-1shot-5way") -> str:
+    """What transduction alone adds on our runs of ``preset`` (the same networks evaluated both ways), in points,
+    mean ± standard deviation over seeds, as the chapter's text quotes it; "not yet run" when nothing is stored."""
+    runs = runs_by_name.get(preset, [])
+    if not runs:
+        return "not yet run"
+    gains = [100 * (r["eval"]["transductive"]["accuracy"] - r["eval"]["non_transductive"]["accuracy"]) for r in runs]
+    mean, spread, label = seed_spread(gains, float("nan"))
+    return f"{mean:.2f}" + (f" ± {spread:.2f}" if len(gains) >= 2 else "") + f" ({len(gains)} seeds)"
+
+
+def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
+                   as_of: str | None = None) -> str:
+    """One paragraph, generated from the stored runs, on where the chapter's paper-protocol cells stand (the cells
+    under way with their progress ``as_of`` a date, :func:`reptile.artifacts.verdict.progress_date`)."""
     parts = []
     for table in (2, 1):
         items = comparisons(table, runs_by_name, progress)
@@ -250,7 +304,7 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
         name = "Omniglot" if table == 2 else "Mini-ImageNet"
         parts.append(f"Paper Table {table} ({name}): {len(done)} of {len(items)} Reptile cells finished at the "
                      f"paper's protocol" + (f" ({counts})" if counts else "") +
-                     (f"; under way: {'; '.join(going)}" if going else "") +
+                     (f"; under way: {'; '.join(going)}" + (f" (as of {as_of})" if as_of else "") if going else "") +
                      ("; the rest not yet run" if len(done) + len(going) < len(items) else "") + ".")
     return " ".join(parts)
 

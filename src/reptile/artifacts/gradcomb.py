@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config import FIGURE3_PRESETS
 from ..experiments.gradcomb import CURVES
-from ..stats import (HOLDS, NOT_YET_RUN, THRESHOLD, Comparison, Estimate, combine, compare)
+from ..stats import HOLDS, NOT_YET_RUN, THRESHOLD, Comparison, Estimate, combine, compare, z_text
 from .common import PM_COLUMN, Check, Table, constant_columns, seed_list, seed_spread
 
 PAPER_OUTER_ITERS = FIGURE3_PRESETS["figure3-g1"].meta.outer_iters  # the authors' --meta-iters (40,000)
@@ -84,6 +84,23 @@ def final_accuracy(runs: Sequence[dict]) -> dict[str, Any] | None:
     mean, spread, label = seed_spread(accs, 100 * runs[0]["eval"]["non_transductive"]["ci95"])
     return {"mean": mean, "spread": spread, "spread_is": label, "seeds": len(runs),
             "tasks": runs[0]["eval"]["non_transductive"]["tasks"]}
+
+
+def curve_accuracy(runs: Sequence[dict]) -> dict[str, Any] | None:
+    """The mean test accuracy (%) over one curve's learning-curve points (every point, each over the curve's test
+    tasks, cut to the shortest seed's length: the area under the learning curve over its length), shaped as
+    :func:`final_accuracy`'s result; ``points`` is the number of points. With one seed the spread is a 95% interval
+    over tasks: the per-task standard deviation of the final evaluation (its interval) over the root of the points'
+    tasks (``points`` x ``curve_tasks``). None when nothing is stored."""
+    if not runs:
+        return None
+    means = [float(v.mean()) for v in _curves(runs)[1]]
+    points = len(_curves(runs)[0])
+    ev = runs[0]["eval"]["non_transductive"]
+    tasks = points * runs[0]["config"].get("curve_tasks", ev["tasks"])
+    ci = 100 * ev["ci95"] * (ev["tasks"] / tasks) ** 0.5
+    mean, spread, label = seed_spread(means, ci)
+    return {"mean": mean, "spread": spread, "spread_is": label, "seeds": len(runs), "tasks": tasks, "points": points}
 
 
 # ------------------------------------------------------------------------------------------------- figures
@@ -228,49 +245,71 @@ def _pct(a: dict) -> str:
     return f"{a['mean']:.2f}%" + (f" ± {a['spread']:.2f}" if a["seeds"] >= 2 else "")
 
 
-def _estimate(runs: Sequence[dict]) -> Estimate:
-    """A curve's final accuracy (%) for the book's rule: over seeds, or for one seed over its evaluation tasks."""
-    accs = [100 * r["eval"]["non_transductive"]["accuracy"] for r in runs]
-    if len(accs) >= 2:
-        return Estimate.of(accs)
-    return Estimate(accs[0], se=100 * runs[0]["eval"]["non_transductive"]["ci95"] / 1.96)
+def _estimate(runs: Sequence[dict], reading: str = "end") -> Estimate:
+    """A curve's accuracy (%) in one reading (:data:`READINGS`) for the book's rule: over seeds, or for one seed over
+    its tasks (the standard error behind the 95% interval that :data:`ACCURACY` gives it)."""
+    a = ACCURACY[reading](runs)
+    if a["seeds"] >= 2:
+        return Estimate.of([float(v) for v in _per_seed(runs, reading)])
+    return Estimate(a["mean"], se=a["spread"] / 1.96)
+
+
+def _per_seed(runs: Sequence[dict], reading: str) -> list[float]:
+    if reading == "end":
+        return [100 * r["eval"]["non_transductive"]["accuracy"] for r in runs]
+    return [float(v.mean()) for v in _curves(runs)[1]]
 
 
 def _z(c: Comparison) -> str:
-    return f"{c.difference:+.2f} points, z = {c.z:+.1f}" if np.isfinite(c.z) else f"{c.difference:+.2f} points"
+    return f"{c.difference:+.2f} points, z = {z_text(c.z)}" if np.isfinite(c.z) else f"{c.difference:+.2f} points"
 
 
-CLAIMS = (  # (short name, the paper's words (paper Section 5.2), what is checked)
+# The paper states its claims about Figure 3's learning curves without saying at which point of training they are
+# meant; each is judged in both readings: on the final evaluation, and on the mean over the learning curve's points.
+READINGS = ("end", "curve")
+READING_NAME = {"end": "at the end of training", "curve": "over the learning curve"}
+ACCURACY = {"end": final_accuracy, "curve": curve_accuracy}
+_WORDS = {"end": {"ends": "ends", "accuracy": "final accuracy", "reaches": "reaches"},
+          "curve": {"ends": "lies, on average over its learning curve,", "accuracy": "mean accuracy over the learning "
+                    "curve", "reaches": "averages"}}
+
+CLAIMS = (  # (short name, the paper's words (paper Section 5.2), what is checked, in a reading's words)
     ("g1 alone is the worst",
      "using only the first gradient g1 is quite ineffective, since it amounts to optimizing the expected loss over "
-     "all tasks", "every other curve ends above g1"),
+     "all tasks", "every other curve {ends} above g1"),
     ("Two-step Reptile is worse than two-step first-order MAML",
-     "two-step Reptile is noticeably worse than two-step FOMAML", "g2 ends above g1+g2"),
+     "two-step Reptile is noticeably worse than two-step FOMAML", "g2 {ends} above g1+g2"),
     ("Every method improves with more minibatches",
      "all the methods improve as the number of mini-batches increases",
-     "each added minibatch raises the final accuracy of the sum, the average and the last gradient, from g1 (one "
+     "each added minibatch raises the {accuracy} of the sum, the average and the last gradient, from g1 (one "
      "minibatch) to four: nine steps"),
     ("The sum gains more from more minibatches than the last gradient",
      "this improvement is more significant when using a sum of all gradients (Reptile) rather than using just the "
      "final gradient (FOMAML)",
-     "with four minibatches the sum ends above the last gradient, and its lead over the last gradient is larger at "
+     "with four minibatches the sum {ends} above the last gradient, and its lead over the last gradient is larger at "
      "four than at two"),
 )
 
 
-def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
-    """The paper's four claims about Figure 3 (paper Section 5.2), each judged by the book's rule
+def claims(runs_by_curve: RunsByCurve, reading: str = "end") -> list[dict[str, Any]]:
+    """The paper's four claims about Figure 3 (paper Section 5.2) in one reading (:data:`READINGS`: ``"end"``, the
+    final evaluation; ``"curve"``, the mean over the learning curve), each judged by the book's rule
     (:func:`reptile.stats.compare`, "a exceeds b" over the seeds' standard errors): ``verdict`` is holds / does
     not hold / not resolved, or not yet run where a curve it needs has no stored runs; ``z`` is the deciding
     comparison's (the weakest part of a claim made of several), ``deciding`` the curves it compares and ``parts``
     how many comparisons the claim is made of; ``text`` gives our numbers."""
-    acc = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
-    est = {c: _estimate(_runs(runs_by_curve, c)) for c in CURVES if acc[c] is not None}
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}; allowed: {', '.join(READINGS)}")
+    words = _WORDS[reading]
+    reaches = words["reaches"]
+    acc = {c: ACCURACY[reading](_runs(runs_by_curve, c)) for c in CURVES}
+    est = {c: _estimate(_runs(runs_by_curve, c), reading) for c in CURVES if acc[c] is not None}
     out = []
 
     def add(i: int, verdict: str, z: float | None, text: str, deciding: Sequence[str] = (), parts: int = 1) -> None:
-        out.append({"claim": CLAIMS[i][0], "paper": CLAIMS[i][1], "checked": CLAIMS[i][2], "verdict": verdict,
-                    "z": z, "text": text, "deciding": list(deciding), "parts": parts})
+        out.append({"claim": CLAIMS[i][0], "paper": CLAIMS[i][1], "checked": CLAIMS[i][2].format(**words),
+                    "reading": reading, "verdict": verdict, "z": z, "text": text, "deciding": list(deciding),
+                    "parts": parts})
 
     def not_yet(i: int, needed: Sequence[str]) -> bool:
         missing = [c for c in needed if acc.get(c) is None]
@@ -292,8 +331,8 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
         verdict, z, weak, deciding = judged(parts)
         lowest = min((c for c in CURVES if c != "g1"), key=lambda c: acc[c]["mean"])
         closest = deciding["deciding"][1]  # the comparison that sets the claim's z (its spread counts, not only its mean)
-        add(0, verdict, z, f"{verdict.capitalize()}: g1 reaches {_pct(acc['g1'])}; the lowest of the other nine, "
-                           f"{combination(lowest)}, reaches {_pct(acc[lowest])}; the weakest of the nine comparisons "
+        add(0, verdict, z, f"{verdict.capitalize()}: g1 {reaches} {_pct(acc['g1'])}; the lowest of the other nine, "
+                           f"{combination(lowest)}, {reaches} {_pct(acc[lowest])}; the weakest of the nine comparisons "
                            f"is {combination(closest)} ({_pct(acc[closest])}) over g1, "
                            f"{_z(compare(est[closest], est['g1']))}." + (f" Not resolved or failing: {weak}." if weak
                                                                          else ""), **deciding)
@@ -301,7 +340,7 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
     # 2. two-step Reptile (sum2) below two-step first-order MAML (last2)
     if not not_yet(1, ["sum2", "last2"]):
         c = compare(est["last2"], est["sum2"])
-        add(1, c.claim(), c.z, f"{c.claim().capitalize()}: g1+g2 reaches {_pct(acc['sum2'])} and g2 "
+        add(1, c.claim(), c.z, f"{c.claim().capitalize()}: g1+g2 {reaches} {_pct(acc['sum2'])} and g2 "
                                f"{_pct(acc['last2'])}; g2 minus g1+g2 is {_z(c)}.", deciding=["sum2", "last2"])
 
     # 3. every kind improves with each added minibatch, from g1 (k = 1) to k = 4
@@ -323,37 +362,70 @@ def claims(runs_by_curve: RunsByCurve) -> list[dict[str, Any]]:
         verdict, z, weak, deciding = judged([("the sum over the last gradient at four", lead4, ["sum4", "last4"]),
                                              ("the lead at four over the lead at two", gain,
                                               ["sum2", "last2", "sum4", "last4"])])
-        add(3, verdict, z, f"{verdict.capitalize()}: with four minibatches g1+g2+g3+g4 reaches {_pct(acc['sum4'])} "
+        add(3, verdict, z, f"{verdict.capitalize()}: with four minibatches g1+g2+g3+g4 {reaches} {_pct(acc['sum4'])} "
                            f"and g4 {_pct(acc['last4'])} (sum minus last {_z(lead4)}); with two, g1+g2 "
                            f"{_pct(acc['sum2'])} and g2 {_pct(acc['last2'])} ({_z(lead2)}). The lead grows by "
                            f"{_z(gain)}." + (f" Not resolved or failing: {weak}." if weak else ""), **deciding)
     return out
 
 
+def _curve_points(runs_by_curve: RunsByCurve) -> str:
+    """How the learning curves were measured ("41 points, every 1,000 iterations, 200 test tasks each"), from the
+    first stored curve; empty when nothing is stored."""
+    stored = [c for c in CURVES if _runs(runs_by_curve, c)]
+    if not stored:
+        return ""
+    runs = _runs(runs_by_curve, stored[0])
+    cfg = runs[0]["config"]
+    every = f", every {cfg['curve_every']:,} iterations" if "curve_every" in cfg else ""
+    tasks = f", {cfg['curve_tasks']:,} test tasks each" if "curve_tasks" in cfg else ""
+    return f"{curve_accuracy(runs)['points']} points{every}{tasks}"
+
+
 def claims_markdown(runs_by_curve: RunsByCurve) -> str:
-    """The claims as a Markdown list, headed by the budget the numbers rest on."""
-    head = (f"Final test accuracy, mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}); "
-            f"z is a difference over its standard error, and a claim holds at z ≥ {THRESHOLD:g} "
-            f"(the book's rule, linked above). The paper quotes no numbers for Figure 3, so each claim is "
-            f"checked against ours only.")
-    items = [f"{i}. **{c['claim']}: {c['verdict']}.** The paper: \"{c['paper']}\". Checked: {c['checked']}. "
-             f"{c['text']}" for i, c in enumerate(claims(runs_by_curve), start=1)]
-    return head + "\n\n" + "\n".join(items)
+    """The claims as a Markdown list, each in both readings, headed by the budget the numbers rest on and closed by
+    the claims on which the two readings disagree."""
+    head = (f"Mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}). *At the end of training* is the "
+            f"final evaluation; *over the learning curve* is the mean of the curve's points "
+            f"({_curve_points(runs_by_curve) or 'none stored'}), the area under the curve over its length. "
+            f"z is a difference over its standard error, and a claim holds at z ≥ {THRESHOLD:g} (the book's rule, "
+            f"linked above). The paper quotes no numbers for Figure 3, so each claim is checked against ours only.")
+    by = {r: claims(runs_by_curve, r) for r in READINGS}
+    items = []
+    for i, c in enumerate(by["end"]):
+        items.append(f"{i + 1}. **{c['claim']}.** The paper: \"{c['paper']}\".")
+        items += [f"   - {READING_NAME[r].capitalize()}: **{by[r][i]['verdict']}.** Checked: {by[r][i]['checked']}. "
+                  f"{by[r][i]['text']}" for r in READINGS]
+    judged = [i for i in range(len(CLAIMS)) if NOT_YET_RUN not in (by["end"][i]["verdict"], by["curve"][i]["verdict"])]
+    differ = [i for i in judged if by["end"][i]["verdict"] != by["curve"][i]["verdict"]]
+    if not judged:
+        tail = ""
+    elif not differ:
+        tail = "The two readings give the same verdict on every claim judged."
+    else:
+        tail = "The two readings differ on " + "; ".join(
+            f"claim {i + 1}, which {by['end'][i]['verdict']} at the end of training and "
+            f"{by['curve'][i]['verdict']} over the learning curve" for i in differ) + "."
+    return head + "\n\n" + "\n".join(items) + ("\n\n" + tail if tail else "")
 
 
 def paper_checks(runs_by_curve: RunsByCurve) -> list[Check]:
-    """The front page's rows for paper Figure 3: one per claim of paper Section 5.2, showing the curves of the
-    comparison that sets the claim's z (the weakest, for a claim made of several)."""
-    a = {c: final_accuracy(_runs(runs_by_curve, c)) for c in CURVES}
+    """The front page's rows for paper Figure 3: one per claim of paper Section 5.2 and reading (:data:`READINGS`),
+    showing the curves of the comparison that sets the claim's z (the weakest, for a claim made of several)."""
     rows = []
-    for i, c in enumerate(claims(runs_by_curve)):
-        if c["verdict"] == NOT_YET_RUN:
-            ours = "-"
-        else:
-            shown = c["deciding"]
-            ours = (f"weakest of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
-                f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)"
-        rows.append(Check(
-            item=f"paper Figure 3, claim {i + 1}", claim=c["claim"], paper=f"\"{c['paper']}\"", ours=ours,
-            z=c["z"], verdict=c["verdict"], where="gradient_combinations.ipynb#gradcomb-claims"))
+    by = {r: claims(runs_by_curve, r) for r in READINGS}
+    for i in range(len(CLAIMS)):
+        for r in READINGS:
+            c = by[r][i]
+            a = {k: ACCURACY[r](_runs(runs_by_curve, k)) for k in c["deciding"]}
+            if c["verdict"] == NOT_YET_RUN:
+                ours = "-"
+            else:
+                shown = c["deciding"]
+                ours = (f"weakest of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
+                    f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)"
+            rows.append(Check(
+                item=f"paper Figure 3, claim {i + 1}, {READING_NAME[r]}", claim=c["claim"],
+                paper=f"\"{c['paper']}\"", ours=ours, z=c["z"], verdict=c["verdict"],
+                where="gradient_combinations.ipynb#gradcomb-claims"))
     return rows

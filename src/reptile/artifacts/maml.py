@@ -10,9 +10,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..paper import TABLE2
+from ..paper import MAML_ROW_SOURCE, TABLE2
 from ..validate import check
-from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare
+from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare, z_text
 from .common import Aligned, Table
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
@@ -166,7 +166,7 @@ def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") 
             c = compare(one, end)  # "step 1 exceeds the last step": the accuracy falls
             groups.setdefault(protocol, []).append(
                 f"{_column(cfg)} {MODE[mode]}, {_text(one, 1)} after 1 step and {_text(end, 1)} after {last} "
-                f"(falls: {c.claim()}, z = {c.z:+.1f})")
+                f"(falls: {c.claim()}, z = {z_text(c.z)})")
     if not groups:
         return f"No MAML run is stored at the {budget} budget."
     return "\n".join(f"* {p[0].upper()}{p[1:]}: " + "; ".join(items) + "." for p, items in groups.items())
@@ -386,18 +386,19 @@ def probe_summary(results_dir=None) -> str:
 
 def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
                  progress: dict[str, str] | None = None) -> Table:
-    """Paper Table 2's MAML rows (quoted from Finn et al.) with this companion's runs of them beneath
+    """Paper Table 2's MAML rows (:data:`reptile.paper.MAML_ROW_SOURCE`) with this companion's runs of them beneath
     (:func:`table2_rows`), at ``budget``."""
     rows = {}
     for algorithm in ("maml", "fomaml"):
         row = PAPER_ROW[algorithm]
-        rows[(row, "paper (quoted from Finn et al.)")] = {c: f"{m:.2f} ± {s:.2f}"
-                                                         for c, (m, s) in zip(COLUMNS, TABLE2["rows"][row])}
+        rows[(row, f"paper ({MAML_ROW_SOURCE[(2, row)]})")] = {c: f"{m:.2f} ± {s:.2f}"
+                                                               for c, (m, s) in zip(COLUMNS, TABLE2["rows"][row])}
         for (r, source), cells in table2_rows(runs_by_name, budget, progress).items():
             if r == row:
                 rows[(r, source)] = cells
     caption = ("Paper Table 2 (Omniglot), its MAML rows: accuracy (%) on new tasks with transduction, as the paper "
-               "quotes them from Finn et al. (± their 95% interval over 600 tasks), and this companion's runs "
+               "gives them (MAML's quoted from Finn et al., ± their 95% interval over 600 tasks; first-order MAML's "
+               "not in Finn et al., with no source), and this companion's runs "
                "(± the 95% interval over the test tasks for one seed, the standard deviation over seeds for more)"
                + (" at REDUCED budgets, not the paper's protocol; '-' marks a cell with no reduced preset"
                   if budget == "reduced" else " at the full budget") + ".")

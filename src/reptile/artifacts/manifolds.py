@@ -332,7 +332,7 @@ def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, 
 # ------------------------------------------------------------------------------ the front page's verdict rows
 
 DIST_TOL = 1e-6  # a deterministic (batched) run has reached a point when it ends closer than this (rounding)
-SERIAL_FRAC = 0.1  # with one seed, a serial run ends "near" phi_D within this fraction of ||phi_L - phi_D||
+SERIAL_FRAC = 0.1  # a serial run ends "at" phi_D within this fraction of ||phi_L - phi_D||
 FIXED_FRAC = 0.01  # the k-step fixed point "reaches" phi_D within this fraction of ||phi_L - phi_D||
 
 
@@ -368,13 +368,14 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
     def serial_exact():
         to_D = {f: _serial(runs, f, "exact", "to_phi_D") for f in fams}
         to_L = {f: _serial(runs, f, "exact", "to_phi_L") for f in fams}
-        if several:  # the book's rule in every family: "the distance to phi_L exceeds the distance to phi_D"
-            comps = [compare(Estimate.of(to_L[f]), Estimate.of(to_D[f])) for f in fams]
+        if several:  # the book's rule in every family: "SERIAL_FRAC ||phi_L - phi_D|| exceeds the distance to phi_D"
+            comps = [compare(Estimate(SERIAL_FRAC * fams[f]["gap"], se=0.0), Estimate.of(to_D[f])) for f in fams]
             verdict, z = combine([c.claim() for c in comps]), min(c.z for c in comps)
         else:
             ok = all(to_D[f][0] <= SERIAL_FRAC * fams[f]["gap"] and to_D[f][0] < to_L[f][0] for f in fams)
             verdict, z = (HOLDS if ok else DOES_NOT_HOLD), None
-        return (f"||φ_T − φ_D|| = {_nums(np.mean(v) for v in to_D.values())} against ||φ_T − φ_L|| = "
+        return (f"||φ_T − φ_D|| = {_nums(np.mean(v) for v in to_D.values())} against {SERIAL_FRAC:g} ||φ_L − φ_D|| = "
+                f"{_nums(SERIAL_FRAC * fam['gap'] for fam in fams.values())}; ||φ_T − φ_L|| = "
                 f"{_nums(np.mean(v) for v in to_L.values())} ({names}; T = {T:,}, {_seeds_words(runs)})", z, verdict)
 
     def objectives():
@@ -416,16 +417,19 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
         paper="φ ← (1 − ε)φ + ε W*_τ(φ) is SGD on E_τ[½ D(φ, W*_τ)²]",
         where="manifolds.ipynb#manifolds-where-each-ends")
     rule = ("by the book's rule in every family; z: the smallest" if several
-            else f"one seed: within {SERIAL_FRAC:g} ||φ_L − φ_D|| of φ_D in every family")
+            else "one seed: its last iterate, in every family")
     add("serial_exact", serial_exact, item="paper Figure 2",
         claim=f"serial Reptile (exact projection) converges to a point near all solution manifolds: it ends at φ_D, "
-              f"closer to it than to joint training's φ_L ({rule})",
+              f"within {SERIAL_FRAC:g} ||φ_L − φ_D|| of it, and so closer to it than to joint training's φ_L ({rule})",
         paper="the iterates converge to the point that minimises the average squared distance to the manifolds",
         where="manifolds.ipynb#fig-manifolds-figure2")
     add("objectives_differ", objectives, item="paper Figure 2 (caption)",
-        claim="minimising the expected squared distance is not minimising the expected loss: φ_D ≠ φ_L, and φ_D is "
-              "nearer the manifolds (mean squared distance) than joint training's φ_L",
-        paper="the minimiser of the expected distance differs from the expected loss's, typically a single point",
+        claim=f"an illustration, not a test: on these constructed problems, whose task scales were chosen to set "
+              f"them apart, φ_D ≠ φ_L (||φ_L − φ_D|| above {DIST_TOL:.0e}) and φ_D has the smaller mean squared "
+              f"distance to the manifolds (true by construction: φ_D minimises it); the caption's point that the "
+              f"expected loss has a high-dimensional manifold of minimisers is not tested",
+        paper="minimising the expected distance differs from minimising the expected loss, which has a "
+              "high-dimensional manifold of minimisers; the distance's minimiser is typically a single point",
         where="manifolds.ipynb#manifolds-argument")
     add("serial_partial", serial_partial, item="paper Section 4.2 (partial minimisation)",
         claim=f"Reptile with k = {k} SGD steps in place of W*_τ(φ) ends closer to φ_D than joint training's φ_L is"
@@ -445,10 +449,12 @@ def paper_checks(runs: Sequence[dict]) -> list[Check]:
 
     * paper Eqs. 19-23: batched Reptile with the exact projection ends at phi_D (within ``DIST_TOL``; reproduces /
       differs);
-    * paper Figure 2: serial Reptile with the exact projection ends at phi_D, closer to it than to phi_L (with
-      several seeds, the book's rule on the distances in every family; with one seed, within ``SERIAL_FRAC`` of
-      ``||phi_L - phi_D||``);
-    * paper Figure 2's caption: phi_D differs from phi_L and has the smaller mean squared distance (deterministic);
+    * paper Figure 2: serial Reptile with the exact projection ends at phi_D, within ``SERIAL_FRAC`` of
+      ``||phi_L - phi_D||`` of it, hence closer to it than to phi_L (with several seeds, the book's rule on
+      ``SERIAL_FRAC ||phi_L - phi_D||`` against the distance to phi_D in every family; with one seed, the inequality);
+    * paper Figure 2's caption, illustrated: on these constructed problems phi_D differs from phi_L and has the
+      smaller mean squared distance (deterministic; true by construction, not a test of the caption's point that the
+      expected loss has a high-dimensional manifold of minimisers);
     * partial minimisation: k-step serial Reptile ends closer to phi_D than phi_L is (several seeds: the book's
       rule; one seed: the inequality), and the fixed points phi_k approach phi_D as k grows (``FIXED_FRAC``).
 

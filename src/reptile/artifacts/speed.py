@@ -93,7 +93,7 @@ def _profile_frames(results_dir=None) -> tuple[list[dict], pd.DataFrame | None, 
         frames.append(t)
         words.append(f"{rep['device']}: population of {rep['population']}, matrix multiply "
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
-                     f"load average {rep['load_average'][0]:.1f}")
+                     f"load average {rep['load_average'][0]:.1f}{_load_flag(rep)}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
     return reports, _one_device(frame, reports), words
 
@@ -174,7 +174,8 @@ def authors_view(results_dir=None) -> Table:
         cpu = rep.get("cpu", {})
         words.append(f"{rep['device']}: {cpu.get('model', '?')} ({', '.join(cpu.get('features', [])) or 'no flags'}), "
                      f"TensorFlow {next(iter(rep['authors_interleaved'].values())).get('tensorflow')}, code "
-                     f"{_commit(rep)}, load average {rep.get('load_average', ['?'])[0]:.1f} at the end")
+                     f"{_commit(rep)}, load average {rep.get('load_average', ['?'])[0]:.1f} at the end"
+                     f"{_load_flag(rep)}")
         for setting, comparisons in rep["authors_interleaved"].items():
             for what, t in comparisons.items():
                 if not isinstance(t, dict):
@@ -213,7 +214,7 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
                      + ((f"{rate:,.0f} GFLOP/s " + ("on one thread" if on_cpu else "in float32")) if rate
                         else "rate not measured")
                      + f", {rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
-                       f"{rep['load_average'][0]:.1f}")
+                       f"{rep['load_average'][0]:.1f}{_load_flag(rep)}")
         for r in rep["rows"]:
             rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
                          "path": MAML_PATHS.get(r["path"], r["path"]),
@@ -298,6 +299,16 @@ def _reports(results_dir=None) -> list[tuple[dict, pd.DataFrame]]:
     return [(rep, bench_table(rep)) for rep in load(results_root(results_dir) / "bench")]
 
 
+def _load_flag(rep: dict) -> str:
+    """A caption's warning for a report measured while other work held the cores (its load average at the end above
+    its number of cores): its rates and ratios are then less reliable. Empty otherwise."""
+    load, cores = rep.get("load_average"), rep.get("cores") or rep.get("environment", {}).get("cpu_count")
+    if not load or not cores or load[0] <= cores:
+        return ""
+    return (f", measured under load (load average {load[0]:.1f} on {cores} cores: other work shared them, so this "
+            f"report's rates and ratios are less reliable)")
+
+
 def _matmul_words(reports) -> str:
     parts = []
     for rep, _ in reports:
@@ -307,7 +318,7 @@ def _matmul_words(reports) -> str:
         conv = rep.get("conv_gflops_1_thread")  # oneDNN's convolution, the other yardstick (reptile.bench.paths)
         if conv:
             rate += f", and oneDNN's convolution (the engine's second layer) {conv:,.0f} on 1 core"
-        parts.append(f"{rep['device']} {rate} (code {_commit(rep)})")
+        parts.append(f"{rep['device']} {rate} (code {_commit(rep)}{_load_flag(rep)})")
     return "; ".join(parts)
 
 

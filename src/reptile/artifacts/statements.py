@@ -5,7 +5,8 @@ them in words: "nearly flat", "drifts", "a few percent", "keeps falling". Each s
 threshold that makes its words precise, and checked on the runs a build shows (a :data:`Statement`: the sentence and
 True, False, or None where these runs cannot tell, say a method not run or a curve too short). A chapter shows
 :func:`note` at its top and :func:`table` at its end, so that a reader of a rerun (other seeds, another preset)
-sees which sentences no longer describe it. These are descriptions of means, not the book's statistical verdicts
+sees which sentences no longer describe it. The note speaks of the statements checked here, not of every sentence of
+the prose. These are descriptions of means, not the book's statistical verdicts
 (:class:`reptile.artifacts.common.Check`).
 """
 
@@ -27,17 +28,19 @@ WORDS = {True: "true of these runs", False: "not true of these runs", None: "can
 
 
 def note(statements: Sequence[Statement]) -> Note:
-    """One paragraph on a chapter's statements: all true of the runs shown, or which are not."""
+    """One paragraph on a chapter's checked statements: all true of the runs shown, or which are not."""
     false = [s for s, ok in statements if ok is False]
     unknown = [s for s, ok in statements if ok is None]
     n = len(statements)
     if not false and not unknown:
-        return Note(f"All {n} statements this chapter's prose makes about its runs are true of the runs shown here "
-                    f"(each is listed, with how it is checked, at the end of the chapter).")
+        return Note(f"All {n} checked statements of this chapter's prose about its runs are true of the runs shown "
+                    f"here (each is listed, with the threshold that makes its words precise, at the end of the "
+                    f"chapter).")
     parts = [f"{len(false)} of them {'is' if len(false) == 1 else 'are'} not true of these runs: {'; '.join(false)}"
              ] if false else []
     parts += [f"{len(unknown)} of them cannot be checked on these runs: {'; '.join(unknown)}"] if unknown else []
-    return Note(f"This chapter's prose was written from the committed runs and makes {n} statements about them. "
+    return Note(f"This chapter's prose was written from the committed runs; {n} of its statements about them are "
+                f"checked on the runs shown. "
                 f"{'. '.join(parts)}. The numbers, tables and figures show the runs at hand.")
 
 
@@ -61,6 +64,8 @@ FLAT = 0.25  # "nearly flat": an output whose root mean square is below FLAT × 
 FITS = 0.1  # "fits the task": a test error below FITS × the f = 0 level
 LITTLE = 0.5  # "recovers little": a test error that stays above LITTLE × the f = 0 level
 ORTHOGONAL = 0.25  # "nearly orthogonal": a mean cosine of magnitude below this; "well below zero": below -ORTHOGONAL
+NEAR_ZERO = 1.5  # "near the f = 0 level": an error before adaptation below NEAR_ZERO x that level
+FEW_THOUSAND = 3000  # "the first few thousand iterations": the curve points before this outer iteration
 
 
 def _long_enough(runs: Sequence[dict], m: str) -> bool:
@@ -80,6 +85,29 @@ def _drifts(runs: Sequence[dict], m: str) -> bool | None:
     if not _long_enough(runs, m):
         return None
     return bool((S.curve_mean(runs, m, "mse_step0")[1] > SJ.DRIFT * S.zero_function_mse()).any())
+
+
+def _near_zero_at_first(runs: Sequence[dict], m: str) -> bool | None:
+    """``m``'s error before adaptation below ``NEAR_ZERO`` x the f = 0 level at every curve point before
+    ``FEW_THOUSAND`` outer iterations (seed mean)."""
+    if not _long_enough(runs, m):
+        return None
+    its, pre = S.curve_mean(runs, m, "mse_step0")
+    return bool((pre[its < FEW_THOUSAND] < NEAR_ZERO * S.zero_function_mse()).all())
+
+
+def _low_during_drift(runs: Sequence[dict], m: str) -> bool | None:
+    """The cosine of ``m``'s mean step with MAML's below -``ORTHOGONAL`` at some curve point from the drift's start
+    on (the first point where the error before adaptation passes ``DRIFT`` x the f = 0 level); False if ``m`` does
+    not drift."""
+    if m not in SJ.jacobian_methods(runs) or not _long_enough(runs, m):
+        return None
+    pre = S.curve_mean(runs, m, "mse_step0")[1]
+    drift = np.nonzero(pre > SJ.DRIFT * S.zero_function_mse())[0]
+    if not len(drift):
+        return False
+    cos = S.curve_mean(runs, m, "fo_maml_cosine")[1]
+    return bool((cos[drift[0]:] < -ORTHOGONAL).any())
 
 
 def sine(runs: Sequence[dict]) -> list[Statement]:
@@ -105,8 +133,6 @@ def sine(runs: Sequence[dict]) -> list[Statement]:
         return bool(after[-1] < after[0])
 
     orth = _settled_cosine(runs, "maml", "fo_maml_cosine")
-    lowest = (float(S.curve_mean(runs, "fomaml", "fo_maml_cosine")[1].min())
-              if "fomaml" in SJ.jacobian_methods(runs) and _long_enough(runs, "fomaml") else None)
     return [
         (f"before adaptation, Reptile's and MAML's initialisations predict a nearly flat function (the root mean "
          f"square of the output below {FLAT} × the tasks' root mean square)",
@@ -117,12 +143,16 @@ def sine(runs: Sequence[dict]) -> list[Statement]:
          each(("joint",), lambda m: st.loc[(m, 32), "mse"] > LITTLE * zero)),
         ("during meta-training the error after 32 steps falls (lower at the last curve point than at the first) for "
          "Reptile, MAML and first-order MAML with one step", each(("reptile", "maml", "fomaml_k1"), falls)),
+        (f"first-order MAML with five steps stays near the f = 0 level for the first few thousand iterations (its "
+         f"error before adaptation below {NEAR_ZERO} × that level at every curve point before iteration "
+         f"{FEW_THOUSAND:,})", _near_zero_at_first(runs, "fomaml")),
         (f"first-order MAML with five steps drifts: its error before adaptation passes {SJ.DRIFT} × the f = 0 "
          f"level at some curve point", _drifts(runs, "fomaml")),
         ("first-order MAML with one step does not drift", never("fomaml_k1")),
         ("MAML does not drift", never("maml")),
         (f"at first-order MAML's initialisation (five steps), the cosine of its mean step with MAML's falls well "
-         f"below zero (below -{ORTHOGONAL} at some curve point)", None if lowest is None else lowest < -ORTHOGONAL),
+         f"below zero during the drift (below -{ORTHOGONAL} at some curve point from the first at which the error "
+         f"before adaptation passes {SJ.DRIFT} × the f = 0 level)", _low_during_drift(runs, "fomaml")),
         ("at first-order MAML's initialisation (five steps), its mean step has a negative mean cosine with MAML's",
          sign("fomaml", "fo_maml_cosine", False)),
         ("at first-order MAML's initialisation (five steps), its mean step has a negative mean cosine with AvgGrad",
@@ -143,6 +173,8 @@ NOT_SMALL = 0.1  # "not small in absolute terms": a remainder at least this frac
 AS_LARGE = 0.5  # "as large as the term": a standard error at least this fraction of the term's norm
 FEW_PERCENT = 0.1  # "a few percent of its size": a standard error below this fraction of the residual
 UNRESOLVED = 3  # a departure "not resolved" by one step size: within this many standard errors (the book's rule's 3)
+LINEAR = 0.1  # "moves linearly": |fitted - paper| has a log-log slope on alpha within LINEAR of 1 at the smallest steps
+SMALLEST = 3  # ... over this many of the smallest step sizes
 
 
 def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
@@ -162,6 +194,13 @@ def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
         larger = fits[m][i:]
         return None if len(larger) < 2 else bool((np.diff(larger) < 0).all())
 
+    def linear(m):
+        dev = np.abs(fits[m][:SMALLEST] - paper_inner[m])
+        if len(dev) < SMALLEST or not (dev > 0).all():
+            return None
+        slope = np.polyfit(np.log(e["alphas"][:SMALLEST]), np.log(dev), 1)[0]
+        return bool(abs(slope - 1) < LINEAR)
+
     dev = [abs(ks["limit"][m][c][j] - ks["formula"][m][c][j]) / ks["formula"][m][c][j]
            for m in T.METHODS for c in ("c_grad", "c_inner") for j in range(len(ks["k"])) if ks["formula"][m][c][j]]
     o = e["methods"]["reptile"]
@@ -180,6 +219,10 @@ def taylor(runs: Sequence[dict], seed: int | None = None) -> list[Statement]:
         ("the fitted AvgGradInner coefficient moves towards the paper's as α → 0: nearer it at the smallest step "
          "size than at the largest, for every method",
          bool(all(abs(fits[m][0] - paper_inner[m]) < abs(fits[m][-1] - paper_inner[m]) for m in T.METHODS))),
+        (f"near α = 0 the fitted AvgGradInner coefficient moves linearly: its distance from the paper's value is "
+         f"proportional to α (log-log slope within {LINEAR} of 1 over the {SMALLEST} smallest step sizes), for every "
+         f"method",
+         _all(linear(m) for m in T.METHODS)),
         (f"at larger steps Reptile's and MAML's fitted AvgGradInner coefficients keep falling (lower at each step "
          f"size from α = {e['alphas'][i]:.3g} to the largest)", _all(keeps_falling(m) for m in ("reptile", "maml"))),
         (f"at α = {e['alphas'][j02]:.3g} a single step size does not resolve the departure of Reptile's fitted "
@@ -200,7 +243,7 @@ ROUNDING = 1e-6  # a distance below this is rounding (the chapter's tables say s
 
 def manifolds(runs: Sequence[dict]) -> list[Statement]:
     """The solution-manifolds chapter's statements, on the seed means of the serial runs' last iterates and the
-    closed-form fixed points, for every task family."""
+    closed-form fixed points, for every task family, and on where the two reference points lie among the lines."""
     fams = list(runs[0]["families"])
 
     def final(f, variant, key):
@@ -222,6 +265,20 @@ def manifolds(runs: Sequence[dict]) -> list[Statement]:
         late = its >= its.max() / 2
         return bool((np.abs(dist[late] - bias(f)) < LEVELS_OFF * bias(f)).all())
 
+    def pulled_to_steepest_line():
+        """On the lines: phi_L is nearer than phi_D to the line with the largest scale."""
+        if "lines" not in runs[0]["families"]:
+            return None
+        fam = runs[0]["families"]["lines"]
+        t = fam["tasks"]
+        j = int(np.argmax(t["scales"]))
+        n, c = np.asarray(t["normals"][j], float), float(t["offsets"][j])
+
+        def dist(p):
+            return abs(float(n @ np.asarray(p)) - c) / float(np.linalg.norm(n))
+
+        return dist(fam["phi_L"]) < dist(fam["phi_D"])
+
     def phi_1_is_phi_L(f):
         fam = runs[0]["families"][f]
         return float(np.linalg.norm(np.asarray(fam["fixed_points"]["1"]) - np.asarray(fam["phi_L"]))) < ROUNDING
@@ -232,6 +289,8 @@ def manifolds(runs: Sequence[dict]) -> list[Statement]:
         (f"with k steps the serial runs settle at φ_k (within {SETTLES} × ||φ_L - φ_D||), not at φ_D, in every "
          f"family", all(final(f, "partial", "to_phi_k") < SETTLES * gap(f) <= final(f, "partial", "to_phi_D")
                         for f in fams)),
+        ("on the lines, the expected loss pulls φ_L towards the line with the largest scale s: φ_L is nearer that "
+         "line than φ_D is", pulled_to_steepest_line()),
         (f"the k-step runs' distance to φ_D levels off at the bias ||φ_k - φ_D|| (within {LEVELS_OFF:.0%} of it "
          f"over the last half of the iterations, seed mean), in every family", all(levels_off(f) for f in fams)),
         (f"at k = 1 the fixed point is the expected loss's minimiser φ_L (distance below {ROUNDING:g}), in every "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..provenance import short_commit
 from ..results import results_root
-from ..stats import Comparison, Estimate, compare
+from ..stats import Comparison, Estimate, compare, z_text
 from .common import Table, seed_list
 
 EXPERIMENT, NAME = "fewshot", "omniglot-1shot-5way-transductive"
@@ -89,6 +89,25 @@ def batch_comparison(results_dir=None) -> Comparison:
     return compare(Estimate.of(_accuracies(r, AUTHORS_BATCH)), Estimate.of(_accuracies(r, TABLE5_BATCH)))
 
 
+def _after(r: dict, b5: Estimate, results_dir=None) -> str:
+    """How the finished run's batch-5 accuracy compares with this checkpoint's, and where the checkpoint is kept: a
+    sentence or two for :func:`batch_summary` (empty where the finished records are not stored)."""
+    import json
+
+    c = r["checkpoint"]
+    kept = (f" The checkpoint is no longer in the repository's tree; its history keeps it (`git show "
+            f"{c['commit'][:7]}:{c['path']}`)." if "commit" in c and "path" in c else "")
+    files = sorted((results_root(results_dir) / "fewshot" / "omniglot-1shot-5way-transductive").glob("seed-*.json"))
+    recs = [json.loads(f.read_text()) for f in files]
+    if len(recs) < 2:
+        return kept
+    done = Estimate.of([100 * x["eval"]["transductive"]["accuracy"] for x in recs])
+    return (f" Trained on to its end, the same run reached {done.mean:.2f} ± {done.sd:.2f}% with batches of "
+            f"{TABLE5_BATCH} ({recs[0]['eval']['transductive']['tasks']:,} test tasks per seed), "
+            f"{done.mean - b5.mean:+.2f} points from this checkpoint's, so the finished networks' accuracy with "
+            f"batches of {AUTHORS_BATCH} need not be this checkpoint's either." + kept)
+
+
 def batch_summary(results_dir=None) -> str:
     """One Markdown paragraph, generated from the record: what was evaluated, the two means, the difference and
     its verdict, and the paper's number beside them."""
@@ -108,10 +127,10 @@ def batch_summary(results_dir=None) -> str:
             f"and {b25.mean:.2f} ± {b25.sd:.2f}% with batches of {AUTHORS_BATCH} (the authors' command), ± the "
             f"standard deviation over seeds: batch {AUTHORS_BATCH} minus batch {TABLE5_BATCH} is "
             f"{cmp.describe()} of the difference ({verdict}: \"batch {AUTHORS_BATCH} beats batch {TABLE5_BATCH}\" "
-            f"{cmp.claim()} by the book's rule, z = {cmp.z:+.1f}). The paper reports {paper_mean:.2f} ± "
+            f"{cmp.claim()} by the book's rule, z = {z_text(cmp.z)}). The paper reports {paper_mean:.2f} ± "
             f"{paper_sd:.2f}% for this cell. The networks are a checkpoint of the run before its end, so these "
             f"accuracies are not the finished cell's: that run kept no trained state at its end (it finished before "
             f"the campaign kept one), and the rerun with the authors' batch keeps its own, evaluated with both batches "
-            f"when it finishes. The record (`results/"
+            f"when it finishes.{_after(r, b5, results_dir)} The record (`results/"
             f"{record_path(results_dir).relative_to(results_root(results_dir)).as_posix()}`, code "
             f"{short_commit(r['environment'])}) keeps every task's result.")

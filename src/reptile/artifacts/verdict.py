@@ -13,12 +13,13 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD)
+from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD, UNDER_WAY,
+                     z_text)
 from .common import Check, Table
 
 # how a verdict reads on the front page: agreement (a number of the paper) and claims share one scale
 GOOD, BAD = (REPRODUCES, HOLDS), (DIFFERS, DOES_NOT_HOLD)
-ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, NOT_YET_RUN)
+ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, UNDER_WAY, NOT_YET_RUN)
 
 
 def checks(results_dir=None) -> list[Check]:
@@ -55,22 +56,33 @@ def _link(check: Check) -> str:
 PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
 
 
-def summary(rows: Sequence[Check]) -> str:
+def progress_date(results_dir=None) -> str | None:
+    """The date of the campaign's checkpoints that the rows under way read their progress from
+    (:func:`reptile.campaign.report.snapshot_date`)."""
+    from ..campaign.report import snapshot_date
+
+    return snapshot_date(results_dir)
+
+
+def summary(rows: Sequence[Check], as_of: str | None = None) -> str:
     """The verdict up front: how many rows reach each verdict, then by name the rows that differ, do not hold or are
-    not resolved (with z), and where the rows not yet run are."""
+    not resolved (with z), the rows under way (their progress ``as_of`` a date, :func:`progress_date`), and where the
+    rows not yet run are. A row is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
     n = Counter(r.verdict for r in rows)
     said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
-    out = (f"Of the paper's {len(rows)} numbers and claims listed below, " + ", ".join(said[:-1]) +
-           (" and " if len(said) > 1 else "") + said[-1] + ".")
+    out = (f"Of the {len(rows)} rows below, each a number or claim of the paper (or one of its quoted MAML rows), "
+           + ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1] + ".")
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
     if odd:
         out += " The exceptions: " + "; ".join(
             f"{r.item}{f' ({r.claim[0].lower() + r.claim[1:]})' if r.claim else ''} **{r.verdict}**"
-            + (f" (z = {r.z:+.1f})" if r.z is not None else "") for r in odd) + "."
-    waiting = Counter(r.item.split(",")[0] for r in rows if r.verdict == NOT_YET_RUN)
-    if waiting:
-        parts = [f"{v} row{'s' if v > 1 else ''} of {k}" for k, v in waiting.items()]
-        out += " Not yet run: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + "."
+            + (f" (z = {z_text(r.z)})" if r.z is not None else "") for r in odd) + "."
+    for verdict, head in ((UNDER_WAY, "Under way"), (NOT_YET_RUN, "Not yet run")):
+        rows_of = Counter(r.item.split(",")[0] for r in rows if r.verdict == verdict)
+        if rows_of:
+            parts = [f"{v} row{'s' if v > 1 else ''} of {k}" for k, v in rows_of.items()]
+            out += (f" {head}: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+                    + (f" (their progress as of {as_of})" if verdict == UNDER_WAY and as_of else "") + ".")
     return out
 
 
@@ -78,7 +90,7 @@ def verdict_table(rows: Sequence[Check]) -> Table:
     """The front page's table: what of the paper, the paper's value, ours, z and the verdict; each item links to the
     section that shows it."""
     frame = pd.DataFrame([{"paper's item": _link(r), "the paper": r.paper, "ours": r.ours,
-                           "z": "-" if r.z is None else f"{r.z:+.1f}", "verdict": r.verdict} for r in rows])
+                           "z": "-" if r.z is None else z_text(r.z), "verdict": r.verdict} for r in rows])
     caption = (f"This companion against the paper (accuracies in %). z: the difference over its standard error (seeds' spreads, and "
                f"the paper's where it gives one); a number reproduces when |z| < {THRESHOLD:g} and differs "
                f"otherwise; a claim holds at z ≥ {THRESHOLD:g}, does not hold at z ≤ -{THRESHOLD:g}, and is not "
@@ -94,7 +106,7 @@ class VerdictTable(Table):
     def _styler(self):
         sty = super()._styler()
         colour = {**{v: "#e6f4ea" for v in GOOD}, **{v: "#fdecea" for v in BAD}, NOT_RESOLVED: "#fff8e1",
-                  NOT_YET_RUN: "#f1f3f4"}
+                  UNDER_WAY: "#e8f0fe", NOT_YET_RUN: "#f1f3f4"}
         return sty.format(escape=None, subset=["paper's item"]).map(
             lambda v: f"background-color: {colour.get(v, 'transparent')}", subset=["verdict"])
 
