@@ -68,10 +68,17 @@ def test_outer_iteration_is_reptile_with_adam_state_carried_between_tasks():
         v2 = b2 * v1 + (1 - b2) * b**2
         w2 = p - lr * b / ((v2 / (1 - b2**2)).sqrt() + 1e-8)  # carried: step 2 of one Adam, not step 1 of a new one
         fresh_w2 = p - lr * b / (b.abs() + 1e-8)
-        # a conv bias feeding batch norm has a zero gradient up to rounding, where Adam's step is the sign of noise
-        ok = (a.abs() > 1e-3) & (b.abs() > 1e-3)
+        # a conv bias feeding batch norm has a zero gradient up to rounding, where Adam's step is the sign of noise:
+        # there only Adam's bound holds (|step| <= lr on a first step, <= lr sqrt(1 + b2) on the carried second)
         conv_bias = i < 16 and i % 4 == 1  # per block: conv weight, conv bias, batch-norm scale, shift
-        assert conv_bias or ok.float().mean() > 0.5
+        if conv_bias:
+            assert float((adapted[0][i] - p).abs().max()) <= lr * (1 + 1e-5)
+            assert float((adapted[1][i] - p).abs().max()) <= lr * (1 + b2) ** 0.5 * (1 + 1e-5)
+            continue
+        # elsewhere every entry whose gradients stand above float32's rounding of the largest one (the rest take
+        # steps of lr times the sign of rounding noise, as the bias rows do)
+        ok = (a.abs() > 1e-4 * a.abs().max()) & (b.abs() > 1e-4 * b.abs().max())
+        assert ok.float().mean() > 0.9, (i, float(ok.float().mean()))
         torch.testing.assert_close(adapted[0][i][ok], w1[ok], rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(adapted[1][i][ok], w2[ok], rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(list(ref.model.parameters())[i].detach()[ok], (p + eps * ((w1 + w2) / 2 - p))[ok],

@@ -130,8 +130,14 @@ def test_mathjax_is_served_from_the_book(built_book):
     assert (built_book / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir(), "MathJax's fonts are shipped too"
 
 
-PAGES = ["intro", "sine", "taylor", "manifolds", "fewshot", "gradient_combinations", "protocol", "reproducing",
-         "engine", "contract", "status", "bibliography"]
+PAGES = ["intro", "sine", "taylor", "manifolds", "fewshot", "gradient_combinations", "maml", "protocol",
+         "reproducing", "engine", "contract", "status", "bibliography"]
+
+
+def test_the_page_checks_cover_every_page_of_the_table_of_contents():
+    toc = (Path(__file__).resolve().parents[1] / "book" / "_toc.yml").read_text()
+    listed = set(re.findall(r"^\s*(?:root|- file):\s*(\S+)", toc, re.M))
+    assert listed == set(PAGES), listed ^ set(PAGES)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -189,7 +189,7 @@ def test_torchrun_command_writes_the_records_of_one_process(ranks_output, tmp_st
     assert len(shared) == len(SEEDS)
     assert not list((root / "checkpoints").rglob("*.pt"))  # each rank dropped its checkpoint
     assert stdout.count("seed 0: non_transductive") == 1  # rank 0 prints, rank 1 does not
-    for a, b in zip(shared, single):
+    for a, b in zip(shared, single, strict=True):
         two, one = json.loads(a.read_text()), json.loads(b.read_text())
         assert two["engine"]["world"] == 2 and one["engine"]["world"] == 1
         assert two["engine"]["trained_with"] == ([1] if two["seed"] == 1 else [0, 2])

@@ -112,7 +112,7 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tmp_path):
                 checkpoint=ckpt, checkpoint_every=10, progress=False)
     assert after["n"] == 30  # it resumed at the checkpoint's iteration 20, not from the start (a restart draws 50)
     assert resumed.iteration == 50
-    assert all(torch.equal(a, b) for a, b in zip(resumed.phi, whole.phi))
+    assert all(torch.equal(a, b) for a, b in zip(resumed.phi, whole.phi, strict=True))
     assert out["curve"] == ref["curve"]
 
 

@@ -45,7 +45,7 @@ def test_conv4_architectures_match_finn_et_al():
     assert param_count(mi.init_params(0)) == 34_661  # 4 x 32-filter conv + BN, 6x6x32 = 1152 -> 5
     assert om(om.init_params(0), torch.rand(3, 1, 28, 28)).shape == (3, 5)
     assert mi(mi.init_params(0), torch.rand(3, 3, 84, 84)).shape == (3, 5)
-    assert all(torch.equal(a, b) for a, b in zip(om.init_params(3), om.init_params(3)))
+    assert all(torch.equal(a, b) for a, b in zip(om.init_params(3), om.init_params(3), strict=True))
 
 
 def test_batch_norm_uses_the_statistics_of_the_batch():
@@ -101,9 +101,9 @@ def test_evaluation_restores_weights_and_optimizer_state():
     after = learner.state_dict()
     assert after["inner_state"]["step"] == before["inner_state"]["step"] > 0
     for key in ("phi",):
-        assert all(torch.equal(a, b) for a, b in zip(after[key], before[key]))
+        assert all(torch.equal(a, b) for a, b in zip(after[key], before[key], strict=True))
     for key in ("m", "v"):
-        assert all(torch.equal(a, b) for a, b in zip(after["inner_state"][key], before["inner_state"][key]))
+        assert all(torch.equal(a, b) for a, b in zip(after["inner_state"][key], before["inner_state"][key], strict=True))
 
 
 TINY = {"outer_iters": 6, "eval_tasks": 3, "curve_every": 3, "curve_tasks": 2, "checkpoint_every": 2,

@@ -63,7 +63,7 @@ def total(gs):
 
 
 def assert_close(got, want, tol=UPDATE_TOL):
-    for i, (a, b) in enumerate(zip(got, want)):
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
         assert torch.allclose(a, b, rtol=0, atol=tol), (i, float((a - b).abs().max()))
 
 

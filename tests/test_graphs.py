@@ -185,7 +185,7 @@ def test_populations_on_threads_with_streams_of_their_own_give_their_numbers_alo
     for t in threads:
         t.join()
     assert not errors, errors
-    for a, b in zip(alone, together):
+    for a, b in zip(alone, together, strict=True):
         assert a._graph is not None and b._graph is not None
         scale = float(a.phi.abs().max())
         assert torch.allclose(a.phi, b.phi, rtol=0, atol=CUDA_TOL * scale), float((a.phi - b.phi).abs().max())

@@ -98,13 +98,13 @@ def test_first_order_is_the_query_gradient_with_the_inner_gradients_stopped():
         ref = [r + d / len(tasks.support_x) for r, d in zip(ref, q)]
     fo, _, _ = meta_gradient(net, phi, tasks, cfg, first_order=True)
     so, _, _ = meta_gradient(net, phi, tasks, cfg, first_order=False)
-    for a, b in zip(fo, ref):
+    for a, b in zip(fo, ref, strict=True):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
-    gap = max(float((a - b).abs().max()) for a, b in zip(fo, so))
+    gap = max(float((a - b).abs().max()) for a, b in zip(fo, so, strict=True))
     assert gap > DIFF, f"first- and second-order meta-gradients agree to {gap:.2e}: no second-order term"
     # and with cfg.first_order the default comes from the configuration
     fo_cfg, _, _ = meta_gradient(net, phi, tasks, cfg_for(first_order=True))
-    assert all(torch.equal(a, b) for a, b in zip(fo_cfg, fo))
+    assert all(torch.equal(a, b) for a, b in zip(fo_cfg, fo, strict=True))
 
 
 @pytest.mark.parametrize("first_order", [False, True])
@@ -114,7 +114,7 @@ def test_vectorised_meta_batch_equals_one_task_at_a_time(first_order):
     phi, tasks = tiny_params(net, seed=2), tiny_tasks(n_tasks=4, seed=2)
     gv, lv, av = meta_gradient(net, phi, tasks, cfg, first_order=first_order, vectorised=True)
     gl, ll, al = meta_gradient(net, phi, tasks, cfg, first_order=first_order, vectorised=False)
-    for a, b in zip(gv, gl):
+    for a, b in zip(gv, gl, strict=True):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
     assert float(lv) == pytest.approx(float(ll), abs=TOL) and float(av) == float(al)
     one = [meta_gradient(net, phi, TaskBatch(*(t[i:i + 1] for t in tasks)), cfg, first_order)[0] for i in range(4)]
@@ -237,7 +237,7 @@ def test_sample_tasks_draws_disjoint_support_and_query_images_from_the_generator
         for lab in range(4):  # one class per label, in support and query
             assert len(set((s[sy == lab] // 6).tolist()) | set((q[qy == lab] // 6).tolist())) == 1
     again = sample_tasks(sampler, cfg, 5, torch.Generator().manual_seed(0))
-    assert all(torch.equal(a, b) for a, b in zip(t, again))
+    assert all(torch.equal(a, b) for a, b in zip(t, again, strict=True))
     with pytest.raises(ValueError, match=r"shots=2 does not fit: .*holds 6; allowed: shots in 1\.\.1"):
         sample_tasks(sampler, MAMLConfig(n_way=4, shots=2, queries=5), 1, torch.Generator())
 

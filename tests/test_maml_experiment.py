@@ -152,7 +152,8 @@ def test_finn_network_structure():
         bn.bias.copy_(beta)
         m, v = h.mean((0, 2, 3), keepdim=True), h.var((0, 2, 3), unbiased=False, keepdim=True)
         torch.testing.assert_close(bn(h), (h - m) / torch.sqrt(v + 1e-3) + beta[None, :, None, None])
-    # the dense layer sees the spatial mean of the last block's 2x2 map
+    # the last block leaves a 2x2 map, whose spatial mean the dense layer reads (tests/test_maml_population.py
+    # checks the logits against the engine's dense layer on the flattened map, its kernel tiled and divided by 4)
     feats = net.module[:12](x)
     assert feats.shape == (7, 64, 2, 2)
 

@@ -50,7 +50,7 @@ def largest_difference(a, b) -> float:
     """The largest entry of ``a - b`` (both moved to the CPU in float64), relative to the largest entry of ``b``."""
     a, b = [t.detach().cpu().double() for t in a], [t.detach().cpu().double() for t in b]
     scale = max(float(t.abs().max()) for t in b)
-    return max(float((x - y).abs().max()) for x, y in zip(a, b)) / max(scale, 1.0)
+    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True)) / max(scale, 1.0)
 
 
 def grads(path, network, cfg, phi, t):

@@ -36,7 +36,7 @@ def params(network, seed=0):
 
 def close(a, b, tol=TOL) -> bool:
     scale = max(float(t.abs().max()) for t in b)
-    return all(float((x - y).abs().max()) <= tol * max(scale, 1.0) for x, y in zip(a, b))
+    return all(float((x - y).abs().max()) <= tol * max(scale, 1.0) for x, y in zip(a, b, strict=True))
 
 
 CASES = [(net, fo, steps, adapt, scale) for net, fo, (steps, adapt), scale in itertools.product(
@@ -136,7 +136,7 @@ def test_the_change_of_parameters_gives_the_module_s_logits(network):
     en, module = P.EngineNet(network, N_WAY), build_net(network, N_WAY)
     w = params(network)
     row = en.row(w)
-    assert all(torch.equal(a, b) for a, b in zip(en.params(row), w)) or network == "finn"
+    assert all(torch.equal(a, b) for a, b in zip(en.params(row), w, strict=True)) or network == "finn"
     assert close(en.params(row), w, 1e-15)
     x = torch.rand(4, 1, 28, 28, dtype=D)
     got = en.conv.forward(en.conv.stack(row[None]), Conv4.images(x)[None, None])[0, 0]

@@ -325,3 +325,25 @@ def test_a_speed_report_measured_under_load_says_so():
     assert _load_flag({"load_average": [1.3, 1.0, 1.0], "cores": 2}) == "" == _load_flag({})
     said = _load_flag({"load_average": [5.59, 4.6, 3.8], "environment": {"cpu_count": 2}})
     assert said.startswith(", measured under load (load average 5.6 on 2 cores: other work shared them")
+
+
+def test_the_rule_at_its_edges():
+    """compare's degenerate cases, by hand: no spread on either side, a side without a standard error, and a z
+    exactly at the threshold."""
+    import math
+
+    from reptile.stats import Estimate, compare
+
+    same = compare(Estimate(5.0, se=0.0), Estimate(5.0, se=0.0))
+    assert (same.difference, same.z, same.claim(), same.agreement()) == (0.0, 0.0, "not resolved", "reproduces")
+    apart = compare(Estimate(5.0, se=0.0), Estimate(4.0, se=0.0))
+    assert apart.z == math.inf and (apart.claim(), apart.agreement()) == ("not resolved", "not resolved")
+    assert compare(Estimate(4.0, se=0.0), Estimate(5.0, se=0.0)).z == -math.inf
+    blind = compare(Estimate(5.0), Estimate(4.0, se=0.1))  # one seed and no per-task spread: no standard error
+    assert math.isnan(blind.z) and (blind.claim(), blind.agreement()) == ("not resolved", "not resolved")
+    assert blind.describe() == "+1.00 points"
+    edge = compare(Estimate(0.3, se=0.06), Estimate(0.0, se=0.08))  # d = 0.3 over SE = 0.1: z = 3, which holds
+    assert edge.z == pytest.approx(3.0) and edge.se == pytest.approx(0.1)
+    assert compare(Estimate(0.3 + 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "holds"
+    assert compare(Estimate(-0.3 - 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "does not hold"
+    assert compare(Estimate(0.2999, se=0.06), Estimate(0.0, se=0.08)).agreement() == "reproduces"

@@ -67,7 +67,7 @@ def test_sine_task_distribution():
 def test_mlp_shapes_and_seeded_init():
     p1, p2, p3 = init_mlp((64, 64), 0), init_mlp((64, 64), 0), init_mlp((64, 64), 1)
     assert [tuple(p.shape) for p in p1] == [(64, 1), (64,), (64, 64), (64,), (1, 64), (1,)]
-    assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2, strict=True))
     assert not torch.equal(p1[0], p3[0])
     out = mlp(p1, torch.zeros(5, 1))
     assert out.shape == (5, 1)

@@ -118,7 +118,9 @@ def z_text(z: float) -> str:
 def compare(a: Estimate, b: Estimate) -> Comparison:
     """The book's one statistical rule: ``d = a.mean - b.mean`` over ``SE = sqrt(se_a² + se_b²)``, each side's
     standard error being sd / sqrt(n) over its seeds (:meth:`Estimate.standard_error`). An exact zero difference
-    with no spread on either side has z = 0; a side with no standard error makes z NaN (not resolved)."""
+    with no spread on either side has z = 0; a non-zero one has an infinite z, which is not resolved (no spread on
+    either side is degenerate data, not certainty: the book judges exact computations by tolerances instead); a side
+    with no standard error makes z NaN (not resolved)."""
     d = a.mean - b.mean
     se = math.sqrt(a.standard_error() ** 2 + b.standard_error() ** 2)
     if math.isnan(se):
