@@ -92,8 +92,12 @@ def campaign_view_table(results_dir=None) -> Table:
     for col in ("device hours", "hours left"):
         view[col] = [fmt_number(v, 2) if isinstance(v, (int, float)) else str(v) for v in view[col]]
     view["progress"] = [str(v).removesuffix(" outer it") for v in view["progress"]]
+    from ..campaign.report import snapshot_date
+
+    date = snapshot_date(results_dir)
     return Aligned(view.astype(str),
-                    "The campaign's populations at the paper's budget (experiment/preset): progress, the outer "
+                    (f"As of {date}, the" if date else "The") + " campaign's populations at the paper's budget "
+                    "(experiment/preset): progress, the outer "
                     "iterations (or, during the final evaluation, the test tasks) done of total; device hours spent; "
                     "the devices and the outer iterations each trained; the latest measured rate and the hours left at "
                     "it; the test accuracy once done (mean ± standard deviation over seeds)." + seeds,
