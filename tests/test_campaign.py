@@ -254,6 +254,16 @@ def test_progress_during_the_final_evaluation_counts_its_time_and_the_time_left(
     path = campaign.checkpoint_path(entry, tmp_path)
     state = trainer.load_checkpoint(path)
     assert sum(len(a["non_transductive"]) for a in state["evaluation"]["accuracies"]) == 3
+    # each checkpoint says when it was written (its training segments, its evaluation): the pages' "as of" date
+    import datetime
+
+    written = [datetime.datetime.fromisoformat(t) for t in (state["segments"][-1]["written"],
+                                                            state["evaluation"]["written"])]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert all(now - datetime.timedelta(minutes=30) < t <= now for t in written), written
+    from reptile.campaign.report import snapshot_date
+
+    assert snapshot_date(tmp_path) == state["evaluation"]["written"][:10]
     train = sum(s["seconds"] for s in state["segments"])
     state["evaluation"]["seconds"] = 1800.0  # 3 tasks in half an hour: 9 more take 1.5 hours
     trainer.save_checkpoint(path, state)

@@ -113,4 +113,6 @@ def test_the_campaign_s_stop_signal_stops_a_maml_run_at_its_next_iteration(ci_da
         runs.STOP.clear()
     from reptile.train import load_checkpoint
 
-    assert load_checkpoint(P.maml_checkpoint(entry, 0, tmp_path))["learner"]["iteration"] == 2
+    saved = load_checkpoint(P.maml_checkpoint(entry, 0, tmp_path))
+    assert saved["learner"]["iteration"] == 2
+    assert saved["pieces"][-1]["written"][:4].isdigit() and saved["pieces"][-1]["written"].endswith("+00:00")

@@ -228,7 +228,7 @@ def test_the_papers_plus_minus_read_three_ways():
     import math
 
     from reptile.artifacts import fewshot as FA
-    from reptile.stats import t975
+    from reptile.stats import t975, z_text
 
     assert FA.pm_readings({}) == "No Reptile cell of Tables 1 and 2 is finished at the paper's protocol yet."
     ours = [95.0, 95.1, 95.2]  # mean 95.1, sd 0.1: 0.22 below the paper's 95.32
@@ -239,8 +239,8 @@ def test_the_papers_plus_minus_read_three_ways():
     assert said.startswith("Read as the standard error of the mean or as a 95% interval over 3 seeds (Student's t) "
                            "instead of the standard deviation over 3 seeds, the paper's ± changes the verdicts of "
                            f"Table 2's Reptile, 1-shot 5-way (the standard error of the mean: reproduces, z = "
-                           f"{zs[1]:+.1f}) among the 1 finished Reptile cells.")
-    assert f"between {min(zs):+.1f} and {max(zs):+.1f}" in said
+                           f"{z_text(zs[1])}) among the 1 finished Reptile cells.")
+    assert f"between {z_text(min(zs))} and {z_text(max(zs))}" in said
     same = FA.pm_readings({"omniglot-1shot-5way": _cell_runs([95.3, 95.32, 95.34])})
     assert "changes no verdict among the 1 finished Reptile cells" in same
 
@@ -265,20 +265,18 @@ def test_transduction_alone_on_our_runs_and_cells_under_way():
     assert quoted["paper Table 1 (Mini-ImageNet), first-order MAML + Transduction"].endswith("(quoted from Finn et al.)")
 
 
-def test_the_progress_is_dated_by_the_checkpoints_commit(tmp_path):
-    import subprocess
-
+def test_the_progress_is_dated_by_when_its_checkpoints_were_written(tmp_path):
     from reptile.campaign.report import snapshot_date
+    from reptile.train import save_checkpoint
 
     assert snapshot_date(tmp_path) is None  # no campaign folder
-    (tmp_path / "campaign").mkdir()
-    assert snapshot_date(tmp_path) is None  # not a git checkout
-    env = {**os.environ, "GIT_AUTHOR_DATE": "2025-03-04T05:06:07Z", "GIT_COMMITTER_DATE": "2025-03-04T05:06:07Z",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    (tmp_path / "campaign" / "a.pt").write_bytes(b"1")
-    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "x"]):
-        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
-    assert snapshot_date(tmp_path) == "2025-03-04"
-    (tmp_path / "campaign" / "a.pt").write_bytes(b"2")  # a newer checkpoint than the commit: the file's date
-    os.utime(tmp_path / "campaign" / "a.pt", (1767225600, 1767225600))  # 2026-01-01 00:00 UTC
-    assert snapshot_date(tmp_path) == "2026-01-01"
+    (tmp_path / "campaign" / "maml" / "x").mkdir(parents=True)
+    save_checkpoint(tmp_path / "campaign" / "a.pt", {"segments": [{"written": "2026-01-02T03:04:05+00:00"}, {}]})
+    assert snapshot_date(tmp_path) is None  # its latest segment was written before checkpoints said when
+    save_checkpoint(tmp_path / "campaign" / "b.pt", {"segments": [{"written": "2026-01-02T03:04:05+00:00"}],
+                                                     "evaluation": {"written": "2026-01-05T00:00:00+00:00"}})
+    save_checkpoint(tmp_path / "campaign" / "maml" / "x" / "seed-0.pt",
+                    {"pieces": [{"written": "2026-01-03T23:59:59+00:00"}]})
+    assert snapshot_date(tmp_path) == "2026-01-05"  # the newest, from the final evaluation's
+    (tmp_path / "campaign" / "b.pt").unlink()
+    assert snapshot_date(tmp_path) == "2026-01-03"  # a MAML run's latest piece

@@ -9,6 +9,7 @@ outer step divided by k, first-order MAML (the authors' form) along the last ste
 """
 
 import dataclasses
+import math
 import types
 
 import matplotlib
@@ -140,7 +141,7 @@ MEANS = {"g1": 30, "sum2": 60, "avg2": 55, "last2": 65, "sum3": 75, "avg3": 62, 
 def record(curve, seed, acc, iters=2000, budget="reduced", tasks=500):
     name = f"{'reduced-' if budget == 'reduced' else ''}figure3-{curve}"
     return {"experiment": "gradcomb", "name": name, "seed": seed,
-            "config": {"budget": budget, "meta": {"outer_iters": iters}},
+            "config": {"budget": budget, "meta": {"outer_iters": iters}, "curve_tasks": 100},
             "curve": {"iteration": [0, iters // 2, iters], "test_accuracy": [0.2, acc / 100 - 0.1, acc / 100]},
             "eval": {"non_transductive": {"accuracy": acc / 100, "ci95": 0.01, "tasks": tasks}}}
 
@@ -196,9 +197,11 @@ def test_the_curve_reading_judges_the_mean_over_the_learning_curve():
     assert (A.claims(rec, "end")[1]["verdict"], A.claims(rec, "curve")[1]["verdict"]) == ("does not hold", "holds")
     assert ("The two readings differ on claim 2, which does not hold at the end of training and holds over the "
             "learning curve; claim 3, which") in A.claims_markdown(rec)  # the changed g2 moves claim 3 too
-    # one seed: a 95% interval over the curve's tasks, from the final evaluation's per-task spread
+    # one seed: a 95% interval over the curve's tasks, from the bound p (1 - p) on each point's per-task variance
     one = A.curve_accuracy(runs(seeds=(1,))["g1"])
-    assert one["spread"] == pytest.approx(100 * 0.01 * (500 / 1500) ** 0.5)
+    ps = [0.2, 0.2, 0.3]  # g1's curve for seed 1: (0.2, acc - 0.1, acc) with acc 0.3
+    want = 1.96 * math.sqrt(sum(p * (1 - p) / 100 for p in ps)) / 3
+    assert one["spread"] == pytest.approx(100 * want) and one["tasks"] == 300
     with pytest.raises(ValueError, match="unknown reading 'middle'; allowed: end, curve"):
         A.claims(runs(), "middle")
 
@@ -244,7 +247,8 @@ def test_missing_curves_and_single_seeds():
 
 def test_paper_checks_are_the_claims():
     both = A.paper_checks(runs({**MEANS, "last4": 68.5}))
-    assert [r.item for r in both[1::2]] == [f"paper Figure 3, claim {i}, over the learning curve" for i in (1, 2, 3, 4)]
+    assert [r.item for r in both[1::2]] == [f"paper Figure 3, claim {i}, over the learning curve (a second reading, "
+                                            f"added later)" for i in (1, 2, 3, 4)]
     assert [r.verdict for r in both[1::2]] == [c["verdict"] for c in A.claims(runs({**MEANS, "last4": 68.5}), "curve")]
     rows = both[::2]  # at the end of training
     assert [r.claim for r in rows] == [c[0] for c in A.CLAIMS] == [r.claim for r in both[1::2]]

@@ -310,13 +310,14 @@ def test_the_learning_curves_put_each_budget_in_its_panel_and_runs_under_way_das
     assert [t.get_text() for t in empty.axes[1].texts] == ["no runs stored yet"]
 
 
-def test_z_is_printed_with_two_decimals_where_one_would_print_the_threshold():
+def test_a_printed_z_never_crosses_the_threshold():
     from reptile.stats import z_text
 
-    assert (z_text(8.83), z_text(-1.44), z_text(0.0)) == ("+8.8", "-1.4", "+0.0")
-    assert (z_text(-2.998), z_text(3.04), z_text(-2.95)) == ("-3.00", "+3.04", "-2.95")
-    assert (z_text(2.94), z_text(3.05), z_text(3.06)) == ("+2.9", "+3.05", "+3.1")  # 3.05 is 3.0499... in binary
-    assert z_text(float("nan")) == "+nan"
+    assert (z_text(8.83), z_text(-1.44), z_text(0.0), z_text(3.04), z_text(-3.4)) == ("+8.8", "-1.4", "+0.0", "+3.0",
+                                                                                      "-3.4")
+    assert (z_text(-2.998), z_text(2.96), z_text(2.9996)) == ("-2.998", "+2.96", "+2.999")  # the last one cut
+    assert (z_text(3.0), z_text(-3.0004), z_text(2.94)) == ("+3.0", "-3.0", "+2.9")
+    assert z_text(float("nan")) == "+nan" and z_text(float("-inf")) == "-inf"
 
 
 def test_a_speed_report_measured_under_load_says_so():
@@ -342,8 +343,10 @@ def test_the_rule_at_its_edges():
     blind = compare(Estimate(5.0), Estimate(4.0, se=0.1))  # one seed and no per-task spread: no standard error
     assert math.isnan(blind.z) and (blind.claim(), blind.agreement()) == ("not resolved", "not resolved")
     assert blind.describe() == "+1.00 points"
-    edge = compare(Estimate(0.3, se=0.06), Estimate(0.0, se=0.08))  # d = 0.3 over SE = 0.1: z = 3, which holds
+    edge = compare(Estimate(0.3, se=0.06), Estimate(0.0, se=0.08))  # d = 0.3 over SE = 0.1: z = 3 up to rounding
     assert edge.z == pytest.approx(3.0) and edge.se == pytest.approx(0.1)
+    assert compare(Estimate(3.0, se=0.0), Estimate(0.0, se=1.0)).claim() == "holds"  # exactly 3: holds
+    assert compare(Estimate(-3.0, se=0.0), Estimate(0.0, se=1.0)).claim() == "does not hold"
     assert compare(Estimate(0.3 + 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "holds"
     assert compare(Estimate(-0.3 - 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "does not hold"
     assert compare(Estimate(0.2999, se=0.06), Estimate(0.0, se=0.08)).agreement() == "reproduces"

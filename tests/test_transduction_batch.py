@@ -132,14 +132,17 @@ def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
     assert f'"batch 25 beats batch 5" holds by the book\'s rule, z = {cmp.z:+.1f})' in text and "|z|" not in text
     assert "97.97 ± 0.08%" in text and "(`results/fewshot/omniglot-1shot-5way-transductive/eval-batch-check-86836.json`" in text and "code abcdef0" in text
     assert "Trained on to its end" not in text  # no finished records in tmp_path: nothing to set beside it
-    assert "its history keeps it (`git show fc9ebb1:" in text
+    assert "a full clone's history keeps this one (`git show fc9ebb1:" in text
     folder = tmp_path / "fewshot" / "omniglot-1shot-5way-transductive"
-    for seed, acc in enumerate((0.97, 0.975, 0.98)):
-        (folder / f"seed-{seed}.json").write_text(json.dumps({"eval": {"transductive": {"accuracy": acc,
-                                                                                      "tasks": 10_000}}}))
+    for seed, acc in enumerate((0.97, 0.975, 0.98, 0.10)):  # seed 3 is not one of the check's: left out
+        (folder / f"seed-{seed}.json").write_text(json.dumps({"seed": seed, "config": {"eval_batch": 5}, "eval": {
+            "transductive": {"accuracy": acc, "tasks": 10_000}}}))
     assert ("Trained on to its end, the same run reached 97.50 ± 0.50% with batches of 5 (10,000 test tasks per "
-            f"seed), {97.5 - statistics.mean(100 * a for a in r['metrics']['5']['transductive']['accuracy']):+.2f} "
+            f"seed, seeds 0 1 2), "
+            f"{97.5 - statistics.mean(100 * a for a in r['metrics']['5']['transductive']['accuracy']):+.2f} "
             "points from this checkpoint's") in TB.batch_summary(tmp_path)
+    (folder / "seed-0.json").write_text(json.dumps({"seed": 0, "config": {"eval_batch": 25}, "eval": {}}))
+    assert "Trained on to its end" not in TB.batch_summary(tmp_path)  # records of another batch: not set beside it
 
 
 def test_no_record_or_a_record_without_both_batches_is_said(tmp_path):

@@ -69,6 +69,11 @@ def write_source_manifest(commit: str) -> Path:
 ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNELS", "REPTILE_FUSED", "REPTILE_ONEDNN")
 
 
+def utc_now() -> str:
+    """The current time in UTC, to the second (``2026-12-07T10:21:16+00:00``): when a checkpoint was written."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def engine_switches() -> dict[str, str]:
     """The engine switches (:data:`ENGINE_SWITCHES`) set in the environment, which chose how the engine computed."""
     return {k: os.environ[k] for k in ENGINE_SWITCHES if k in os.environ}
@@ -90,7 +95,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         **git_commit(),
         "switches": engine_switches(),
     }

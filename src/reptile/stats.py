@@ -109,10 +109,16 @@ class Comparison:
 
 
 def z_text(z: float) -> str:
-    """A z as the book prints it, signed with one decimal (``+8.8``), or two where one decimal would print the
-    threshold itself (``-2.998`` as ``-3.00``, not ``-3.0``, beside a verdict of 'not resolved')."""
-    text = f"{z:+.1f}"
-    return f"{z:+.2f}" if math.isfinite(z) and abs(float(text)) == THRESHOLD else text
+    """A z as the book prints it: signed, with one decimal (``+8.8``), or with as many more (up to three, then cut
+    towards zero) as it takes for the printed number to fall on the same side of the threshold as z itself, so that a
+    printed z never contradicts its verdict (``2.998`` reads ``+2.998``, not ``+3.0``)."""
+    if not math.isfinite(z):
+        return f"{z:+.1f}"
+    for digits in (1, 2, 3):
+        text = f"{z:+.{digits}f}"
+        if (abs(float(text)) >= THRESHOLD) == (abs(z) >= THRESHOLD):
+            return text
+    return f"{math.copysign(math.floor(abs(z) * 1000) / 1000, z):+.3f}"
 
 
 def compare(a: Estimate, b: Estimate) -> Comparison:

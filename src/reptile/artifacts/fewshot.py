@@ -192,7 +192,7 @@ def pm_readings(runs_by_name: dict[str, list[dict]]) -> str:
     head = (f"Read as {alt} instead of {first}, the paper's ± changes "
             + ("no verdict among" if not moved else "the verdicts of " + "; ".join(moved) + " among")
             + f" the {cells} finished Reptile cells. Their z values move: most, that of {widest[2]}, between "
-              f"{widest[0]:+.1f} and {widest[1]:+.1f}.")
+              f"{z_text(widest[0])} and {z_text(widest[1])}.")
     return head
 
 

@@ -87,20 +87,21 @@ def final_accuracy(runs: Sequence[dict]) -> dict[str, Any] | None:
 
 
 def curve_accuracy(runs: Sequence[dict]) -> dict[str, Any] | None:
-    """The mean test accuracy (%) over one curve's learning-curve points (every point, each over the curve's test
-    tasks, cut to the shortest seed's length: the area under the learning curve over its length), shaped as
-    :func:`final_accuracy`'s result; ``points`` is the number of points. With one seed the spread is a 95% interval
-    over tasks: the per-task standard deviation of the final evaluation (its interval) over the root of the points'
-    tasks (``points`` x ``curve_tasks``). None when nothing is stored."""
+    """The mean test accuracy (%) over one curve's learning-curve points (every point with equal weight, each over
+    the curve's ``curve_tasks`` test tasks, cut to the shortest seed's length: about the area under the learning
+    curve over its length), shaped as :func:`final_accuracy`'s result; ``points`` is the number of points. With one
+    seed the spread is a 95% interval over tasks from a bound on each point's variance: a task's accuracy lies in
+    [0, 1], so its variance is at most p (1 - p) at a point of mean p. None when nothing is stored."""
     if not runs:
         return None
-    means = [float(v.mean()) for v in _curves(runs)[1]]
-    points = len(_curves(runs)[0])
-    ev = runs[0]["eval"]["non_transductive"]
-    tasks = points * runs[0]["config"].get("curve_tasks", ev["tasks"])
-    ci = 100 * ev["ci95"] * (ev["tasks"] / tasks) ** 0.5
+    vals = _curves(runs)[1]
+    means = [float(v.mean()) for v in vals]
+    points, per_point = vals.shape[1], runs[0]["config"]["curve_tasks"]
+    p = vals[0] / 100
+    ci = 100 * 1.96 * float(np.sqrt((p * (1 - p) / per_point).sum())) / points
     mean, spread, label = seed_spread(means, ci)
-    return {"mean": mean, "spread": spread, "spread_is": label, "seeds": len(runs), "tasks": tasks, "points": points}
+    return {"mean": mean, "spread": spread, "spread_is": label, "seeds": len(runs), "tasks": points * per_point,
+            "points": points}
 
 
 # ------------------------------------------------------------------------------------------------- figures
@@ -268,6 +269,8 @@ def _z(c: Comparison) -> str:
 # meant; each is judged in both readings: on the final evaluation, and on the mean over the learning curve's points.
 READINGS = ("end", "curve")
 READING_NAME = {"end": "at the end of training", "curve": "over the learning curve"}
+# the front page's words for a reading: the second was added after the first one's verdicts were known
+READING_ITEM = {"end": READING_NAME["end"], "curve": "over the learning curve (a second reading, added later)"}
 ACCURACY = {"end": final_accuracy, "curve": curve_accuracy}
 _WORDS = {"end": {"ends": "ends", "accuracy": "final accuracy", "reaches": "reaches"},
           "curve": {"ends": "lies, on average over its learning curve,", "accuracy": "mean accuracy over the learning "
@@ -387,7 +390,8 @@ def claims_markdown(runs_by_curve: RunsByCurve) -> str:
     the claims on which the two readings disagree."""
     head = (f"Mean ± standard deviation over seeds ({overall_budget(runs_by_curve)}). *At the end of training* is the "
             f"final evaluation; *over the learning curve* is the mean of the curve's points "
-            f"({_curve_points(runs_by_curve) or 'none stored'}), the area under the curve over its length. "
+            f"({_curve_points(runs_by_curve) or 'none stored'}, each with equal weight), about the area under the curve over "
+            f"its length. "
             f"z is a difference over its standard error, and a claim holds at z ≥ {THRESHOLD:g} (the book's rule, "
             f"linked above). The paper quotes no numbers for Figure 3, so each claim is checked against ours only.")
     by = {r: claims(runs_by_curve, r) for r in READINGS}
@@ -425,7 +429,7 @@ def paper_checks(runs_by_curve: RunsByCurve) -> list[Check]:
                 ours = (f"weakest of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
                     f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)"
             rows.append(Check(
-                item=f"paper Figure 3, claim {i + 1}, {READING_NAME[r]}", claim=c["claim"],
+                item=f"paper Figure 3, claim {i + 1}, {READING_ITEM[r]}", claim=c["claim"],
                 paper=f"\"{c['paper']}\"", ours=ours, z=c["z"], verdict=c["verdict"],
                 where="gradient_combinations.ipynb#gradcomb-claims"))
     return rows

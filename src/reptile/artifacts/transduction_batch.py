@@ -90,22 +90,25 @@ def batch_comparison(results_dir=None) -> Comparison:
 
 
 def _after(r: dict, b5: Estimate, results_dir=None) -> str:
-    """How the finished run's batch-5 accuracy compares with this checkpoint's, and where the checkpoint is kept: a
-    sentence or two for :func:`batch_summary` (empty where the finished records are not stored)."""
+    """How the finished run's accuracy (its records of the check's seeds, with the evaluation batch they record)
+    compares with this checkpoint's at that batch, and where the checkpoint is: a sentence or two for
+    :func:`batch_summary` (the first empty where the finished records are not stored)."""
     import json
 
     c = r["checkpoint"]
-    kept = (f" The checkpoint is no longer in the repository's tree; its history keeps it (`git show "
-            f"{c['commit'][:7]}:{c['path']}`)." if "commit" in c and "path" in c else "")
-    files = sorted((results_root(results_dir) / "fewshot" / "omniglot-1shot-5way-transductive").glob("seed-*.json"))
-    recs = [json.loads(f.read_text()) for f in files]
-    if len(recs) < 2:
+    kept = (f" The campaign deletes a population's checkpoint when it finishes; a full clone's history keeps this one "
+            f"(`git show {c['commit'][:7]}:{c['path']}`)." if "commit" in c and "path" in c else "")
+    folder = results_root(results_dir) / EXPERIMENT / NAME
+    recs = [json.loads(p.read_text()) for p in sorted(folder.glob("seed-*.json"))]
+    recs = [x for x in recs if x.get("seed") in r["seeds"]]
+    batches = {x.get("config", {}).get("eval_batch") for x in recs}
+    if len(recs) < 2 or batches != {TABLE5_BATCH}:
         return kept
     done = Estimate.of([100 * x["eval"]["transductive"]["accuracy"] for x in recs])
     return (f" Trained on to its end, the same run reached {done.mean:.2f} ± {done.sd:.2f}% with batches of "
-            f"{TABLE5_BATCH} ({recs[0]['eval']['transductive']['tasks']:,} test tasks per seed), "
-            f"{done.mean - b5.mean:+.2f} points from this checkpoint's, so the finished networks' accuracy with "
-            f"batches of {AUTHORS_BATCH} need not be this checkpoint's either." + kept)
+            f"{TABLE5_BATCH} ({recs[0]['eval']['transductive']['tasks']:,} test tasks per seed, seeds "
+            f"{seed_list(x['seed'] for x in recs)}), {done.mean - b5.mean:+.2f} points from this checkpoint's, so the "
+            f"finished networks' accuracy with batches of {AUTHORS_BATCH} need not be this checkpoint's either." + kept)
 
 
 def batch_summary(results_dir=None) -> str:

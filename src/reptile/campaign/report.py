@@ -3,9 +3,6 @@ chapters show it through :mod:`reptile.artifacts.status`)."""
 
 from __future__ import annotations
 
-import datetime
-import os
-import subprocess
 from typing import Sequence
 
 import pandas as pd
@@ -26,22 +23,18 @@ def progress_frame(rows: Sequence[dict]) -> pd.DataFrame:
 
 
 def snapshot_date(results_dir=None) -> str | None:
-    """How current the progress tables are: the date (YYYY-MM-DD, UTC) of the latest commit that changed the
-    campaign's checkpoints (``results/campaign/``), or, where they differ from that commit, of the newest checkpoint
-    file. None outside a git checkout, or where the folder does not exist."""
+    """How current the progress tables are: the date (YYYY-MM-DD, UTC) at which the newest of the campaign's
+    checkpoints (``results/campaign/``) was written, as each records it (its latest training segment, its final
+    evaluation, or a MAML run's latest piece: ``written``). Read from the files, so that every copy of the repository
+    says the same; None where no checkpoint records it."""
+    from ..train import load_checkpoint
+
     root = P.campaign_root(results_dir)
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args, "--", "."], cwd=root, capture_output=True, text=True, timeout=10,
-                              env={**os.environ, "TZ": "UTC"}).stdout
-
-    try:
-        changed = git("status", "--porcelain", "--untracked-files=all").strip()
-        committed = git("log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%d").strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if changed:
-        newest = max((f.stat().st_mtime for f in root.rglob("*.pt")), default=None)
-        if newest is not None:
-            return datetime.datetime.fromtimestamp(newest, datetime.timezone.utc).strftime("%Y-%m-%d")
-    return committed or None
+    times = []
+    for path in sorted(root.rglob("*.pt")) if root.is_dir() else []:
+        state = load_checkpoint(path)
+        last = [(state.get("segments") or [{}])[-1], state.get("evaluation") or {}, (state.get("pieces") or [{}])[-1]]
+        for part in last:
+            if isinstance(part, dict) and part.get("written"):
+                times.append(part["written"])
+    return max(times)[:10] if times else None

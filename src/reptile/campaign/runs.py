@@ -18,7 +18,7 @@ import torch
 
 from .. import results as R
 from .. import seeding
-from ..provenance import environment
+from ..provenance import environment, utc_now
 from ..validate import DivergedError, check, is_positive, resolve_device
 from .plan import PLAN, Entry, campaign_root, checkpoint_path, devices_label, finished
 
@@ -112,6 +112,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
                  "evaluation": {"generators": [seeding.generator(s, "eval").get_state() for s in seeds],
                                 "accuracies": [{"non_transductive": [], "transductive": []} for _ in seeds],
                                 "seconds": 0.0, "devices": []}}
+        state["evaluation"]["written"] = utc_now()
         trainer.save_checkpoint(path, state)
     else:
         pop.load_state_dict(state["population"])
@@ -139,6 +140,7 @@ def advance(entry: Entry, seconds: float, device: str = "auto", results_dir=None
                     acc[k] += got[k]
                 ev["generators"][i] = generators[i].get_state()
                 ev["seconds"] += time.perf_counter() - t0
+                ev["written"] = utc_now()
                 trainer.save_checkpoint(path, state)
                 more = i + 1 < len(seeds) or len(acc["non_transductive"]) < cfg.eval_tasks
                 if more and (time.perf_counter() - began >= seconds or STOP.is_set()):

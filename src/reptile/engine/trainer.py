@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..provenance import engine_switches, git_commit, short_commit
+from ..provenance import engine_switches, git_commit, short_commit, utc_now
 from ..train import config_differences, load_checkpoint, save_checkpoint
 from .population import Population
 
@@ -88,6 +88,7 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
     def save() -> None:
         if checkpoint is not None:
             pop.check_finite(now=True)  # never checkpoint a diverged run
+            segment["written"] = utc_now()  # how current the checkpoint is (the campaign's progress tables say)
             save_checkpoint(checkpoint, {"format": FORMAT, "run": run_config, "population": pop.state_dict(),
                                          "curves": curves, "train_seconds": seconds, "segments": segments})
 
@@ -121,5 +122,5 @@ def train(pop: Population, outer_iters: int, *, evaluate: Callable[[Population],
     pop.check_finite(now=True)
     record()
     seconds = time.perf_counter() - start
-    segment.update(seconds=time.perf_counter() - began)
+    segment.update(seconds=time.perf_counter() - began, written=utc_now())
     return {"curves": curves, "train_seconds": seconds, "segments": segments, "done": True}

@@ -28,7 +28,7 @@ from .. import seeding
 from ..cli import check_arguments, experiment_parser, fail
 from ..engine.memory import keep_freed_memory
 from ..fewshot import param_count
-from ..provenance import engine_switches, environment
+from ..provenance import engine_switches, environment, utc_now
 from ..threads import configure
 from ..validate import DivergedError, check, resolve_device, validate_seed, validate_seeds
 from .algorithm import PATH_LABELS, MAMLLearner, TaskBatch
@@ -204,7 +204,7 @@ def run(cfg: MAMLExperimentConfig, seed: int, device: str = "auto", data_root=No
         window.update(loss=0.0, acc=0.0, n=0)
 
     def save(evaluation_state: dict | None = None) -> None:
-        pieces[-1]["end"] = learner.iteration
+        pieces[-1].update(end=learner.iteration, written=utc_now())  # written: how current the checkpoint is
         save_checkpoint(ckpt, {"format": CHECKPOINT_FORMAT, "run": run_config, "learner": learner.state_dict(),
                                "curve": curve, "train_seconds": train_seconds, "window": dict(window),
                                "wall_seconds": wall_before + time.perf_counter() - started, "pieces": pieces,
