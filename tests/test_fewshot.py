@@ -280,3 +280,17 @@ def test_the_progress_is_dated_by_when_its_checkpoints_were_written(tmp_path):
     assert snapshot_date(tmp_path) == "2026-01-05"  # the newest, from the final evaluation's
     (tmp_path / "campaign" / "b.pt").unlink()
     assert snapshot_date(tmp_path) == "2026-01-03"  # a MAML run's latest piece
+
+
+def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
+    from reptile.artifacts import fewshot as FA
+    from reptile.artifacts.maml import quoted_row_check
+
+    assert quoted_row_check("maml", {}) == ("-", "not yet run")
+    progress = {"finn-maml-omniglot-1shot-5way": "training: 10 / 180,000",
+                "maml-omniglot-5shot-5way": "training: 5 / 180,000"}  # Reptile's protocol: not the quoted row's
+    assert quoted_row_check("maml", {}, progress) == ("1-shot 5-way: training: 10 / 180,000", "under way")
+    assert quoted_row_check("fomaml", {}, progress) == ("-", "not yet run")
+    rows = {c.item: c for c in FA.paper_checks({}, None, {}, progress)}
+    assert rows["paper Table 2 (Omniglot), MAML + Transduction"].verdict == "under way"
+    assert rows["paper Table 2 (Omniglot), first-order MAML + Transduction"].verdict == "not yet run"

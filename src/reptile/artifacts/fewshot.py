@@ -47,18 +47,20 @@ def _fewshot_cell(runs: Sequence[dict], transductive: bool) -> tuple[float, floa
     return seed_spread(accs, 100 * runs[0]["eval"][key]["ci95"])
 
 
-def campaign_progress(results_dir=None) -> dict[str, str]:
-    """Preset name -> how far the campaign (:mod:`reptile.campaign`) has taken its paper-protocol population, for
-    the few-shot entries under way: outer iterations done of total, or evaluation tasks done of total. A cell of
-    the paper-protocol table without a finished run shows it instead of 'not yet run'."""
+def campaign_progress(results_dir=None, experiment: str = "fewshot") -> dict[str, str]:
+    """Preset name -> how far the campaign (:mod:`reptile.campaign`) has taken its paper-protocol entry, for the
+    entries of ``experiment`` ('fewshot' or 'maml') under way: outer iterations done of total, or evaluation tasks
+    done of total. A cell of the paper-protocol table without a finished run shows it instead of 'not yet run'."""
     from ..campaign.plan import progress
 
     out = {}
     for row in progress(results_dir=results_dir):
-        experiment, name = row["population"].split("/", 1)
-        if experiment != "fewshot" or row["state"] not in ("training", "evaluating"):
+        kind, name = row["population"].split("/", 1)
+        if kind != experiment or row["state"] not in ("training", "evaluating"):
             continue
-        done = row["outer iterations"] if row["state"] == "training" else row["evaluation tasks"] + " tasks"
+        tasks = row["evaluation tasks"]
+        done = row["outer iterations"] if row["state"] == "training" else (
+            tasks.replace(" (a seed)", "") + " tasks of a seed" if tasks.endswith("(a seed)") else tasks + " tasks")
         out[name] = f"{row['state']}: {done}"
     return out
 
@@ -227,7 +229,8 @@ def cell_verdict(runs_by_name: dict[str, list[dict]], row: str, column: str, tab
 
 
 def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
-                 maml_runs: dict[str, list[dict]] | None = None) -> list[Check]:
+                 maml_runs: dict[str, list[dict]] | None = None,
+                 maml_progress: dict[str, str] | None = None) -> list[Check]:
     """The front page's rows for paper Tables 1 and 2: each Reptile cell, and each table's MAML rows (quoted by the
     paper from Finn et al.; with ``maml_runs``, Table 2's are judged against this companion's runs of them under their
     protocol, :func:`reptile.artifacts.maml.quoted_row_check`)."""
@@ -249,7 +252,7 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
                 from .maml import quoted_row_check
 
                 algorithm = "maml" if row.startswith("MAML") else "fomaml"
-                (ours, verdict), where = quoted_row_check(algorithm, maml_runs), "maml.ipynb#maml-table2"
+                (ours, verdict), where = quoted_row_check(algorithm, maml_runs, maml_progress), "maml.ipynb#maml-table2"
             rows.append(Check(
                 item=f"paper Table {table} ({name}), {row}", claim=f"{len(values)} cells",
                 paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + f" ({MAML_ROW_SOURCE[(table, row)]})",

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..paper import MAML_ROW_SOURCE, TABLE2
 from ..validate import check
-from ..stats import NOT_YET_RUN, THRESHOLD, Estimate, compare, z_text
+from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, z_text
 from .common import Aligned, Table
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
@@ -405,11 +405,14 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
     return Table(pd.DataFrame(rows).T, caption)
 
 
-def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]]) -> tuple[str, str]:
+def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]],
+                     progress: dict[str, str] | None = None) -> tuple[str, str]:
     """The front page's verdict on one MAML row paper Table 2 quotes from Finn et al.: ``(ours, verdict)`` from our
     full-budget runs under their protocol (``finn-<algorithm>-<cell>``), cell by cell. MAML's row: differs if any
     cell differs by the book's rule, reproduces when all four reproduce, not resolved in between, not yet run with
-    no finished cell. First-order MAML's row has no source in Finn et al.'s paper: at best not resolved."""
+    no finished cell, under way (with how far, from ``progress``: preset -> the campaign's progress) when none is
+    finished and the campaign trains one. First-order MAML's row has no source in Finn et al.'s paper: at best not
+    resolved."""
     texts, verdicts = [], []
     for column, (m, s) in zip(COLUMNS, TABLE2["rows"][PAPER_ROW[algorithm]]):
         shots, way = column.split("-shot ")
@@ -421,7 +424,10 @@ def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]]) -> tup
         texts.append(f"{_text(ours)} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         verdicts.append(compare(ours, Estimate(m, se=s / 1.96)).agreement())
     if not verdicts:
-        return "-", NOT_YET_RUN
+        going = [(c, (progress or {}).get(f"finn-{algorithm}-omniglot-{c.split('-shot ')[0]}shot-"
+                                          f"{c.split('-shot ')[1].replace('-way', 'way')}")) for c in COLUMNS]
+        going = [f"{c}: {p}" for c, p in going if p]
+        return ("; ".join(going), UNDER_WAY) if going else ("-", NOT_YET_RUN)
     ours = ", ".join(texts) + " (this companion, Finn et al.'s protocol)"
     if algorithm != "maml":
         return ours, "not resolved"

@@ -32,7 +32,7 @@ def checks(results_dir=None) -> list[Check]:
     rows: list[Check] = []
     rows += chapter_checks(results_dir)
     rows += fewshot.paper_checks(FS.stored_runs(results_dir), fewshot.campaign_progress(results_dir),
-                                 maml.stored(results_dir))
+                                 maml.stored(results_dir), fewshot.campaign_progress(results_dir, "maml"))
     rows += gradcomb.paper_checks(GC.stored("figure3", None, {}, results_dir))
     return rows
 
