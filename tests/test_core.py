@@ -198,6 +198,26 @@ def test_learner_uses_annealed_step_each_iteration():
     assert used == pytest.approx([0.4, 0.3, 0.2, 0.1], abs=1e-15)
 
 
+def test_the_annealed_step_drives_the_outer_adam():
+    """Reptile's direction (phi - W) / alpha fed to an outer Adam whose learning rate is the annealed step of each
+    iteration, computed here by hand: one full-batch inner SGD step makes that direction the task's gradient."""
+    import math
+
+    A, tasks, loss, phi = quad_setup(1)
+    cfg = MetaConfig(outer_step=0.4, outer_iters=4, outer_optimizer="adam", inner_optimizer="sgd",
+                     **full_batch(dict(inner_iters=1)))
+    learner = MetaLearner(loss, phi, cfg)
+    w, m, v = phi[0].clone(), torch.zeros_like(phi[0]), torch.zeros_like(phi[0])
+    (b1, b2), eps = cfg.outer_betas, 1e-8
+    for t, lr in enumerate([0.4, 0.3, 0.2, 0.1], start=1):
+        g = grad_quadratic(A, tasks[0], w)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        w = w - lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (v.sqrt() + eps)
+        assert learner.meta_step(tasks) == pytest.approx(lr, abs=1e-15)
+        torch.testing.assert_close(learner.phi[0], w, rtol=0, atol=1e-12)
+    assert float((learner.phi[0] - phi[0]).abs().max()) > 0.1  # it moved: the check above is not of a standstill
+
+
 def test_adam_matches_hand_computed_steps_with_beta1_zero():
     """Three Adam steps (beta1 = 0, as in the few-shot runs) against the formula computed by hand."""
     opt = Adam(lr=0.01, betas=(0.0, 0.999), eps=1e-8)
