@@ -325,7 +325,7 @@ def test_a_speed_report_measured_under_load_says_so():
 
     assert _load_flag({"load_average": [1.3, 1.0, 1.0], "cores": 2}) == "" == _load_flag({})
     said = _load_flag({"load_average": [5.59, 4.6, 3.8], "environment": {"cpu_count": 2}})
-    assert said.startswith(", measured under load (load average 5.6 on 2 cores: other work shared them")
+    assert said.startswith(", measured under load: load average 5.6 on 2 cores, so other work shared them")
 
 
 def test_the_rule_at_its_edges():

@@ -305,8 +305,8 @@ def _load_flag(rep: dict) -> str:
     load, cores = rep.get("load_average"), rep.get("cores") or rep.get("environment", {}).get("cpu_count")
     if not load or not cores or load[0] <= cores:
         return ""
-    return (f", measured under load (load average {load[0]:.1f} on {cores} cores: other work shared them, so this "
-            f"report's rates and ratios are less reliable)")
+    return (f", measured under load: load average {load[0]:.1f} on {cores} cores, so other work shared them and this "
+            f"report's rates and ratios are less reliable")
 
 
 def _matmul_words(reports) -> str:
