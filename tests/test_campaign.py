@@ -379,3 +379,19 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
     fig = fewshot_learning_curves(stored)
     assert [len(ax.lines) for ax in fig.axes] == [0, 1]  # drawn in the paper's-budget panel, solid
     assert fig.axes[1].lines[0].get_linestyle() == "-"
+
+
+def test_status_says_when_the_newest_checkpoint_was_written(tmp_path, monkeypatch, capsys):
+    from reptile.engine import trainer
+
+    results = tmp_path / "results"
+    (results / "campaign").mkdir(parents=True)
+    (results / "fewshot").mkdir()
+    monkeypatch.setenv("REPTILE_RESULTS", str(results))
+    path = campaign.checkpoint_path(campaign.Entry("gradcomb", "figure3-g1"), results)
+    trainer.save_checkpoint(path, {"format": trainer.FORMAT, "population": {"iteration": 7},
+                                   "segments": [{"device": "cpu", "start": 0, "end": 7, "seconds": 7.0,
+                                                 "written": "2026-01-02T03:04:05+00:00"}]})
+    campaign.main(["--status"])
+    out = capsys.readouterr().out
+    assert "7 / 40,000" in out and out.rstrip().endswith("the newest checkpoint was written on 2026-01-02 (UTC)")

@@ -116,9 +116,12 @@ def main(argv: list[str] | None = None) -> None:
             done = run(a.minutes, a.device, plan, data_root=a.data_root)
             print(f"finished this call: {', '.join(done) or 'none'}")
         from ..cli import show
-        from .report import campaign_table
+        from .report import campaign_table, snapshot_date
 
         show(campaign_table())
+        date = snapshot_date()
+        print(f"the newest checkpoint was written on {date} (UTC)" if date else
+              "no checkpoint records when it was written")
     except Exception as e:
         code_message = failure(e)
         if code_message is None:
