@@ -23,6 +23,12 @@ MODE = {"transductive": "transductive", "non_transductive": "non-transductive"}
 SHORT = {"maml": "MAML", "fomaml": "FOMAML", "transductive": "T", "non_transductive": "NT"}  # the runs' table
 
 
+def _cell(column: str) -> str:
+    """A column of paper Table 2 as the presets name its cell: ``'1-shot 5-way'`` -> ``'omniglot-1shot-5way'``."""
+    shots, way = column.split("-shot ")
+    return f"omniglot-{shots}shot-{way.replace('-way', 'way')}"
+
+
 def _column(cfg: dict) -> str:
     return f"{cfg['shots']}-shot {cfg['n_way']}-way"
 
@@ -202,8 +208,7 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
                                       f"2's quoted {column} cell", "a": _text(a), "b": f"{m:.2f} ± {s:.2f}",
                         "z": c.z, "verdict": c.agreement()})
         if budget == "paper" and protocol == "reptile" and reptile_runs:
-            preset = f"omniglot-{column.split('-shot')[0]}shot-{column.split(' ')[1].replace('-way', 'way')}"
-            rep = reptile_runs.get(preset, [])
+            rep = reptile_runs.get(_cell(column), [])
             for mode_ in ("non_transductive", "transductive"):
                 if rep and mode_ in runs[0]["eval"]:
                     accs = [100 * r["eval"][mode_]["accuracy"] for r in rep]
@@ -255,8 +260,7 @@ def table2_rows(runs_by_name: dict[str, list[dict]], budget: str = "paper",
             source = f"this companion, {PROTOCOL[protocol]} protocol" + (", reduced" if budget == "reduced" else "")
             cells = {}
             for column in COLUMNS:
-                shots, way = column.split("-shot ")
-                base = f"{'finn-' if protocol == 'finn' else ''}{algorithm}-omniglot-{shots}shot-{way.replace('-way', 'way')}"
+                base = f"{'finn-' if protocol == 'finn' else ''}{algorithm}-{_cell(column)}"
                 name = f"reduced-{base}" if budget == "reduced" else base
                 runs = runs_by_name.get(name, [])
                 if runs and "transductive" in runs[0]["eval"]:
@@ -415,8 +419,7 @@ def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]],
     resolved."""
     texts, verdicts = [], []
     for column, (m, s) in zip(COLUMNS, TABLE2["rows"][PAPER_ROW[algorithm]]):
-        shots, way = column.split("-shot ")
-        runs = runs_by_name.get(f"finn-{algorithm}-omniglot-{shots}shot-{way.replace('-way', 'way')}", [])
+        runs = runs_by_name.get(f"finn-{algorithm}-{_cell(column)}", [])
         if not runs:
             texts.append(NOT_YET_RUN)
             continue
@@ -424,9 +427,8 @@ def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]],
         texts.append(f"{_text(ours)} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         verdicts.append(compare(ours, Estimate(m, se=s / 1.96)).agreement())
     if not verdicts:
-        going = [(c, (progress or {}).get(f"finn-{algorithm}-omniglot-{c.split('-shot ')[0]}shot-"
-                                          f"{c.split('-shot ')[1].replace('-way', 'way')}")) for c in COLUMNS]
-        going = [f"{c}: {p}" for c, p in going if p]
+        going = [f"{c}: {(progress or {})[f'finn-{algorithm}-{_cell(c)}']}" for c in COLUMNS
+                 if f"finn-{algorithm}-{_cell(c)}" in (progress or {})]
         return ("; ".join(going), UNDER_WAY) if going else ("-", NOT_YET_RUN)
     ours = ", ".join(texts) + " (this companion, Finn et al.'s protocol)"
     if algorithm != "maml":

@@ -93,13 +93,13 @@ def _after(r: dict, b5: Estimate, results_dir=None) -> str:
     """How the finished run's accuracy (its records of the check's seeds, with the evaluation batch they record)
     compares with this checkpoint's at that batch, and where the checkpoint is: a sentence or two for
     :func:`batch_summary` (the first empty where the finished records are not stored)."""
-    import json
+    from ..results import read_run
 
     c = r["checkpoint"]
     kept = (f" The campaign deletes a population's checkpoint when it finishes; a full clone's history keeps this one "
             f"(`git show {c['commit'][:7]}:{c['path']}`)." if "commit" in c and "path" in c else "")
     folder = results_root(results_dir) / EXPERIMENT / NAME
-    recs = [json.loads(p.read_text()) for p in sorted(folder.glob("seed-*.json"))]
+    recs = [read_run(p, required=("seed", "eval")) for p in sorted(folder.glob("seed-*.json"))]
     recs = [x for x in recs if x.get("seed") in r["seeds"]]
     batches = {x.get("config", {}).get("eval_batch") for x in recs}
     if len(recs) < 2 or batches != {TABLE5_BATCH}:
