@@ -395,3 +395,82 @@ def test_status_says_when_the_newest_checkpoint_was_written(tmp_path, monkeypatc
     campaign.main(["--status"])
     out = capsys.readouterr().out
     assert "7 / 40,000" in out and out.rstrip().endswith("the newest checkpoint was written on 2026-01-02 (UTC)")
+
+
+def checked_entry():
+    """A toy Table 5 entry that plans an evaluation-batch check after its records (as the eval-batch-25 rerun)."""
+    from reptile.config import FEWSHOT_PRESETS
+
+    base = FEWSHOT_PRESETS["omniglot-1shot-5way-transductive-eval25"]
+    cfg = dataclasses.replace(base, eval_tasks=4, eval_iters=2, curve_every=1, curve_tasks=2,
+                              meta=dataclasses.replace(base.meta, outer_iters=2, meta_batch=2, inner_iters=2))
+    return campaign.Entry("fewshot", base.name, (0, 1), cfg, batch_check=(5, 25))
+
+
+def test_an_entry_that_plans_a_batch_check_is_finished_when_its_check_is_written(tmp_path, monkeypatch):
+    """The eval-batch-25 rerun's follow-up: once its records are written, its trained networks are evaluated with
+    both batches on all of its final test tasks; the check's own batch gives the records' accuracies exactly."""
+    from reptile.campaign import trained
+
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 2)
+    entry = checked_entry()
+    assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
+    path = campaign.check_record_path("fewshot", entry.name, 2, tmp_path)
+    check = trained.read_check(path)
+    assert check["eval_batches"] == [5, 25] and check["tasks_per_seed"] == 4 and check["own_batch"] == 25
+    for i, s in enumerate(entry.seeds):
+        run = json.loads((tmp_path / "fewshot" / entry.name / f"seed-{s}.json").read_text())
+        for mode in ("transductive", "non_transductive"):
+            assert check["metrics"]["25"][mode]["accuracy"][i] == run["eval"][mode]["accuracy"]
+    assert campaign.finished(entry, tmp_path) and campaign.progress([entry], tmp_path)[0]["state"] == "done"
+
+    # with the check missing, the entry is recorded but not finished: the status says so, and a call too short for
+    # the check's estimate (its final evaluation's time, once per batch) leaves it for the next call
+    path.unlink()
+    assert not campaign.finished(entry, tmp_path)
+    (row,) = campaign.progress([entry], tmp_path)
+    assert row["state"] == "checking evaluation batches" and row["outer iterations"] == "2 / 2"
+    assert campaign_view(progress_frame([row])).iloc[0]["progress"] == "recorded; its evaluation-batch check to run"
+    assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
+    assert not path.exists()
+    assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
+    assert trained.read_check(path)["metrics"] == check["metrics"]  # the same evaluation again, to the last bit
+
+
+def test_a_batch_check_in_blocks_gives_the_numbers_of_one_call_and_a_stop_writes_nothing(tmp_path, monkeypatch):
+    from reptile.campaign import trained
+    from reptile.campaign.trained import batch_check
+
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 2)
+    entry = dataclasses.replace(checked_entry(), batch_check=())
+    assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
+    state = trained.trained_path("fewshot", entry.name, entry.seeds, tmp_path)
+    data = dict(zip(entry.seeds, splits()))
+    whole = trained.read_check(trained.record_eval_batches(state, entry.seeds, 4, [5, 25], device="cpu",
+                                                           results_dir=tmp_path / "a", splits=data, progress=False))
+    monkeypatch.setattr(batch_check, "BLOCK", 3)  # blocks of 3 and 1 tasks
+    asked = []
+    blocks = trained.read_check(trained.record_eval_batches(state, entry.seeds, 4, [5, 25], device="cpu",
+                                                            results_dir=tmp_path / "b", splits=data, progress=False,
+                                                            stop=lambda: asked.append(1) and False))
+    assert blocks["metrics"] == whole["metrics"] and len(asked) == 2 * 2 * 2  # seeds x batches x blocks
+    assert trained.record_eval_batches(state, entry.seeds, 4, [5, 25], device="cpu", results_dir=tmp_path / "c",
+                                       splits=data, progress=False, stop=lambda: True) is None
+    assert not (tmp_path / "c").exists() or not list((tmp_path / "c").rglob("*.json"))
+
+
+def test_a_check_that_does_not_fit_the_time_left_passes_it_to_the_next_entries(tmp_path, monkeypatch):
+    """run(): an entry whose check is deferred (advance returns False, the check still pending) does not end the
+    call: the time left goes to the entries after it."""
+    first, second = checked_entry(), tiny_entry()
+    called = []
+
+    def fake_advance(entry, seconds, *args, **kwargs):
+        called.append(entry.name)
+        return entry is second
+
+    monkeypatch.setattr(campaign.runs, "advance", fake_advance)
+    monkeypatch.setattr(campaign.runs, "check_pending", lambda entry, results_dir=None: entry is first)
+    monkeypatch.setattr(campaign.runs, "finished", lambda entry, results_dir=None: False)
+    assert campaign.runs.run(1.0, "cpu", plan=(first, second), results_dir=tmp_path, progress=False) == [second.key]
+    assert called == [first.name, second.name]

@@ -90,14 +90,14 @@ def test_a_recorded_check_holds_the_evaluations_it_says(tmp_path, capsys):
 
 
 def record(root, iteration=86836, seeds=(0, 1, 2), b5=(0.9636, 0.9626, 0.9594), b25=(0.9794, 0.9743, 0.98),
-           nt5=(0.93, 0.92, 0.925), nt25=(0.94, 0.935, 0.93)):
+           nt5=(0.93, 0.92, 0.925), nt25=(0.94, 0.935, 0.93), name=NAME):
     """A stored check with the given per-seed accuracies (fractions)."""
-    folder = root / "fewshot" / NAME
+    folder = root / "fewshot" / name
     folder.mkdir(parents=True, exist_ok=True)
     metrics = {str(b): {"transductive": {"accuracy": list(t), "ci95": [0.004] * 3, "correct": ["5"] * 3},
                         "non_transductive": {"accuracy": list(n), "ci95": [0.005] * 3, "correct": ["5"] * 3}}
                for b, t, n in ((5, b5, nt5), (25, b25, nt25))}
-    r = {"schema": 1, "experiment": "fewshot", "name": NAME, "kind": "evaluation-batch check", "seeds": list(seeds),
+    r = {"schema": 1, "experiment": "fewshot", "name": name, "kind": "evaluation-batch check", "seeds": list(seeds),
          "checkpoint": {"commit": "fc9ebb116991120b0bca04772f0c499b9935d7d6", "path": "results/campaign/x.pt",
                         "outer_iteration": iteration, "outer_iters": 100000},
          "tasks_per_seed": 3000, "eval_iters": 5, "eval_batches": [5, 25], "own_batch": 5, "metrics": metrics,
@@ -225,3 +225,63 @@ def test_the_stored_record_is_what_the_artifacts_show():
     cmp = TB.batch_comparison(root)
     means = [statistics.mean(100 * a for a in r["metrics"][b]["transductive"]["accuracy"]) for b in ("25", "5")]
     assert cmp.difference == pytest.approx(means[0] - means[1], abs=1e-9)
+
+
+def runs(accuracies, batch):
+    """Stored records of three seeds with these transductive accuracies (fractions), evaluated with ``batch``."""
+    return [{"seed": s, "config": {"eval_batch": batch}, "eval": {"transductive": {"accuracy": a, "tasks": 10_000}}}
+            for s, a in enumerate(accuracies)]
+
+
+def test_the_rerun_is_said_as_far_as_it_has_come_and_judged_when_finished(tmp_path):
+    """The rerun with the authors' batch (TB.RERUN): under way, then its records against the paper's cell, then its
+    check: the batch's effect on the same networks, and its batch-5 accuracy against the first run's."""
+    from reptile.paper import TABLE2
+    from reptile.stats import DIFFERS, NOT_YET_RUN, REPRODUCES, UNDER_WAY
+
+    pm, ps = TABLE2["rows"]["Reptile + Transduction"][TABLE2["columns"].index("1-shot 5-way")]
+    first = runs((0.9737, 0.9734, 0.9740), 5)
+    assert TB.rerun_check({NAME: first}).verdict == NOT_YET_RUN
+    assert "has not started" in TB.rerun_summary({NAME: first}, {}, tmp_path)
+    under = {TB.RERUN: "training: 75,630 / 100,000"}
+    check = TB.rerun_check({NAME: first}, under)
+    assert check.verdict == UNDER_WAY and check.ours == "training: 75,630 / 100,000" and check.z is None
+    assert "is under way (training: 75,630 / 100,000" in TB.rerun_summary({NAME: first}, under, tmp_path)
+    assert (TB.rerun_table(tmp_path).frame == NOT_YET_RUN).all().all()
+
+    stored = {NAME: first, TB.RERUN: runs((0.9790, 0.9801, 0.9795), 25)}
+    check = TB.rerun_check(stored, under)  # finished: the records, whatever the progress says
+    want = compare(Estimate.of([97.90, 98.01, 97.95]), Estimate(pm, ps, 3))
+    assert check.z == pytest.approx(want.z) and check.verdict == want.agreement() == REPRODUCES
+    assert check.ours == "97.95 ± 0.06 (3 seeds)" and check.paper == f"{pm:.2f} ± {ps:.2f}"
+    text = TB.rerun_summary(stored, under, tmp_path)
+    assert f"reaches 97.95 ± 0.06% against the paper's {pm:.2f} ± {ps:.2f}%: it **reproduces**" in text
+    assert "still to be evaluated with batches of 5 and 25" in text
+
+    # the check: batch 25 gives the records' accuracies exactly, batch 5 agrees with the first run's
+    record(tmp_path, 100000, b5=(0.9738, 0.9731, 0.9745), b25=(0.9790, 0.9801, 0.9795), name=TB.RERUN)
+    table = TB.rerun_table(tmp_path)
+    assert table.frame.loc["25 (the authors' command)", "mean ± sd"] == "97.95 ± 0.06"
+    assert "the campaign's rerun omniglot-1shot-5way-transductive-eval25" in table.caption
+    text = TB.rerun_summary(stored, under, tmp_path)
+    batch = compare(Estimate.of([97.90, 98.01, 97.95]), Estimate.of([97.38, 97.31, 97.45]))
+    assert f"the batch alone moves the accuracy by {batch.describe()}" in text and batch.claim() == "holds"
+    assert "the accuracy of the run's own final evaluation exactly" in text
+    trainings = compare(Estimate.of([97.38, 97.31, 97.45]), Estimate.of([97.37, 97.34, 97.40]))
+    assert f"agree by the book's rule (z = {trainings.z:+.1f})" in text
+    assert "So the evaluation batch accounts for the gap" in text
+
+    # the rerun differs from the paper: the batch is then not the whole story, and the text says so
+    stored[TB.RERUN] = runs((0.9690, 0.9701, 0.9695), 25)
+    assert TB.rerun_check(stored).verdict == DIFFERS
+    text = TB.rerun_summary(stored, None, tmp_path)
+    assert "does not account for the whole gap" in text and "exactly" not in text
+
+
+def test_the_front_page_has_the_rerun_beside_table_2s_cell():
+    from reptile.artifacts import fewshot
+
+    items = [c.item for c in fewshot.paper_checks({}, {})]
+    cell = "paper Table 2 (Omniglot), Reptile + Transduction, 1-shot 5-way"
+    assert items.index(cell + ", a second run") > items.index(cell)
+    assert items.count(cell) == 1  # the chapter's prose quotes the cell's verdict by its item

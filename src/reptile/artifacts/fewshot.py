@@ -14,6 +14,7 @@ from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, 
 from ..validate import check
 from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread, verdict_words
 from .environments import eval_device, run_device
+from .transduction_batch import rerun_check
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
 QUOTED_PM = ("as the paper gives them (quoted from Finn et al., ± their 95% interval, but for Table 2's first-order "
@@ -244,6 +245,8 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
                 item=f"paper Table {table} ({name}), {it['row']}, {it['column']}", claim="",
                 paper=it["paper"], ours=it["ours"] + (f" ({it['seeds']} seeds)" if it["seeds"] else ""),
                 z=None if cmp is None else cmp.z, verdict=it["verdict"], where=f"fewshot.ipynb#fewshot-table{table}"))
+        if table == 2:  # Table 2's transductive 1-shot 5-way cell run again and evaluated as the authors' command
+            rows.append(rerun_check(runs_by_name, progress))
         for row, values in paper["rows"].items():
             if row.startswith("Reptile"):
                 continue

@@ -55,6 +55,8 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
     for population, r in table.iterrows():
         if r["state"] == "done":  # evaluated on r["evaluation tasks"] (10,000 per seed)
             progress, rate, left = "done", "-", "-"
+        elif r["state"] == "checking evaluation batches":  # recorded; its planned check of the trained state left
+            progress, rate, left = "recorded; its evaluation-batch check to run", "-", "-"
         elif r["state"] == "evaluating":
             progress, left = f"{r['evaluation tasks']} test tasks", r["hours left (evaluation)"]
             rate = "-" if r["evaluation tasks/s"] == "-" else f"{r['evaluation tasks/s']:g} tasks/s"

@@ -16,32 +16,35 @@ import pandas as pd
 
 from ..provenance import short_commit
 from ..results import results_root
-from ..stats import Comparison, Estimate, compare, z_text
-from .common import Table, seed_list
+from ..stats import DIFFERS, REPRODUCES, Comparison, Estimate, compare, z_text
+from .common import Check, Table, seed_list
 
 EXPERIMENT, NAME = "fewshot", "omniglot-1shot-5way-transductive"
+RERUN = "omniglot-1shot-5way-transductive-eval25"  # the campaign's rerun of the cell, evaluated the authors' way
 TABLE5_BATCH, AUTHORS_BATCH = 5, 25  # paper Table 5's evaluation batch; the authors' command's
 HOW = ("python -m reptile.campaign.trained --record --from-commit fc9ebb1 --threads 1 --tasks 3000 --checkpoint "
        "results/campaign/fewshot-omniglot-1shot-5way-transductive-seeds0-1-2.pt")
 
 
-def record_path(results_dir=None) -> Path:
-    """The stored check of the cell: the one of the latest outer iteration, when there are several."""
-    from ..campaign.trained.batch_check import CHECK_PREFIX
+def record_path(results_dir=None, name: str = NAME) -> Path:
+    """The stored check of the configuration ``name`` (the cell's by default, :data:`RERUN` for the rerun's
+    finished networks): the one of the latest outer iteration, when there are several."""
+    from ..campaign.plan import CHECK_PREFIX
 
-    folder = results_root(results_dir) / EXPERIMENT / NAME
+    folder = results_root(results_dir) / EXPERIMENT / name
     found = sorted(folder.glob(f"{CHECK_PREFIX}-*.json"),
                    key=lambda p: int(p.stem.rsplit("-", 1)[1]) if p.stem.rsplit("-", 1)[1].isdigit() else -1)
     if not found:
-        raise FileNotFoundError(f"no evaluation-batch check stored under {folder}: run `{HOW}`")
+        how = HOW if name == NAME else f"python -m reptile.campaign (its entry {name}, when its records are written)"
+        raise FileNotFoundError(f"no evaluation-batch check stored under {folder}: run `{how}`")
     return found[-1]
 
 
-def load_record(results_dir=None) -> dict[str, Any]:
+def load_record(results_dir=None, name: str = NAME) -> dict[str, Any]:
     """The stored check (:func:`record_path`), read and checked for the two batches this page compares."""
     from ..campaign.trained.batch_check import read_check
 
-    path = record_path(results_dir)
+    path = record_path(results_dir, name)
     r = read_check(path)
     missing = [b for b in (TABLE5_BATCH, AUTHORS_BATCH) if str(b) not in r["metrics"]]
     if missing:
@@ -56,16 +59,18 @@ def _accuracies(r: dict, batch: int, mode: str = "transductive") -> list[float]:
 
 def _basis(r: dict) -> str:
     c = r["checkpoint"]
-    where = (f"the campaign checkpoint of commit {c['commit'][:7]}" if "commit" in c else f"the state {c['file']}")
+    where = (f"the campaign checkpoint of commit {c['commit'][:7]}" if "commit" in c else
+             f"the trained state the campaign kept at the run's end (results/{c['trained_state']})"
+             if "trained_state" in c else f"the state {c['file']}")
     return (f"{where}, after {c['outer_iteration']:,} of {c['outer_iters']:,} outer iterations; "
             f"{r['tasks_per_seed']:,} test tasks per seed, the same tasks for both batches")
 
 
-def batch_table(results_dir=None) -> Table:
+def batch_table(results_dir=None, name: str = NAME) -> Table:
     """One row per evaluation batch (paper Table 5's 5, the authors' command's 25): the transductive accuracy (%) of
     each seed and their mean ± standard deviation over seeds, and the non-transductive mean ± standard deviation of
-    the same networks."""
-    r = load_record(results_dir)
+    the same networks; of the check of ``name`` (the cell's checkpoint, or :data:`RERUN`'s finished networks)."""
+    r = load_record(results_dir, name)
     rows = []
     for batch, label in ((TABLE5_BATCH, "5 (paper Table 5)"), (AUTHORS_BATCH, "25 (the authors' command)")):
         accs = _accuracies(r, batch)
@@ -75,17 +80,19 @@ def batch_table(results_dir=None) -> Table:
         row["mean ± sd"] = f"{e.mean:.2f} ± {e.sd:.2f}"
         row["non-transductive, mean ± sd"] = f"{nt.mean:.2f} ± {nt.sd:.2f}"
         rows.append(row)
+    which = ("the cell of paper Table 2, trained with paper Table 5's settings" if name == NAME else
+             "the same cell trained again to the end with the same settings, the campaign's rerun " + name)
     caption = (f"Transductive 1-shot 5-way Omniglot accuracy (%) of the networks of seeds {seed_list(r['seeds'])} "
-               f"(the cell of paper Table 2, trained with paper Table 5's settings), evaluated with fine-tuning "
-               f"batches of 5 and of 25: {_basis(r)}. ± is the standard deviation over {len(r['seeds'])} seeds; the "
-               f"last column is the same networks' non-transductive accuracy.")
+               f"({which}), evaluated with fine-tuning batches of 5 and of 25: {_basis(r)}. ± is the standard "
+               f"deviation over {len(r['seeds'])} seeds; the last column is the same networks' non-transductive "
+               f"accuracy.")
     return Table(pd.DataFrame(rows).set_index("evaluation batch"), caption)
 
 
-def batch_comparison(results_dir=None) -> Comparison:
+def batch_comparison(results_dir=None, name: str = NAME) -> Comparison:
     """Batch 25 minus batch 5, transductive accuracy in points, over the seeds by the book's rule
     (:func:`reptile.stats.compare`; each side's standard error is its standard deviation over seeds / sqrt(n))."""
-    r = load_record(results_dir)
+    r = load_record(results_dir, name)
     return compare(Estimate.of(_accuracies(r, AUTHORS_BATCH)), Estimate.of(_accuracies(r, TABLE5_BATCH)))
 
 
@@ -137,3 +144,111 @@ def batch_summary(results_dir=None) -> str:
             f"when it finishes.{_after(r, b5, results_dir)} The record (`results/"
             f"{record_path(results_dir).relative_to(results_root(results_dir)).as_posix()}`, code "
             f"{short_commit(r['environment'])}) keeps every task's result.")
+
+
+# ------------------------------------------------------------------------------------- the rerun, trained to the end
+
+
+def _paper_cell() -> Estimate:
+    """Paper Table 2's Reptile + Transduction 1-shot 5-way cell, its ± read as the standard deviation over 3 seeds
+    (the book's reading of the paper's ±)."""
+    from ..paper import TABLE2
+
+    pm, ps = TABLE2["rows"]["Reptile + Transduction"][TABLE2["columns"].index("1-shot 5-way")]
+    return Estimate(pm, ps, 3)
+
+
+def _transductive(runs: list[dict]) -> Estimate:
+    return Estimate.of([100 * r["eval"]["transductive"]["accuracy"] for r in runs])
+
+
+def rerun_check(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> Check:
+    """The front page's row for the rerun (:data:`RERUN`): Table 2's transductive 1-shot 5-way cell trained again
+    and evaluated as the authors' command does (batches of 25), against the paper's number by the book's rule; under
+    way (with its progress) or not yet run until its seeds are recorded."""
+    from ..stats import NOT_YET_RUN, UNDER_WAY
+
+    paper = _paper_cell()
+    row = dict(item="paper Table 2 (Omniglot), Reptile + Transduction, 1-shot 5-way, a second run",
+               claim=f"evaluated with batches of {AUTHORS_BATCH}, as the authors' command",
+               paper=f"{paper.mean:.2f} ± {paper.sd:.2f}", where="fewshot.ipynb#fewshot-gap")
+    runs = runs_by_name.get(RERUN, [])
+    if len(runs) < 2:  # the campaign writes all its seeds at once
+        under = (progress or {}).get(RERUN)
+        return Check(**row, ours=under or "not yet run", z=None, verdict=UNDER_WAY if under else NOT_YET_RUN)
+    ours = _transductive(runs)
+    cmp = compare(ours, paper)
+    return Check(**row, ours=f"{ours.mean:.2f} ± {ours.sd:.2f} ({ours.n} seeds)", z=cmp.z, verdict=cmp.agreement())
+
+
+def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
+                  results_dir=None) -> str:
+    """One Markdown paragraph, generated from the records: the rerun's accuracy with the authors' batch against the
+    paper's; then, from its evaluation-batch check, the same networks with both batches on the same tasks (the
+    batch's effect), and its batch-5 accuracy against Table 2's cell (two trainings of one configuration); and what
+    the two verdicts together say about Table 2's gap. Says how far the rerun has come until it is finished."""
+    runs = runs_by_name.get(RERUN, [])
+    check = rerun_check(runs_by_name, progress)
+    if len(runs) < 2:
+        where = (f"is under way ({check.ours}, as of the newest checkpoint; the Status page shows its rate)"
+                 if progress and RERUN in progress else "has not started")
+        return (f"The campaign's rerun `{RERUN}` {where}. When its training ends, its final evaluation uses batches "
+                f"of {AUTHORS_BATCH}, and its trained networks are then evaluated with batches of {TABLE5_BATCH} and "
+                f"{AUTHORS_BATCH} on the same test tasks; this paragraph then says what both show.")
+    ours, paper = _transductive(runs), _paper_cell()
+    tasks = runs[0]["eval"]["transductive"]["tasks"]
+    text = (f"The rerun `{RERUN}`, trained to the end on this companion's CPU and evaluated as the authors' command "
+            f"does (batches of {AUTHORS_BATCH}; {tasks:,} test tasks per seed, seeds "
+            f"{seed_list(r['seed'] for r in runs)}), reaches {ours.mean:.2f} ± {ours.sd:.2f}% against the paper's "
+            f"{paper.mean:.2f} ± {paper.sd:.2f}%: it **{check.verdict}** by the book's rule (z = {z_text(check.z)}).")
+    try:
+        r = load_record(results_dir, RERUN)
+    except FileNotFoundError:
+        return text + (f" Its trained networks are still to be evaluated with batches of {TABLE5_BATCH} and "
+                       f"{AUTHORS_BATCH} on the same tasks (the campaign does it next).")
+    b5, b25 = (Estimate.of(_accuracies(r, b)) for b in (TABLE5_BATCH, AUTHORS_BATCH))
+    batch = batch_comparison(results_dir, RERUN)
+    first = _transductive(runs_by_name.get(NAME, [])) if len(runs_by_name.get(NAME, [])) >= 2 else None
+    text += (f" Its networks evaluated with both batches on the same {r['tasks_per_seed']:,} test tasks per seed "
+             f"(the table below) reach {b5.mean:.2f} ± {b5.sd:.2f}% with batches of {TABLE5_BATCH} and "
+             f"{b25.mean:.2f} ± {b25.sd:.2f}% with batches of {AUTHORS_BATCH}: the batch alone moves the accuracy by "
+             f"{batch.describe()} (\"batch {AUTHORS_BATCH} beats batch {TABLE5_BATCH}\" {batch.claim()}, z = "
+             f"{z_text(batch.z)}).")
+    own = [100 * x["eval"]["transductive"]["accuracy"] for x in runs]
+    if _accuracies(r, AUTHORS_BATCH) == own:
+        text += (f" With batches of {AUTHORS_BATCH} the check gives each seed the accuracy of the run's own final "
+                 f"evaluation exactly (the same tasks, drawn again).")
+    if first is None:
+        return text
+    trainings = compare(b5, first)
+    same = "agree" if trainings.agreement() == REPRODUCES else "differ" if trainings.agreement() == DIFFERS else \
+        "are not resolved"
+    text += (f" With batches of {TABLE5_BATCH} the rerun's networks and those of Table 2's cell (the first run, "
+             f"{first.mean:.2f} ± {first.sd:.2f}%) {same} by the book's rule (z = {z_text(trainings.z)}): two trainings "
+             f"of one configuration.")
+    if check.verdict == REPRODUCES and trainings.agreement() == REPRODUCES:
+        text += (f" So the evaluation batch accounts for the gap between Table 2's cell and the paper's: trained as "
+                 f"paper Table 5 says and evaluated with the authors' batch of {AUTHORS_BATCH}, the cell reproduces "
+                 f"the paper's number.")
+    else:
+        text += (" So the evaluation batch does not account for the whole gap between Table 2's cell and the "
+                 "paper's by itself: the verdicts above say which part remains.")
+    return text
+
+
+def rerun_table(results_dir=None, seeds=(0, 1, 2)) -> Table:
+    """:func:`batch_table` of the rerun's finished networks; before its check is recorded, the same table with every
+    cell not yet run (``seeds``: the rerun's, the campaign's entry's)."""
+    try:
+        return batch_table(results_dir, RERUN)
+    except FileNotFoundError:
+        pass
+    from ..stats import NOT_YET_RUN
+
+    columns = [f"seed {s}" for s in seeds] + ["mean ± sd", "non-transductive, mean ± sd"]
+    frame = pd.DataFrame([[NOT_YET_RUN] * len(columns)] * 2, columns=columns,
+                         index=pd.Index(["5 (paper Table 5)", "25 (the authors' command)"], name="evaluation batch"))
+    return Table(frame, f"Transductive 1-shot 5-way Omniglot accuracy (%) of the networks of the campaign's rerun "
+                        f"{RERUN} (paper Table 2's cell trained again to the end with paper Table 5's settings), "
+                        f"evaluated with fine-tuning batches of 5 and of 25 on the same test tasks: not yet run (the "
+                        f"campaign records it when the rerun's records are written).")

@@ -12,7 +12,8 @@ iterations), overwritten in place at least every 10 minutes and at the end, and 
 resumes the first unfinished entry of :data:`PLAN`. When an entry's training is done, its final evaluation (10,000
 test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
 would write it, the population's trained state beside them (:mod:`reptile.campaign.trained`), and the checkpoint is
-deleted. Resuming on the same device gives the numbers of an uninterrupted run; resuming on another (CPU to GPU or
+deleted; an entry that plans an evaluation-batch check (the eval-batch-25 rerun) then evaluates that state with each
+batch on all of its final test tasks (:func:`reptile.campaign.runs.batch_check`). Resuming on the same device gives the numbers of an uninterrupted run; resuming on another (CPU to GPU or
 back) works, and the records list the devices. Several workers (``--workers``, ``--streams``) are
 :mod:`reptile.campaign.workers`.
 
@@ -31,10 +32,10 @@ from pathlib import Path
 from .. import results as R
 from ..cli import check_device_argument, check_threads_argument, fail
 from ..validate import is_positive
-from .plan import (FIGURE3_CURVES, PLAN, Entry, campaign_root, checkpoint_path, devices_label, finished,  # noqa: F401
-                   latest_rate, progress, select)
-from .runs import (PROG, STOP, advance, at_once, claim, failure, holder, resume_note, run,  # noqa: F401
-                   stop_on_signals, thread_warning, write_records)
+from .plan import (FIGURE3_CURVES, PLAN, Entry, campaign_root, check_pending, check_record_path,  # noqa: F401
+                   checkpoint_path, devices_label, finished, latest_rate, progress, records_written, select)
+from .runs import (PROG, STOP, advance, at_once, batch_check, claim, failure, holder, resume_note,  # noqa: F401
+                   run, stop_on_signals, thread_warning, write_records)
 
 
 def check_results_folder(parser, advancing: bool) -> Path:

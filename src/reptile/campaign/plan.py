@@ -23,6 +23,10 @@ class Entry:
     name: str
     seeds: tuple[int, ...] = (0, 1, 2)
     cfg: Any = None  # None: the preset ``name`` (a FewShotConfig; a MAMLExperimentConfig for 'maml')
+    # after its records, its trained state evaluated again with each of these evaluation batches on all of its final
+    # evaluation's tasks (reptile.campaign.trained.record_eval_batches: one more results JSON, check_record_path);
+    # the entry is finished when that record is written too. Empty: no such check
+    batch_check: tuple[int, ...] = ()
 
     @property
     def config(self):
@@ -55,8 +59,9 @@ PLAN: tuple[Entry, ...] = (
     Entry("fewshot", "omniglot-5shot-20way"),
     # Table 5's Omniglot cell with the evaluation batch of the authors' command for it (25, the table says 5): the
     # finished cell above is under the paper's by more than its seeds' spread; this batch raised a checkpoint's
-    # transductive accuracy on every seed
-    Entry("fewshot", "omniglot-1shot-5way-transductive-eval25"),
+    # transductive accuracy on every seed. Its trained networks are then evaluated with both batches on the same
+    # tasks, which separates the batch's effect from the difference between two trainings
+    Entry("fewshot", "omniglot-1shot-5way-transductive-eval25", batch_check=(5, 25)),
     # beyond the paper: MAML and first-order MAML, under Finn et al.'s protocol (the rows paper Table 2 quotes) and
     # under Reptile's (the only comparison on equal terms); a MAML entry trains its seeds one after another. The
     # 1-shot 5-way cells first (hours per seed on a CPU: `python -m reptile.bench --maml`), then the rest, which
@@ -83,13 +88,34 @@ def maml_checkpoint(entry: Entry, seed: int, results_dir=None) -> Path:
     return maml_path(entry.config, seed, campaign_root(results_dir))
 
 
-def finished(entry: Entry, results_dir=None) -> bool:
+CHECK_PREFIX = "eval-batch-check"  # results/<experiment>/<name>/eval-batch-check-<outer iteration>.json
+
+
+def check_record_path(experiment: str, name: str, iteration: int, results_dir=None) -> Path:
+    """Where an evaluation-batch check of the state after outer iteration ``iteration`` is written
+    (:func:`reptile.campaign.trained.record_eval_batches`)."""
+    return R.results_root(results_dir) / experiment / name / f"{CHECK_PREFIX}-{iteration}.json"
+
+
+def records_written(entry: Entry, results_dir=None) -> bool:
     """Whether every seed of ``entry`` has its results file (of this configuration)."""
     for s in entry.seeds:
         p = R.run_path(entry.experiment, entry.name, s, results_dir)
         if not p.exists() or R.read_run(p).get("digest") != entry.config.digest():
             return False
     return True
+
+
+def check_pending(entry: Entry, results_dir=None) -> bool:
+    """Whether ``entry`` has its records but not yet the evaluation-batch check it plans (``batch_check``)."""
+    return bool(entry.batch_check) and records_written(entry, results_dir) and not check_record_path(
+        entry.experiment, entry.name, entry.outer_iters, results_dir).exists()
+
+
+def finished(entry: Entry, results_dir=None) -> bool:
+    """Whether every seed of ``entry`` has its results file (of this configuration) and the entry its
+    evaluation-batch check, if it plans one."""
+    return records_written(entry, results_dir) and not check_pending(entry, results_dir)
 
 
 def select(names=None, plan=None) -> tuple[Entry, ...]:
@@ -150,7 +176,7 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
                "evaluation tasks/s": None, "hours left (evaluation)": None, "state": "not started",
                "test accuracy (%)": "-"}
         path = checkpoint_path(entry, results_dir)
-        if finished(entry, results_dir):
+        if records_written(entry, results_dir):
             runs = [R.read_run(R.run_path(entry.experiment, entry.name, s, results_dir)) for s in entry.seeds]
             segs = runs[0].get("engine", {}).get("segments", [])
             # a configuration trained for transduction (Table 5's, *-transductive*) reports its transductive accuracy
@@ -158,7 +184,10 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
             accs = [100 * r["eval"][mode]["accuracy"] for r in runs]
             spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
             spread += " (transductive)" if mode == "transductive" else ""
-            row.update({"outer iterations": f"{total:,} / {total:,}", "state": "done",
+            # a planned evaluation-batch check still to run (Entry.batch_check): the records are written, the
+            # entry is not finished
+            state = "checking evaluation batches" if check_pending(entry, results_dir) else "done"
+            row.update({"outer iterations": f"{total:,} / {total:,}", "state": state,
                         "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
                         "devices": devices_label(segs),
                         "evaluation tasks": f"{cfg.eval_tasks:,} per seed",

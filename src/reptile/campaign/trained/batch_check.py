@@ -8,27 +8,25 @@ The command line (``python -m reptile.campaign.trained --record``) is :mod:`rept
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ... import results as R
 from ... import seeding
 from ...provenance import environment
 from ...train import load_checkpoint
 from ...validate import check, is_int, resolve_device, validate_seeds
+from ..plan import CHECK_PREFIX, check_record_path  # noqa: F401 (CHECK_PREFIX re-exported)
 from .state import check_tasks, final_tasks, kind_of, member, task_bar
 
-CHECK_PREFIX = "eval-batch-check"  # results/<experiment>/<name>/eval-batch-check-<outer iteration>.json
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a task's correct queries, one character (up to 35-way tasks)
-
-
-def check_path(experiment: str, name: str, iteration: int, results_dir=None) -> Path:
-    """Where :func:`record_eval_batches` writes its record for the state after outer iteration ``iteration``."""
-    return R.results_root(results_dir) / experiment / name / f"{CHECK_PREFIX}-{iteration}.json"
+BLOCK = 500  # tasks evaluated between two questions to ``stop`` (record_eval_batches)
+check_path = check_record_path  # where record_eval_batches writes its record of the state after an outer iteration
 
 
 def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batches=(5, 25), *,
                         source: dict[str, str] | None = None, device: str = "auto", data_root=None, cache_dir=None,
-                        results_dir=None, splits: dict | None = None, progress: bool = True) -> Path:
+                        results_dir=None, splits: dict | None = None, progress: bool = True,
+                        stop: Callable[[], bool] | None = None) -> Path | None:
     """Evaluate the networks of ``seeds`` in the trained state or campaign checkpoint ``checkpoint`` with each
     evaluation batch of ``batches`` on the same ``n_tasks`` test tasks per seed, and write one results JSON
     (:func:`check_path`, atomically) with the per-seed accuracies, transductive and not, and the environment.
@@ -38,7 +36,11 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     batch the same tasks are adapted with fine-tuning minibatches from a sub-stream of ``eval`` of their own
     (:func:`.state.final_tasks`). ``source``: where the file came from, recorded (``{"commit", "path"}`` from
     :func:`.cli.from_git`); otherwise its path is. Every argument, the file and the results folder are checked
-    before any evaluation starts. ``splits``: ``{seed: (training, test)}``, to skip loading the data."""
+    before any evaluation starts. ``splits``: ``{seed: (training, test)}``, to skip loading the data.
+
+    The tasks are evaluated in blocks of :data:`BLOCK` (the numbers of one call: each block goes on with the same
+    draws). ``stop``: asked between blocks (the campaign's stop signal); when it says True, nothing is written and
+    the call returns None, to be made again from the start."""
     import hashlib
     import sys
     import time
@@ -84,12 +86,20 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
         images = test.images.to(dev)
         for b in batches:
             sampler, gen = final_tasks(cfg, s, images, n_tasks, cfg.eval_iters, b)
-            state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)
+            state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)  # read, never written, by the evaluation
             t0 = time.perf_counter()
             bar = task_bar(n_tasks, f"seed {s}, batch {b}", progress)
+            got = {"non_transductive": [], "transductive": []}
             try:
-                got = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots, cfg.eval_iters,
-                                 b, n_tasks, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer, progress=bar)[0]
+                while len(got["transductive"]) < n_tasks:
+                    if stop is not None and stop():
+                        return None
+                    n = min(BLOCK, n_tasks - len(got["transductive"]))
+                    part = E.evaluate(net, t.phi.to(dev), state_s, [sampler], [gen], cfg.n_way, cfg.shots,
+                                      cfg.eval_iters, b, n, m.inner_lr, m.inner_betas, optimizer=m.inner_optimizer,
+                                      progress=bar)[0]
+                    for mode in got:
+                        got[mode] += part[mode]
             finally:
                 if bar is not None:
                     bar.close()
