@@ -199,3 +199,53 @@ def test_the_results_readme_keeps_full_budget_runs_apart_from_the_reduced(tmp_pa
         in reduced
     monkeypatch.setattr(report.R, "load_all", lambda *a, **k: runs[3:])
     assert "None finished yet" in report.render(tmp_path)
+
+
+def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monkeypatch):
+    """The MAML chapter's plan: every MAML entry of the campaign in its order, its cost the newest CPU report's hours
+    per seed times its seeds (by the engine's oneDNN path where measured), its hours left at its own rate once it
+    has one; with no report, no cost."""
+    import json
+
+    from reptile.artifacts import maml_plan
+    from reptile.campaign import plan
+
+    entries = [e for e in plan.PLAN if e.experiment == "maml"]
+    rows = maml_plan.plan_rows(tmp_path)  # nothing stored: not started, no cost
+    assert len(rows) == len(entries) == 16 and {r["state"] for r in rows} == {"not started"}
+    assert [(r["cell"], r["algorithm"], r["protocol"]) for r in rows[:4]] == [
+        ("1-shot 5-way", "MAML", "Finn et al.'s"), ("1-shot 5-way", "first-order MAML", "Finn et al.'s"),
+        ("1-shot 5-way", "MAML", "Reptile's"), ("1-shot 5-way", "first-order MAML", "Reptile's")]
+    assert all(r["CPU hours (benchmark)"] is None and r["hours left"] is None for r in rows)
+    assert "no CPU report of the MAML benchmark is stored" in maml_plan.plan_table(tmp_path).caption
+
+    folder = tmp_path / "bench" / "maml"
+    folder.mkdir(parents=True)
+
+    def report(name, created, hours):
+        rows = [{"setting": "1-shot 5-way", "algorithm": "MAML", "path": path, "hours_per_run": h}
+                for path, h in (("engine, populations of tasks", 2 * hours), (maml_plan.PATHS[0], hours))]
+        rows.append({"setting": "1-shot 5-way", "algorithm": "first-order MAML",
+                     "path": "engine, populations of tasks", "hours_per_run": 0.5})  # no oneDNN row: the engine's
+        (folder / f"{name}.json").write_text(json.dumps({
+            "device": name, "created": created, "rows": rows, "environment": {"device": "cpu", "commit": "abc1234"}}))
+
+    report("cpu-old", "2026-01-01T00:00:00Z", 9.0)
+    report("cpu-new", "2026-02-01T00:00:00Z", 2.0)
+    rows = maml_plan.plan_rows(tmp_path)
+    assert rows[0]["CPU hours (benchmark)"] == 3 * 2.0 and rows[1]["CPU hours (benchmark)"] == 3 * 0.5
+    assert rows[4]["CPU hours (benchmark)"] is None  # 5-shot: not in these reports
+    # an entry under way: its hours left at its own measured rate
+    real = plan.progress
+
+    def under_way(entries, results_dir=None):
+        out = real(entries, results_dir)
+        out[0] = {**out[0], "state": "training", "outer iterations": "90,000 / 180,000", "outer it/s": 5.0}
+        return out
+
+    monkeypatch.setattr(plan, "progress", under_way)
+    rows = maml_plan.plan_rows(tmp_path)
+    assert rows[0]["hours left"] == 90_000 / 5.0 / 3600 and rows[1]["hours left"] == 3 * 0.5
+    table = maml_plan.plan_table(tmp_path)
+    assert "cpu-new, one thread; code abc1234" in table.caption
+    assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption
