@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .common import Aligned, Table, fmt_number
+from .speed import _commit, _load
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}  # as the benchmark's rows name them
 PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
@@ -18,8 +19,6 @@ PATHS = ("engine, populations of tasks, oneDNN where it pays", "engine, populati
 
 def _cpu_report(results_dir=None) -> dict | None:
     """The newest MAML benchmark report of a CPU with rows, or None."""
-    from .speed import _load
-
     reports = [r for r in _load("maml", results_dir)
                if r.get("rows") and r.get("environment", {}).get("device", "cpu") == "cpu"]
     return max(reports, key=lambda r: r.get("created", "")) if reports else None
@@ -79,7 +78,7 @@ def plan_table(results_dir=None) -> Table:
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
              f"the newest CPU report of the MAML benchmark ({report['device']}, one thread; code "
-             f"{_short(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
+             f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
              f"network differs in its dense layer and batch norm only) by the engine's path the campaign trains by")
     total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
@@ -91,9 +90,3 @@ def plan_table(results_dir=None) -> Table:
                "left (at the entry's own measured rate once it has one). The final evaluations are not counted."
                + total)
     return Aligned(frame.astype(str), caption)
-
-
-def _short(report: dict) -> str:
-    from ..provenance import short_commit
-
-    return short_commit(report.get("environment", report))
