@@ -418,23 +418,80 @@ def test_an_entry_that_plans_a_batch_check_is_finished_when_its_check_is_written
     path = campaign.check_record_path("fewshot", entry.name, 2, tmp_path)
     check = trained.read_check(path)
     assert check["eval_batches"] == [5, 25] and check["tasks_per_seed"] == 4 and check["own_batch"] == 25
+    assert check["checkpoint"]["trained_state"] == f"fewshot/{entry.name}/trained-seeds0-1.pt"  # no machine's path
     for i, s in enumerate(entry.seeds):
         run = json.loads((tmp_path / "fewshot" / entry.name / f"seed-{s}.json").read_text())
         for mode in ("transductive", "non_transductive"):
             assert check["metrics"]["25"][mode]["accuracy"][i] == run["eval"][mode]["accuracy"]
     assert campaign.finished(entry, tmp_path) and campaign.progress([entry], tmp_path)[0]["state"] == "done"
+    assert not campaign.check_partial_path(entry, tmp_path).exists()  # deleted with the record written
 
-    # with the check missing, the entry is recorded but not finished: the status says so, and a call too short for
-    # the check's estimate (its final evaluation's time, once per batch) leaves it for the next call
+    # with the check missing, the entry is recorded but not finished: the status says so, a call with no time
+    # leaves it, and the next call writes the same record again
     path.unlink()
     assert not campaign.finished(entry, tmp_path)
     (row,) = campaign.progress([entry], tmp_path)
     assert row["state"] == "checking evaluation batches" and row["outer iterations"] == "2 / 2"
+    assert row["evaluation tasks"] == "0 / 4 evaluations (seed and batch)"
     assert campaign_view(progress_frame([row])).iloc[0]["progress"] == "recorded; its evaluation-batch check to run"
     assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
     assert not path.exists()
     assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())
     assert trained.read_check(path)["metrics"] == check["metrics"]  # the same evaluation again, to the last bit
+    # a check of another configuration does not count
+    other = json.loads(path.read_text())
+    other["digest"] = "0" * len(other["digest"])
+    path.write_text(json.dumps(other))
+    assert campaign.check_pending(entry, tmp_path) and not campaign.finished(entry, tmp_path)
+
+
+def test_a_batch_check_stopped_part_way_goes_on_from_its_finished_pieces(tmp_path, monkeypatch):
+    """A stop (the time, or a signal) between two blocks of tasks: the pieces finished so far (one per seed and
+    batch) are kept, the next call evaluates only the rest, and the record is the uninterrupted one's."""
+    from reptile.campaign import trained
+    from reptile.campaign.trained import batch_check
+
+    monkeypatch.setattr(campaign.runs, "EVAL_BLOCK", 2)
+    monkeypatch.setattr(batch_check, "BLOCK", 3)  # each piece of 4 tasks in blocks of 3 and 1
+    entry = checked_entry()
+    whole, pieces = tmp_path / "whole", tmp_path / "pieces"
+    assert campaign.advance(entry, 1e9, "cpu", whole, progress=False, splits=splits())
+    want = trained.read_check(campaign.check_record_path("fewshot", entry.name, 2, whole))
+    assert campaign.advance(dataclasses.replace(entry, batch_check=()), 1e9, "cpu", pieces, progress=False,
+                            splits=splits())  # records and trained state, no check yet
+    assert campaign.check_pending(entry, pieces)
+
+    evaluated = []
+    real = batch_check.final_tasks
+
+    def counting(cfg, seed, images, n_tasks, eval_iters, eval_batch):
+        evaluated.append((seed, eval_batch))
+        return real(cfg, seed, images, n_tasks, eval_iters, eval_batch)
+
+    monkeypatch.setattr(batch_check, "final_tasks", counting)
+
+    class SignalAtTheSixthQuestion:  # the campaign's stop flag, set by a signal while the sixth block is asked for
+        asked = 0
+
+        def is_set(self):
+            self.asked += 1  # once by batch_check before it starts, then before each block
+            return self.asked >= 7  # pieces (0, 5) and (0, 25) done in two blocks each, (1, 5) begun
+
+    monkeypatch.setattr(campaign.runs, "STOP", SignalAtTheSixthQuestion())
+    assert not campaign.advance(entry, 1e9, "cpu", pieces, progress=False, splits=splits())
+    monkeypatch.undo()
+    assert evaluated == [(0, 5), (0, 25), (1, 5)]
+    (row,) = campaign.progress([entry], pieces)
+    assert row["state"] == "checking evaluation batches" and row["evaluation tasks"] == \
+        "2 / 4 evaluations (seed and batch)"
+    evaluated.clear()
+    monkeypatch.setattr(batch_check, "final_tasks", counting)
+    monkeypatch.setattr(batch_check, "BLOCK", 3)
+    assert campaign.advance(entry, 1e9, "cpu", pieces, progress=False, splits=splits())
+    assert evaluated == [(1, 5), (1, 25)]  # the finished pieces are not evaluated again
+    got = trained.read_check(campaign.check_record_path("fewshot", entry.name, 2, pieces))
+    assert got["metrics"] == want["metrics"] and got["devices"] == want["devices"]
+    assert not campaign.check_partial_path(entry, pieces).exists() and campaign.finished(entry, pieces)
 
 
 def test_a_batch_check_in_blocks_gives_the_numbers_of_one_call_and_a_stop_writes_nothing(tmp_path, monkeypatch):
@@ -457,20 +514,11 @@ def test_a_batch_check_in_blocks_gives_the_numbers_of_one_call_and_a_stop_writes
     assert trained.record_eval_batches(state, entry.seeds, 4, [5, 25], device="cpu", results_dir=tmp_path / "c",
                                        splits=data, progress=False, stop=lambda: True) is None
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").rglob("*.json"))
-
-
-def test_a_check_that_does_not_fit_the_time_left_passes_it_to_the_next_entries(tmp_path, monkeypatch):
-    """run(): an entry whose check is deferred (advance returns False, the check still pending) does not end the
-    call: the time left goes to the entries after it."""
-    first, second = checked_entry(), tiny_entry()
-    called = []
-
-    def fake_advance(entry, seconds, *args, **kwargs):
-        called.append(entry.name)
-        return entry is second
-
-    monkeypatch.setattr(campaign.runs, "advance", fake_advance)
-    monkeypatch.setattr(campaign.runs, "check_pending", lambda entry, results_dir=None: entry is first)
-    monkeypatch.setattr(campaign.runs, "finished", lambda entry, results_dir=None: False)
-    assert campaign.runs.run(1.0, "cpu", plan=(first, second), results_dir=tmp_path, progress=False) == [second.key]
-    assert called == [first.name, second.name]
+    # a partial file of other work (another number of tasks) is not used: the call starts over
+    part = tmp_path / "part.pt"
+    assert trained.record_eval_batches(state, entry.seeds, 3, [5, 25], device="cpu", results_dir=tmp_path / "d",
+                                       splits=data, progress=False, partial=part,
+                                       stop=lambda: part.exists()) is None  # stopped after its first piece
+    out = trained.record_eval_batches(state, entry.seeds, 4, [5, 25], device="cpu", results_dir=tmp_path / "d",
+                                      splits=data, progress=False, partial=part)
+    assert trained.read_check(out)["metrics"] == whole["metrics"] and not part.exists()

@@ -13,8 +13,9 @@ resumes the first unfinished entry of :data:`PLAN`. When an entry's training is 
 test tasks per seed) runs in blocks that are checkpointed too; then each seed's results JSON is written as a solo run
 would write it, the population's trained state beside them (:mod:`reptile.campaign.trained`), and the checkpoint is
 deleted; an entry that plans an evaluation-batch check (the eval-batch-25 rerun) then evaluates that state with each
-batch on all of its final test tasks (:func:`reptile.campaign.runs.batch_check`). Resuming on the same device gives the numbers of an uninterrupted run; resuming on another (CPU to GPU or
-back) works, and the records list the devices. Several workers (``--workers``, ``--streams``) are
+batch on all of its final test tasks, a piece at a time too (:func:`reptile.campaign.runs.batch_check`). Resuming on
+the same device gives the numbers of an uninterrupted run; resuming on another (CPU to GPU or back) works, and the
+records list the devices. Several workers (``--workers``, ``--streams``) are
 :mod:`reptile.campaign.workers`.
 
 The package, from the bottom: :mod:`.plan` (the plan, paths, progress), :mod:`.trained` (a finished run's trained
@@ -32,8 +33,9 @@ from pathlib import Path
 from .. import results as R
 from ..cli import check_device_argument, check_threads_argument, fail
 from ..validate import is_positive
-from .plan import (FIGURE3_CURVES, PLAN, Entry, campaign_root, check_pending, check_record_path,  # noqa: F401
-                   checkpoint_path, devices_label, finished, latest_rate, progress, records_written, select)
+from .plan import (FIGURE3_CURVES, PLAN, Entry, campaign_root, check_partial_path, check_pending,  # noqa: F401
+                   check_record_path, checkpoint_path, devices_label, finished, latest_rate, progress,
+                   records_written, select)
 from .runs import (PROG, STOP, advance, at_once, batch_check, claim, failure, holder, resume_note,  # noqa: F401
                    run, stop_on_signals, thread_warning, write_records)
 

@@ -106,10 +106,18 @@ def records_written(entry: Entry, results_dir=None) -> bool:
     return True
 
 
+def check_partial_path(entry: Entry, results_dir=None) -> Path:
+    """Where the campaign keeps the finished pieces of ``entry``'s evaluation-batch check while it is under way."""
+    return campaign_root(results_dir) / f"{entry.key}-batch-check.pt"
+
+
 def check_pending(entry: Entry, results_dir=None) -> bool:
-    """Whether ``entry`` has its records but not yet the evaluation-batch check it plans (``batch_check``)."""
-    return bool(entry.batch_check) and records_written(entry, results_dir) and not check_record_path(
-        entry.experiment, entry.name, entry.outer_iters, results_dir).exists()
+    """Whether ``entry`` has its records but not yet the evaluation-batch check it plans (``batch_check``) of this
+    configuration."""
+    if not entry.batch_check or not records_written(entry, results_dir):
+        return False
+    path = check_record_path(entry.experiment, entry.name, entry.outer_iters, results_dir)
+    return not path.exists() or R.read_run(path, ("digest",)).get("digest") != entry.config.digest()
 
 
 def finished(entry: Entry, results_dir=None) -> bool:
@@ -185,12 +193,18 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
             spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
             spread += " (transductive)" if mode == "transductive" else ""
             # a planned evaluation-batch check still to run (Entry.batch_check): the records are written, the
-            # entry is not finished
+            # entry is not finished; its pieces done so far (one per seed and batch) are kept beside the checkpoints
             state = "checking evaluation batches" if check_pending(entry, results_dir) else "done"
+            if state != "done":
+                part = check_partial_path(entry, results_dir)
+                done = len(load_checkpoint(part)["pieces"]) if part.exists() else 0
+                row["evaluation tasks"] = (f"{done} / {len(entry.seeds) * len(entry.batch_check)} evaluations "
+                                           f"(seed and batch)")
             row.update({"outer iterations": f"{total:,} / {total:,}", "state": state,
                         "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
                         "devices": devices_label(segs),
-                        "evaluation tasks": f"{cfg.eval_tasks:,} per seed",
+                        "evaluation tasks": row["evaluation tasks"] if state != "done" else
+                        f"{cfg.eval_tasks:,} per seed",
                         "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread}"})
         elif path.exists():
             st = load_checkpoint(path)

@@ -1,7 +1,8 @@
 """Advancing the campaign's plan a piece at a time (one process, or one worker of :mod:`reptile.campaign.workers`):
 :func:`advance` trains or evaluates one population from its checkpoint for a given wall time and writes its records
-when done (then its evaluation-batch check, :func:`batch_check`, where the plan asks for one); :func:`run` advances the plan in order, passing over a population another process holds
-(:func:`claim`); :func:`failure` says which errors stop a call with one line."""
+when done (then its evaluation-batch check, :func:`batch_check`, where the plan asks for one); :func:`run` advances
+the plan in order, passing over a population another process holds (:func:`claim`); :func:`failure` says which
+errors stop a call with one line."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .. import results as R
 from .. import seeding
 from ..provenance import environment, utc_now
 from ..validate import DivergedError, check, is_positive, resolve_device
-from .plan import PLAN, Entry, campaign_root, check_pending, checkpoint_path, devices_label, finished
+from .plan import (PLAN, Entry, campaign_root, check_partial_path, check_pending, checkpoint_path, devices_label,
+                   finished)
 
 try:
     import fcntl
@@ -166,34 +168,30 @@ def batch_check(entry: Entry, seconds: float, device: str = "auto", results_dir=
                 progress: bool = True, splits=None) -> bool:
     """The evaluation-batch check ``entry`` plans after its records (``Entry.batch_check``): the networks of its
     trained state evaluated with each of those batches on all of its final evaluation's tasks, one record
-    (:func:`reptile.campaign.trained.record_eval_batches`). Returns whether the record is written.
+    (:func:`reptile.campaign.trained.record_eval_batches`), for at most about ``seconds``. Returns whether the
+    record is written.
 
-    The check keeps no checkpoint: it starts only when ``seconds`` cover its estimate (the final evaluation's measured
-    time, once per batch), and a stop signal ends it between two blocks of tasks with nothing written, to start
-    again at the next call."""
+    Its pieces (one per seed and batch) are kept as each finishes (:func:`.plan.check_partial_path`), so a call
+    that runs out of time or is told to stop ends between two blocks of tasks, and the next call goes on from the
+    pieces done (the one in progress starts over)."""
     from .trained import batch_check as BC
     from .trained import state as TS
 
-    cfg, seeds = entry.config, list(entry.seeds)
-    first = R.read_run(R.run_path(entry.experiment, entry.name, seeds[0], results_dir))
-    need = len(entry.batch_check) * first["eval_seconds"]
-    if seconds < need or STOP.is_set():
-        if progress and not STOP.is_set():
-            print(f"campaign: {entry.key}: its evaluation-batch check (batches "
-                  f"{', '.join(map(str, entry.batch_check))}) takes about {need / 60:.0f} minutes, more than the "
-                  f"{max(0.0, seconds) / 60:.0f} left: it starts at the next call with the time", file=sys.stderr,
-                  flush=True)
+    deadline = time.perf_counter() + seconds
+    if seconds <= 0 or STOP.is_set():
         return False
+    cfg, seeds = entry.config, list(entry.seeds)
     if progress:
         print(f"campaign: {entry.key}: evaluating its trained networks with batches "
-              f"{', '.join(map(str, entry.batch_check))} on its {cfg.eval_tasks:,} final test tasks per seed (about "
-              f"{need / 60:.0f} minutes)", file=sys.stderr, flush=True)
+              f"{', '.join(map(str, entry.batch_check))} on its {cfg.eval_tasks:,} final test tasks per seed",
+              file=sys.stderr, flush=True)
     state = TS.trained_path(entry.experiment, entry.name, seeds, results_dir)
     where = {"trained_state": state.relative_to(R.results_root(results_dir)).as_posix()}  # not this machine's path
     out = BC.record_eval_batches(state, seeds, cfg.eval_tasks, list(entry.batch_check), source=where, device=device,
                                  data_root=data_root, cache_dir=cache_dir, results_dir=results_dir,
                                  splits=None if splits is None else dict(zip(seeds, splits)), progress=progress,
-                                 stop=STOP.is_set)
+                                 stop=lambda: STOP.is_set() or time.perf_counter() >= deadline,
+                                 partial=check_partial_path(entry, results_dir))
     return out is not None
 
 
@@ -340,8 +338,6 @@ def run(minutes: float, device: str = "auto", plan=PLAN, results_dir=None, data_
             if progress:
                 print(f"campaign: {entry.key}, {left / 60:.0f} minutes left", file=sys.stderr, flush=True)
             if not advance(entry, left, device, results_dir, data_root, cache_dir, progress):
-                if check_pending(entry, results_dir) and not STOP.is_set() and time.perf_counter() < deadline:
-                    continue  # its check did not fit in the time left, which goes to the entries after it
                 break
         done.append(entry.key)
     return done

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ... import results as R
 from ... import seeding
-from ...provenance import environment
-from ...train import load_checkpoint
+from ...provenance import environment, utc_now
+from ...train import load_checkpoint, save_checkpoint
 from ...validate import check, is_int, resolve_device, validate_seeds
 from ..plan import CHECK_PREFIX, check_record_path  # noqa: F401 (CHECK_PREFIX re-exported)
 from .state import check_tasks, final_tasks, kind_of, member, task_bar
@@ -26,7 +28,7 @@ check_path = check_record_path  # where record_eval_batches writes its record of
 def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batches=(5, 25), *,
                         source: dict[str, str] | None = None, device: str = "auto", data_root=None, cache_dir=None,
                         results_dir=None, splits: dict | None = None, progress: bool = True,
-                        stop: Callable[[], bool] | None = None) -> Path | None:
+                        stop: Callable[[], bool] | None = None, partial=None) -> Path | None:
     """Evaluate the networks of ``seeds`` in the trained state or campaign checkpoint ``checkpoint`` with each
     evaluation batch of ``batches`` on the same ``n_tasks`` test tasks per seed, and write one results JSON
     (:func:`check_path`, atomically) with the per-seed accuracies, transductive and not, and the environment.
@@ -38,9 +40,12 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     :func:`.cli.from_git`); otherwise its path is. Every argument, the file and the results folder are checked
     before any evaluation starts. ``splits``: ``{seed: (training, test)}``, to skip loading the data.
 
-    The tasks are evaluated in blocks of :data:`BLOCK` (the numbers of one call: each block goes on with the same
-    draws). ``stop``: asked between blocks (the campaign's stop signal); when it says True, nothing is written and
-    the call returns None, to be made again from the start."""
+    The work is one piece per seed and batch, each evaluated in blocks of :data:`BLOCK` tasks (the numbers of one
+    call: each block goes on with the same draws). ``stop``: asked between blocks (the campaign's stop signal or its
+    time); when it says True the call returns None without writing the record. ``partial``: a file that keeps each
+    finished piece (its per-task accuracies, exactly), written as each finishes, read by the next call with the same
+    state, seeds, batches and tasks, which goes on from there (a piece stopped part-way starts over), and deleted
+    when the record is written."""
     import hashlib
     import sys
     import time
@@ -74,17 +79,40 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     R.check_writable(out.parent, "results", "Set $REPTILE_RESULTS (or pass results_dir=...) to a folder you can "
                                             "write.")
     env, started = environment(dev), time.perf_counter()
+    sha = hashlib.sha256(raw).hexdigest()
+    work = {"sha256": sha, "seeds": seeds, "batches": batches, "n_tasks": n_tasks}  # what a partial file is of
+    pieces: dict[str, dict] = {}  # "seed/batch" -> its per-task accuracies (float64 tensors), seconds and device
+    if partial is not None and Path(partial).exists():
+        kept = load_checkpoint(Path(partial))
+        if kept.get("work") == work:
+            pieces = kept["pieces"]
+            if progress:
+                print(f"resuming from {partial}: {len(pieces)} of {len(seeds) * len(batches)} evaluations (seed and "
+                      f"batch) done", file=sys.stderr, flush=True)
     seeding.deterministic(dev)
     net = Conv4(cfg.n_way)
     m = cfg.meta
     acc = {b: {"non_transductive": [], "transductive": []} for b in batches}
     correct = {b: {"non_transductive": [], "transductive": []} for b in batches}
     seconds = {b: 0.0 for b in batches}
+    devices, reused = {}, 0.0
     for s in seeds:
         t = members[s]
-        _, test = splits[s] if splits is not None else load_splits(cfg, s, data_root, cache_dir)
-        images = test.images.to(dev)
+        images = None
         for b in batches:
+            key = f"{s}/{b}"
+            if key in pieces:
+                got = {mode: pieces[key][mode].tolist() for mode in ("non_transductive", "transductive")}
+                seconds[b] += pieces[key]["seconds"]
+                reused += pieces[key]["seconds"]
+                devices[key] = pieces[key]["device"]
+                for mode, values in got.items():
+                    acc[b][mode].append(values)
+                    correct[b][mode].append("".join(DIGITS[round(v * cfg.n_way)] for v in values))
+                continue
+            if images is None:
+                _, test = splits[s] if splits is not None else load_splits(cfg, s, data_root, cache_dir)
+                images = test.images.to(dev)
             sampler, gen = final_tasks(cfg, s, images, n_tasks, cfg.eval_iters, b)
             state_s = AdamState(t.m.to(dev), t.v.to(dev), t.step)  # read, never written, by the evaluation
             t0 = time.perf_counter()
@@ -104,9 +132,14 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
                 if bar is not None:
                     bar.close()
             seconds[b] += time.perf_counter() - t0
+            devices[key] = env["device_name"]
             for mode, values in got.items():
                 acc[b][mode].append(values)
                 correct[b][mode].append("".join(DIGITS[round(v * cfg.n_way)] for v in values))
+            if partial is not None:
+                pieces[key] = {**{mode: torch.tensor(v, dtype=torch.float64) for mode, v in got.items()},
+                               "seconds": time.perf_counter() - t0, "device": devices[key]}
+                save_checkpoint(Path(partial), {"work": work, "pieces": pieces, "written": utc_now()})
             if progress:
                 print(f"seed {s}, batch {b}: {n_tasks:,} tasks in {time.perf_counter() - t0:.0f} s, transductive "
                       f"{100 * sum(got['transductive']) / n_tasks:.2f}%", file=sys.stderr, flush=True)
@@ -118,7 +151,7 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     record = {
         "schema": R.SCHEMA_VERSION, "experiment": experiment, "name": cfg.name, "digest": cfg.digest(),
         "kind": "evaluation-batch check", "config": cfg.to_dict(), "seeds": seeds,
-        "checkpoint": {**(source or {"file": str(path)}), "sha256": hashlib.sha256(raw).hexdigest(),
+        "checkpoint": {**(source or {"file": str(path)}), "sha256": sha,
                        "outer_iteration": iteration, "outer_iters": cfg.meta.outer_iters},
         "tasks_per_seed": n_tasks, "eval_iters": cfg.eval_iters, "eval_batches": batches,
         "own_batch": cfg.eval_batch,
@@ -131,9 +164,14 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
         "correct_is": f"per seed, one character a task: how many of its {cfg.n_way} queries were classified "
                       f"correctly (a digit in base 36, 0-9 then a-z)",
         "eval_seconds": {str(b): round(seconds[b], 3) for b in batches},
-        "wall_seconds": round(time.perf_counter() - started, 3), "environment": env,
+        "devices": devices,  # "seed/batch" -> the device that evaluated it (several calls may have made the record)
+        "wall_seconds": round(time.perf_counter() - started + reused, 3),  # this call's and earlier pieces' times
+        "environment": env,
     }
-    return R.save_run(record, out)
+    written = R.save_run(record, out)
+    if partial is not None and Path(partial).exists():
+        Path(partial).unlink()
+    return written
 
 
 def read_check(path) -> dict[str, Any]:
