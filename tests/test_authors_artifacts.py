@@ -48,6 +48,7 @@ def test_the_tables_are_the_records(tmp_path):
     row = df.loc[("newer-cpu, AVX-512", "2 extra")]
     assert row["theirs: s per outer iteration"] == "0.500" and row["theirs: CPU s per outer iteration"] == "0.450"
     assert row["core share, theirs / ours"] == "0.90 / 0.60" and row["load average"] == "2.0 to 3.2"
+    assert authors._loads([4.21, 4.24]) == "4.2"  # one number where the range rounds to one
     assert row["ratio ours / theirs (median)"] == "1.00" and row["ratio range"] == "0.75 to 1.12"
     assert "newer-cpu, AVX-512: 2 cores, TensorFlow 2.21.0, recorded 2026-12-07" in load.caption
     real = authors.real_data_view(tmp_path).frame
@@ -70,7 +71,9 @@ def test_the_summary_says_each_cpus_numbers(tmp_path):
     write(tmp_path, "a-cpu", "avx2", "2026-12-07T00:00:00Z")
     text = authors.summary(tmp_path)
     assert text.startswith("On the a-cpu, AVX2, ours runs 1.00 to 1.50 times as fast as theirs")
-    assert "from 0.200 s with no extra process to 0.500 s with 2 (2.5 times)" in text
-    assert "CPU time per iteration goes from 0.180 to 0.450 s" in text
+    # the two phases without extra processes disagree (0.200 and 0.060 s): both are given
+    assert ("is 0.200 s with no extra process in the first phase and 0.060 s in the last, and 0.500 s with 2 extra "
+            "(2.5 and 8.3 times those); their CPU time per iteration is 0.180 and 0.054 s without, 0.450 s with them"
+            ) in text
     assert "takes 1.50 times the harness's time per step with its image cache filled (1.00 in CPU time) and 2.00 " \
            "times while it fills (1.25)." in text

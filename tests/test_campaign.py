@@ -433,7 +433,8 @@ def test_an_entry_that_plans_a_batch_check_is_finished_when_its_check_is_written
     (row,) = campaign.progress([entry], tmp_path)
     assert row["state"] == "checking evaluation batches" and row["outer iterations"] == "2 / 2"
     assert row["evaluation tasks"] == "0 / 4 evaluations (seed and batch)"
-    assert campaign_view(progress_frame([row])).iloc[0]["progress"] == "recorded; its evaluation-batch check to run"
+    assert campaign_view(progress_frame([row])).iloc[0]["progress"] == \
+        "recorded; its evaluation-batch check: 0 / 4 evaluations (seed and batch)"
     assert not campaign.advance(entry, 0.0, "cpu", tmp_path, progress=False, splits=splits())
     assert not path.exists()
     assert campaign.advance(entry, 1e9, "cpu", tmp_path, progress=False, splits=splits())

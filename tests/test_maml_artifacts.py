@@ -247,5 +247,5 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     rows = maml_plan.plan_rows(tmp_path)
     assert rows[0]["hours left"] == 90_000 / 5.0 / 3600 and rows[1]["hours left"] == 3 * 0.5
     table = maml_plan.plan_table(tmp_path)
-    assert "cpu-new, one thread; code abc1234" in table.caption
+    assert "cpu-new, 1 thread; code abc1234" in table.caption and "no GPU timing of MAML is stored yet" in table.caption
     assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption

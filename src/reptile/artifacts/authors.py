@@ -35,7 +35,17 @@ def _none(what: str) -> Table:
 
 
 def _loads(values) -> str:
-    return f"{min(values):.1f} to {max(values):.1f}" if values else "-"
+    if not values:
+        return "-"
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return low if low == high else f"{low} to {high}"
+
+
+def _note(record: dict) -> str:
+    """What else ran on the machine, as the record says it (its ``load_note`` after the description of the load
+    average), or empty."""
+    note = record.get("load_note", "")
+    return note.split("; ", 1)[1] if "; " in note else ""
 
 
 def load_view(results_dir=None) -> Table:
@@ -66,15 +76,15 @@ def load_view(results_dir=None) -> Table:
                 "load average": _loads(p.get("load_1min", []))})
     frame = pd.DataFrame(rows).set_index(["CPU", "busy processes beside"])
     words = "; ".join(f"{r['label']}: {r['load_test']['cores']} cores, TensorFlow {r.get('tensorflow', '?')}, "
-                      f"recorded {r.get('created', '?')[:10]}" for r in recs)
+                      f"recorded {r.get('created', '?')[:10]}" + (f" ({_note(r)})" if _note(r) else "") for r in recs)
     return Aligned(frame,
                    "The authors' Reptile.train_step on 1-shot 5-way (synthetic Omniglot-shaped images, one thread) "
                    "with 0, 1, 2 and again 0 extra busy single-thread processes at normal priority beside it, each "
                    "phase timed in turns with the engine's population of 1 (the same work per step): their wall "
                    "and CPU seconds per outer iteration (medians of three), the median share of a core each side "
                    "had (CPU time over wall time), and the ratio of our run-steps per second to theirs (above 1, "
-                   "ours is faster), its median and range over the pairs. The campaign ran at nice 19 on every core "
-                   "throughout, as the load averages show. " + words + ".",
+                   "ours is faster), its median and range over the pairs, and the 1-minute load average while it "
+                   "was timed. " + words + ".",
                    nowrap_index=[1])
 
 
@@ -125,13 +135,24 @@ def summary(results_dir=None) -> str:
         medians = [p["ours_over_theirs_run_steps_per_s"]["median"] for p in phases
                    if p.get("ours_over_theirs_run_steps_per_s")]
         if phases and medians:
-            alone, busiest = phases[0], max(phases, key=lambda p: p["extra_busy_processes"])
-            t0, t1 = (p["authors_seconds_per_outer_iter"]["median"] for p in (alone, busiest))
-            c0, c1 = (p["authors_cpu_seconds_per_outer_iter"]["median"] for p in (alone, busiest))
+            alone = [p for p in phases if p["extra_busy_processes"] == 0]
+            busiest = max(phases, key=lambda p: p["extra_busy_processes"])
+            t0 = [p["authors_seconds_per_outer_iter"]["median"] for p in alone]
+            c0 = [p["authors_cpu_seconds_per_outer_iter"]["median"] for p in alone]
+            t1 = busiest["authors_seconds_per_outer_iter"]["median"]
+            c1 = busiest["authors_cpu_seconds_per_outer_iter"]["median"]
+            n = busiest["extra_busy_processes"]
+            if len({f"{t:.3f}" for t in t0}) == 1:
+                moves = (f"their time per outer iteration goes from {t0[0]:.3f} s with no extra process to {t1:.3f} s "
+                         f"with {n} ({t1 / t0[0]:.1f} times), and their CPU time per iteration from {c0[0]:.3f} to "
+                         f"{c1:.3f} s")
+            else:  # the phases without extra processes, first and last, disagree: both are given
+                moves = (f"their time per outer iteration is {t0[0]:.3f} s with no extra process in the first phase "
+                         f"and {t0[-1]:.3f} s in the last, and {t1:.3f} s with {n} extra ({t1 / t0[0]:.1f} and "
+                         f"{t1 / t0[-1]:.1f} times those); their CPU time per iteration is {c0[0]:.3f} and "
+                         f"{c0[-1]:.3f} s without, {c1:.3f} s with them")
             said.append(f"ours runs {min(medians):.2f} to {max(medians):.2f} times as fast as theirs across the load "
-                        f"phases (the medians of their pairs), and their time per outer iteration goes from {t0:.3f} s "
-                        f"with no extra process to {t1:.3f} s with {busiest['extra_busy_processes']} "
-                        f"({t1 / t0:.1f} times), while their CPU time per iteration goes from {c0:.3f} to {c1:.3f} s")
+                        f"phases (the medians of their pairs); " + moves)
         check = r.get("run_omniglot_check")
         if check:
             warm, cold = check["real_over_synthetic_warm"], check["real_over_synthetic_cold"]
@@ -141,3 +162,4 @@ def summary(results_dir=None) -> str:
         if said:
             parts.append(f"On the {r['label']}, " + "; ".join(said) + ".")
     return " ".join(parts) if parts else f"No record of the authors' code under load is stored yet ({COMMAND})."
+

@@ -77,12 +77,15 @@ def plan_table(results_dir=None) -> Table:
         frame[col] = [fmt_number(v, 1) for v in frame[col]]
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
-             f"the newest CPU report of the MAML benchmark ({report['device']}, one thread; code "
+             f"the newest CPU report of the MAML benchmark ({report['device']}, {report.get('threads', 1)} "
+             f"thread{'s' if report.get('threads', 1) != 1 else ''}; code "
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
              f"network differs in its dense layer and batch norm only) by the engine's path the campaign trains by")
     total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
-             f"5-shot and 20-way entries want a GPU, where the meta-batch fills the device."
+             f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"
+             + ("" if any(r.get("environment", {}).get("device", "cpu") != "cpu" for r in _load("maml", results_dir))
+                else " (no GPU timing of MAML is stored yet)") + "."
              if known else "")
     caption = ("The campaign's MAML entries at the full budget (60,000 outer iterations per seed, seeds 0 1 2 one "
                "after another), in the order it runs them after Reptile's: their state and outer iterations (all "

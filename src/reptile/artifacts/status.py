@@ -56,7 +56,7 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
         if r["state"] == "done":  # evaluated on r["evaluation tasks"] (10,000 per seed)
             progress, rate, left = "done", "-", "-"
         elif r["state"] == "checking evaluation batches":  # recorded; its planned check of the trained state left
-            progress, rate, left = "recorded; its evaluation-batch check to run", "-", "-"
+            progress, rate, left = f"recorded; its evaluation-batch check: {r['evaluation tasks']}", "-", "-"
         elif r["state"] == "evaluating":
             progress, left = f"{r['evaluation tasks']} test tasks", r["hours left (evaluation)"]
             rate = "-" if r["evaluation tasks/s"] == "-" else f"{r['evaluation tasks/s']:g} tasks/s"
@@ -102,7 +102,10 @@ def campaign_view_table(results_dir=None) -> Table:
                     "(experiment/preset): progress, the outer "
                     "iterations (or, during the final evaluation, the test tasks) done of total; device hours spent; "
                     "the devices and the outer iterations each trained; the latest measured rate and the hours left at "
-                    "it; the test accuracy once done (mean ± standard deviation over seeds)." + seeds,
+                    "it; the test accuracy once done (mean ± standard deviation over seeds). A population whose "
+                    "records are written but whose planned evaluation-batch check (its trained networks evaluated "
+                    "again with several evaluation batches, a piece per seed and batch) is still to run says how "
+                    "many of those pieces are done." + seeds,
                     nowrap=["rate"])
 
 
