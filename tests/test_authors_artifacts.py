@@ -53,9 +53,9 @@ def test_the_tables_are_the_records(tmp_path):
     assert "newer-cpu, AVX-512: 2 cores, TensorFlow 2.21.0, recorded 2026-12-07" in load.caption
     real = authors.real_data_view(tmp_path).frame
     cold = real.loc[("older-cpu, AMX", "filling (cold)")]
-    assert cold["run_omniglot.py: s per train_step"] == "0.250" and cold["harness: s per train_step"] == "0.125"
-    assert cold["real / harness"] == "2.00" and cold["real / harness, CPU time"] == "1.25"
-    assert real.loc[("older-cpu, AMX", "filled first (warm)"), "core share, run_omniglot.py"] == "0.75"
+    assert cold["script: s per step"] == "0.250" and cold["harness: s per step"] == "0.125"
+    assert cold["script / harness"] == "2.00" and cold["the same in CPU time"] == "1.25"
+    assert real.loc[("older-cpu, AMX", "filled first (warm)"), "script's core share"] == "0.75"
 
 
 def test_the_stored_records_are_shown():

@@ -92,4 +92,4 @@ def plan_table(results_dir=None) -> Table:
                "seeds together), the CPU hours their training takes at the rate of " + where + ", and the hours "
                "left (at the entry's own measured rate once it has one). The final evaluations are not counted."
                + total)
-    return Aligned(frame.astype(str), caption)
+    return Aligned(frame.astype(str), caption, nowrap=["state"], nowrap_index=[0, 2])

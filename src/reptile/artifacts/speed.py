@@ -238,8 +238,9 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
                     f"{rep['second_order_factor']} times a training step) as a percentage of the matrix-multiply "
                     "rate, and the hours of training one seed's full-budget run takes at that rate (the final "
                     "evaluation not included). " + "; ".join(words) + ".",
-                    # the algorithm may wrap ("first-order / MAML"), so that the table fits the page column
-                    nowrap_index=[i for i, n in enumerate(frame.index.names) if n != "algorithm"])
+                    # the device, the algorithm and the path may wrap ("first-order / MAML"), so that the table of
+                    # several devices fits the page column too
+                    nowrap_index=[i for i, n in enumerate(frame.index.names) if n == "setting"])
 
 
 # ----------------------------------------------------------------- the benchmark's report and timed runs
