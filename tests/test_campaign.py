@@ -155,6 +155,11 @@ def test_the_plan_is_the_issue_order():
                           "omniglot-1shot-5way-transductive-eval25"]  # after the issue's order: the authors' batch
     assert {e.experiment for e in campaign.PLAN[16:]} == {"maml"}  # beyond the paper, after Reptile's cells
     assert all(e.seeds == (0, 1, 2) and e.config.budget == "paper" for e in campaign.PLAN)
+    # only the eval-batch-25 rerun plans an evaluation-batch check, with the two batches its chapter compares
+    from reptile.artifacts import transduction_batch as TB
+
+    assert [(e.name, e.batch_check) for e in campaign.PLAN if e.batch_check] == \
+        [(TB.RERUN, (TB.TABLE5_BATCH, TB.AUTHORS_BATCH))]
 
 
 def test_only_selects_planned_populations_in_the_order_named():
