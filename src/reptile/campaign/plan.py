@@ -194,17 +194,16 @@ def progress(plan=PLAN, results_dir=None) -> list[dict[str, Any]]:
             spread += " (transductive)" if mode == "transductive" else ""
             # a planned evaluation-batch check still to run (Entry.batch_check): the records are written, the
             # entry is not finished; its pieces done so far (one per seed and batch) are kept beside the checkpoints
-            state = "checking evaluation batches" if check_pending(entry, results_dir) else "done"
-            if state != "done":
+            state, tasks = "done", f"{cfg.eval_tasks:,} per seed"
+            if check_pending(entry, results_dir):
                 part = check_partial_path(entry, results_dir)
                 done = len(load_checkpoint(part)["pieces"]) if part.exists() else 0
-                row["evaluation tasks"] = (f"{done} / {len(entry.seeds) * len(entry.batch_check)} evaluations "
-                                           f"(seed and batch)")
+                state = "checking evaluation batches"
+                tasks = f"{done} / {len(entry.seeds) * len(entry.batch_check)} evaluations (seed and batch)"
             row.update({"outer iterations": f"{total:,} / {total:,}", "state": state,
                         "device hours": round(runs[0]["wall_seconds"] / 3600, 2),
                         "devices": devices_label(segs),
-                        "evaluation tasks": row["evaluation tasks"] if state != "done" else
-                        f"{cfg.eval_tasks:,} per seed",
+                        "evaluation tasks": tasks,
                         "test accuracy (%)": f"{statistics.mean(accs):.2f}{spread}"})
         elif path.exists():
             st = load_checkpoint(path)
