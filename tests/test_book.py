@@ -210,6 +210,16 @@ def test_every_figure_is_numbered_and_captioned_with_alt_text(built_book, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
+def test_every_table_has_a_caption(built_book, page):
+    """Every table of a page, generated from results or written in its Markdown, carries a caption of its own."""
+    html = (built_book / f"{page}.html").read_text()
+    for table in re.findall(r"<table\b.*?</table>", html, re.S):
+        caption = re.search(r"<caption\b.*?</caption>", table, re.S)
+        text = re.sub(r"<[^>]+>", "", caption.group(0)).strip() if caption else ""
+        assert len(text) >= 30, f"{page}.html: a table without a caption: {re.sub(r'<[^>]+>', ' ', table)[:120]!r}"
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_no_internal_wording(built_book, page):
     text = _page_text(built_book / f"{page}.html")
     for word in INTERNAL:

@@ -49,6 +49,17 @@ def test_three_seeds_use_their_spread_and_reptile_is_compared_under_its_protocol
     assert non["a"] == "96.00 ± 1.00"
 
 
+def test_table2_shows_how_far_a_maml_entry_under_way_has_come():
+    from reptile.artifacts.fewshot import fewshot_table
+
+    progress = {"finn-maml-omniglot-1shot-5way": "training: 30,469 / 180,000"}
+    row = ("MAML + Transduction", "this companion, Finn et al.'s protocol")
+    for frame in (M.table2_table({}, "paper", progress).frame,
+                  fewshot_table(2, {}, "paper", maml_runs={}, maml_progress=progress).frame):
+        assert frame.loc[row, "1-shot 5-way"] == "training: 30,469 / 180,000"
+        assert frame.loc[row, "5-shot 5-way"] == "not yet run"
+
+
 def test_a_reduced_budget_is_never_shown_as_the_paper_s():
     runs = {"reduced-finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, 0.5], budget="reduced")]}
     paper = M.table2_rows(runs, "paper")
@@ -142,7 +153,11 @@ def test_the_chapter_opens_with_what_is_finished_and_whether_the_claim_is_tested
     partial = {**reduced, "maml-omniglot-1shot-5way": [{}, {}], "finn-maml-omniglot-1shot-5way": [{}, {}, {}]}
     text = M.standing(partial)  # two seeds are not a finished cell
     assert "1 of the 16 full-budget cells" in text and ": `finn-maml-omniglot-1shot-5way`." in text
-    assert "does **not**" not in text and "the other cells are queued in the campaign" in text
+    assert "does **not**" not in text and "campaign entries, queued after Reptile's" in text
+    under_way = {"finn-maml-omniglot-1shot-5way": "training: 30,469 / 180,000"}
+    text = M.standing(reduced, under_way)  # the campaign's entry under way is named with its progress
+    assert "under way: `finn-maml-omniglot-1shot-5way`, training: 30,469 / 180,000 (Status page)." in text
+    assert "queued" not in text
 
 
 def test_the_steps_summary_judges_whether_accuracy_falls_after_the_first_step():

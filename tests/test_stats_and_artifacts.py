@@ -161,8 +161,11 @@ def test_fewshot_tables_say_what_each_plus_minus_is():
     t = fewshot_table(2, runs, budget="reduced").frame
     caption = fewshot_table(2, runs, budget="reduced").caption
     assert "mean ± standard deviation over 3 seeds for Reptile" in caption  # the paper's Reptile rows
-    assert ("the MAML rows as the paper gives them (quoted from Finn et al., ± their 95% interval, but for Table 2's "
+    assert ("the MAML rows as the paper gives them (quoted from Finn et al., ± their 95% interval, but for the "
             "first-order MAML row, which is not in Finn et al. and has no source)") in caption
+    table1 = fewshot_table(1, {}, budget="reduced").caption  # Table 1's first-order MAML row is in Finn et al.
+    assert "the MAML rows as the paper gives them (quoted from Finn et al., ± their 95% interval)" in table1
+    assert "no source" not in table1
     assert "; ± is" not in caption  # ours differ per cell: each cell says its own
     # Reptile: 3 seeds in 1-shot, 1 seed in 5-shot: each cell says its own
     sd = math.sqrt(((90 - 93) ** 2 + (93 - 93) ** 2 + (96 - 93) ** 2) / 2)  # = 3, by hand

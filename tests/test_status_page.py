@@ -81,7 +81,14 @@ def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_
     assert env.frame["env."].tolist() == ["1", "2"]
     # the columns every row shares are said in the caption, not repeated in the table
     assert "devices" not in env.frame.columns and "commit" not in env.frame.columns
-    assert "devices: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
+    assert "devices: cpu; evaluated on: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
+    assert "evaluated on: the device(s) of the final evaluation" in env.caption
+    # a population trained on two devices and evaluated on the first: the evaluation's device is its own column
+    moved = dict(_run("fewshot", "x", 0), engine={"name": "population", "segments": [
+        {"device": "NVIDIA H200", "start": 0, "end": 10}, {"device": "cpu", "start": 10, "end": 15}],
+        "evaluation_devices": ["NVIDIA H200"]})
+    row = status.environment_view(runs + [moved]).frame.loc[("fewshot/x", "0")]
+    assert row["evaluated on"] == "NVIDIA H200" and "cpu" in row["devices"]
     # seeds of one configuration from two commits: a row each, labelled by their seeds, and the page can draw it
     later = [_run("taylor", "default", s, python="3.12.3", torch="2.11.0", commit="d" * 40) for s in (1, 2)]
     two = status.environment_view(runs + later)
@@ -122,6 +129,9 @@ def test_the_campaign_table_formats_hours_and_names_the_shared_seeds(tmp_path, m
     assert t.frame.loc["fewshot/a"].tolist() == ["10 / 100", "1.23", "cpu: 10", "2.5 it/s", "0.01", "-"]
     assert t.frame.loc["gradcomb/b"].tolist() == ["done", "2.00", "cpu: 100", "-", "-", "95.00 ± 0.10"]
     assert "Each population trains seeds 0 1 2 of its configuration together." in t.caption
+    rows.append({**rows[0], "population": "maml/c"})  # a MAML entry trains its seeds one after another
+    t = status.campaign_view_table(tmp_path)
+    assert "seeds 0 1 2 of its configuration (Reptile's together, MAML's one after another)." in t.caption
 
 
 def test_the_timed_population_runs_put_what_every_row_shares_in_the_caption(tmp_path):

@@ -90,16 +90,16 @@ def environment_view(runs: Sequence[dict]) -> Table:
     groups: dict[tuple, list[dict]] = {}
     for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
         e = r["environment"]
-        key = (f"{r['experiment']}/{r['name']}", run_device(r), numbers[id(r)],
+        key = (f"{r['experiment']}/{r['name']}", run_device(r), eval_device(r), numbers[id(r)],
                (e["commit"] or "none")[:7] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
         groups.setdefault(key, []).append(r)
     rows = []
-    for (name, device, env, commit, date), group in groups.items():
+    for (name, device, evaluated, env, commit, date), group in groups.items():
         walls = [f"{round(r['wall_seconds']):,}" for r in group]
         population = all((r.get("engine") or {}).get("name") == "population" for r in group)
         shared = len({r["wall_seconds"] for r in group}) == 1 or (population and len(set(walls)) == 1)
         rows.append({"configuration": name, "seeds": seed_list(r["seed"] for r in group), "devices": device,
-                     "env.": str(env), "commit": commit, "date": date,
+                     "evaluated on": evaluated, "env.": str(env), "commit": commit, "date": date,
                      "wall time (s)": walls[0] if shared else " ".join(walls)})
     if not rows:
         return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
@@ -109,8 +109,9 @@ def environment_view(runs: Sequence[dict]) -> Table:
     frame, words = shared_columns(pd.DataFrame(rows).set_index(["configuration", "seeds"]))
     return Aligned(frame,
                   "The environment of every stored run, one row per configuration (experiment/preset) and "
-                  "environment, labelled by the configuration and the seeds it holds. devices: those that trained the runs, with the outer iterations each ran when "
-                  "the runs record them (a population trained a piece at a time), the last one also evaluated; "
+                  "environment, labelled by the configuration and the seeds it holds. devices: those that trained "
+                  "the runs, with the outer iterations each ran when the runs record them (a population trained a "
+                  "piece at a time); evaluated on: the device(s) of the final evaluation; "
                   "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
                   "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
                   "one number for seeds trained together as one population." + words,

@@ -17,8 +17,9 @@ from .environments import eval_device, run_device
 from .transduction_batch import rerun_check
 
 PAPER_PM = pm_label(3)  # the paper's Reptile rows: the mean over 3 seeds ± the standard deviation across seeds
-QUOTED_PM = ("as the paper gives them (quoted from Finn et al., ± their 95% interval, but for Table 2's first-order "
-             "MAML row, which is not in Finn et al. and has no source)")  # the paper's MAML rows (reptile.paper)
+QUOTED_PM = {1: "as the paper gives them (quoted from Finn et al., ± their 95% interval)",
+             2: ("as the paper gives them (quoted from Finn et al., ± their 95% interval, but for the first-order "
+                 "MAML row, which is not in Finn et al. and has no source)")}  # the paper's MAML rows (reptile.paper)
 OURS = {"paper": "this companion, paper protocol", "reduced": "this companion, reduced budget"}  # our rows' source
 TABLES = {1: ("miniimagenet", TABLE1), 2: ("omniglot", TABLE2)}  # the paper's table number -> dataset, its numbers
 
@@ -67,7 +68,8 @@ def campaign_progress(results_dir=None, experiment: str = "fewshot") -> dict[str
 
 
 def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str = "paper",
-                  progress: dict[str, str] | None = None, maml_runs: dict[str, list[dict]] | None = None) -> Table:
+                  progress: dict[str, str] | None = None, maml_runs: dict[str, list[dict]] | None = None,
+                  maml_progress: dict[str, str] | None = None) -> Table:
     """Table 1 (Mini-ImageNet) or Table 2 (Omniglot) in the paper's layout: the paper's numbers, and ours from
     ``runs_by_name`` (preset name -> stored runs) at ``budget`` ('paper' or 'reduced'), or 'not yet run' (or, for a
     cell whose preset is in ``progress``, what :func:`campaign_progress` says of its run under way).
@@ -76,7 +78,8 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     standard deviation across seeds; ours with one seed, the mean over its evaluation tasks ± their 95% interval.
     Where our cells differ in that, each of our cells says its own. With ``maml_runs`` (preset -> stored runs of
     :mod:`reptile.maml.experiment`), Table 2's quoted MAML rows get this companion's runs of them beneath, under
-    Finn et al.'s protocol and under Reptile's (:func:`reptile.artifacts.maml.table2_rows`)."""
+    Finn et al.'s protocol and under Reptile's (:func:`reptile.artifacts.maml.table2_rows`; ``maml_progress``:
+    :func:`campaign_progress` of the MAML entries, shown in their cells without a finished run)."""
     dataset, paper = _table(table)
     if budget not in ("paper", "reduced"):
         raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
@@ -97,7 +100,8 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
             if maml_runs is not None and table == 2:
                 from .maml import table2_rows
 
-                rows.update({key: cells for key, cells in table2_rows(maml_runs, budget).items() if key[0] == row})
+                ours = table2_rows(maml_runs, budget, maml_progress)
+                rows.update({key: cells for key, cells in ours.items() if key[0] == row})
             continue
         ours = {}
         for c in paper["columns"]:
@@ -111,7 +115,7 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     ours_pm = labels
     caption = (f"Paper Table {table}, {'Mini-ImageNet' if table == 1 else 'Omniglot'}: accuracy (%) on new tasks, "
                f"the paper's rows ({PAPER_PM.replace('std', 'mean ± standard deviation')} for Reptile; the MAML "
-               f"rows {QUOTED_PM}) and ours ({OURS[budget]}"
+               f"rows {QUOTED_PM[table]}) and ours ({OURS[budget]}"
                + (f"; Reptile's ± is the {ours_pm[0].replace('std', 'standard deviation')}" if len(ours_pm) == 1
                   else "")
                + "). A cell without a finished run says how far its run has come, or not yet run."

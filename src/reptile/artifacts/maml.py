@@ -58,10 +58,20 @@ def stored(results_dir=None) -> dict[str, list[dict]]:
 FULL_SEEDS = 3  # a full-budget cell is finished with this many seeds stored
 
 
-def standing(runs_by_name: dict[str, list[dict]]) -> str:
+def _campaign_state(progress: dict[str, str] | None) -> str:
+    """Where the campaign's full-budget entries stand, from ``progress`` (preset -> how far its entry under way has
+    come, :func:`reptile.artifacts.fewshot.campaign_progress`)."""
+    if not progress:
+        return "The full-budget cells are campaign entries, queued after Reptile's (Status page)."
+    under_way = "; ".join(f"`{n}`, {text}" for n, text in sorted(progress.items()))
+    return f"The full-budget cells are campaign entries; under way: {under_way} (Status page)."
+
+
+def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> str:
     """The chapter's opening status, in Markdown, from what is stored: how many of the full-budget presets (both
     protocols, both algorithms, every cell) are finished with :data:`FULL_SEEDS` seeds, and so whether the chapter's
-    comparisons can test the paper's claim yet or rest on reduced-budget runs only."""
+    comparisons can test the paper's claim yet or rest on reduced-budget runs only; with ``progress``, the
+    campaign's entries under way."""
     from ..maml.presets import PRESETS
 
     full = [n for n in PRESETS if not n.startswith("reduced-") and n != "ci"]
@@ -71,14 +81,12 @@ def standing(runs_by_name: dict[str, list[dict]]) -> str:
             f"MAML, both protocols, Omniglot's four columns) are finished with {FULL_SEEDS} seeds"
             + (f": {', '.join(f'`{n}`' for n in done)}." if done else "."))
     if done:
-        return head + (" The comparisons at the full budget below rest on them; the other cells are queued in the "
-                       "campaign (Status page).")
+        return head + " The comparisons at the full budget below rest on them. " + _campaign_state(progress)
     seeds = sorted({len(r) for n in reduced for r in [runs_by_name[n]]})
     return head + (" Until they are, this chapter does **not** test the paper's claim: every comparison below rests "
                    f"on the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds)) or 'no'} seed"
                    f"{'s' if seeds != [1] else ''} each, a few hundred outer iterations at most), which check the "
-                   "pipeline and measure the cost. The full-budget cells are queued in the campaign, after Reptile's "
-                   "(Status page).")
+                   "pipeline and measure the cost. " + _campaign_state(progress))
 
 
 def _estimate(runs: Sequence[dict], mode: str, step: int | None = None) -> Estimate:

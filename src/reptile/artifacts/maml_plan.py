@@ -80,7 +80,9 @@ def plan_table(results_dir=None) -> Table:
              f"the newest CPU report of the MAML benchmark ({report['device']}, {report.get('threads', 1)} "
              f"thread{'s' if report.get('threads', 1) != 1 else ''}; code "
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
-             f"network differs in its dense layer and batch norm only) by the engine's path the campaign trains by")
+             f"network differs in its dense layer and batch norm only) on the path the campaign trains by: the engine "
+             f"with oneDNN's convolutions where they pay (REPTILE_ONEDNN=1), or the plain engine where a report lacks "
+             f"that row")
     total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
              f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"

@@ -89,8 +89,10 @@ def campaign_view_table(results_dir=None) -> Table:
     """The campaign's progress (:func:`campaign_view` of :func:`campaign_table`) for the page."""
     table = campaign_table(results_dir)
     view = campaign_view(table)
+    maml = any(str(p).startswith("maml/") for p in table.index)
     seeds = ("" if "seeds" in view.columns or table.empty else
-             f" Each population trains seeds {table['seeds'].iloc[0]} of its configuration together.")
+             f" Each population trains seeds {table['seeds'].iloc[0]} of its configuration"
+             + (" (Reptile's together, MAML's one after another)." if maml else " together."))
     for col in ("device hours", "hours left"):
         view[col] = [fmt_number(v, 2) if isinstance(v, (int, float)) else str(v) for v in view[col]]
     view["progress"] = [str(v).removesuffix(" outer it") for v in view["progress"]]
