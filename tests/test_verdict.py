@@ -139,7 +139,7 @@ def test_the_table_and_its_summary(rows):
     assert sum(int(n) for n in re.findall(r"(\d+) ", first.split("below, ")[1])) == len(rows), said
     # then each row that differs, does not hold or is not resolved, by name with its z; and where the rest waits
     odd = [r for r in rows if r.verdict in ("differs", "does not hold", "not resolved")]
-    assert all(f"{r.item}" in said and f"**{r.verdict}** (z = {z_text(r.z)})" in said for r in odd if r.z is not None)
+    assert all(f"{r.item}" in said and f"**{r.verdict}** (z = {z_text(r.z)}" in said for r in odd if r.z is not None)
     assert ("The exceptions: " in said) == bool(odd)
     waiting = [r for r in rows if r.verdict == "not yet run"]
     assert ("Not yet run: " in said) == bool(waiting)
@@ -150,3 +150,19 @@ def test_the_table_and_its_summary(rows):
     if going:
         assert said.endswith(".") and "(their progress as of" not in said  # no date given: none said
         assert "(their progress as of 2026-01-02)." in verdict.summary(rows, as_of="2026-01-02")
+
+
+def test_an_exception_run_again_says_the_second_run_beside_it():
+    import dataclasses
+
+    from reptile.artifacts.common import Check
+
+    cell = Check(item="paper Table 2 (Omniglot), a cell", claim="", paper="97.97 ± 0.08", ours="97.37 ± 0.03", z=-12.2,
+                 verdict="differs", where="fewshot.ipynb")
+    again = Check(item="paper Table 2 (Omniglot), a cell, a second run", claim="evaluated with batches of 25",
+                  paper="97.97 ± 0.08", ours="97.86 ± 0.08", z=-1.7, verdict="reproduces", where="fewshot.ipynb")
+    said = verdict.summary([cell, again])
+    assert ("The exceptions: paper Table 2 (Omniglot), a cell **differs** (z = -12.2; a second run, evaluated with "
+            "batches of 25, **reproduces**, z = -1.7).") in said
+    waiting = dataclasses.replace(again, verdict="under way", z=None)
+    assert "a cell **differs** (z = -12.2)." in verdict.summary([cell, waiting])  # a second run under way: not said

@@ -53,6 +53,7 @@ def _link(check: Check) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
 
+SECOND_RUN = ", a second run"  # the item of a row that runs another row's item again (the rerun of a cell)
 PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
 
 
@@ -73,10 +74,20 @@ def summary(rows: Sequence[Check], as_of: str | None = None) -> str:
     out = (f"Of the {len(rows)} rows below, each a number or claim of the paper (or one of its quoted MAML rows), "
            + ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1] + ".")
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
+    again = {r.item.removesuffix(SECOND_RUN): r for r in rows if r.item.endswith(SECOND_RUN)}
+
+    def second(r: Check) -> str:  # a second run of the same item, said beside the exception
+        a = again.get(r.item)
+        if a is None or a.verdict in (UNDER_WAY, NOT_YET_RUN):
+            return ""
+        return (f"; a second run, {a.claim}, **{a.verdict}**" if a.claim else f"; a second run **{a.verdict}**") + (
+            f", z = {z_text(a.z)}" if a.z is not None else "")
+
     if odd:
         out += " The exceptions: " + "; ".join(
             f"{r.item}{f' ({r.claim[0].lower() + r.claim[1:]})' if r.claim else ''} **{r.verdict}**"
-            + (f" (z = {z_text(r.z)})" if r.z is not None else "") for r in odd) + "."
+            + (f" (z = {z_text(r.z)}{second(r)})" if r.z is not None else f" ({second(r)[2:]})" if second(r) else "")
+            for r in odd) + "."
     for verdict, head in ((UNDER_WAY, "Under way"), (NOT_YET_RUN, "Not yet run")):
         rows_of = Counter(r.item.split(",")[0] for r in rows if r.verdict == verdict)
         if rows_of:
