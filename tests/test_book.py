@@ -184,7 +184,7 @@ class VisibleTextWithCode(VisibleText):
 
 # the figures each chapter draws: Figure 1 and its companions, the expansion's and Figure 2's, the learning curves,
 # Figure 3 and its final accuracies
-FIGURES = {"sine": 5, "taylor": 3, "manifolds": 3, "fewshot": 1, "gradient_combinations": 2}
+FIGURES = {"sine": 5, "taylor": 3, "manifolds": 3, "fewshot": 1, "gradient_combinations": 2, "maml": 1}
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,0 +1,113 @@
+"""The MAML chapter's learning curves: each run's transductive accuracy on held-out test tasks during meta-training
+(``curve_tasks`` tasks every ``curve_every`` outer iterations), from the stored records and, for the campaign's
+full-budget entries, from their committed checkpoints while a seed is under way. Beside them, the accuracy paper
+Table 2 quotes for the cell. Rebuilt from stored files; nothing here runs or types a number."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+MODE = "transductive"  # the curves' mode: Table 2's MAML rows are transductive, and every run records it
+
+
+def _curve(curve: dict) -> dict[str, list]:
+    """A stored curve (a record's or a checkpoint's) as iterations and accuracies in percent, its missing points
+    dropped."""
+    pairs = [(i, 100 * a) for i, a in zip(curve["iteration"], curve.get(f"curve_accuracy_{MODE}", []))
+             if a is not None]
+    return {"iteration": [i for i, _ in pairs], "accuracy": [a for _, a in pairs]}
+
+
+def campaign_curves(results_dir=None) -> dict[str, dict[str, Any]]:
+    """Preset -> the curves of the campaign's full-budget MAML entry, seed by seed, for every entry with a seed
+    finished or under way: ``{"seeds": {seed: {"iteration", "accuracy", "done"}}, "total": outer iterations per
+    seed, "curve_tasks": tasks per point}``; ``done`` is the outer iterations the seed has trained (its total once
+    its record is written). A finished seed's curve is its record's; a seed under way, its checkpoint's."""
+    from .. import results as R
+    from ..campaign.plan import PLAN, maml_checkpoint
+    from ..train import load_checkpoint
+
+    out: dict[str, dict[str, Any]] = {}
+    for entry in (e for e in PLAN if e.experiment == "maml"):
+        cfg, seeds = entry.config, {}
+        for s in entry.seeds:
+            path = R.run_path(entry.experiment, entry.name, s, results_dir)
+            record = R.read_run(path) if path.exists() else None
+            if record is not None and record.get("digest") == cfg.digest():
+                seeds[s] = {**_curve(record["curve"]), "done": cfg.outer_iters}
+                continue
+            ck = maml_checkpoint(entry, s, results_dir)
+            if ck.exists():
+                state = load_checkpoint(ck)
+                seeds[s] = {**_curve(state["curve"]), "done": state["learner"]["iteration"]}
+        if seeds:
+            out[entry.name] = {"seeds": seeds, "total": cfg.outer_iters, "curve_tasks": cfg.curve_tasks}
+    return out
+
+
+def _paper_value(name: str) -> float | None:
+    """The accuracy (%) paper Table 2 quotes for the preset's algorithm and cell (its MAML rows), or None."""
+    from ..paper import TABLE2
+
+    algorithm = "first-order MAML" if "fomaml-" in name else "MAML"
+    cell = re.search(r"omniglot-(\d+)shot-(\d+)way$", name)
+    row = TABLE2["rows"].get(f"{algorithm} + Transduction")
+    column = f"{cell[1]}-shot {cell[2]}-way" if cell else None
+    if row is None or column not in TABLE2["columns"]:
+        return None
+    return row[TABLE2["columns"].index(column)][0]
+
+
+def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
+    """Two panels of transductive test accuracy against outer iterations: above, the reduced-budget runs (the mean
+    over their seeds, solid); below, the full-budget campaign entries seed by seed (solid once finished, dashed
+    while under way, from :func:`campaign_curves`), with the accuracy paper Table 2 quotes for each entry's algorithm
+    and cell (dotted). A preset has one colour."""
+    in_progress = in_progress or {}
+    reduced = {n: runs for n, runs in runs_by_name.items() if n.startswith("reduced-")}
+    names = sorted({*reduced, *in_progress})
+    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 8))
+    ax = axes[0]
+    tasks = sorted({runs[0]["config"]["curve_tasks"] for runs in reduced.values()})
+    for name, runs in sorted(reduced.items()):
+        curves = [_curve(r["curve"]) for r in runs]
+        n = min(len(c["iteration"]) for c in curves)
+        vals = np.array([c["accuracy"][:n] for c in curves])
+        ax.plot(curves[0]["iteration"][:n], vals.mean(0), color=colors[name],
+                label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+    ax.set_title("reduced budgets (not the protocols' budget)"
+                 + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
+    ax = axes[1]
+    quoted: dict[tuple[str, str], float] = {}  # (algorithm, cell) -> the accuracy paper Table 2 quotes
+    for name, got in sorted(in_progress.items()):
+        for seed, c in sorted(got["seeds"].items()):
+            under_way = c["done"] < got["total"]
+            label = f"{name}, seed {seed}" + (f": so far, {c['done']:,} / {got['total']:,}" if under_way else "")
+            ax.plot(c["iteration"], c["accuracy"], color=colors[name], ls="--" if under_way else "-", label=label)
+        value = _paper_value(name)
+        if value is not None:
+            cell = re.search(r"omniglot-(\d+shot-\d+way)$", name)[1]
+            quoted[("first-order MAML" if "fomaml-" in name else "MAML", cell)] = value
+    for (algorithm, cell), value in sorted(quoted.items()):
+        ax.axhline(value, color="0.35", lw=1, ls=":" if algorithm == "MAML" else "-.",
+                   label=f"paper Table 2, {algorithm}, {cell}: {value:.1f}")
+    tasks = sorted({got["curve_tasks"] for got in in_progress.values()})
+    ax.set_title("full budget (the campaign's entries)"
+                 + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("outer iteration")
+        ax.set_ylabel(f"{MODE} test accuracy (%)")
+        if ax.lines:
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no runs stored yet", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["campaign_curves", "learning_curves"]
