@@ -185,3 +185,33 @@ def test_scoring_on_the_engine_is_torch_func_s(network):
     assert torch.equal(score_steps(None, phi, t, cfg, 3, engine=en)["transductive"], want["transductive"])
     broken = phi[:-1] + (torch.full_like(phi[-1], float("nan")),)  # a NaN in the dense bias: nothing is finite
     assert not bool(P.score_steps(en, broken, t, cfg, 2)[2].any())
+
+
+@pytest.mark.parametrize("network,first_order,onednn", [("reptile", False, True), ("finn", False, True),
+                                                        ("finn", True, False), ("reptile", True, None)])
+def test_larger_populations_of_1_shot_5_way_give_the_same_numbers_bit_for_bit(network, first_order, onednn):
+    """float32, as the campaign trains: the default population (16 one-shot tasks side by side, 4 chunks of 4) gives
+    the meta-gradient, loss and accuracy of populations of one chunk exactly."""
+    g = torch.Generator().manual_seed(5)
+    n = 16
+    labels = torch.arange(N_WAY).expand(n, -1)
+    t = TaskBatch(torch.rand(n, N_WAY, 1, 28, 28, generator=g), labels, torch.rand(n, N_WAY, 1, 28, 28, generator=g),
+                  labels)
+    cfg = MAMLConfig(n_way=N_WAY, shots=1, queries=1, meta_batch=n, inner_step=0.4, inner_steps=1,
+                     first_order=first_order)
+    phi = tuple(p.float() for p in params(network))
+    net = P.EngineNet(network, N_WAY, onednn=onednn)
+    chunk = P.default_chunk(t.support_x)
+    assert chunk == 4 and P.default_population(t.support_x, chunk) == 16
+    one = P.meta_gradient(net, phi, t, cfg, population=chunk)
+    whole = P.meta_gradient(net, phi, t, cfg)
+    assert all(torch.equal(a, b) for a, b in zip(one[0], whole[0], strict=True))
+    assert torch.equal(one[1], whole[1]) and torch.equal(one[2], whole[2])
+
+
+def test_a_population_is_whole_chunks_and_grows_only_chunks_of_several_tasks():
+    five_shot = torch.zeros(8, 25, 1, 28, 28)  # 25 support images: a chunk of one task, a population of one
+    assert P.default_chunk(five_shot) == 1 and P.default_population(five_shot, 1) == 1
+    cfg = MAMLConfig(n_way=N_WAY, shots=SHOTS, queries=QUERIES, meta_batch=TASKS, inner_step=0.1)
+    with pytest.raises(ValueError, match=r"population must be a positive multiple of chunk \(2\), got 3"):
+        P.meta_gradient(P.EngineNet("reptile", N_WAY), params("reptile"), tasks(), cfg, chunk=2, population=3)

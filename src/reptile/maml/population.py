@@ -302,24 +302,32 @@ def _scale(cfg: MAMLConfig, batch: int) -> float:
 
 
 def meta_gradient(net: EngineNet, params: Params, tasks: TaskBatch, cfg: MAMLConfig,
-                  first_order: bool | None = None, chunk: int | None = None) -> tuple[Params, Tensor, Tensor]:
+                  first_order: bool | None = None, chunk: int | None = None,
+                  population: int | None = None) -> tuple[Params, Tensor, Tensor]:
     """The same as :func:`reptile.maml.meta_gradient` (the mean over tasks of the meta-gradient, the mean query
-    loss and accuracy after adaptation), on the engine: the tasks as the members of populations of ``chunk`` tasks
-    each (default :func:`default_chunk`), whose sums make the mean."""
+    loss and accuracy after adaptation), on the engine: the tasks' meta-gradients summed ``chunk`` at a time
+    (default :func:`default_chunk`), those sums added in order to make the mean; the tasks run side by side as the
+    members of populations of ``population`` tasks (a multiple of ``chunk``; default :func:`default_population`).
+    The numbers are those of populations of one chunk wherever the default enlarges them (1-shot 5-way, tested bit for
+    bit in ``tests/test_maml_population.py``); elsewhere a population of several tasks may round differently (a
+    second-order 5-shot 5-way meta-gradient does, by a few units in the last place)."""
     first_order = cfg.first_order if first_order is None else first_order
     check(isinstance(first_order, bool), f"first_order must be True or False, got {first_order!r}")
     n = tasks.support_x.shape[0]
     chunk = default_chunk(tasks.support_x) if chunk is None else chunk
     check(isinstance(chunk, int) and chunk >= 1, f"chunk must be an integer >= 1, got {chunk!r}")
+    population = default_population(tasks.support_x, chunk) if population is None else population
+    check(isinstance(population, int) and population >= 1 and population % chunk == 0,
+          f"population must be a positive multiple of chunk ({chunk}), got {population!r}")
     row = net.row(tuple(p.detach() for p in params))
     starts: dict[int, Tensor] = {}  # the population buffer of S copies of phi, by S (read, never written)
     total, losses, accs = torch.zeros_like(row), [], []
-    for i in range(0, n, chunk):
-        part = TaskBatch(*(t[i: i + chunk] for t in tasks))
+    for i in range(0, n, population):
+        part = TaskBatch(*(t[i: i + population] for t in tasks))
         S = part.support_x.shape[0]
         if S not in starts:
             starts[S] = net.conv.stack(row.expand(S, -1))
-        loss, acc = _population_gradient(net, starts[S], part, cfg, first_order, total)
+        loss, acc = _population_gradient(net, starts[S], part, cfg, first_order, total, chunk)
         losses.append(loss)
         accs.append(acc)
     total.div_(n)
@@ -336,14 +344,28 @@ def default_chunk(support_x: Tensor) -> int:
     return max(1, CPU_IMAGES // support_x.shape[1])
 
 
-CPU_IMAGES = 20  # support images per population on a CPU (see default_chunk)
+CPU_IMAGES = 20  # support images per summed chunk of tasks on a CPU (see default_chunk)
+
+
+def default_population(support_x: Tensor, chunk: int) -> int:
+    """Tasks side by side on a CPU where a chunk holds several small tasks: whole chunks of about
+    :data:`CPU_POPULATION_IMAGES` support images (1-shot 5-way, 80 images per population against 20, measured in
+    four interleaved pairs with the campaign running: 1.00-1.25x as fast second-order, 1.03-1.18x first-order, and
+    the same numbers); one chunk otherwise, and off a CPU (5-shot 5-way and 1-shot 20-way, one task per chunk,
+    measured no faster with more)."""
+    if support_x.device.type != "cpu" or chunk == 1:
+        return chunk
+    return chunk * max(1, CPU_POPULATION_IMAGES // (chunk * support_x.shape[1]))
+
+
+CPU_POPULATION_IMAGES = 80  # support images run side by side on a CPU (see default_population)
 
 
 def _population_gradient(net: EngineNet, flat: Tensor, tasks: TaskBatch, cfg: MAMLConfig, first_order: bool,
-                         total: Tensor) -> tuple[Tensor, Tensor]:
+                         total: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
     """The meta-gradient of each task of ``tasks`` (one population: ``flat``, the buffer of S copies of phi's engine
-    row, left as it is), summed over them and added to ``total`` (P,) in the engine's layout; each task's query loss
-    and accuracy.
+    row, left as it is), summed ``chunk`` tasks at a time (default all S) and each sum added in order to ``total``
+    (P,) in the engine's layout; each task's query loss and accuracy.
 
     The forward passes keep their buffers in workspaces of ``net`` (:meth:`Conv4.loss_and_grad`), one per inner
     step and one for the query, so that the next population of the same shape reuses them; each inner step's saved
@@ -369,8 +391,11 @@ def _population_gradient(net: EngineNet, flat: Tensor, tasks: TaskBatch, cfg: MA
     logp = torch.log_softmax(logits, -1)
     loss = -logp.gather(-1, qy[..., None]).sum((1, 2)) * q_scale
     accuracy = (logits.argmax(-1) == qy).to(logits.dtype).mean(1)
-    for a, b in zip(conv.offsets[:-1], conv.offsets[1:]):  # the sum over members, tensor by tensor, into total
-        total[a:b].add_(v[S * a: S * b].view(S, b - a).sum(0))
+    chunk = S if chunk is None else chunk
+    for a, b in zip(conv.offsets[:-1], conv.offsets[1:]):  # the sums over chunks of members, tensor by tensor
+        rows = v[S * a: S * b].view(S, b - a)
+        for k in range(0, S, chunk):
+            total[a:b].add_(rows[k: k + chunk].sum(0))
     return loss, accuracy
 
 
