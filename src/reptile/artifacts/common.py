@@ -126,6 +126,17 @@ class Check:
     where: str    # the chapter and label that shows it: "sine.ipynb#figure-1" style target for a Markdown link
 
 
+def finish_curve_panel(ax, ylabel: str, loc: str = "lower right") -> None:
+    """Label a learning-curve panel (outer iterations across, ``ylabel`` up) and give it its legend, or, with nothing
+    drawn, say that no runs are stored."""
+    ax.set_xlabel("outer iteration")
+    ax.set_ylabel(ylabel)
+    if ax.lines:
+        ax.legend(fontsize=7, loc=loc)
+    else:
+        ax.text(0.5, 0.5, "no runs stored yet", ha="center", va="center", transform=ax.transAxes)
+
+
 def fmt_number(value, digits) -> str:
     """A number as the status and speed tables show it: ``digits`` decimals (thousands separated), '-' where there is none;
     ``digits`` None: milliseconds from seconds, to about three significant figures."""

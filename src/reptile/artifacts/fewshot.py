@@ -12,7 +12,8 @@ import pandas as pd
 from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, z_text
 from ..validate import check
-from .common import Check, Table, constant_columns, pm_label, seed_list, seed_spread, verdict_words
+from .common import (Check, Table, constant_columns, finish_curve_panel, pm_label, seed_list, seed_spread,
+                     verdict_words)
 from .environments import eval_device, run_device
 from .transduction_batch import rerun_check
 
@@ -404,11 +405,6 @@ def fewshot_learning_curves(runs_by_name: dict[str, list[dict]], in_progress: di
                 tasks.add(got["curve_tasks"])
         per = f"; {' or '.join(map(str, sorted(tasks)))} test tasks per seed and point" if tasks else ""
         ax.set_title(("reduced budget" if budget == "reduced" else "the paper's budget") + per, fontsize=9)
-        ax.set_xlabel("outer iteration")
-        ax.set_ylabel("test accuracy (%)")
-        if ax.lines:
-            ax.legend(fontsize=7, loc="lower right")
-        else:
-            ax.text(0.5, 0.5, "no runs stored yet", ha="center", va="center", transform=ax.transAxes)
+        finish_curve_panel(ax, "test accuracy (%)")
     fig.tight_layout()
     return fig

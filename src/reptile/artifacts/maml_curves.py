@@ -11,6 +11,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .common import finish_curve_panel
+
 MODE = "transductive"  # the curves' mode: Table 2's MAML rows are transductive, and every run records it
 
 
@@ -100,12 +102,7 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
     ax.set_title("full budget (the campaign's entries)"
                  + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
     for ax in axes:
-        ax.set_xlabel("outer iteration")
-        ax.set_ylabel(f"{MODE} test accuracy (%)")
-        if ax.lines:
-            ax.legend(fontsize=7, loc="best")
-        else:
-            ax.text(0.5, 0.5, "no runs stored yet", ha="center", va="center", transform=ax.transAxes)
+        finish_curve_panel(ax, f"{MODE} test accuracy (%)", loc="best")
     fig.tight_layout()
     return fig
 
