@@ -273,6 +273,8 @@ def table2_rows(runs_by_name: dict[str, list[dict]], budget: str = "paper",
                 runs = runs_by_name.get(name, [])
                 if runs and "transductive" in runs[0]["eval"]:
                     cells[column] = _text(_estimate(runs, "transductive"))
+                    if budget == "paper" and len(runs) < FULL_SEEDS and name in (progress or {}):
+                        cells[column] += f" ({len(runs)} of {FULL_SEEDS} seeds; {progress[name]})"
                 elif budget == "reduced" and name not in PRESETS:
                     cells[column] = "-"  # no reduced preset for this cell
                 else:
