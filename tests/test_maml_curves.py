@@ -59,9 +59,29 @@ def test_the_figure_draws_each_seed_and_the_quoted_accuracy(tmp_path):
     assert [tuple(line.get_ydata()) for line in above.lines] == [(30.0, 50.0)]  # the mean over the two seeds
     labels = [t.get_text() for t in below.get_legend().get_texts()]
     assert labels == [f"{NAME}, seed 0", f"{NAME}, seed 1: so far, 1,000 / 60,000",
-                      f"paper Table 2, MAML, 1shot-5way: {C._paper_value(NAME):.1f}"]
+                      f"paper Table 2, MAML, 1-shot 5-way: {C._paper_value(NAME):.1f}"]
     styles = [line.get_linestyle() for line in below.lines]
     assert styles[:2] == ["-", "--"]  # finished solid, under way dashed
     assert "50 test tasks per point" in below.get_title() and "20 test tasks per point" in above.get_title()
     empty = C.learning_curves({}, {})
     assert all(ax.texts[0].get_text() == "no runs stored yet" for ax in empty.axes)
+
+
+def test_the_reduced_runs_have_a_panel_per_cell_and_a_customised_preset_says_what_it_changed():
+    def run(curve_tasks=20, **config):
+        return {"config": {"curve_tasks": curve_tasks, **config}, "curve": _curve((0, 10), (0.2, 0.4))}
+
+    runs = {"reduced-finn-maml-omniglot-5shot-5way": [run()],
+            "reduced-maml-omniglot-1shot-5way": [run(), run()],
+            "reduced-maml-omniglot-1shot-5way-custom-0123456789": [run(protocol="reptile", network="finn")],
+            "reduced-fomaml-omniglot-1shot-5way-custom-abcdef0123": [run(protocol="reptile", network="reptile")],
+            "finn-maml-omniglot-1shot-5way": [run()]}  # the full budget: drawn from the campaign's curves instead
+    fig = C.learning_curves(runs, {})
+    one_shot, five_shot, below = fig.axes
+    assert one_shot.get_title().startswith("1-shot 5-way, reduced budget")
+    assert five_shot.get_title().startswith("5-shot 5-way, reduced budget")
+    assert [t.get_text() for t in one_shot.get_legend().get_texts()] == [
+        "fomaml, customised (1 seed)", "maml (2 seeds)", "maml, Finn's network (1 seed)"]
+    assert [t.get_text() for t in five_shot.get_legend().get_texts()] == ["finn-maml (1 seed)"]
+    assert below.texts[0].get_text() == "no runs stored yet"
+    assert C._cell("reduced-maml-omniglot-5shot-20way-custom-0123456789") == "5-shot 20-way" and C._cell("ci") is None

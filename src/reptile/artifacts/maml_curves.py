@@ -24,6 +24,12 @@ def _curve(curve: dict) -> dict[str, list]:
     return {"iteration": [i for i, _ in pairs], "accuracy": [a for _, a in pairs]}
 
 
+def _cell(name: str) -> str | None:
+    """The Omniglot cell a preset names, as paper Table 2 heads its columns ("1-shot 5-way"), or None."""
+    cell = re.search(r"omniglot-(\d+)shot-(\d+)way", name)
+    return f"{cell[1]}-shot {cell[2]}-way" if cell else None
+
+
 def campaign_curves(results_dir=None) -> dict[str, dict[str, Any]]:
     """Preset -> the curves of the campaign's full-budget MAML entry, seed by seed, for every entry with a seed
     finished or under way: ``{"seeds": {seed: {"iteration", "accuracy", "done"}}, "total": outer iterations per
@@ -56,35 +62,49 @@ def _paper_value(name: str) -> float | None:
     from ..paper import TABLE2
 
     algorithm = "first-order MAML" if "fomaml-" in name else "MAML"
-    cell = re.search(r"omniglot-(\d+)shot-(\d+)way$", name)
-    row = TABLE2["rows"].get(f"{algorithm} + Transduction")
-    column = f"{cell[1]}-shot {cell[2]}-way" if cell else None
+    row, column = TABLE2["rows"].get(f"{algorithm} + Transduction"), _cell(name)
     if row is None or column not in TABLE2["columns"]:
         return None
     return row[TABLE2["columns"].index(column)][0]
 
 
+def _reduced_label(name: str, runs: list[dict]) -> str:
+    """A reduced run's legend entry in a panel of one cell: its algorithm and protocol as the preset names them
+    (``finn-maml``), what a customised preset changed where it changed the network, and its number of seeds."""
+    base = name.split("-custom-")[0]
+    label = re.sub(r"^reduced-|-omniglot-\d+shot-\d+way$", "", base)
+    cfg = runs[0]["config"]
+    if "-custom-" in name:
+        network = cfg.get("network", cfg.get("protocol"))
+        label += f", {network.capitalize()}'s network" if network != cfg.get("protocol") else ", customised"
+    return f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
+
+
 def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
-    """Two panels of transductive test accuracy against outer iterations: above, the reduced-budget runs (the mean
-    over their seeds, solid); below, the full-budget campaign entries seed by seed (solid once finished, dashed
-    while under way, from :func:`campaign_curves`), with the accuracy paper Table 2 quotes for each entry's algorithm
-    and cell (dotted). A preset has one colour."""
+    """Transductive test accuracy against outer iterations. Above, one panel per cell of the reduced-budget runs
+    (the mean over their seeds), their budgets being too different to share an axis; below, the full-budget
+    campaign entries seed by seed (solid once finished, dashed while under way, from :func:`campaign_curves`), with
+    the accuracy paper Table 2 quotes for each entry's algorithm and cell (dotted for MAML, dash-dotted for
+    first-order MAML). A preset has one colour in every panel."""
     in_progress = in_progress or {}
     reduced = {n: runs for n, runs in runs_by_name.items() if n.startswith("reduced-")}
     names = sorted({*reduced, *in_progress})
     colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
-    fig, axes = plt.subplots(2, 1, figsize=(7.5, 8))
-    ax = axes[0]
-    tasks = sorted({runs[0]["config"]["curve_tasks"] for runs in reduced.values()})
-    for name, runs in sorted(reduced.items()):
-        curves = [_curve(r["curve"]) for r in runs]
-        n = min(len(c["iteration"]) for c in curves)
-        vals = np.array([c["accuracy"][:n] for c in curves])
-        ax.plot(curves[0]["iteration"][:n], vals.mean(0), color=colors[name],
-                label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
-    ax.set_title("reduced budgets (not the protocols' budget)"
-                 + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
-    ax = axes[1]
+    cells = sorted({_cell(n) or "other" for n in reduced}, key=lambda c: (len(c), c)) or ["1-shot 5-way"]
+    fig = plt.figure(figsize=(7.5, 8.5))
+    grid = fig.add_gridspec(2, len(cells), height_ratios=(1, 1.15))
+    above = [fig.add_subplot(grid[0, i]) for i in range(len(cells))]
+    for ax, cell in zip(above, cells):
+        here = {n: runs for n, runs in reduced.items() if (_cell(n) or "other") == cell}
+        for name, runs in sorted(here.items()):
+            curves = [_curve(r["curve"]) for r in runs]
+            n = min(len(c["iteration"]) for c in curves)
+            vals = np.array([c["accuracy"][:n] for c in curves])
+            ax.plot(curves[0]["iteration"][:n], vals.mean(0), color=colors[name], label=_reduced_label(name, runs))
+        tasks = sorted({runs[0]["config"]["curve_tasks"] for runs in here.values()})
+        ax.set_title(f"{cell}, reduced budget\n(not the protocols')"
+                     + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
+    ax = fig.add_subplot(grid[1, :])
     quoted: dict[tuple[str, str], float] = {}  # (algorithm, cell) -> the accuracy paper Table 2 quotes
     for name, got in sorted(in_progress.items()):
         for seed, c in sorted(got["seeds"].items()):
@@ -93,16 +113,18 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
             ax.plot(c["iteration"], c["accuracy"], color=colors[name], ls="--" if under_way else "-", label=label)
         value = _paper_value(name)
         if value is not None:
-            cell = re.search(r"omniglot-(\d+shot-\d+way)$", name)[1]
-            quoted[("first-order MAML" if "fomaml-" in name else "MAML", cell)] = value
+            quoted[("first-order MAML" if "fomaml-" in name else "MAML", _cell(name))] = value
     for (algorithm, cell), value in sorted(quoted.items()):
         ax.axhline(value, color="0.35", lw=1, ls=":" if algorithm == "MAML" else "-.",
                    label=f"paper Table 2, {algorithm}, {cell}: {value:.1f}")
     tasks = sorted({got["curve_tasks"] for got in in_progress.values()})
     ax.set_title("full budget (the campaign's entries)"
                  + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
-    for ax in axes:
-        finish_curve_panel(ax, f"{MODE} test accuracy (%)", loc="best")
+    for panel in above:
+        finish_curve_panel(panel, f"{MODE} test accuracy (%)" if panel is above[0] else "", loc="best")
+        if panel.get_legend() is not None:  # under the panel: the reduced curves fill it
+            panel.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    finish_curve_panel(ax, f"{MODE} test accuracy (%)", loc="best")
     fig.tight_layout()
     return fig
 
