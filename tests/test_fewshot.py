@@ -284,13 +284,17 @@ def test_the_progress_is_dated_by_when_its_checkpoints_were_written(tmp_path):
 
 def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
     from reptile.artifacts import fewshot as FA
-    from reptile.artifacts.maml import quoted_row_check
+    from reptile.artifacts.maml import quoted_row_checks
+    from reptile.paper import TABLE2
 
-    assert quoted_row_check("maml", {}) == ("-", "not yet run")
     progress = {"finn-maml-omniglot-1shot-5way": "training: 10 / 180,000",
                 "maml-omniglot-5shot-5way": "training: 5 / 180,000"}  # Reptile's protocol: not the quoted row's
-    assert quoted_row_check("maml", {}, progress) == ("1-shot 5-way: training: 10 / 180,000", "under way")
-    assert quoted_row_check("fomaml", {}, progress) == ("-", "not yet run")
+    assert quoted_row_checks("maml", {}, progress)[0] == {"cells": ["1-shot 5-way"], "ours": "training: 10 / 180,000",
+                                                         "z": None, "verdict": "under way"}
+    assert [it["verdict"] for it in quoted_row_checks("fomaml", {}, progress)] == ["not yet run"]
     rows = {c.item: c for c in FA.paper_checks({}, None, {}, progress)}
-    assert rows["paper Table 2 (Omniglot), MAML + Transduction"].verdict == "under way"
+    assert rows["paper Table 2 (Omniglot), MAML + Transduction, 1-shot 5-way"].verdict == "under way"
+    rest = rows["paper Table 2 (Omniglot), MAML + Transduction"]
+    assert (rest.verdict, rest.claim) == ("not yet run", "3 other cells: 5-shot 5-way, 1-shot 20-way, 5-shot 20-way")
+    assert rest.paper.startswith(", ".join(f"{m:g} ± {s:g}" for m, s in TABLE2["rows"]["MAML + Transduction"][1:]))
     assert rows["paper Table 2 (Omniglot), first-order MAML + Transduction"].verdict == "not yet run"

@@ -120,21 +120,28 @@ def test_one_reptile_seed_is_judged_over_its_tasks():
     assert agree["z"] == pytest.approx(4 / math.sqrt(2)) and agree["a"] == "99.00 ± 1.96"
 
 
-def test_the_front_page_judges_the_quoted_rows_by_our_runs_of_them():
-    assert M.quoted_row_check("maml", {}) == ("-", "not yet run")
-    m, s = TABLE2["rows"]["MAML + Transduction"][0]  # its 1-shot 5-way cell
-    near = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, m / 100], ci95=s / 100)]}
-    ours, verdict = M.quoted_row_check("maml", near)
-    assert verdict == "not resolved"  # one cell agrees, three are not yet run
-    assert ours.startswith(f"{m:.2f} ± {s:.2f} (1 seed), not yet run")
+def test_the_front_page_judges_the_quoted_rows_cell_by_cell_by_our_runs_of_them():
+    idle = {"cells": list(M.COLUMNS), "ours": "-", "z": None, "verdict": "not yet run"}
+    assert M.quoted_row_checks("maml", {}) == [idle]
+    m, s = TABLE2["rows"]["MAML + Transduction"][0]  # its 1-shot 5-way cell: 95% interval s over 600 tasks
+    near = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, (m + s / 1.96) / 100], ci95=s / 100)]}
+    first, rest = M.quoted_row_checks("maml", near)
+    assert first["cells"] == ["1-shot 5-way"] and first["verdict"] == "reproduces"
+    assert first["z"] == pytest.approx(1 / math.sqrt(2))  # one standard error apart, each side's se s / 1.96
+    assert first["ours"] == f"{m + s / 1.96:.2f} ± {s:.2f} (1 seed)"
+    assert rest == {**idle, "cells": list(M.COLUMNS[1:])}  # the other three share a row, not yet run
     far = {"finn-maml-omniglot-1shot-5way": [_run("finn", "maml", [0.2, (m - 10) / 100], ci95=s / 100)]}
-    assert M.quoted_row_check("maml", far)[1] == "differs"
+    assert M.quoted_row_checks("maml", far)[0]["verdict"] == "differs"
+    # seeds still training: under way, whatever the finished seeds say, with how far it has come
+    going = M.quoted_row_checks("maml", far, {"finn-maml-omniglot-1shot-5way": "training: 60,237 / 180,000"})[0]
+    assert (going["verdict"], going["z"]) == ("under way", None)
+    assert going["ours"] == f"{m - 10:.2f} ± {s:.2f} (1 of 3 seeds; training: 60,237 / 180,000)"
     every = {f"finn-maml-omniglot-{c}": [_run("finn", "maml", [0.2, mm / 100], ci95=ss / 100)]
              for c, (mm, ss) in zip(("1shot-5way", "5shot-5way", "1shot-20way", "5shot-20way"),
                                     TABLE2["rows"]["MAML + Transduction"])}
-    assert M.quoted_row_check("maml", every)[1] == "reproduces"
+    assert [it["verdict"] for it in M.quoted_row_checks("maml", every)] == ["reproduces"] * 4
     fo = {"finn-fomaml-omniglot-1shot-5way": [_run("finn", "fomaml", [0.2, 0.98])]}
-    assert M.quoted_row_check("fomaml", fo)[1] == "not resolved"  # no source to reproduce
+    assert M.quoted_row_checks("fomaml", fo)[0]["verdict"] == "not resolved"  # no source to reproduce
 
 
 def test_the_comparisons_not_yet_made_are_listed_by_kind_without_an_index():

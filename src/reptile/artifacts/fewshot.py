@@ -255,16 +255,24 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
         for row, values in paper["rows"].items():
             if row.startswith("Reptile"):
                 continue
-            ours, verdict, where = "-", NOT_YET_RUN, f"fewshot.ipynb#fewshot-table{table}"
-            if table == 2 and maml_runs is not None:  # this companion runs them (the MAML chapter)
-                from .maml import quoted_row_check
+            columns = paper["columns"]
+            items = [{"cells": columns, "ours": "-", "z": None, "verdict": NOT_YET_RUN}]
+            where = f"fewshot.ipynb#fewshot-table{table}"
+            if table == 2 and maml_runs is not None:  # this companion runs them (the MAML chapter), cell by cell
+                from .maml import quoted_row_checks
 
                 algorithm = "maml" if row.startswith("MAML") else "fomaml"
-                (ours, verdict), where = quoted_row_check(algorithm, maml_runs, maml_progress), "maml.ipynb#maml-table2"
-            rows.append(Check(
-                item=f"paper Table {table} ({name}), {row}", claim=f"{len(values)} cells",
-                paper=", ".join(f"{m:g} ± {s:g}" for m, s in values) + f" ({MAML_ROW_SOURCE[(table, row)]})",
-                ours=ours, z=None, verdict=verdict, where=where))
+                items, where = quoted_row_checks(algorithm, maml_runs, maml_progress), "maml.ipynb#maml-table2"
+            for it in items:
+                cells = [values[columns.index(c)] for c in it["cells"]]
+                own = len(it["cells"]) == 1 and it["verdict"] != NOT_YET_RUN  # a cell with its own row
+                rows.append(Check(
+                    item=f"paper Table {table} ({name}), {row}" + (f", {it['cells'][0]}" if own else ""),
+                    claim="" if own else (f"{len(cells)} cells" if len(cells) == len(columns) else
+                                          f"{len(cells)} other cell{'s' if len(cells) > 1 else ''}: "
+                                          + ", ".join(it["cells"])),
+                    paper=", ".join(f"{m:g} ± {s:g}" for m, s in cells) + f" ({MAML_ROW_SOURCE[(table, row)]})",
+                    ours=it["ours"], z=it["z"], verdict=it["verdict"], where=where))
     return rows
 
 

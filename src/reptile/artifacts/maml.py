@@ -419,30 +419,35 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
     return Table(pd.DataFrame(rows).T, caption)
 
 
-def quoted_row_check(algorithm: str, runs_by_name: dict[str, list[dict]],
-                     progress: dict[str, str] | None = None) -> tuple[str, str]:
-    """The front page's verdict on one MAML row paper Table 2 quotes from Finn et al.: ``(ours, verdict)`` from our
-    full-budget runs under their protocol (``finn-<algorithm>-<cell>``), cell by cell. MAML's row: differs if any
-    cell differs by the book's rule, reproduces when all four reproduce, not resolved in between, not yet run with
-    no finished cell, under way (with how far, from ``progress``: preset -> the campaign's progress) when none is
-    finished and the campaign trains one. First-order MAML's row has no source in Finn et al.'s paper: at best not
-    resolved."""
-    texts, verdicts = [], []
+def quoted_row_checks(algorithm: str, runs_by_name: dict[str, list[dict]],
+                      progress: dict[str, str] | None = None) -> list[dict]:
+    """The front page's verdicts on one MAML row paper Table 2 quotes (from Finn et al. for MAML; first-order MAML's
+    has no source in their paper), judged against our full-budget runs under their protocol
+    (``finn-<algorithm>-<cell>``) by the book's rule, cell by cell as Reptile's rows are. One item per cell with
+    something stored or under way: finished (no entry under way in ``progress``, preset -> the campaign's progress),
+    it reproduces or differs, with its ``z``, or, for first-order MAML, which has no source to reproduce, is at best
+    not resolved; a cell whose seeds are still training is under way, with how far and the seeds already finished.
+    The cells with nothing yet share one last item, not yet run. Each item: ``cells`` (the columns it covers, one
+    for a cell's own), ``ours``, ``z``, ``verdict``."""
+    items, idle = [], []
     for column, (m, s) in zip(COLUMNS, TABLE2["rows"][PAPER_ROW[algorithm]]):
-        runs = runs_by_name.get(f"finn-{algorithm}-{_cell(column)}", [])
-        if not runs:
-            texts.append(NOT_YET_RUN)
+        name = f"finn-{algorithm}-{_cell(column)}"
+        runs, going = runs_by_name.get(name, []), (progress or {}).get(name)
+        if not runs and going is None:
+            idle.append(column)
             continue
-        ours = _estimate(runs, "transductive")
-        texts.append(f"{_text(ours)} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
-        verdicts.append(compare(ours, Estimate(m, se=s / 1.96)).agreement())
-    if not verdicts:
-        going = [f"{c}: {(progress or {})[f'finn-{algorithm}-{_cell(c)}']}" for c in COLUMNS
-                 if f"finn-{algorithm}-{_cell(c)}" in (progress or {})]
-        return ("; ".join(going), UNDER_WAY) if going else ("-", NOT_YET_RUN)
-    ours = ", ".join(texts) + " (this companion, Finn et al.'s protocol)"
-    if algorithm != "maml":
-        return ours, "not resolved"
-    if "differs" in verdicts:
-        return ours, "differs"
-    return ours, "reproduces" if len(verdicts) == len(COLUMNS) and set(verdicts) == {"reproduces"} else "not resolved"
+        ours, z, verdict = going, None, UNDER_WAY
+        if runs:
+            est = _estimate(runs, "transductive")
+            ours = f"{_text(est)} ({len(runs)}" + (f" of {FULL_SEEDS} seeds; {going})" if going else
+                                                   f" seed{'s' if len(runs) > 1 else ''})")
+            if going is None:
+                cmp = compare(est, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
+                if algorithm == "maml":
+                    z, verdict = cmp.z, cmp.agreement()
+                else:  # a number without a source: nothing to reproduce
+                    verdict = "not resolved"
+        items.append({"cells": [column], "ours": ours, "z": z, "verdict": verdict})
+    if idle:
+        items.append({"cells": idle, "ours": "-", "z": None, "verdict": NOT_YET_RUN})
+    return items
