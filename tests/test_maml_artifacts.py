@@ -37,16 +37,25 @@ def test_maml_against_first_order_by_the_rule():
 def test_three_seeds_use_their_spread_and_reptile_is_compared_under_its_protocol():
     maml_runs = [_run("reptile", "maml", [0.2, a], modes=("transductive", "non_transductive"), seed=s)
                  for s, a in enumerate((0.95, 0.96, 0.97))]
-    reptile = [{"eval": {"non_transductive": {"accuracy": a}, "transductive": {"accuracy": a + 0.01}}}
+    reptile = [{"eval": {"non_transductive": {"accuracy": a}, "transductive": {"accuracy": a - 0.5}}}
                for a in (0.95, 0.96, 0.97)]
-    got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, {"omniglot-1shot-5way": reptile}, "paper")
+    # paper Table 2's Reptile + Transduction 1-shot 5-way cell is a run of its own (Table 5's settings)
+    table5 = [{"eval": {"non_transductive": {"accuracy": a - 0.5}, "transductive": {"accuracy": a + 0.01}}}
+              for a in (0.95, 0.96, 0.97)]
+    reptile_runs = {"omniglot-1shot-5way": reptile, "omniglot-1shot-5way-transductive": table5}
+    got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, reptile_runs, "paper")
     agree = [it for it in got if it["comparison"].startswith("Reptile and MAML agree")]
     assert len(agree) == 2
     non = next(it for it in agree if "non-transductive" in it["comparison"])
     assert non["z"] == pytest.approx(0.0, abs=1e-9) and non["verdict"] == "reproduces"
     trans = next(it for it in agree if "(1-shot 5-way, transductive)" in it["comparison"])
     assert trans["z"] == pytest.approx(1.0 / math.sqrt(2 * (1.0 ** 2 / 3)))  # sd 1 point over 3 seeds on each side
-    assert non["a"] == "96.00 ± 1.00"
+    assert non["a"] == "96.00 ± 1.00" and trans["a"] == "97.00 ± 1.00"
+    # while the MAML entry still trains, its comparisons wait: under way, no z
+    going = M.comparisons({"maml-omniglot-1shot-5way": maml_runs[:1]}, reptile_runs, "paper",
+                          {"maml-omniglot-1shot-5way": "training: seed 1 at 10 / 60,000"})
+    assert {it["verdict"] for it in going} == {"under way"} and all(math.isnan(it["z"]) for it in going)
+    assert going[0]["b"].endswith("(1 of 3 seeds; training: seed 1 at 10 / 60,000)")
 
 
 def test_table2_shows_how_far_a_maml_entry_under_way_has_come():

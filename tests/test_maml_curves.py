@@ -62,7 +62,7 @@ def test_the_figure_draws_each_seed_and_the_quoted_accuracy(tmp_path):
                       f"paper Table 2, MAML, 1-shot 5-way: {C._paper_value(NAME):.1f}"]
     styles = [line.get_linestyle() for line in below.lines]
     assert styles[:2] == ["-", "--"]  # finished solid, under way dashed
-    assert "50 test tasks per point" in below.get_title() and "20 test tasks per point" in above.get_title()
+    assert "50 held-out tasks per point" in below.get_title() and "20 held-out tasks per point" in above.get_title()
     empty = C.learning_curves({}, {})
     assert all(ax.texts[0].get_text() == "no runs stored yet" for ax in empty.axes)
 

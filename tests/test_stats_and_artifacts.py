@@ -276,6 +276,14 @@ def test_the_campaign_progress_of_a_few_shot_cell_names_its_state(tmp_path, monk
     monkeypatch.setattr(campaign.plan, "progress", lambda plan=campaign.PLAN, results_dir=None: rows)
     assert campaign_progress(tmp_path) == {"omniglot-1shot-5way": "training: 10 / 200,000",
                                            "omniglot-5shot-5way": "evaluating: 5 / 30,000 tasks"}
+    # a MAML entry trains its seeds one after another: the seed under way and how far it has come
+    rows[:] = [{"population": "maml/finn-maml-omniglot-1shot-5way", "state": "training",
+                "outer iterations": "60,237 / 180,000", "evaluation tasks": "-"},
+               {"population": "maml/finn-fomaml-omniglot-1shot-5way", "state": "training",
+                "outer iterations": "46,256 / 180,000", "evaluation tasks": "-"}]
+    assert campaign_progress(tmp_path, "maml") == {
+        "finn-maml-omniglot-1shot-5way": "training: seed 1 at 237 / 60,000",
+        "finn-fomaml-omniglot-1shot-5way": "training: seed 0 at 46,256 / 60,000"}
 
 
 def _curve(its, accs):

@@ -403,4 +403,15 @@ def _figure3_presets() -> dict[str, FewShotConfig]:
 
 
 FEWSHOT_PRESETS: dict[str, FewShotConfig] = _fewshot_presets()
+
+
+def table_cell_preset(dataset: str, column: str, row: str, budget: str = "paper") -> str:
+    """The preset whose runs fill ``row`` x ``column`` of paper Table 1 or 2 (``column`` like '1-shot 5-way').
+    Transduction is an evaluation mode: 'Reptile + Transduction' reads the transductive accuracy of the same runs,
+    except 1-shot 5-way, which the paper trained with the Table 5 settings (the ``-transductive`` presets)."""
+    shots, way = column.split("-shot ")
+    name = f"{dataset}-{shots}shot-{way.replace('-way', 'way')}"
+    if row == "Reptile + Transduction" and column == "1-shot 5-way":
+        name += "-transductive"
+    return f"reduced-{name}" if budget == "reduced" else name
 FIGURE3_PRESETS: dict[str, FewShotConfig] = _figure3_presets()

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..config import table_cell_preset
 from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, z_text
 from ..validate import check
@@ -31,17 +32,6 @@ def _table(table: int):
     return TABLES[table]
 
 
-def _fewshot_cell_preset(dataset: str, column: str, row: str, budget: str) -> str:
-    """The preset whose runs fill ``row`` x ``column`` of the paper's table (``column`` like '1-shot 5-way').
-    Transduction is an evaluation mode: 'Reptile + Transduction' reads the transductive accuracy of the same runs,
-    except 1-shot 5-way, which the paper trained with the Table 5 settings."""
-    shots, way = column.split("-shot ")
-    name = f"{dataset}-{shots}shot-{way.replace('-way', 'way')}"
-    if row == "Reptile + Transduction" and column == "1-shot 5-way":
-        name += "-transductive"
-    return f"reduced-{name}" if budget == "reduced" else name
-
-
 def _fewshot_cell(runs: Sequence[dict], transductive: bool) -> tuple[float, float, str]:
     """Mean accuracy over seeds (percent), its spread and what the spread is: the standard deviation over seeds,
     or with one seed the half-width of the 95% interval over its evaluation tasks."""
@@ -52,9 +42,9 @@ def _fewshot_cell(runs: Sequence[dict], transductive: bool) -> tuple[float, floa
 
 def campaign_progress(results_dir=None, experiment: str = "fewshot") -> dict[str, str]:
     """Preset name -> how far the campaign (:mod:`reptile.campaign`) has taken its paper-protocol entry, for the
-    entries of ``experiment`` ('fewshot' or 'maml') under way: outer iterations done of total, or evaluation tasks
-    done of total. A cell of the paper-protocol table without a finished run shows it instead of 'not yet run'."""
-    from ..campaign.plan import progress
+    entries of ``experiment`` ('fewshot' or 'maml') under way: outer iterations done of total (for a MAML entry,
+    whose seeds train one after another, those of the seed under way), or evaluation tasks done of total. A cell of the paper-protocol table without a finished run shows it instead of 'not yet run'."""
+    from ..campaign.plan import PLAN, progress
 
     out = {}
     for row in progress(results_dir=results_dir):
@@ -64,6 +54,11 @@ def campaign_progress(results_dir=None, experiment: str = "fewshot") -> dict[str
         tasks = row["evaluation tasks"]
         done = row["outer iterations"] if row["state"] == "training" else (
             tasks.replace(" (a seed)", "") + " tasks of a seed" if tasks.endswith("(a seed)") else tasks + " tasks")
+        entry = next((e for e in PLAN if e.experiment == kind and e.name == name), None)
+        if row["state"] == "training" and kind == "maml" and entry is not None:  # its seeds train one after another
+            it = int(done.split(" / ")[0].replace(",", ""))
+            k = min(it // entry.outer_iters, len(entry.seeds) - 1)
+            done = f"seed {entry.seeds[k]} at {it - k * entry.outer_iters:,} / {entry.outer_iters:,}"
         out[name] = f"{row['state']}: {done}"
     return out
 
@@ -89,7 +84,7 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
         if not row.startswith("Reptile"):
             continue  # the MAML rows are quoted by the paper from Finn et al.; this companion does not run MAML here
         for c in paper["columns"]:
-            presets[(row, c)] = _fewshot_cell_preset(dataset, c, row, budget)
+            presets[(row, c)] = table_cell_preset(dataset, c, row, budget)
             found = runs_by_name.get(presets[(row, c)], [])
             if found:
                 cells[(row, c)] = _fewshot_cell(found, transductive=row.endswith("Transduction"))
@@ -151,7 +146,7 @@ def comparisons(table: int, runs_by_name: dict[str, list[dict]], progress: dict[
         if not row.startswith("Reptile"):
             continue
         for c, (pm, ps) in zip(paper["columns"], values):
-            preset = _fewshot_cell_preset(dataset, c, row, "paper")
+            preset = table_cell_preset(dataset, c, row, "paper")
             runs = runs_by_name.get(preset, [])
             item = {"row": row, "column": c, "paper": f"{pm:.2f} ± {ps:.2f}", "paper_values": (pm, ps),
                     "preset": preset, "seeds": len(runs), "tasks": None, "comparison": None, "estimate": None,

@@ -83,8 +83,11 @@ def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | Non
     if done:
         return head + " The comparisons at the full budget below rest on them. " + _campaign_state(progress)
     seeds = sorted({len(r) for n in reduced for r in [runs_by_name[n]]})
-    return head + (" Until they are, this chapter does **not** test the paper's claim: every comparison below rests "
-                   f"on the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds)) or 'no'} seed"
+    partial = [f"`{n}`, {len(runs_by_name[n])} of {FULL_SEEDS} seeds finished" for n in full if runs_by_name.get(n)]
+    return head + (" Until they are, this chapter does **not** test the paper's claim: "
+                   + (f"the full-budget comparisons below wait for their seeds ({'; '.join(partial)}), and the others "
+                      "rest" if partial else "every comparison below rests")
+                   + f" on the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds)) or 'no'} seed"
                    f"{'s' if seeds != [1] else ''} each, a few hundred outer iterations at most), which check the "
                    "pipeline and measure the cost. " + _campaign_state(progress))
 
@@ -187,54 +190,72 @@ def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") 
 
 
 def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
-                budget: str = "paper") -> list[dict]:
+                budget: str = "paper", progress: dict[str, str] | None = None) -> list[dict]:
     """The comparisons the chapter makes, each by the book's rule: within each protocol and cell, MAML against
     first-order MAML ("MAML exceeds first-order MAML"); at the paper's budget, Reptile against MAML under Reptile's
-    protocol ("they agree": the paper's claim that Reptile performs similarly), and our MAML under Finn et al.'s
+    protocol ("they agree": the paper's claim that Reptile performs similarly; Reptile's side is the run of paper
+    Table 2's cell for the prediction, :func:`reptile.config.table_cell_preset`), and our MAML under Finn et al.'s
     protocol against the number paper Table 2 quotes from him ("reproduces"; not first-order MAML's row, whose
-    Omniglot numbers have no source in their paper)."""
+    Omniglot numbers have no source in their paper). A comparison with a side whose campaign entry is still
+    training (``progress``: preset -> how far) is under way: the rule waits for its seeds."""
+    from ..config import table_cell_preset
+
     out = []
-    by_key = {}
+    by_key, names = {}, {}
     for name, runs in runs_by_name.items():
         cfg = runs[0]["config"]
         if cfg["budget"] == budget and "-custom-" not in name:  # the presets only
             by_key[(cfg["protocol"], cfg["algorithm"], _column(cfg))] = runs
+            names[(cfg["protocol"], cfg["algorithm"], _column(cfg))] = name
+
+    def judged(item: dict, *keys, verdict: str) -> dict:
+        going = [names[k] for k in keys if k is not None and names[k] in (progress or {})]  # None: Reptile's side
+        if not going:
+            return {**item, "verdict": verdict}
+        for side, k in zip("ab", keys):
+            if k is not None and names[k] in going:
+                item[side] += f" ({len(by_key[k])} of {FULL_SEEDS} seeds; {progress[names[k]]})"
+        return {**item, "z": math.nan, "verdict": UNDER_WAY}
+
     for (protocol, algorithm, column), runs in sorted(by_key.items()):
+        key = (protocol, algorithm, column)
         mode = runs[0].get("primary_mode", "transductive")
         if algorithm == "maml" and (protocol, "fomaml", column) in by_key:
             other = by_key[(protocol, "fomaml", column)]
             a, b = _estimate(runs, mode), _estimate(other, mode)
             c = compare(a, b)
-            out.append({"comparison": f"MAML exceeds first-order MAML ({PROTOCOL[protocol]} protocol, {column}, "
-                                      f"{MODE[mode]})", "a": _text(a), "b": _text(b), "z": c.z, "verdict": c.claim()})
+            out.append(judged({"comparison": f"MAML exceeds first-order MAML ({PROTOCOL[protocol]} protocol, {column}, "
+                                             f"{MODE[mode]})", "a": _text(a), "b": _text(b), "z": c.z},
+                              key, (protocol, "fomaml", column), verdict=c.claim()))
         if budget == "paper" and protocol == "finn" and algorithm == "maml":
             # only MAML's row has a source (Finn et al.'s Table 1); the first-order row's Omniglot numbers do not
             m, s = TABLE2["rows"][PAPER_ROW[algorithm]][COLUMNS.index(column)]
             a = _estimate(runs, "transductive")
             c = compare(a, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
-            out.append({"comparison": f"{ALGORITHM[algorithm]} under Finn et al.'s protocol reproduces paper Table "
-                                      f"2's quoted {column} cell", "a": _text(a), "b": f"{m:.2f} ± {s:.2f}",
-                        "z": c.z, "verdict": c.agreement()})
+            out.append(judged({"comparison": f"{ALGORITHM[algorithm]} under Finn et al.'s protocol reproduces paper "
+                                             f"Table 2's quoted {column} cell",
+                               "a": _text(a), "b": f"{m:.2f} ± {s:.2f}", "z": c.z}, key, verdict=c.agreement()))
         if budget == "paper" and protocol == "reptile" and reptile_runs:
-            rep = reptile_runs.get(_cell(column), [])
             for mode_ in ("non_transductive", "transductive"):
+                row = "Reptile + Transduction" if mode_ == "transductive" else "Reptile"
+                rep = reptile_runs.get(table_cell_preset("omniglot", column, row), [])
                 if rep and mode_ in runs[0]["eval"]:
                     accs = [100 * r["eval"][mode_]["accuracy"] for r in rep]
                     a = Estimate.of(accs) if len(accs) >= 2 else \
                         Estimate(accs[0], se=100 * rep[0]["eval"][mode_]["ci95"] / 1.96)  # one seed: over its tasks
                     b = _estimate(runs, mode_)
                     c = compare(a, b)
-                    out.append({"comparison": f"Reptile and {ALGORITHM[algorithm]} agree under Reptile's protocol "
-                                              f"({column}, {MODE[mode_]})", "a": _text(a), "b": _text(b), "z": c.z,
-                                "verdict": c.agreement()})
+                    out.append(judged({"comparison": f"Reptile and {ALGORITHM[algorithm]} agree under Reptile's "
+                                                     f"protocol ({column}, {MODE[mode_]})", "a": _text(a),
+                                       "b": _text(b), "z": c.z}, None, key, verdict=c.agreement()))
     return out
 
 
 def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
-                     budget: str = "paper") -> Table:
+                     budget: str = "paper", progress: dict[str, str] | None = None) -> Table:
     rows = [{"comparison": it["comparison"], "first": it["a"], "second": it["b"],
              "z": "-" if not math.isfinite(it["z"]) else f"{it['z']:+.1f}", "verdict": it["verdict"]}
-            for it in comparisons(runs_by_name, reptile_runs, budget)]
+            for it in comparisons(runs_by_name, reptile_runs, budget, progress)]
     if not rows:
         planned = [("MAML exceeds first-order MAML", "each protocol and cell, in its runs' prediction"),
                    ("MAML under Finn et al.'s protocol reproduces paper Table 2's quoted cell",
@@ -249,7 +270,9 @@ def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str
     caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'REDUCED'} budget by the book's rule: "
                f"accuracy (%) of the first and second side (± as in the runs' table), z the difference over its "
                f"standard error; a claim holds at z >= {THRESHOLD:g} and does not hold at z <= -{THRESHOLD:g}; "
-               f"two numbers agree (reproduces) at |z| < {THRESHOLD:g}."
+               f"two numbers agree (reproduces) at |z| < {THRESHOLD:g}, which says no difference was found, not that "
+               f"they are equal. A quoted number of Finn et al. enters with its ± read as their 95% interval over "
+               f"600 test tasks (standard error ±/1.96). A comparison whose runs are still training is under way."
                + (" Reduced runs measure the pipeline, not the algorithms at their budget." if budget == "reduced"
                   else ""))
     return Table(pd.DataFrame(rows).set_index("comparison"), caption)
@@ -289,18 +312,22 @@ def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
     from ..maml.presets import PRESETS
 
     finn, ours = PRESETS[f"finn-maml-{cell}"], PRESETS[f"maml-{cell}"]
-    split = {"finn": "Finn et al.'s: 1623 characters shuffled, 1100 training / 100 validation / 423 test, "
-                     "ignoring alphabets (their seed, the same for every run)",
+    split = {"finn": "Finn et al.'s procedure: 1623 characters shuffled with their seed (the same for every run), "
+                     "1100 training / 100 validation / 423 test, ignoring alphabets; shuffled from sorted order, as "
+                     "their code's order (the file system's) cannot be rebuilt, so not their very characters",
              "reptile": "Reptile's: 1623 characters shuffled with the run's seed, 1200 training / 423 test, no "
                         "validation"}
     rows = {
         "characters": (split["finn"], split["reptile"]),
         "rotations": ("a random multiple of 90 degrees per class per task, training and test",
                       "extra training classes only; test tasks unrotated"),
-        "network": ("Finn's Conv4: batch-norm offset without scale, spatial mean before the dense layer, dense "
-                    "kernel N(0, 1)", "Reptile's Conv4 (the paper's few-shot chapters)"),
+        "images": ("28x28, inverted (strokes 1, background 0)", "28x28, not inverted"),
+        "network": ("Finn's Conv4: batch-norm offset without scale, spatial mean into 64 features before the dense "
+                    "layer, dense kernel N(0, 1)", "Reptile's Conv4 (the paper's few-shot chapters): batch-norm scale "
+                    "and offset, 256 features flattened, Glorot-uniform dense kernel"),
         "training tasks": (f"{finn.train_task_pool:,} drawn once, then cycled", "fresh every iteration"),
-        "test tasks": (f"{finn.eval_tasks:,}, the same for every run, {finn.eval_queries} query per class",
+        "test tasks": (f"{finn.eval_tasks:,}, the same for every run (fixed by a seed of ours: theirs rest on their "
+                       f"character order), {finn.eval_queries} query per class",
                        f"{ours.eval_tasks:,} per seed, {ours.eval_queries} query per class"),
         "prediction at test": ("transductive (the query batch's own batch-norm statistics)",
                                "non-transductive and transductive, both recorded"),

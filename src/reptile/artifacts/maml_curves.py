@@ -1,7 +1,9 @@
-"""The MAML chapter's learning curves: each run's transductive accuracy on held-out test tasks during meta-training
-(``curve_tasks`` tasks every ``curve_every`` outer iterations), from the stored records and, for the campaign's
-full-budget entries, from their committed checkpoints while a seed is under way. Beside them, the accuracy paper
-Table 2 quotes for the cell. Rebuilt from stored files; nothing here runs or types a number."""
+"""The MAML chapter's learning curves: each run's transductive accuracy on held-out tasks during meta-training, after
+its test-time steps (``curve_tasks`` tasks every ``curve_every`` outer iterations; tasks of the validation characters
+under Finn et al.'s protocol, of the test characters under Reptile's, which has no validation split), from the
+stored records and, for the campaign's full-budget entries, from their committed checkpoints while a seed is under
+way. Beside them, the accuracy paper Table 2 quotes for the cell. Rebuilt from stored files; nothing here runs or
+types a number."""
 
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def _reduced_label(name: str, runs: list[dict]) -> str:
 
 
 def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
-    """Transductive test accuracy against outer iterations. Above, one panel per cell of the reduced-budget runs
+    """Transductive accuracy on held-out tasks against outer iterations. Above, one panel per cell of the reduced-budget runs
     (the mean over their seeds), their budgets being too different to share an axis; below, the full-budget
     campaign entries seed by seed (solid once finished, dashed while under way, from :func:`campaign_curves`), with
     the accuracy paper Table 2 quotes for each entry's algorithm and cell (dotted for MAML, dash-dotted for
@@ -103,7 +105,7 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
             ax.plot(curves[0]["iteration"][:n], vals.mean(0), color=colors[name], label=_reduced_label(name, runs))
         tasks = sorted({runs[0]["config"]["curve_tasks"] for runs in here.values()})
         ax.set_title(f"{cell}, reduced budget\n(not the protocols')"
-                     + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
+                     + (f"; {' or '.join(map(str, tasks))} held-out tasks per point" if tasks else ""), fontsize=9)
     ax = fig.add_subplot(grid[1, :])
     quoted: dict[tuple[str, str], float] = {}  # (algorithm, cell) -> the accuracy paper Table 2 quotes
     for name, got in sorted(in_progress.items()):
@@ -119,12 +121,12 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
                    label=f"paper Table 2, {algorithm}, {cell}: {value:.1f}")
     tasks = sorted({got["curve_tasks"] for got in in_progress.values()})
     ax.set_title("full budget (the campaign's entries)"
-                 + (f"; {' or '.join(map(str, tasks))} test tasks per point" if tasks else ""), fontsize=9)
+                 + (f"; {' or '.join(map(str, tasks))} held-out tasks per point" if tasks else ""), fontsize=9)
     for panel in above:
-        finish_curve_panel(panel, f"{MODE} test accuracy (%)" if panel is above[0] else "", loc="best")
+        finish_curve_panel(panel, f"{MODE} held-out accuracy (%)" if panel is above[0] else "", loc="best")
         if panel.get_legend() is not None:  # under the panel: the reduced curves fill it
             panel.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    finish_curve_panel(ax, f"{MODE} test accuracy (%)", loc="best")
+    finish_curve_panel(ax, f"{MODE} held-out accuracy (%)", loc="best")
     fig.tight_layout()
     return fig
 
