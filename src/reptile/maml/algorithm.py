@@ -6,7 +6,8 @@ Eq. 1 is one inner step, ``W = phi - alpha * grad L_support(phi)``, and MAML min
 
 * MAML: the meta-gradient ``d/dphi L_query(W(phi))`` differentiates through the ``k`` inner steps, the Jacobian
   ``dW/dphi = prod_i (I - alpha L''_support(W_i))`` included (the second-order term).
-* First-order MAML (Section 5's "first-order MAML"; Finn's ``--stop_grad``): every inner gradient is treated as a
+* First-order MAML (Finn et al.'s Section 5.2, the paper's Section 4.1 and Eq. 14; Finn's ``--stop_grad``): every
+  inner gradient is treated as a
   constant, so ``dW/dphi = I`` and the meta-gradient is ``L'_query(W)``, the query gradient at the adapted weights,
   applied to ``phi``.
 
@@ -54,11 +55,25 @@ LOSS_SCALES = ("finn", "mean")
 class MAMLConfig:
     """MAML's hyper-parameters; the defaults are Finn et al.'s 1-shot 5-way Omniglot cell (Section 5.2, App. A.1).
 
-    The names follow Finn et al.'s terms. Against Reptile's (:class:`reptile.core.MetaConfig`,
-    :class:`reptile.config.FewShotConfig`): ``inner_step`` is a step size like Reptile's ``inner_lr``; ``inner_steps``
-    and ``eval_inner_steps`` are counts like ``inner_iters`` and ``eval_iters``; ``shots`` is ``train_shots``;
-    ``meta_batch`` is the same; ``outer_lr`` is Adam's step size on ``phi``, where Reptile's ``outer_step`` is the
-    step epsilon of paper Algorithms 1-2 (no optimiser)."""
+    Against Reptile's names (:class:`reptile.core.MetaConfig`, :class:`reptile.config.FewShotConfig`) and Finn et
+    al.'s code's flags:
+
+    ============================  ==============================  ==============================
+    here                          Reptile's                       Finn et al.'s code
+    ============================  ==============================  ==============================
+    ``inner_step`` (a step size)  ``inner_lr``                    ``update_lr``
+    ``inner_steps`` (a count)     ``inner_iters``                 ``num_updates``
+    ``eval_inner_steps``          ``eval_iters``                  (10 in their code's test run)
+    ``shots``                     ``shots`` (K at test); MAML     ``update_batch_size``
+                                  uses the same K in training,
+                                  unlike ``train_shots``
+    ``meta_batch``                ``meta_batch``                  ``meta_batch_size``
+    ``outer_lr`` (Adam on phi)    none: ``outer_step`` is the     ``meta_lr``
+                                  step epsilon of paper
+                                  Algorithms 1-2, no optimiser
+    ============================  ==============================  ==============================
+
+    Mind the one letter between ``inner_step`` and ``inner_steps``."""
 
     n_way: int = 5  # N classes per task
     shots: int = 1  # K support images per class (Finn's update_batch_size; their loss divides by it)
@@ -230,7 +245,7 @@ def evaluate_task(net: FunctionalNet, params: Params, support: tuple[Tensor, Ten
     Transductive (``cfg.transductive``): the query batch alone, batch norm on its statistics, as Finn's code
     evaluates; otherwise each query is classified in a batch with the support set (:func:`reptile.fewshot.predict`)."""
     w = inner_adapt(net, tuple(p.detach() for p in params), support, cfg.inner_step, cfg.eval_inner_steps,
-                    cfg.loss_scale, True, cfg.shots, inner_mask(net, cfg.adapt_norm))
+                    cfg.loss_scale, first_order=True, shots=cfg.shots, adapt=inner_mask(net, cfg.adapt_norm))
     with torch.no_grad():
         w = tuple(p.detach() for p in w)
         logits = predict(net, w, support[0], query[0], cfg.transductive)
@@ -254,8 +269,10 @@ class MAMLLearner:
     populations on the engine's network with the second order by hand (:mod:`reptile.maml.population`; pass its
     :class:`~reptile.maml.population.EngineNet` as ``engine``).
 
-    Deterministic for a given ``init`` (a generator or seed: Glorot initialisation, :meth:`FunctionalNet.init_params`),
-    path and tasks: nothing else is random. ``device="auto"`` runs on CUDA when present, else on the CPU."""
+    Deterministic for a given ``init`` (a generator or seed for the network's own initialisation,
+    :meth:`FunctionalNet.init_params`: Glorot-uniform for Reptile's Conv4; Finn's network,
+    :class:`reptile.maml.protocol.FinnNet`, draws its dense kernel from N(0, 1)), path and tasks: nothing else is
+    random. ``device="auto"`` runs on CUDA when present, else on the CPU."""
 
     def __init__(self, net: FunctionalNet, cfg: MAMLConfig, init: torch.Generator | int = 0,
                  device: torch.device | str = "auto", dtype: torch.dtype = torch.float32, path: str = "vmap",

@@ -37,10 +37,11 @@ def score_steps(net, phi, tasks: TaskBatch, cfg: MAMLConfig, steps: int,
         w, out_t, out_n, ok = phi, [], [], []
         for s in range(steps + 1):
             if s:
-                w = inner_adapt(net, w, (sx, sy), cfg.inner_step, 1, cfg.loss_scale, True, cfg.shots, mask)
+                w = inner_adapt(net, w, (sx, sy), cfg.inner_step, 1, cfg.loss_scale, first_order=True,
+                                shots=cfg.shots, adapt=mask)
                 w = tuple(t.detach() for t in w)
-            lt = predict(net, w, sx, qx, True)
-            ln = predict(net, w, sx, qx, False) if non_transductive else lt
+            lt = predict(net, w, sx, qx, transductive=True)
+            ln = predict(net, w, sx, qx, transductive=False) if non_transductive else lt
             out_t.append((lt.argmax(-1) == qy).to(lt.dtype).mean())
             out_n.append((ln.argmax(-1) == qy).to(ln.dtype).mean())
             ok.append(torch.isfinite(lt).all() & torch.isfinite(ln).all())

@@ -9,8 +9,9 @@ engine's forward and backward passes. Finn et al.'s Eq. 1 repeated ``k`` times,
 
     W_0 = phi,  W_{i+1} = W_i - alpha Q grad L_support(W_i),  meta-gradient = J^T grad L_query(W_k),
 
-is differentiated backwards: ``v_k = grad L_query(W_k)``, ``v_i = v_{i+1} - alpha H_support(W_i) Q v_{i+1}``
-(``H`` symmetric), and the meta-gradient is ``v_0`` (first-order MAML: ``v_0 = v_k``). ``Q`` is the inner loop's
+is differentiated backwards: ``v_k = grad L_query(W_k)``, ``v_i = (I - alpha Q H_support(W_i))^T v_{i+1} =
+v_{i+1} - alpha H_support(W_i) Q v_{i+1}`` (the transpose drops because ``H`` is symmetric and so is ``Q``, a 0/1 mask
+or ``Lin Lin^T`` below), and the meta-gradient is ``v_0`` (first-order MAML: ``v_0 = v_k``). ``Q`` is the inner loop's
 step in the engine's layout: the parameters it adapts (batch norm's are left alone unless ``adapt_norm``) and, for
 Finn's network, the map below.
 
@@ -365,7 +366,9 @@ def _population_gradient(net: EngineNet, flat: Tensor, tasks: TaskBatch, cfg: MA
                          total: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
     """The meta-gradient of each task of ``tasks`` (one population: ``flat``, the buffer of S copies of phi's engine
     row, left as it is), summed ``chunk`` tasks at a time (default all S) and each sum added in order to ``total``
-    (P,) in the engine's layout; each task's query loss and accuracy.
+    (P,) in the engine's layout; each task's query loss and accuracy. The inner steps run forward (``W_{i+1} = W_i -
+    alpha Q grad L_support(W_i)``), then the backward recursion of the module's doc (``v_i = v_{i+1} - alpha
+    H_support(W_i) Q v_{i+1}`` from ``v_k = grad L_query(W_k)``; first-order MAML stops at ``v_k``).
 
     The forward passes keep their buffers in workspaces of ``net`` (:meth:`Conv4.loss_and_grad`), one per inner
     step and one for the query, so that the next population of the same shape reuses them; each inner step's saved

@@ -31,6 +31,11 @@ from .protocol import build_net
 
 def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4), n_tasks: int = 200,
           overrides=None, data_root=None, results_dir=None, checkpoint_dir=None) -> dict:
+    """Adapt the trained state of ``preset`` (its run for ``seed`` must have left ``final.pt``) to ``n_tasks`` of
+    its evaluation's test tasks for ``steps`` steps of each size in ``step_sizes`` (on the preset's loss scale: Finn
+    et al.'s summed loss, N times the mean loss's step, for the presets that keep it) and record, after each step,
+    the query accuracy in both prediction modes and the support accuracy and loss; written to
+    ``results/maml/<preset>/probe-seed-<seed>.json`` and returned."""
     cfg = resolve(preset, overrides)
     seed = validate_seed(seed)
     check(is_int(steps) and 1 <= steps <= 100, f"steps {steps!r}: allowed: an integer from 1 to 100")
@@ -54,9 +59,9 @@ def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4)
             w, rows = learner.phi, []
             for s in range(steps + 1):
                 if s:
-                    w = tuple(t.detach() for t in inner_adapt(net, w, (sx, sy), alpha, 1, cfg.loss_scale, True,
-                                                               cfg.shots, mask))
-                lt, ln = predict(net, w, sx, qx, True), predict(net, w, sx, qx, False)
+                    w = tuple(t.detach() for t in inner_adapt(net, w, (sx, sy), alpha, 1, cfg.loss_scale,
+                                                               first_order=True, shots=cfg.shots, adapt=mask))
+                lt, ln = predict(net, w, sx, qx, transductive=True), predict(net, w, sx, qx, transductive=False)
                 ls = net(w, sx)
                 rows.append(torch.stack([
                     (lt.argmax(-1) == qy).float().mean(), (ln.argmax(-1) == qy).float().mean(),
@@ -82,7 +87,9 @@ def main(argv=None) -> None:
     p.add_argument("--preset", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--step-sizes", type=float, nargs="+", default=[0.1, 0.2, 0.4])
+    p.add_argument("--step-sizes", type=float, nargs="+", default=[0.1, 0.2, 0.4],
+                   help="test step sizes on the preset's loss scale (Finn et al.'s summed loss: N times the step on "
+                        "the mean loss; default: %(default)s)")
     p.add_argument("--tasks", type=int, default=200)
     a = p.parse_args(argv)
     try:
