@@ -37,6 +37,20 @@ def _hours_per_seed(report: dict | None, column: str, algorithm: str) -> float |
     return None
 
 
+def _faster_path(report: dict) -> str:
+    """Which of the engine's two CPU paths the report found faster for MAML, as the caption says it: the count of
+    its MAML and first-order MAML rows in which the plain engine beat oneDNN's convolutions."""
+    rows = {(r["setting"], r["algorithm"], r["path"]): r["seconds_per_iteration"] for r in report["rows"]
+            if r.get("seconds_per_iteration") is not None}
+    pairs = [(rows[(s, a, PATHS[1])], rows[(s, a, PATHS[0])]) for s, a, p in rows
+             if p == PATHS[0] and a in ALGORITHM.values() and (s, a, PATHS[1]) in rows]
+    if not pairs:
+        return ""
+    plain = sum(1 for a, b in pairs if a < b)
+    return (f"; in that report the plain engine was the faster in {plain} of its {len(pairs)} MAML rows (the entries "
+            f"under way began on oneDNN's, and a run's numbers depend on the path, so they keep it)")
+
+
 def plan_rows(results_dir=None) -> list[dict]:
     """One row per MAML entry of the campaign's plan, in its order: cell, algorithm, protocol, its state and outer
     iterations (all seeds together), the CPU hours its seeds' training takes at the benchmark's rate, and the hours
@@ -82,7 +96,7 @@ def plan_table(results_dir=None) -> Table:
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
              f"network differs in its dense layer and batch norm only) on the path the campaign trains by: the engine "
              f"with oneDNN's convolutions where they pay (REPTILE_ONEDNN=1), or the plain engine where a report lacks "
-             f"that row")
+             f"that row" + _faster_path(report))
     total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
              f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"
