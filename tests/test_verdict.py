@@ -166,3 +166,36 @@ def test_an_exception_run_again_says_the_second_run_beside_it():
             "batches of 25, **reproduces**, z = -1.7).") in said
     waiting = dataclasses.replace(again, verdict="under way", z=None)
     assert "a cell **differs** (z = -12.2)." in verdict.summary([cell, waiting])  # a second run under way: not said
+
+
+def test_an_exception_read_again_says_the_other_reading_beside_it():
+    from reptile.artifacts.common import Check
+
+    end = Check(item="paper Figure 3, claim 2" + verdict.AT_END, claim="A beats B", paper="", ours="", z=-3.4,
+                verdict="does not hold", where="gradient_combinations.ipynb")
+    curve = Check(item="paper Figure 3, claim 2" + verdict.OVER_CURVE, claim="A beats B", paper="", ours="", z=8.3,
+                  verdict="holds", where="gradient_combinations.ipynb")
+    said = verdict.summary([end, curve])
+    assert "**does not hold** (z = -3.4; over the learning curve it **holds**, z = +8.3)" in said
+    assert "over the learning curve it" not in verdict.summary([end])  # no second reading stored: nothing said
+
+
+def test_the_bottom_line_gives_each_part_of_the_paper_its_counts_and_exceptions(rows):
+    said = verdict.bottom_line(rows)
+    bullets = said.split("\n")
+    assert len(bullets) == len(verdict.PARTS) and all(b.startswith("- **") for b in bullets)
+    counted = 0
+    for (head, test), bullet in zip(verdict.PARTS, bullets):
+        part = [r for r in rows if test(r)]
+        assert bullet.startswith(f"- **{head}**: ")
+        counted += len(part)
+        for r in part:  # each exception by name (its part's name said once, in the heading), with its z
+            if r.verdict in ("differs", "does not hold", "not resolved") and not r.item.endswith(verdict.OVER_CURVE):
+                name = r.item.replace(r.item.split(",")[0] + ", ", "")
+                assert f"{name}" in bullet and f"**{r.verdict}** (z = {z_text(r.z)}" in bullet, (r, bullet)
+    assert counted == len(rows)  # every row in exactly one part (the parts' tests do not overlap)
+    assert sum(1 for r in rows for _, test in verdict.PARTS if test(r)) == len(rows)
+    from reptile.artifacts.common import Check
+    with pytest.raises(ValueError, match="rows in no part of the bottom line"):
+        verdict.bottom_line([Check(item="paper Table 9", claim="", paper="", ours="", z=None, verdict="not yet run",
+                                   where="x.ipynb")])

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD, UNDER_WAY,
                      z_text)
+from ..validate import check
 from .common import Check, Table
 
 # how a verdict reads on the front page: agreement (a number of the paper) and claims share one scale
@@ -54,6 +55,7 @@ def _link(check: Check) -> str:
 
 
 SECOND_RUN = ", a second run"  # the item of a row that runs another row's item again (the rerun of a cell)
+AT_END, OVER_CURVE = ", at the end of training", ", over the learning curve (a second reading, added later)"
 PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
 
 
@@ -65,10 +67,11 @@ def progress_date(results_dir=None) -> str | None:
     return snapshot_date(results_dir)
 
 
-def summary(rows: Sequence[Check], as_of: str | None = None) -> str:
+def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = True) -> str:
     """The verdict up front: how many rows reach each verdict, then by name the rows that differ, do not hold or are
     not resolved (with z), the rows under way (their progress ``as_of`` a date, :func:`progress_date`), and where the
-    rows not yet run are. A row is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
+    rows not yet run are (``exceptions=False``: without the exceptions, which :func:`bottom_line` gives by part). A row
+    is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
     n = Counter(r.verdict for r in rows)
     said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
     out = (f"Of the {len(rows)} rows below, each a number or claim of the paper (or one of its quoted MAML rows), "
@@ -76,14 +79,19 @@ def summary(rows: Sequence[Check], as_of: str | None = None) -> str:
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
     again = {r.item.removesuffix(SECOND_RUN): r for r in rows if r.item.endswith(SECOND_RUN)}
 
-    def second(r: Check) -> str:  # a second run of the same item, said beside the exception
-        a = again.get(r.item)
+    curve = {r.item.replace(OVER_CURVE, AT_END): r for r in rows if r.item.endswith(OVER_CURVE)}
+
+    def second(r: Check) -> str:  # a second run, or the second reading, of the same item, said beside the exception
+        a, reading = again.get(r.item), curve.get(r.item)
+        if reading is not None and reading.verdict != r.verdict:
+            return f"; over the learning curve it **{reading.verdict}**" + (
+                f", z = {z_text(reading.z)}" if reading.z is not None else "")
         if a is None or a.verdict in (UNDER_WAY, NOT_YET_RUN):
             return ""
         return (f"; a second run, {a.claim}, **{a.verdict}**" if a.claim else f"; a second run **{a.verdict}**") + (
             f", z = {z_text(a.z)}" if a.z is not None else "")
 
-    if odd:
+    if odd and exceptions:
         out += " The exceptions: " + "; ".join(
             f"{r.item}{f' ({r.claim[0].lower() + r.claim[1:]})' if r.claim else ''} **{r.verdict}**"
             + (f" (z = {z_text(r.z)}{second(r)})" if r.z is not None else f" ({second(r)[2:]})" if second(r) else "")
@@ -97,17 +105,64 @@ def summary(rows: Sequence[Check], as_of: str | None = None) -> str:
     return out
 
 
+PARTS = (  # the front page's bottom line: the paper's parts, each a test on a row (its page and item)
+    ("Sections 3-4: the sine-wave case study, the leading-order expansion and the solution manifolds",
+     lambda r: r.where.split(".")[0] in ("sine", "taylor", "manifolds")),
+    ("Table 2 (Omniglot), Reptile's cells", lambda r: r.item.startswith("paper Table 2") and ", Reptile" in r.item),
+    ("Table 2 (Omniglot), the MAML rows it quotes, run here under their protocol",
+     lambda r: r.item.startswith("paper Table 2") and "MAML" in r.item),
+    ("Table 1 (Mini-ImageNet)", lambda r: r.item.startswith("paper Table 1")),
+    ("Figure 3 (Section 5.2), its four claims", lambda r: r.item.startswith("paper Figure 3")),
+)
+
+
+def _counts(rows: Sequence[Check]) -> str:
+    n = Counter(r.verdict for r in rows)
+    said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
+    return ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1]
+
+
+def bottom_line(rows: Sequence[Check]) -> str:
+    """The verdict in a minute, in Markdown: one bullet per part of the paper (:data:`PARTS`) with how many of its
+    rows reach each verdict, a second run or a second reading of them apart, and by name its exceptions (a second
+    run or reading beside them, as in :func:`summary`). Every row of :func:`checks` falls in one part."""
+    missed = [r.item for r in rows if not any(test(r) for _, test in PARTS)]
+    check(not missed, f"rows in no part of the bottom line: {missed}")
+    out = []
+    for head, test in PARTS:
+        part = [r for r in rows if test(r)]
+        if not part:
+            continue
+        runs = [r for r in part if r.item.endswith(SECOND_RUN)]
+        readings = [r for r in part if r.item.endswith(OVER_CURVE)]
+        main = [r for r in part if r not in runs and r not in readings]
+        line = f"- **{head}**: {len(main)} row{'s' if len(main) > 1 else ''}, {_counts(main)}"
+        if runs:
+            line += f"; a second run of {len(runs)} of them: {_counts(runs)}"
+        if readings:
+            line += (f"; each read again over the learning curve (a second reading, added after the first's verdicts "
+                     f"were known): {_counts(readings)}")
+        if any(r.verdict in (*BAD, NOT_RESOLVED) for r in part):
+            exceptions = summary(part).split(" The exceptions: ", 1)[1]
+            exceptions = exceptions.split(". Under way:")[0].split(". Not yet run:")[0].rstrip(".")
+            prefix = part[0].item.split(",")[0] + ", "  # the part's name, said once in its heading
+            line += ". Exceptions: " + exceptions.replace(prefix, "")
+        out.append(line + ".")
+    return "\n".join(out)
+
+
 def verdict_table(rows: Sequence[Check]) -> Table:
     """The front page's table: what of the paper, the paper's value, ours, z and the verdict; each item links to the
     section that shows it."""
     frame = pd.DataFrame([{"paper's item": _link(r), "the paper": r.paper, "ours": r.ours,
                            "z": "-" if r.z is None else z_text(r.z), "verdict": r.verdict} for r in rows])
-    caption = (f"This companion against the paper (accuracies in %). z: the difference over its standard error (seeds' spreads, and "
-               f"the paper's where it gives one); a number reproduces when |z| < {THRESHOLD:g} and differs "
-               f"otherwise; a claim holds at z ≥ {THRESHOLD:g}, does not hold at z ≤ -{THRESHOLD:g}, and is not "
-               f"resolved in between (the Protocol page states the rule). A row without z is checked against a "
-               f"stated tolerance (paper Section 4.1's float64 computations and Monte Carlo fits, Section 4.2's "
-               f"batched runs, closed forms and fixed points). Each item links to the section that shows it.")
+    caption = (f"This companion against the paper (accuracies in %; other quantities as each row names them). z: the "
+               f"difference over its standard error (seeds' spreads, and the paper's where it gives one); a number "
+               f"reproduces when |z| < {THRESHOLD:g} and differs otherwise; a claim holds at z ≥ {THRESHOLD:g}, does "
+               f"not hold at z ≤ -{THRESHOLD:g}, and is not resolved in between (the Protocol page states the rule). A "
+               f"row under way or not yet run has no verdict yet; any other row without z is checked against a stated "
+               f"tolerance (paper Section 4.1's float64 computations and Monte Carlo fits, Section 4.2's batched runs, "
+               f"closed forms and fixed points). Each item links to the section that shows it.")
     return VerdictTable(frame, caption, index=False)
 
 
