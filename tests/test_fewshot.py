@@ -298,3 +298,8 @@ def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
     assert (rest.verdict, rest.claim) == ("not yet run", "3 other cells: 5-shot 5-way, 1-shot 20-way, 5-shot 20-way")
     assert rest.paper.startswith(", ".join(f"{m:g} ± {s:g}" for m, s in TABLE2["rows"]["MAML + Transduction"][1:]))
     assert rows["paper Table 2 (Omniglot), first-order MAML + Transduction"].verdict == "not yet run"
+    # the chapter's status line counts them as the front page does
+    said = FA.status_summary({}, None, None, {}, progress)
+    assert ("its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s protocol: 1 cell "
+            "under way, 7 cells not yet run.") in said
+    assert "quoted MAML" not in FA.status_summary({})  # not asked: not said

@@ -325,3 +325,14 @@ def test_the_front_page_has_the_rerun_beside_table_2s_cell():
     table2 = [i for i in items if i.startswith("paper Table 2")]
     assert table2.index(cell + ", a second run") == len([i for i in table2 if "Reptile" in i]) - 1  # after the cells
     assert items.count(cell) == 1  # the chapter's prose quotes the cell's verdict by its item
+
+
+def test_where_a_run_was_trained_reads_as_prose(monkeypatch):
+    from reptile.artifacts import environments
+
+    for label, said in (("cpu: 100,000", "the CPU for all 100,000 outer iterations"),
+                        ("NVIDIA H200: 34,013; cpu: 65,987",
+                         "34,013 outer iterations on an NVIDIA H200 and 65,987 outer iterations on the CPU"),
+                        ("cpu", "cpu")):  # a run that records no segments: its device's name as it is
+        monkeypatch.setattr(environments, "run_device", lambda run, label=label: label)
+        assert TB._trained_on({}) == said

@@ -3,6 +3,7 @@ from stored runs of :mod:`reptile.experiments.fewshot` without re-running anythi
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -194,7 +195,7 @@ def pm_readings(runs_by_name: dict[str, list[dict]]) -> str:
     alt = " or as ".join(others)
     head = (f"Read as {alt} instead of {first}, the paper's ± changes "
             + ("no verdict among" if not moved else "the verdicts of " + "; ".join(moved) + " among")
-            + f" the {cells} finished Reptile cells. Their z values move: most, that of {widest[2]}, between "
+            + f" the {cells} finished Reptile cells. Their z values move, the most that of {widest[2]}, between "
               f"{z_text(widest[0])} and {z_text(widest[1])}.")
     return head
 
@@ -302,9 +303,12 @@ def our_transduction_gain(runs_by_name: dict[str, list[dict]], preset: str = "om
 
 
 def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
-                   as_of: str | None = None) -> str:
+                   as_of: str | None = None, maml_runs: dict[str, list[dict]] | None = None,
+                   maml_progress: dict[str, str] | None = None) -> str:
     """One paragraph, generated from the stored runs, on where the chapter's paper-protocol cells stand (the cells
-    under way with their progress ``as_of`` a date, :func:`reptile.artifacts.verdict.progress_date`)."""
+    under way with their progress ``as_of`` a date, :func:`reptile.artifacts.verdict.progress_date`), Table 2's
+    second run of a cell where it has a verdict, and with ``maml_runs`` (and ``maml_progress``) where this
+    companion's runs of the MAML rows Table 2 quotes stand, as the front page counts them."""
     parts = []
     for table in (2, 1):
         items = comparisons(table, runs_by_name, progress)
@@ -319,7 +323,21 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
         parts.append(f"Paper Table {table} ({name}): {len(done)} of {len(items)} Reptile cells finished at the "
                      f"paper's protocol" + (f" ({counts})" if counts else "") +
                      (f"; under way: {'; '.join(going)}" + (f" (as of {as_of})" if as_of else "") if going else "") +
-                     ("; the rest not yet run" if len(done) + len(going) < len(items) else "") + ".")
+                     ("; the rest not yet run" if len(done) + len(going) < len(items) else ""))
+        again = rerun_check(runs_by_name, progress) if table == 2 else None
+        if again is not None and again.verdict not in (UNDER_WAY, NOT_YET_RUN):
+            cell = again.item.split("), ", 1)[1].removesuffix(", a second run")
+            parts[-1] += f"; a second run of {cell}, {again.claim}, {again.verdict} (z = {z_text(again.z)})"
+        if table == 2 and maml_runs is not None:
+            from .maml import quoted_row_checks
+
+            cells = Counter()
+            for algorithm in ("maml", "fomaml"):
+                for it in quoted_row_checks(algorithm, maml_runs, maml_progress):
+                    cells[it["verdict"]] += len(it["cells"])
+            parts[-1] += ("; its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s "
+                          "protocol: " + ", ".join(f"{n} cell{'s' if n > 1 else ''} {v}" for v, n in cells.items()))
+        parts[-1] += "."
     return " ".join(parts)
 
 
@@ -343,8 +361,10 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
     shared = constant_columns(df)
     return Table(df.drop(columns=list(shared)),
                  "What each stored few-shot configuration rests on: its seeds, budget, evaluation tasks per seed, the "
-                 "devices that trained and evaluated it (with the outer iterations each ran), and its measured speed"
-                 + (" (shared by all: " + "; ".join(f"{k} {v}" for k, v in shared.items()) + ")" if shared else "")
+                 "devices that trained and evaluated it (with the outer iterations each ran), and its measured speed "
+                 "(seconds of training per outer iteration, over every device that trained it, and seconds per "
+                 "evaluation task on the device that evaluated it)"
+                 + (". Every configuration has " + "; ".join(f"{k} {v}" for k, v in shared.items()) if shared else "")
                  + ".")
 
 

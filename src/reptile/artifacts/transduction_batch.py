@@ -173,6 +173,20 @@ def _transductive(runs: list[dict]) -> Estimate:
     return Estimate.of([100 * r["eval"]["transductive"]["accuracy"] for r in runs])
 
 
+def _trained_on(run: dict) -> str:
+    """Where a run was trained, as prose: "the CPU for all 100,000 outer iterations", or each device's share."""
+    from .environments import run_device
+
+    label = run_device(run)  # "NVIDIA H200: 34,013; cpu: 65,987", or a device's name
+    parts = [p.rsplit(": ", 1) for p in label.split("; ")]
+    if not all(len(p) == 2 for p in parts):
+        return label
+    name = {"cpu": "the CPU"}
+    if len(parts) == 1:
+        return f"{name.get(parts[0][0], parts[0][0])} for all {parts[0][1]} outer iterations"
+    return " and ".join(f"{n} outer iterations on {name.get(d, 'an ' + d)}" for d, n in parts)
+
+
 def rerun_check(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> Check:
     """The front page's row for the rerun (:data:`RERUN`): Table 2's transductive 1-shot 5-way cell trained again
     and evaluated as the authors' command does (batches of 25), against the paper's number by the book's rule; under
@@ -205,8 +219,6 @@ def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] 
     batch's effect), and its batch-5 accuracy against Table 2's cell (the first run: the same seeds and settings,
     trained on other devices); and what the verdicts together say about Table 2's gap, case by case. Says how far
     the rerun has come until it is finished."""
-    from .environments import run_device
-
     runs = runs_by_name.get(RERUN, [])
     check = rerun_check(runs_by_name, progress)
     if len(runs) < 2:
@@ -218,7 +230,7 @@ def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] 
     ours, paper = _transductive(runs), _paper_cell()
     tasks = runs[0]["eval"]["transductive"]["tasks"]
     text = (f"The rerun `{RERUN}` has the seeds and training settings of Table 2's cell; it was trained on "
-            f"{run_device(runs[0])} (outer iterations per device) and evaluated as the authors' command does "
+            f"{_trained_on(runs[0])} and evaluated as the authors' command does "
             f"(batches of {AUTHORS_BATCH}; {tasks:,} test tasks per seed, seeds {seed_list(r['seed'] for r in runs)}). "
             f"It reaches {ours.mean:.2f} ± {ours.sd:.2f}% against the paper's {paper.mean:.2f} ± {paper.sd:.2f}%: "
             f"by the book's rule {_against(check.verdict, 'the paper')} (z = {z_text(check.z)}).")
@@ -251,7 +263,7 @@ def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] 
     trainings = compare(b5, first)
     same = {REPRODUCES: "agree", DIFFERS: "differ"}.get(trainings.agreement(), "are not resolved")
     text += (f" With batches of {TABLE5_BATCH} the rerun's networks and Table 2's cell ({first.mean:.2f} ± "
-             f"{first.sd:.2f}%, trained on {run_device(first_runs[0])}) {same} by the book's rule (z = "
+             f"{first.sd:.2f}%, trained with {_trained_on(first_runs[0])}) {same} by the book's rule (z = "
              f"{z_text(trainings.z)}): the same seeds and settings, trained on other devices, whose floating-point "
              f"differences training amplifies.")
     weaker = trainings.agreement() == DIFFERS and b5.mean < first.mean  # the rerun's training the weaker one
