@@ -80,11 +80,23 @@ def test_sine_shows_whatever_methods_a_run_holds_in_a_fixed_order():
 def test_coverage_marks_what_is_not_run():
     table = coverage_table([_record(2, [1.0]), _record(0, [1.0])])
     assert table.loc[("Section 3, Figure 1: sine-wave regression", "x"), "seeds"] == "0 2"
-    assert table.loc[("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "-"), "seeds"] == "not yet run"
+    for table_name in ("Table 1: few-shot classification on Mini-ImageNet",
+                       "Table 2: few-shot classification on Omniglot"):
+        assert table.loc[(table_name, "-"), "seeds"] == "not yet run"
     assert table.index[-1][0].startswith("beyond the paper: MAML") and table["seeds"].iloc[-1] == "not yet run"
     maml = dict(_record(1, [1.0]), experiment="maml", name="reduced-maml-omniglot-1shot-5way")
     table = coverage_table([_record(2, [1.0]), maml])
     assert table.loc[(table.index[-1][0], "reduced-maml-omniglot-1shot-5way"), "seeds"] == "1"
+    # each paper table has its own row; a customised preset is named by what it changed
+    from reptile.maml.presets import PRESETS
+
+    custom = dict(_record(0, [1.0]), experiment="maml", name="reduced-maml-omniglot-1shot-5way-custom-0123456789",
+                  config={**PRESETS["reduced-maml-omniglot-1shot-5way"].to_dict(), "network": "finn", "name": "x"})
+    omniglot = dict(_record(0, [1.0]), experiment="fewshot", name="omniglot-5shot-5way")
+    table = coverage_table([custom, omniglot])
+    assert table.loc[("Table 2: few-shot classification on Omniglot", "omniglot-5shot-5way"), "seeds"] == "0"
+    assert table.loc[("Table 1: few-shot classification on Mini-ImageNet", "-"), "seeds"] == "not yet run"
+    assert (table.index[-1][0], "reduced-maml-omniglot-1shot-5way, customised: network=finn") in table.index
 
 
 def _env_run(name, seed, wall, device="cpu", commit="abc", segments=None):

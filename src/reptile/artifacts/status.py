@@ -19,26 +19,44 @@ from .environments import (  # noqa: F401 (the environment tables, importable he
     environment_table, environment_view, package_view, pins, run_device)
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
-PAPER_ARTIFACTS = [
-    ("Section 3, Figure 1: sine-wave regression", "sine"),
-    ("Section 4.1: Taylor-expansion identities", "taylor"),
-    ("Section 4.2, Figure 2: solution manifolds", "manifolds"),
-    ("Tables 1-2: few-shot classification (Mini-ImageNet, Omniglot)", "fewshot"),
-    ("Section 5.2, Figure 3: gradient combinations", "gradcomb"),
+PAPER_ARTIFACTS = [  # (label, experiment, the word its runs' names hold, or None for all of the experiment's)
+    ("Section 3, Figure 1: sine-wave regression", "sine", None),
+    ("Section 4.1: Taylor-expansion identities", "taylor", None),
+    ("Section 4.2, Figure 2: solution manifolds", "manifolds", None),
+    ("Table 1: few-shot classification on Mini-ImageNet", "fewshot", "miniimagenet"),
+    ("Table 2: few-shot classification on Omniglot", "fewshot", "omniglot"),
+    ("Section 5.2, Figure 3: gradient combinations", "gradcomb", None),
 ]
-# Runs beyond the paper, listed after its artifacts: (label, experiment).
-BEYOND_PAPER = [("beyond the paper: MAML and first-order MAML on Omniglot (Table 2's quoted rows)", "maml")]
+# Runs beyond the paper, listed after its artifacts: (label, experiment, word).
+BEYOND_PAPER = [("beyond the paper: MAML and first-order MAML on Omniglot (Table 2's quoted rows)", "maml", None)]
+
+
+def shown_name(experiment: str, name: str, config: dict) -> str:
+    """A configuration's name as the page shows it: a customised preset (``<preset>-custom-<digest>``, run with
+    ``--set``) by its preset and the settings it changed, where its experiment's presets are known."""
+    base = name.split("-custom-")[0]
+    if base == name:
+        return name
+    from ..config import FEWSHOT_PRESETS
+    from ..maml.presets import PRESETS as MAML_PRESETS
+
+    preset = {"fewshot": FEWSHOT_PRESETS, "maml": MAML_PRESETS}.get(experiment, {}).get(base)
+    if preset is None:
+        return name
+    was = preset.to_dict()
+    changed = [f"{k}={v}" for k, v in config.items() if k != "name" and k in was and was[k] != v]
+    return f"{base}, customised: {', '.join(changed)}" if changed else name
 
 
 def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
     """One row per artifact (the paper's, then those beyond it) and stored configuration, with its seeds; 'not yet
     run' where nothing is stored."""
     rows = []
-    for label, experiment in PAPER_ARTIFACTS + BEYOND_PAPER:
+    for label, experiment, word in PAPER_ARTIFACTS + BEYOND_PAPER:
         by_name: dict[str, list[int]] = {}
         for r in runs:
-            if r["experiment"] == experiment:
-                by_name.setdefault(r["name"], []).append(r["seed"])
+            if r["experiment"] == experiment and (word is None or word in r["name"]):
+                by_name.setdefault(shown_name(experiment, r["name"], r.get("config", {})), []).append(r["seed"])
         if not by_name:
             rows.append({"artifact": label, "configuration": "-", "seeds": "not yet run"})
         for name, seeds in sorted(by_name.items()):
@@ -78,7 +96,7 @@ def campaign_view(table: pd.DataFrame) -> pd.DataFrame:
 def coverage_view(runs: Sequence[dict]) -> Table:
     """:func:`coverage_table` for the page."""
     t = coverage_table(runs).reset_index()
-    beyond = {label for label, _ in BEYOND_PAPER}
+    beyond = {label for label, _, _ in BEYOND_PAPER}
     t["artifact"] = [a if a in beyond else "paper " + a for a in t["artifact"]]
     return Table(t.set_index(["artifact", "configuration"]),
                  "The paper's artifacts, then this companion's runs beyond the paper (rows), the configurations "
