@@ -419,8 +419,9 @@ def _keyed_checks(runs: Sequence[dict], seed: int | None = None) -> list[tuple[s
         # the Monte Carlo difference along AvgGradInner in units of its standard error (stored as a z): the book's rule
         d = r["identity"]
         c = compare(Estimate(d["mc_z_along_avg_grad_inner"], se=1.0), Estimate(0.0, se=0.0))
-        return (f"||difference|| {d['mc_difference_norm']:.3f} against a noise floor of {d['mc_noise_floor']:.3f}; "
-                f"{d['n_samples']:,} draws"), c.z, c.agreement()
+        return (f"the difference along AvgGradInner, in standard errors: {d['mc_z_along_avg_grad_inner']:+.1f} (its "
+                f"norm {d['mc_difference_norm']:.3f}, noise floor {d['mc_noise_floor']:.3f}); {d['n_samples']:,} "
+                f"draws"), c.z, c.agreement()
 
     for m in METHODS:
         add(f"{m}_leading", lambda m=m: leading(m), item=EQ_OF[m][0],
