@@ -194,6 +194,9 @@ def test_the_bottom_line_gives_each_part_of_the_paper_its_counts_and_exceptions(
                 name = r.item.replace(r.item.split(",")[0] + ", ", "")
                 assert f"{name}" in bullet and f"**{r.verdict}** (z = {z_text(r.z)}" in bullet, (r, bullet)
     assert counted == len(rows)  # every row in exactly one part (the parts' tests do not overlap)
+    for (head, test), bullet in zip(verdict.PARTS, bullets):  # a part with nothing run says why, where it knows
+        idle = all(r.verdict == "not yet run" for r in rows if test(r))
+        assert (verdict.NOT_RUN_NOTE.get(head, "\0") in bullet) == (idle and head in verdict.NOT_RUN_NOTE)
     assert sum(1 for r in rows for _, test in verdict.PARTS if test(r)) == len(rows)
     from reptile.artifacts.common import Check
     with pytest.raises(ValueError, match="rows in no part of the bottom line"):
