@@ -264,7 +264,7 @@ def test_the_rerun_is_said_as_far_as_it_has_come_and_judged_when_finished(tmp_pa
     assert check.z == pytest.approx(want.z) and check.verdict == want.agreement() == REPRODUCES
     assert check.ours == "97.95 ± 0.06 (3 seeds)" and check.paper == f"{pm:.2f} ± {ps:.2f}"
     text = TB.rerun_summary(stored, under, tmp_path)
-    assert "it was trained on cpu: 100,000 (outer iterations per device)" in text
+    assert "it was trained on the CPU for all 100,000 outer iterations" in text
     assert f"reaches 97.95 ± 0.06% against the paper's {pm:.2f} ± {ps:.2f}%: by the book's rule it **reproduces**" \
         in text
     assert "still to be evaluated with batches of 5 and 25" in text
@@ -279,7 +279,8 @@ def test_the_rerun_is_said_as_far_as_it_has_come_and_judged_when_finished(tmp_pa
     assert f"the batch alone moves the accuracy by {batch.describe()}" in text and batch.claim() == "holds"
     assert "the accuracy of the run's own final evaluation exactly" in text
     trainings = compare(Estimate.of([97.38, 97.31, 97.45]), Estimate.of([97.37, 97.34, 97.40]))
-    assert f"trained on NVIDIA H200: 34,013; cpu: 65,987) agree by the book's rule (z = {trainings.z:+.1f})" in text
+    assert (f"trained with 34,013 outer iterations on an NVIDIA H200 and 65,987 outer iterations on the CPU) agree by "
+            f"the book's rule (z = {trainings.z:+.1f})") in text
     assert "So the evaluation batch accounts for Table 2's gap" in text
 
 
