@@ -87,6 +87,24 @@ CASES = {
         "name": (["run", "book/sine.ipynb", "--seeds", "0", "-p", "preset", "nope"],
                  "book/sine.ipynb: unknown preset 'nope'; allowed: paper, paper-relu, reduced-3k, ci"),
     },
+    "maml.experiment": {
+        "number": (["--preset", "ci", "--set", "meta_batch=0"], "meta_batch must be an integer >= 1, got 0"),
+        "infinity": (["--preset", "ci", "--set", "inner_step=inf"], "inner_step must be a finite number > 0, got inf"),
+        "nan": (["--preset", "ci", "--set", "outer_lr=nan"], "outer_lr must be a finite number > 0, got nan"),
+        "path": (["--preset", "ci", "--data-root", BAD_PATH], f"--data-root {BAD_PATH}: not a folder"),
+        "name": (["--preset", "nope"], "unknown preset 'nope'; allowed: finn-maml-omniglot-1shot-5way"),
+    },
+    "maml.probe": {
+        "number": (["--preset", "reduced-maml-omniglot-1shot-5way", "--steps", "0"],
+                   "steps 0: allowed: an integer from 1 to 100"),
+        "infinity": (["--preset", "reduced-maml-omniglot-1shot-5way", "--step-sizes", "inf"],
+                     "step sizes [inf]: allowed: one or more finite numbers > 0"),
+        "nan": (["--preset", "reduced-maml-omniglot-1shot-5way", "--step-sizes", "nan"],
+                "step sizes [nan]: allowed: one or more finite numbers > 0"),
+        "path": (["--preset", "reduced-maml-omniglot-1shot-5way"],  # its checkpoints folder holds no trained state
+                 "no trained state of preset reduced-maml-omniglot-1shot-5way, seed 0, at "),
+        "name": (["--preset", "nope"], "unknown preset 'nope'; allowed: finn-maml-omniglot-1shot-5way"),
+    },
     # another module's commands, whose wording is its own: the message need only name the value
     "campaign": {
         "number": (["--minutes", "-1"], "-1"),

@@ -42,7 +42,11 @@ def probe(preset: str, seed: int = 0, steps: int = 5, step_sizes=(0.1, 0.2, 0.4)
     check(is_int(n_tasks) and 1 <= n_tasks <= 10_000, f"tasks {n_tasks!r}: allowed: an integer from 1 to 10,000")
     check(len(step_sizes) >= 1 and all(is_positive(a) for a in step_sizes),
           f"step sizes {list(step_sizes)!r}: allowed: one or more finite numbers > 0")
-    state = load_checkpoint(checkpoint_path(cfg, seed, checkpoint_dir).parent / "final.pt", "trained state")
+    final = checkpoint_path(cfg, seed, checkpoint_dir).parent / "final.pt"
+    check(final.is_file(), f"no trained state of preset {cfg.name}, seed {seed}, at {final}; allowed: a preset and seed "
+                           f"whose run has finished here (python -m reptile.maml.experiment --preset {cfg.name} "
+                           f"--seeds {seed} leaves it)")
+    state = load_checkpoint(final, "trained state")
     data = load_data(cfg, seed, data_root)
     net = build_net(cfg.network, cfg.n_way)
     learner = MAMLLearner(net, cfg.maml(), device="cpu")
