@@ -202,3 +202,14 @@ def test_the_bottom_line_gives_each_part_of_the_paper_its_counts_and_exceptions(
     with pytest.raises(ValueError, match="rows in no part of the bottom line"):
         verdict.bottom_line([Check(item="paper Table 9", claim="", paper="", ours="", z=None, verdict="not yet run",
                                    where="x.ipynb")])
+
+
+def test_a_chapter_opens_with_its_verdicts_in_brief(rows):
+    figure3 = [r for r in rows if r.item.startswith("paper Figure 3")]
+    said = verdict.in_brief(figure3, "See below.")
+    assert said.startswith(f"**The verdicts in brief:** {len(figure3) // 2} checks, ") and said.endswith(" See below.")
+    assert "each read again over the learning curve" in said  # the second reading apart from the first
+    for r in figure3:  # each exception by name, with its z
+        if r.verdict in ("differs", "does not hold", "not resolved"):
+            assert f"**{r.verdict}** (z = {z_text(r.z)}" in said
+    assert verdict.in_brief([], "See below.") == "**The verdicts in brief:** none yet."

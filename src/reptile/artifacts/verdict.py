@@ -128,10 +128,30 @@ def _counts(rows: Sequence[Check]) -> str:
     return ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1]
 
 
+def _part_text(part: Sequence[Check], noun: str = "row") -> str:
+    """What :func:`bottom_line` says of one part's rows: how many reach each verdict, a second run or a second
+    reading of them apart, and by name its exceptions (the part's name, said in its heading, left out)."""
+    runs = [r for r in part if r.item.endswith(SECOND_RUN)]
+    readings = [r for r in part if r.item.endswith(OVER_CURVE)]
+    main = [r for r in part if r not in runs and r not in readings]
+    text = f"{len(main)} {noun}{'s' if len(main) > 1 else ''}, {_counts(main)}"
+    if runs:
+        text += f"; a second run of {len(runs)} of them: {_counts(runs)}"
+    if readings:
+        text += (f"; each read again over the learning curve (a second reading, added after the first's verdicts were "
+                 f"known): {_counts(readings)}")
+    if any(r.verdict in (*BAD, NOT_RESOLVED) for r in part):
+        exceptions = summary(part).split(" The exceptions: ", 1)[1]
+        exceptions = exceptions.split(". Under way:")[0].split(". Not yet run:")[0].rstrip(".")
+        prefix = part[0].item.split(",")[0] + ", "  # the part's name
+        text += ". Exceptions: " + exceptions.replace(prefix, "")
+    return text
+
+
 def bottom_line(rows: Sequence[Check]) -> str:
-    """The verdict in a minute, in Markdown: one bullet per part of the paper (:data:`PARTS`) with how many of its
-    rows reach each verdict, a second run or a second reading of them apart, and by name its exceptions (a second
-    run or reading beside them, as in :func:`summary`). Every row of :func:`checks` falls in one part."""
+    """The verdict in a minute, in Markdown: one bullet per part of the paper (:data:`PARTS`), :func:`_part_text` of
+    its rows, and where a part has nothing run, why (:data:`NOT_RUN_NOTE`). Every row of :func:`checks` falls in one
+    part."""
     missed = [r.item for r in rows if not any(test(r) for _, test in PARTS)]
     check(not missed, f"rows in no part of the bottom line: {missed}")
     out = []
@@ -139,24 +159,19 @@ def bottom_line(rows: Sequence[Check]) -> str:
         part = [r for r in rows if test(r)]
         if not part:
             continue
-        runs = [r for r in part if r.item.endswith(SECOND_RUN)]
-        readings = [r for r in part if r.item.endswith(OVER_CURVE)]
-        main = [r for r in part if r not in runs and r not in readings]
-        line = f"- **{head}**: {len(main)} row{'s' if len(main) > 1 else ''}, {_counts(main)}"
-        if runs:
-            line += f"; a second run of {len(runs)} of them: {_counts(runs)}"
-        if readings:
-            line += (f"; each read again over the learning curve (a second reading, added after the first's verdicts "
-                     f"were known): {_counts(readings)}")
-        if any(r.verdict in (*BAD, NOT_RESOLVED) for r in part):
-            exceptions = summary(part).split(" The exceptions: ", 1)[1]
-            exceptions = exceptions.split(". Under way:")[0].split(". Not yet run:")[0].rstrip(".")
-            prefix = part[0].item.split(",")[0] + ", "  # the part's name, said once in its heading
-            line += ". Exceptions: " + exceptions.replace(prefix, "")
+        line = f"- **{head}**: {_part_text(part)}"
         if head in NOT_RUN_NOTE and all(r.verdict == NOT_YET_RUN for r in part):
             line += f" ({NOT_RUN_NOTE[head]})"
         out.append(line + ".")
     return "\n".join(out)
+
+
+def in_brief(rows: Sequence[Check], where: str) -> str:
+    """A chapter's verdicts against the paper in one paragraph, for its opening (Markdown): :func:`_part_text` of
+    the rows it contributes to the front page, and ``where`` they are listed in full."""
+    if not rows:
+        return "**The verdicts in brief:** none yet."
+    return f"**The verdicts in brief:** {_part_text(rows, 'check')}. {where}"
 
 
 def verdict_table(rows: Sequence[Check]) -> Table:
