@@ -193,13 +193,18 @@ def sine_adaptation_curves(runs: Sequence[dict]):
 
 
 def sine_learning_curves(runs: Sequence[dict]):
-    """Held-out MSE before adaptation and after 32 steps, against outer iterations (mean over seeds)."""
+    """Held-out MSE before adaptation and after 32 steps, against outer iterations: the mean over seeds (thick),
+    and with several seeds each seed (thin, in the method's colour), so that a jump of the mean made by one seed
+    shows as that seed's."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, key, title in zip(axes, ("mse_step0", "mse_step32"), ("before adaptation", "after 32 steps")):
         for m in held_methods(runs):
             its = np.asarray(runs[0]["methods"][m]["curve"]["iteration"])
             vals = np.array([r["methods"][m]["curve"][key] for r in runs])
-            ax.plot(its, vals.mean(0), color=METHOD_COLORS.get(m), label=_label(m))
+            if len(runs) > 1:
+                for v in vals:
+                    ax.plot(its, v, color=METHOD_COLORS.get(m), lw=0.6, alpha=0.35)
+            ax.plot(its, vals.mean(0), color=METHOD_COLORS.get(m), lw=1.8, label=_label(m))
         ax.axhline(zero_function_mse(), color="black", ls=":", lw=1)
         ax.set_title(f"held-out MSE {title}")
         ax.set_xlabel("outer iteration")
