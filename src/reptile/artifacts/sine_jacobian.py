@@ -37,14 +37,18 @@ def sine_jacobian_curves(runs: Sequence[dict]):
         label = name if "k =" in name else f"{name} (k = {_inner_iters(runs, m)})"
         for ax, key in zip(axes, ("fo_maml_cosine", "fo_avggrad_cosine")):
             its, vals = curve_mean(runs, m, key)
-            ax.plot(its, vals, color=METHOD_COLORS.get(m), label=label, marker=".", lw=1)
+            if len(runs) > 1:  # each seed thinly beneath the mean: the seeds can differ in sign
+                for r in runs:
+                    c = r["methods"][m]["curve"]
+                    ax.plot(c["iteration"], c[key], color=METHOD_COLORS.get(m), lw=0.6, alpha=0.35)
+            ax.plot(its, vals, color=METHOD_COLORS.get(m), label=label, marker=".", lw=1.2)
     axes[0].set_title("cos(first-order MAML step, MAML step)")
     axes[1].set_title("cos(first-order MAML step, AvgGrad)")
     for ax in axes:
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel("outer iteration")
         ax.set_ylim(-1, 1)
-    axes[0].set_ylabel(f"cosine (mean over {len(runs)} seed{'s' if len(runs) != 1 else ''})")
+    axes[0].set_ylabel(f"cosine (thick: mean over {len(runs)} seed{'s' if len(runs) != 1 else ''})")
     # one legend below both panels, where it covers no curve
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="at the initialisation of", loc="lower center", ncol=min(len(labels), 3),
