@@ -113,6 +113,9 @@ def _curves(runs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(runs[0]["curve"]["iteration"][:n]), 100 * np.array([r["curve"]["test_accuracy"][:n] for r in runs])
 
 
+N_WAY = 5  # Figure 3's tasks: 5-shot 5-way Omniglot (the figure's title)
+
+
 def figure3(runs_by_curve: RunsByCurve):
     """Figure 3 redrawn, in two panels. Left: test accuracy against outer iteration for the ten combinations, the
     mean over seeds with a band of ± one standard deviation over seeds. Right: the same for the nine curves with two
@@ -150,13 +153,14 @@ def figure3(runs_by_curve: RunsByCurve):
         pad = 0.1 * (max(highs) - min(lows))
         zoom.set_ylim(min(lows) - pad, max(highs) + pad)
     if shown:
+        ax.axhline(100 / N_WAY, color="0.5", ls=":", lw=1, label=f"chance (1 in {N_WAY})")
         ax.legend(fontsize=8, ncol=2, loc="center right")
     else:
         for axis in (ax, zoom):
             axis.text(0.5, 0.5, "not yet run", ha="center", va="center", transform=axis.transAxes)
     for axis in (ax, zoom):
         axis.grid(alpha=0.3)
-    fig.suptitle("5-shot 5-way Omniglot, " + overall_budget(runs_by_curve, tasks=False), fontsize=10)
+    fig.suptitle(f"5-shot {N_WAY}-way Omniglot, " + overall_budget(runs_by_curve, tasks=False), fontsize=10)
     fig.tight_layout()
     return fig
 
