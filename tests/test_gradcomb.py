@@ -273,7 +273,8 @@ def test_budget_labels_and_figures():
     assert A.overall_budget({**full, "g1": runs()["g1"]}).startswith("mixed budgets: ")
     fig = A.figure3(runs())
     ax, zoom = fig.axes
-    assert len(ax.get_lines()) == 10 and len(ax.collections) == 10  # ten means, ten bands
+    assert len(ax.get_lines()) == 11 and len(ax.collections) == 10  # ten means, ten bands, and chance
+    assert ax.get_lines()[-1].get_label() == "chance (1 in 5)" and ax.get_lines()[-1].get_ydata()[0] == 20
     assert len(zoom.get_lines()) == 9 and len(zoom.collections) == 9  # the zoom: two to four minibatches
     assert zoom.get_xlim() == (1000.0, 2000.0)  # the second half of training
     styles = {line.get_label(): (line.get_linestyle(), line.get_color()) for line in ax.get_lines()}
