@@ -328,12 +328,14 @@ def test_the_front_page_has_the_rerun_beside_table_2s_cell():
     assert items.count(cell) == 1  # the chapter's prose quotes the cell's verdict by its item
 
 
-def test_where_a_run_was_trained_reads_as_prose(monkeypatch):
-    from reptile.artifacts import environments
+def test_where_a_run_was_trained_reads_as_prose():
+    def run(segments, device="cpu"):
+        return {"engine": {"segments": segments}, "environment": {"device_name": device}}
 
-    for label, said in (("cpu: 100,000", "the CPU for all 100,000 outer iterations"),
-                        ("NVIDIA H200: 34,013; cpu: 65,987",
-                         "34,013 outer iterations on an NVIDIA H200 and 65,987 outer iterations on the CPU"),
-                        ("cpu", "cpu")):  # a run that records no segments: its device's name as it is
-        monkeypatch.setattr(environments, "run_device", lambda run, label=label: label)
-        assert TB._trained_on({}) == said
+    for segments, said in (([{"device": "cpu", "start": 0, "end": 100_000}],
+                            "the CPU for all 100,000 outer iterations"),
+                           ([{"device": "NVIDIA H200", "start": 0, "end": 34_013},
+                             {"device": "cpu", "start": 34_013, "end": 100_000}],
+                            "34,013 outer iterations on an NVIDIA H200 and 65,987 outer iterations on the CPU"),
+                           (None, "cpu")):  # a run that records no segments: its device's name as it is
+        assert TB._trained_on(run(segments)) == said

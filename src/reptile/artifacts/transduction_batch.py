@@ -174,17 +174,19 @@ def _transductive(runs: list[dict]) -> Estimate:
 
 
 def _trained_on(run: dict) -> str:
-    """Where a run was trained, as prose: "the CPU for all 100,000 outer iterations", or each device's share."""
-    from .environments import run_device
+    """Where a run was trained, as prose, from the segments it records: "the CPU for all 100,000 outer iterations",
+    or each device's share; a run without segments, by its device's name."""
+    from ..campaign.plan import device_iterations
 
-    label = run_device(run)  # "NVIDIA H200: 34,013; cpu: 65,987", or a device's name
-    parts = [p.rsplit(": ", 1) for p in label.split("; ")]
-    if not all(len(p) == 2 for p in parts):
-        return label
+    engine = run.get("engine") if isinstance(run.get("engine"), dict) else {}
+    done = device_iterations(engine.get("segments") or [])
+    if not done:
+        return run["environment"]["device_name"]
     name = {"cpu": "the CPU"}
-    if len(parts) == 1:
-        return f"{name.get(parts[0][0], parts[0][0])} for all {parts[0][1]} outer iterations"
-    return " and ".join(f"{n} outer iterations on {name.get(d, 'an ' + d)}" for d, n in parts)
+    if len(done) == 1:
+        (d, n), = done.items()
+        return f"{name.get(d, d)} for all {n:,} outer iterations"
+    return " and ".join(f"{n:,} outer iterations on {name.get(d, 'an ' + d)}" for d, n in done.items())
 
 
 def rerun_check(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> Check:

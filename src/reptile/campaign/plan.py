@@ -144,13 +144,18 @@ def select(names=None, plan=None) -> tuple[Entry, ...]:
 # --------------------------------------------------------------------------------------------------- status
 
 
-def devices_label(segments) -> str:
-    """Which device trained how many outer iterations, in the order they ran, from a run's segments, such as
-    ``"NVIDIA H100 80GB HBM3: 30,026; cpu: 9,974"`` (a segment that trained nothing adds nothing)."""
+def device_iterations(segments) -> dict[str, int]:
+    """Device -> the outer iterations it trained, in the order the devices first ran, from a run's segments (a
+    device that trained nothing is left out)."""
     done: dict[str, int] = {}
     for s in segments:
         done[s["device"]] = done.get(s["device"], 0) + s["end"] - s["start"]
-    return "; ".join(f"{d}: {n:,}" for d, n in done.items() if n > 0) or "-"
+    return {d: n for d, n in done.items() if n > 0}
+
+
+def devices_label(segments) -> str:
+    """:func:`device_iterations` as the tables show it, such as ``"NVIDIA H100 80GB HBM3: 30,026; cpu: 9,974"``."""
+    return "; ".join(f"{d}: {n:,}" for d, n in device_iterations(segments).items()) or "-"
 
 
 def latest_rate(segments) -> float | None:
