@@ -355,3 +355,31 @@ def test_command_line_refuses_bad_input(capsys):
     with pytest.raises(SystemExit) as e:
         GC.main(["--preset-prefix", "figure9", "--seeds", "0"])
     assert e.value.code == 2 and "unknown preset_prefix 'figure9'" in capsys.readouterr().err
+
+
+def test_claim_2_window_by_window_and_where_the_curves_cross():
+    """reptile.artifacts.gradcomb_windows on two hand-made curves of nine points (every 1,000 iterations): the
+    quarters hold 3, 2, 2 and 2 points; g2 ends below g1+g2 and stays below from iteration 5,000."""
+    from reptile.artifacts import gradcomb_windows as W
+
+    last2 = [0.20, 0.60, 0.70, 0.80, 0.81, 0.85, 0.85, 0.86, 0.86]
+    sum2 = [0.22, 0.40, 0.50, 0.70, 0.80, 0.86, 0.88, 0.90, 0.91]
+
+    def recs(curve, values, step):  # seed offsets -step, 0, +step: a standard deviation of 100 * step points
+        return [{"seed": s, "curve": {"iteration": list(range(0, 9000, 1000)),
+                                      "test_accuracy": [v + (s - 1) * step for v in values]}} for s in range(3)]
+
+    runs_by_curve = {"last2": recs("last2", last2, 0.005), "sum2": recs("sum2", sum2, 0.01)}
+    df = W.window_table(runs_by_curve).frame
+    assert list(df.index) == ["0 to 2,000", "3,000 to 4,000", "5,000 to 6,000", "7,000 to 8,000"]
+    assert df["points"].tolist() == [3, 2, 2, 2]
+    # first quarter: g2 (0.20 + 0.60 + 0.70) / 3 = 50.00%, g1+g2 (0.22 + 0.40 + 0.50) / 3 = 37.33%; the standard
+    # error of the difference is sqrt(0.5² / 3 + 1.0² / 3) = 0.6455, so z = 12.667 / 0.6455 = 19.6
+    assert df.iloc[0].tolist() == [3, "50.00 ± 0.50", "37.33 ± 1.00", "+12.67", "+19.6"]
+    # last quarter: 86.00% against (0.90 + 0.91) / 2 = 90.50%: -4.50 points, z = -4.5 / 0.6455 = -7.0
+    assert df.iloc[3].tolist() == [2, "86.00 ± 0.50", "90.50 ± 1.00", "-4.50", "-7.0"]
+    assert W.crossing_text(runs_by_curve) == (
+        "Over seeds, g2's mean curve lies below g1+g2's at every point from iteration 5,000 to the end (4 of 9 "
+        "points); before it, above at 4 of the 5 points from iteration 0 to 4,000.")
+    missing = W.window_table({"sum2": runs_by_curve["sum2"]})
+    assert "not yet run (last2 not stored)" in missing.caption and W.crossing_text({}) == ""

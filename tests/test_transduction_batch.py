@@ -11,6 +11,7 @@ import torch
 
 from reptile import seeding
 from reptile.campaign import trained
+from reptile.campaign.trained.batch_check import command as record_command
 from reptile.artifacts import transduction_batch as TB
 from reptile.config import FEWSHOT_PRESETS
 from reptile.stats import Estimate, compare
@@ -132,7 +133,9 @@ def test_the_table_the_comparison_and_the_summary_are_the_records(tmp_path):
     assert f'"batch 25 beats batch 5" holds by the book\'s rule, z = {cmp.z:+.1f})' in text and "|z|" not in text
     assert "97.97 ± 0.08%" in text and "(`results/fewshot/omniglot-1shot-5way-transductive/eval-batch-check-86836.json`" in text and "code abcdef0" in text
     assert "Trained on to its end" not in text  # no finished records in tmp_path: nothing to set beside it
-    assert "a full clone's history keeps this one (`git show fc9ebb1:" in text
+    assert ("`python -m reptile.campaign.trained --record --from-commit fc9ebb1 --checkpoint results/campaign/x.pt "
+            "--tasks 3000` computes it again from the checkpoint, which the campaign deleted when the run finished "
+            "and the repository's history keeps") in text
     assert "keeps its own, which is to be evaluated with both batches by the campaign." in text
     record(tmp_path, iteration=100000, name=TB.RERUN)  # the rerun's check recorded: the paragraph points to it
     assert "keeps its own, which is evaluated with both batches below." in TB.batch_summary(tmp_path)
@@ -205,6 +208,13 @@ def test_the_command_line_writes_the_record_and_prints_it(tmp_path, monkeypatch,
     assert r["checkpoint"]["file"] == str(ck) and r["tasks_per_seed"] == 3
     acc = r["metrics"]["25"]["transductive"]["accuracy"]
     assert f"batch  25, transductive    : seed 0 {100 * acc[0]:.2f}%  seed 1 {100 * acc[1]:.2f}%" in out
+    # the command the book prints for a record computes the same record again
+    words = record_command(r).split()
+    assert words[:4] == ["python", "-m", "reptile.campaign.trained", "--record"]
+    assert " ".join(words[4:]).startswith(f"--checkpoint {ck} --seeds 0 1 --tasks 3")
+    trained.main(words[3:] + ["--device", "cpu", "--results-dir", str(tmp_path / "again")])
+    again = trained.read_check(tmp_path / "again" / "fewshot" / NAME / "eval-batch-check-7.json")
+    assert again["metrics"] == r["metrics"] and again["seeds"] == r["seeds"]
 
 
 def test_the_stored_record_is_what_the_artifacts_show():
@@ -228,6 +238,8 @@ def test_the_stored_record_is_what_the_artifacts_show():
     cmp = TB.batch_comparison(root)
     means = [statistics.mean(100 * a for a in r["metrics"][b]["transductive"]["accuracy"]) for b in ("25", "5")]
     assert cmp.difference == pytest.approx(means[0] - means[1], abs=1e-9)
+    # the command the book prints for it is the one that wrote it (HOW, also the message when it is missing)
+    assert sorted(record_command(r).split()) == sorted(TB.HOW.split())
 
 
 def runs(accuracies, batch, devices=(("cpu", 0, 100_000),)):

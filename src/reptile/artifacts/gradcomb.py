@@ -27,6 +27,7 @@ LINESTYLE = {"g1": "-", "sum": "-", "avg": "--", "last": ":"}
 COLOUR = {1: "black", 2: "tab:blue", 3: "tab:orange", 4: "tab:green"}  # by the number of inner minibatches
 
 RunsByCurve = Mapping[str, Sequence[dict]]
+ROWS_NAMED = "rows: the curve names that the chapter's curves parameter and the command line's --curves take"
 
 
 def kind_and_steps(curve: str) -> tuple[str, int]:
@@ -211,7 +212,7 @@ def settings_table(configs: Mapping[str, Any]) -> Table:
                                      f"{cfg.eval_tasks:,} test tasks per seed"}
     df = pd.DataFrame(rows).T
     shared = constant_columns(df)
-    caption = "The ten curves' settings, read from the presets. Shared by every curve: " + "; ".join(
+    caption = f"The ten curves' settings, read from the presets ({ROWS_NAMED}). Shared by every curve: " + "; ".join(
         f"{k} {v}" for k, v in shared.items()) + "."
     return Table(df.drop(columns=list(shared)), caption)
 
@@ -238,7 +239,7 @@ def final_table(runs_by_curve: RunsByCurve) -> Table:
     said = {PM_COLUMN: "± is the {}", "seeds": "seeds {}", "evaluation tasks": "{} test tasks per seed",
             "budget": "{}"}
     shared = {k: str(v).replace("std over", "standard deviation over") for k, v in shared.items()}
-    caption = "Final test accuracy of each combination (non-transductive evaluation)" + (
+    caption = f"Final test accuracy of each combination (non-transductive evaluation; {ROWS_NAMED})" + (
         ": " + "; ".join(said[k].format(v) for k, v in shared.items()) if shared else "") + "."
     return Table(df.drop(columns=list(shared)), caption)
 

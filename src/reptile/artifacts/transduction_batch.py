@@ -107,24 +107,21 @@ def batch_comparison(results_dir=None, name: str = NAME) -> Comparison:
 
 def _after(r: dict, b5: Estimate, results_dir=None) -> str:
     """How the finished run's accuracy (its records of the check's seeds, with the evaluation batch they record)
-    compares with this checkpoint's at that batch, and where the checkpoint is: a sentence or two for
-    :func:`batch_summary` (the first empty where the finished records are not stored)."""
+    compares with this checkpoint's at that batch: a sentence for :func:`batch_summary`, empty where the finished
+    records are not stored."""
     from ..results import read_run
 
-    c = r["checkpoint"]
-    kept = (f" The campaign deletes a population's checkpoint when it finishes; a full clone's history keeps this one "
-            f"(`git show {c['commit'][:7]}:{c['path']}`)." if "commit" in c and "path" in c else "")
     folder = results_root(results_dir) / EXPERIMENT / NAME
     recs = [read_run(p, required=("seed", "eval")) for p in sorted(folder.glob("seed-*.json"))]
     recs = [x for x in recs if x.get("seed") in r["seeds"]]
     batches = {x.get("config", {}).get("eval_batch") for x in recs}
     if len(recs) < 2 or batches != {TABLE5_BATCH}:
-        return kept
+        return ""
     done = Estimate.of([100 * x["eval"]["transductive"]["accuracy"] for x in recs])
     return (f" Trained on to its end, the same run reached {done.mean:.2f} ± {done.sd:.2f}% with batches of "
             f"{TABLE5_BATCH} ({recs[0]['eval']['transductive']['tasks']:,} test tasks per seed, seeds "
             f"{seed_list(x['seed'] for x in recs)}), {done.mean - b5.mean:+.2f} points from this checkpoint's, so the "
-            f"finished networks' accuracy with batches of {AUTHORS_BATCH} need not be this checkpoint's either." + kept)
+            f"finished networks' accuracy with batches of {AUTHORS_BATCH} need not be this checkpoint's either.")
 
 
 def batch_summary(results_dir=None) -> str:
@@ -152,9 +149,21 @@ def batch_summary(results_dir=None) -> str:
             f"{paper_sd:.2f}% for this cell. The networks are a checkpoint of the run before its end, so these "
             f"accuracies are not the finished cell's: that run kept no trained state at its end (it finished before "
             f"the campaign kept one), and the rerun with the authors' batch keeps its own, which {rerun}."
-            f"{_after(r, b5, results_dir)} The record (`results/"
-            f"{record_path(results_dir).relative_to(results_root(results_dir)).as_posix()}`, code "
-            f"{short_commit(r['environment'])}) keeps every task's result.")
+            f"{_after(r, b5, results_dir)} {_provenance(r, results_dir)}")
+
+
+def _provenance(r: dict, results_dir=None, name: str = NAME) -> str:
+    """Where the check ``r`` of ``name`` is stored and the command that computes it again
+    (:func:`reptile.campaign.trained.batch_check.command`), as a sentence."""
+    from ..campaign.trained.batch_check import command
+
+    path = record_path(results_dir, name).relative_to(results_root(results_dir)).as_posix()
+    source = r["checkpoint"]
+    where = (" from the checkpoint, which the campaign deleted when the run finished and the repository's history "
+             "keeps (a full clone, not `git clone --depth 1`)" if "commit" in source else
+             " from the trained state kept beside the run's records" if "trained_state" in source else "")
+    return (f"The record (`results/{path}`, code {short_commit(r['environment'])}) keeps every task's result; "
+            f"`{command(r)}` computes it again{where}.")
 
 
 # ------------------------------------------------------------------------------------- the rerun, trained to the end
@@ -247,7 +256,7 @@ def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] 
              f"(the table below) reach {b5.mean:.2f} ± {b5.sd:.2f}% with batches of {TABLE5_BATCH} and "
              f"{b25.mean:.2f} ± {b25.sd:.2f}% with batches of {AUTHORS_BATCH}: the batch alone moves the accuracy by "
              f"{batch.describe()} (\"batch {AUTHORS_BATCH} beats batch {TABLE5_BATCH}\" {batch.claim()}, z = "
-             f"{z_text(batch.z)}).")
+             f"{z_text(batch.z)}). {_provenance(r, results_dir, RERUN)}")
     own = [100 * x["eval"]["transductive"]["accuracy"] for x in runs]
     again = _accuracies(r, AUTHORS_BATCH)
     if again == own:

@@ -8,7 +8,7 @@ The command line (``python -m reptile.campaign.trained --record``) is :mod:`rept
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -23,6 +23,7 @@ from .state import check_tasks, final_tasks, kind_of, member, task_bar
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a task's correct queries, one character (up to 35-way tasks)
 BLOCK = 500  # tasks evaluated between two questions to ``stop`` (record_eval_batches)
 check_path = check_record_path  # where record_eval_batches writes its record of the state after an outer iteration
+DEFAULT_SEEDS, DEFAULT_BATCHES = (0, 1, 2), (5, 25)  # the command line's --seeds and --eval-batches
 
 
 def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batches=(5, 25), *,
@@ -172,6 +173,31 @@ def record_eval_batches(checkpoint, seeds=(0, 1, 2), n_tasks: int = 2000, batche
     if partial is not None and Path(partial).exists():
         Path(partial).unlink()
     return written
+
+
+def command(record: Mapping[str, Any]) -> str:
+    """The shell command that computes the check ``record`` again and writes it over its file, so that ``git diff``
+    shows whether a reader's run agrees: the same state (a campaign checkpoint at its commit in the repository's
+    history, which needs a full clone; a finished run's kept state, by its preset; or the file it names), seeds,
+    tasks per seed, batches and thread count. Flags at the command line's default are left out."""
+    c = record["checkpoint"]
+    if "commit" in c:
+        words = [f"--from-commit {c['commit'][:7]}", f"--checkpoint {c['path']}"]
+    elif "trained_state" in c:
+        words = [f"--preset {record['name']}"]
+    else:
+        words = [f"--checkpoint {c['file']}"]
+    if record.get("experiment", "fewshot") != "fewshot":
+        words.append(f"--experiment {record['experiment']}")
+    if tuple(record["seeds"]) != DEFAULT_SEEDS:
+        words.append("--seeds " + " ".join(str(s) for s in record["seeds"]))
+    words.append(f"--tasks {record['tasks_per_seed']}")
+    if tuple(record.get("eval_batches", DEFAULT_BATCHES)) != DEFAULT_BATCHES:
+        words.append("--eval-batches " + " ".join(str(b) for b in record["eval_batches"]))
+    threads = record.get("environment", {}).get("torch_threads")
+    if threads:
+        words.append(f"--threads {threads}")
+    return " ".join(["python -m reptile.campaign.trained --record"] + words)
 
 
 def read_check(path) -> dict[str, Any]:

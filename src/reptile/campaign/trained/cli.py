@@ -27,7 +27,7 @@ from ... import results as R
 from ...cli import check_device_argument, check_seeds_argument, check_threads_argument, fail
 from ...validate import check, is_positive
 from . import state
-from .batch_check import read_check, record_eval_batches
+from .batch_check import DEFAULT_BATCHES, DEFAULT_SEEDS, read_check, record_eval_batches
 
 
 def from_git(commit: str, path: str, into: Path) -> tuple[Path, dict[str, str]]:
@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record", action="store_true",
                         help="evaluate --seeds with every batch of --eval-batches on the same tasks and write one "
                              "results JSON, <results>/<experiment>/<name>/eval-batch-check-<outer iteration>.json")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="with --record (default: 0 1 2)")
-    parser.add_argument("--eval-batches", type=int, nargs="+", default=[5, 25],
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                        help="with --record (default: 0 1 2)")
+    parser.add_argument("--eval-batches", type=int, nargs="+", default=list(DEFAULT_BATCHES),
                         help="with --record (default: 5 25)")
     parser.add_argument("--results-dir", default=None, help="with --record (default: results/ or $REPTILE_RESULTS)")
     parser.add_argument("--threads", type=int, default=None,
