@@ -116,3 +116,29 @@ def test_the_campaign_s_stop_signal_stops_a_maml_run_at_its_next_iteration(ci_da
     saved = load_checkpoint(P.maml_checkpoint(entry, 0, tmp_path))
     assert saved["learner"]["iteration"] == 2
     assert saved["pieces"][-1]["written"][:4].isdigit() and saved["pieces"][-1]["written"].endswith("+00:00")
+
+
+def test_a_run_under_way_keeps_the_cpu_switches_of_its_latest_piece(ci_data, tmp_path, monkeypatch):
+    """A seed started with oneDNN's convolutions on every layer and resumed by a campaign process started without
+    them computes on as it began (runs.kept_switches): the numbers of one run made with them throughout."""
+    monkeypatch.setattr(E, "load_data", lambda cfg, seed, data_root=None, cache_dir=None: ci_data)
+    monkeypatch.setenv("REPTILE_ONEDNN", "all")
+    with_dnn = E.run(E.PRESETS["ci"], 0, "cpu", results_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ca",
+                     progress=False, data=ci_data)
+    monkeypatch.delenv("REPTILE_ONEDNN")
+    plain = E.run(E.PRESETS["ci"], 0, "cpu", results_dir=tmp_path / "b", checkpoint_dir=tmp_path / "cb",
+                  progress=False, data=ci_data)
+    assert plain["curve"] != with_dnn["curve"]  # the switch changes the arithmetic: the check below can tell
+
+    entry, root = P.Entry("maml", "ci", seeds=(0,)), tmp_path / "results"
+    monkeypatch.setenv("REPTILE_ONEDNN", "all")
+    assert runs.advance(entry, 0.02, "cpu", root, progress=False) is False  # the first piece, with the switch
+    monkeypatch.delenv("REPTILE_ONEDNN")
+    assert runs.advance(entry, 600, "cpu", root, progress=False) is True  # resumed by a process without it
+    stored = E.R.read_run(E.R.run_path("maml", "ci", 0, root))
+    assert [p["switches"] for p in stored["pieces"]] == [{"REPTILE_ONEDNN": "all"}] * 2
+    assert stored["eval"] == with_dnn["eval"] and stored["curve"] == with_dnn["curve"]
+    assert "REPTILE_ONEDNN" not in runs.os.environ  # the process's environment restored
+    fresh = P.Entry("maml", "ci", seeds=(1,))  # a seed that starts takes the process's switches (none here)
+    assert runs.advance(fresh, 600, "cpu", root, progress=False) is True
+    assert "switches" not in E.R.read_run(E.R.run_path("maml", "ci", 1, root))["pieces"][0]

@@ -22,7 +22,7 @@ from .. import seeding
 from ..provenance import environment, utc_now
 from ..validate import DivergedError, check, is_positive, resolve_device
 from .plan import (PLAN, Entry, campaign_root, check_partial_path, check_pending, checkpoint_path, devices_label,
-                   finished)
+                   finished, maml_checkpoint)
 
 try:
     import fcntl
@@ -211,11 +211,46 @@ def advance_maml(entry: Entry, seconds: float, device: str = "auto", results_dir
         left = seconds - (time.perf_counter() - began)
         if left <= 0 or STOP.is_set():
             return False
-        record = MX.run(cfg, seed, device, data_root, cache_dir, results_dir, campaign_root(results_dir), progress,
-                        stop_after=left, stop=STOP.is_set)
+        with kept_switches(maml_checkpoint(entry, seed, results_dir), resolve_device(device), progress):
+            record = MX.run(cfg, seed, device, data_root, cache_dir, results_dir, campaign_root(results_dir),
+                            progress, stop_after=left, stop=STOP.is_set)
         if record is None:
             return False
     return True
+
+
+CPU_SWITCHES = ("REPTILE_ONEDNN", "REPTILE_FUSED")  # the engine switches that choose how a CPU computes
+
+
+@contextlib.contextmanager
+def kept_switches(checkpoint: Path, dev: torch.device, progress: bool = True):
+    """Within the block, the CPU switches (:data:`CPU_SWITCHES`) of the latest piece of the run under way whose
+    checkpoint is ``checkpoint`` (the 'pieces' a MAML run records), when it resumes on a CPU: each switch computes
+    otherwise, so a run keeps its arithmetic from piece to piece whatever the campaign process was started with, and
+    a run that starts (no checkpoint) takes the process's. The process's environment is restored afterwards."""
+    from ..train import load_checkpoint
+
+    pieces = load_checkpoint(checkpoint).get("pieces", []) if dev.type == "cpu" and checkpoint.exists() else []
+    if not pieces:
+        yield
+        return
+    want = {k: v for k, v in pieces[-1].get("switches", {}).items() if k in CPU_SWITCHES}
+    before = {k: os.environ.get(k) for k in CPU_SWITCHES}
+    if progress and want != {k: v for k, v in before.items() if v is not None}:
+        print(f"{checkpoint.parent.name} of {checkpoint.parent.parent.name}: resumes with the CPU switches of its "
+              f"latest piece ({', '.join(f'{k}={v}' for k, v in want.items()) or 'none'}), not this process's",
+              file=sys.stderr, flush=True)
+    try:
+        for k in CPU_SWITCHES:
+            os.environ.pop(k, None)
+        os.environ.update(want)
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def resume_note(entry: Entry, state: dict[str, Any], path: Path) -> str:
