@@ -150,7 +150,24 @@ def test_the_front_page_judges_the_quoted_rows_cell_by_cell_by_our_runs_of_them(
                                     TABLE2["rows"]["MAML + Transduction"])}
     assert [it["verdict"] for it in M.quoted_row_checks("maml", every)] == ["reproduces"] * 4
     fo = {"finn-fomaml-omniglot-1shot-5way": [_run("finn", "fomaml", [0.2, 0.98])]}
-    assert M.quoted_row_checks("fomaml", fo)[0]["verdict"] == "not resolved"  # no source to reproduce
+    assert M.quoted_row_checks("fomaml", fo)[0]["verdict"] == "no source"  # nothing to reproduce: no verdict
+
+
+def test_under_finn_s_protocol_the_shared_test_tasks_enter_the_standard_error():
+    """Every seed under Finn et al.'s protocol is tested on the same 600 tasks, so the mean over seeds keeps those
+    tasks' sampling error, which the seeds' spread cannot show: se = sqrt(sd² / n + task se²). Under Reptile's, each
+    seed draws its own tasks and the spread over seeds is the whole standard error."""
+    accs = (0.97, 0.98, 0.99)  # sd 1 point over 3 seeds
+    finn = [_run("finn", "maml", [0.2, a], ci95=0.0196, seed=s) for s, a in enumerate(accs)]  # task se 1 point
+    est = M._estimate(finn, "transductive")
+    assert (est.mean, est.sd) == (pytest.approx(98), pytest.approx(1))
+    assert est.standard_error() == pytest.approx(math.sqrt(1 / 3 + 1))
+    ours = M._estimate([_run("reptile", "maml", [0.2, a], ci95=0.0196, seed=s) for s, a in enumerate(accs)],
+                       "transductive")
+    assert ours.standard_error() == pytest.approx(math.sqrt(1 / 3))
+    m, s = TABLE2["rows"]["MAML + Transduction"][0]
+    quoted = M.quoted_row_checks("maml", {"finn-maml-omniglot-1shot-5way": finn})[0]
+    assert quoted["z"] == pytest.approx((98 - m) / math.sqrt(1 / 3 + 1 + (s / 1.96) ** 2))
 
 
 def test_the_comparisons_not_yet_made_are_listed_by_kind_without_an_index():
@@ -287,3 +304,19 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption
     # which path the report found faster is said, from the pairs it timed both ways (the oneDNN one here)
     assert "the plain engine was the faster in 0 of its 1 MAML rows" in table.caption
+
+
+def test_the_kinds_not_yet_reached_stay_listed_beside_the_comparisons_made():
+    runs = {"a": [_run("finn", "maml", [0.2, 0.90])], "b": [_run("finn", "fomaml", [0.2, 0.86])]}
+    table = M.comparison_table(runs, {}, budget="paper")
+    rows = table.frame
+    made = [c for c in rows.index if rows.loc[c, "verdict"] != "not yet run"]
+    assert made == ["MAML exceeds first-order MAML (Finn et al.'s protocol, 1-shot 5-way, transductive)",
+                    "MAML under Finn et al.'s protocol reproduces paper Table 2's quoted 1-shot 5-way cell"]
+    waiting = [c for c in rows.index if rows.loc[c, "verdict"] == "not yet run"]
+    assert waiting == ["Reptile and MAML agree under Reptile's protocol (each cell, both predictions)",
+                       "Reptile and first-order MAML agree under Reptile's protocol (each cell, both predictions)"]
+    assert "listed once, not yet run" in table.caption and "under way" not in table.caption
+    reduced = M.comparison_table({k: [{**r, "config": {**r["config"], "budget": "reduced"}} for r in v]
+                                  for k, v in runs.items()}, budget="reduced")
+    assert list(reduced.frame["verdict"]) == ["not resolved"] and "600 test tasks" not in reduced.caption

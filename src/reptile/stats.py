@@ -51,17 +51,21 @@ THRESHOLD = 3.0  # standard errors: with 3 seeds a side the standard error is it
 HOLDS, DOES_NOT_HOLD, NOT_RESOLVED = "holds", "does not hold", "not resolved"
 REPRODUCES, DIFFERS, NOT_YET_RUN = "reproduces", "differs", "not yet run"
 UNDER_WAY = "under way"  # no verdict yet: its run has begun and is not finished (the campaign's progress says how far)
+NO_SOURCE = "no source"  # no verdict: the paper prints a number with no source, so there is nothing to reproduce
 
 
 @dataclass(frozen=True)
 class Estimate:
     """A mean over ``n`` seeds with ``sd``, the standard deviation over those seeds (n - 1). For a single seed,
-    ``se`` gives the standard error over its test tasks instead (``sd`` is then NaN)."""
+    ``se`` gives the standard error over its test tasks instead (``sd`` is then NaN). ``shared_se``: a standard
+    error every seed shares, which their spread cannot show (seeds tested on the very same tasks share those tasks'
+    sampling error), added in quadrature to sd / sqrt(n)."""
 
     mean: float
     sd: float = float("nan")
     n: int = 1
     se: float | None = None
+    shared_se: float = 0.0
 
     @classmethod
     def of(cls, values: Sequence[float]) -> "Estimate":
@@ -71,9 +75,10 @@ class Estimate:
         return cls(float(sum(values) / len(values)), std(values), len(values))
 
     def standard_error(self) -> float:
-        """sd / sqrt(n) over seeds, else the stored per-task standard error, else NaN (nothing to form one from)."""
+        """sd / sqrt(n) over seeds (with ``shared_se`` in quadrature), else the stored per-task standard error, else
+        NaN (nothing to form one from)."""
         if self.n >= 2 and math.isfinite(self.sd):
-            return self.sd / math.sqrt(self.n)
+            return math.sqrt(self.sd ** 2 / self.n + self.shared_se ** 2)
         return float(self.se) if self.se is not None else float("nan")
 
 

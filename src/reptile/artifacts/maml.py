@@ -6,13 +6,14 @@ runs without re-running anything."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Sequence
 
 import pandas as pd
 
 from ..paper import MAML_ROW_SOURCE, TABLE2
 from ..validate import check
-from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, z_text
+from ..stats import NO_SOURCE, NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, z_text
 from .common import Aligned, Table
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}
@@ -94,17 +95,24 @@ def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | Non
 
 def _estimate(runs: Sequence[dict], mode: str, step: int | None = None) -> Estimate:
     """Accuracy (%) after test step ``step`` (default the last): over seeds, or for one seed over its test tasks
-    (the standard error from the stored 95% half-width: Finn's 1.96, Student's t over thousands of tasks ~1.96)."""
+    (the standard error from the stored 95% half-width: Finn's 1.96, Student's t over thousands of tasks ~1.96).
+    Under Finn et al.'s protocol every seed is tested on the same 600 tasks, so the seeds' spread cannot show those
+    tasks' sampling error: the mean seed's standard error over its tasks enters as ``shared_se``."""
     def acc(r):
         e = r["eval"][mode]
         return 100 * (e["accuracy"] if step is None else e["accuracy_per_step"][step])
 
+    def task_se(r):
+        e = r["eval"][mode]
+        return 100 * (e["ci95"] if step is None else e["ci95_per_step"][step]) / 1.96
+
     accs = [acc(r) for r in runs]
     if len(accs) >= 2:
-        return Estimate.of(accs)
-    e = runs[0]["eval"][mode]
-    half = e["ci95"] if step is None else e["ci95_per_step"][step]
-    return Estimate(accs[0], se=100 * half / 1.96)
+        est = Estimate.of(accs)
+        if runs[0]["config"].get("protocol") == "finn":  # the same test tasks for every seed
+            est = replace(est, shared_se=sum(task_se(r) for r in runs) / len(runs))
+        return est
+    return Estimate(accs[0], se=task_se(runs[0]))
 
 
 def _text(est: Estimate, digits: int = 2) -> str:
@@ -254,25 +262,38 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
 def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
                      budget: str = "paper", progress: dict[str, str] | None = None) -> Table:
     rows = [{"comparison": it["comparison"], "first": it["a"], "second": it["b"],
-             "z": "-" if not math.isfinite(it["z"]) else f"{it['z']:+.1f}", "verdict": it["verdict"]}
+             "z": "-" if not math.isfinite(it["z"]) else z_text(it["z"]), "verdict": it["verdict"]}
             for it in comparisons(runs_by_name, reptile_runs, budget, progress)]
-    if not rows:
-        planned = [("MAML exceeds first-order MAML", "each protocol and cell, in its runs' prediction"),
-                   ("MAML under Finn et al.'s protocol reproduces paper Table 2's quoted cell",
-                    "each cell, transductive (first-order MAML's quoted row has no source)"),
-                   ("Reptile and MAML agree under Reptile's protocol", "each cell, both predictions"),
-                   ("Reptile and first-order MAML agree under Reptile's protocol", "each cell, both predictions")]
-        if budget != "paper":
-            planned = planned[:1]
+    planned = [("MAML exceeds first-order MAML", "each protocol and cell, in its runs' prediction"),
+               ("MAML under Finn et al.'s protocol reproduces paper Table 2's quoted cell",
+                "each cell, transductive (first-order MAML's quoted row has no source)"),
+               ("Reptile and MAML agree under Reptile's protocol", "each cell, both predictions"),
+               ("Reptile and first-order MAML agree under Reptile's protocol", "each cell, both predictions")]
+    if budget != "paper":
+        planned = planned[:1]
+    if rows:  # the kinds of comparison no run has reached yet, each listed once, below the ones made
+        rows += [{"comparison": f"{kind} ({where})", "first": "-", "second": "-", "z": "-", "verdict": NOT_YET_RUN}
+                 for kind, where in planned if not any(r["comparison"].startswith(kind.removesuffix(" cell"))
+                                                       for r in rows)]
+    else:
         return Table(pd.DataFrame([{"comparison": c, "for": f, "verdict": NOT_YET_RUN} for c, f in planned]),
                      f"The comparisons this chapter makes at the {budget} budget by the book's rule, once both runs "
                      f"of a pair are finished: none is yet.", index=False)
+    verdicts = {r["verdict"] for r in rows}
     caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'REDUCED'} budget by the book's rule: "
                f"accuracy (%) of the first and second side (± as in the runs' table), z the difference over its "
                f"standard error; a claim holds at z >= {THRESHOLD:g} and does not hold at z <= -{THRESHOLD:g}; "
                f"two numbers agree (reproduces) at |z| < {THRESHOLD:g}, which says no difference was found, not that "
-               f"they are equal. A quoted number of Finn et al. enters with its ± read as their 95% interval over "
-               f"600 test tasks (standard error ±/1.96). A comparison whose runs are still training is under way."
+               f"they are equal."
+               + (" Under Finn et al.'s protocol every seed is tested on the same 600 tasks, so with several seeds "
+                  "those tasks' sampling error enters the standard error beside the seeds' spread." if budget ==
+                  "paper" else "")
+               + (" A quoted number of Finn et al. enters with its ± read as their 95% interval over 600 test tasks "
+                  "(standard error ±/1.96)." if any("quoted" in r["comparison"] and r["z"] != "-" for r in rows)
+                  else "")
+               + (" A comparison whose runs are still training is under way." if UNDER_WAY in verdicts else "")
+               + (" A kind of comparison no finished run has reached yet is listed once, not yet run."
+                  if NOT_YET_RUN in verdicts else "")
                + (" Reduced runs measure the pipeline, not the algorithms at their budget." if budget == "reduced"
                   else ""))
     return Table(pd.DataFrame(rows).set_index("comparison"), caption)
@@ -452,8 +473,8 @@ def quoted_row_checks(algorithm: str, runs_by_name: dict[str, list[dict]],
     has no source in their paper), judged against our full-budget runs under their protocol
     (``finn-<algorithm>-<cell>``) by the book's rule, cell by cell as Reptile's rows are. One item per cell with
     something stored or under way: finished (no entry under way in ``progress``, preset -> the campaign's progress),
-    it reproduces or differs, with its ``z``, or, for first-order MAML, which has no source to reproduce, is at best
-    not resolved; a cell whose seeds are still training is under way, with how far and the seeds already finished.
+    it reproduces or differs, with its ``z``, or, for first-order MAML, which has no source to reproduce, has no
+    verdict (:data:`reptile.stats.NO_SOURCE`); a cell whose seeds are still training is under way, with how far and the seeds already finished.
     The cells with nothing yet share one last item, not yet run. Each item: ``cells`` (the columns it covers, one
     for a cell's own), ``ours``, ``z``, ``verdict``."""
     items, idle = [], []
@@ -472,8 +493,8 @@ def quoted_row_checks(algorithm: str, runs_by_name: dict[str, list[dict]],
                 cmp = compare(est, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
                 if algorithm == "maml":
                     z, verdict = cmp.z, cmp.agreement()
-                else:  # a number without a source: nothing to reproduce
-                    verdict = "not resolved"
+                else:  # a number without a source: nothing to reproduce, so no verdict
+                    verdict = NO_SOURCE
         items.append({"cells": [column], "ours": ours, "z": z, "verdict": verdict})
     if idle:
         items.append({"cells": idle, "ours": "-", "z": None, "verdict": NOT_YET_RUN})

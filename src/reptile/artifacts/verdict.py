@@ -13,14 +13,14 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD, UNDER_WAY,
-                     z_text)
+from ..stats import (DIFFERS, DOES_NOT_HOLD, HOLDS, NO_SOURCE, NOT_RESOLVED, NOT_YET_RUN, REPRODUCES, THRESHOLD,
+                     UNDER_WAY, z_text)
 from ..validate import check
 from .common import Check, Table
 
 # how a verdict reads on the front page: agreement (a number of the paper) and claims share one scale
 GOOD, BAD = (REPRODUCES, HOLDS), (DIFFERS, DOES_NOT_HOLD)
-ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, UNDER_WAY, NOT_YET_RUN)
+ORDER = (REPRODUCES, HOLDS, DIFFERS, DOES_NOT_HOLD, NOT_RESOLVED, NO_SOURCE, UNDER_WAY, NOT_YET_RUN)
 
 
 def checks(results_dir=None) -> list[Check]:
@@ -57,6 +57,12 @@ def _link(check: Check) -> str:
 SECOND_RUN = ", a second run"  # the item of a row that runs another row's item again (the rerun of a cell)
 AT_END, OVER_CURVE = ", at the end of training", ", over the learning curve (a second reading, added later)"
 PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
+SAID = {NO_SOURCE: "with no source to reproduce"}  # a count's words where the verdict's own do not read (1 or more)
+
+
+def _said(n: Counter) -> list[str]:
+    """``["3 reproduce", "1 holds", ...]``: each verdict's count, in :data:`ORDER`."""
+    return [f"{n[v]} {SAID.get(v) or (v if n[v] == 1 else PLURAL.get(v, v))}" for v in ORDER if n[v]]
 
 
 def progress_date(results_dir=None) -> str | None:
@@ -73,7 +79,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     rows not yet run are (``exceptions=False``: without the exceptions, which :func:`bottom_line` gives by part). A row
     is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
     n = Counter(r.verdict for r in rows)
-    said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
+    said = _said(n)
     out = (f"Of the {len(rows)} rows below, each a number or claim of the paper (or one of its quoted MAML rows), "
            + ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1] + ".")
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
@@ -124,7 +130,7 @@ NOT_RUN_NOTE = {"Table 1 (Mini-ImageNet)": "Mini-ImageNet is drawn from ImageNet
 
 def _counts(rows: Sequence[Check]) -> str:
     n = Counter(r.verdict for r in rows)
-    said = [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
+    said = _said(n)
     return ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1]
 
 
@@ -182,8 +188,12 @@ def verdict_table(rows: Sequence[Check]) -> Table:
     caption = (f"This companion against the paper (accuracies in %; other quantities as each row names them). z: the "
                f"difference over its standard error (seeds' spreads, and the paper's where it gives one); a number "
                f"reproduces when |z| < {THRESHOLD:g} and differs otherwise; a claim holds at z ≥ {THRESHOLD:g}, does "
-               f"not hold at z ≤ -{THRESHOLD:g}, and is not resolved in between (the Protocol page states the rule). A "
-               f"row under way or not yet run has no verdict yet; any other row without z is checked against a stated "
+               f"not hold at z ≤ -{THRESHOLD:g}, and is not resolved in between (the Protocol page states the rule). "
+               f"±: ours is the standard deviation over the seeds a row names, or for one seed the 95% interval over "
+               f"its test tasks; the paper's Reptile numbers are its intervals from the standard deviation across "
+               f"three seeds, read as that standard deviation; Finn et al.'s numbers, quoted in the MAML rows, are 95% "
+               f"intervals over 600 test tasks. A row under way or not yet run has no verdict yet, nor has a number "
+               f"the paper prints without a source (no source); any other row without z is checked against a stated "
                f"tolerance (paper Section 4.1's float64 computations and Monte Carlo fits, Section 4.2's batched runs, "
                f"closed forms and fixed points). Each item links to the section that shows it.")
     return VerdictTable(frame, caption, index=False)
@@ -195,7 +205,7 @@ class VerdictTable(Table):
     def _styler(self):
         sty = super()._styler()
         colour = {**{v: "#e6f4ea" for v in GOOD}, **{v: "#fdecea" for v in BAD}, NOT_RESOLVED: "#fff8e1",
-                  UNDER_WAY: "#e8f0fe", NOT_YET_RUN: "#f1f3f4"}
+                  UNDER_WAY: "#e8f0fe", NOT_YET_RUN: "#f1f3f4", NO_SOURCE: "#f1f3f4"}
         return sty.format(escape=None, subset=["paper's item"]).map(
             lambda v: f"background-color: {colour.get(v, 'transparent')}", subset=["verdict"])
 
