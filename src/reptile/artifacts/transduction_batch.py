@@ -206,7 +206,8 @@ def rerun_check(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | 
 
     paper = _paper_cell()
     row = dict(item="paper Table 2 (Omniglot), Reptile + Transduction, 1-shot 5-way, a second run",
-               claim=f"evaluated with batches of {AUTHORS_BATCH}, as the authors' command does",
+               claim=f"evaluated with batches of {AUTHORS_BATCH}, as the authors' command does (paper Table 5 says "
+                     f"{TABLE5_BATCH}; run after the first run differed)",
                paper=f"{paper.mean:.2f} ± {paper.sd:.2f}", where="fewshot.ipynb#fewshot-gap")
     runs = runs_by_name.get(RERUN, [])
     if len(runs) < 2:  # the campaign writes all its seeds at once

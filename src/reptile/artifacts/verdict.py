@@ -78,10 +78,17 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     not resolved (with z), the rows under way (their progress ``as_of`` a date, :func:`progress_date`), and where the
     rows not yet run are (``exceptions=False``: without the exceptions, which :func:`bottom_line` gives by part). A row
     is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
-    n = Counter(r.verdict for r in rows)
-    said = _said(n)
-    out = (f"Of the {len(rows)} rows below, each a number or claim of the paper (or one of its quoted MAML rows), "
-           + ", ".join(said[:-1]) + (" and " if len(said) > 1 else "") + said[-1] + ".")
+    runs = [r for r in rows if r.item.endswith(SECOND_RUN)]
+    readings = [r for r in rows if r.item.endswith(OVER_CURVE)]
+    main = [r for r in rows if r not in runs and r not in readings]
+    out = (f"Of the {len(rows)} rows below, {len(main)} are a number or claim of the paper (or one of its quoted MAML "
+           f"rows), judged as first planned: {_counts(main)}.")
+    if runs:
+        out += (f" {len(runs)} {'is a second run' if len(runs) == 1 else 'are second runs'} of one of them, with a "
+                f"setting chosen after the first run's verdict was known: {_counts(runs)}.")
+    if readings:
+        out += (f" {len(readings)} {'is a second reading' if len(readings) == 1 else 'are second readings'} of "
+                f"claims, added after the first reading's verdicts were known: {_counts(readings)}.")
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
     again = {r.item.removesuffix(SECOND_RUN): r for r in rows if r.item.endswith(SECOND_RUN)}
 
