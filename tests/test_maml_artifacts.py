@@ -6,6 +6,7 @@ import math
 import pytest
 
 from reptile.artifacts import maml as M
+from reptile.artifacts import maml_steps as S
 from reptile.paper import TABLE2
 
 
@@ -105,7 +106,7 @@ def test_the_stored_reduced_runs_read_back():
 def test_every_table_of_the_chapter_renders_as_html():
     """IPython shows a failing _repr_html_ as a traceback and goes on; the book's build stops on it."""
     stored = M.stored()
-    for table in (M.runs_table(stored, "reduced"), M.runs_table(stored, "paper"), M.probe_table(),
+    for table in (M.runs_table(stored, "reduced"), M.runs_table(stored, "paper"), S.probe_table(),
                   M.comparison_table(stored, budget="reduced"), M.comparison_table(stored, budget="paper"),
                   M.table2_table(stored, "paper"), M.table2_table(stored, "reduced"), M.protocols_table()):
         assert "<table" in table._repr_html_()
@@ -210,7 +211,7 @@ def test_the_steps_summary_judges_whether_accuracy_falls_after_the_first_step():
             "c": [run("reptile", "finn", [0.2, 0.5, 0.49, 0.505])],
             "d": [{**run("reptile", "reptile", [0.2, 0.9, 0.1, 0.1]),
                    "config": {**run("reptile", "reptile", [0])["config"], "algorithm": "fomaml"}}]}  # not MAML
-    text = M.steps_summary(runs)
+    text = S.steps_summary(runs)
     se = 100 * 0.01 / 1.96  # each side's standard error, from its 95% half-width over the test tasks
     z = (50 - 27) / (2 * se ** 2) ** 0.5
     assert f"Under Reptile's protocol: 1-shot 5-way transductive, 50.0 ± 1.0 after 1 step and 27.0 ± 1.0 after 3 " \
@@ -220,9 +221,36 @@ def test_the_steps_summary_judges_whether_accuracy_falls_after_the_first_step():
     assert "Under Reptile's protocol with Finn et al.'s network: 1-shot 5-way transductive, 50.0 ± 1.0 after 1 step " \
            "and 50.5 ± 1.0 after 3 (falls: not resolved, z = -0.7)." in text
     assert text.count("after 1 step") == 3  # first-order MAML's run is not among them
-    assert M.steps_summary(runs, budget="paper") == "No MAML run is stored at the paper budget."
+    assert S.steps_summary(runs, budget="paper") == "No MAML run is stored at the paper budget."
     with pytest.raises(ValueError, match="budget must be .paper. or .reduced., got .full."):
-        M.steps_summary(runs, budget="full")
+        S.steps_summary(runs, budget="full")
+
+
+def test_the_network_swap_is_read_against_the_protocol_s_own_network():
+    def run(network, per_step, half=0.01):
+        ev = {"accuracy": per_step[-1], "ci95": half, "accuracy_per_step": per_step,
+              "ci95_per_step": [half] * len(per_step)}
+        return [{"config": {"budget": "reduced", "algorithm": "maml", "protocol": "reptile", "network": network,
+                            "shots": 1, "n_way": 5}, "seed": 0, "eval": {"transductive": ev, "non_transductive": ev}}]
+
+    own = run("reptile", [0.2, 0.5, 0.3, 0.27])  # falls: z = 23 / (sqrt(2) * 0.51) = +31.9
+    runs = {"reduced-maml-omniglot-1shot-5way": own,
+            "reduced-maml-omniglot-1shot-5way-custom-0123456789": run("finn", [0.2, 0.5, 0.49, 0.505])}
+    text = S.network_summary(runs)
+    assert text.startswith("With Finn et al.'s network under Reptile's protocol, everything else as in "
+                           "`reduced-maml-omniglot-1shot-5way`")
+    assert "transductive, not resolved (z = -0.7)" in text and "transductive, holds (z = +31.9)" in text
+    assert "the network, not the rest of the protocol, is what makes the transplanted step overshoot" in text
+    runs["reduced-maml-omniglot-1shot-5way-custom-0123456789"] = run("finn", [0.2, 0.5, 0.3, 0.3])
+    assert "falls on both networks" in S.network_summary(runs)
+    assert S.network_summary({"reduced-maml-omniglot-1shot-5way": own}) == ""  # no swap stored: nothing to say
+
+
+def test_the_probe_s_changes_are_judged_with_each_standard_error_at_its_bound():
+    assert S.bound_se(0.5, 100) == pytest.approx(0.05)  # sqrt(0.25 / 100)
+    # 0.578 -> 0.626 over 100 tasks: 0.048 / sqrt(0.578 * 0.422 / 100 + 0.626 * 0.374 / 100) = 0.70
+    assert S._change(0.578, 0.626, 100).startswith("not resolved by this probe: |z| is at least 0.7")
+    assert S._change(0.458, 0.274, 200).startswith("resolved: |z| is at least 3.9")
 
 
 def test_the_results_readme_keeps_full_budget_runs_apart_from_the_reduced(tmp_path, monkeypatch):
@@ -255,8 +283,8 @@ def test_the_results_readme_keeps_full_budget_runs_apart_from_the_reduced(tmp_pa
 
 def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monkeypatch):
     """The MAML chapter's plan: every MAML entry of the campaign in its order, its cost the newest CPU report's hours
-    per seed times its seeds (by the engine's oneDNN path where measured), its hours left at its own rate once it
-    has one; with no report, no cost."""
+    per seed times its seeds (by the plain engine's path, by which a seed that starts trains, where measured), its
+    hours left at its own rate once it has one, an entry planned for a GPU not timed; with no report, no cost."""
     import json
 
     from reptile.artifacts import maml_plan
@@ -277,9 +305,9 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     def report(name, created, hours):
         rows = [{"setting": "1-shot 5-way", "algorithm": "MAML", "path": path, "hours_per_run": h,
                  "seconds_per_iteration": h / 10}
-                for path, h in (("engine, populations of tasks", 2 * hours), (maml_plan.PATHS[0], hours))]
-        rows.append({"setting": "1-shot 5-way", "algorithm": "first-order MAML",
-                     "path": "engine, populations of tasks", "hours_per_run": 0.5})  # no oneDNN row: the engine's
+                for path, h in ((maml_plan.PATHS[1], 2 * hours), ("engine, populations of tasks", hours))]
+        rows.append({"setting": "1-shot 5-way", "algorithm": "first-order MAML",  # no plain row: oneDNN's
+                     "path": maml_plan.PATHS[1], "hours_per_run": 0.5})
         (folder / f"{name}.json").write_text(json.dumps({
             "device": name, "created": created, "rows": rows, "environment": {"device": "cpu", "commit": "abc1234"}}))
 
@@ -302,8 +330,9 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     table = maml_plan.plan_table(tmp_path)
     assert "cpu-new, 1 thread; code abc1234" in table.caption and "no GPU timing of MAML is stored yet" in table.caption
     assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption
-    # which path the report found faster is said, from the pairs it timed both ways (the oneDNN one here)
-    assert "the plain engine was the faster in 0 of its 1 MAML rows" in table.caption
+    # which path the report found faster is said, from the pairs it timed both ways (the plain one here)
+    assert "the plain engine was the faster in 1 of its 1 MAML rows" in table.caption
+    assert list(table.frame["hours left"])[4:] == ["on a GPU: not timed"] * 12  # the 5-shot and 20-way entries
 
 
 def test_the_kinds_not_yet_reached_stay_listed_beside_the_comparisons_made():

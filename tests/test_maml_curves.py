@@ -58,7 +58,8 @@ def test_the_figure_draws_each_seed_and_the_quoted_accuracy(tmp_path):
     above, below = fig.axes
     assert [tuple(line.get_ydata()) for line in above.lines] == [(30.0, 50.0)]  # the mean over the two seeds
     labels = [t.get_text() for t in below.get_legend().get_texts()]
-    assert labels == [f"{NAME}, seed 0", f"{NAME}, seed 1: so far, 1,000 / 60,000",
+    said = f"{C.readable(NAME)}, 1-shot 5-way"
+    assert labels == [f"{said}, seed 0", f"{said}, seed 1: so far, 1,000 / 60,000",
                       f"paper Table 2, MAML, 1-shot 5-way: {C._paper_value(NAME):.1f}"]
     styles = [line.get_linestyle() for line in below.lines]
     assert styles[:2] == ["-", "--"]  # finished solid, under way dashed
@@ -81,7 +82,8 @@ def test_the_reduced_runs_have_a_panel_per_cell_and_a_customised_preset_says_wha
     assert one_shot.get_title().startswith("1-shot 5-way, reduced budget")
     assert five_shot.get_title().startswith("5-shot 5-way, reduced budget")
     assert [t.get_text() for t in one_shot.get_legend().get_texts()] == [
-        "fomaml, customised (1 seed)", "maml (2 seeds)", "maml, Finn's network (1 seed)"]
-    assert [t.get_text() for t in five_shot.get_legend().get_texts()] == ["finn-maml (1 seed)"]
+        "first-order MAML, Reptile's protocol, customised (1 seed)", "MAML, Reptile's protocol (2 seeds)",
+        "MAML, Reptile's protocol, Finn's network (1 seed)"]
+    assert [t.get_text() for t in five_shot.get_legend().get_texts()] == ["MAML, Finn et al.'s protocol (1 seed)"]
     assert below.texts[0].get_text() == "no runs stored yet"
     assert C._cell("reduced-maml-omniglot-5shot-20way-custom-0123456789") == "5-shot 20-way" and C._cell("ci") is None

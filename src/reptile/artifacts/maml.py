@@ -121,6 +121,27 @@ def _text(est: Estimate, digits: int = 2) -> str:
     return f"{est.mean:.{digits}f} ± {1.96 * est.standard_error():.{digits}f}"
 
 
+def _seconds(runs: Sequence[dict]) -> str:
+    """The mean over seeds of each run's training seconds per outer iteration, as the runs' table prints it."""
+    got = [r["seconds_per_iteration"] for r in runs if r.get("seconds_per_iteration") is not None]
+    return f"{sum(got) / len(got):.2f}" if got else "-"
+
+
+def _devices(runs_by_name: dict[str, list[dict]], budget: str) -> str:
+    """Where the runs at ``budget`` trained, from their records: the devices and CPU thread counts, in words."""
+    seen = set()
+    for runs in runs_by_name.values():
+        for r in runs:
+            if r["config"]["budget"] == budget:
+                env = r.get("environment", {})
+                threads = env.get("torch_threads")
+                if env.get("device") == "cpu":
+                    seen.add("the CPU" + (f" ({threads} thread{'s' if threads != 1 else ''})" if threads else ""))
+                else:
+                    seen.add(env.get("device_name", "an unrecorded device"))
+    return "; ".join(sorted(seen)) or "no recorded device"
+
+
 def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
     """Every stored MAML configuration at ``budget`` ('paper' or 'reduced'): protocol, algorithm, cell, outer
     iterations, test tasks, seconds per outer iteration, and the test accuracy after each test step in each
@@ -142,7 +163,8 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
             row = {"cell": _column(cfg), "algorithm": SHORT[cfg["algorithm"]],
                    "protocol": protocol, "prediction": SHORT[mode],
                    "seeds": ", ".join(str(r["seed"]) for r in runs),
-                   "iterations / tasks": f"{cfg['outer_iters']:,} / {cfg['eval_tasks']:,}"}
+                   "iterations / tasks": f"{cfg['outer_iters']:,} / {cfg['eval_tasks']:,}",
+                   "s / iteration": _seconds(runs)}
             for s in range(1, steps):
                 row[f"step {s}"] = _text(_estimate(runs, mode, s), 1)
             rows.append(row)
@@ -161,40 +183,14 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                + ": outer iterations and test tasks, and the test accuracy (%) after each test step of adaptation, "
                  "± the 95% interval over the test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under "
                  "their protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
-                 "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in N for N classes) is left out; "
-                 "the cost of an iteration is in the benchmark's table above." + seeds)
+                 "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in N for N classes) is left "
+                 "out. s / iteration: the run's own training time per outer iteration (the mean over its seeds), on "
+                 f"{_devices(runs_by_name, budget)}, beside whatever else the machine ran; the benchmark's table "
+                 "above times the algorithms side by side."
+                 + seeds)
     # the protocol level may wrap ("Reptile's, Finn's network"), so that the steps' columns fit the page
     return Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
                     nowrap_index=[0, 1, 3])
-
-
-def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") -> str:
-    """Markdown: for every stored MAML (second-order) run at ``budget``, in each prediction mode, whether its accuracy
-    after the test steps Finn et al. prescribe falls below its accuracy after one, by the book's rule (the claim
-    "the last step is below step 1": holds / does not hold / not resolved, with z), grouped by protocol and network.
-    The chapter's section on accuracy that falls after the first step reads these sentences, not typed ones."""
-    if budget not in ("paper", "reduced"):
-        raise ValueError(f"budget must be 'paper' or 'reduced', got {budget!r}")
-    groups: dict[str, list[str]] = {}
-    for name, runs in runs_by_name.items():
-        cfg = runs[0]["config"]
-        if cfg["budget"] != budget or cfg["algorithm"] != "maml":
-            continue
-        protocol = f"under {PROTOCOL[cfg['protocol']]} protocol"
-        if cfg.get("network", cfg["protocol"]) != cfg["protocol"]:
-            protocol += f" with {PROTOCOL[cfg['network']]} network"
-        for mode in MODE:
-            if mode not in runs[0]["eval"]:
-                continue
-            last = len(runs[0]["eval"][mode]["accuracy_per_step"]) - 1
-            one, end = _estimate(runs, mode, 1), _estimate(runs, mode, last)
-            c = compare(one, end)  # "step 1 exceeds the last step": the accuracy falls
-            groups.setdefault(protocol, []).append(
-                f"{_column(cfg)} {MODE[mode]}, {_text(one, 1)} after 1 step and {_text(end, 1)} after {last} "
-                f"(falls: {c.claim()}, z = {z_text(c.z)})")
-    if not groups:
-        return f"No MAML run is stored at the {budget} budget."
-    return "\n".join(f"* {p[0].upper()}{p[1:]}: " + "; ".join(items) + "." for p, items in groups.items())
 
 
 def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,
@@ -364,86 +360,6 @@ def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
     frame = pd.DataFrame(rows, index=["Finn et al.'s protocol (finn-*)", "Reptile's protocol (maml-*, fomaml-*)"]).T
     return Table(frame, f"The two protocols MAML is run under here, for the cell {cell} (the presets "
                         f"finn-maml-{cell} and maml-{cell}; first-order MAML's are the same). " + shared)
-
-
-def probes(results_dir=None) -> list[dict]:
-    """The stored probes (``python -m reptile.maml.probe``): a trained state adapted to the same test tasks with
-    several test step sizes, with the accuracy and the support loss after each step."""
-    import json
-
-    from ..results import results_root
-
-    return [json.loads(p.read_text()) for p in sorted((results_root(results_dir) / "maml").glob("*/probe-seed-*.json"))]
-
-
-def probe_table(results_dir=None) -> Table:
-    """One row per probed run and test step size: the transductive test accuracy and the support loss after each
-    test step."""
-    rows = []
-    found = probes(results_dir)
-    for d in found:
-        from ..maml.presets import resolve
-
-        cfg = resolve(d["preset"].split("-custom-")[0])  # a customised preset's protocol and network are its base's
-        for alpha, v in d["by_step_size"].items():
-            row = {"protocol and network": f"{'Finn et al.' if cfg.protocol == 'finn' else 'Reptile'}'s"
-                                           + ("" if cfg.network == cfg.protocol else f", {cfg.network}'s network"),
-                   "test step": f"{float(alpha):g} / {v['mean_loss_step']:g}"
-                                + (" (training's)" if float(alpha) == d["train_inner_step"] else "")}
-            for s, (a, loss) in enumerate(zip(v["transductive"], v["support_loss_mean_ce"])):
-                if s:
-                    row[f"after step {s}"] = f"{100 * a:.1f} ({loss:.2f})"
-            rows.append(row)
-    if not rows:
-        return Table(pd.DataFrame({"probe": [NOT_YET_RUN]}), "Probes of the test step size: not yet run "
-                                                            "(python -m reptile.maml.probe).", index=False)
-    tasks = sorted({d["tasks"] for d in found})
-    runs = "; ".join(f"{d['preset']} seed {d['seed']}" for d in found)
-    return Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
-                 f"A trained state of the REDUCED runs ({runs}) adapted to the same test tasks "
-                 f"({'/'.join(map(str, tasks))} per run) with several test step sizes: transductive test accuracy (%) "
-                 "after each inner SGD step, and in brackets the mean cross-entropy on the support set after it; the "
-                 "test step on Finn et al.'s loss / on the mean loss. "
-                 "Training used one step of the size marked.", nowrap=[c for c in rows[0] if c.startswith("after")])
-
-
-def probe_summary(results_dir=None) -> str:
-    """What the probes show, in one paragraph generated from them (empty when none is stored or they do not reach
-    three test steps): each qualifier ('rises', 'falls at every step', ...) is read from the numbers it describes."""
-    found = {d["preset"]: d for d in probes(results_dir)}
-    reptile, finn = found.get("reduced-maml-omniglot-1shot-5way"), found.get("reduced-finn-maml-omniglot-1shot-5way")
-
-    def at_training_step(d):
-        return next((v for a, v in d["by_step_size"].items() if float(a) == d["train_inner_step"]), None)
-
-    def monotone(xs, up):
-        return all((b > a) if up else (b < a) for a, b in zip(xs, xs[1:]))
-
-    if reptile is None or at_training_step(reptile) is None or len(at_training_step(reptile)["transductive"]) < 4:
-        return ""
-    train = at_training_step(reptile)
-    loss = train["support_loss_mean_ce"]
-    text = (f"Under Reptile's protocol and network, with the step the run was trained with "
-            f"({reptile['train_inner_step']:g} on Finn et al.'s loss, {train['mean_loss_step']:g} on the mean loss), "
-            f"accuracy is {100 * train['transductive'][1]:.1f}% after one step and {100 * train['transductive'][3]:.1f}% "
-            f"after three, while the support loss goes from {loss[1]:.2f} to {loss[3]:.2f}")
-    text += (": the inner SGD itself diverges on the support set from the second step on." if monotone(loss[1:], True)
-             else ".")
-    small_key = min(reptile["by_step_size"], key=float)
-    small = reptile["by_step_size"][small_key]
-    if float(small_key) < reptile["train_inner_step"]:
-        falls = monotone(small["support_loss_mean_ce"], False)
-        rises = monotone(small["transductive"][1:4], True)
-        text += (f" With a step of {float(small_key):g} ({small['mean_loss_step']:g} on the mean loss) the support "
-                 f"loss {'falls at every step' if falls else 'does not fall at every step'} and accuracy "
-                 f"{'rises' if rises else 'moves'} to {100 * small['transductive'][3]:.1f}% after three steps.")
-    f = None if finn is None else at_training_step(finn)
-    if f is not None and len(f["transductive"]) >= 4:
-        text += (f" Under Finn et al.'s protocol and network, the same step leaves a support loss of "
-                 f"{f['support_loss_mean_ce'][3]:.2f} after three steps, and accuracy "
-                 f"{'rises' if monotone(f['transductive'][1:4], True) else 'goes'} from "
-                 f"{100 * f['transductive'][1]:.1f}% after one step to {100 * f['transductive'][3]:.1f}% after three.")
-    return text
 
 
 def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",

@@ -70,11 +70,18 @@ def _paper_value(name: str) -> float | None:
     return row[TABLE2["columns"].index(column)][0]
 
 
+def readable(name: str) -> str:
+    """A preset's algorithm and protocol in words: ``MAML, Finn et al.'s protocol`` for ``finn-maml-...``,
+    ``first-order MAML, Reptile's protocol`` for ``fomaml-...`` (reduced or not, customised or not)."""
+    kind = re.sub(r"^reduced-|-omniglot-\d+shot-\d+way$", "", name.split("-custom-")[0])
+    algorithm = "first-order MAML" if kind.endswith("fomaml") else "MAML"
+    return f"{algorithm}, {'Finn et al.' if kind.startswith('finn-') else 'Reptile'}'s protocol"
+
+
 def _reduced_label(name: str, runs: list[dict]) -> str:
-    """A reduced run's legend entry in a panel of one cell: its algorithm and protocol as the preset names them
-    (``finn-maml``), what a customised preset changed where it changed the network, and its number of seeds."""
-    base = name.split("-custom-")[0]
-    label = re.sub(r"^reduced-|-omniglot-\d+shot-\d+way$", "", base)
+    """A reduced run's legend entry in a panel of one cell: its algorithm and protocol (:func:`readable`), what a
+    customised preset changed where it changed the network, and its number of seeds."""
+    label = readable(name)
     cfg = runs[0]["config"]
     if "-custom-" in name:
         network = cfg.get("network", cfg.get("protocol"))
@@ -111,7 +118,8 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
     for name, got in sorted(in_progress.items()):
         for seed, c in sorted(got["seeds"].items()):
             under_way = c["done"] < got["total"]
-            label = f"{name}, seed {seed}" + (f": so far, {c['done']:,} / {got['total']:,}" if under_way else "")
+            label = (f"{readable(name)}, {_cell(name)}, seed {seed}"
+                     + (f": so far, {c['done']:,} / {got['total']:,}" if under_way else ""))
             ax.plot(c["iteration"], c["accuracy"], color=colors[name], ls="--" if under_way else "-", label=label)
         value = _paper_value(name)
         if value is not None:

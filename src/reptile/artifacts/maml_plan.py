@@ -12,9 +12,11 @@ from .speed import _commit, _load
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}  # as the benchmark's rows name them
 PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
-# the benchmark's path the campaign trains by: the engine's, with oneDNN's convolutions where they pay (the campaign
-# runs with REPTILE_ONEDNN=1 on a CPU); the plain engine's where a report lacks it
-PATHS = ("engine, populations of tasks, oneDNN where it pays", "engine, populations of tasks")
+# the benchmark's path a seed that starts trains by: the plain engine's (the campaign is started without
+# REPTILE_ONEDNN; a seed under way keeps the switches of its latest piece, and its hours left are at its own rate);
+# oneDNN's convolutions where a report lacks the plain row
+PATHS = ("engine, populations of tasks", "engine, populations of tasks, oneDNN where it pays")
+CPU_CELLS = ("1-shot 5-way",)  # the cells the campaign plans for a CPU; the others want a GPU
 
 
 def _cpu_report(results_dir=None) -> dict | None:
@@ -42,13 +44,14 @@ def _faster_path(report: dict) -> str:
     its MAML and first-order MAML rows in which the plain engine beat oneDNN's convolutions."""
     rows = {(r["setting"], r["algorithm"], r["path"]): r["seconds_per_iteration"] for r in report["rows"]
             if r.get("seconds_per_iteration") is not None}
-    pairs = [(rows[(s, a, PATHS[1])], rows[(s, a, PATHS[0])]) for s, a, p in rows
-             if p == PATHS[0] and a in ALGORITHM.values() and (s, a, PATHS[1]) in rows]
+    pairs = [(rows[(s, a, PATHS[0])], rows[(s, a, PATHS[1])]) for s, a, p in rows
+             if p == PATHS[1] and a in ALGORITHM.values() and (s, a, PATHS[0]) in rows]
     if not pairs:
         return ""
     plain = sum(1 for a, b in pairs if a < b)
-    return (f"; in that report the plain engine was the faster in {plain} of its {len(pairs)} MAML rows (the entries "
-            f"under way began on oneDNN's, and a run's numbers depend on the path, so they keep it)")
+    return (f" In that report the plain engine was the faster in {plain} of its {len(pairs)} MAML rows. The seeds "
+            f"under way began with oneDNN's convolutions (REPTILE_ONEDNN=1) and keep them, as a run's numbers depend "
+            f"on the path; their hours left are at their own rate.")
 
 
 def plan_rows(results_dir=None) -> list[dict]:
@@ -89,14 +92,16 @@ def plan_table(results_dir=None) -> Table:
     first_hours = sum(r["CPU hours (benchmark)"] or 0.0 for r in first)
     for col in ("CPU hours (benchmark)", "hours left"):
         frame[col] = [fmt_number(v, 1) for v in frame[col]]
+    gpu = [r["cell"] not in CPU_CELLS and r["state"] == "not started" for r in rows]
+    frame["hours left"] = ["on a GPU: not timed" if g else v for g, v in zip(gpu, frame["hours left"])]
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
              f"the newest CPU report of the MAML benchmark ({report['device']}, {report.get('threads', 1)} "
              f"thread{'s' if report.get('threads', 1) != 1 else ''}; code "
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
-             f"network differs in its dense layer and batch norm only) on the path the campaign trains by: the engine "
-             f"with oneDNN's convolutions where they pay (REPTILE_ONEDNN=1), or the plain engine where a report lacks "
-             f"that row" + _faster_path(report))
+             f"network differs in its dense layer and batch norm only) on the path a seed that starts trains by: the "
+             f"plain engine (the campaign started without REPTILE_ONEDNN), or oneDNN's convolutions where a report "
+             f"lacks that row")
     total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
              f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"
@@ -105,7 +110,8 @@ def plan_table(results_dir=None) -> Table:
              if known else "")
     caption = ("The campaign's MAML entries at the full budget (60,000 outer iterations per seed, seeds 0 1 2 one "
                "after another), in the order it runs them after Reptile's: their state and outer iterations (all "
-               "seeds together), the CPU hours their training takes at the rate of " + where + ", and the hours "
-               "left (at the entry's own measured rate once it has one). The final evaluations are not counted."
-               + total)
+               "seeds together), the CPU hours their training takes at the rate of " + where + "; and the hours "
+               "left, at the entry's own measured rate once it has one (not timed for an entry planned for a GPU "
+               "that has not started). The final evaluations are not counted."
+               + ("" if report is None else _faster_path(report)) + total)
     return Aligned(frame.astype(str), caption, nowrap=["state"], nowrap_index=[0, 2])
