@@ -332,7 +332,7 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption
     # which path the report found faster is said, from the pairs it timed both ways (the plain one here)
     assert "the plain engine was the faster in 1 of its 1 MAML rows" in table.caption
-    assert list(table.frame["hours left"])[4:] == ["on a GPU: not timed"] * 12  # the 5-shot and 20-way entries
+    assert list(table.frame["hours left"])[4:] == ["GPU: not timed"] * 12  # the 5-shot and 20-way entries
 
 
 def test_the_kinds_not_yet_reached_stay_listed_beside_the_comparisons_made():

@@ -164,7 +164,7 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                    "protocol": protocol, "prediction": SHORT[mode],
                    "seeds": ", ".join(str(r["seed"]) for r in runs),
                    "iterations / tasks": f"{cfg['outer_iters']:,} / {cfg['eval_tasks']:,}",
-                   "s / iteration": _seconds(runs)}
+                   "s / it.": _seconds(runs)}
             for s in range(1, steps):
                 row[f"step {s}"] = _text(_estimate(runs, mode, s), 1)
             rows.append(row)
@@ -184,13 +184,13 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
                  "± the 95% interval over the test tasks for one seed (Finn et al.'s 1.96 x std / sqrt(tasks) under "
                  "their protocol) or the standard deviation over seeds. FOMAML: first-order MAML; T: transductive, "
                  "NT: non-transductive prediction. Step 0 (no adaptation, near chance: one in N for N classes) is left "
-                 "out. s / iteration: the run's own training time per outer iteration (the mean over its seeds), on "
+                 "out. s / it.: the run's own training time per outer iteration (the mean over its seeds), on "
                  f"{_devices(runs_by_name, budget)}, beside whatever else the machine ran; the benchmark's table "
                  "above times the algorithms side by side."
                  + seeds)
-    # the protocol level may wrap ("Reptile's, Finn's network"), so that the steps' columns fit the page
+    # the cell and protocol levels may wrap ("Reptile's, Finn's network"), so that the steps' columns fit the page
     return Aligned(frame, caption, nowrap=[c for c in frame.columns if c.startswith("step")],
-                    nowrap_index=[0, 1, 3])
+                    nowrap_index=[1, 3])
 
 
 def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, list[dict]] | None = None,

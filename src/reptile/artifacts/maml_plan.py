@@ -93,7 +93,7 @@ def plan_table(results_dir=None) -> Table:
     for col in ("CPU hours (benchmark)", "hours left"):
         frame[col] = [fmt_number(v, 1) for v in frame[col]]
     gpu = [r["cell"] not in CPU_CELLS and r["state"] == "not started" for r in rows]
-    frame["hours left"] = ["on a GPU: not timed" if g else v for g, v in zip(gpu, frame["hours left"])]
+    frame["hours left"] = ["GPU: not timed" if g else v for g, v in zip(gpu, frame["hours left"])]
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
              f"the newest CPU report of the MAML benchmark ({report['device']}, {report.get('threads', 1)} "
