@@ -142,3 +142,16 @@ def test_a_run_under_way_keeps_the_cpu_switches_of_its_latest_piece(ci_data, tmp
     fresh = P.Entry("maml", "ci", seeds=(1,))  # a seed that starts takes the process's switches (none here)
     assert runs.advance(fresh, 600, "cpu", root, progress=False) is True
     assert "switches" not in E.R.read_run(E.R.run_path("maml", "ci", 1, root))["pieces"][0]
+
+
+def test_an_entry_under_way_shows_the_accuracy_of_its_finished_seeds(ci_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(E, "load_data", lambda cfg, seed, data_root=None, cache_dir=None: ci_data)
+    entry, root = P.Entry("maml", "ci", seeds=(0, 1)), tmp_path / "results"
+    first = E.run(E.PRESETS["ci"], 0, "cpu", results_dir=root, checkpoint_dir=tmp_path / "ck", progress=False,
+                  data=ci_data)
+    assert runs.advance(entry, 0.02, "cpu", root, progress=False) is False  # seed 1 begun, seed 0 stored
+    row = P.progress([entry], root)[0]
+    mode = first["primary_mode"]
+    assert row["state"] == "training"
+    assert row["test accuracy (%)"] == (f"{100 * first['eval'][mode]['accuracy']:.2f} (1 of 2 seeds; "
+                                        f"{mode.replace('_', '-')})")

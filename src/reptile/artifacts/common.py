@@ -219,3 +219,20 @@ def shared_columns(frame: pd.DataFrame, keep: Sequence[str] = ()) -> tuple[pd.Da
     shared = {k: v for k, v in constant_columns(frame).items() if k not in keep}
     words = "; ".join(f"{k}: {v}" for k, v in shared.items())
     return frame.drop(columns=list(shared)), (f" Every row has {words}." if words else "")
+
+
+def shown_name(experiment: str, name: str, config: dict) -> str:
+    """A configuration's name as the page shows it: a customised preset (``<preset>-custom-<digest>``, run with
+    ``--set``) by its preset and the settings it changed, where its experiment's presets are known."""
+    base = name.split("-custom-")[0]
+    if base == name:
+        return name
+    from ..config import FEWSHOT_PRESETS
+    from ..maml.presets import PRESETS as MAML_PRESETS
+
+    preset = {"fewshot": FEWSHOT_PRESETS, "maml": MAML_PRESETS}.get(experiment, {}).get(base)
+    if preset is None:
+        return name
+    was = preset.to_dict()
+    changed = [f"{k}={v}" for k, v in config.items() if k != "name" and k in was and was[k] != v]
+    return f"{base}, customised: {', '.join(changed)}" if changed else name

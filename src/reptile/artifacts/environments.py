@@ -12,7 +12,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from .common import Aligned, Table, seed_list, shared_columns
+from .common import Aligned, Table, seed_list, shared_columns, shown_name
+
+
+def _name(r: dict) -> str:
+    """A run's configuration as the page names it: ``experiment/preset`` (a customised preset by what it changed)."""
+    return f"{r['experiment']}/{shown_name(r['experiment'], r['name'], r.get('config', {}))}"
 
 
 def run_device(run: dict) -> str:
@@ -39,7 +44,7 @@ def environment_table(runs: Sequence[dict]) -> pd.DataFrame:
     groups: dict[tuple, list[dict]] = {}
     for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
         e = r["environment"]
-        key = (f"{r['experiment']}/{r['name']}", run_device(r), e["packages"].get("torch") or "-", e["python"],
+        key = (_name(r), run_device(r), e["packages"].get("torch") or "-", e["python"],
                (e["commit"] or "none")[:10] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
         groups.setdefault(key, []).append(r)
     rows = []
@@ -90,7 +95,7 @@ def environment_view(runs: Sequence[dict]) -> Table:
     groups: dict[tuple, list[dict]] = {}
     for r in sorted(runs, key=lambda r: (r["experiment"], r["name"], r["seed"])):
         e = r["environment"]
-        key = (f"{r['experiment']}/{r['name']}", run_device(r), eval_device(r), numbers[id(r)],
+        key = (_name(r), run_device(r), eval_device(r), numbers[id(r)],
                (e["commit"] or "none")[:7] + ("+dirty" if e.get("dirty") else ""), e["date"][:10])
         groups.setdefault(key, []).append(r)
     rows = []

@@ -14,7 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
-from .common import Aligned, Table, fmt_number, seed_list
+from .common import Aligned, Table, fmt_number, seed_list, shown_name  # noqa: F401 (shown_name: importable here)
 from .environments import (  # noqa: F401 (the environment tables, importable here as the page and tests use them)
     environment_table, environment_view, package_view, pins, run_device)
 
@@ -29,23 +29,6 @@ PAPER_ARTIFACTS = [  # (label, experiment, the word its runs' names hold, or Non
 ]
 # Runs beyond the paper, listed after its artifacts: (label, experiment, word).
 BEYOND_PAPER = [("beyond the paper: MAML and first-order MAML on Omniglot (Table 2's quoted rows)", "maml", None)]
-
-
-def shown_name(experiment: str, name: str, config: dict) -> str:
-    """A configuration's name as the page shows it: a customised preset (``<preset>-custom-<digest>``, run with
-    ``--set``) by its preset and the settings it changed, where its experiment's presets are known."""
-    base = name.split("-custom-")[0]
-    if base == name:
-        return name
-    from ..config import FEWSHOT_PRESETS
-    from ..maml.presets import PRESETS as MAML_PRESETS
-
-    preset = {"fewshot": FEWSHOT_PRESETS, "maml": MAML_PRESETS}.get(experiment, {}).get(base)
-    if preset is None:
-        return name
-    was = preset.to_dict()
-    changed = [f"{k}={v}" for k, v in config.items() if k != "name" and k in was and was[k] != v]
-    return f"{base}, customised: {', '.join(changed)}" if changed else name
 
 
 def coverage_table(runs: Sequence[dict]) -> pd.DataFrame:
@@ -122,10 +105,12 @@ def campaign_view_table(results_dir=None) -> Table:
                     "(experiment/preset): progress, the outer "
                     "iterations (or, during the final evaluation, the test tasks) done of total; device hours spent; "
                     "the devices and the outer iterations each trained; the latest measured rate and the hours left at "
-                    "it; the test accuracy once done (mean ± standard deviation over seeds). A population whose "
-                    "records are written but whose planned evaluation-batch check (its trained networks evaluated "
-                    "again with several evaluation batches, a piece per seed and batch) is still to run says how "
-                    "many of those pieces are done." + seeds,
+                    "it; the test accuracy once done (mean ± standard deviation over seeds; for a MAML entry under "
+                    "way, the mean of the seeds finished so far)."
+                    + (" A population whose records are written but whose planned evaluation-batch check (its "
+                       "trained networks evaluated again with several evaluation batches, a piece per seed and "
+                       "batch) is still to run says how many of those pieces are done."
+                       if (table["state"] == "checking evaluation batches").any() else "") + seeds,
                     nowrap=["rate"])
 
 

@@ -202,7 +202,9 @@ def verdict_table(rows: Sequence[Check]) -> Table:
                f"intervals over 600 test tasks. A row under way or not yet run has no verdict yet, nor has a number "
                f"the paper prints without a source (no source); any other row without z is checked against a stated "
                f"tolerance (paper Section 4.1's float64 computations and Monte Carlo fits, Section 4.2's batched runs, "
-               f"closed forms and fixed points). Each item links to the section that shows it.")
+               f"closed forms and fixed points). Each item links to the section that shows it, where its symbols are "
+               f"defined; in Figure 3's rows g_i is the gradient of the i-th inner minibatch, so g1+...+gk is k-step "
+               f"Reptile and gk k-step first-order MAML.")
     return VerdictTable(frame, caption, index=False)
 
 

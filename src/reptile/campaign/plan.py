@@ -277,6 +277,11 @@ def _maml_progress(entry: Entry, results_dir=None) -> dict[str, Any]:
         row.update({"state": "training", "outer iterations": f"{done:,} / {total:,}",
                     "outer it/s": None if rate is None else round(rate, 2),
                     "hours left (training)": None if not rate else round((total - done) / rate / 3600, 1)})
+        if records:  # the seeds finished so far
+            mode = records[0].get("primary_mode", "transductive")
+            accs = [100 * r["eval"][mode]["accuracy"] for r in records]
+            row["test accuracy (%)"] = (f"{statistics.mean(accs):.2f} ({len(records)} of {len(entry.seeds)} seeds; "
+                                        f"{mode.replace('_', '-')})")
         if evaluating is not None:  # a seed's evaluation (the seeds after it still to train)
             n, secs = evaluating
             row.update({"state": "evaluating", "evaluation tasks": f"{n:,} / {cfg.eval_tasks:,} (a seed)",
