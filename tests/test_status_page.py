@@ -81,7 +81,7 @@ def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_
     assert env.frame["env."].tolist() == ["1", "2"]
     # the columns every row shares are said in the caption, not repeated in the table
     assert "devices" not in env.frame.columns and "commit" not in env.frame.columns
-    assert "devices: cpu; evaluated on: cpu; commit: ccccccc; date: 2026-12-01." in env.caption
+    assert "devices: cpu; evaluated on: cpu; commit: ccccccc; trained at: -; date: 2026-12-01." in env.caption
     assert "evaluated on: the device(s) of the final evaluation" in env.caption
     # a population trained on two devices and evaluated on the first: the evaluation's device is its own column
     moved = dict(_run("fewshot", "x", 0), engine={"name": "population", "segments": [
@@ -89,6 +89,15 @@ def test_the_environment_table_numbers_the_package_tables_columns_and_says_what_
         "evaluation_devices": ["NVIDIA H200"]})
     row = status.environment_view(runs + [moved]).frame.loc[("fewshot/x", "0")]
     assert row["evaluated on"] == "NVIDIA H200" and "cpu" in row["devices"]
+    assert row["trained at"] == "not recorded"  # its pieces record no code
+    # the code of each piece, where recorded: one commit, or how many with the first and the last
+    segs = moved["engine"]["segments"]
+    assert status.trained_at(moved) == "not recorded" and status.trained_at(runs[0]) == "-"
+    segs[0]["code"], segs[1]["code"] = "aaaaaaa", "aaaaaaa"
+    assert status.trained_at(moved) == "aaaaaaa"
+    segs.append({"device": "cpu", "start": 15, "end": 20, "code": "bbbbbbb"})
+    segs.append({"device": "cpu", "start": 20, "end": 25})
+    assert status.trained_at(moved) == "2 commits, aaaaaaa to bbbbbbb (1 of 4 pieces unrecorded)"
     # seeds of one configuration from two commits: a row each, labelled by their seeds, and the page can draw it
     later = [_run("taylor", "default", s, python="3.12.3", torch="2.11.0", commit="d" * 40) for s in (1, 2)]
     two = status.environment_view(runs + later)

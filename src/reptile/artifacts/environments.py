@@ -87,6 +87,22 @@ def _environment_numbers(runs: Sequence[dict]) -> list[int]:
     return out
 
 
+def trained_at(run: dict) -> str:
+    """The code that trained ``run``, from the pieces it records (a population's segments): one commit, or how many
+    and the first and last, and how many pieces recorded none; '-' for a run of one piece (its commit is the one that
+    wrote it)."""
+    segments = ((run.get("engine") or {}).get("segments") if isinstance(run.get("engine"), dict) else None) or []
+    if not segments:
+        return "-"
+    codes = [s.get("code") for s in segments]
+    known = list(dict.fromkeys(c for c in codes if c))
+    missing = sum(c is None for c in codes)
+    if not known:
+        return "not recorded"
+    text = known[0] if len(known) == 1 else f"{len(known)} commits, {known[0]} to {known[-1]}"
+    return text + (f" ({missing} of {len(codes)} pieces unrecorded)" if missing else "")
+
+
 def environment_view(runs: Sequence[dict]) -> Table:
     """Where each stored configuration came from: one row per configuration and environment (the seeds that share
     both together), with the devices that trained it, its environment (a column of :func:`package_view`), the
@@ -104,7 +120,8 @@ def environment_view(runs: Sequence[dict]) -> Table:
         population = all((r.get("engine") or {}).get("name") == "population" for r in group)
         shared = len({r["wall_seconds"] for r in group}) == 1 or (population and len(set(walls)) == 1)
         rows.append({"configuration": name, "seeds": seed_list(r["seed"] for r in group), "devices": device,
-                     "evaluated on": evaluated, "env.": str(env), "commit": commit, "date": date,
+                     "evaluated on": evaluated, "env.": str(env), "commit": commit,
+                     "trained at": " / ".join(sorted({trained_at(r) for r in group})), "date": date,
                      "wall time (s)": walls[0] if shared else " ".join(walls)})
     if not rows:
         return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
@@ -117,8 +134,10 @@ def environment_view(runs: Sequence[dict]) -> Table:
                   "environment, labelled by the configuration and the seeds it holds. devices: those that trained "
                   "the runs, with the outer iterations each ran when the runs record them (a population trained a "
                   "piece at a time); evaluated on: the device(s) of the final evaluation; "
-                  "env.: the environment, a column of the package table below; commit: the code's (+dirty with "
-                  "uncommitted changes in src/); wall time: the whole run, training and evaluation, per seed, or "
+                  "env.: the environment, a column of the package table below, of the process that wrote the "
+                  "results; commit: the code that wrote them (+dirty with uncommitted changes in src/); trained at: "
+                  "the code of each piece of training, where the pieces record it (a run trained a piece at a time "
+                  "can span commits; the pieces record their code and device, not their packages); wall time: the whole run, training and evaluation, per seed, or "
                   "one number for seeds trained together as one population." + words,
                   nowrap=[c for c in ("date", "commit") if c in frame.columns], nowrap_index=[1])
 

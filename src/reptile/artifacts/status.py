@@ -16,7 +16,7 @@ import pandas as pd
 from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
 from .common import Aligned, Table, fmt_number, seed_list, shown_name  # noqa: F401 (shown_name: importable here)
 from .environments import (  # noqa: F401 (the environment tables, importable here as the page and tests use them)
-    environment_table, environment_view, package_view, pins, run_device)
+    environment_table, environment_view, package_view, pins, run_device, trained_at)
 
 # The paper's artifacts and where this book stands on each (a chapter fills its row once its runs are stored).
 PAPER_ARTIFACTS = [  # (label, experiment, the word its runs' names hold, or None for all of the experiment's)
