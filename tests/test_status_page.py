@@ -46,6 +46,17 @@ def test_the_short_speed_table_is_the_fastest_engine_path_on_one_core(tmp_path):
     assert "gpu-test 50,000 on the GPU (code bbbbbbb+dirty)" in t.caption
     html = t._repr_html_()
     assert "<caption>" in html and "text-align: right" in html
+    assert "No ratio to the authors' code" not in t.caption
+    assert "+dirty: measured with uncommitted changes" in t.caption  # the GPU report's
+    # a report measured under load (load average above its cores): no ratio to the authors' code, and the caption
+    # says why and where the comparison in turns is
+    path = tmp_path / "bench" / "cpu-test.json"
+    rep = json.loads(path.read_text())
+    path.write_text(json.dumps({**rep, "load_average": [5.6, 5.0, 4.0], "cores": 2}))
+    loaded = speed.speed_summary(tmp_path)
+    assert loaded.frame.loc[("cpu-test", "1-shot 5-way"), "× authors"] == "-"
+    assert loaded.frame.loc[("cpu-test", "1-shot 5-way"), "× reference"] == "3.00"
+    assert "No ratio to the authors' code is given for cpu-test: measured under load" in loaded.caption
 
 
 def test_the_full_speed_report_has_every_path_for_training_and_the_timed_ones_for_evaluation(tmp_path):

@@ -331,10 +331,13 @@ def speed_summary(results_dir=None) -> Table:
     if not reports:
         return Table(pd.DataFrame({"benchmark": ["not yet run: python -m reptile.bench"]}).set_index("benchmark"),
                      "The measured speed.")
-    rows = []
+    rows, loaded = [], []
     for rep, t in reports:
         engine = t[t["path"].str.startswith("population") & (t["cores"] == 1)
                    & ~t["path"].str.contains("replay only")]
+        under_load = bool(_load_flag(rep))  # the authors' process then got a share of a core ours did not
+        if under_load and engine["train x authors"].notna().any():
+            loaded.append(rep["device"])
         for setting, group in engine.groupby("setting", sort=False):
             best = group.loc[group["train run-steps/s"].idxmax()]
             rows.append({"device": rep["device"], "setting": setting, "engine path": best["path"],
@@ -342,7 +345,7 @@ def speed_summary(results_dir=None) -> Table:
                          "useful GFLOP/s": fmt_number(best["train GFLOP/s"], 0),
                          "% of matmul": fmt_number(best["train % of matmul"], 1),
                          "× reference": fmt_number(best["train x reference"], 2),
-                         "× authors": fmt_number(best["train x authors"], 2)})
+                         "× authors": "-" if under_load else fmt_number(best["train x authors"], 2)})
     frame = pd.DataFrame(rows).set_index(["device", "setting"])
     return Aligned(frame, "Training speed on each device (rows: device and setting) of the engine's fastest path "
                            "on one CPU core or one GPU: run-steps (one inner optimiser step of one run) per second, "
@@ -353,7 +356,13 @@ def speed_summary(results_dir=None) -> Table:
                   (" A percentage above 100: oneDNN's convolutions, which this percentage compares with the BLAS's "
                    "multiply, run faster than it (see where a CPU step's time goes, below)."
                    if any(float(str(r["% of matmul"]).replace(",", "")) > 100 for r in rows
-                          if str(r["% of matmul"]).replace(",", "").replace(".", "").isdigit()) else ""),
+                          if str(r["% of matmul"]).replace(",", "").replace(".", "").isdigit()) else "")
+                  + (" +dirty: measured with uncommitted changes to the code, which the repository's history does "
+                     "not hold, so that report cannot be rerun at its commit exactly."
+                     if any(_commit(rep).endswith("+dirty") for rep, _ in reports) else "")
+                  + (f" No ratio to the authors' code is given for {', '.join(loaded)}: measured under load, "
+                     f"where other work can take unequal shares of a core from the two processes; the comparison with the authors' code in turns, "
+                     f"below, measures it with each process's share." if loaded else ""),
                   nowrap_index=[])
 
 
