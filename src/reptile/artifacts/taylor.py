@@ -420,8 +420,8 @@ def _keyed_checks(runs: Sequence[dict], seed: int | None = None) -> list[tuple[s
         d = r["identity"]
         c = compare(Estimate(d["mc_z_along_avg_grad_inner"], se=1.0), Estimate(0.0, se=0.0))
         return (f"the difference along AvgGradInner, in standard errors: {d['mc_z_along_avg_grad_inner']:+.1f} (its "
-                f"norm {d['mc_difference_norm']:.3f}, noise floor {d['mc_noise_floor']:.3f}); {d['n_samples']:,} "
-                f"draws"), c.z, c.agreement()
+                f"norm {d['mc_difference_norm']:.3f}, noise floor {d['mc_noise_floor']:.3f}, mean z² over "
+                f"coordinates {d['mc_mean_z2']:.2f}); {d['n_samples']:,} draws"), c.z, c.agreement()
 
     for m in METHODS:
         add(f"{m}_leading", lambda m=m: leading(m), item=EQ_OF[m][0],
@@ -441,8 +441,9 @@ def _keyed_checks(runs: Sequence[dict], seed: int | None = None) -> list[tuple[s
         claim=f"∇(L0'·L1') = L0''L1' + L1''L0' on every draw (relative difference below {ROUNDOFF_TOL:.0e})",
         paper="AvgGradInner = E[L0''L1'] = ½ E[∂/∂φ (L0'·L1')]", where="taylor.ipynb#taylor-identity")
     add("identity_mc", in_expectation, item="paper Section 4.1, AvgGradInner",
-        claim="in expectation, E[L0''L1'] - ½ E[∇(L0'·L1')] is zero within its Monte Carlo error (along "
-              "AvgGradInner)",
+        claim="in expectation, E[L0''L1'] - ½ E[∇(L0'·L1')] is zero within its Monte Carlo error along "
+              "AvgGradInner, the direction of the update term the identity rewrites (the whole vector's mean z² over "
+              "coordinates is shown too; its coordinates are correlated, so 1 is only a rough reference for it)",
         paper="E[L0''L1'] = ½ E[L0''L1' + L1''L0'] (the minibatches are exchangeable)",
         where="taylor.ipynb#taylor-identity")
     return rows
