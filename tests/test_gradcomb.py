@@ -158,8 +158,8 @@ def test_claims_hold_on_records_shaped_like_the_paper():
     se = (2 * 0.25 / 3) ** 0.5
     assert got[1]["z"] == pytest.approx(5 / se, rel=1e-9)
     # with equal spreads the weakest comparison is the lowest curve's; the text names both, and the claim's z is it
-    assert "g1 reaches 30.00% ± 0.50; the lowest of the other nine, (g1+g2)/2, reaches 55.00% ± 0.50; the weakest of " \
-           f"the nine comparisons is (g1+g2)/2 (55.00% ± 0.50) over g1, +25.00 points, z = +{25 / se:.1f}." \
+    assert "g1 reaches 30.00% ± 0.50; the lowest of the other nine, (g1+g2)/2, reaches 55.00% ± 0.50; the comparison with " \
+           f"the smallest z is (g1+g2)/2 (55.00% ± 0.50) over g1, +25.00 points, z = +{25 / se:.1f}." \
         in got[0]["text"]
     assert got[0]["z"] == pytest.approx(25 / se)
     assert f"g1+g2 reaches 60.00% ± 0.50 and g2 65.00% ± 0.50; g2 minus g1+g2 is +5.00 points, z = +{5 / se:.1f}" \
@@ -255,11 +255,11 @@ def test_paper_checks_are_the_claims():
     assert [r.verdict for r in rows] == [c["verdict"] for c in A.claims(runs({**MEANS, "last4": 68.5}))]
     assert [r.item for r in rows] == [f"paper Figure 3, claim {i}, at the end of training" for i in (1, 2, 3, 4)]
     # each row shows the curves of the comparison that sets its z: for a claim of several, the weakest
-    assert rows[0].ours == "weakest of 9 comparisons: g1 30.00% ± 0.50, (g1+g2)/2 55.00% ± 0.50 (3 seeds)"
+    assert rows[0].ours == "smallest z of 9 comparisons: g1 30.00% ± 0.50, (g1+g2)/2 55.00% ± 0.50 (3 seeds)"
     assert rows[1].ours == "g1+g2 60.00% ± 0.50, g2 65.00% ± 0.50 (3 seeds)"
-    assert rows[2].ours == "weakest of 9 comparisons: g3 68.00% ± 0.50, g4 68.50% ± 0.50 (3 seeds)"
+    assert rows[2].ours == "smallest z of 9 comparisons: g3 68.00% ± 0.50, g4 68.50% ± 0.50 (3 seeds)"
     assert rows[2].z == pytest.approx(0.5 / (2 * 0.25 / 3) ** 0.5)
-    assert rows[3].ours.startswith("weakest of 2 comparisons: g1+g2 60.00% ± 0.50, g2 65.00% ± 0.50, g1+g2+g3+g4 ")
+    assert rows[3].ours.startswith("smallest z of 2 comparisons: g1+g2 60.00% ± 0.50, g2 65.00% ± 0.50, g1+g2+g3+g4 ")
     assert all(r.where == "gradient_combinations.ipynb#gradcomb-claims" for r in rows)
     assert [r.ours for r in A.paper_checks({})] == ["-"] * 8
 

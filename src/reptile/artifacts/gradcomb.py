@@ -213,7 +213,10 @@ def settings_table(configs: Mapping[str, Any]) -> Table:
     df = pd.DataFrame(rows).T
     shared = constant_columns(df)
     caption = f"The ten curves' settings, read from the presets ({ROWS_NAMED}). Shared by every curve: " + "; ".join(
-        f"{k} {v}" for k, v in shared.items()) + "."
+        f"{k} {v}" for k, v in shared.items()) + "." + (
+        " An average's outer step applies to the sum g1+...+gk, as the authors' script does: 0.125 on g1+g2 is 0.25 "
+        "on their average (0.08325 is the authors' rounding of 0.25/3)." if any(c.startswith("avg") for c in configs)
+        else "")
     return Table(df.drop(columns=list(shared)), caption)
 
 
@@ -340,7 +343,7 @@ def claims(runs_by_curve: RunsByCurve, reading: str = "end") -> list[dict[str, A
         lowest = min((c for c in CURVES if c != "g1"), key=lambda c: acc[c]["mean"])
         closest = deciding["deciding"][1]  # the comparison that sets the claim's z (its spread counts, not only its mean)
         add(0, verdict, z, f"{verdict.capitalize()}: g1 {reaches} {_pct(acc['g1'])}; the lowest of the other nine, "
-                           f"{combination(lowest)}, {reaches} {_pct(acc[lowest])}; the weakest of the nine comparisons "
+                           f"{combination(lowest)}, {reaches} {_pct(acc[lowest])}; the comparison with the smallest z "
                            f"is {combination(closest)} ({_pct(acc[closest])}) over g1, "
                            f"{_z(compare(est[closest], est['g1']))}." + (f" Not resolved or failing: {weak}." if weak
                                                                          else ""), **deciding)
@@ -431,7 +434,7 @@ def paper_checks(runs_by_curve: RunsByCurve) -> list[Check]:
                 ours = "-"
             else:
                 shown = c["deciding"]
-                ours = (f"weakest of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
+                ours = (f"smallest z of {c['parts']} comparisons: " if c["parts"] > 1 else "") + ", ".join(
                     f"{combination(k)} {_pct(a[k])}" for k in shown) + f" ({a[shown[0]]['seeds']} seeds)"
             rows.append(Check(
                 item=f"paper Figure 3, claim {i + 1}, {READING_ITEM[r]}", claim=c["claim"],

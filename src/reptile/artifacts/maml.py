@@ -369,7 +369,7 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
     rows = {}
     for algorithm in ("maml", "fomaml"):
         row = PAPER_ROW[algorithm]
-        rows[(row, f"paper ({MAML_ROW_SOURCE[(2, row)]})")] = {c: f"{m:.2f} ± {s:.2f}"
+        rows[(row, f"paper ({MAML_ROW_SOURCE[(2, row)]})")] = {c: f"{m:g} ± {s:g}"  # as printed: 98.7 ± 0.4
                                                                for c, (m, s) in zip(COLUMNS, TABLE2["rows"][row])}
         for (r, source), cells in table2_rows(runs_by_name, budget, progress).items():
             if r == row:

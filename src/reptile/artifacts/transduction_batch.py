@@ -276,8 +276,10 @@ def rerun_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str] 
     same = {REPRODUCES: "agree", DIFFERS: "differ"}.get(trainings.agreement(), "are not resolved")
     text += (f" With batches of {TABLE5_BATCH} the rerun's networks and Table 2's cell ({first.mean:.2f} ± "
              f"{first.sd:.2f}%, trained with {_trained_on(first_runs[0])}) {same} by the book's rule (z = "
-             f"{z_text(trainings.z)}): the same seeds and settings, trained on other devices, whose floating-point "
-             f"differences training amplifies.")
+             f"{z_text(trainings.z)}): the same seeds and settings, trained (and evaluated) on other devices, "
+             f"whose floating-point differences training can amplify; the runs do not test that cause, and a "
+             f"difference this large between two trainings of one configuration says that three seeds' spread "
+             f"can understate how far a rerun lands, so verdicts near |z| = 3 are fragile.")
     weaker = trainings.agreement() == DIFFERS and b5.mean < first.mean  # the rerun's training the weaker one
     if batch.claim() != HOLDS:
         text += (f" Since \"batch {AUTHORS_BATCH} beats batch {TABLE5_BATCH}\" {batch.claim()} on the same "
