@@ -301,5 +301,6 @@ def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
     # the chapter's status line counts them as the front page does
     said = FA.status_summary({}, None, None, {}, progress)
     assert ("its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s protocol: 1 cell "
-            "under way, 7 cells not yet run.") in said
+            "under way, 7 cells not yet run; the same rows under Reptile's protocol are the MAML chapter's.") in said
+    assert said.startswith("Paper Table 2 (Omniglot): its 8 Reptile cells not yet run;")
     assert "quoted MAML" not in FA.status_summary({})  # not asked: not said

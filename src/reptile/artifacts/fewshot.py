@@ -111,14 +111,17 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     df = pd.DataFrame(rows).T
     ours_pm = labels
     caption = (f"Paper Table {table}, {'Mini-ImageNet' if table == 1 else 'Omniglot'}: accuracy (%) on new tasks, "
-               f"the paper's rows ({PAPER_PM.replace('std', 'mean ± standard deviation')} for Reptile; the MAML "
+               f"the paper's rows ({PAPER_PM.replace('std', 'mean ± standard deviation')} for Reptile, as this book reads the "
+               f"paper's confidence intervals; the MAML "
                f"rows {QUOTED_PM[table]}) and ours ({OURS[budget]}"
                + (f"; Reptile's ± is the {ours_pm[0].replace('std', 'standard deviation')}" if len(ours_pm) == 1
                   else "")
                + "). A cell without a finished run says how far its run has come, or not yet run."
                + (" This companion's MAML rows are transductive, as the quoted ones; their ± is the standard deviation "
                   "over seeds where several are stored, else the one seed's 95% interval over its test tasks."
-                  if maml_runs is not None and table == 2 else ""))
+                  if maml_runs is not None and table == 2 else "")
+               + (" In a MAML row, '-' marks a cell with no reduced preset." if maml_runs is not None and table == 2
+                  and budget == "reduced" else ""))
     caption += (" Reptile + Transduction's 1-shot 5-way cell is a run of its own, trained with paper Table 5's "
                 "settings (the -transductive presets), so it is not the same networks as the Reptile row's cell and "
                 "need not lie above it." if table == 2 else "")
@@ -320,10 +323,13 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
         going = [f"{it['row']}, {it['column']} ({it['ours']})" for it in items
                  if it["comparison"] is None and it["ours"] != "not yet run"]
         name = "Omniglot" if table == 2 else "Mini-ImageNet"
-        parts.append(f"Paper Table {table} ({name}): {len(done)} of {len(items)} Reptile cells finished at the "
-                     f"paper's protocol" + (f" ({counts})" if counts else "") +
-                     (f"; under way: {'; '.join(going)}" + (f" (as of {as_of})" if as_of else "") if going else "") +
-                     ("; the rest not yet run" if len(done) + len(going) < len(items) else ""))
+        if not done and not going:
+            parts.append(f"Paper Table {table} ({name}): its {len(items)} Reptile cells not yet run")
+        else:
+            parts.append(f"Paper Table {table} ({name}): {len(done)} of {len(items)} Reptile cells finished at the "
+                         f"paper's protocol" + (f" ({counts})" if counts else "") +
+                         (f"; under way: {'; '.join(going)}" + (f" (as of {as_of})" if as_of else "") if going
+                          else "") + ("; the rest not yet run" if len(done) + len(going) < len(items) else ""))
         again = rerun_check(runs_by_name, progress) if table == 2 else None
         if again is not None and again.verdict not in (UNDER_WAY, NOT_YET_RUN):
             cell = again.item.split("), ", 1)[1].removesuffix(", a second run")
@@ -336,7 +342,9 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
                 for it in quoted_row_checks(algorithm, maml_runs, maml_progress):
                     cells[it["verdict"]] += len(it["cells"])
             parts[-1] += ("; its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s "
-                          "protocol: " + ", ".join(f"{n} cell{'s' if n > 1 else ''} {v}" for v, n in cells.items()))
+                          "protocol: " + ", ".join(f"{n} cell{'s' if n > 1 else ''} {v}" for v, n in cells.items())
+                          + (f" (progress as of {as_of})" if as_of and UNDER_WAY in cells else "")
+                          + "; the same rows under Reptile's protocol are the MAML chapter's")
         parts[-1] += "."
     return " ".join(parts)
 
