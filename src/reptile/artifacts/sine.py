@@ -351,7 +351,9 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
             claim=f"{_label(m)} predicts about f = 0 before adaptation: its test MSE equals f = 0's",
             paper=words, where="sine.ipynb#sine-zero-function")
     for m in ("reptile", "maml"):
-        add(f"{m}_vs_joint", [m, "joint"], lambda m=m: joint_check(m), item="paper Figure 1",
+        add(f"{m}_vs_joint", [m, "joint"], lambda m=m: joint_check(m),
+            item="paper Section 3 and Figure 1" if m == "reptile" else
+            "paper Figure 1, extended by this book (the paper sets joint training beside Reptile only)",
             claim=f"after 32 SGD steps on 10 points, {_label(m)}'s test MSE is below joint training's",
             paper=("\"after Reptile training, the network can quickly converge to a sampled sine wave\"; training on the "
                    "expected loss is \"useless\", minimised by f = 0" if m == "reptile" else
