@@ -303,6 +303,19 @@ def conclusion(tmp_path, b5, b25, rerun=RERUN_25):
     return text.rsplit("verdicts near |z| = 3 are fragile.", 1)[1]
 
 
+def test_the_rerun_paragraph_sets_the_checkpoint_s_estimate_beside_its_own(tmp_path):
+    r = record(tmp_path)  # the first run's checkpoint, 86,836 of 100,000 outer iterations
+    record(tmp_path, 100000, b5=(0.976, 0.9765, 0.9755), b25=(0.979, 0.9801, 0.9795), name=TB.RERUN)
+    text = TB.rerun_summary({NAME: runs(FIRST, 5), TB.RERUN: runs(RERUN_25, 25)}, None, tmp_path)
+    early = TB.batch_comparison(tmp_path).difference
+    assert early == pytest.approx(100 * (sum(r["metrics"]["25"]["transductive"]["accuracy"]) -
+                                         sum(r["metrics"]["5"]["transductive"]["accuracy"])) / 3)
+    late = TB.batch_comparison(tmp_path, TB.RERUN).difference
+    assert (f"The check above, on the first run's networks at 86,836 of 100,000 outer iterations, found "
+            f"{early:+.2f} points; the finished rerun's {late:+.2f} is the estimate for networks trained to the end")\
+        in text
+
+
 def test_the_paragraph_concludes_only_what_its_verdicts_support(tmp_path):
     # the rerun's training is the stronger at batch 5: part of the gap may be the training
     text = conclusion(tmp_path, (0.9760, 0.9765, 0.9755), RERUN_25)
