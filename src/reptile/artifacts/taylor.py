@@ -212,7 +212,10 @@ def figure_k_steps(runs: Sequence[dict], seed: int | None = None):
 def key_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:
     """The numbers the chapter's prose quotes, formatted, keyed by name (glued into the text)."""
     r = R.pick_run(runs, seed)
-    out: dict[str, str] = {}
+    cfg = r["config"]
+    out: dict[str, str] = {"mlp_layers": " → ".join(["1", *map(str, cfg["hidden"]), "1"]),
+                           "grid_points": str(cfg["grid_points"]), "batch": str(cfg["batch"]),
+                           "logistic_dim": str(cfg["logistic_dim"]), "logistic_points": str(cfg["logistic_points"])}
     slopes = []
     for model, d in r["exact_vs_leading"]["models"].items():
         for m in METHODS:
