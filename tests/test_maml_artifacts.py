@@ -45,7 +45,7 @@ def test_three_seeds_use_their_spread_and_reptile_is_compared_under_its_protocol
               for a in (0.95, 0.96, 0.97)]
     reptile_runs = {"omniglot-1shot-5way": reptile, "omniglot-1shot-5way-transductive": table5}
     got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, reptile_runs, "paper")
-    agree = [it for it in got if it["comparison"].startswith("Reptile and MAML agree")]
+    agree = [it for it in got if it["comparison"].startswith("MAML reproduces Reptile's accuracy")]
     assert len(agree) == 2
     non = next(it for it in agree if "non-transductive" in it["comparison"])
     assert non["z"] == pytest.approx(0.0, abs=1e-9) and non["verdict"] == "reproduces"
@@ -126,7 +126,7 @@ def test_one_reptile_seed_is_judged_over_its_tasks():
     maml_runs = [_run("reptile", "maml", [0.2, 0.95], ci95=0.0196, modes=("non_transductive",))]
     reptile = [{"eval": {"non_transductive": {"accuracy": 0.99, "ci95": 0.0196}}}]
     got = M.comparisons({"maml-omniglot-1shot-5way": maml_runs}, {"omniglot-1shot-5way": reptile}, "paper")
-    agree = next(it for it in got if it["comparison"].startswith("Reptile and MAML agree"))
+    agree = next(it for it in got if it["comparison"].startswith("MAML reproduces Reptile's accuracy"))
     assert agree["z"] == pytest.approx(4 / math.sqrt(2)) and agree["a"] == "99.00 ± 1.96"
 
 
@@ -343,8 +343,9 @@ def test_the_kinds_not_yet_reached_stay_listed_beside_the_comparisons_made():
     assert made == ["MAML exceeds first-order MAML (Finn et al.'s protocol, 1-shot 5-way, transductive)",
                     "MAML under Finn et al.'s protocol reproduces paper Table 2's quoted 1-shot 5-way cell"]
     waiting = [c for c in rows.index if rows.loc[c, "verdict"] == "not yet run"]
-    assert waiting == ["Reptile and MAML agree under Reptile's protocol (each cell, both predictions)",
-                       "Reptile and first-order MAML agree under Reptile's protocol (each cell, both predictions)"]
+    assert waiting == ["MAML reproduces Reptile's accuracy under Reptile's protocol (each cell, both predictions)",
+                       "first-order MAML reproduces Reptile's accuracy under Reptile's protocol (each cell, both "
+                       "predictions)"]
     assert "listed once, not yet run" in table.caption and "under way" not in table.caption
     reduced = M.comparison_table({k: [{**r, "config": {**r["config"], "budget": "reduced"}} for r in v]
                                   for k, v in runs.items()}, budget="reduced")

@@ -197,10 +197,10 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
                 budget: str = "paper", progress: dict[str, str] | None = None) -> list[dict]:
     """The comparisons the chapter makes, each by the book's rule: within each protocol and cell, MAML against
     first-order MAML ("MAML exceeds first-order MAML"); at the paper's budget, Reptile against MAML under Reptile's
-    protocol ("they agree": the paper's claim that Reptile performs similarly; Reptile's side is the run of paper
-    Table 2's cell for the prediction, :func:`reptile.config.table_cell_preset`), and our MAML under Finn et al.'s
-    protocol against the number paper Table 2 quotes from him ("reproduces"; not first-order MAML's row, whose
-    Omniglot numbers have no source in their paper). A comparison with a side whose campaign entry is still
+    protocol ("MAML reproduces Reptile's accuracy": the paper's claim that Reptile performs similarly; Reptile's side
+    is the run of paper Table 2's cell for the prediction, :func:`reptile.config.table_cell_preset`), and our MAML
+    under Finn et al.'s protocol against the number paper Table 2 quotes from him ("reproduces"; not first-order
+    MAML's row, whose Omniglot numbers have no source in their paper). A comparison with a side whose campaign entry is still
     training (``progress``: preset -> how far) is under way: the rule waits for its seeds."""
     from ..config import table_cell_preset
 
@@ -238,7 +238,7 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
             c = compare(a, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
             out.append(judged({"comparison": f"{ALGORITHM[algorithm]} under Finn et al.'s protocol reproduces paper "
                                              f"Table 2's quoted {column} cell",
-                               "a": _text(a), "b": f"{m:.2f} ± {s:.2f}", "z": c.z}, key, verdict=c.agreement()))
+                               "a": _text(a), "b": f"{m:g} ± {s:g}", "z": c.z}, key, verdict=c.agreement()))
         if budget == "paper" and protocol == "reptile" and reptile_runs:
             for mode_ in ("non_transductive", "transductive"):
                 row = "Reptile + Transduction" if mode_ == "transductive" else "Reptile"
@@ -249,8 +249,8 @@ def comparisons(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str, lis
                         Estimate(accs[0], se=100 * rep[0]["eval"][mode_]["ci95"] / 1.96)  # one seed: over its tasks
                     b = _estimate(runs, mode_)
                     c = compare(a, b)
-                    out.append(judged({"comparison": f"Reptile and {ALGORITHM[algorithm]} agree under Reptile's "
-                                                     f"protocol ({column}, {MODE[mode_]})", "a": _text(a),
+                    out.append(judged({"comparison": f"{ALGORITHM[algorithm]} reproduces Reptile's accuracy under "
+                                                     f"Reptile's protocol ({column}, {MODE[mode_]})", "a": _text(a),
                                        "b": _text(b), "z": c.z}, None, key, verdict=c.agreement()))
     return out
 
@@ -263,8 +263,9 @@ def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str
     planned = [("MAML exceeds first-order MAML", "each protocol and cell, in its runs' prediction"),
                ("MAML under Finn et al.'s protocol reproduces paper Table 2's quoted cell",
                 "each cell, transductive (first-order MAML's quoted row has no source)"),
-               ("Reptile and MAML agree under Reptile's protocol", "each cell, both predictions"),
-               ("Reptile and first-order MAML agree under Reptile's protocol", "each cell, both predictions")]
+               ("MAML reproduces Reptile's accuracy under Reptile's protocol", "each cell, both predictions"),
+               ("first-order MAML reproduces Reptile's accuracy under Reptile's protocol",
+                "each cell, both predictions")]
     if budget != "paper":
         planned = planned[:1]
     if rows:  # the kinds of comparison no run has reached yet, each listed once, below the ones made
