@@ -423,7 +423,7 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
               f"within {SERIAL_FRAC:g} ||φ_L − φ_D|| of it, and so closer to it than to joint training's φ_L ({rule})",
         paper="the iterates converge to the point that minimises the average squared distance to the manifolds",
         where="manifolds.ipynb#fig-manifolds-figure2")
-    add("objectives_differ", objectives, item="paper Figure 2 (caption)",
+    add("objectives_differ", objectives, item="paper Figure 2 (caption), illustrated on chosen problems",
         claim=f"on these constructed problems, whose task scales were chosen to set them apart, the two "
               f"objectives' minimisers differ: φ_D ≠ φ_L (||φ_L − φ_D|| above {DIST_TOL:.0e}, deterministic), and "
               f"φ_D has the smaller mean squared distance to the manifolds (so by construction: φ_D minimises it). "
