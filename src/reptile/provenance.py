@@ -3,6 +3,7 @@ and the engine switches set. Every stored run, benchmark report and checkpoint s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,6 +73,25 @@ ENGINE_SWITCHES = ("REPTILE_CUDA_GRAPHS", "REPTILE_COMPILE", "REPTILE_FEW_KERNEL
 def utc_now() -> str:
     """The current time in UTC, to the second (``2026-12-07T10:21:16+00:00``): when a checkpoint was written."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def with_environ(**values: str | None):
+    """Within the block, the environment variables ``values`` set (None: unset); each restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def engine_switches() -> dict[str, str]:

@@ -39,7 +39,6 @@ measured first (on a GPU, the GPU's float32 rate); batch norm, ReLU and the opti
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
@@ -52,6 +51,7 @@ import torch
 
 from .. import results as R
 from ..provenance import environment
+from ..provenance import with_environ  # noqa: F401 (bench.cli reads it here)
 from ..validate import resolve_device
 from .paths import (AUTHORS_SETTING, SETTINGS, conv_rate, device_name, eval_task_flops, gpu_matmul_rate,
                     kernel_profile,  # noqa: F401 (the command line, bench.cli, reads it here: tests replace it)
@@ -60,20 +60,6 @@ from .paths import (AUTHORS_SETTING, SETTINGS, conv_rate, device_name, eval_task
                     synthetic_images)
 
 # ---------------------------------------------------------------------------------------------- the report
-
-
-@contextlib.contextmanager
-def with_environ(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _measured(say, measure, *args) -> float | None:

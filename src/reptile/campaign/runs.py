@@ -19,7 +19,7 @@ import torch
 
 from .. import results as R
 from .. import seeding
-from ..provenance import environment, utc_now
+from ..provenance import environment, utc_now, with_environ
 from ..validate import DivergedError, check, is_positive, resolve_device
 from .plan import (PLAN, Entry, campaign_root, check_partial_path, check_pending, checkpoint_path, devices_label,
                    finished, maml_checkpoint)
@@ -235,22 +235,12 @@ def kept_switches(checkpoint: Path, dev: torch.device, progress: bool = True):
         yield
         return
     want = {k: v for k, v in pieces[-1].get("switches", {}).items() if k in CPU_SWITCHES}
-    before = {k: os.environ.get(k) for k in CPU_SWITCHES}
-    if progress and want != {k: v for k, v in before.items() if v is not None}:
+    if progress and want != {k: os.environ[k] for k in CPU_SWITCHES if k in os.environ}:
         print(f"{checkpoint.parent.name} of {checkpoint.parent.parent.name}: resumes with the CPU switches of its "
               f"latest piece ({', '.join(f'{k}={v}' for k, v in want.items()) or 'none'}), not this process's",
               file=sys.stderr, flush=True)
-    try:
-        for k in CPU_SWITCHES:
-            os.environ.pop(k, None)
-        os.environ.update(want)
+    with with_environ(**{k: want.get(k) for k in CPU_SWITCHES}):
         yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def resume_note(entry: Entry, state: dict[str, Any], path: Path) -> str:
