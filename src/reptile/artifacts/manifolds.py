@@ -224,7 +224,7 @@ def distance_table(runs: Sequence[dict]) -> pd.DataFrame:
             (f, f"batched Reptile (Alg. 2), k = {k}", bk["to_phi_D"], bk["to_phi_L"], bk["to_phi_k"]),
         ]
     df = pd.DataFrame([{"family": f, "point": p, "‖φ − φ_D‖": _fmt(a), "‖φ − φ_L‖": _fmt(b),
-                        "‖φ − φ_k‖": "" if c is None else _fmt(c)} for f, p, a, b, c in rows])
+                        "‖φ − φ*_k‖": "" if c is None else _fmt(c)} for f, p, a, b, c in rows])
     return df.set_index(["family", "point"])
 
 
@@ -235,14 +235,14 @@ def k_table(runs: Sequence[dict]) -> pd.DataFrame:
     rows = []
     for f, fam in runs[0]["families"].items():
         for row in fam["k_table"]:
-            rows.append({"family": f, "k": str(row["k"]), "‖φ_k − φ_D‖": _fmt(row["fixed_to_phi_D"]),
-                         "‖φ_k − φ_L‖": _fmt(row["fixed_to_phi_L"]),
-                         "‖φ_k − φ_D‖ / ‖φ_L − φ_D‖": f"{row['fixed_to_phi_D'] / fam['gap']:.3f}",
-                         "Reptile (Alg. 2): ‖φ − φ_k‖": _fmt(row["batched_to_phi_k"]),
+            rows.append({"family": f, "k": str(row["k"]), "‖φ*_k − φ_D‖": _fmt(row["fixed_to_phi_D"]),
+                         "‖φ*_k − φ_L‖": _fmt(row["fixed_to_phi_L"]),
+                         "‖φ*_k − φ_D‖ / ‖φ_L − φ_D‖": f"{row['fixed_to_phi_D'] / fam['gap']:.3f}",
+                         "Reptile (Alg. 2): ‖φ − φ*_k‖": _fmt(row["batched_to_phi_k"]),
                          "outer iterations": row["batched_iterations"]})
         ex = fam["batched"]["exact"]
-        rows.append({"family": f, "k": "∞ (exact W*)", "‖φ_k − φ_D‖": _fmt(0.0), "‖φ_k − φ_L‖": _fmt(fam["gap"]),
-                     "‖φ_k − φ_D‖ / ‖φ_L − φ_D‖": f"{0.0:.3f}", "Reptile (Alg. 2): ‖φ − φ_k‖": _fmt(ex["to_phi_D"]),
+        rows.append({"family": f, "k": "∞ (exact W*)", "‖φ*_k − φ_D‖": _fmt(0.0), "‖φ*_k − φ_L‖": _fmt(fam["gap"]),
+                     "‖φ*_k − φ_D‖ / ‖φ_L − φ_D‖": f"{0.0:.3f}", "Reptile (Alg. 2): ‖φ − φ*_k‖": _fmt(ex["to_phi_D"]),
                      "outer iterations": ex["iterations"]})
     return pd.DataFrame(rows).set_index(["family", "k"])
 
@@ -302,10 +302,10 @@ def table_distances(runs: Sequence[dict]) -> Table:
                                     for lvl in df.index.levels[1]], level=1)
     df.index.names = [None, None]
     return Table(df, f"Distance from where each run ends (rows, per family) to φ_D, the minimiser of paper Eq. 18, "
-                     f"to φ_L, the expected loss's, and for k-step Reptile (k = {k}) to its own fixed point φ_k. "
+                     f"to φ_L, the expected loss's, and for k-step Reptile (k = {k}) to its own fixed point φ*_k. "
                      f"Serial rows: the last iterate after T = {T:,} iterations, mean over {_seeds_words(runs)}; "
                      f"batched rows (paper Algorithm 2) are deterministic. '< 1e-06': rounding; blank: no fixed "
-                     f"point φ_k for that run.")
+                     f"point φ*_k for that run.")
 
 
 def table_k(runs: Sequence[dict]) -> Table:
@@ -313,10 +313,10 @@ def table_k(runs: Sequence[dict]) -> Table:
     c = runs[0]["config"]
     df = k_table(runs)
     df.index.names = [None, None]
-    return Table(df, f"The fixed point φ_k of k-step Reptile (closed form; full-batch SGD steps of α = "
+    return Table(df, f"The fixed point φ*_k of k-step Reptile (closed form; full-batch SGD steps of α = "
                                 f"{c['inner_lr']:g}) for each k (rows, per family): its distance to φ_D and to φ_L, "
                                 f"that distance as a fraction of ||φ_L − φ_D||, and how far batched Reptile (paper "
-                                f"Algorithm 2, run through MetaLearner) ends from φ_k after the outer iterations shown. "
+                                f"Algorithm 2, run through MetaLearner) ends from φ*_k after the outer iterations shown. "
                                 f"The last row of each family is the exact projection (k → ∞), whose fixed point is "
                                 f"φ_D.")
 
@@ -406,9 +406,9 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
         ks = sorted(row["k"] for row in next(iter(fams.values()))["k_table"])
         ok = (all(all(b <= a + DIST_TOL for a, b in zip(v, v[1:])) and v[-1] <= FIXED_FRAC for v in fracs.values())
               and max(reached) <= DIST_TOL)
-        return (f"||φ_k − φ_D|| / ||φ_L − φ_D|| at k = {', '.join(map(str, ks))}: "
+        return (f"||φ*_k − φ_D|| / ||φ_L − φ_D|| at k = {', '.join(map(str, ks))}: "
                 + "; ".join(f"{f} {', '.join(f'{x:.3f}' for x in v)}" for f, v in fracs.items())
-                + f"; batched runs within {max(reached):.0e} of φ_k; deterministic", None,
+                + f"; batched runs within {max(reached):.0e} of φ*_k; deterministic", None,
                 HOLDS if ok else DOES_NOT_HOLD)
 
     add("batched_exact", batched_exact, item="paper Eqs. 19-23",
@@ -438,8 +438,8 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
         paper="in Reptile, W*_τ(φ) is replaced by SGD(L_τ, φ, k), a partial minimisation",
         where="manifolds.ipynb#manifolds-where-each-ends")
     add("fixed_points", fixed_points, item="paper Section 4.2 (partial minimisation)",
-        claim=f"k-step Reptile converges to its fixed point φ_k, which moves from φ_L (k = 1) towards φ_D as k grows "
-              f"(||φ_k − φ_D|| / ||φ_L − φ_D|| falls with k, below {FIXED_FRAC:g} at the largest k)",
+        claim=f"k-step Reptile converges to its fixed point φ*_k, which moves from φ_L (k = 1) towards φ_D as k grows "
+              f"(||φ*_k − φ_D|| / ||φ_L − φ_D|| falls with k, below {FIXED_FRAC:g} at the largest k)",
         paper="partial minimisation by k gradient steps stands in for the projection W*_τ(φ)",
         where="manifolds.ipynb#manifolds-fixed-points")
     return rows

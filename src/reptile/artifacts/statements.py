@@ -272,12 +272,12 @@ def manifolds(runs: Sequence[dict]) -> list[Statement]:
     return [
         (f"with the exact projection the serial runs settle at φ_D (within {SETTLES} × ||φ_L - φ_D||), in every "
          f"family", all(final(f, "exact", "to_phi_D") < SETTLES * gap(f) for f in fams)),
-        (f"with k steps the serial runs settle at φ_k (within {SETTLES} × ||φ_L - φ_D||), not at φ_D, in every "
+        (f"with k steps the serial runs settle at φ*_k (within {SETTLES} × ||φ_L - φ_D||), not at φ_D, in every "
          f"family", all(final(f, "partial", "to_phi_k") < SETTLES * gap(f) <= final(f, "partial", "to_phi_D")
                         for f in fams)),
         ("on the lines, the expected loss pulls φ_L towards the line with the largest scale s: φ_L is nearer that "
          "line than φ_D is", pulled_to_steepest_line()),
-        (f"the k-step runs' distance to φ_D levels off at the bias ||φ_k - φ_D|| (within {LEVELS_OFF:.0%} of it "
+        (f"the k-step runs' distance to φ_D levels off at the bias ||φ*_k - φ_D|| (within {LEVELS_OFF:.0%} of it "
          f"over the last half of the iterations, seed mean), in every family", all(levels_off(f) for f in fams)),
         (f"at k = 1 the fixed point is the expected loss's minimiser φ_L (distance below {ROUNDING:g}), in every "
          f"family", all(phi_1_is_phi_L(f) for f in fams) if all("1" in runs[0]["families"][f]["fixed_points"]
