@@ -304,3 +304,17 @@ def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
             "under way, 7 cells not yet run; the same rows under Reptile's protocol are the MAML chapter's.") in said
     assert said.startswith("Paper Table 2 (Omniglot): its 8 Reptile cells not yet run;")
     assert "quoted MAML" not in FA.status_summary({})  # not asked: not said
+
+
+def test_the_basis_gives_each_device_its_own_rate():
+    """A population trained on two devices: seconds per outer iteration per device, from its pieces; one device:
+    the runs' mean."""
+    from reptile.artifacts import fewshot as FA
+
+    segs = [{"device": "NVIDIA H200", "start": 0, "end": 100, "seconds": 5.0},
+            {"device": "cpu", "start": 100, "end": 150, "seconds": 20.0},
+            {"device": "NVIDIA H200", "start": 150, "end": 200, "seconds": 2.5}]
+    runs = [{"engine": {"segments": segs}, "seconds_per_outer_iter": 0.1375}]
+    assert FA._seconds_by_device(runs) == "NVIDIA H200: 0.05; cpu: 0.4"  # 7.5 s / 150 it, 20 s / 50 it
+    assert FA._seconds_by_device([{"engine": {"segments": segs[1:2]}, "seconds_per_outer_iter": 0.4},
+                                  {"seconds_per_outer_iter": 0.6}]) == "0.5"

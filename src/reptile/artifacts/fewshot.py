@@ -349,6 +349,21 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
     return " ".join(parts)
 
 
+def _seconds_by_device(runs: list[dict]) -> str:
+    """Seconds of training per outer iteration: per device where the runs record their pieces (a population trained a
+    piece at a time on several devices; its pieces' times are the population's), else the runs' mean."""
+    segments = ((runs[0].get("engine") or {}).get("segments") if isinstance(runs[0].get("engine"), dict) else None)
+    if segments and all("seconds" in g for g in segments):
+        seconds, iters = {}, {}
+        for g in segments:
+            seconds[g["device"]] = seconds.get(g["device"], 0.0) + g["seconds"]
+            iters[g["device"]] = iters.get(g["device"], 0) + g["end"] - g["start"]
+        parts = [(d, seconds[d] / iters[d]) for d in seconds if iters[d] > 0]
+        if len(parts) > 1:
+            return "; ".join(f"{d}: {v:.3g}" for d, v in parts)
+    return f"{np.mean([r['seconds_per_outer_iter'] for r in runs]):.3g}"
+
+
 def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
     """What each stored few-shot configuration rests on: seeds, budget, evaluation tasks, the device(s) that trained
     it (with their outer iterations, for a population trained a piece at a time), the device(s) of its final
@@ -359,8 +374,8 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
         rows.append({"configuration": name, "budget": c["budget"], "seeds": seed_list(r["seed"] for r in runs),
                      "outer iterations": f"{c['meta']['outer_iters']:,}",
                      "evaluation tasks": f"{runs[0]['eval']['non_transductive']['tasks']:,}",
-                     "device": run_device(runs[0]), "evaluated on": eval_device(runs[0]),
-                     "s / outer iteration": f"{np.mean([r['seconds_per_outer_iter'] for r in runs]):.3g}",
+                     "trained on": run_device(runs[0]), "evaluated on": eval_device(runs[0]),
+                     "s / outer iteration": _seconds_by_device(runs),
                      "s / evaluation task": f"{np.mean([r['seconds_per_eval_task'] for r in runs]):.3g}"})
     if not rows:
         return Table(pd.DataFrame({"configuration": ["none stored yet"]}).set_index("configuration"),
@@ -370,7 +385,7 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
     return Table(df.drop(columns=list(shared)),
                  "What each stored few-shot configuration rests on: its seeds, budget, evaluation tasks per seed, the "
                  "devices that trained and evaluated it (with the outer iterations each ran), and its measured speed "
-                 "(seconds of training per outer iteration, over every device that trained it, and seconds per "
+                 "(seconds of training per outer iteration, on each device where several trained it, and seconds per "
                  "evaluation task on the device that evaluated it)"
                  + (". Every configuration has " + "; ".join(f"{k} {v}" for k, v in shared.items()) if shared else "")
                  + ".")
