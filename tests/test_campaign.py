@@ -329,7 +329,7 @@ def test_a_finished_fewshot_entry_fills_its_table_2_cells(tmp_path, monkeypatch,
     assert fewshot_table(2, stored, budget="reduced").frame.loc[("Reptile", OURS["reduced"]), "5-shot 5-way"] == \
         "not yet run"  # a paper-protocol run never fills the reduced-budget row
     basis = fewshot_basis(stored).frame.loc["omniglot-5shot-5way"]  # one configuration: nothing is shared
-    assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4" and basis["device"] == "cpu: 2"
+    assert basis["outer iterations"] == "2" and basis["evaluation tasks"] == "4" and basis["trained on"] == "cpu: 2"
     assert basis["evaluated on"] == "cpu" and float(basis["s / evaluation task"]) > 0  # three significant figures
     assert environment_table(runs).iloc[0]["device"] == "cpu: 2"  # the device of every outer iteration
 
