@@ -33,7 +33,7 @@ def steps_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced") 
                 continue
             last = len(runs[0]["eval"][mode]["accuracy_per_step"]) - 1
             one, end = _estimate(runs, mode, 1), _estimate(runs, mode, last)
-            c = compare(one, end)  # "step 1 exceeds the last step": the accuracy falls
+            c = _falls(runs, mode)  # "step 1 exceeds the last step": the accuracy falls
             groups.setdefault(protocol, []).append(
                 f"{_column(cfg)} {MODE[mode]}, {_text(one, 1)} after 1 step and {_text(end, 1)} after {last} "
                 f"(falls: {c.claim()}, z = {z_text(c.z)})")

@@ -60,6 +60,13 @@ PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HO
 SAID = {NO_SOURCE: "with no source to reproduce"}  # a count's words where the verdict's own do not read (1 or more)
 
 
+def _split(rows: Sequence[Check]) -> tuple[list[Check], list[Check], list[Check]]:
+    """``rows`` as judged first (as planned), the second runs of an item, and the second readings of a claim."""
+    runs = [r for r in rows if r.item.endswith(SECOND_RUN)]
+    readings = [r for r in rows if r.item.endswith(OVER_CURVE)]
+    return [r for r in rows if r not in runs and r not in readings], runs, readings
+
+
 def _said(n: Counter) -> list[str]:
     """``["3 reproduce", "1 holds", ...]``: each verdict's count, in :data:`ORDER`."""
     return [f"{n[v]} {SAID.get(v) or (v if n[v] == 1 else PLURAL.get(v, v))}" for v in ORDER if n[v]]
@@ -78,9 +85,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     not resolved (with z), the rows under way (their progress ``as_of`` a date, :func:`progress_date`), and where the
     rows not yet run are (``exceptions=False``: without the exceptions, which :func:`bottom_line` gives by part). A row
     is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
-    runs = [r for r in rows if r.item.endswith(SECOND_RUN)]
-    readings = [r for r in rows if r.item.endswith(OVER_CURVE)]
-    main = [r for r in rows if r not in runs and r not in readings]
+    main, runs, readings = _split(rows)
     out = (f"Of the {len(rows)} rows below, {len(main)} are a number or claim of the paper (or one of its quoted MAML "
            f"rows), judged as first planned: {_counts(main)}.")
     if runs:
@@ -144,9 +149,7 @@ def _counts(rows: Sequence[Check]) -> str:
 def _part_text(part: Sequence[Check], noun: str = "row") -> str:
     """What :func:`bottom_line` says of one part's rows: how many reach each verdict, a second run or a second
     reading of them apart, and by name its exceptions (the part's name, said in its heading, left out)."""
-    runs = [r for r in part if r.item.endswith(SECOND_RUN)]
-    readings = [r for r in part if r.item.endswith(OVER_CURVE)]
-    main = [r for r in part if r not in runs and r not in readings]
+    main, runs, readings = _split(part)
     text = f"{len(main)} {noun}{'s' if len(main) > 1 else ''}, {_counts(main)}"
     if runs:
         text += f"; a second run of {len(runs)} of them: {_counts(runs)}"
