@@ -291,17 +291,17 @@ def test_a_quoted_maml_row_is_under_way_while_the_campaign_trains_its_cells():
                 "maml-omniglot-5shot-5way": "training: 5 / 180,000"}  # Reptile's protocol: not the quoted row's
     assert quoted_row_checks("maml", {}, progress)[0] == {"cells": ["1-shot 5-way"], "ours": "training: 10 / 180,000",
                                                          "z": None, "verdict": "under way"}
-    assert [it["verdict"] for it in quoted_row_checks("fomaml", {}, progress)] == ["not yet run"]
+    assert [it["verdict"] for it in quoted_row_checks("fomaml", {}, progress)] == ["no source"]  # run or not
     rows = {c.item: c for c in FA.paper_checks({}, None, {}, progress)}
     assert rows["paper Table 2 (Omniglot), MAML + Transduction, 1-shot 5-way"].verdict == "under way"
     rest = rows["paper Table 2 (Omniglot), MAML + Transduction"]
     assert (rest.verdict, rest.claim) == ("not yet run", "3 other cells: 5-shot 5-way, 1-shot 20-way, 5-shot 20-way")
     assert rest.paper.startswith(", ".join(f"{m:g} ± {s:g}" for m, s in TABLE2["rows"]["MAML + Transduction"][1:]))
-    assert rows["paper Table 2 (Omniglot), first-order MAML + Transduction"].verdict == "not yet run"
+    assert rows["paper Table 2 (Omniglot), first-order MAML + Transduction"].verdict == "no source"
     # the chapter's status line counts them as the front page does
     said = FA.status_summary({}, None, None, {}, progress)
-    assert ("its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s protocol: 1 cell "
-            "under way, 7 cells not yet run; the same rows under Reptile's protocol are the MAML chapter's.") in said
+    assert ("its quoted MAML row, run by this companion under Finn et al.'s protocol: 1 cell under way, 3 cells not "
+            "yet run; its first-order MAML row has no source to reproduce, so no verdict") in said
     assert said.startswith("Paper Table 2 (Omniglot): its 8 Reptile cells not yet run;")
     assert "quoted MAML" not in FA.status_summary({})  # not asked: not said
 

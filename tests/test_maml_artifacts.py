@@ -152,6 +152,10 @@ def test_the_front_page_judges_the_quoted_rows_cell_by_cell_by_our_runs_of_them(
     assert [it["verdict"] for it in M.quoted_row_checks("maml", every)] == ["reproduces"] * 4
     fo = {"finn-fomaml-omniglot-1shot-5way": [_run("finn", "fomaml", [0.2, 0.98])]}
     assert M.quoted_row_checks("fomaml", fo)[0]["verdict"] == "no source"  # nothing to reproduce: no verdict
+    going = {"finn-fomaml-omniglot-1shot-5way": "training: 15,403 / 60,000"}  # nor while it trains, nor before
+    first, rest = M.quoted_row_checks("fomaml", fo, going)
+    assert (first["verdict"], first["z"], rest["verdict"]) == ("no source", None, "no source")
+    assert first["ours"].endswith("(1 of 3 seeds; training: 15,403 / 60,000)") and rest["ours"] == "-"
 
 
 def test_under_finn_s_protocol_the_shared_test_tasks_enter_the_standard_error():

@@ -338,13 +338,13 @@ def status_summary(runs_by_name: dict[str, list[dict]], progress: dict[str, str]
             from .maml import quoted_row_checks
 
             cells = Counter()
-            for algorithm in ("maml", "fomaml"):
-                for it in quoted_row_checks(algorithm, maml_runs, maml_progress):
-                    cells[it["verdict"]] += len(it["cells"])
-            parts[-1] += ("; its quoted MAML and first-order MAML rows, run by this companion under Finn et al.'s "
-                          "protocol: " + ", ".join(f"{n} cell{'s' if n > 1 else ''} {v}" for v, n in cells.items())
+            for it in quoted_row_checks("maml", maml_runs, maml_progress):
+                cells[it["verdict"]] += len(it["cells"])
+            parts[-1] += ("; its quoted MAML row, run by this companion under Finn et al.'s protocol: "
+                          + ", ".join(f"{n} cell{'s' if n > 1 else ''} {v}" for v, n in cells.items())
                           + (f" (progress as of {as_of})" if as_of and UNDER_WAY in cells else "")
-                          + "; the same rows under Reptile's protocol are the MAML chapter's")
+                          + "; its first-order MAML row has no source to reproduce, so no verdict (the MAML chapter "
+                            "shows our runs of it); both rows under Reptile's protocol are the MAML chapter's")
         parts[-1] += "."
     return " ".join(parts)
 

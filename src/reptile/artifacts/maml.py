@@ -390,10 +390,11 @@ def quoted_row_checks(algorithm: str, runs_by_name: dict[str, list[dict]],
     has no source in their paper), judged against our full-budget runs under their protocol
     (``finn-<algorithm>-<cell>``) by the book's rule, cell by cell as Reptile's rows are. One item per cell with
     something stored or under way: finished (no entry under way in ``progress``, preset -> the campaign's progress),
-    it reproduces or differs, with its ``z``, or, for first-order MAML, which has no source to reproduce, has no
-    verdict (:data:`reptile.stats.NO_SOURCE`); a cell whose seeds are still training is under way, with how far and the seeds already finished.
-    The cells with nothing yet share one last item, not yet run. Each item: ``cells`` (the columns it covers, one
-    for a cell's own), ``ours``, ``z``, ``verdict``."""
+    it reproduces or differs, with its ``z``; a cell whose seeds are still training is under way, with how far and
+    the seeds already finished. The cells with nothing yet share one last item, not yet run. First-order MAML's row
+    has no source to reproduce: each of its items has no verdict (:data:`reptile.stats.NO_SOURCE`), with what our
+    runs reached or how far they are, and no z. Each item: ``cells`` (the columns it covers, one for a cell's own),
+    ``ours``, ``z``, ``verdict``."""
     items, idle = [], []
     for column, (m, s) in zip(COLUMNS, TABLE2["rows"][PAPER_ROW[algorithm]]):
         name = f"finn-{algorithm}-{_cell(column)}"
@@ -408,11 +409,10 @@ def quoted_row_checks(algorithm: str, runs_by_name: dict[str, list[dict]],
                                                    f" seed{'s' if len(runs) > 1 else ''})")
             if going is None:
                 cmp = compare(est, Estimate(m, se=s / 1.96))  # Finn et al.'s ± is a 95% interval over 600 tasks
-                if algorithm == "maml":
-                    z, verdict = cmp.z, cmp.agreement()
-                else:  # a number without a source: nothing to reproduce, so no verdict
-                    verdict = NO_SOURCE
+                z, verdict = cmp.z, cmp.agreement()
         items.append({"cells": [column], "ours": ours, "z": z, "verdict": verdict})
     if idle:
         items.append({"cells": idle, "ours": "-", "z": None, "verdict": NOT_YET_RUN})
+    if algorithm != "maml":  # a number without a source gets no verdict, whether our runs have finished or not
+        items = [dict(it, verdict=NO_SOURCE, z=None) for it in items]
     return items

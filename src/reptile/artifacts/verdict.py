@@ -57,19 +57,32 @@ def _link(check: Check) -> str:
 SECOND_RUN = ", a second run"  # the item of a row that runs another row's item again (the rerun of a cell)
 AT_END, OVER_CURVE = ", at the end of training", ", over the learning curve (a second reading, added later)"
 PLURAL = {REPRODUCES: "reproduce", HOLDS: "hold", DIFFERS: "differ", DOES_NOT_HOLD: "do not hold"}
-SAID = {NO_SOURCE: "with no source to reproduce"}  # a count's words where the verdict's own do not read (1 or more)
 
 
-def _split(rows: Sequence[Check]) -> tuple[list[Check], list[Check], list[Check]]:
-    """``rows`` as judged first (as planned), the second runs of an item, and the second readings of a claim."""
+def _split(rows: Sequence[Check]) -> tuple[list[Check], list[Check], list[Check], list[Check]]:
+    """``rows`` as judged first (as planned), the second runs of an item, the second readings of a claim, and the
+    numbers the paper prints without a source (no verdict: nothing to reproduce, so they are judged in no count)."""
     runs = [r for r in rows if r.item.endswith(SECOND_RUN)]
     readings = [r for r in rows if r.item.endswith(OVER_CURVE)]
-    return [r for r in rows if r not in runs and r not in readings], runs, readings
+    unsourced = [r for r in rows if r.verdict == NO_SOURCE]
+    rest = [r for r in rows if r not in runs and r not in readings and r not in unsourced]
+    return rest, runs, readings, unsourced
+
+
+def _unsourced(rows: Sequence[Check]) -> str:
+    """What a count says of the rows without a source: how many, and that they get no verdict."""
+    return (f"{len(rows)} {'row is a number' if len(rows) == 1 else 'rows are numbers'} the paper prints without a "
+            f"source, which no run can reproduce (no verdict; ours shown beside {'it' if len(rows) == 1 else 'them'})")
+
+
+def _quoted(claim: str) -> str:
+    """A claim as an exception names it after its item: ``, "a beats b",`` (empty for a number of the paper)."""
+    return f', "{claim[0].lower() + claim[1:]}",' if claim else ""
 
 
 def _said(n: Counter) -> list[str]:
     """``["3 reproduce", "1 holds", ...]``: each verdict's count, in :data:`ORDER`."""
-    return [f"{n[v]} {SAID.get(v) or (v if n[v] == 1 else PLURAL.get(v, v))}" for v in ORDER if n[v]]
+    return [f"{n[v]} {v if n[v] == 1 else PLURAL.get(v, v)}" for v in ORDER if n[v]]
 
 
 def progress_date(results_dir=None) -> str | None:
@@ -85,7 +98,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     not resolved (with z), the rows under way (their progress ``as_of`` a date, :func:`progress_date`), and where the
     rows not yet run are (``exceptions=False``: without the exceptions, which :func:`bottom_line` gives by part). A row
     is one number or claim of the paper, or one of its quoted MAML rows (several cells)."""
-    main, runs, readings = _split(rows)
+    main, runs, readings, unsourced = _split(rows)
     out = (f"Of the {len(rows)} rows below, {len(main)} are a number or claim of the paper (or one of its quoted MAML "
            f"rows), judged as first planned: {_counts(main)}.")
     if runs:
@@ -94,6 +107,8 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     if readings:
         out += (f" {len(readings)} {'is a second reading' if len(readings) == 1 else 'are second readings'} of "
                 f"claims, added after the first reading's verdicts were known: {_counts(readings)}.")
+    if unsourced:
+        out += f" {_unsourced(unsourced)}."
     odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
     again = {r.item.removesuffix(SECOND_RUN): r for r in rows if r.item.endswith(SECOND_RUN)}
 
@@ -102,7 +117,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
     def second(r: Check) -> str:  # a second run, or the second reading, of the same item, said beside the exception
         a, reading = again.get(r.item), curve.get(r.item)
         if reading is not None and reading.verdict != r.verdict:
-            return f"; over the learning curve it **{reading.verdict}**" + (
+            return f"; read again over the learning curve, after this verdict was known, it **{reading.verdict}**" + (
                 f", z = {z_text(reading.z)}" if reading.z is not None else "")
         if a is None or a.verdict in (UNDER_WAY, NOT_YET_RUN):
             return ""
@@ -111,7 +126,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
 
     if odd and exceptions:
         out += " The exceptions: " + "; ".join(
-            f"{r.item}{f' ({r.claim[0].lower() + r.claim[1:]})' if r.claim else ''} **{r.verdict}**"
+            f"{r.item}{_quoted(r.claim)} **{r.verdict}**"
             + (f" (z = {z_text(r.z)}{second(r)})" if r.z is not None else f" ({second(r)[2:]})" if second(r) else "")
             for r in odd) + "."
     for verdict, head in ((UNDER_WAY, "Under way"), (NOT_YET_RUN, "Not yet run")):
@@ -149,13 +164,15 @@ def _counts(rows: Sequence[Check]) -> str:
 def _part_text(part: Sequence[Check], noun: str = "row") -> str:
     """What :func:`bottom_line` says of one part's rows: how many reach each verdict, a second run or a second
     reading of them apart, and by name its exceptions (the part's name, said in its heading, left out)."""
-    main, runs, readings = _split(part)
-    text = f"{len(main)} {noun}{'s' if len(main) > 1 else ''}, {_counts(main)}"
+    main, runs, readings, unsourced = _split(part)
+    text = f"{len(main)} {noun}{'s' if len(main) > 1 else ''}, {_counts(main)}" if main else ""
     if runs:
         text += f"; a second run of {len(runs)} of them: {_counts(runs)}"
     if readings:
         text += (f"; each read again over the learning curve (a second reading, added after the first's verdicts were "
                  f"known): {_counts(readings)}")
+    if unsourced:
+        text += ("; " if text else "") + _unsourced(unsourced)
     if any(r.verdict in (*BAD, NOT_RESOLVED) for r in part):
         exceptions = summary(part).split(" The exceptions: ", 1)[1]
         exceptions = exceptions.split(". Under way:")[0].split(". Not yet run:")[0].rstrip(".")
