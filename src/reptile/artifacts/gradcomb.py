@@ -215,8 +215,8 @@ def settings_table(configs: Mapping[str, Any]) -> Table:
     caption = f"The ten curves' settings, read from the presets ({ROWS_NAMED}). Shared by every curve: " + "; ".join(
         f"{k} {v}" for k, v in shared.items()) + "." + (
         " An average's outer step applies to the sum g1+...+gk, as the authors' script does: 0.125 on g1+g2 is 0.25 "
-        "on their average (0.08325 is the authors' rounding of 0.25/3)." if any(c.startswith("avg") for c in configs)
-        else "")
+        "on their average (0.08325, paper Table 6's value, is 0.25 × 0.333, short of 0.25/3 = 0.08333)."
+        if any(c.startswith("avg") for c in configs) else "")
     return Table(df.drop(columns=list(shared)), caption)
 
 

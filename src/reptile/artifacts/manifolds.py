@@ -50,12 +50,12 @@ def _draw_manifolds(ax, family: str, fam: dict, lim: tuple[float, float, float, 
             p, d = c * n, np.array([-n[1], n[0]])
             pts = p + np.linspace(-span, span, 2)[:, None] * d
             ax.plot(pts[:, 0], pts[:, 1], color=TASK_COLORS[i % 6], lw=2.2, alpha=0.8,
-                    label=f"$W^*_{i + 1}$ ($s = {s:g}$)")
+                    label=f"$\\mathcal{{W}}^*_{i + 1}$ ($s = {s:g}$)")
     else:
         th = np.linspace(0, 2 * np.pi, 300)
         for i, (c, r, s) in enumerate(zip(t["centres"], t["radii"], t["scales"])):
             ax.plot(c[0] + r * np.cos(th), c[1] + r * np.sin(th), color=TASK_COLORS[i % 6], lw=2.2, alpha=0.8,
-                    label=f"$W^*_{i + 1}$ ($s = {s:g}$)")
+                    label=f"$\\mathcal{{W}}^*_{i + 1}$ ($s = {s:g}$)")
 
 
 def _limits(family: str, fam: dict, margin: float = 0.45) -> tuple[float, float, float, float]:
@@ -82,7 +82,7 @@ def _panel(ax, family: str, fam: dict, early: int = 25) -> None:
     its = fam["serial"]["iterations"]
     n_early = sum(1 for i in its if i <= early)
     for variant, label in (("exact", "Reptile, exact projection $W^*_\\tau(\\phi)$"),
-                           ("partial", f"Reptile, $k = {k}$ SGD steps (MetaLearner)")):
+                           ("partial", f"Reptile, $k = {k}$ SGD steps")):
         p = np.asarray(fam["serial"][variant])
         col = VARIANT_COLORS[variant]
         ax.plot(p[:n_early, 0], p[:n_early, 1], "-o", color=col, ms=3.5, lw=1.1, alpha=0.9, label=label)
@@ -156,13 +156,13 @@ def convergence_figure(runs: Sequence[dict]):
             ax.plot(its, ex, color=VARIANT_COLORS["exact"], lw=1,
                     label="exact: $\\|\\phi_t - \\phi_D\\|$" if first else None)
             ax.plot(its, pa_k, color=VARIANT_COLORS["partial"], lw=1,
-                    label=f"$k = {k}$: $\\|\\phi_t - \\phi_k\\|$" if first else None)
+                    label=f"$k = {k}$: $\\|\\phi_t - \\phi^*_k\\|$" if first else None)
             ax.plot(its, pa_d, color=VARIANT_COLORS["partial"], lw=1, ls="--",
                     label=f"$k = {k}$: $\\|\\phi_t - \\phi_D\\|$" if first else None)
         fam = runs[0]["families"][f]
         phi_k = np.asarray(fam["fixed_points"][str(fam["serial"]["k"])])
         bias = float(np.linalg.norm(phi_k - np.asarray(fam["phi_D"])))
-        ax.axhline(bias, color="0.3", ls=":", lw=1.2, label="$\\|\\phi_k - \\phi_D\\|$")
+        ax.axhline(bias, color="0.3", ls=":", lw=1.2, label="$\\|\\phi^*_k - \\phi_D\\|$")
         ax.axhline(fam["gap"], color="tab:red", ls=":", lw=1.2, label="$\\|\\phi_L - \\phi_D\\|$")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -184,13 +184,13 @@ def fixed_point_figure(runs: Sequence[dict]):
         phi_D, phi_L, gap = np.asarray(fam["phi_D"]), np.asarray(fam["phi_L"]), fam["gap"]
         ks = sorted(int(k) for k in fam["fixed_points"])
         fp = np.asarray([fam["fixed_points"][str(k)] for k in ks])
-        ax.plot(ks, np.linalg.norm(fp - phi_D, axis=1) / gap, color=col, label=f"{f}: $\\|\\phi_k - \\phi_D\\|$")
+        ax.plot(ks, np.linalg.norm(fp - phi_D, axis=1) / gap, color=col, label=f"{f}: $\\|\\phi^*_k - \\phi_D\\|$")
         ax.plot(ks, np.linalg.norm(fp - phi_L, axis=1) / gap, color=col, ls="--",
-                label=f"{f}: $\\|\\phi_k - \\phi_L\\|$")
+                label=f"{f}: $\\|\\phi^*_k - \\phi_L\\|$")
         bk = sorted(int(k) for k in fam["batched"]["partial"])
         bp = np.asarray([fam["batched"]["partial"][str(k)]["phi"] for k in bk])
         ax.plot(bk, np.linalg.norm(bp - phi_D, axis=1) / gap, "o", color=col, mfc="none", ms=7)
-    ax.plot([], [], "o", color="0.3", mfc="none", label="Reptile, Algorithm 2 (MetaLearner)")
+    ax.plot([], [], "o", color="0.3", mfc="none", label="batched Reptile (paper Algorithm 2), $k$ steps")
     ax.set_xscale("log")
     ax.set_xlabel("inner SGD steps $k$")
     ax.set_ylabel("distance / $\\|\\phi_L - \\phi_D\\|$")
@@ -314,11 +314,10 @@ def table_k(runs: Sequence[dict]) -> Table:
     df = k_table(runs)
     df.index.names = [None, None]
     return Table(df, f"The fixed point φ*_k of k-step Reptile (closed form; full-batch SGD steps of α = "
-                                f"{c['inner_lr']:g}) for each k (rows, per family): its distance to φ_D and to φ_L, "
-                                f"that distance as a fraction of ||φ_L − φ_D||, and how far batched Reptile (paper "
-                                f"Algorithm 2, run through MetaLearner) ends from φ*_k after the outer iterations shown. "
-                                f"The last row of each family is the exact projection (k → ∞), whose fixed point is "
-                                f"φ_D.")
+                     f"{c['inner_lr']:g}) for each k (rows, per family): its distance to φ_D and to φ_L, that distance "
+                     f"as a fraction of ||φ_L − φ_D||, and how far batched Reptile (paper Algorithm 2, run by the "
+                     f"package's Reptile, reptile.core.MetaLearner) ends from φ*_k after the outer iterations shown. "
+                     f"The last row of each family is the exact projection (k → ∞), whose fixed point is φ_D.")
 
 
 def caption_numbers(runs: Sequence[dict], seed: int | None = None) -> dict[str, str]:

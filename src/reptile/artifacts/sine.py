@@ -304,7 +304,8 @@ def table_maml_settings(runs: Sequence[dict]) -> Table:
     }
     df = pd.DataFrame({"here": ours, "Finn et al.": finn})
     return Table(df, "MAML on the sine tasks: as run here (first-order MAML likewise, without the second-order "
-                     "terms) and as Finn et al. ran it. At test time both fine-tune on 10 sampled points.")
+                     "terms) and as Finn et al. ran it (their paper; the outer iterations from the command their "
+                     "code's README gives for this experiment). At test time both fine-tune on 10 sampled points.")
 
 
 # ------------------------------------------------------------------------------ the front page's verdict rows
