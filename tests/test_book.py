@@ -166,7 +166,7 @@ def test_equations_render_offline(built_book, page):
 
 # words about how this project is made, not about the results: they have no place in the published pages
 INTERNAL = ("session", "seed text", "SOURCE.json", ".ci/", "device-session", "PROTOCOL.md", "../shared")
-VERDICTS = {"reproduces", "differs", "holds", "does not hold", "not resolved", "under way", "not yet run"}
+VERDICTS = {"reproduces", "differs", "holds", "does not hold", "not resolved", "under way", "not yet run", "no source"}
 
 
 def _page_text(path: Path) -> str:

@@ -81,7 +81,7 @@ def test_a_reduced_budget_is_never_shown_as_the_paper_s():
     reduced = M.table2_rows(runs, "reduced")
     cells = reduced[("MAML + Transduction", "this companion, Finn et al.'s protocol, reduced")]
     assert cells["1-shot 5-way"] == "50.00 ± 2.00" and cells["1-shot 20-way"] == "-"  # no reduced 20-way preset
-    assert "REDUCED" in M.runs_table(runs, "reduced").caption
+    assert "at the reduced budget (not the paper's" in M.runs_table(runs, "reduced").caption
     assert M.runs_table(runs, "paper").frame.iloc[0, 0] == "not yet run"
     with pytest.raises(ValueError, match="budget must be 'paper' or 'reduced', got 'full'"):
         M.runs_table(runs, "full")
@@ -235,7 +235,8 @@ def test_the_network_swap_is_read_against_the_protocol_s_own_network():
         ev = {"accuracy": per_step[-1], "ci95": half, "accuracy_per_step": per_step,
               "ci95_per_step": [half] * len(per_step)}
         return [{"config": {"budget": "reduced", "algorithm": "maml", "protocol": "reptile", "network": network,
-                            "shots": 1, "n_way": 5}, "seed": 0, "eval": {"transductive": ev, "non_transductive": ev}}]
+                            "shots": 1, "n_way": 5, "outer_iters": 250}, "seed": 0,
+                 "eval": {"transductive": ev, "non_transductive": ev}}]
 
     own = run("reptile", [0.2, 0.5, 0.3, 0.27])  # falls: z = 23 / (sqrt(2) * 0.51) = +31.9
     runs = {"reduced-maml-omniglot-1shot-5way": own,
@@ -244,7 +245,8 @@ def test_the_network_swap_is_read_against_the_protocol_s_own_network():
     assert text.startswith("With Finn et al.'s network under Reptile's protocol, everything else as in "
                            "`reduced-maml-omniglot-1shot-5way`")
     assert "transductive, not resolved (z = -0.7)" in text and "transductive, holds (z = +31.9)" in text
-    assert "the network, not the rest of the protocol, is what makes the transplanted step overshoot" in text
+    assert "the fall goes with the network, not with the rest of the protocol" in text
+    assert "(1 seed each, 250 outer iterations)" in text
     runs["reduced-maml-omniglot-1shot-5way-custom-0123456789"] = run("finn", [0.2, 0.5, 0.3, 0.3])
     assert "falls on both networks" in S.network_summary(runs)
     assert S.network_summary({"reduced-maml-omniglot-1shot-5way": own}) == ""  # no swap stored: nothing to say
@@ -333,7 +335,7 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     assert rows[0]["hours left"] == 90_000 / 5.0 / 3600 and rows[1]["hours left"] == 3 * 0.5
     table = maml_plan.plan_table(tmp_path)
     assert "cpu-new, 1 thread; code abc1234" in table.caption and "no GPU timing of MAML is stored yet" in table.caption
-    assert "In all, 15 CPU hours of training for the 4 entries costed, 15 of them for the 1-shot 5-way" in table.caption
+    assert "In all, 15 CPU hours of training for the 4 entries whose cost is measured, 15 of them for the 1-shot 5-way" in table.caption
     # which path the report found faster is said, from the pairs it timed both ways (the plain one here)
     assert "the plain engine was the faster in 1 of its 1 MAML rows" in table.caption
     assert list(table.frame["hours left"])[4:] == ["GPU: not timed"] * 12  # the 5-shot and 20-way entries

@@ -150,6 +150,8 @@ def test_fewshot_tables_put_runs_in_the_papers_cells_and_mark_the_rest():
     assert "± is the standard deviation over 2 seeds" in fewshot_table(2, same, budget="reduced").caption
     assert fewshot_table(2, same, budget="reduced").frame.loc[ours, "1-shot 5-way"] == "91.00 ± 1.41"
     assert t.loc[ours, "5-shot 5-way"] == "not yet run"
+    assert t.loc[ours, "1-shot 20-way"] == "-"  # no reduced preset for that cell: nothing to run, said apart
+    assert "'-' marks a cell with no reduced preset" in fewshot_table(2, runs, budget="reduced").caption
     assert t.loc[("Reptile", "paper"), "1-shot 5-way"] == "95.32 ± 0.05"
     paper_budget = fewshot_table(2, runs, budget="paper").frame  # reduced runs never fill the paper-protocol rows
     assert paper_budget.loc[("Reptile", "this companion, paper protocol"), "1-shot 5-way"] == "not yet run"
@@ -323,7 +325,7 @@ def test_the_learning_curves_put_each_budget_in_its_panel_and_runs_under_way_das
     runs = {"reduced-omniglot-1shot-5way": [run("r", "reduced", s) for s in range(3)]}
     fig = fewshot_learning_curves(runs, got)
     reduced, paper = fig.axes[:2]
-    assert [l.get_label() for l in reduced.lines] == ["reduced-omniglot-1shot-5way (3 seeds)"]
+    assert [l.get_label() for l in reduced.lines] == ["Omniglot 1-shot 5-way (3 seeds)"]  # in words
     (dashed,) = paper.lines
     assert dashed.get_linestyle() == "--" and "so far, 2,345 / 200,000" in dashed.get_label()
     assert list(dashed.get_ydata()) == pytest.approx([20.0, 60.0, 60.0])  # the mean over seeds, in percent
@@ -373,3 +375,13 @@ def test_the_rule_at_its_edges():
     assert compare(Estimate(0.3 + 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "holds"
     assert compare(Estimate(-0.3 - 1e-12, se=0.06), Estimate(0.0, se=0.08)).claim() == "does not hold"
     assert compare(Estimate(0.2999, se=0.06), Estimate(0.0, se=0.08)).agreement() == "reproduces"
+
+
+def test_a_few_shot_preset_reads_in_words_in_a_legend():
+    from reptile.artifacts.fewshot import readable
+
+    assert readable("omniglot-1shot-5way-transductive-eval25") == (
+        "Omniglot 1-shot 5-way, trained for transduction (paper Table 5), evaluated in batches of 25")
+    assert readable("reduced-miniimagenet-5shot-5way-v2-custom-0123") == (
+        "Mini-ImageNet 5-shot 5-way, the authors' later settings, customised")
+    assert readable("ci") == "ci"  # not a cell's preset: its name

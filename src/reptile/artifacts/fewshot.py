@@ -3,6 +3,7 @@ from stored runs of :mod:`reptile.experiments.fewshot` without re-running anythi
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..config import table_cell_preset
+from ..config import FEWSHOT_PRESETS, table_cell_preset
 from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2
 from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, z_text
 from ..validate import check
@@ -103,7 +104,8 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
         ours = {}
         for c in paper["columns"]:
             if (row, c) not in cells:
-                ours[c] = (progress or {}).get(presets[(row, c)], "not yet run")
+                ours[c] = "-" if presets[(row, c)] not in FEWSHOT_PRESETS else (progress or {}).get(
+                    presets[(row, c)], "not yet run")  # "-": a cell with no preset at this budget
                 continue
             m, s, label = cells[(row, c)]
             ours[c] = f"{m:.2f} ± {s:.2f}" + ("" if len(labels) == 1 else f" ({label})")
@@ -120,8 +122,8 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
                + (" This companion's MAML rows are transductive, as the quoted ones; their ± is the standard deviation "
                   "over seeds where several are stored, else the one seed's 95% interval over its test tasks."
                   if maml_runs is not None and table == 2 else "")
-               + (" In a MAML row, '-' marks a cell with no reduced preset." if maml_runs is not None and table == 2
-                  and budget == "reduced" else ""))
+               + (" '-' marks a cell with no reduced preset." if any("-" in r.values() for r in rows.values())
+                  else ""))
     caption += (" Reptile + Transduction's 1-shot 5-way cell is a run of its own, trained with paper Table 5's "
                 "settings (the -transductive presets), so it is not the same networks as the Reptile row's cell and "
                 "need not lie above it." if table == 2 else "")
@@ -375,6 +377,7 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
                      "outer iterations": f"{c['meta']['outer_iters']:,}",
                      "evaluation tasks": f"{runs[0]['eval']['non_transductive']['tasks']:,}",
                      "trained on": run_device(runs[0]), "evaluated on": eval_device(runs[0]),
+                     "engine": "population" if "engine" in runs[0] else "one seed at a time",
                      "s / outer iteration": _seconds_by_device(runs),
                      "s / evaluation task": f"{np.mean([r['seconds_per_eval_task'] for r in runs]):.3g}"})
     if not rows:
@@ -386,7 +389,10 @@ def fewshot_basis(runs_by_name: dict[str, list[dict]]) -> Table:
                  "What each stored few-shot configuration rests on: its seeds, budget, evaluation tasks per seed, the "
                  "devices that trained and evaluated it (with the outer iterations each ran), and its measured speed "
                  "(seconds of training per outer iteration, on each device where several trained it, and seconds per "
-                 "evaluation task on the device that evaluated it)"
+                 "evaluation task on the device that evaluated it). The engine column says how the seeds ran: as "
+                 "one population, whose evaluation adapts many test tasks of every seed side by side (far faster per "
+                 "task, most of all on a GPU), or one seed at a time; compare speeds "
+                 "within one engine"
                  + (". Every configuration has " + "; ".join(f"{k} {v}" for k, v in shared.items()) if shared else "")
                  + ".")
 
@@ -411,6 +417,23 @@ def campaign_curves(results_dir=None) -> dict[str, dict]:
 
 def _base(name: str) -> str:
     return name.removeprefix("reduced-")
+
+
+SUFFIX_WORDS = {"transductive": "trained for transduction (paper Table 5)",
+                "eval25": "evaluated in batches of 25", "v2": "the authors' later settings"}
+
+
+def readable(name: str) -> str:
+    """A few-shot preset in words, as a legend shows it: ``omniglot-1shot-5way-transductive-eval25`` is "Omniglot
+    1-shot 5-way, trained for transduction (paper Table 5), evaluated in batches of 25"; a customised preset adds
+    "customised". The budget is the panel's, so it is not said."""
+    base, custom = name.split("-custom-")[0], "-custom-" in name
+    m = re.fullmatch(r"(?:reduced-)?(omniglot|miniimagenet)-(\d+)shot-(\d+)way((?:-[a-z0-9]+)*)", base)
+    if m is None:
+        return name
+    data = {"omniglot": "Omniglot", "miniimagenet": "Mini-ImageNet"}[m[1]]
+    words = [f"{data} {m[2]}-shot {m[3]}-way"] + [SUFFIX_WORDS.get(x, x) for x in m[4].split("-") if x]
+    return ", ".join(words + (["customised"] if custom else []))
 
 
 def _draw_curves(ax, curves: Sequence[dict], color, label: str, dashed: bool = False) -> None:
@@ -439,14 +462,15 @@ def fewshot_learning_curves(runs_by_name: dict[str, list[dict]], in_progress: di
     for ax, budget in zip(axes, ("reduced", "paper")):
         tasks = set()
         for name, runs in sorted(panels[budget].items()):
-            _draw_curves(ax, [r["curve"] for r in runs], colors[_base(name)], f"{name} ({len(runs)} seeds)")
+            _draw_curves(ax, [r["curve"] for r in runs], colors[_base(name)], f"{readable(name)} ({len(runs)} seeds)")
             tasks.add(runs[0]["config"]["curve_tasks"])
         if budget == "paper":
             for name, got in sorted(in_progress.items()):
                 if name in panels["paper"]:
                     continue
                 _draw_curves(ax, got["curves"], colors[_base(name)],
-                             f"{name} ({len(got['curves'])} seeds): so far, {got['done']:,} / {got['total']:,}",
+                             f"{readable(name)} ({len(got['curves'])} seeds): so far, {got['done']:,} / "
+                             f"{got['total']:,}",
                              dashed=True)
                 tasks.add(got["curve_tasks"])
         per = f"; {' or '.join(map(str, sorted(tasks)))} test tasks per seed and point" if tasks else ""

@@ -177,7 +177,7 @@ def runs_table(runs_by_name: dict[str, list[dict]], budget: str) -> Table:
     if frame["seeds"].nunique() == 1:
         seeds = f" Seed {frame['seeds'].iloc[0]} of each configuration."
         frame = frame.drop(columns="seeds")
-    caption = (f"MAML and first-order MAML on Omniglot at the {'paper' if budget == 'paper' else 'REDUCED'} budget"
+    caption = (f"MAML and first-order MAML on Omniglot at the {'paper' if budget == 'paper' else 'reduced'} budget"
                + (" (not the paper's: far fewer outer iterations and test tasks, to measure the pipeline and the "
                   "cost; their accuracies say little about the full runs)" if budget == "reduced" else "")
                + ": outer iterations and test tasks, and the test accuracy (%) after each test step of adaptation, "
@@ -277,7 +277,7 @@ def comparison_table(runs_by_name: dict[str, list[dict]], reptile_runs: dict[str
                      f"The comparisons this chapter makes at the {budget} budget by the book's rule, once both runs "
                      f"of a pair are finished: none is yet.", index=False)
     verdicts = {r["verdict"] for r in rows}
-    caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'REDUCED'} budget by the book's rule: "
+    caption = (f"The comparisons at the {'paper' if budget == 'paper' else 'reduced'} budget by the book's rule: "
                f"accuracy (%) of the first and second side (± as in the runs' table), z the difference over its "
                f"standard error; a claim holds at z >= {THRESHOLD:g} and does not hold at z <= -{THRESHOLD:g}; "
                f"two numbers agree (reproduces) at |z| < {THRESHOLD:g}, which says no difference was found, not that "
@@ -351,7 +351,7 @@ def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
                                "non-transductive and transductive, both recorded"),
         "± of a run": ("1.96 x std / sqrt(tasks), Finn et al.'s", "Student's t 95% interval over tasks"),
     }
-    shared = (f"Both: meta-batch {finn.meta_batch}, {finn.inner_steps} inner SGD step(s) of {finn.inner_step:g} on "
+    shared = (f"Both: meta-batch {finn.meta_batch}, {finn.inner_steps} inner SGD step{'s' if finn.inner_steps != 1 else ''} of {finn.inner_step:g} on "
               f"Finn et al.'s loss (the summed cross-entropy / K; {finn.mean_loss_step:g} on the mean loss) in "
               f"training and {finn.eval_inner_steps} at test, Adam {finn.outer_lr:g} on the meta-parameters, "
               f"{finn.outer_iters:,} outer iterations, the last iterate evaluated.")
@@ -379,7 +379,7 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
                "gives them (MAML's quoted from Finn et al., ± their 95% interval over 600 tasks; first-order MAML's "
                "not in Finn et al., with no source), and this companion's runs "
                "(± the 95% interval over the test tasks for one seed, the standard deviation over seeds for more)"
-               + (" at REDUCED budgets, not the paper's protocol; '-' marks a cell with no reduced preset"
+               + (" at reduced budgets, not the paper's protocol; '-' marks a cell with no reduced preset"
                   if budget == "reduced" else " at the full budget") + ".")
     return Table(pd.DataFrame(rows).T, caption)
 

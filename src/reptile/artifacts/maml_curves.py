@@ -89,10 +89,14 @@ def _reduced_label(name: str, runs: list[dict]) -> str:
     return f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
 
 
+SEED_MARKERS = ("o", "s", "^", "D", "v")  # seed s of an entry: SEED_MARKERS[s % 5], so a preset's seeds part
+
+
 def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, dict] | None = None):
     """Transductive accuracy on held-out tasks against outer iterations. Above, one panel per cell of the reduced-budget runs
     (the mean over their seeds), their budgets being too different to share an axis; below, the full-budget
-    campaign entries seed by seed (solid once finished, dashed while under way, from :func:`campaign_curves`), with
+    campaign entries seed by seed (solid once finished, dashed while under way, each seed its own marker,
+    :data:`SEED_MARKERS`; from :func:`campaign_curves`), with
     the accuracy paper Table 2 quotes for each entry's algorithm and cell (dotted for MAML, dash-dotted for
     first-order MAML). A preset has one colour in every panel."""
     in_progress = in_progress or {}
@@ -120,7 +124,8 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
             under_way = c["done"] < got["total"]
             label = (f"{readable(name)}, {_cell(name)}, seed {seed}"
                      + (f": so far, {c['done']:,} / {got['total']:,}" if under_way else ""))
-            ax.plot(c["iteration"], c["accuracy"], color=colors[name], ls="--" if under_way else "-", label=label)
+            ax.plot(c["iteration"], c["accuracy"], color=colors[name], ls="--" if under_way else "-", label=label,
+                    marker=SEED_MARKERS[seed % len(SEED_MARKERS)], ms=3.5, markevery=max(1, len(c["iteration"]) // 8))
         value = _paper_value(name)
         if value is not None:
             quoted[("first-order MAML" if "fomaml-" in name else "MAML", _cell(name))] = value

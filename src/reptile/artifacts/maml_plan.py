@@ -102,7 +102,7 @@ def plan_table(results_dir=None) -> Table:
              f"network differs in its dense layer and batch norm only) on the path a seed that starts trains by: the "
              f"plain engine (the campaign started without REPTILE_ONEDNN), or oneDNN's convolutions where a report "
              f"lacks that row")
-    total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries costed, "
+    total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries whose cost is measured, "
              f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
              f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"
              + ("" if any(r.get("environment", {}).get("device", "cpu") != "cpu" for r in _load("maml", results_dir))

@@ -76,7 +76,7 @@ def probe_table(results_dir=None) -> Table:
     runs = "; ".join(f"{readable(d['preset'])}, seed {d['seed']}: {d['tasks']:,} test tasks" for d in found)
     widest = max(found, key=lambda d: -d["tasks"])
     return Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
-                 f"The trained state of a REDUCED 1-shot 5-way run under each protocol ({runs}; the first tasks of "
+                 f"The trained state of a reduced-budget 1-shot 5-way run (not the protocol's budget) under each protocol ({runs}; the first tasks of "
                  "the run's final evaluation, the same for every step size, so the runs' table, over all of them, "
                  "differs a little) adapted with several test "
                  "step sizes: transductive test accuracy (%) after each inner SGD step, and in brackets the mean "
@@ -175,9 +175,10 @@ def network_summary(runs_by_name: dict[str, list[dict]], budget: str = "reduced"
                 f"as in `{name.split('-custom-')[0]}`, the claim that accuracy falls from the first test step to the "
                 f"last: {said(swap)}. With the protocol's own network: {said(own)}.")
         if all(c.claim() == HOLDS for c in own.values()) and not any(c.claim() == HOLDS for c in swap.values()):
-            text += (f" So at this budget the network, not the rest of the protocol, is what makes the transplanted "
-                     f"step overshoot; why it overshoots on {PROTOCOL[cfg['protocol']]} network, these runs do not "
-                     f"show.")
+            n = min(len(runs), len(base))
+            text += (f" So in this pair of runs ({n} seed{'s' if n > 1 else ''} each, {cfg['outer_iters']:,} outer "
+                     f"iterations) the fall goes with the network, not with the rest of the protocol; why the step "
+                     f"overshoots on {PROTOCOL[cfg['protocol']]} network, they do not show.")
         elif all(c.claim() == HOLDS for c in swap.values()):
             text += " The accuracy falls on both networks, so the network alone does not explain the fall."
         else:
