@@ -117,6 +117,25 @@ def _curves(runs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
 N_WAY = 5  # Figure 3's tasks: 5-shot 5-way Omniglot (the figure's title)
 
 
+def g1_summary(runs_by_curve: RunsByCurve) -> str:
+    """Markdown: how g1's final accuracy stands against the accuracy that fine-tuning reaches from the untrained
+    initialisation (the learning curve's first point, outer iteration 0), over seeds, judged by the book's rule on the
+    claim "training on g1 lowers it" (empty when g1 has no run or its curve does not start at iteration 0)."""
+    runs = _runs(runs_by_curve, "g1")
+    if len(runs) < 2 or runs[0]["curve"]["iteration"][0] != 0:
+        return ""
+    start = Estimate.of([100 * r["curve"]["test_accuracy"][0] for r in runs])
+    end = Estimate.of([100 * r["eval"]["non_transductive"]["accuracy"] for r in runs])
+    c = compare(start, end)  # "the untrained initialisation beats g1's": training on g1 lowers the accuracy
+    return (f"Fine-tuning from the untrained initialisation (outer iteration 0 of $g_1$'s learning curves, "
+            f"{runs[0]['config']['curve_tasks']:,} test tasks per seed) reaches {start.mean:.1f} ± {start.sd:.1f}%; "
+            f"from the initialisation that training on $g_1$ ends at, {end.mean:.1f} ± {end.sd:.1f}% (the final "
+            f"evaluation; ± the standard deviation over {len(runs)} seeds). By the book's rule, "
+            f"the claim \"training on $g_1$ lowers the accuracy that fine-tuning reaches\" **{c.claim()}** "
+            f"(z = {z_text(c.z)}). The paper calls $g_1$ \"quite ineffective\"; the claim says whether it is worse "
+            f"than no meta-training at all.")
+
+
 def figure3(runs_by_curve: RunsByCurve):
     """Figure 3 redrawn, in two panels. Left: test accuracy against outer iteration for the ten combinations, the
     mean over seeds with a band of ± one standard deviation over seeds. Right: the same for the nine curves with two
@@ -168,26 +187,40 @@ def figure3(runs_by_curve: RunsByCurve):
 
 def accuracy_by_minibatches(runs_by_curve: RunsByCurve):
     """Final accuracy against the number of inner minibatches k for the sums, averages and last gradients, each
-    starting from ``g1`` (k = 1, where the three coincide); error bars: the spread over seeds."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    starting from ``g1`` (k = 1, where the three coincide); error bars: the spread over seeds. Left, every k; right,
+    k = 2 to 4 on an axis fitted to them, where the chapter's claims 3 and 4 lie."""
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(8.4, 3.6), gridspec_kw={"width_ratios": (1, 1.15)})
     g1 = final_accuracy(_runs(runs_by_curve, "g1"))
-    shown = 0
+    shown, near = 0, []
     for kind, colour, dx in (("sum", "tab:red", -0.06), ("avg", "tab:purple", 0.0), ("last", "tab:gray", 0.06)):
         pts = [(1, g1)] + [(k, final_accuracy(_runs(runs_by_curve, f"{kind}{k}"))) for k in (2, 3, 4)]
         pts = [(k, a) for k, a in pts if a is not None]
         if not pts:
             continue
-        ax.errorbar([k + dx for k, _ in pts], [a["mean"] for _, a in pts], yerr=[a["spread"] for _, a in pts],
-                    fmt="o" + LINESTYLE[kind], color=colour, capsize=3, label=KIND_NAME[kind])
+        for panel, which in ((ax, pts), (zoom, [(k, a) for k, a in pts if k >= 2])):
+            if which:
+                panel.errorbar([k + dx for k, _ in which], [a["mean"] for _, a in which],
+                               yerr=[a["spread"] for _, a in which], fmt="o" + LINESTYLE[kind], color=colour,
+                               capsize=3, label=KIND_NAME[kind])
+        near += [(a["mean"] - a["spread"], a["mean"] + a["spread"]) for k, a in pts if k >= 2]
         shown += 1
     ax.set_xticks([1, 2, 3, 4])
-    ax.set_xlabel("inner minibatches k")
+    zoom.set_xticks([2, 3, 4])
+    zoom.set_xlim(1.7, 4.3)
+    if near:
+        lo, hi = min(v for v, _ in near), max(v for _, v in near)
+        pad = 0.15 * max(hi - lo, 0.1)
+        zoom.set_ylim(lo - pad, hi + pad)
+    for panel in (ax, zoom):
+        panel.set_xlabel("inner minibatches k")
+        panel.grid(alpha=0.3)
     ax.set_ylabel("final test accuracy (%)")
+    ax.set_title("every k", fontsize=9)
+    zoom.set_title("k = 2 to 4, on a fitted axis", fontsize=9)
     if shown:
-        ax.legend(fontsize=8)
+        zoom.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "not yet run", ha="center", va="center", transform=ax.transAxes)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 

@@ -232,9 +232,20 @@ def sine_key_numbers(runs: Sequence[dict]) -> dict[str, str]:
         out |= {f"{m}_curve32_first": _fmt(after[0]), f"{m}_curve32_last": _fmt(after[-1]),
                 f"{m}_curve32_fall": f"{after[0] / after[-1]:.1f}", f"{m}_curve32_low": _fmt(after[low]),
                 f"{m}_curve32_low_at": f"{int(its[low]):,}", f"{m}_curve0_last": _fmt(before[-1]),
-                f"{m}_curve32_then": (f", then rises to {_fmt(after[-1])} by the last point" if low < len(after) - 1
-                                      else ", its last point")}
+                f"{m}_curve32_then": _then(its, after, low)}
     return out
+
+
+def _then(its: np.ndarray, after: np.ndarray, low: int) -> str:
+    """What a learning curve does after its lowest point ``low``, for the prose: nothing (its last point), a rise to
+    its last value, or, where a later point stands above twice the last one, the peak on the way as well."""
+    if low == len(after) - 1:
+        return ", its last point"
+    peak = low + int(after[low:].argmax())
+    if peak < len(after) - 1 and after[peak] > 2 * after[-1]:
+        return (f", then rises, up to {_fmt(after[peak])} at outer iteration {int(its[peak]):,} (a mean over seeds, "
+                f"which one seed's jump can carry), and is {_fmt(after[-1])} at the last point")
+    return f", then rises to {_fmt(after[-1])} by the last point"
 
 
 def curve_mean(runs: Sequence[dict], method: str, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -349,7 +360,8 @@ def _keyed_checks(runs: Sequence[dict]) -> list[tuple[str, Check]]:
     for m, words in (("joint", "the expected loss is minimised by the zero function f = 0"),
                      ("reptile", "Reptile's initialisation outputs approximately f(x) = 0 before training")):
         add(f"{m}_zero", [m], lambda m=m: zero_check(m), item="paper Section 3",
-            claim=f"{_label(m)} predicts about f = 0 before adaptation: its test MSE equals f = 0's",
+            claim=f"{_label(m)} predicts about f = 0 before adaptation: its test MSE equals f = 0's, within the "
+                  f"spread of which tasks each seed drew (a coarse check: it cannot tell a small output from none)",
             paper=words, where="sine.ipynb#sine-zero-function")
     for m in ("reptile", "maml"):
         add(f"{m}_vs_joint", [m, "joint"], lambda m=m: joint_check(m),
