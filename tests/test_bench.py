@@ -316,7 +316,13 @@ def test_speed_views_read_the_stored_reports(tmp_path):
     row = view.frame.loc[("1-shot 20-way", "train, population of 1")]  # one device: named in the caption
     assert row["ratio (median)"] == "3.00" and row["ratio range"] == "2.00 to 4.00"
     assert row["core share, ours / theirs"] == "0.95 / 0.60"
-    assert "cpu-x: Some CPU (avx2), TensorFlow 2.21.0" in view.caption
+    assert "Some CPU (CPU), flags avx2, TensorFlow 2.21.0" in view.caption
+    from reptile.artifacts.speed import device_name  # a page names devices, not the slugs that key the reports
+    assert device_name({"device": "cpu-x"}, tmp_path) == "Some CPU (CPU)"  # a profile: the main report's name
+    assert device_name({"device": "cpu-y", "cpu": {"model": "Intel(R) Xeon(R)  Gold"}}) == "Intel Xeon Gold (CPU)"
+    assert device_name({"device": "nvidia-h200", "environment": {"device": "cuda", "device_name": "NVIDIA H200"}}) \
+        == "NVIDIA H200"
+    assert device_name({"device": "cpu-z"}, tmp_path) == "cpu-z"  # nothing names it: its slug
 
 
 def test_versus_on_a_shallow_clone_says_how_to_fetch_the_history(tmp_path):

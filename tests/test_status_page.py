@@ -170,6 +170,9 @@ def test_the_timed_population_runs_put_what_every_row_shares_in_the_caption(tmp_
             "2,000; eval tasks/s: 400.0; accuracy (%): 72.00 ± 2.00; full protocol: 200,000 outer it., 10,000 tasks "
             "per seed.") in t.caption
     assert "python -m reptile.bench --population-run DIR" in repr(speed.population_run_view(tmp_path / "none"))
+    # paper Table 3's 1-shot 5-way cell: a meta-batch of 3 tasks of 12 inner steps, 200,000 outer iterations
+    said = speed.dependent_steps("omniglot-1shot-5way")
+    assert "is 36 inner steps (3 tasks of 12)" in said and "7.2 million dependent steps per seed" in said
 
 
 def test_chapter_costs_are_read_from_the_records():

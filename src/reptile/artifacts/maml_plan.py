@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .common import Aligned, Table, fmt_number
-from .speed import _commit, _load
+from .speed import _commit, _load, device_name
 
 ALGORITHM = {"maml": "MAML", "fomaml": "first-order MAML"}  # as the benchmark's rows name them
 PROTOCOL = {"finn": "Finn et al.'s", "reptile": "Reptile's"}
@@ -96,7 +96,7 @@ def plan_table(results_dir=None) -> Table:
     frame["hours left"] = ["GPU: not timed" if g else v for g, v in zip(gpu, frame["hours left"])]
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
-             f"the newest CPU report of the MAML benchmark ({report['device']}, {report.get('threads', 1)} "
+             f"the newest CPU report of the MAML benchmark ({device_name(report, results_dir)}, {report.get('threads', 1)} "
              f"thread{'s' if report.get('threads', 1) != 1 else ''}; code "
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
              f"network differs in its dense layer and batch norm only) on the path a seed that starts trains by: the "

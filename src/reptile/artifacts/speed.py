@@ -6,6 +6,7 @@ stored reports under ``results/bench/`` and draws one table."""
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pandas as pd
@@ -89,9 +90,9 @@ def _profile_frames(results_dir=None) -> tuple[list[dict], pd.DataFrame | None, 
                             ("oneDNN convolutions %", 0), ("fused kernels %", 0), ("rest %", 0),
                             ("arithmetic alone, % of rate", 0)):
             t[col] = [fmt_number(v, digits) for v in t[col]]
-        t.insert(0, "device", rep["device"])
+        t.insert(0, "device", device_name(rep, results_dir))
         frames.append(t)
-        words.append(f"{rep['device']}: population of {rep['population']}, matrix multiply "
+        words.append(f"{device_name(rep, results_dir)}: population of {rep['population']}, matrix multiply "
                      f"{rep['matmul_gflops_1_thread']:,.0f} GFLOP/s on one thread, code {_commit(rep)}, "
                      f"load average {rep['load_average'][0]:.1f}{_load_flag(rep)}")
     frame = pd.concat(frames, ignore_index=True).set_index(["device", "setting", "path"])
@@ -172,7 +173,7 @@ def authors_view(results_dir=None) -> Table:
     rows, words = [], []
     for rep in reports:
         cpu = rep.get("cpu", {})
-        words.append(f"{rep['device']}: {cpu.get('model', '?')} ({', '.join(cpu.get('features', [])) or 'no flags'}), "
+        words.append(f"{device_name(rep, results_dir)}, flags {', '.join(cpu.get('features', [])) or 'none'}, "
                      f"TensorFlow {next(iter(rep['authors_interleaved'].values())).get('tensorflow')}, code "
                      f"{_commit(rep)}, load average {rep.get('load_average', ['?'])[0]:.1f} at the end"
                      f"{_load_flag(rep)}")
@@ -181,7 +182,7 @@ def authors_view(results_dir=None) -> Table:
                 if not isinstance(t, dict):
                     continue
                 shares = t.get("our_cpu_share"), t.get("their_cpu_share")
-                rows.append({"device": rep["device"], "setting": setting, "ours against theirs": what,
+                rows.append({"device": device_name(rep, results_dir), "setting": setting, "ours against theirs": what,
                              "ratio (median)": fmt_number(t["median"], 2), "ratio range": f"{t['min']:.2f} to {t['max']:.2f}",
                              "core share, ours / theirs": "-" if not all(shares) else
                              f"{statistics.median(shares[0]):.2f} / {statistics.median(shares[1]):.2f}"})
@@ -210,13 +211,13 @@ def maml_view(results_dir=None, latest: bool = False) -> Table:
     for rep in reports:
         rate = rep.get("matmul_gflops_1_thread")
         on_cpu = rep.get("environment", {}).get("device", "cpu") == "cpu"
-        words.append(f"{rep['device']}: matrix multiply "
+        words.append(f"{device_name(rep, results_dir)}: matrix multiply "
                      + ((f"{rate:,.0f} GFLOP/s " + ("on one thread" if on_cpu else "in float32")) if rate
                         else "rate not measured")
                      + f", {rep['seconds_per_measurement']:g} s per measurement, code {_commit(rep)}, load average "
                        f"{rep['load_average'][0]:.1f}{_load_flag(rep)}")
         for r in rep["rows"]:
-            rows.append({"device": rep["device"], "setting": r["setting"], "algorithm": r["algorithm"],
+            rows.append({"device": device_name(rep, results_dir), "setting": r["setting"], "algorithm": r["algorithm"],
                          "path": MAML_PATHS.get(r["path"], r["path"]),
                          "ms per outer iteration": fmt_number(1e3 * r["seconds_per_iteration"], 0),
                          "% of matmul rate": fmt_number(None if r["fraction_of_matmul"] is None
@@ -270,7 +271,7 @@ def population_run_table(results_dir=None) -> pd.DataFrame:
         accs = [100 * a for a in r["accuracy"]["non_transductive"]]
         spread = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
         switches = r.get("switches")  # None: not recorded (runs before results kept them)
-        rows.append({"device": r["device"], "preset": r["preset"], "code": _commit(r),
+        rows.append({"device": device_name(r, results_dir), "preset": r["preset"], "code": _commit(r),
                      "engine switches": "not recorded" if switches is None else
                      " ".join(f"{k}={v}" for k, v in sorted(switches.items())) or "defaults",
                      "seeds": seed_list(r["seeds"]),
@@ -291,6 +292,23 @@ _TRAIN = [("train run-steps/s", "run-steps/s", 0), ("train GFLOP/s per core", "G
           ("train x authors", "× authors", 2)]
 _EVAL = [("eval core-s per task", "core-ms per task", None), ("eval x reference", "× reference", 2),
          ("eval x authors", "× authors", 2)]
+
+
+def device_name(rep: dict, results_dir=None) -> str:
+    """A report's device as the page shows it: the CPU's model ("AMD EPYC (CPU)") or the GPU's name, where the report
+    is keyed by a slug of it (``cpu-amd-epyc``); a report that records neither (a profile, a MAML timing) borrows
+    the name from the main benchmark report of the same device, else shows its slug."""
+    def cpu_model(r):
+        model = (r.get("cpu") or {}).get("model")
+        return None if not model else re.sub(r"\s+", " ", re.sub(r"\((R|TM)\)", "", model)).strip() + " (CPU)"
+
+    env = rep.get("environment") or {}
+    found = cpu_model(rep) or (env.get("device_name") if env.get("device", "cpu") != "cpu" else None)
+    if found:
+        return found
+    same = [r for r, _ in _reports(results_dir) if r["device"] == rep["device"]]
+    return next((n for n in (cpu_model(r) or (r.get("environment") or {}).get("device_name") for r in same) if n),
+                rep["device"])
 
 
 def _reports(results_dir=None) -> list[tuple[dict, pd.DataFrame]]:
@@ -319,7 +337,7 @@ def _matmul_words(reports) -> str:
         conv = rep.get("conv_gflops_1_thread")  # oneDNN's convolution, the other yardstick (reptile.bench.paths)
         if conv:
             rate += f", and oneDNN's convolution (the engine's second layer) {conv:,.0f} on 1 core"
-        parts.append(f"{rep['device']} {rate} (code {_commit(rep)}{_load_flag(rep)})")
+        parts.append(f"{device_name(rep)} {rate} (code {_commit(rep)}{_load_flag(rep)})")
     return "; ".join(parts)
 
 
@@ -337,10 +355,10 @@ def speed_summary(results_dir=None) -> Table:
                    & ~t["path"].str.contains("replay only")]
         under_load = bool(_load_flag(rep))  # the authors' process then got a share of a core ours did not
         if under_load and engine["train x authors"].notna().any():
-            loaded.append(rep["device"])
+            loaded.append(device_name(rep, results_dir))
         for setting, group in engine.groupby("setting", sort=False):
             best = group.loc[group["train run-steps/s"].idxmax()]
-            rows.append({"device": rep["device"], "setting": setting, "engine path": best["path"],
+            rows.append({"device": device_name(rep, results_dir), "setting": setting, "engine path": best["path"],
                          "run-steps/s": fmt_number(best["train run-steps/s"], 0),
                          "useful GFLOP/s": fmt_number(best["train GFLOP/s"], 0),
                          "% of matmul": fmt_number(best["train % of matmul"], 1),
@@ -382,7 +400,7 @@ def speed_report(results_dir=None, part: str = "training") -> Table:
         multi.update({path: int(c) for path, c in zip(t["path"], t["cores"]) if c > 1})
         if part == "evaluation":
             t = t[t["eval core-s per task"].notna() & (t["eval core-s per task"] > 0)]
-        out = pd.DataFrame({"device": rep["device"], "setting": t["setting"], "path": t["path"]})
+        out = pd.DataFrame({"device": device_name(rep, results_dir), "setting": t["setting"], "path": t["path"]})
         for src, name, digits in columns:
             out[name] = [fmt_number(v if v == v else None, digits) for v in pd.to_numeric(t[src], errors="coerce")]
         frames.append(out)
@@ -414,3 +432,20 @@ def population_run_view(results_dir=None) -> Table:
                            "evaluation rate, the accuracy of the short run (mean ± standard deviation over seeds; not "
                            "the paper's protocol), and the hours the preset's full protocol takes at these rates."
                     + words)
+
+
+def dependent_steps(preset: str = "omniglot-1shot-5way") -> str:
+    """Markdown: why a faster GPU shortens a paper-budget run less than its arithmetic suggests, with the number of
+    sequential inner steps read from ``preset`` (its meta-batch times its inner steps, times its outer iterations)."""
+    from ..config import FEWSHOT_PRESETS
+
+    m = FEWSHOT_PRESETS[preset].meta
+    per = m.meta_batch * m.inner_iters
+    return (f"A GPU with more arithmetic shortens such a run by less than its arithmetic would suggest: each outer "
+            f"iteration of `{preset}` is {per} inner steps ({m.meta_batch} tasks of {m.inner_iters}) that depend one "
+            f"on the next (Adam's moments run on through the meta-batch's tasks, as in the authors' code), so the "
+            f"full protocol is {per * m.outer_iters / 1e6:.1f} million dependent steps per seed, and its time is set "
+            f"by how long one small step takes, not by how much arithmetic the device can do at once. The seeds of a "
+            f"cell, and other cells on streams of their own, use the rest of the device. (The rows above differ in "
+            f"their code and switches as well as their GPU, so they do not compare the GPUs alone.)")
+

@@ -14,7 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..campaign.report import campaign_table, progress_frame  # noqa: F401 (progress_frame: importable here too)
-from .common import Aligned, Table, fmt_number, seed_list, shown_name  # noqa: F401 (shown_name: importable here)
+from .common import Aligned, Table, fmt_number, seed_list, shown_name
 from .environments import (  # noqa: F401 (the environment tables, importable here as the page and tests use them)
     environment_table, environment_view, package_view, pins, run_device, trained_at)
 
@@ -164,7 +164,8 @@ def chapter_costs(runs: Sequence[dict]) -> Table:
                 dev[0] += r["config"]["outer_iters"]
                 dev[1] += r["train_seconds"]
         seeds = sorted({r["seed"] for r in rs})
-        rows.append({"chapter": CHAPTERS[experiment], "configuration": name,
+        rows.append({"chapter": CHAPTERS[experiment], "configuration": shown_name(experiment, name,
+                                                                                rs[0].get("config", {})),
                      "seeds": " ".join(map(str, seeds)),
                      "trained on": ", ".join(sorted({d.split(":")[0] for r in rs for d in run_device(r).split("; ")})),
                      "time per run": _duration(list(by_run.values())),
