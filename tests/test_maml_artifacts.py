@@ -335,7 +335,8 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     assert rows[0]["hours left"] == 90_000 / 5.0 / 3600 and rows[1]["hours left"] == 3 * 0.5
     table = maml_plan.plan_table(tmp_path)
     assert "cpu-new, 1 thread; code abc1234" in table.caption and "no GPU timing of MAML is stored yet" in table.caption
-    assert "In all, 15 CPU hours of training for the 4 entries whose cost is measured, 15 of them for the 1-shot 5-way" in table.caption
+    assert ("In all, 15 CPU hours of training for the 4 entries whose cost is measured, 15 of them for the 1-shot "
+            "5-way") in table.caption
     # which path the report found faster is said, from the pairs it timed both ways (the plain one here)
     assert "the plain engine was the faster in 1 of its 1 MAML rows" in table.caption
     assert list(table.frame["hours left"])[4:] == ["GPU: not timed"] * 12  # the 5-shot and 20-way entries

@@ -351,7 +351,8 @@ def protocols_table(cell: str = "omniglot-1shot-5way") -> Table:
                                "non-transductive and transductive, both recorded"),
         "± of a run": ("1.96 x std / sqrt(tasks), Finn et al.'s", "Student's t 95% interval over tasks"),
     }
-    shared = (f"Both: meta-batch {finn.meta_batch}, {finn.inner_steps} inner SGD step{'s' if finn.inner_steps != 1 else ''} of {finn.inner_step:g} on "
+    steps = f"{finn.inner_steps} inner SGD step{'s' if finn.inner_steps != 1 else ''}"
+    shared = (f"Both: meta-batch {finn.meta_batch}, {steps} of {finn.inner_step:g} on "
               f"Finn et al.'s loss (the summed cross-entropy / K; {finn.mean_loss_step:g} on the mean loss) in "
               f"training and {finn.eval_inner_steps} at test, Adam {finn.outer_lr:g} on the meta-parameters, "
               f"{finn.outer_iters:,} outer iterations, the last iterate evaluated.")

@@ -96,14 +96,14 @@ def plan_table(results_dir=None) -> Table:
     frame["hours left"] = ["GPU: not timed" if g else v for g, v in zip(gpu, frame["hours left"])]
     where = ("no CPU report of the MAML benchmark is stored (`python -m reptile.bench --maml`), so no cost is given"
              if report is None else
-             f"the newest CPU report of the MAML benchmark ({device_name(report, results_dir)}, {report.get('threads', 1)} "
-             f"thread{'s' if report.get('threads', 1) != 1 else ''}; code "
+             f"the newest CPU report of the MAML benchmark ({device_name(report, results_dir)}, "
+             f"{report.get('threads', 1)} thread{'s' if report.get('threads', 1) != 1 else ''}; code "
              f"{_commit(report)}), which times Reptile's Conv4 with Finn et al.'s hyper-parameters (Finn et al.'s "
              f"network differs in its dense layer and batch norm only) on the path a seed that starts trains by: the "
              f"plain engine (the campaign started without REPTILE_ONEDNN), or oneDNN's convolutions where a report "
              f"lacks that row")
-    total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries whose cost is measured, "
-             f"{fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
+    total = (f" In all, {fmt_number(sum(known), 0)} CPU hours of training for the {len(known)} entries whose cost "
+             f"is measured, {fmt_number(first_hours, 0)} of them for the 1-shot 5-way entries, which run first, on a CPU; the "
              f"campaign plans the 5-shot and 20-way entries for a GPU, where a meta-batch's tasks run side by side"
              + ("" if any(r.get("environment", {}).get("device", "cpu") != "cpu" for r in _load("maml", results_dir))
                 else " (no GPU timing of MAML is stored yet)") + "."

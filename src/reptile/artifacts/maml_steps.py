@@ -76,13 +76,13 @@ def probe_table(results_dir=None) -> Table:
     runs = "; ".join(f"{readable(d['preset'])}, seed {d['seed']}: {d['tasks']:,} test tasks" for d in found)
     widest = max(found, key=lambda d: -d["tasks"])
     return Aligned(pd.DataFrame(rows).set_index(["protocol and network", "test step"]),
-                 f"The trained state of a reduced-budget 1-shot 5-way run (not the protocol's budget) under each protocol ({runs}; the first tasks of "
-                 "the run's final evaluation, the same for every step size, so the runs' table, over all of them, "
-                 "differs a little) adapted with several test "
-                 "step sizes: transductive test accuracy (%) after each inner SGD step, and in brackets the mean "
-                 "cross-entropy on the support set after it; the test step on Finn et al.'s loss / on the mean loss. "
-                 "Training used one step of the size marked. An accuracy p over n tasks has a standard error of at "
-                 f"most sqrt(p (1 - p) / n): up to {100 * bound_se(0.5, widest['tasks']):.1f} points over "
+                 f"The trained state of a reduced-budget 1-shot 5-way run (not the protocol's budget) under each "
+                 f"protocol ({runs}; the first tasks of the run's final evaluation, the same for every step size, "
+                 "so the runs' table, over all of them, differs a little) adapted with several test step sizes: "
+                 "transductive test accuracy (%) after each inner SGD step, and in brackets the mean cross-entropy "
+                 "on the support set after it; the test step on Finn et al.'s loss / on the mean loss. Training used "
+                 "one step of the size marked. An accuracy p over n tasks has a standard error of at most "
+                 f"sqrt(p (1 - p) / n): up to {100 * bound_se(0.5, widest['tasks']):.1f} points over "
                  f"{widest['tasks']:,} tasks.", nowrap=[c for c in rows[0] if c.startswith("after")])
 
 
