@@ -262,7 +262,7 @@ def test_transduction_alone_on_our_runs_and_cells_under_way():
     assert quoted["paper Table 2 (Omniglot), first-order MAML + Transduction"].endswith(
         "(as the paper prints it; not in Finn et al., no source given)")
     assert quoted["paper Table 2 (Omniglot), MAML + Transduction"].endswith("(quoted from Finn et al.)")
-    assert quoted["paper Table 1 (Mini-ImageNet), first-order MAML + Transduction"].endswith("(quoted from Finn et al.)")
+    assert not any("Table 1" in k for k in quoted)  # no Mini-ImageNet preset runs MAML here: nothing checks them
 
 
 def test_the_progress_is_dated_by_when_its_checkpoints_were_written(tmp_path):

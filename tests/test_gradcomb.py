@@ -180,7 +180,7 @@ def test_g1_is_read_against_the_untrained_initialisation():
     g1's final 30 ± 0.5 %; training on g1 raises the accuracy here, so the claim that it lowers it does not hold."""
     text = A.g1_summary(runs())
     assert "reaches 20.0 ± 0.0%" in text and "30.0 ± 0.5% (the final evaluation" in text
-    assert f"**does not hold** (z = {-10 / (0.25 / 3) ** 0.5:+.1f})" in text and "{" not in text
+    assert f"**does not hold** (z = {-10 / (0.25 / 3) ** 0.5:+.1f})" in text and "{" not in text and "$" not in text
     lowered = runs()
     for r in lowered["g1"]:  # fine-tuning from the untrained weights at 60%: g1 ends below it
         r["curve"]["test_accuracy"][0] = 0.6 + 0.01 * r["seed"]

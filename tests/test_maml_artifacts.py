@@ -193,12 +193,16 @@ def test_the_chapter_opens_with_what_is_finished_and_whether_the_claim_is_tested
     assert text.startswith("**Where this chapter stands:** 0 of the 16 full-budget cells")
     assert "does **not** test the paper's claim" in text and "the 2 reduced-budget runs (1 seed each" in text
     partial = {**reduced, "maml-omniglot-1shot-5way": [{}, {}], "finn-maml-omniglot-1shot-5way": [{}, {}, {}]}
-    text = M.standing(partial)  # two seeds are not a finished cell
+    text = M.standing(partial)  # two seeds are not a finished cell; a finished cell under Finn's tests no claim
     assert "1 of the 16 full-budget cells" in text and ": `finn-maml-omniglot-1shot-5way`." in text
-    assert "does **not**" not in text and "campaign entries, queued after Reptile's" in text
+    assert "does **not** test the paper's claim" in text and "campaign entries, queued after Reptile's" in text
+    assert "(`maml-omniglot-1shot-5way`, 2 of 3 seeds finished)" in text and "check the numbers paper Table 2" in text
+    text = M.standing({**partial, "maml-omniglot-1shot-5way": [{}, {}, {}]})  # under Reptile's: the claim is tested
+    assert "does **not**" not in text and "rest on those under Reptile's protocol" in text
     under_way = {"finn-maml-omniglot-1shot-5way": "training: 30,469 / 180,000"}
-    text = M.standing(reduced, under_way)  # the campaign's entry under way is named with its progress
-    assert "under way: `finn-maml-omniglot-1shot-5way`, training: 30,469 / 180,000 (Status page)." in text
+    text = M.standing(reduced, under_way, "2026-01-02")  # the campaign's entry under way, with its progress and date
+    assert "under way as of 2026-01-02: `finn-maml-omniglot-1shot-5way`, training: 30,469 / 180,000 (Status page)." \
+        in text
     assert "queued" not in text
 
 
@@ -340,6 +344,17 @@ def test_the_campaigns_maml_plan_is_costed_at_the_benchmarks_rate(tmp_path, monk
     # which path the report found faster is said, from the pairs it timed both ways (the plain one here)
     assert "the plain engine was the faster in 1 of its 1 MAML rows" in table.caption
     assert list(table.frame["hours left"])[4:] == ["GPU: not timed"] * 12  # the 5-shot and 20-way entries
+    assert "A seed keeps the path" not in table.caption  # no seed under way: nothing said of their paths
+    from reptile.campaign.plan import maml_checkpoint
+    from reptile.train import save_checkpoint
+    for seed, switches in ((0, {"REPTILE_ONEDNN": "1", "OTHER": "x"}), (1, {})):  # each seed's path, from its pieces
+        path = maml_checkpoint(entries[0], seed, tmp_path)
+        path.parent.mkdir(parents=True)
+        piece = {"device": "cpu", "start": 0, "end": 5, "seconds": 0.5, "switches": {}}
+        save_checkpoint(path, {"pieces": [piece, {**piece, "start": 5, "end": 10, "switches": switches}],
+                               "learner": {"iteration": 10}, "train_seconds": 1.0})
+    said = maml_plan.plan_table(tmp_path).caption
+    assert (f"{entries[0].name} seed 0, REPTILE_ONEDNN=1; {entries[0].name} seed 1, the plain engine.") in said
 
 
 def test_the_kinds_not_yet_reached_stay_listed_beside_the_comparisons_made():

@@ -86,4 +86,14 @@ def test_the_reduced_runs_have_a_panel_per_cell_and_a_customised_preset_says_wha
         "MAML, Reptile's protocol, Finn's network (1 seed)"]
     assert [t.get_text() for t in five_shot.get_legend().get_texts()] == ["MAML, Finn et al.'s protocol (1 seed)"]
     assert below.texts[0].get_text() == "no runs stored yet"
+    # one colour per algorithm and protocol (and swapped network), whatever the panel, cell or budget
+    got = {"finn-maml-omniglot-1shot-5way": {"seeds": {0: {"iteration": [0, 10], "accuracy": [20.0, 40.0],
+                                                           "done": 10}}, "total": 60_000, "curve_tasks": 50}}
+    fig = C.learning_curves(runs, got)
+    one_shot, five_shot, below = fig.axes
+    colour = {line.get_label(): line.get_color() for ax in fig.axes for line in ax.lines}
+    finn = [c for label, c in colour.items() if label.startswith("MAML, Finn et al.'s protocol")]
+    assert len(finn) == 2 and len(set(map(str, finn))) == 1  # the 5-shot reduced run and the full-budget seed
+    reptile = [colour["MAML, Reptile's protocol (2 seeds)"], colour["MAML, Reptile's protocol, Finn's network (1 seed)"]]
+    assert str(reptile[0]) != str(reptile[1])  # the swapped network has its own
     assert C._cell("reduced-maml-omniglot-5shot-20way-custom-0123456789") == "5-shot 20-way" and C._cell("ci") is None

@@ -125,6 +125,15 @@ def test_a_changed_result_changes_the_verdict(tmp_path):
     assert after.z < before.z - 10
 
 
+def _named(r, odd, said: str) -> bool:
+    """Whether the exception ``r`` (one of ``odd``) is said with its z: on its own, or, a second reading whose first
+    reading is an exception too, beside that first reading."""
+    if r.item.endswith(verdict.OVER_CURVE) and any(o.item == r.item.replace(verdict.OVER_CURVE, verdict.AT_END)
+                                                    for o in odd):
+        return f"**{r.verdict}**, z = {z_text(r.z)}" in said
+    return r.item.split("paper Figure 3, ")[-1] in said and f"**{r.verdict}** (z = {z_text(r.z)}" in said
+
+
 def test_the_table_and_its_summary(rows):
     table = verdict.verdict_table(rows)
     html = table._repr_html_()
@@ -148,7 +157,7 @@ def test_the_table_and_its_summary(rows):
     assert f" {len(unsourced)} rows are numbers the paper prints without a source, which no run can reproduce " in said
     # then each row that differs, does not hold or is not resolved, by name with its z; and where the rest waits
     odd = [r for r in rows if r.verdict in ("differs", "does not hold", "not resolved")]
-    assert all(f"{r.item}" in said and f"**{r.verdict}** (z = {z_text(r.z)}" in said for r in odd if r.z is not None)
+    assert all(_named(r, odd, said) for r in odd if r.z is not None)
     assert ("The exceptions: " in said) == bool(odd)
     waiting = [r for r in rows if r.verdict == "not yet run"]
     assert ("Not yet run: " in said) == bool(waiting)
@@ -157,8 +166,8 @@ def test_the_table_and_its_summary(rows):
     assert sum(int(n) for n in re.findall(r"(\d+) rows? of ", said)) == len(waiting) + len(going)
     assert said.startswith(f"Of the {len(rows)} rows below, {len(main)} are a number or claim of the paper") and counts
     if going:
-        assert said.endswith(".") and "(their progress as of" not in said  # no date given: none said
-        assert "(their progress as of 2026-01-02)." in verdict.summary(rows, as_of="2026-01-02")
+        assert said.endswith(".") and "progress as of" not in said  # no date given: none said
+        assert ", progress as of 2026-01-02." in verdict.summary(rows, as_of="2026-01-02")
 
 
 def test_an_exception_run_again_says_the_second_run_beside_it():
@@ -188,6 +197,19 @@ def test_an_exception_read_again_says_the_other_reading_beside_it():
     assert ('claim 2, at the end of training, "a beats B", **does not hold** (z = -3.4; read again over the learning '
             "curve, after this verdict was known, it **holds**, z = +8.3)") in said
     assert "read again" not in verdict.summary([end])  # no second reading stored: nothing said
+    import dataclasses  # both readings exceptions: the second is said beside the first, not as an exception of its own
+    end3, curve3 = (dataclasses.replace(c, verdict="not resolved", z=z) for c, z in ((end, -1.4), (curve, -2.0)))
+    said = verdict.summary([end3, curve3])
+    assert ("**not resolved** (z = -1.4; read again over the learning curve, after this verdict was known, it is "
+            "also **not resolved**, z = -2.0).") in said and said.count("**not resolved**") == 2
+
+
+def test_the_verdict_in_one_line_adds_up(rows):
+    said = verdict.headline(rows)
+    main = verdict._split(rows)[0]
+    got = [int(n) for n in re.findall(r"(\d+) ", said)]  # planned, judged, agree, against, waiting
+    assert got[0] == len(main) and got[1] == got[2] + got[3] and got[1] + got[4] == len(main)
+    assert got[2] == sum(r.verdict in ("reproduces", "holds") for r in main)
 
 
 def test_the_bottom_line_gives_each_part_of_the_paper_its_counts_and_exceptions(rows):
@@ -219,7 +241,6 @@ def test_a_chapter_opens_with_its_verdicts_in_brief(rows):
     said = verdict.in_brief(figure3, "See below.")
     assert said.startswith(f"**The verdicts in brief:** {len(figure3) // 2} checks, ") and said.endswith(" See below.")
     assert "each read again over the learning curve" in said  # the second reading apart from the first
-    for r in figure3:  # each exception by name, with its z
-        if r.verdict in ("differs", "does not hold", "not resolved"):
-            assert f"**{r.verdict}** (z = {z_text(r.z)}" in said
+    odd = [r for r in figure3 if r.verdict in ("differs", "does not hold", "not resolved")]
+    assert all(_named(r, odd, said) for r in odd)  # each exception by name, with its z
     assert verdict.in_brief([], "See below.") == "**The verdicts in brief:** none yet."

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import FEWSHOT_PRESETS, table_cell_preset
-from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2
+from ..paper import MAML_ROW_SOURCE, TABLE1, TABLE2, printed
 from ..stats import NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, t975, z_text
 from ..validate import check
 from .common import (Check, Table, constant_columns, finish_curve_panel, pm_label, seed_list, seed_spread,
@@ -93,7 +93,7 @@ def fewshot_table(table: int, runs_by_name: dict[str, list[dict]], budget: str =
     labels = sorted({label for _, _, label in cells.values()})
     rows = {}
     for row, values in paper["rows"].items():
-        rows[(row, "paper")] = {c: f"{m:.2f} ± {s:.2f}" for c, (m, s) in zip(paper["columns"], values)}
+        rows[(row, "paper")] = {c: printed(table, row, m, s) for c, (m, s) in zip(paper["columns"], values)}
         if not row.startswith("Reptile"):
             if maml_runs is not None and table == 2:
                 from .maml import table2_rows
@@ -238,9 +238,10 @@ def cell_verdict(runs_by_name: dict[str, list[dict]], row: str, column: str, tab
 def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
                  maml_runs: dict[str, list[dict]] | None = None,
                  maml_progress: dict[str, str] | None = None) -> list[Check]:
-    """The front page's rows for paper Tables 1 and 2: each Reptile cell, and each table's MAML rows (quoted by the
-    paper from Finn et al.; with ``maml_runs``, Table 2's are judged against this companion's runs of them under their
-    protocol, :func:`reptile.artifacts.maml.quoted_row_check`)."""
+    """The front page's rows for paper Tables 1 and 2: each Reptile cell, and Table 2's MAML rows (quoted by the
+    paper; with ``maml_runs``, judged against this companion's runs of them under Finn et al.'s protocol,
+    :func:`reptile.artifacts.maml.quoted_row_checks`). Table 1's MAML rows are no rows: this companion has no
+    Mini-ImageNet preset for MAML, so nothing here checks them (the chapter's Table 1 still quotes them)."""
     rows = []
     for table in (2, 1):
         dataset, paper = _table(table)
@@ -254,7 +255,7 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
         if table == 2:  # Table 2's transductive 1-shot 5-way cell run again and evaluated as the authors' command
             rows.append(rerun_check(runs_by_name, progress))
         for row, values in paper["rows"].items():
-            if row.startswith("Reptile"):
+            if row.startswith("Reptile") or table == 1:
                 continue
             columns = paper["columns"]
             items = [{"cells": columns, "ours": "-", "z": None, "verdict": NOT_YET_RUN}]
@@ -272,7 +273,8 @@ def paper_checks(runs_by_name: dict[str, list[dict]], progress: dict[str, str] |
                     claim="" if own else (f"{len(cells)} cells" if len(cells) == len(columns) else
                                           f"{len(cells)} other cell{'s' if len(cells) > 1 else ''}: "
                                           + ", ".join(it["cells"])),
-                    paper=", ".join(f"{m:g} ± {s:g}" for m, s in cells) + f" ({MAML_ROW_SOURCE[(table, row)]})",
+                    paper=", ".join(printed(table, row, m, s) for m, s in cells)
+                    + f" ({MAML_ROW_SOURCE[(table, row)]})",
                     ours=it["ours"], z=it["z"], verdict=it["verdict"], where=where))
     return rows
 

@@ -127,13 +127,14 @@ def g1_summary(runs_by_curve: RunsByCurve) -> str:
     start = Estimate.of([100 * r["curve"]["test_accuracy"][0] for r in runs])
     end = Estimate.of([100 * r["eval"]["non_transductive"]["accuracy"] for r in runs])
     c = compare(start, end)  # "the untrained initialisation beats g1's": training on g1 lowers the accuracy
-    return (f"Fine-tuning from the untrained initialisation (outer iteration 0 of $g_1$'s learning curves, "
+    return (f"Fine-tuning from the untrained initialisation (outer iteration 0 of g1's learning curves, "
             f"{runs[0]['config']['curve_tasks']:,} test tasks per seed) reaches {start.mean:.1f} ± {start.sd:.1f}%; "
-            f"from the initialisation that training on $g_1$ ends at, {end.mean:.1f} ± {end.sd:.1f}% (the final "
-            f"evaluation; ± the standard deviation over {len(runs)} seeds). By the book's rule, "
-            f"the claim \"training on $g_1$ lowers the accuracy that fine-tuning reaches\" **{c.claim()}** "
-            f"(z = {z_text(c.z)}). The paper calls $g_1$ \"quite ineffective\"; the claim says whether it is worse "
-            f"than no meta-training at all.")
+            f"from the initialisation that training on g1 ends at, {end.mean:.1f} ± {end.sd:.1f}% (the final "
+            f"evaluation; ± the standard deviation over {len(runs)} seeds). By the book's rule, the claim \"training "
+            f"on g1 lowers the accuracy that fine-tuning reaches\" **{c.claim()}** (z = {z_text(c.z)}). The paper "
+            f"calls g1 \"quite ineffective\"; this claim asks whether it is worse than no meta-training at all. It "
+            f"is this book's, not the paper's, and was posed after the learning curves were seen, so it describes "
+            f"these runs rather than testing a prediction.")
 
 
 def figure3(runs_by_curve: RunsByCurve):

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..paper import MAML_ROW_SOURCE, TABLE2
+from ..paper import MAML_ROW_SOURCE, TABLE2, printed
 from ..validate import check
 from ..stats import NO_SOURCE, NOT_YET_RUN, THRESHOLD, UNDER_WAY, Estimate, compare, z_text
 from .common import Aligned, Table
@@ -59,38 +59,49 @@ def stored(results_dir=None) -> dict[str, list[dict]]:
 FULL_SEEDS = 3  # a full-budget cell is finished with this many seeds stored
 
 
-def _campaign_state(progress: dict[str, str] | None) -> str:
+def _campaign_state(progress: dict[str, str] | None, as_of: str | None = None) -> str:
     """Where the campaign's full-budget entries stand, from ``progress`` (preset -> how far its entry under way has
-    come, :func:`reptile.artifacts.fewshot.campaign_progress`)."""
+    come, :func:`reptile.artifacts.fewshot.campaign_progress`), as of the date of its checkpoints (``as_of``)."""
     if not progress:
         return "The full-budget cells are campaign entries, queued after Reptile's (Status page)."
     under_way = "; ".join(f"`{n}`, {text}" for n, text in sorted(progress.items()))
-    return f"The full-budget cells are campaign entries; under way: {under_way} (Status page)."
+    return (f"The full-budget cells are campaign entries; under way{f' as of {as_of}' if as_of else ''}: "
+            f"{under_way} (Status page).")
 
 
-def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None) -> str:
+def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | None = None,
+             as_of: str | None = None) -> str:
     """The chapter's opening status, in Markdown, from what is stored: how many of the full-budget presets (both
-    protocols, both algorithms, every cell) are finished with :data:`FULL_SEEDS` seeds, and so whether the chapter's
-    comparisons can test the paper's claim yet or rest on reduced-budget runs only; with ``progress``, the
-    campaign's entries under way."""
+    protocols, both algorithms, every cell) are finished with :data:`FULL_SEEDS` seeds, and so whether the chapter
+    tests the paper's claim yet (only cells under Reptile's protocol can), and what the rest of what is stored
+    shows; with ``progress``, the campaign's entries under way (as of ``as_of``)."""
     from ..maml.presets import PRESETS
 
     full = [n for n in PRESETS if not n.startswith("reduced-") and n != "ci"]
     done = [n for n in full if len(runs_by_name.get(n, [])) >= FULL_SEEDS]
+    tested = [n for n in done if not n.startswith("finn-")]  # Reptile's protocol: the algorithms on equal terms
     reduced = sorted(n for n in runs_by_name if n.startswith("reduced-"))
     head = (f"**Where this chapter stands:** {len(done)} of the {len(full)} full-budget cells (MAML and first-order "
             f"MAML, both protocols, Omniglot's four columns) are finished with {FULL_SEEDS} seeds"
             + (f": {', '.join(f'`{n}`' for n in done)}." if done else "."))
+    if tested:
+        return (head + " The comparisons of the algorithms at the full budget below rest on those under Reptile's "
+                       "protocol. " + _campaign_state(progress, as_of))
+    parts = []
+    partial = [f"`{n}`, {len(runs_by_name[n])} of {FULL_SEEDS} seeds finished" for n in full
+               if runs_by_name.get(n) and n not in done]
+    if partial:
+        parts.append(f"the full-budget comparisons below wait for their seeds ({'; '.join(partial)})")
     if done:
-        return head + " The comparisons at the full budget below rest on them. " + _campaign_state(progress)
-    seeds = sorted({len(r) for n in reduced for r in [runs_by_name[n]]})
-    partial = [f"`{n}`, {len(runs_by_name[n])} of {FULL_SEEDS} seeds finished" for n in full if runs_by_name.get(n)]
-    return head + (" Until they are, this chapter does **not** test the paper's claim: "
-                   + (f"the full-budget comparisons below wait for their seeds ({'; '.join(partial)}), and the others "
-                      "rest" if partial else "every comparison below rests")
-                   + f" on the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds)) or 'no'} seed"
-                   f"{'s' if seeds != [1] else ''} each, a few hundred outer iterations at most), which check the "
-                   "pipeline and measure the cost. " + _campaign_state(progress))
+        parts.append("the finished cells under Finn et al.'s protocol check the numbers paper Table 2 quotes, not "
+                     "the claim")
+    if reduced:
+        seeds = sorted({len(runs_by_name[n]) for n in reduced})
+        parts.append(f"the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds))} seed"
+                     f"{'s' if seeds != [1] else ''} each, a few hundred outer iterations at most) check the pipeline "
+                     f"and measure the cost")
+    return (head + " Until cells under Reptile's protocol are, this chapter does **not** test the paper's claim"
+            + (": " + "; ".join(parts) if parts else "") + ". " + _campaign_state(progress, as_of))
 
 
 def _estimate(runs: Sequence[dict], mode: str, step: int | None = None) -> Estimate:
@@ -371,7 +382,7 @@ def table2_table(runs_by_name: dict[str, list[dict]], budget: str = "paper",
     rows = {}
     for algorithm in ("maml", "fomaml"):
         row = PAPER_ROW[algorithm]
-        rows[(row, f"paper ({MAML_ROW_SOURCE[(2, row)]})")] = {c: f"{m:g} ± {s:g}"  # as printed: 98.7 ± 0.4
+        rows[(row, f"paper ({MAML_ROW_SOURCE[(2, row)]})")] = {c: printed(2, row, m, s)  # as printed: 98.7 ± 0.4
                                                                for c, (m, s) in zip(COLUMNS, TABLE2["rows"][row])}
         for (r, source), cells in table2_rows(runs_by_name, budget, progress).items():
             if r == row:

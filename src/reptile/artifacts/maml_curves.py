@@ -89,6 +89,15 @@ def _reduced_label(name: str, runs: list[dict]) -> str:
     return f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
 
 
+def _colour_key(name: str, runs: list[dict] | None = None) -> str:
+    """What a curve's colour stands for, the same in every panel: the algorithm and protocol
+    (:func:`readable`), and the network where a customised run swapped it (not the cell, not the budget)."""
+    key = readable(name)
+    if "-custom-" in name and runs:
+        key += f", {runs[0]['config'].get('network')} network"
+    return key
+
+
 SEED_MARKERS = ("o", "s", "^", "D", "v")  # seed s of an entry: SEED_MARKERS[s % 5], so a preset's seeds part
 
 
@@ -98,11 +107,12 @@ def learning_curves(runs_by_name: dict[str, list[dict]], in_progress: dict[str, 
     campaign entries seed by seed (solid once finished, dashed while under way, each seed its own marker,
     :data:`SEED_MARKERS`; from :func:`campaign_curves`), with
     the accuracy paper Table 2 quotes for each entry's algorithm and cell (dotted for MAML, dash-dotted for
-    first-order MAML). A preset has one colour in every panel."""
+    first-order MAML). An algorithm under a protocol (and a swapped network) has one colour in every panel."""
     in_progress = in_progress or {}
     reduced = {n: runs for n, runs in runs_by_name.items() if n.startswith("reduced-")}
-    names = sorted({*reduced, *in_progress})
-    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    keys = sorted({_colour_key(n, reduced.get(n)) for n in {*reduced, *in_progress}})
+    palette = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
+    colors = {n: palette[_colour_key(n, reduced.get(n))] for n in {*reduced, *in_progress}}
     cells = sorted({_cell(n) or "other" for n in reduced}, key=lambda c: (len(c), c)) or ["1-shot 5-way"]
     fig = plt.figure(figsize=(7.5, 8.5))
     grid = fig.add_gridspec(2, len(cells), height_ratios=(1, 1.15))

@@ -39,9 +39,28 @@ def _hours_per_seed(report: dict | None, column: str, algorithm: str) -> float |
     return None
 
 
-def _faster_path(report: dict) -> str:
+def _seeds_under_way(results_dir=None) -> list[tuple[str, int, dict]]:
+    """Every seed of the campaign's MAML entries with a checkpoint (under way): its entry, its seed and the CPU
+    switches of its latest piece (empty: the plain engine)."""
+    from ..campaign.plan import PLAN, maml_checkpoint
+    from ..campaign.runs import CPU_SWITCHES
+    from ..train import load_checkpoint
+
+    out = []
+    for entry in (e for e in PLAN if e.experiment == "maml"):
+        for seed in entry.seeds:
+            path = maml_checkpoint(entry, seed, results_dir)
+            if path.exists():
+                pieces = load_checkpoint(path).get("pieces") or [{}]
+                out.append((entry.name, seed, {k: v for k, v in pieces[-1].get("switches", {}).items()
+                                               if k in CPU_SWITCHES}))
+    return out
+
+
+def _faster_path(report: dict, results_dir=None) -> str:
     """Which of the engine's two CPU paths the report found faster for MAML, as the caption says it: the count of
-    its MAML and first-order MAML rows in which the plain engine beat oneDNN's convolutions."""
+    its MAML and first-order MAML rows in which the plain engine beat oneDNN's convolutions; and the path each seed
+    under way keeps (read from its checkpoint's latest piece)."""
     rows = {(r["setting"], r["algorithm"], r["path"]): r["seconds_per_iteration"] for r in report["rows"]
             if r.get("seconds_per_iteration") is not None}
     pairs = [(rows[(s, a, PATHS[0])], rows[(s, a, PATHS[1])]) for s, a, p in rows
@@ -49,9 +68,14 @@ def _faster_path(report: dict) -> str:
     if not pairs:
         return ""
     plain = sum(1 for a, b in pairs if a < b)
-    return (f" In that report the plain engine was the faster in {plain} of its {len(pairs)} MAML rows. The seeds "
-            f"under way began with oneDNN's convolutions (REPTILE_ONEDNN=1) and keep them, as a run's numbers depend "
-            f"on the path; their hours left are at their own rate.")
+    text = f" In that report the plain engine was the faster in {plain} of its {len(pairs)} MAML rows."
+    going = _seeds_under_way(results_dir)
+    if going:
+        text += (" A seed keeps the path it began on, as a run's numbers depend on it, and its hours left are at its "
+                 "own rate: " + "; ".join(
+                     f"{name} seed {seed}, " + (", ".join(f"{k}={v}" for k, v in sorted(sw.items())) or
+                                                "the plain engine") for name, seed, sw in going) + ".")
+    return text
 
 
 def plan_rows(results_dir=None) -> list[dict]:
@@ -113,5 +137,5 @@ def plan_table(results_dir=None) -> Table:
                "seeds together), the CPU hours their training takes at the rate of " + where + "; and the hours "
                "left, at the entry's own measured rate once it has one (not timed for an entry planned for a GPU "
                "that has not started). The final evaluations are not counted."
-               + ("" if report is None else _faster_path(report)) + total)
+               + ("" if report is None else _faster_path(report, results_dir)) + total)
     return Aligned(frame.astype(str), caption, nowrap=["state"], nowrap_index=[0, 2])

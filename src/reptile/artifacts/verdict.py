@@ -72,7 +72,8 @@ def _split(rows: Sequence[Check]) -> tuple[list[Check], list[Check], list[Check]
 def _unsourced(rows: Sequence[Check]) -> str:
     """What a count says of the rows without a source: how many, and that they get no verdict."""
     return (f"{len(rows)} {'row is a number' if len(rows) == 1 else 'rows are numbers'} the paper prints without a "
-            f"source, which no run can reproduce (no verdict; ours shown beside {'it' if len(rows) == 1 else 'them'})")
+            f"source, which no run can reproduce (no verdict; ours beside {'it' if len(rows) == 1 else 'them'} where "
+            f"run)")
 
 
 def _quoted(claim: str) -> str:
@@ -109,16 +110,20 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
                 f"claims, added after the first reading's verdicts were known: {_counts(readings)}.")
     if unsourced:
         out += f" {_unsourced(unsourced)}."
-    odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
     again = {r.item.removesuffix(SECOND_RUN): r for r in rows if r.item.endswith(SECOND_RUN)}
-
     curve = {r.item.replace(OVER_CURVE, AT_END): r for r in rows if r.item.endswith(OVER_CURVE)}
+    odd = [r for r in rows if r.verdict in (*BAD, NOT_RESOLVED)]
+    first = {r.item for r in odd}  # a second reading is said beside its first reading when that is an exception too
+    odd = [r for r in odd if not (r.item.endswith(OVER_CURVE) and r.item.replace(OVER_CURVE, AT_END) in first)]
 
     def second(r: Check) -> str:  # a second run, or the second reading, of the same item, said beside the exception
         a, reading = again.get(r.item), curve.get(r.item)
-        if reading is not None and reading.verdict != r.verdict:
-            return f"; read again over the learning curve, after this verdict was known, it **{reading.verdict}**" + (
-                f", z = {z_text(reading.z)}" if reading.z is not None else "")
+        if reading is not None:
+            is_ = "is " if reading.verdict == NOT_RESOLVED else ""  # "it is not resolved", "it holds"
+            also = "also " if reading.verdict == r.verdict else ""
+            return (f"; read again over the learning curve, after this verdict was known, it "
+                    f"{is_}{also}**{reading.verdict}**"
+                    + (f", z = {z_text(reading.z)}" if reading.z is not None else ""))
         if a is None or a.verdict in (UNDER_WAY, NOT_YET_RUN):
             return ""
         return (f"; a second run, {a.claim}, **{a.verdict}**" if a.claim else f"; a second run **{a.verdict}**") + (
@@ -134,7 +139,7 @@ def summary(rows: Sequence[Check], as_of: str | None = None, exceptions: bool = 
         if rows_of:
             parts = [f"{v} row{'s' if v > 1 else ''} of {k}" for k, v in rows_of.items()]
             out += (f" {head}: " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-                    + (f" (their progress as of {as_of})" if verdict == UNDER_WAY and as_of else "") + ".")
+                    + (f", progress as of {as_of}" if verdict == UNDER_WAY and as_of else "") + ".")
     return out
 
 
@@ -142,7 +147,7 @@ PARTS = (  # the front page's bottom line: the paper's parts, each a test on a r
     ("Sections 3-4: the sine-wave case study, the leading-order expansion and the solution manifolds",
      lambda r: r.where.split(".")[0] in ("sine", "taylor", "manifolds")),
     ("Table 2 (Omniglot), Reptile's cells", lambda r: r.item.startswith("paper Table 2") and ", Reptile" in r.item),
-    ("Table 2 (Omniglot), the MAML rows it quotes, run here under their protocol",
+    ("Table 2 (Omniglot), its MAML and first-order MAML rows, run here under Finn et al.'s protocol",
      lambda r: r.item.startswith("paper Table 2") and "MAML" in r.item),
     ("Table 1 (Mini-ImageNet)", lambda r: r.item.startswith("paper Table 1")),  # see NOT_RUN_NOTE
     ("Figure 3 (Section 5.2), its four claims", lambda r: r.item.startswith("paper Figure 3")),
@@ -167,7 +172,8 @@ def _part_text(part: Sequence[Check], noun: str = "row") -> str:
     main, runs, readings, unsourced = _split(part)
     text = f"{len(main)} {noun}{'s' if len(main) > 1 else ''}, {_counts(main)}" if main else ""
     if runs:
-        text += f"; a second run of {len(runs)} of them: {_counts(runs)}"
+        text += (f"; a second run of one of them {runs[0].verdict}" if len(runs) == 1 else
+                 f"; second runs of {len(runs)} of them: {_counts(runs)}")
     if readings:
         text += (f"; each read again over the learning curve (a second reading, added after the first's verdicts were "
                  f"known): {_counts(readings)}")
@@ -179,6 +185,20 @@ def _part_text(part: Sequence[Check], noun: str = "row") -> str:
         prefix = part[0].item.split(",")[0] + ", "  # the part's name
         text += ". Exceptions: " + exceptions.replace(prefix, "")
     return text
+
+
+def headline(rows: Sequence[Check]) -> str:
+    """The verdict in one sentence (Markdown): of the rows judged as first planned (:func:`_split`), how many agree
+    with the paper (reproduce or hold), how many do not or are not resolved, and how many wait for their runs."""
+    main = _split(rows)[0]
+    n = Counter(r.verdict for r in main)
+    agree, against = sum(n[v] for v in GOOD), sum(n[v] for v in (*BAD, NOT_RESOLVED))
+    waiting = n[UNDER_WAY] + n[NOT_YET_RUN]
+    judged = agree + against
+    return (f"**In one line:** of the {len(main)} numbers and claims of the paper that this book judges as first "
+            f"planned, {judged} have their runs: {agree} agree with the paper (they reproduce or hold) and "
+            f"{against} {'does' if against == 1 else 'do'} not or {'is' if against == 1 else 'are'} not resolved, "
+            f"each named below; {waiting} wait for their runs.")
 
 
 def bottom_line(rows: Sequence[Check]) -> str:

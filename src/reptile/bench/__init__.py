@@ -1,7 +1,7 @@
 """The benchmark: how fast each path trains and evaluates, as ratios measured in one run on this machine.
 
     python -m reptile.bench                        # a few minutes on a 2-core CPU; writes results/bench/<device>.json
-    python -m reptile.bench --tf --authors-code ../supervised-reptile   # also time the authors' TensorFlow code
+    python -m reptile.bench --tf --authors-code ~/supervised-reptile   # also time the authors' TensorFlow code
     python -m reptile.bench --maml                 # Reptile, MAML and first-order MAML per outer iteration (bench.maml)
 
 For each setting (Table 2's 1-shot and 5-shot 5-way Omniglot cells, and Figure 3's four-step plain-SGD setting) it
