@@ -194,9 +194,10 @@ def test_the_chapter_opens_with_what_is_finished_and_whether_the_claim_is_tested
     assert "does **not** test the paper's claim" in text and "the 2 reduced-budget runs (1 seed each" in text
     partial = {**reduced, "maml-omniglot-1shot-5way": [{}, {}], "finn-maml-omniglot-1shot-5way": [{}, {}, {}]}
     text = M.standing(partial)  # two seeds are not a finished cell; a finished cell under Finn's tests no claim
-    assert "1 of the 16 full-budget cells" in text and ": `finn-maml-omniglot-1shot-5way`." in text
+    assert "1 of the 16 full-budget cells (MAML and first-order MAML, both protocols, Omniglot's four columns) is " \
+        "finished" in text and ": `finn-maml-omniglot-1shot-5way`." in text
     assert "does **not** test the paper's claim" in text and "campaign entries, queued after Reptile's" in text
-    assert "(`maml-omniglot-1shot-5way`, 2 of 3 seeds finished)" in text and "check the numbers paper Table 2" in text
+    assert "(`maml-omniglot-1shot-5way`, 2 of 3 seeds finished)" in text and "cell under Finn et al.'s protocol checks the MAML rows" in text
     text = M.standing({**partial, "maml-omniglot-1shot-5way": [{}, {}, {}]})  # under Reptile's: the claim is tested
     assert "does **not**" not in text and "rest on those under Reptile's protocol" in text
     under_way = {"finn-maml-omniglot-1shot-5way": "training: 30,469 / 180,000"}

@@ -294,10 +294,13 @@ def test_the_campaign_progress_of_a_few_shot_cell_names_its_state(tmp_path, monk
     rows[:] = [{"population": "maml/finn-maml-omniglot-1shot-5way", "state": "training",
                 "outer iterations": "60,237 / 180,000", "evaluation tasks": "-"},
                {"population": "maml/finn-fomaml-omniglot-1shot-5way", "state": "training",
-                "outer iterations": "46,256 / 180,000", "evaluation tasks": "-"}]
+                "outer iterations": "46,256 / 180,000", "evaluation tasks": "-"},
+               {"population": "maml/maml-omniglot-1shot-5way", "state": "training",
+                "outer iterations": "120,000 / 180,000", "evaluation tasks": "-"}]
     assert campaign_progress(tmp_path, "maml") == {
         "finn-maml-omniglot-1shot-5way": "training: seed 1 at 237 / 60,000",
-        "finn-fomaml-omniglot-1shot-5way": "training: seed 0 at 46,256 / 60,000"}
+        "finn-fomaml-omniglot-1shot-5way": "training: seed 0 at 46,256 / 60,000",
+        "maml-omniglot-1shot-5way": "seed 2 not started"}  # two seeds finished, the third without a checkpoint
 
 
 def _curve(its, accs):

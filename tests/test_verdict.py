@@ -56,7 +56,8 @@ def test_every_row_has_a_verdict_a_link_and_the_papers_value(rows):
         if r.verdict in ("not yet run", "under way", "no source"):
             assert r.z is None
         if r.verdict == "under way":  # says how far its run has come, after the seeds already finished if any
-            going = r"(training: (seed \d+ at )?[\d,]+ / [\d,]+|evaluating: [\d,]+ / [\d,]+ tasks( of a seed)?)"
+            going = (r"(training: (seed \d+ at )?[\d,]+ / [\d,]+|evaluating: [\d,]+ / [\d,]+ tasks( of a seed)?"
+                     r"|seed \d+ not started)")
             assert re.fullmatch(rf"{going}|[\d.]+ ± [\d.]+ \(\d of \d seeds; {going}\)", r.ours), r
         elif r.z is not None:
             resolved = abs(r.z) >= THRESHOLD

@@ -60,7 +60,11 @@ def campaign_progress(results_dir=None, experiment: str = "fewshot") -> dict[str
         if row["state"] == "training" and kind == "maml" and entry is not None:  # its seeds train one after another
             it = int(done.split(" / ")[0].replace(",", ""))
             k = min(it // entry.outer_iters, len(entry.seeds) - 1)
-            done = f"seed {entry.seeds[k]} at {it - k * entry.outer_iters:,} / {entry.outer_iters:,}"
+            at = it - k * entry.outer_iters
+            if at == 0:  # the seeds before it finished, this one has no checkpoint yet
+                out[name] = f"seed {entry.seeds[k]} not started"
+                continue
+            done = f"seed {entry.seeds[k]} at {at:,} / {entry.outer_iters:,}"
         out[name] = f"{row['state']}: {done}"
     return out
 

@@ -82,7 +82,8 @@ def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | Non
     tested = [n for n in done if not n.startswith("finn-")]  # Reptile's protocol: the algorithms on equal terms
     reduced = sorted(n for n in runs_by_name if n.startswith("reduced-"))
     head = (f"**Where this chapter stands:** {len(done)} of the {len(full)} full-budget cells (MAML and first-order "
-            f"MAML, both protocols, Omniglot's four columns) are finished with {FULL_SEEDS} seeds"
+            f"MAML, both protocols, Omniglot's four columns) {'is' if len(done) == 1 else 'are'} finished with "
+            f"{FULL_SEEDS} seeds"
             + (f": {', '.join(f'`{n}`' for n in done)}." if done else "."))
     if tested:
         return (head + " The comparisons of the algorithms at the full budget below rest on those under Reptile's "
@@ -93,8 +94,8 @@ def standing(runs_by_name: dict[str, list[dict]], progress: dict[str, str] | Non
     if partial:
         parts.append(f"the full-budget comparisons below wait for their seeds ({'; '.join(partial)})")
     if done:
-        parts.append("the finished cells under Finn et al.'s protocol check the numbers paper Table 2 quotes, not "
-                     "the claim")
+        parts.append(f"the finished {'cell' if len(done) == 1 else 'cells'} under Finn et al.'s protocol "
+                     f"{'checks' if len(done) == 1 else 'check'} the MAML rows that paper Table 2 prints, not the claim")
     if reduced:
         seeds = sorted({len(runs_by_name[n]) for n in reduced})
         parts.append(f"the {len(reduced)} reduced-budget runs ({' or '.join(map(str, seeds))} seed"
